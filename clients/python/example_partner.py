@@ -1,0 +1,55 @@
+#!/usr/bin/env python3
+"""Example: a mission locale's system follows a young person on Parcours.
+
+    PARCOURS_PB_DIR=build/gen/python python3 clients/python/example_partner.py \
+        --endpoint tcp://127.0.0.1:7401 --as ml93 --beneficiary B-93-0100
+
+It registers the person, asks for an orientation, then records an appointment, printing
+each ack; the exit status is 0 when every event was accepted (or had been already).
+"""
+
+import argparse
+import sys
+import time
+
+from parcours_partner import Partner, describe, pb
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--endpoint", default="tcp://127.0.0.1:7401")
+    parser.add_argument("--as", dest="partner", default="ml93")
+    parser.add_argument("--beneficiary", default="B-93-0100")
+    args = parser.parse_args()
+
+    partner = Partner(args.endpoint, args.partner)
+    now = int(time.time() * 1000)
+    events = [
+        partner.event(args.beneficiary, beneficiary_registered=pb.BeneficiaryRegistered()),
+        partner.event(
+            args.beneficiary,
+            orientation_requested=pb.OrientationRequested(
+                requested_type=pb.PATHWAY_TYPE_EMPLOI,
+                reason=pb.ORIENTATION_REQUEST_REASON_FIRST_ORIENTATION,
+            ),
+        ),
+        partner.event(
+            args.beneficiary,
+            appointment_recorded=pb.AppointmentRecorded(
+                kind=pb.APPOINTMENT_KIND_INDIVIDUAL, status=pb.APPOINTMENT_STATUS_SEEN, at=now
+            ),
+        ),
+    ]
+    # Pipelined: all three are in flight at once; the daemon applies them in order.
+    for event in events:
+        partner.publish(event)
+    ok = True
+    for ack in partner.acks():
+        print(describe(ack))
+        ok &= ack.status in (pb.ACK_STATUS_ACCEPTED, pb.ACK_STATUS_DUPLICATE)
+    partner.close()
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

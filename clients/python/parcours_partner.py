@@ -1,0 +1,114 @@
+"""A Parcours partner in Python: publish events, read acks, and re-send safely.
+
+This is what a partner's IT team needs to integrate, written from proto/parcours.proto alone
+(no C code): one DEALER socket to the daemon's ingest ROUTER, one parcours.v1.Event per frame
+out, one parcours.v1.Ack per frame back. Events may be pipelined; acks are matched by
+event_id. An event answered RETRY, or not answered in time, is re-sent with the same bytes:
+the daemon applies a (partner_id, event_id) pair once and answers DUPLICATE afterwards, so
+re-sending is always safe.
+
+The protobuf module is generated from the contract at build or test time:
+    protoc --python_out=DIR --proto_path=proto proto/parcours.proto
+and DIR must be on sys.path (or set PARCOURS_PB_DIR to it).
+"""
+
+import os
+import secrets
+import sys
+import time
+
+import zmq
+
+if os.environ.get("PARCOURS_PB_DIR"):
+    sys.path.insert(0, os.environ["PARCOURS_PB_DIR"])
+import parcours_pb2 as pb  # noqa: E402  (generated from proto/parcours.proto)
+
+_CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+
+
+def new_event_id():
+    """A time-ordered id (48-bit milliseconds, 80 random bits, Crockford base32, 26 chars).
+
+    The daemon's dedupe index stores time-ordered ids far faster than random ones, because
+    consecutive events then touch the same B-tree pages."""
+    value = (int(time.time() * 1000) << 80) | secrets.randbits(80)
+    return "".join(_CROCKFORD[(value >> (5 * i)) & 31] for i in reversed(range(26)))
+
+
+class Partner:
+    """One partner's connection to a territory's parcoursd."""
+
+    def __init__(self, endpoint, partner_id, ack_timeout=5.0, max_attempts=5):
+        self.partner_id = partner_id
+        self.ack_timeout = ack_timeout
+        self.max_attempts = max_attempts
+        self._context = zmq.Context.instance()
+        self._socket = self._context.socket(zmq.DEALER)
+        self._socket.setsockopt(zmq.LINGER, 0)
+        self._socket.connect(endpoint)
+        self._in_flight = {}  # event_id -> [frame bytes, attempts, deadline]
+
+    def close(self):
+        self._socket.close()
+
+    def event(self, beneficiary_id, **payload):
+        """Builds an Event: event(beneficiary, job_placed=pb.JobPlaced(...))."""
+        event = pb.Event(
+            event_id=new_event_id(),
+            partner_id=self.partner_id,
+            beneficiary_id=beneficiary_id,
+            occurred_at=int(time.time() * 1000),
+        )
+        for name, message in payload.items():
+            getattr(event, name).CopyFrom(message)
+        return event
+
+    def publish(self, event):
+        """Sends an event without waiting; its ack comes from acks()."""
+        frame = event.SerializeToString()
+        self._in_flight[event.event_id] = [frame, 1, time.monotonic() + self.ack_timeout]
+        self._socket.send(frame)
+
+    def acks(self, timeout=30.0):
+        """Yields the final Ack of every event in flight (RETRY and timeouts are handled here)."""
+        give_up = time.monotonic() + timeout
+        while self._in_flight:
+            if time.monotonic() > give_up:
+                raise TimeoutError(f"{len(self._in_flight)} events were not acknowledged")
+            if self._socket.poll(100):
+                ack = pb.Ack.FromString(self._socket.recv())
+                entry = self._in_flight.get(ack.event_id)
+                if entry is None:
+                    continue  # the ack of an attempt we already re-sent and settled
+                if ack.status == pb.ACK_STATUS_RETRY:
+                    entry[2] = time.monotonic() + 0.2 * entry[1]  # back off, then re-send
+                    continue
+                del self._in_flight[ack.event_id]
+                yield ack
+            now = time.monotonic()
+            for event_id, entry in list(self._in_flight.items()):
+                if now < entry[2]:
+                    continue
+                if entry[1] >= self.max_attempts:
+                    del self._in_flight[event_id]
+                    raise TimeoutError(f"event {event_id}: no answer after {entry[1]} sends")
+                entry[1] += 1
+                entry[2] = now + self.ack_timeout
+                self._socket.send(entry[0])  # the same bytes: the daemon dedupes
+
+    def send(self, event, timeout=30.0):
+        """Publishes one event and returns its final Ack."""
+        self.publish(event)
+        for ack in self.acks(timeout):
+            if ack.event_id == event.event_id:
+                return ack
+        raise TimeoutError(f"event {event.event_id} was not acknowledged")
+
+
+def describe(ack):
+    """One line for a person."""
+    status = pb.AckStatus.Name(ack.status).removeprefix("ACK_STATUS_")
+    if ack.status in (pb.ACK_STATUS_ACCEPTED, pb.ACK_STATUS_DUPLICATE):
+        return f"{ack.event_id} {status} seq={ack.seq} version={ack.version}"
+    code = pb.ErrorCode.Name(ack.code).removeprefix("ERROR_CODE_")
+    return f"{ack.event_id} {status} {code}: {ack.message}"

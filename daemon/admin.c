@@ -1,0 +1,337 @@
+/* admin.c: the admin endpoint's requests, answered from the store and the counters. */
+#include "admin.h"
+
+#include <errno.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <zmq.h>
+
+#include "event.h"
+#include "log.h"
+#include "wire_names.h"
+#include "zwatch.h"
+
+#define ADMIN_REQUEST_MAX 4096
+#define ADMIN_PHASES      9 /* Phase values 0..8 */
+
+struct admin {
+    void *socket;
+    zwatch_t *watch;
+    admin_sources_t sources;
+};
+
+/* Marks the reply failed with a sentence (which must outlive the reply). */
+static void admin_error(Parcours__V1__AdminReply *reply, char *sentence)
+{
+    reply->ok = 0;
+    reply->error = sentence;
+}
+
+static int count_phase(const Parcours__V1__Pathway *p, void *ctx)
+{
+    uint64_t *counts = ctx;
+    if ((unsigned)p->phase < ADMIN_PHASES)
+        counts[p->phase]++;
+    return 0;
+}
+
+static int64_t monotonic_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Fills status (and the arrays it points to, owned by the caller's frame). */
+static void admin_status(admin_t *a, Parcours__V1__Status *status,
+                         Parcours__V1__PhaseCount phases[ADMIN_PHASES],
+                         Parcours__V1__PhaseCount *phase_ptrs[ADMIN_PHASES])
+{
+    const ingest_stats_t *st = ingest_stats(a->sources.ingest);
+    store_info_t info;
+    uint64_t counts[ADMIN_PHASES] = {0};
+    store_info(a->sources.store, &info);
+    /* A scan: fine for a territory's tens of thousands of pathways, and never on the hot path. */
+    store_pathway_foreach(a->sources.store, count_phase, counts);
+    status->version = PARCOURS_VERSION;
+    status->uptime_ms = monotonic_ms() - a->sources.started_at_ms;
+    status->last_seq = info.last_seq;
+    status->n_pathways_per_phase = 0;
+    status->pathways_per_phase = phase_ptrs;
+    for (unsigned i = 1; i < ADMIN_PHASES; i++) {
+        phases[i] = (Parcours__V1__PhaseCount)PARCOURS__V1__PHASE_COUNT__INIT;
+        phases[i].phase = (Parcours__V1__Phase)i;
+        phases[i].count = counts[i];
+        phase_ptrs[status->n_pathways_per_phase++] = &phases[i];
+    }
+    status->events_accepted = st->accepted;
+    status->events_duplicate = st->duplicate;
+    status->events_rejected = st->rejected;
+    status->batches = st->batches;
+    status->batch_size_mean = st->batches ? (double)st->batch_events / (double)st->batches : 0;
+    status->batch_size_max = st->batch_size_max;
+    status->commit_ms_mean = st->batches ? st->commit_ms_total / (double)st->batches : 0;
+    status->commit_ms_max = st->commit_ms_max;
+    status->durable = info.durable;
+}
+
+/* Fills reply->history; the entries and events are freed by admin_history_free. */
+static int admin_history(admin_t *a, const char *beneficiary, Parcours__V1__AdminReply *reply)
+{
+    uint64_t *seqs = NULL;
+    size_t n = 0;
+    int rc = store_pathway_seqs(a->sources.store, beneficiary, &seqs, &n);
+    if (rc != STORE_OK)
+        return rc;
+    reply->history = calloc(n ? n : 1, sizeof(*reply->history));
+    if (reply->history == NULL) {
+        free(seqs);
+        return STORE_ENOMEM;
+    }
+    for (size_t i = 0; i < n && rc == STORE_OK; i++) {
+        store_log_entry_t entry;
+        rc = store_log_get(a->sources.store, seqs[i], &entry);
+        if (rc != STORE_OK)
+            break;
+        Parcours__V1__HistoryEntry *h = malloc(sizeof(*h));
+        if (h == NULL) {
+            store_log_entry_clear(&entry);
+            rc = STORE_ENOMEM;
+            break;
+        }
+        *h = (Parcours__V1__HistoryEntry)PARCOURS__V1__HISTORY_ENTRY__INIT;
+        h->seq = entry.seq;
+        h->committed_at = entry.committed_at;
+        /* A purged event keeps only its seq, type and dates: it has no payload to show. */
+        if (entry.raw_len > 0)
+            h->event = parcours__v1__event__unpack(NULL, entry.raw_len, entry.raw);
+        store_log_entry_clear(&entry);
+        reply->history[reply->n_history++] = h;
+    }
+    free(seqs);
+    return rc;
+}
+
+static void admin_history_free(Parcours__V1__AdminReply *reply)
+{
+    for (size_t i = 0; i < reply->n_history; i++) {
+        if (reply->history[i]->event != NULL)
+            parcours__v1__event__free_unpacked(reply->history[i]->event, NULL);
+        free(reply->history[i]);
+    }
+    free(reply->history);
+}
+
+/* Fills reply->partners; freed by admin_partners_free. */
+static void admin_partners(admin_t *a, Parcours__V1__AdminReply *reply)
+{
+    size_t n = partners_count(a->sources.partners);
+    reply->partners = calloc(n ? n : 1, sizeof(*reply->partners));
+    Parcours__V1__PartnerInfo *infos = calloc(n ? n : 1, sizeof(*infos));
+    char **territories = calloc(n ? n : 1, PARTNERS_TERRITORIES_MAX * sizeof(char *));
+    if (reply->partners == NULL || infos == NULL || territories == NULL) {
+        free(reply->partners);
+        free(infos);
+        free(territories);
+        reply->partners = NULL;
+        return;
+    }
+    if (n == 0) {
+        free(infos);
+        free(territories);
+        return;
+    }
+    for (size_t i = 0; i < n; i++) {
+        const partner_t *p = partners_at(a->sources.partners, i);
+        Parcours__V1__PartnerInfo *info = &infos[i];
+        *info = (Parcours__V1__PartnerInfo)PARCOURS__V1__PARTNER_INFO__INIT;
+        info->partner_id = (char *)p->id;
+        info->name = (char *)p->name;
+        info->kind = p->kind;
+        info->territories = &territories[i * PARTNERS_TERRITORIES_MAX];
+        for (size_t t = 0; t < p->n_territories; t++)
+            info->territories[info->n_territories++] = (char *)p->territories[t];
+        reply->partners[reply->n_partners++] = info;
+    }
+}
+
+static void admin_partners_free(Parcours__V1__AdminReply *reply)
+{
+    if (reply->partners == NULL)
+        return;
+    /* admin_partners made one array of infos and one of territories: the first entry points
+     * at the start of both. */
+    if (reply->n_partners > 0) {
+        free(reply->partners[0]->territories);
+        free(reply->partners[0]);
+    }
+    free(reply->partners);
+}
+
+static void admin_reply_send(admin_t *a, const void *identity, size_t identity_len,
+                             const Parcours__V1__AdminReply *reply)
+{
+    size_t len = parcours__v1__admin_reply__get_packed_size(reply);
+    uint8_t *buf = malloc(len ? len : 1);
+    if (buf == NULL)
+        return;
+    parcours__v1__admin_reply__pack(reply, buf);
+    if (zmq_send(a->socket, identity, identity_len, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0 ||
+        zmq_send(a->socket, buf, len, ZMQ_DONTWAIT) < 0)
+        log_debug("admin: reply not sent: %s", zmq_strerror(errno));
+    free(buf);
+}
+
+static void admin_handle(admin_t *a, const void *identity, size_t identity_len,
+                         const uint8_t *frame, int len)
+{
+    Parcours__V1__AdminReply reply = PARCOURS__V1__ADMIN_REPLY__INIT;
+    Parcours__V1__Status status = PARCOURS__V1__STATUS__INIT;
+    Parcours__V1__PhaseCount phases[ADMIN_PHASES];
+    Parcours__V1__PhaseCount *phase_ptrs[ADMIN_PHASES];
+    Parcours__V1__Pathway *pathway = NULL;
+    char error[256];
+    reply.ok = 1;
+
+    Parcours__V1__AdminRequest *req =
+        (len > 0 && len <= ADMIN_REQUEST_MAX)
+            ? parcours__v1__admin_request__unpack(NULL, (size_t)len, frame)
+            : NULL;
+    if (req == NULL) {
+        admin_error(&reply, "The request is not a parcours.v1.AdminRequest.");
+        goto send;
+    }
+    bool needs_beneficiary = req->command == PARCOURS__V1__ADMIN_COMMAND__ADMIN_COMMAND_SHOW ||
+                             req->command == PARCOURS__V1__ADMIN_COMMAND__ADMIN_COMMAND_HISTORY;
+    if (needs_beneficiary && !event_id_valid(req->beneficiary_id)) {
+        admin_error(&reply, "beneficiary_id must be 1 to 64 characters among A-Z a-z 0-9 . _ : -");
+        goto send;
+    }
+    int rc = STORE_OK;
+    switch (req->command) {
+    case PARCOURS__V1__ADMIN_COMMAND__ADMIN_COMMAND_STATUS:
+        admin_status(a, &status, phases, phase_ptrs);
+        reply.status = &status;
+        break;
+    case PARCOURS__V1__ADMIN_COMMAND__ADMIN_COMMAND_SHOW:
+        rc = store_pathway_get(a->sources.store, req->beneficiary_id, &pathway);
+        reply.pathway = pathway;
+        break;
+    case PARCOURS__V1__ADMIN_COMMAND__ADMIN_COMMAND_HISTORY:
+        rc = admin_history(a, req->beneficiary_id, &reply);
+        break;
+    case PARCOURS__V1__ADMIN_COMMAND__ADMIN_COMMAND_PARTNERS:
+        admin_partners(a, &reply);
+        break;
+    default:
+        admin_error(&reply,
+                    "Unknown admin command; parcoursctl and parcoursd may differ in version.");
+        break;
+    }
+    if (rc == STORE_ENOTFOUND) {
+        snprintf(error, sizeof(error), "Beneficiary %s has no pathway here.", req->beneficiary_id);
+        admin_error(&reply, error);
+    } else if (rc != STORE_OK) {
+        snprintf(error, sizeof(error), "The store failed: %s", store_strerror(rc));
+        admin_error(&reply, error);
+    }
+send:
+    admin_reply_send(a, identity, identity_len, &reply);
+    admin_history_free(&reply);
+    admin_partners_free(&reply);
+    if (pathway != NULL)
+        parcours__v1__pathway__free_unpacked(pathway, NULL);
+    if (req != NULL)
+        parcours__v1__admin_request__free_unpacked(req, NULL);
+}
+
+static void admin_on_readable(void *socket, void *ctx)
+{
+    admin_t *a = ctx;
+    uint8_t identity[256];
+    uint8_t frame[ADMIN_REQUEST_MAX];
+    for (int served = 0; served < 64; served++) {
+        int id_len = zmq_recv(socket, identity, sizeof(identity), ZMQ_DONTWAIT);
+        if (id_len < 0)
+            return;
+        int more = 0, len = -1;
+        size_t more_len = sizeof(more);
+        zmq_getsockopt(socket, ZMQ_RCVMORE, &more, &more_len);
+        if (more)
+            len = zmq_recv(socket, frame, sizeof(frame), 0);
+        zmq_getsockopt(socket, ZMQ_RCVMORE, &more, &more_len);
+        while (more) {
+            zmq_recv(socket, frame, 0, 0);
+            zmq_getsockopt(socket, ZMQ_RCVMORE, &more, &more_len);
+            len = -1;
+        }
+        if (len > (int)sizeof(frame))
+            len = -1;
+        admin_handle(a, identity,
+                     id_len < (int)sizeof(identity) ? (size_t)id_len : sizeof(identity), frame,
+                     len);
+    }
+}
+
+int admin_new(struct event_base *base, void *zmq_context, const char *endpoint,
+              const admin_sources_t *sources, admin_t **out, char *err, size_t errlen)
+{
+    *out = NULL;
+    admin_t *a = calloc(1, sizeof(*a));
+    if (a == NULL)
+        return snprintf(err, errlen, "out of memory"), -1;
+    a->sources = *sources;
+    a->socket = zmq_socket(zmq_context, ZMQ_ROUTER);
+    int linger = 0;
+    int64_t max_msg = ADMIN_REQUEST_MAX;
+    if (a->socket == NULL || zmq_setsockopt(a->socket, ZMQ_LINGER, &linger, sizeof(linger)) ||
+        zmq_setsockopt(a->socket, ZMQ_MAXMSGSIZE, &max_msg, sizeof(max_msg))) {
+        snprintf(err, errlen, "cannot create the admin socket: %s", zmq_strerror(errno));
+        goto fail;
+    }
+    /* The socket file must never exist with wider rights, even for an instant. */
+    bool ipc = strncmp(endpoint, "ipc://", 6) == 0;
+    mode_t old_mask = ipc ? umask(0077) : 0;
+    int rc = zmq_bind(a->socket, endpoint);
+    if (ipc)
+        umask(old_mask);
+    if (rc != 0) {
+        snprintf(err, errlen, "cannot bind the admin endpoint %s: %s", endpoint,
+                 zmq_strerror(errno));
+        goto fail;
+    }
+    if (ipc && chmod(endpoint + 6, 0600) != 0) {
+        snprintf(err, errlen, "cannot make %s owner-only: %s", endpoint + 6, strerror(errno));
+        goto fail;
+    }
+    a->watch = zwatch_new(base, a->socket, admin_on_readable, a);
+    if (a->watch == NULL) {
+        snprintf(err, errlen, "cannot watch the admin socket");
+        goto fail;
+    }
+    *out = a;
+    return 0;
+fail:
+    admin_destroy(&a);
+    return -1;
+}
+
+void admin_set_partners(admin_t *a, const partners_t *partners)
+{
+    a->sources.partners = partners;
+}
+
+void admin_destroy(admin_t **a)
+{
+    if (a == NULL || *a == NULL)
+        return;
+    zwatch_destroy(&(*a)->watch);
+    if ((*a)->socket != NULL)
+        zmq_close((*a)->socket);
+    free(*a);
+    *a = NULL;
+}

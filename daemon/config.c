@@ -1,0 +1,263 @@
+/*
+ * config.c: the configuration table and its parser.
+ *
+ * The table is the one place a key is declared: the parser, the defaults and the reference
+ * (parcoursd --config-reference) all read it, so they cannot drift apart.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ini_file.h"
+#include "log.h"
+
+typedef enum config_type {
+    CONFIG_STRING, /* a char array of the struct */
+    CONFIG_PATH,   /* a string, made absolute against the config's folder */
+    CONFIG_BOOL,
+    CONFIG_UINT,  /* an integer within [min, max] */
+    CONFIG_SIZE,  /* bytes, with an optional K, M, G or T suffix (powers of 1024) */
+    CONFIG_LEVEL, /* a log level name */
+} config_type_t;
+
+typedef struct config_key {
+    const char *section;
+    const char *name;
+    config_type_t type;
+    size_t offset;
+    size_t size; /* of the field, for strings */
+    uint64_t min, max;
+    const char *default_value; /* as written in the file; NULL = none */
+    const char *doc;
+} config_key_t;
+
+#define FIELD(f) offsetof(config_t, f), sizeof(((config_t *)0)->f)
+#define KIB      UINT64_C(1024)
+#define MIB      (KIB * KIB)
+#define GIB      (MIB * KIB)
+
+static const config_key_t config_keys[] = {
+    {"store", "path", CONFIG_PATH, FIELD(store_path), 0, 0, NULL,
+     "Data directory of the LMDB store (created 0700 if missing). Required."},
+    {"store", "durable", CONFIG_BOOL, FIELD(store_durable), 0, 1, "yes",
+     "fsync every commit before acknowledging. Only benchmarks may say no: acks then promise "
+     "nothing."},
+    {"store", "initial_map_size", CONFIG_SIZE, FIELD(store_initial_map_size), MIB, 1024 * GIB,
+     "64M", "Size the LMDB map starts with; it doubles by itself when full."},
+    {"store", "max_map_size", CONFIG_SIZE, FIELD(store_max_map_size), MIB, 64 * 1024 * GIB, "16G",
+     "Size the map may grow to; past it, senders get RETRY with STORAGE_FULL."},
+    {"ingest", "endpoint", CONFIG_STRING, FIELD(ingest_endpoint), 0, 0, "tcp://127.0.0.1:7401",
+     "ZeroMQ endpoint where partners publish events (ROUTER)."},
+    {"ingest", "batch_max", CONFIG_UINT, FIELD(ingest_batch_max), 1, 100000, "2000",
+     "Most events committed in one durable transaction (group commit)."},
+    {"ingest", "max_frame", CONFIG_SIZE, FIELD(ingest_max_frame), 256, MIB, "4K",
+     "Largest Event frame accepted; larger ones are rejected with TOO_LARGE."},
+    {"deliver", "endpoint", CONFIG_STRING, FIELD(deliver_endpoint), 0, 0, "tcp://127.0.0.1:7402",
+     "ZeroMQ endpoint where partners subscribe to their notifications (ROUTER)."},
+    {"admin", "endpoint", CONFIG_STRING, FIELD(admin_endpoint), 0, 0, NULL,
+     "Endpoint of parcoursctl's requests; default ipc://<store path>/admin.sock (mode 0600)."},
+    {"partners", "file", CONFIG_PATH, FIELD(partners_file), 0, 0, NULL,
+     "The partners file (INI, one section per partner id). Required."},
+    {"log", "level", CONFIG_LEVEL, FIELD(log_level), 0, 0, "info",
+     "Lowest level logged: debug, info, warning or error."},
+};
+#define CONFIG_KEY_COUNT (sizeof(config_keys) / sizeof(config_keys[0]))
+
+typedef struct config_parse {
+    config_t *config;
+    char folder[CONFIG_PATH_MAX]; /* of the configuration file, for relative paths */
+    int line_of[CONFIG_KEY_COUNT];
+} config_parse_t;
+
+static int parse_size(const char *value, uint64_t *out)
+{
+    char *end;
+    errno = 0;
+    unsigned long long n = strtoull(value, &end, 10);
+    if (errno != 0 || end == value || value[0] == '-')
+        return -1;
+    uint64_t unit = 1;
+    switch (*end) {
+    case 'K':
+    case 'k':
+        unit = KIB;
+        end++;
+        break;
+    case 'M':
+    case 'm':
+        unit = MIB;
+        end++;
+        break;
+    case 'G':
+    case 'g':
+        unit = GIB;
+        end++;
+        break;
+    case 'T':
+    case 't':
+        unit = GIB * KIB;
+        end++;
+        break;
+    default:
+        break;
+    }
+    if (*end != '\0' || (n != 0 && unit > UINT64_MAX / n))
+        return -1;
+    *out = (uint64_t)n * unit;
+    return 0;
+}
+
+/* Sets one key from its text; -1 with err written when the value is not valid. */
+static int config_set(const config_key_t *k, void *base, const char *folder, const char *value,
+                      char *err, size_t errlen)
+{
+    char *field = (char *)base + k->offset;
+    switch (k->type) {
+    case CONFIG_STRING:
+    case CONFIG_PATH: {
+        if (value[0] == '\0')
+            return snprintf(err, errlen, "[%s] %s must not be empty", k->section, k->name), -1;
+        int n = (k->type == CONFIG_PATH && value[0] != '/' && folder[0] != '\0')
+                    ? snprintf(field, k->size, "%s/%s", folder, value)
+                    : snprintf(field, k->size, "%s", value);
+        if (n < 0 || (size_t)n >= k->size)
+            return snprintf(err, errlen, "[%s] %s is longer than %zu bytes", k->section, k->name,
+                            k->size - 1),
+                   -1;
+        return 0;
+    }
+    case CONFIG_BOOL: {
+        int b;
+        if (ini_file_bool(value, &b) != 0)
+            return snprintf(err, errlen, "[%s] %s must be yes or no, not \"%s\"", k->section,
+                            k->name, value),
+                   -1;
+        *(bool *)field = b;
+        return 0;
+    }
+    case CONFIG_UINT:
+    case CONFIG_SIZE: {
+        uint64_t n;
+        int rc = k->type == CONFIG_SIZE ? parse_size(value, &n) : -1;
+        if (k->type == CONFIG_UINT) {
+            char *end;
+            errno = 0;
+            n = strtoull(value, &end, 10);
+            rc = (errno != 0 || end == value || *end != '\0' || value[0] == '-') ? -1 : 0;
+        }
+        if (rc != 0 || n < k->min || n > k->max)
+            return snprintf(err, errlen,
+                            "[%s] %s must be %s from %" PRIu64 " to %" PRIu64 ", not \"%s\"",
+                            k->section, k->name,
+                            k->type == CONFIG_SIZE ? "a size in bytes (K, M, G suffixes)"
+                                                   : "a whole number",
+                            k->min, k->max, value),
+                   -1;
+        *(uint64_t *)field = n;
+        return 0;
+    }
+    case CONFIG_LEVEL:
+        if (log_level_from_name(value) < 0)
+            return snprintf(err, errlen,
+                            "[%s] %s must be debug, info, warning or error, not \"%s\"", k->section,
+                            k->name, value),
+                   -1;
+        snprintf(field, k->size, "%s", value);
+        return 0;
+    }
+    return -1;
+}
+
+void config_defaults(config_t *c)
+{
+    char err[256];
+    memset(c, 0, sizeof(*c));
+    for (size_t i = 0; i < CONFIG_KEY_COUNT; i++)
+        if (config_keys[i].default_value != NULL)
+            config_set(&config_keys[i], c, "", config_keys[i].default_value, err, sizeof(err));
+}
+
+static int config_entry(void *ctx, int line, const char *section, const char *name,
+                        const char *value, char *err, size_t errlen)
+{
+    config_parse_t *p = ctx;
+    for (size_t i = 0; i < CONFIG_KEY_COUNT; i++) {
+        const config_key_t *k = &config_keys[i];
+        if (strcmp(k->section, section) != 0)
+            continue;
+        if (name == NULL)
+            return 0; /* a known section */
+        if (strcmp(k->name, name) != 0)
+            continue;
+        if (p->line_of[i] != 0)
+            return snprintf(err, errlen, "[%s] %s is set twice (first on line %d)", section, name,
+                            p->line_of[i]),
+                   -1;
+        p->line_of[i] = line;
+        return config_set(k, p->config, p->folder, value, err, errlen);
+    }
+    if (name == NULL)
+        return snprintf(err, errlen, "unknown section [%s]", section), -1;
+    return snprintf(err, errlen, "unknown key \"%s\" in [%s]", name, section), -1;
+}
+
+int config_load(config_t *c, const char *path, char *errors, size_t errlen)
+{
+    config_parse_t p = {.config = c};
+    config_defaults(c);
+    const char *slash = strrchr(path, '/');
+    if (slash != NULL)
+        snprintf(p.folder, sizeof(p.folder), "%.*s", (int)(slash - path), path);
+    if (slash == path)
+        snprintf(p.folder, sizeof(p.folder), "/");
+    int n = ini_file_parse(path, config_entry, &p, errors, errlen);
+    if (n < 0)
+        return 1;
+    /* Keys without a default must be given. */
+    static const struct {
+        size_t offset;
+        const char *what;
+    } required[] = {
+        {offsetof(config_t, store_path), "[store] path is required"},
+        {offsetof(config_t, partners_file), "[partners] file is required"},
+    };
+    for (size_t i = 0; i < sizeof(required) / sizeof(required[0]); i++) {
+        if (((char *)c)[required[i].offset] != '\0')
+            continue;
+        size_t used = strlen(errors);
+        snprintf(errors + used, errlen - used, "%s: %s\n", path, required[i].what);
+        n++;
+    }
+    if (n == 0 && c->admin_endpoint[0] == '\0') {
+        int len = snprintf(c->admin_endpoint, sizeof(c->admin_endpoint), "ipc://%s/admin.sock",
+                           c->store_path);
+        if (len < 0 || (size_t)len >= sizeof(c->admin_endpoint)) {
+            size_t used = strlen(errors);
+            snprintf(errors + used, errlen - used, "%s: [store] path is too long\n", path);
+            n++;
+        }
+    }
+    if (n == 0 && c->store_initial_map_size > c->store_max_map_size) {
+        snprintf(errors, errlen, "%s:%d: [store] initial_map_size is above max_map_size\n", path,
+                 p.line_of[2] ? p.line_of[2] : p.line_of[3]);
+        n++;
+    }
+    return n;
+}
+
+void config_write_reference(void *out_file)
+{
+    FILE *out = out_file;
+    fprintf(out, "| section | key | type | default | meaning |\n|---|---|---|---|---|\n");
+    static const char *const type_names[] = {"string",  "path", "yes/no",
+                                             "integer", "size", "level"};
+    for (size_t i = 0; i < CONFIG_KEY_COUNT; i++) {
+        const config_key_t *k = &config_keys[i];
+        fprintf(out, "| [%s] | %s | %s | %s | %s |\n", k->section, k->name, type_names[k->type],
+                k->default_value ? k->default_value : "(none)", k->doc);
+    }
+}

@@ -1,0 +1,44 @@
+/*
+ * config.h: parcoursd's configuration, an INI file described by one table of keys.
+ *
+ * Each key has a type, bounds, a default and a one-line doc in config.c; the file is parsed
+ * whole, every error names file:line, and any error refuses the whole file.
+ */
+#ifndef PARCOURS_CONFIG_H
+#define PARCOURS_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define CONFIG_PATH_MAX 512
+
+typedef struct config {
+    char store_path[CONFIG_PATH_MAX];       /* [store] path */
+    bool store_durable;                     /* [store] durable */
+    uint64_t store_initial_map_size;        /* [store] initial_map_size, bytes */
+    uint64_t store_max_map_size;            /* [store] max_map_size, bytes */
+    char ingest_endpoint[CONFIG_PATH_MAX];  /* [ingest] endpoint */
+    uint64_t ingest_batch_max;              /* [ingest] batch_max, events */
+    uint64_t ingest_max_frame;              /* [ingest] max_frame, bytes */
+    char deliver_endpoint[CONFIG_PATH_MAX]; /* [deliver] endpoint */
+    char admin_endpoint[CONFIG_PATH_MAX]; /* [admin] endpoint; default ipc://<store path>/admin.sock
+                                           */
+    char partners_file[CONFIG_PATH_MAX];  /* [partners] file; relative to the config's folder */
+    char log_level[16];                   /* [log] level */
+} config_t;
+
+/* Fills c with every default (paths empty where there is no default). */
+void config_defaults(config_t *c);
+
+/*
+ * Reads path into c (defaults first). Returns 0, or the number of errors with errors filled
+ * with "path:line: message" lines. Relative paths in the file are taken relative to the
+ * folder of the configuration file, so a config and its partners file can travel together.
+ */
+int config_load(config_t *c, const char *path, char *errors, size_t errlen);
+
+/* Writes the reference of every key (section, name, type, default, doc) to out, as Markdown. */
+void config_write_reference(void *out_file);
+
+#endif

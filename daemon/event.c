@@ -1,0 +1,305 @@
+/*
+ * event.c: decoding and validating Event frames, once, at the trust boundary.
+ *
+ * Everything a partner sends is checked here before the rules or the store see it: the frame's
+ * size before unpacking, the unpack result, unknown fields (a field this daemon does not know
+ * would otherwise be silently dropped while the partner believes it recorded), identifiers,
+ * times, and every enum value, which proto3 would otherwise carry through as a bare number.
+ */
+#include "event.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "wire_names.h"
+
+static const char *const event_type_names[] = {
+    [EVENT_TYPE(BENEFICIARY_REGISTERED)] = "BeneficiaryRegistered",
+    [EVENT_TYPE(ORIENTATION_REQUESTED)] = "OrientationRequested",
+    [EVENT_TYPE(ORIENTATION_DECIDED)] = "OrientationDecided",
+    [EVENT_TYPE(ORIENTATION_DENIED)] = "OrientationDenied",
+    [EVENT_TYPE(REFERENT_ASSIGNED)] = "ReferentAssigned",
+    [EVENT_TYPE(CONTRACT_SIGNED)] = "ContractSigned",
+    [EVENT_TYPE(CONTRACT_ENDED)] = "ContractEnded",
+    [EVENT_TYPE(TRAINING_ENTERED)] = "TrainingEntered",
+    [EVENT_TYPE(TRAINING_EXITED)] = "TrainingExited",
+    [EVENT_TYPE(JOB_PLACED)] = "JobPlaced",
+    [EVENT_TYPE(JOB_ENDED)] = "JobEnded",
+    [EVENT_TYPE(APPOINTMENT_RECORDED)] = "AppointmentRecorded",
+    [EVENT_TYPE(MEMBER_JOINED)] = "MemberJoined",
+    [EVENT_TYPE(MEMBER_LEFT)] = "MemberLeft",
+    [EVENT_TYPE(PATHWAY_EXITED)] = "PathwayExited",
+};
+#define EVENT_TYPE_COUNT (sizeof(event_type_names) / sizeof(event_type_names[0]))
+
+bool event_id_valid(const char *s)
+{
+    if (s == NULL)
+        return false;
+    size_t n = 0;
+    for (; s[n] != '\0'; n++) {
+        char c = s[n];
+        if (n >= EVENT_ID_MAX)
+            return false;
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '.' || c == '_' || c == ':' || c == '-'))
+            return false;
+    }
+    return n > 0;
+}
+
+Parcours__V1__EventType event_type(const Parcours__V1__Event *e)
+{
+    int type = (int)e->payload_case - EVENT_PAYLOAD_OFFSET;
+    if (type <= 0 || (size_t)type >= EVENT_TYPE_COUNT)
+        return EVENT_TYPE(UNSPECIFIED);
+    return (Parcours__V1__EventType)type;
+}
+
+const char *event_type_name(Parcours__V1__EventType type)
+{
+    if ((int)type <= 0 || (size_t)type >= EVENT_TYPE_COUNT)
+        return NULL;
+    return event_type_names[type];
+}
+
+Parcours__V1__EventType event_type_from_name(const char *name)
+{
+    for (size_t t = 1; name != NULL && t < EVENT_TYPE_COUNT; t++)
+        if (strcmp(event_type_names[t], name) == 0)
+            return (Parcours__V1__EventType)t;
+    return EVENT_TYPE(UNSPECIFIED);
+}
+
+void event_destroy(Parcours__V1__Event **e)
+{
+    if (e == NULL || *e == NULL)
+        return;
+    parcours__v1__event__free_unpacked(*e, NULL);
+    *e = NULL;
+}
+
+/* Sets err and returns -1, so that every check reads `return fail(...)`. */
+static int fail(event_error_t *err, Parcours__V1__ErrorCode code, const char *fmt, ...)
+{
+    va_list ap;
+    err->code = code;
+    va_start(ap, fmt);
+    vsnprintf(err->message, sizeof(err->message), fmt, ap);
+    va_end(ap);
+    return -1;
+}
+
+#define ID_RULE "1 to 64 characters among A-Z a-z 0-9 . _ : -"
+
+static int check_id(event_error_t *err, const char *field, const char *value)
+{
+    if (!event_id_valid(value))
+        return fail(err, ERROR_CODE(MALFORMED), "%s must be %s.", field, ID_RULE);
+    return 0;
+}
+
+static int check_optional_id(event_error_t *err, const char *field, const char *value)
+{
+    if (value[0] == '\0')
+        return 0;
+    return check_id(err, field, value);
+}
+
+/* A required enum: set, and a value of this version of the contract. */
+static int check_enum(event_error_t *err, const char *field, const ProtobufCEnumDescriptor *d,
+                      int value)
+{
+    if (value == 0)
+        return fail(err, ERROR_CODE(MALFORMED), "%s is required.", field);
+    if (protobuf_c_enum_descriptor_get_value(d, value) == NULL)
+        return fail(err, ERROR_CODE(MALFORMED), "%s has value %d, which %s does not define.", field,
+                    value, d->name);
+    return 0;
+}
+
+static int check_optional_enum(event_error_t *err, const char *field,
+                               const ProtobufCEnumDescriptor *d, int value)
+{
+    if (value == 0)
+        return 0;
+    return check_enum(err, field, d, value);
+}
+
+static int check_time(event_error_t *err, const char *field, int64_t value)
+{
+    if (value <= 0)
+        return fail(err, ERROR_CODE(MALFORMED), "%s is required (unix milliseconds, above 0).",
+                    field);
+    return 0;
+}
+
+/* An optional end: not given, or after its start. */
+static int check_end(event_error_t *err, const char *field, int64_t start, int64_t end)
+{
+    if (end != 0 && end <= start)
+        return fail(err, ERROR_CODE(MALFORMED), "%s must be after the start, or 0.", field);
+    return 0;
+}
+
+static int check_territory(event_error_t *err, const char *t)
+{
+    size_t n = strlen(t);
+    bool ok = n <= 8;
+    for (size_t i = 0; ok && i < n; i++)
+        ok = (t[i] >= '0' && t[i] <= '9') || (t[i] >= 'A' && t[i] <= 'Z') ||
+             (t[i] >= 'a' && t[i] <= 'z');
+    if (!ok)
+        return fail(err, ERROR_CODE(MALFORMED),
+                    "beneficiary_registered.territory must be a departement code of 1 to 8 "
+                    "letters or digits, or empty.");
+    return 0;
+}
+
+/* Checks the payload's required fields and values; the payload case is already known valid. */
+static int check_payload(const Parcours__V1__Event *e, event_error_t *err)
+{
+    switch (e->payload_case) {
+    case PAYLOAD(BENEFICIARY_REGISTERED):
+        return check_territory(err, e->beneficiary_registered->territory);
+    case PAYLOAD(ORIENTATION_REQUESTED): {
+        const Parcours__V1__OrientationRequested *p = e->orientation_requested;
+        if (check_optional_enum(err, "orientation_requested.requested_type",
+                                &parcours__v1__pathway_type__descriptor, (int)p->requested_type))
+            return -1;
+        return check_enum(err, "orientation_requested.reason",
+                          &parcours__v1__orientation_request_reason__descriptor, (int)p->reason);
+    }
+    case PAYLOAD(ORIENTATION_DECIDED): {
+        const Parcours__V1__OrientationDecided *p = e->orientation_decided;
+        if (check_enum(err, "orientation_decided.pathway_type",
+                       &parcours__v1__pathway_type__descriptor, (int)p->pathway_type) ||
+            check_enum(err, "orientation_decided.referent_body",
+                       &parcours__v1__referent_body__descriptor, (int)p->referent_body))
+            return -1;
+        return check_id(err, "orientation_decided.structure_id", p->structure_id);
+    }
+    case PAYLOAD(ORIENTATION_DENIED):
+        return check_enum(err, "orientation_denied.reason",
+                          &parcours__v1__orientation_denial_reason__descriptor,
+                          (int)e->orientation_denied->reason);
+    case PAYLOAD(REFERENT_ASSIGNED): {
+        const Parcours__V1__ReferentAssigned *p = e->referent_assigned;
+        if (check_id(err, "referent_assigned.referent_partner_id", p->referent_partner_id))
+            return -1;
+        return check_optional_id(err, "referent_assigned.professional_ref", p->professional_ref);
+    }
+    case PAYLOAD(CONTRACT_SIGNED): {
+        const Parcours__V1__ContractSigned *p = e->contract_signed;
+        if (check_enum(err, "contract_signed.kind", &parcours__v1__contract_kind__descriptor,
+                       (int)p->kind) ||
+            check_time(err, "contract_signed.start", p->start))
+            return -1;
+        return check_end(err, "contract_signed.end", p->start, p->end);
+    }
+    case PAYLOAD(CONTRACT_ENDED):
+        return check_enum(err, "contract_ended.reason",
+                          &parcours__v1__contract_end_reason__descriptor,
+                          (int)e->contract_ended->reason);
+    case PAYLOAD(TRAINING_ENTERED): {
+        const Parcours__V1__TrainingEntered *p = e->training_entered;
+        if (check_optional_id(err, "training_entered.provider_id", p->provider_id) ||
+            check_id(err, "training_entered.programme_code", p->programme_code) ||
+            check_time(err, "training_entered.start", p->start))
+            return -1;
+        return check_end(err, "training_entered.expected_end", p->start, p->expected_end);
+    }
+    case PAYLOAD(TRAINING_EXITED):
+        return check_enum(err, "training_exited.outcome",
+                          &parcours__v1__training_outcome__descriptor,
+                          (int)e->training_exited->outcome);
+    case PAYLOAD(JOB_PLACED): {
+        const Parcours__V1__JobPlaced *p = e->job_placed;
+        if (check_enum(err, "job_placed.kind", &parcours__v1__employment_kind__descriptor,
+                       (int)p->kind) ||
+            check_optional_id(err, "job_placed.employer_partner_id", p->employer_partner_id))
+            return -1;
+        return check_time(err, "job_placed.start", p->start);
+    }
+    case PAYLOAD(JOB_ENDED):
+        return check_enum(err, "job_ended.reason", &parcours__v1__job_end_reason__descriptor,
+                          (int)e->job_ended->reason);
+    case PAYLOAD(APPOINTMENT_RECORDED): {
+        const Parcours__V1__AppointmentRecorded *p = e->appointment_recorded;
+        if (check_enum(err, "appointment_recorded.kind",
+                       &parcours__v1__appointment_kind__descriptor, (int)p->kind) ||
+            check_enum(err, "appointment_recorded.status",
+                       &parcours__v1__appointment_status__descriptor, (int)p->status))
+            return -1;
+        return check_time(err, "appointment_recorded.at", p->at);
+    }
+    case PAYLOAD(MEMBER_JOINED):
+        return check_id(err, "member_joined.member_id", e->member_joined->member_id);
+    case PAYLOAD(MEMBER_LEFT):
+        return check_id(err, "member_left.member_id", e->member_left->member_id);
+    case PAYLOAD(PATHWAY_EXITED):
+        return check_enum(err, "pathway_exited.reason", &parcours__v1__exit_reason__descriptor,
+                          (int)e->pathway_exited->reason);
+    default:
+        return fail(err, ERROR_CODE(MALFORMED), "the event has no payload.");
+    }
+}
+
+/* The payload message of an event, whatever its type (the union holds one pointer). */
+static const ProtobufCMessage *event_payload(const Parcours__V1__Event *e)
+{
+    return (const ProtobufCMessage *)e->beneficiary_registered;
+}
+
+int event_decode(const uint8_t *frame, size_t len, size_t max_len, Parcours__V1__Event **out,
+                 event_error_t *err, char *err_event_id)
+{
+    *out = NULL;
+    err->code = ERROR_CODE(UNSPECIFIED);
+    err->message[0] = '\0';
+    if (err_event_id != NULL)
+        err_event_id[0] = '\0';
+    if (max_len == 0)
+        max_len = EVENT_FRAME_MAX;
+    if (len > max_len)
+        return fail(err, ERROR_CODE(TOO_LARGE),
+                    "The frame has %zu bytes; an Event may have %zu at most.", len, max_len);
+    if (frame == NULL || len == 0)
+        return fail(err, ERROR_CODE(MALFORMED), "The frame is empty; send one parcours.v1.Event.");
+
+    Parcours__V1__Event *e = parcours__v1__event__unpack(NULL, len, frame);
+    if (e == NULL)
+        return fail(err, ERROR_CODE(MALFORMED),
+                    "The frame is not a parcours.v1.Event (protobuf decoding failed).");
+    if (err_event_id != NULL && event_id_valid(e->event_id))
+        memcpy(err_event_id, e->event_id, strlen(e->event_id) + 1);
+
+    int rc = -1;
+    if (check_id(err, "event_id", e->event_id) || check_id(err, "partner_id", e->partner_id) ||
+        check_id(err, "beneficiary_id", e->beneficiary_id) ||
+        check_time(err, "occurred_at", e->occurred_at))
+        goto done;
+    if (event_type(e) == EVENT_TYPE(UNSPECIFIED) || event_payload(e) == NULL) {
+        fail(err, ERROR_CODE(MALFORMED),
+             "The event has no payload: set exactly one of its event messages.");
+        goto done;
+    }
+    if (e->base.n_unknown_fields > 0 || event_payload(e)->n_unknown_fields > 0) {
+        fail(err, ERROR_CODE(MALFORMED),
+             "The event has a field this daemon does not know (field number %u); "
+             "check the partner's parcours.proto against the daemon's.",
+             e->base.n_unknown_fields > 0 ? e->base.unknown_fields[0].tag
+                                          : event_payload(e)->unknown_fields[0].tag);
+        goto done;
+    }
+    if (check_payload(e, err))
+        goto done;
+    rc = 0;
+done:
+    if (rc == 0)
+        *out = e;
+    else
+        parcours__v1__event__free_unpacked(e, NULL);
+    return rc;
+}

@@ -1,0 +1,52 @@
+/*
+ * event.h: the trust boundary for Events.
+ *
+ * Every frame a partner sends is checked here once, before anything else sees it: its size, the
+ * protobuf decoding, the required fields, the identifier charset and the enum values. What
+ * passes is trusted by the pathway rules and the store.
+ */
+#ifndef PARCOURS_EVENT_H
+#define PARCOURS_EVENT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "parcours.pb-c.h"
+
+#define EVENT_ID_MAX      64   /* bytes of any identifier */
+#define EVENT_FRAME_MAX   4096 /* the largest Event frame accepted, in bytes */
+#define EVENT_MESSAGE_MAX 256  /* room for a rejection sentence */
+
+/* Why a frame was refused, for the Ack. */
+typedef struct event_error {
+    Parcours__V1__ErrorCode code;
+    char message[EVENT_MESSAGE_MAX];
+} event_error_t;
+
+/*
+ * Decodes and validates one Event frame of len bytes (at most max_len; 0 = EVENT_FRAME_MAX).
+ * On success returns 0 and *out is an event the caller owns (event_destroy). Otherwise returns -1,
+ * *out is NULL and err says why: TOO_LARGE, or MALFORMED with a sentence naming the field. When
+ * the frame decoded far enough to have an event_id, err_event_id (may be NULL, EVENT_ID_MAX + 1
+ * bytes) receives it so the Ack can name it; otherwise it is set to "".
+ */
+int event_decode(const uint8_t *frame, size_t len, size_t max_len, Parcours__V1__Event **out,
+                 event_error_t *err, char *err_event_id);
+
+/* Frees an event of event_decode and sets *e to NULL. Takes NULL. */
+void event_destroy(Parcours__V1__Event **e);
+
+/* The type of a decoded event (from its payload). */
+Parcours__V1__EventType event_type(const Parcours__V1__Event *e);
+
+/* The CamelCase name of an event type ("TrainingEntered"), or NULL for an unknown type. */
+const char *event_type_name(Parcours__V1__EventType type);
+
+/* The event type for a name of event_type_name(), or EVENT_TYPE_UNSPECIFIED. */
+Parcours__V1__EventType event_type_from_name(const char *name);
+
+/* True when s is 1-64 bytes of [A-Za-z0-9._:-]. */
+bool event_id_valid(const char *s);
+
+#endif

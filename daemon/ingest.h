@@ -1,0 +1,68 @@
+/*
+ * ingest.h: the ingest endpoint, where partners publish events, and its group commit.
+ *
+ * Partners' DEALER sockets send one parcours.v1.Event per frame to a ROUTER. Each pass of the
+ * loop drains what is ready (up to batch_max events), checks each frame at the boundary, applies
+ * the rules in one store batch, commits it once (one fsync for all), and only then sends every
+ * ack of the batch. Under load the batches grow by themselves: what arrives during a commit is
+ * the next batch. The only decisions that cannot wait for the commit are those that need no
+ * state (a frame that does not decode): they are acked with the batch all the same, in order.
+ */
+#ifndef PARCOURS_INGEST_H
+#define PARCOURS_INGEST_H
+
+#include <event2/event.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "partners.h"
+#include "store.h"
+
+#define INGEST_CODES 16 /* room for every ErrorCode value, for the counters */
+
+typedef struct ingest_stats {
+    uint64_t accepted;
+    uint64_t duplicate;
+    uint64_t rejected;
+    uint64_t retried;                        /* acks with status RETRY */
+    uint64_t rejected_by_code[INGEST_CODES]; /* REJECTED and RETRY, by ErrorCode */
+    uint64_t accepted_by_type[INGEST_CODES]; /* by EventType */
+    uint64_t batches;                        /* committed batches */
+    uint64_t batch_events;                   /* events in all committed batches */
+    uint32_t batch_size_max;
+    double commit_ms_total;
+    double commit_ms_max;
+} ingest_stats_t;
+
+typedef struct ingest_options {
+    const char *endpoint;
+    size_t batch_max;
+    size_t max_frame;
+} ingest_options_t;
+
+typedef struct ingest ingest_t;
+
+/*
+ * Binds the ingest ROUTER on options->endpoint in zmq_context and watches it on base. store and
+ * partners stay owned by the caller and must outlive the ingest (ingest_set_partners replaces
+ * the directory). On success *out is owned by the caller (ingest_destroy); on failure returns -1
+ * with err (errlen bytes) saying why.
+ */
+int ingest_new(struct event_base *base, void *zmq_context, store_t *store,
+               const partners_t *partners, const ingest_options_t *options, ingest_t **out,
+               char *err, size_t errlen);
+
+/* Uses another partners directory from the next event on (the caller keeps owning it). */
+void ingest_set_partners(ingest_t *in, const partners_t *partners);
+
+/* Stops reading new events; no batch is ever left open between loop passes, so every event
+ * already read has been committed and acked. */
+void ingest_stop(ingest_t *in);
+
+/* The counters since start. Valid while the ingest lives. */
+const ingest_stats_t *ingest_stats(const ingest_t *in);
+
+/* Unbinds, closes the socket (lingering to flush the last acks), frees, and sets *in to NULL. */
+void ingest_destroy(ingest_t **in);
+
+#endif

@@ -1,0 +1,177 @@
+/* partners_file.c: the partners file, checked whole before any of it is used. */
+#include "partners_file.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "event.h"
+#include "ini_file.h"
+
+#define PARTNERS_FILE_MAX 4096 /* partners in one territory, far above any real one */
+
+typedef struct partners_parse {
+    partner_t *items;
+    int *lines; /* the line of each partner's section, for errors found at the end */
+    size_t count;
+    partner_t *current;
+} partners_parse_t;
+
+/* Splits a comma-separated list in place; calls add for each trimmed, non-empty item. */
+static int split_list(char *list, int (*add)(partner_t *, const char *, char *, size_t),
+                      partner_t *p, char *err, size_t errlen)
+{
+    for (char *save = NULL, *item = strtok_r(list, ",", &save); item != NULL;
+         item = strtok_r(NULL, ",", &save)) {
+        while (*item == ' ' || *item == '\t')
+            item++;
+        char *end = item + strlen(item);
+        while (end > item && (end[-1] == ' ' || end[-1] == '\t'))
+            *--end = '\0';
+        if (*item != '\0' && add(p, item, err, errlen) != 0)
+            return -1;
+    }
+    return 0;
+}
+
+static int add_territory(partner_t *p, const char *t, char *err, size_t errlen)
+{
+    if (p->n_territories == PARTNERS_TERRITORIES_MAX)
+        return snprintf(err, errlen, "a partner may have %d territories at most",
+                        PARTNERS_TERRITORIES_MAX),
+               -1;
+    size_t n = strlen(t);
+    bool ok = n > 0 && n <= PARTNERS_TERRITORY_MAX;
+    for (size_t i = 0; ok && i < n; i++)
+        ok = (t[i] >= '0' && t[i] <= '9') || (t[i] >= 'A' && t[i] <= 'Z') ||
+             (t[i] >= 'a' && t[i] <= 'z');
+    if (!ok)
+        return snprintf(err, errlen, "territory \"%s\" is not a departement code (e.g. 93, 2A)", t),
+               -1;
+    memcpy(p->territories[p->n_territories++], t, n + 1);
+    return 0;
+}
+
+static int add_may_emit(partner_t *p, const char *name, char *err, size_t errlen)
+{
+    Parcours__V1__EventType type = event_type_from_name(name);
+    if (type == PARCOURS__V1__EVENT_TYPE__EVENT_TYPE_UNSPECIFIED)
+        return snprintf(err, errlen,
+                        "may_emit: \"%s\" is not an event type (e.g. JobPlaced, TrainingEntered)",
+                        name),
+               -1;
+    p->may_emit |= PARTNERS_EMIT_BIT(type);
+    return 0;
+}
+
+static int partners_entry(void *ctx, int line, const char *section, const char *name,
+                          const char *value, char *err, size_t errlen)
+{
+    partners_parse_t *pp = ctx;
+    if (name == NULL) {
+        if (!event_id_valid(section))
+            return snprintf(
+                       err, errlen,
+                       "[%s] is not a partner id: 1 to 64 characters among A-Z a-z 0-9 . _ : -",
+                       section),
+                   -1;
+        for (size_t i = 0; i < pp->count; i++)
+            if (strcmp(pp->items[i].id, section) == 0)
+                return snprintf(err, errlen, "partner [%s] is declared twice (first on line %d)",
+                                section, pp->lines[i]),
+                       -1;
+        if (pp->count == PARTNERS_FILE_MAX)
+            return snprintf(err, errlen, "more than %d partners", PARTNERS_FILE_MAX), -1;
+        pp->current = &pp->items[pp->count];
+        memset(pp->current, 0, sizeof(*pp->current));
+        snprintf(pp->current->id, sizeof(pp->current->id), "%s", section);
+        pp->lines[pp->count++] = line;
+        return 0;
+    }
+    if (pp->current == NULL || strcmp(pp->current->id, section) != 0)
+        return 0; /* the section header was refused and reported already */
+    partner_t *p = pp->current;
+    char list[512];
+    if (strcmp(name, "name") == 0) {
+        if (value[0] == '\0' || strlen(value) > PARTNERS_NAME_MAX)
+            return snprintf(err, errlen, "name must be 1 to %d bytes", PARTNERS_NAME_MAX), -1;
+        snprintf(p->name, sizeof(p->name), "%s", value);
+        return 0;
+    }
+    if (strcmp(name, "kind") == 0) {
+        p->kind = partner_kind_from_name(value);
+        if (p->kind == PARCOURS__V1__PARTNER_KIND__PARTNER_KIND_UNSPECIFIED)
+            return snprintf(err, errlen,
+                            "kind \"%s\" is unknown: DEPARTEMENT, FRANCE_TRAVAIL, MISSION_LOCALE, "
+                            "CAP_EMPLOI, CAF, CCAS, ASSOCIATION, TRAINING_ORG or EMPLOYER",
+                            value),
+                   -1;
+        return 0;
+    }
+    if (strcmp(name, "territory") == 0 || strcmp(name, "may_emit") == 0) {
+        if (strlen(value) >= sizeof(list))
+            return snprintf(err, errlen, "%s is too long", name), -1;
+        snprintf(list, sizeof(list), "%s", value);
+        return name[0] == 't' ? split_list(list, add_territory, p, err, errlen)
+                              : split_list(list, add_may_emit, p, err, errlen);
+    }
+    if (strcmp(name, "echo") == 0) {
+        int b;
+        if (ini_file_bool(value, &b) != 0)
+            return snprintf(err, errlen, "echo must be yes or no"), -1;
+        p->echo = b;
+        return 0;
+    }
+    return snprintf(err, errlen,
+                    "unknown key \"%s\" (a partner has name, kind, territory, may_emit, echo)",
+                    name),
+           -1;
+}
+
+int partners_file_load(const char *path, partners_t **out, char *errors, size_t errlen)
+{
+    *out = NULL;
+    partners_parse_t pp = {0};
+    pp.items = calloc(PARTNERS_FILE_MAX, sizeof(partner_t));
+    pp.lines = calloc(PARTNERS_FILE_MAX, sizeof(int));
+    partners_t *dir = partners_new();
+    int n = -1;
+    if (pp.items == NULL || pp.lines == NULL || dir == NULL) {
+        snprintf(errors, errlen, "%s: out of memory\n", path);
+        goto done;
+    }
+    n = ini_file_parse(path, partners_entry, &pp, errors, errlen);
+    if (n < 0)
+        goto done;
+    /* What only the whole section can tell: required keys. */
+    for (size_t i = 0; i < pp.count; i++) {
+        const partner_t *p = &pp.items[i];
+        const char *missing = p->name[0] == '\0' ? "name"
+                              : p->kind == PARCOURS__V1__PARTNER_KIND__PARTNER_KIND_UNSPECIFIED
+                                  ? "kind"
+                              : p->n_territories == 0 ? "territory"
+                                                      : NULL;
+        size_t used = strlen(errors);
+        if (missing != NULL) {
+            snprintf(errors + used, errlen - used, "%s:%d: partner [%s] has no %s\n", path,
+                     pp.lines[i], p->id, missing);
+            n++;
+        } else if (n == 0 && partners_add(dir, p) != PARTNERS_OK) {
+            snprintf(errors + used, errlen - used, "%s:%d: partner [%s] is not valid\n", path,
+                     pp.lines[i], p->id);
+            n++;
+        }
+    }
+    if (n == 0 && pp.count == 0) {
+        snprintf(errors, errlen, "%s: no partner is declared\n", path);
+        n = 1;
+    }
+done:
+    free(pp.items);
+    free(pp.lines);
+    if (n == 0)
+        *out = dir;
+    else
+        partners_destroy(&dir);
+    return n;
+}

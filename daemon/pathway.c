@@ -1,0 +1,689 @@
+/*
+ * pathway.c: the pathway rules, as a pure function of (pathway, event, sender, directory).
+ *
+ * An event goes through the same checks in the same order, and the first that fails decides
+ * the rejection:
+ *   1. the partner's may_emit narrowing;
+ *   2. visibility: a partner that may not see the pathway gets one NOT_AUTHORISED sentence,
+ *      the same whether the pathway exists or not and whatever its state (no oracle);
+ *   3. the right of the sender's kind (or role: referent's partner, member) for the type;
+ *   4. expected_version;
+ *   5. the transition table's precondition, then the partners the event names.
+ * Then the effect is applied to a copy of the pathway, and the recipients are computed from the
+ * pathway after the event: the follow-up group, the territory-wide partners, minus the sender,
+ * each filtered by what its kind may know.
+ *
+ * Memory: the new pathway is an unpacked-style protobuf-c message. Every string is either the
+ * shared protobuf_c_empty_string or a heap copy, every sub-message is heap allocated, so the
+ * whole is freed with parcours__v1__pathway__free_unpacked(p, NULL).
+ */
+#include "pathway.h"
+
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "event.h"
+#include "wire_names.h"
+
+#define KIND_BIT(kind) (UINT32_C(1) << (unsigned)PARTNER_KIND(kind))
+#define TERRITORY_WIDE (KIND_BIT(DEPARTEMENT) | KIND_BIT(FRANCE_TRAVAIL))
+
+/*
+ * Who may emit each type (domain.md, "Who may emit what"): a set of kinds, plus the partner that
+ * refers the person, plus anyone who may see the pathway (its members and the territory-wide).
+ */
+static const struct {
+    uint32_t kinds;
+    bool referent_partner;
+    bool any_visible;
+} emit_rights[] = {
+    [EVENT_TYPE(BENEFICIARY_REGISTERED)] = {TERRITORY_WIDE | KIND_BIT(CAF) |
+                                                KIND_BIT(MISSION_LOCALE) | KIND_BIT(CAP_EMPLOI),
+                                            false, false},
+    [EVENT_TYPE(ORIENTATION_REQUESTED)] = {0, false, true},
+    [EVENT_TYPE(ORIENTATION_DECIDED)] = {TERRITORY_WIDE, false, false},
+    [EVENT_TYPE(ORIENTATION_DENIED)] = {TERRITORY_WIDE, false, false},
+    [EVENT_TYPE(REFERENT_ASSIGNED)] = {TERRITORY_WIDE, true, false},
+    [EVENT_TYPE(CONTRACT_SIGNED)] = {TERRITORY_WIDE, true, false},
+    [EVENT_TYPE(CONTRACT_ENDED)] = {TERRITORY_WIDE, true, false},
+    [EVENT_TYPE(TRAINING_ENTERED)] = {KIND_BIT(TRAINING_ORG) | KIND_BIT(FRANCE_TRAVAIL), true,
+                                      false},
+    [EVENT_TYPE(TRAINING_EXITED)] = {KIND_BIT(TRAINING_ORG) | KIND_BIT(FRANCE_TRAVAIL), true,
+                                     false},
+    [EVENT_TYPE(JOB_PLACED)] = {KIND_BIT(EMPLOYER) | KIND_BIT(FRANCE_TRAVAIL) |
+                                    KIND_BIT(MISSION_LOCALE) | KIND_BIT(CAP_EMPLOI),
+                                true, false},
+    [EVENT_TYPE(JOB_ENDED)] = {KIND_BIT(EMPLOYER) | KIND_BIT(FRANCE_TRAVAIL) |
+                                   KIND_BIT(MISSION_LOCALE) | KIND_BIT(CAP_EMPLOI),
+                               true, false},
+    [EVENT_TYPE(APPOINTMENT_RECORDED)] = {0, false, true},
+    [EVENT_TYPE(MEMBER_JOINED)] = {TERRITORY_WIDE, true, false},
+    [EVENT_TYPE(MEMBER_LEFT)] = {TERRITORY_WIDE, true, false},
+    [EVENT_TYPE(PATHWAY_EXITED)] = {TERRITORY_WIDE, true, false},
+};
+
+/* Everything one application of the rules looks at. */
+typedef struct rules {
+    const Parcours__V1__Pathway *current; /* NULL when the beneficiary has no pathway */
+    const Parcours__V1__Event *event;
+    Parcours__V1__EventType type;
+    const partner_t *sender;
+    const partners_t *directory;
+    pathway_outcome_t *outcome;
+} rules_t;
+
+/* --- Small helpers ---------------------------------------------------------------------------- */
+
+/* Records a rejection and returns 1, so that every check reads `return reject(...)`. */
+static int reject(rules_t *r, Parcours__V1__ErrorCode code, const char *fmt, ...)
+{
+    va_list ap;
+    r->outcome->code = code;
+    va_start(ap, fmt);
+    vsnprintf(r->outcome->message, sizeof(r->outcome->message), fmt, ap);
+    va_end(ap);
+    return 1;
+}
+
+/* The one sentence for a partner that may not see a pathway: it must reveal nothing. */
+static int reject_not_visible(rules_t *r)
+{
+    return reject(r, ERROR_CODE(NOT_AUTHORISED),
+                  "Partner %s may not act on beneficiary %s: only the members of the "
+                  "beneficiary's follow-up group and the territory's departement and France "
+                  "Travail may. If you follow this person, ask the referent to add you.",
+                  r->sender->id, r->event->beneficiary_id);
+}
+
+static bool is_empty(const char *s)
+{
+    return s == NULL || s[0] == '\0';
+}
+
+/* Replaces *field by a copy of value (or the shared empty string); -1 when out of memory. */
+static int set_string(char **field, const char *value)
+{
+    char *copy = (char *)protobuf_c_empty_string;
+    if (!is_empty(value) && (copy = strdup(value)) == NULL)
+        return -1;
+    if (*field != NULL && *field != protobuf_c_empty_string)
+        free(*field);
+    *field = copy;
+    return 0;
+}
+
+/* Frees a sub-message field and sets it to NULL. */
+static void clear_message(void *field)
+{
+    ProtobufCMessage **m = field;
+    if (*m != NULL)
+        protobuf_c_message_free_unpacked(*m, NULL);
+    *m = NULL;
+}
+
+/* Allocates a sub-message initialised by init into *field, replacing what was there. */
+#define NEW_MESSAGE(field, type, init)                                                             \
+    do {                                                                                           \
+        clear_message(&(field));                                                                   \
+        type *fresh_ = malloc(sizeof(type));                                                       \
+        if (fresh_ == NULL)                                                                        \
+            return -1;                                                                             \
+        *fresh_ = (type)init;                                                                      \
+        (field) = fresh_;                                                                          \
+    } while (0)
+
+static int members_add(Parcours__V1__Pathway *p, const char *id)
+{
+    if (is_empty(id) || pathway_has_member(p, id))
+        return 0;
+    char **members = realloc(p->members, (p->n_members + 1) * sizeof(*members));
+    if (members == NULL)
+        return -1;
+    p->members = members;
+    if ((members[p->n_members] = strdup(id)) == NULL)
+        return -1;
+    p->n_members++;
+    return 0;
+}
+
+static void members_remove(Parcours__V1__Pathway *p, const char *id)
+{
+    for (size_t i = 0; i < p->n_members; i++) {
+        if (strcmp(p->members[i], id) != 0)
+            continue;
+        free(p->members[i]);
+        memmove(&p->members[i], &p->members[i + 1], (p->n_members - i - 1) * sizeof(char *));
+        p->n_members--;
+        return;
+    }
+}
+
+/* The partner that refers the person: the referent's, or else the oriented structure. */
+static const char *referent_partner(const Parcours__V1__Pathway *p)
+{
+    if (p->referent != NULL && !is_empty(p->referent->partner_id))
+        return p->referent->partner_id;
+    if (p->orientation != NULL && !is_empty(p->orientation->structure_id))
+        return p->orientation->structure_id;
+    return NULL;
+}
+
+static bool sender_can_see(const partner_t *sender, const Parcours__V1__Pathway *p)
+{
+    return partner_in_territory(sender, p->territory) &&
+           (partner_kind_territory_wide(sender->kind) || pathway_has_member(p, sender->id));
+}
+
+/* A partner of the directory registered for the pathway's territory, or NULL. */
+static const partner_t *territory_partner(const rules_t *r, const char *territory, const char *id)
+{
+    const partner_t *p = partners_find(r->directory, id);
+    return (p != NULL && partner_in_territory(p, territory)) ? p : NULL;
+}
+
+static int reject_unknown_partner(rules_t *r, const char *field, const char *id)
+{
+    return reject(r, ERROR_CODE(UNKNOWN_PARTNER),
+                  "%s names partner %s, which is not a partner of territory %s; check the id "
+                  "or ask the territory's admin to add it.",
+                  field, id, r->current->territory);
+}
+
+/* --- Public queries ------------------------------------------------------------------------- */
+
+bool pathway_is_open(const Parcours__V1__Pathway *p)
+{
+    return p != NULL && p->episode > 0 && p->exit == NULL;
+}
+
+bool pathway_has_member(const Parcours__V1__Pathway *p, const char *partner_id)
+{
+    for (size_t i = 0; i < p->n_members; i++)
+        if (strcmp(p->members[i], partner_id) == 0)
+            return true;
+    return false;
+}
+
+Parcours__V1__Phase pathway_phase(const Parcours__V1__Pathway *p)
+{
+    if (p->exit != NULL)
+        return PHASE(EXITED);
+    if (p->employment != NULL)
+        return PHASE(EMPLOYED);
+    if (p->training != NULL)
+        return PHASE(IN_TRAINING);
+    if (p->contract != NULL)
+        return PHASE(CONTRACTED);
+    if (p->referent != NULL)
+        return PHASE(ACCOMPANIED);
+    if (p->orientation != NULL)
+        return PHASE(ORIENTED);
+    if (p->pending_request != NULL)
+        return PHASE(ORIENTATION_REQUESTED);
+    return PHASE(REFERRED);
+}
+
+bool pathway_kind_receives(Parcours__V1__PartnerKind kind, const Parcours__V1__Event *event,
+                           const char *partner_id)
+{
+    if (!partner_kind_minimised(kind))
+        return true;
+    switch (event->payload_case) {
+    case PAYLOAD(TRAINING_ENTERED):
+    case PAYLOAD(TRAINING_EXITED):
+    case PAYLOAD(JOB_PLACED):
+    case PAYLOAD(JOB_ENDED):
+    case PAYLOAD(PATHWAY_EXITED):
+        return true;
+    case PAYLOAD(MEMBER_JOINED):
+        return strcmp(event->member_joined->member_id, partner_id) == 0;
+    case PAYLOAD(MEMBER_LEFT):
+        return strcmp(event->member_left->member_id, partner_id) == 0;
+    default:
+        return false;
+    }
+}
+
+Parcours__V1__Pathway *pathway_copy(const Parcours__V1__Pathway *p, bool minimise)
+{
+    /* Packing and unpacking is the one deep copy protobuf-c offers; a pathway is small. */
+    size_t size = parcours__v1__pathway__get_packed_size(p);
+    uint8_t stack[1024];
+    uint8_t *buf = size <= sizeof(stack) ? stack : malloc(size);
+    if (buf == NULL)
+        return NULL;
+    parcours__v1__pathway__pack(p, buf);
+    Parcours__V1__Pathway *copy = parcours__v1__pathway__unpack(NULL, size, buf);
+    if (buf != stack)
+        free(buf);
+    if (copy == NULL || !minimise)
+        return copy;
+
+    /* EMPLOYER and TRAINING_ORG never see the orientation (a "social" one is sensitive), nor
+     * the contract, the referent or the appointments. */
+    clear_message(&copy->orientation);
+    clear_message(&copy->pending_request);
+    clear_message(&copy->referent);
+    clear_message(&copy->contract);
+    clear_message(&copy->last_appointment);
+    copy->last_denial_reason =
+        PARCOURS__V1__ORIENTATION_DENIAL_REASON__ORIENTATION_DENIAL_REASON_UNSPECIFIED;
+    copy->last_contract_end_reason =
+        PARCOURS__V1__CONTRACT_END_REASON__CONTRACT_END_REASON_UNSPECIFIED;
+    if (copy->phase != PHASE(EXITED) && copy->phase != PHASE(EMPLOYED) &&
+        copy->phase != PHASE(IN_TRAINING))
+        copy->phase = PHASE(UNSPECIFIED);
+    return copy;
+}
+
+void pathway_outcome_clear(pathway_outcome_t *outcome)
+{
+    if (outcome->pathway != NULL)
+        parcours__v1__pathway__free_unpacked(outcome->pathway, NULL);
+    free(outcome->recipients);
+    memset(outcome, 0, sizeof(*outcome));
+}
+
+/* --- The checks --------------------------------------------------------------------------- */
+
+/* Step 3 for every type but registration: the sender's kind or role may emit this type. */
+static bool sender_has_right(const rules_t *r)
+{
+    const Parcours__V1__Pathway *p = r->current;
+    if (emit_rights[r->type].any_visible)
+        return true; /* visibility was checked before */
+    /* TRAINING_ORG and EMPLOYER act only on pathways they are members of: visibility, checked
+     * before, already requires it. */
+    if (emit_rights[r->type].kinds & (UINT32_C(1) << (unsigned)r->sender->kind))
+        return true;
+    const char *referent = referent_partner(p);
+    return emit_rights[r->type].referent_partner && referent != NULL &&
+           strcmp(referent, r->sender->id) == 0;
+}
+
+static int check_version(rules_t *r)
+{
+    uint64_t version = r->current ? r->current->version : 0;
+    if (r->event->expected_version != 0 && r->event->expected_version != version)
+        return reject(r, ERROR_CODE(VERSION_CONFLICT),
+                      "The pathway of %s is at version %llu, not %llu: read it again, then "
+                      "decide whether to send the event.",
+                      r->event->beneficiary_id, (unsigned long long)version,
+                      (unsigned long long)r->event->expected_version);
+    return 0;
+}
+
+static int invalid(rules_t *r, const char *why)
+{
+    return reject(r, ERROR_CODE(INVALID_TRANSITION), "%s cannot apply to the pathway of %s: %s",
+                  event_type_name(r->type), r->event->beneficiary_id, why);
+}
+
+/* Step 5: the precondition of the transition table, then the partners the event names. */
+static int check_transition(rules_t *r)
+{
+    const Parcours__V1__Pathway *p = r->current;
+    const Parcours__V1__Event *e = r->event;
+    const partner_t *sender = r->sender;
+
+    switch (e->payload_case) {
+    case PAYLOAD(ORIENTATION_REQUESTED):
+        if (p->pending_request != NULL)
+            return invalid(r, "an orientation request is already pending.");
+        return 0;
+    case PAYLOAD(ORIENTATION_DECIDED):
+        if (!territory_partner(r, p->territory, e->orientation_decided->structure_id))
+            return reject_unknown_partner(r, "orientation_decided.structure_id",
+                                          e->orientation_decided->structure_id);
+        return 0;
+    case PAYLOAD(ORIENTATION_DENIED):
+        if (p->pending_request == NULL)
+            return invalid(r, "no orientation request is pending.");
+        return 0;
+    case PAYLOAD(REFERENT_ASSIGNED):
+        if (p->orientation == NULL)
+            return invalid(r, "the person is not oriented yet.");
+        if (!territory_partner(r, p->territory, e->referent_assigned->referent_partner_id))
+            return reject_unknown_partner(r, "referent_assigned.referent_partner_id",
+                                          e->referent_assigned->referent_partner_id);
+        return 0;
+    case PAYLOAD(CONTRACT_SIGNED):
+        if (p->referent == NULL)
+            return invalid(r, "no referent follows the person yet.");
+        if (p->contract != NULL)
+            return invalid(r, "a contract is already in force; end it first.");
+        return 0;
+    case PAYLOAD(CONTRACT_ENDED):
+        if (p->contract == NULL)
+            return invalid(r, "no contract is in force.");
+        return 0;
+    case PAYLOAD(TRAINING_ENTERED): {
+        const char *provider = e->training_entered->provider_id;
+        if (p->orientation == NULL)
+            return invalid(r, "the person is not oriented yet.");
+        if (p->training != NULL)
+            return invalid(r, "a training is already in progress.");
+        if (sender->kind == PARTNER_KIND(TRAINING_ORG) && !is_empty(provider) &&
+            strcmp(provider, sender->id) != 0)
+            return reject(r, ERROR_CODE(NOT_AUTHORISED),
+                          "A training provider may only record its own trainings.");
+        if (!is_empty(provider) && !territory_partner(r, p->territory, provider))
+            return reject_unknown_partner(r, "training_entered.provider_id", provider);
+        return 0;
+    }
+    case PAYLOAD(TRAINING_EXITED):
+        if (p->training == NULL)
+            return invalid(r, "no training is in progress.");
+        if (sender->kind == PARTNER_KIND(TRAINING_ORG) &&
+            strcmp(p->training->provider_id, sender->id) != 0)
+            return reject(r, ERROR_CODE(NOT_AUTHORISED),
+                          "A training provider may only record the end of its own trainings.");
+        return 0;
+    case PAYLOAD(JOB_PLACED): {
+        const char *employer = e->job_placed->employer_partner_id;
+        if (p->employment != NULL)
+            return invalid(r, "an employment is already in progress.");
+        if (sender->kind == PARTNER_KIND(EMPLOYER) && !is_empty(employer) &&
+            strcmp(employer, sender->id) != 0)
+            return reject(r, ERROR_CODE(NOT_AUTHORISED),
+                          "An employer may only record its own hirings.");
+        if (!is_empty(employer) && !territory_partner(r, p->territory, employer))
+            return reject_unknown_partner(r, "job_placed.employer_partner_id", employer);
+        return 0;
+    }
+    case PAYLOAD(JOB_ENDED):
+        if (p->employment == NULL)
+            return invalid(r, "no employment is in progress.");
+        if (sender->kind == PARTNER_KIND(EMPLOYER) &&
+            strcmp(p->employment->employer_partner_id, sender->id) != 0)
+            return reject(r, ERROR_CODE(NOT_AUTHORISED),
+                          "An employer may only record the end of its own employments.");
+        return 0;
+    case PAYLOAD(MEMBER_JOINED):
+        if (!territory_partner(r, p->territory, e->member_joined->member_id))
+            return reject_unknown_partner(r, "member_joined.member_id",
+                                          e->member_joined->member_id);
+        if (pathway_has_member(p, e->member_joined->member_id))
+            return invalid(r, "that partner is already a member of the follow-up group.");
+        return 0;
+    case PAYLOAD(MEMBER_LEFT):
+        if (!pathway_has_member(p, e->member_left->member_id))
+            return invalid(r, "that partner is not a member of the follow-up group.");
+        if (p->referent != NULL && strcmp(p->referent->partner_id, e->member_left->member_id) == 0)
+            return invalid(r, "the active referent's partner cannot leave; assign another "
+                              "referent first.");
+        return 0;
+    default: /* AppointmentRecorded, PathwayExited: open is enough. */
+        return 0;
+    }
+}
+
+/* --- The effects -------------------------------------------------------------------------- */
+
+/* Applies the event to p (a copy of the current pathway). -1 when out of memory. */
+static int apply_effect(const rules_t *r, Parcours__V1__Pathway *p)
+{
+    const Parcours__V1__Event *e = r->event;
+    const char *sender = r->sender->id;
+
+    switch (e->payload_case) {
+    case PAYLOAD(ORIENTATION_REQUESTED):
+        NEW_MESSAGE(p->pending_request, Parcours__V1__OrientationRequest,
+                    PARCOURS__V1__ORIENTATION_REQUEST__INIT);
+        p->pending_request->requested_type = e->orientation_requested->requested_type;
+        p->pending_request->reason = e->orientation_requested->reason;
+        p->pending_request->requested_at = e->occurred_at;
+        return set_string(&p->pending_request->requested_by, sender);
+    case PAYLOAD(ORIENTATION_DECIDED): {
+        const Parcours__V1__OrientationDecided *d = e->orientation_decided;
+        /* A new structure brings its own referent: the old one is cleared, stays a member. */
+        if (p->orientation != NULL && strcmp(p->orientation->structure_id, d->structure_id) != 0)
+            clear_message(&p->referent);
+        clear_message(&p->pending_request);
+        NEW_MESSAGE(p->orientation, Parcours__V1__Orientation, PARCOURS__V1__ORIENTATION__INIT);
+        p->orientation->pathway_type = d->pathway_type;
+        p->orientation->referent_body = d->referent_body;
+        p->orientation->decided_at = e->occurred_at;
+        if (set_string(&p->orientation->structure_id, d->structure_id) ||
+            set_string(&p->orientation->decided_by, sender))
+            return -1;
+        return members_add(p, sender) || members_add(p, d->structure_id) ? -1 : 0;
+    }
+    case PAYLOAD(ORIENTATION_DENIED):
+        clear_message(&p->pending_request);
+        p->last_denial_reason = e->orientation_denied->reason;
+        return 0;
+    case PAYLOAD(REFERENT_ASSIGNED): {
+        const Parcours__V1__ReferentAssigned *a = e->referent_assigned;
+        NEW_MESSAGE(p->referent, Parcours__V1__Referent, PARCOURS__V1__REFERENT__INIT);
+        p->referent->assigned_at = e->occurred_at;
+        if (set_string(&p->referent->partner_id, a->referent_partner_id) ||
+            set_string(&p->referent->professional_ref, a->professional_ref))
+            return -1;
+        return members_add(p, a->referent_partner_id);
+    }
+    case PAYLOAD(CONTRACT_SIGNED): {
+        const Parcours__V1__ContractSigned *c = e->contract_signed;
+        NEW_MESSAGE(p->contract, Parcours__V1__Contract, PARCOURS__V1__CONTRACT__INIT);
+        p->contract->kind = c->kind;
+        p->contract->start = c->start;
+        p->contract->end = c->end;
+        if (set_string(&p->contract->signed_with, sender))
+            return -1;
+        return members_add(p, sender);
+    }
+    case PAYLOAD(CONTRACT_ENDED):
+        clear_message(&p->contract);
+        p->last_contract_end_reason = e->contract_ended->reason;
+        return 0;
+    case PAYLOAD(TRAINING_ENTERED): {
+        const Parcours__V1__TrainingEntered *t = e->training_entered;
+        const char *provider = is_empty(t->provider_id) ? sender : t->provider_id;
+        NEW_MESSAGE(p->training, Parcours__V1__Training, PARCOURS__V1__TRAINING__INIT);
+        p->training->start = t->start;
+        p->training->expected_end = t->expected_end;
+        if (set_string(&p->training->provider_id, provider) ||
+            set_string(&p->training->programme_code, t->programme_code))
+            return -1;
+        return members_add(p, provider);
+    }
+    case PAYLOAD(TRAINING_EXITED):
+        clear_message(&p->training);
+        p->last_training_outcome = e->training_exited->outcome;
+        return 0;
+    case PAYLOAD(JOB_PLACED): {
+        const Parcours__V1__JobPlaced *j = e->job_placed;
+        const char *employer = j->employer_partner_id;
+        if (is_empty(employer) && r->sender->kind == PARTNER_KIND(EMPLOYER))
+            employer = sender;
+        NEW_MESSAGE(p->employment, Parcours__V1__Employment, PARCOURS__V1__EMPLOYMENT__INIT);
+        p->employment->kind = j->kind;
+        p->employment->start = j->start;
+        if (set_string(&p->employment->employer_partner_id, employer))
+            return -1;
+        return members_add(p, employer);
+    }
+    case PAYLOAD(JOB_ENDED):
+        clear_message(&p->employment);
+        p->last_job_end_reason = e->job_ended->reason;
+        return 0;
+    case PAYLOAD(APPOINTMENT_RECORDED): {
+        const Parcours__V1__AppointmentRecorded *a = e->appointment_recorded;
+        NEW_MESSAGE(p->last_appointment, Parcours__V1__Appointment,
+                    PARCOURS__V1__APPOINTMENT__INIT);
+        p->last_appointment->kind = a->kind;
+        p->last_appointment->status = a->status;
+        p->last_appointment->at = a->at;
+        return set_string(&p->last_appointment->recorded_by, sender);
+    }
+    case PAYLOAD(MEMBER_JOINED):
+        return members_add(p, e->member_joined->member_id);
+    case PAYLOAD(MEMBER_LEFT):
+        members_remove(p, e->member_left->member_id);
+        return 0;
+    case PAYLOAD(PATHWAY_EXITED):
+        NEW_MESSAGE(p->exit, Parcours__V1__Exit, PARCOURS__V1__EXIT__INIT);
+        p->exit->reason = e->pathway_exited->reason;
+        p->exit->at = e->occurred_at;
+        return 0;
+    default:
+        return -1; /* registration is handled by open_episode; nothing else reaches here */
+    }
+}
+
+/* A new pathway, or a new episode of an exited one: every fact of the old episode is reset. */
+static Parcours__V1__Pathway *open_episode(const rules_t *r, const char *territory)
+{
+    const Parcours__V1__Pathway *old = r->current;
+    Parcours__V1__Pathway *p = malloc(sizeof(*p));
+    if (p == NULL)
+        return NULL;
+    *p = (Parcours__V1__Pathway)PARCOURS__V1__PATHWAY__INIT;
+    p->episode = old ? old->episode + 1 : 1;
+    p->version = old ? old->version : 0;
+    p->created_at = old ? old->created_at : r->event->occurred_at;
+    if (set_string(&p->beneficiary_id, r->event->beneficiary_id) ||
+        set_string(&p->territory, territory) || members_add(p, r->sender->id)) {
+        parcours__v1__pathway__free_unpacked(p, NULL);
+        return NULL;
+    }
+    return p;
+}
+
+/* --- Recipients --------------------------------------------------------------------------- */
+
+static void recipients_add(const rules_t *r, const Parcours__V1__Pathway *p, const char *id)
+{
+    pathway_outcome_t *o = r->outcome;
+    const partner_t *partner = territory_partner(r, p->territory, id);
+    if (partner == NULL)
+        return; /* no longer a partner of this territory */
+    if (strcmp(partner->id, r->sender->id) == 0 && !r->sender->echo)
+        return;
+    if (!pathway_kind_receives(partner->kind, r->event, partner->id))
+        return;
+    for (size_t i = 0; i < o->n_recipients; i++)
+        if (strcmp(o->recipients[i].partner_id, partner->id) == 0)
+            return;
+    o->recipients[o->n_recipients].partner_id = partner->id;
+    o->recipients[o->n_recipients].minimised = partner_kind_minimised(partner->kind);
+    o->n_recipients++;
+}
+
+/* Need to know: the group after the event, the territory-wide partners, and a leaving member. */
+static int recipients_compute(const rules_t *r, const Parcours__V1__Pathway *p)
+{
+    size_t bound = p->n_members + partners_count(r->directory) + 1;
+    r->outcome->recipients = calloc(bound, sizeof(pathway_recipient_t));
+    if (r->outcome->recipients == NULL)
+        return -1;
+    for (size_t i = 0; i < p->n_members; i++)
+        recipients_add(r, p, p->members[i]);
+    for (size_t i = 0; i < partners_count(r->directory); i++) {
+        const partner_t *partner = partners_at(r->directory, i);
+        if (partner_kind_territory_wide(partner->kind))
+            recipients_add(r, p, partner->id);
+    }
+    if (r->event->payload_case == PAYLOAD(MEMBER_LEFT))
+        recipients_add(r, p, r->event->member_left->member_id);
+    return 0;
+}
+
+/* --- pathway_apply ------------------------------------------------------------------------ */
+
+static int check_registration(rules_t *r, const char **territory)
+{
+    const partner_t *sender = r->sender;
+    const char *asked = r->event->beneficiary_registered->territory;
+    if (!(emit_rights[r->type].kinds & (UINT32_C(1) << (unsigned)sender->kind)))
+        return reject(r, ERROR_CODE(NOT_AUTHORISED),
+                      "Partners of kind %s may not register beneficiaries.",
+                      partner_kind_name(sender->kind));
+    if (is_empty(asked)) {
+        if (sender->n_territories != 1)
+            return reject(r, ERROR_CODE(MALFORMED),
+                          "Partner %s is registered for several territories: name the "
+                          "territory in beneficiary_registered.territory.",
+                          sender->id);
+        asked = sender->territories[0];
+    }
+    if (!partner_in_territory(sender, asked))
+        return reject(r, ERROR_CODE(NOT_AUTHORISED),
+                      "Partner %s is not registered for territory %s.", sender->id, asked);
+    if (pathway_is_open(r->current)) {
+        if (!sender_can_see(sender, r->current))
+            return reject_not_visible(r);
+        return invalid(r, "it is open already; a new episode starts only after an exit.");
+    }
+    *territory = asked;
+    return check_version(r);
+}
+
+static int check_event(rules_t *r)
+{
+    const partner_t *sender = r->sender;
+    if (r->current == NULL)
+        return partner_kind_territory_wide(sender->kind)
+                   ? reject(r, ERROR_CODE(UNKNOWN_BENEFICIARY),
+                            "Beneficiary %s has no pathway in this territory: register it "
+                            "first (BeneficiaryRegistered).",
+                            r->event->beneficiary_id)
+                   : reject_not_visible(r);
+    if (!sender_can_see(sender, r->current))
+        return reject_not_visible(r);
+    if (!sender_has_right(r))
+        return reject(r, ERROR_CODE(NOT_AUTHORISED),
+                      "Partner %s (%s) may not send %s for this pathway.", sender->id,
+                      partner_kind_name(sender->kind), event_type_name(r->type));
+    if (check_version(r))
+        return 1;
+    if (!pathway_is_open(r->current))
+        return invalid(r, "the pathway has exited; register the person again to open a new "
+                          "episode.");
+    return check_transition(r);
+}
+
+int pathway_apply(const Parcours__V1__Pathway *current, const Parcours__V1__Event *event,
+                  const partner_t *sender, const partners_t *directory, pathway_outcome_t *outcome)
+{
+    rules_t r = {current, event, event_type(event), sender, directory, outcome};
+    memset(outcome, 0, sizeof(*outcome));
+    if (r.type == EVENT_TYPE(UNSPECIFIED))
+        return reject(&r, ERROR_CODE(MALFORMED), "The event has no payload.");
+
+    if (sender->may_emit != 0 && !(sender->may_emit & PARTNERS_EMIT_BIT(r.type)))
+        return reject(&r, ERROR_CODE(NOT_AUTHORISED),
+                      "Partner %s may not send %s: its partners file entry narrows what it may "
+                      "emit.",
+                      sender->id, event_type_name(r.type));
+
+    Parcours__V1__Pathway *p;
+    if (r.type == EVENT_TYPE(BENEFICIARY_REGISTERED)) {
+        const char *territory = NULL;
+        if (check_registration(&r, &territory))
+            return 1;
+        p = open_episode(&r, territory);
+    } else {
+        if (check_event(&r))
+            return 1;
+        p = pathway_copy(current, false);
+        if (p != NULL && apply_effect(&r, p) != 0) {
+            parcours__v1__pathway__free_unpacked(p, NULL);
+            p = NULL;
+        }
+    }
+    if (p == NULL)
+        return -1;
+    p->version++;
+    p->updated_at = event->occurred_at;
+    p->phase = pathway_phase(p);
+    outcome->pathway = p;
+    if (recipients_compute(&r, p) != 0) {
+        pathway_outcome_clear(outcome);
+        return -1;
+    }
+    return 0;
+}

@@ -1,0 +1,201 @@
+/*
+ * store.h: the Parcours store, the only code that touches LMDB.
+ *
+ * One store is one data directory holding one LMDB environment with these databases:
+ *   log       seq (u64) -> the event as received, its type, occurred_at and commit time
+ *   dedupe    (partner_id, event_id) -> seq
+ *   pathways  beneficiary_id -> the Pathway and the seqs of the beneficiary's events
+ *   outbox    (partner_id, partner_seq) -> seq, partner_seq running 1, 2, 3... with no gap
+ *   cursors   partner_id -> the last partner_seq the partner acknowledged
+ *   meta      "schema" -> schema version, "last_seq" -> the last seq committed
+ *
+ * The schema is designed for the disk: a durable commit costs every distinct page the batch
+ * dirtied, so an event writes only one random key (its pathway; the dedupe key is time-ordered
+ * when libparcours made the event id) and otherwise appends (log by seq, outbox by partner_seq).
+ * A beneficiary's history is the list of seqs kept inside its pathway record, not a separate
+ * index.
+ *
+ * Writes go through a batch: begin, apply many events, commit once (one fsync): the group-commit
+ * unit of the daemon. A batch is all or nothing. When the map is full the store aborts the
+ * transaction, grows the map (doubling, up to max_map_size) and replays the batch's writes by
+ * itself, so callers never see MDB_MAP_FULL; past max_map_size they get STORE_EFULL.
+ *
+ * Every function returns STORE_OK (0) or a negative STORE_E* code; store_strerror() names it.
+ * The store never logs and never exits. It is not thread-safe: one thread owns a store.
+ */
+#ifndef PARCOURS_STORE_H
+#define PARCOURS_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "parcours.pb-c.h"
+
+typedef struct store store_t;
+typedef struct store_batch store_batch_t;
+
+/* Error codes. */
+#define STORE_OK        0
+#define STORE_ENOTFOUND (-1) /* no such key */
+#define STORE_EFULL     (-2) /* map at max_map_size, or the filesystem is full: retry later */
+#define STORE_EIO       (-3) /* an I/O or LMDB error the store cannot recover from */
+#define STORE_ECORRUPT  (-4) /* a record cannot be decoded */
+#define STORE_ESCHEMA   (-5) /* the data directory was written by another schema version */
+#define STORE_ENOMEM    (-6) /* out of memory */
+#define STORE_EINVAL    (-7) /* bad argument (NULL, id too long, batch already failed...) */
+#define STORE_EACCESS   (-8) /* permission denied on the data directory */
+#define STORE_EEXIST    (-9) /* the (partner_id, event_id) pair is already in the log */
+
+#define STORE_SCHEMA_VERSION 1
+#define STORE_ID_MAX         64 /* longest partner, event or beneficiary id, in bytes */
+
+/* Returns a static sentence naming err. Never NULL. */
+const char *store_strerror(int err);
+
+typedef struct store_options {
+    size_t initial_map_size; /* bytes the map starts with (default 64 MiB) */
+    size_t max_map_size;     /* bytes the map may grow to (default 16 GiB) */
+    bool durable;            /* fsync every commit (default true; false only for benchmarks) */
+    unsigned max_readers;    /* concurrent read transactions (default 126) */
+} store_options_t;
+
+/* Fills o with the defaults above. */
+void store_options_default(store_options_t *o);
+
+/*
+ * Opens the store in directory dir, creating the directory (mode 0700) and the databases if
+ * needed, and clears the reader slots of dead processes. options may be NULL for the defaults.
+ * On success *out is a new store the caller owns (store_close). Errors: STORE_EACCESS,
+ * STORE_ESCHEMA, STORE_EIO, STORE_ENOMEM, STORE_EINVAL.
+ */
+int store_open(const char *dir, const store_options_t *options, store_t **out);
+
+/* Closes the store and sets *s to NULL. Takes NULL and *s == NULL. No batch may be open. */
+void store_close(store_t **s);
+
+typedef struct store_info {
+    uint64_t last_seq;     /* the last seq committed, 0 for an empty log */
+    size_t map_size;       /* bytes of the map now */
+    size_t map_used;       /* bytes of the map in use (pages used times page size) */
+    size_t max_map_size;   /* what the map may grow to */
+    unsigned readers_used; /* reader slots in use */
+    unsigned readers_max;  /* reader slots in all */
+    unsigned map_grows;    /* times the map grew since open */
+    bool durable;          /* commits are fsynced */
+} store_info_t;
+
+/* Fills info with figures of the store. */
+int store_info(store_t *s, store_info_t *info);
+
+/* --- Writing: batches ------------------------------------------------------------------------ */
+
+/*
+ * Begins a batch (one LMDB write transaction). committed_at (unix ms) is stamped on every event
+ * the batch appends. Only one batch may be open at a time. On success *out is owned by the caller
+ * until store_batch_commit or store_batch_abort.
+ */
+int store_batch_begin(store_t *s, int64_t committed_at, store_batch_t **out);
+
+/*
+ * Commits the batch durably (fsync when the store is durable) and frees it; *b is set to NULL
+ * whatever the result. On error nothing of the batch is in the store: STORE_EFULL (retry later),
+ * STORE_EIO.
+ */
+int store_batch_commit(store_batch_t **b);
+
+/* Drops everything the batch wrote and frees it; *b is set to NULL. Takes NULL. */
+void store_batch_abort(store_batch_t **b);
+
+/*
+ * Looks up (partner_id, event_id) in the dedupe index, seeing what this batch already appended.
+ * STORE_OK with *seq set, or STORE_ENOTFOUND.
+ */
+int store_batch_dedupe_find(store_batch_t *b, const char *partner_id, const char *event_id,
+                            uint64_t *seq);
+
+/*
+ * Reads a beneficiary's pathway, seeing what this batch already appended. On STORE_OK *out is
+ * a pathway the caller owns (free it with parcours__v1__pathway__free_unpacked(*out, NULL));
+ * STORE_ENOTFOUND when the beneficiary has no pathway.
+ */
+int store_batch_pathway_get(store_batch_t *b, const char *beneficiary_id,
+                            Parcours__V1__Pathway **out);
+
+/* An event the rules accepted, with what it changes. Nothing here is retained by the store. */
+typedef struct store_event {
+    const uint8_t *raw; /* the Event frame as received */
+    size_t raw_len;
+    Parcours__V1__EventType type;
+    int64_t occurred_at;
+    const char *partner_id;               /* the sender */
+    const char *event_id;                 /* unique per partner */
+    const char *beneficiary_id;           /* whose pathway */
+    const Parcours__V1__Pathway *pathway; /* the pathway after the event */
+    const char *const *recipients;        /* partner ids to notify; each gets one outbox entry */
+    size_t n_recipients;
+} store_event_t;
+
+/*
+ * Appends an accepted event: its log entry (next seq), its dedupe record, the beneficiary's new
+ * pathway (with the seq added to its history) and one outbox entry per recipient (next
+ * partner_seq of each), all in the batch's transaction. On success *seq (may be NULL) is the
+ * event's seq. STORE_EEXIST if (partner_id, event_id) is already there: nothing was written.
+ * STORE_EFULL: the map cannot grow further; the batch is dead and must be aborted.
+ */
+int store_batch_append(store_batch_t *b, const store_event_t *event, uint64_t *seq);
+
+/* Sets a partner's delivery cursor (last acknowledged partner_seq) in the batch. */
+int store_batch_cursor_set(store_batch_t *b, const char *partner_id, uint64_t up_to);
+
+/* --- Reading: each call runs in its own read transaction ------------------------------------- */
+
+/* Reads a pathway; as store_batch_pathway_get, outside any batch. */
+int store_pathway_get(store_t *s, const char *beneficiary_id, Parcours__V1__Pathway **out);
+
+/*
+ * Reads the seqs of a beneficiary's events, oldest first. On STORE_OK *seqs is an array of *n
+ * seqs the caller owns (free()); STORE_ENOTFOUND when the beneficiary has no pathway.
+ */
+int store_pathway_seqs(store_t *s, const char *beneficiary_id, uint64_t **seqs, size_t *n);
+
+/* Calls fn for every pathway, in beneficiary_id order; fn returns non-zero to stop early. The
+ * pathway is valid only during the call. Returns STORE_OK or an error. */
+typedef int (*store_pathway_fn)(const Parcours__V1__Pathway *pathway, void *ctx);
+int store_pathway_foreach(store_t *s, store_pathway_fn fn, void *ctx);
+
+/* One entry of the log. raw points into the store: valid only during the callback, or until
+ * store_log_entry_clear() for store_log_get(), which copies it. */
+typedef struct store_log_entry {
+    uint64_t seq;
+    Parcours__V1__EventType type;
+    int64_t occurred_at;
+    int64_t committed_at;
+    const uint8_t *raw; /* the Event frame as received */
+    size_t raw_len;
+} store_log_entry_t;
+
+/* Reads one log entry into *entry; the caller owns entry->raw (store_log_entry_clear). */
+int store_log_get(store_t *s, uint64_t seq, store_log_entry_t *entry);
+void store_log_entry_clear(store_log_entry_t *entry);
+
+/* Calls fn for every log entry from seq `from` on, in seq order; fn returns non-zero to stop. */
+typedef int (*store_log_fn)(const store_log_entry_t *entry, void *ctx);
+int store_log_foreach(store_t *s, uint64_t from, store_log_fn fn, void *ctx);
+
+/* Looks up (partner_id, event_id): STORE_OK with *seq, or STORE_ENOTFOUND. */
+int store_dedupe_find(store_t *s, const char *partner_id, const char *event_id, uint64_t *seq);
+
+/* The last partner_seq in a partner's outbox (0 when empty). */
+int store_outbox_last(store_t *s, const char *partner_id, uint64_t *partner_seq);
+
+/* Calls fn for each outbox entry of a partner from partner_seq `from` on, in order, until fn
+ * returns non-zero. */
+typedef int (*store_outbox_fn)(uint64_t partner_seq, uint64_t seq, void *ctx);
+int store_outbox_foreach(store_t *s, const char *partner_id, uint64_t from, store_outbox_fn fn,
+                         void *ctx);
+
+/* A partner's delivery cursor (0 when it never acknowledged). */
+int store_cursor_get(store_t *s, const char *partner_id, uint64_t *up_to);
+
+#endif

@@ -1,0 +1,441 @@
+/*
+ * parcours_bench.c: how fast parcoursd ingests, measured from the partners' side.
+ *
+ * The bench starts its own parcoursd on a temporary data directory (durable, as in
+ * production), then runs N client threads, each a DEALER with up to W events in flight, over M
+ * beneficiaries. Each beneficiary walks the whole pathway again and again (registration,
+ * orientation, referent, contract, appointments, training, job, exit, re-entry), so the mix of
+ * event types and the work per event are those of real use. It prints events/s, the ack latency
+ * percentiles, the daemon's mean batch size and its peak memory. It is a benchmark, not a test:
+ * it prints, it does not judge.
+ *
+ *   parcours-bench --daemon PATH [--clients N] [--window W] [--events E] [--beneficiaries M]
+ *                  [--durable yes|no] [--batch-max B]
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+#include <zmq.h>
+
+#include "parcours.pb-c.h"
+
+typedef struct bench_options {
+    const char *daemon;
+    int clients;
+    int window;
+    long events; /* in all */
+    int beneficiaries;
+    bool durable;
+    int batch_max;
+} bench_options_t;
+
+typedef struct bench_client {
+    int index;
+    const bench_options_t *options;
+    const char *endpoint;
+    void *zmq_context;
+    long events;      /* this client's share */
+    int64_t *sent_ns; /* send time of each event, by counter */
+    int64_t *latency_ns;
+    long acked;
+    long not_accepted;
+    char first_error[256];
+} bench_client_t;
+
+static int64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static int64_t wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* The pathway every beneficiary walks, one step per round; then it starts over (re-entry). */
+enum { STEPS = 14 };
+
+/* Fills e with step `step` of the walk; the payload storage lives in the caller's frame. */
+typedef struct payloads {
+    Parcours__V1__BeneficiaryRegistered registered;
+    Parcours__V1__OrientationRequested requested;
+    Parcours__V1__OrientationDecided decided;
+    Parcours__V1__ReferentAssigned referent;
+    Parcours__V1__ContractSigned contract;
+    Parcours__V1__AppointmentRecorded appointment;
+    Parcours__V1__TrainingEntered training;
+    Parcours__V1__TrainingExited training_exit;
+    Parcours__V1__JobPlaced job;
+    Parcours__V1__JobEnded job_end;
+    Parcours__V1__ContractEnded contract_end;
+    Parcours__V1__PathwayExited exit;
+} payloads_t;
+
+static void payloads_init(payloads_t *p)
+{
+    *p = (payloads_t){
+        .registered = PARCOURS__V1__BENEFICIARY_REGISTERED__INIT,
+        .requested = PARCOURS__V1__ORIENTATION_REQUESTED__INIT,
+        .decided = PARCOURS__V1__ORIENTATION_DECIDED__INIT,
+        .referent = PARCOURS__V1__REFERENT_ASSIGNED__INIT,
+        .contract = PARCOURS__V1__CONTRACT_SIGNED__INIT,
+        .appointment = PARCOURS__V1__APPOINTMENT_RECORDED__INIT,
+        .training = PARCOURS__V1__TRAINING_ENTERED__INIT,
+        .training_exit = PARCOURS__V1__TRAINING_EXITED__INIT,
+        .job = PARCOURS__V1__JOB_PLACED__INIT,
+        .job_end = PARCOURS__V1__JOB_ENDED__INIT,
+        .contract_end = PARCOURS__V1__CONTRACT_ENDED__INIT,
+        .exit = PARCOURS__V1__PATHWAY_EXITED__INIT,
+    };
+    p->requested.reason =
+        PARCOURS__V1__ORIENTATION_REQUEST_REASON__ORIENTATION_REQUEST_REASON_FIRST_ORIENTATION;
+    p->decided.pathway_type = PARCOURS__V1__PATHWAY_TYPE__PATHWAY_TYPE_EMPLOI;
+    p->decided.referent_body = PARCOURS__V1__REFERENT_BODY__REFERENT_BODY_FRANCE_TRAVAIL;
+    p->decided.structure_id = "ft93";
+    p->referent.referent_partner_id = "ft93";
+    p->contract.kind = PARCOURS__V1__CONTRACT_KIND__CONTRACT_KIND_PPAE;
+    p->contract.start = 1767225600000;
+    p->appointment.kind = PARCOURS__V1__APPOINTMENT_KIND__APPOINTMENT_KIND_INDIVIDUAL;
+    p->appointment.status = PARCOURS__V1__APPOINTMENT_STATUS__APPOINTMENT_STATUS_SEEN;
+    p->appointment.at = 1767225600000;
+    p->training.provider_id = "trainer93";
+    p->training.programme_code = "RNCP-35000";
+    p->training.start = 1767225600000;
+    p->training_exit.outcome = PARCOURS__V1__TRAINING_OUTCOME__TRAINING_OUTCOME_COMPLETED;
+    p->job.kind = PARCOURS__V1__EMPLOYMENT_KIND__EMPLOYMENT_KIND_CDI;
+    p->job.start = 1767225600000;
+    p->job_end.reason = PARCOURS__V1__JOB_END_REASON__JOB_END_REASON_TERM_REACHED;
+    p->contract_end.reason = PARCOURS__V1__CONTRACT_END_REASON__CONTRACT_END_REASON_TERM_REACHED;
+    p->exit.reason = PARCOURS__V1__EXIT_REASON__EXIT_REASON_SUSTAINED_EMPLOYMENT;
+}
+
+static void event_step(Parcours__V1__Event *e, payloads_t *p, int step)
+{
+    e->partner_id = "ft93";
+    switch (step) {
+    case 0:
+        e->partner_id = "cd93";
+        e->payload_case = PARCOURS__V1__EVENT__PAYLOAD_BENEFICIARY_REGISTERED;
+        e->beneficiary_registered = &p->registered;
+        break;
+    case 1:
+        e->payload_case = PARCOURS__V1__EVENT__PAYLOAD_ORIENTATION_REQUESTED;
+        e->orientation_requested = &p->requested;
+        break;
+    case 2:
+        e->partner_id = "cd93";
+        e->payload_case = PARCOURS__V1__EVENT__PAYLOAD_ORIENTATION_DECIDED;
+        e->orientation_decided = &p->decided;
+        break;
+    case 3:
+        e->payload_case = PARCOURS__V1__EVENT__PAYLOAD_REFERENT_ASSIGNED;
+        e->referent_assigned = &p->referent;
+        break;
+    case 4:
+        e->payload_case = PARCOURS__V1__EVENT__PAYLOAD_CONTRACT_SIGNED;
+        e->contract_signed = &p->contract;
+        break;
+    case 5:
+    case 6:
+    case 9:
+        e->payload_case = PARCOURS__V1__EVENT__PAYLOAD_APPOINTMENT_RECORDED;
+        e->appointment_recorded = &p->appointment;
+        break;
+    case 7:
+        e->payload_case = PARCOURS__V1__EVENT__PAYLOAD_TRAINING_ENTERED;
+        e->training_entered = &p->training;
+        break;
+    case 8:
+        e->payload_case = PARCOURS__V1__EVENT__PAYLOAD_TRAINING_EXITED;
+        e->training_exited = &p->training_exit;
+        break;
+    case 10:
+        e->payload_case = PARCOURS__V1__EVENT__PAYLOAD_JOB_PLACED;
+        e->job_placed = &p->job;
+        break;
+    case 11:
+        e->payload_case = PARCOURS__V1__EVENT__PAYLOAD_JOB_ENDED;
+        e->job_ended = &p->job_end;
+        break;
+    case 12:
+        e->payload_case = PARCOURS__V1__EVENT__PAYLOAD_CONTRACT_ENDED;
+        e->contract_ended = &p->contract_end;
+        break;
+    default:
+        e->partner_id = "cd93";
+        e->payload_case = PARCOURS__V1__EVENT__PAYLOAD_PATHWAY_EXITED;
+        e->pathway_exited = &p->exit;
+        break;
+    }
+}
+
+static void *bench_client_run(void *arg)
+{
+    bench_client_t *c = arg;
+    const bench_options_t *o = c->options;
+    void *s = zmq_socket(c->zmq_context, ZMQ_DEALER);
+    int linger = 0, hwm = 0;
+    zmq_setsockopt(s, ZMQ_LINGER, &linger, sizeof(linger));
+    zmq_setsockopt(s, ZMQ_SNDHWM, &hwm, sizeof(hwm));
+    zmq_setsockopt(s, ZMQ_RCVHWM, &hwm, sizeof(hwm));
+    zmq_connect(s, c->endpoint);
+
+    /* This client's beneficiaries: index, index + clients, ... */
+    int mine = (o->beneficiaries - c->index + o->clients - 1) / o->clients;
+    payloads_t p;
+    payloads_init(&p);
+    char event_id[32], beneficiary[32];
+    uint8_t frame[1024], reply[1024];
+    long sent = 0;
+    int64_t deadline = now_ns() + (int64_t)600 * 1000000000;
+    while (c->acked < c->events && now_ns() < deadline) {
+        while (sent < c->events && sent - c->acked < o->window) {
+            Parcours__V1__Event e = PARCOURS__V1__EVENT__INIT;
+            long round = sent / mine;
+            int b = (int)(sent % mine) * o->clients + c->index;
+            /* Time-ordered ids per client: the dedupe index then appends. */
+            snprintf(event_id, sizeof(event_id), "c%02d-%012ld", c->index, sent);
+            snprintf(beneficiary, sizeof(beneficiary), "B-bench-%07d", b);
+            e.event_id = event_id;
+            e.beneficiary_id = beneficiary;
+            e.occurred_at = wall_ms();
+            event_step(&e, &p, (int)(round % STEPS));
+            size_t len = parcours__v1__event__pack(&e, frame);
+            c->sent_ns[sent] = now_ns();
+            if (zmq_send(s, frame, len, 0) < 0)
+                break;
+            sent++;
+        }
+        zmq_pollitem_t item = {s, 0, ZMQ_POLLIN, 0};
+        if (zmq_poll(&item, 1, 100) <= 0)
+            continue;
+        int n;
+        while ((n = zmq_recv(s, reply, sizeof(reply), ZMQ_DONTWAIT)) >= 0) {
+            int64_t t = now_ns();
+            Parcours__V1__Ack *ack = parcours__v1__ack__unpack(NULL, (size_t)n, reply);
+            if (ack == NULL)
+                continue;
+            long counter = -1;
+            sscanf(ack->event_id, "c%*d-%ld", &counter);
+            if (counter >= 0 && counter < sent)
+                c->latency_ns[c->acked] = t - c->sent_ns[counter];
+            if (ack->status != PARCOURS__V1__ACK_STATUS__ACK_STATUS_ACCEPTED) {
+                if (c->not_accepted++ == 0)
+                    snprintf(c->first_error, sizeof(c->first_error), "%s: status %d: %s",
+                             ack->event_id, ack->status, ack->message);
+            }
+            c->acked++;
+            parcours__v1__ack__free_unpacked(ack, NULL);
+        }
+    }
+    zmq_close(s);
+    return NULL;
+}
+
+static int compare_i64(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return (x > y) - (x < y);
+}
+
+static double percentile_ms(const int64_t *sorted, long n, double q)
+{
+    if (n == 0)
+        return 0;
+    long i = (long)(q * (double)(n - 1) + 0.5);
+    return (double)sorted[i] / 1e6;
+}
+
+/* Asks the daemon's admin endpoint for its status. */
+static Parcours__V1__Status *bench_status(void *ctx, const char *endpoint,
+                                          Parcours__V1__AdminReply **reply_out)
+{
+    void *s = zmq_socket(ctx, ZMQ_DEALER);
+    int linger = 0;
+    zmq_setsockopt(s, ZMQ_LINGER, &linger, sizeof(linger));
+    zmq_connect(s, endpoint);
+    Parcours__V1__AdminRequest req = PARCOURS__V1__ADMIN_REQUEST__INIT;
+    req.command = PARCOURS__V1__ADMIN_COMMAND__ADMIN_COMMAND_STATUS;
+    uint8_t buf[64];
+    zmq_send(s, buf, parcours__v1__admin_request__pack(&req, buf), 0);
+    zmq_pollitem_t item = {s, 0, ZMQ_POLLIN, 0};
+    Parcours__V1__AdminReply *reply = NULL;
+    if (zmq_poll(&item, 1, 1000) > 0) {
+        zmq_msg_t msg;
+        zmq_msg_init(&msg);
+        if (zmq_msg_recv(&msg, s, 0) >= 0)
+            reply = parcours__v1__admin_reply__unpack(NULL, zmq_msg_size(&msg), zmq_msg_data(&msg));
+        zmq_msg_close(&msg);
+    }
+    zmq_close(s);
+    *reply_out = reply;
+    return reply ? reply->status : NULL;
+}
+
+/* The daemon's peak resident memory (VmHWM), in KiB. */
+static long peak_rss_kib(pid_t pid)
+{
+    char path[64], line[256];
+    snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+    FILE *f = fopen(path, "r");
+    long kib = -1;
+    while (f != NULL && fgets(line, sizeof(line), f) != NULL)
+        if (sscanf(line, "VmHWM: %ld kB", &kib) == 1)
+            break;
+    if (f != NULL)
+        fclose(f);
+    return kib;
+}
+
+static pid_t start_daemon(const bench_options_t *o, const char *dir, char *ingest, char *admin)
+{
+    char path[512];
+    snprintf(path, sizeof(path), "%s/partners.ini", dir);
+    FILE *f = fopen(path, "w");
+    if (f == NULL)
+        return -1;
+    fprintf(f, "[cd93]\nname = Departement 93 (bench)\nkind = DEPARTEMENT\nterritory = 93\n"
+               "[ft93]\nname = France Travail 93 (bench)\nkind = FRANCE_TRAVAIL\nterritory = 93\n"
+               "[trainer93]\nname = Trainer 93 (bench)\nkind = TRAINING_ORG\nterritory = 93\n");
+    fclose(f);
+    int port = 20000 + (int)(getpid() % 20000);
+    snprintf(ingest, 128, "tcp://127.0.0.1:%d", port);
+    snprintf(admin, 600, "ipc://%s/admin.sock", dir);
+    snprintf(path, sizeof(path), "%s/parcoursd.conf", dir);
+    f = fopen(path, "w");
+    if (f == NULL)
+        return -1;
+    fprintf(f,
+            "[store]\npath = %s/data\ndurable = %s\n[ingest]\nendpoint = %s\nbatch_max = %d\n"
+            "[admin]\nendpoint = %s\n[partners]\nfile = partners.ini\n[log]\nlevel = warning\n",
+            dir, o->durable ? "yes" : "no", ingest, o->batch_max, admin);
+    fclose(f);
+    pid_t pid = fork();
+    if (pid == 0) {
+        execl(o->daemon, o->daemon, "-c", path, (char *)NULL);
+        _exit(127);
+    }
+    return pid;
+}
+
+int main(int argc, char **argv)
+{
+    bench_options_t o = {NULL, 1, 200, 200000, 10000, true, 2000};
+    for (int i = 1; i + 1 < argc; i += 2) {
+        if (strcmp(argv[i], "--daemon") == 0)
+            o.daemon = argv[i + 1];
+        else if (strcmp(argv[i], "--clients") == 0)
+            o.clients = atoi(argv[i + 1]);
+        else if (strcmp(argv[i], "--window") == 0)
+            o.window = atoi(argv[i + 1]);
+        else if (strcmp(argv[i], "--events") == 0)
+            o.events = atol(argv[i + 1]);
+        else if (strcmp(argv[i], "--beneficiaries") == 0)
+            o.beneficiaries = atoi(argv[i + 1]);
+        else if (strcmp(argv[i], "--durable") == 0)
+            o.durable = strcmp(argv[i + 1], "no") != 0;
+        else if (strcmp(argv[i], "--batch-max") == 0)
+            o.batch_max = atoi(argv[i + 1]);
+        else
+            o.daemon = NULL;
+    }
+    if (o.daemon == NULL || o.clients < 1 || o.window < 1 || o.events < o.clients ||
+        o.beneficiaries < o.clients) {
+        fprintf(stderr, "usage: parcours-bench --daemon PATH [--clients N] [--window W] "
+                        "[--events E] [--beneficiaries M] [--durable yes|no] [--batch-max B]\n");
+        return 2;
+    }
+    char dir[] = "/tmp/parcours-bench-XXXXXX";
+    if (mkdtemp(dir) == NULL)
+        return perror("mkdtemp"), 1;
+    char ingest[128], admin[600];
+    pid_t pid = start_daemon(&o, dir, ingest, admin);
+    void *ctx = zmq_ctx_new();
+    Parcours__V1__AdminReply *reply = NULL;
+    for (int i = 0; i < 100 && bench_status(ctx, admin, &reply) == NULL; i++)
+        nanosleep(&(struct timespec){0, 100000000}, NULL);
+    if (reply == NULL) {
+        fprintf(stderr, "parcours-bench: the daemon did not start\n");
+        kill(pid, SIGKILL);
+        return 1;
+    }
+    parcours__v1__admin_reply__free_unpacked(reply, NULL);
+
+    bench_client_t *clients = calloc((size_t)o.clients, sizeof(*clients));
+    pthread_t *threads = calloc((size_t)o.clients, sizeof(*threads));
+    int64_t start = now_ns();
+    for (int i = 0; i < o.clients; i++) {
+        bench_client_t *c = &clients[i];
+        c->index = i;
+        c->options = &o;
+        c->endpoint = ingest;
+        c->zmq_context = ctx;
+        c->events = o.events / o.clients;
+        c->sent_ns = calloc((size_t)c->events, sizeof(int64_t));
+        c->latency_ns = calloc((size_t)c->events, sizeof(int64_t));
+        pthread_create(&threads[i], NULL, bench_client_run, c);
+    }
+    long acked = 0, not_accepted = 0;
+    for (int i = 0; i < o.clients; i++) {
+        pthread_join(threads[i], NULL);
+        acked += clients[i].acked;
+        not_accepted += clients[i].not_accepted;
+    }
+    double seconds = (double)(now_ns() - start) / 1e9;
+
+    int64_t *all = calloc((size_t)acked + 1, sizeof(int64_t));
+    long n = 0;
+    for (int i = 0; i < o.clients; i++) {
+        memcpy(all + n, clients[i].latency_ns, (size_t)clients[i].acked * sizeof(int64_t));
+        n += clients[i].acked;
+    }
+    qsort(all, (size_t)n, sizeof(int64_t), compare_i64);
+    Parcours__V1__Status *st = bench_status(ctx, admin, &reply);
+    long rss = peak_rss_kib(pid);
+
+    printf("clients=%d window=%d events=%ld beneficiaries=%d durable=%s\n", o.clients, o.window,
+           acked, o.beneficiaries, o.durable ? "yes" : "no");
+    printf("  events/s        %.0f\n", (double)acked / seconds);
+    printf("  ack latency ms  p50 %.2f  p99 %.2f  p99.9 %.2f  max %.2f\n",
+           percentile_ms(all, n, 0.50), percentile_ms(all, n, 0.99), percentile_ms(all, n, 0.999),
+           n ? (double)all[n - 1] / 1e6 : 0);
+    if (st != NULL)
+        printf("  batches         %" PRIu64
+               ", mean size %.1f, max %u, commit ms mean %.2f max %.2f\n",
+               st->batches, st->batch_size_mean, st->batch_size_max, st->commit_ms_mean,
+               st->commit_ms_max);
+    printf("  daemon peak RSS %.1f MiB\n", (double)rss / 1024.0);
+    if (not_accepted > 0)
+        printf("  NOT ACCEPTED    %ld (first: %s)\n", not_accepted, clients[0].first_error);
+
+    if (reply != NULL)
+        parcours__v1__admin_reply__free_unpacked(reply, NULL);
+    kill(pid, SIGTERM);
+    waitpid(pid, NULL, 0);
+    for (int i = 0; i < o.clients; i++) {
+        free(clients[i].sent_ns);
+        free(clients[i].latency_ns);
+    }
+    free(all);
+    free(clients);
+    free(threads);
+    zmq_ctx_term(ctx);
+    char cmd[600];
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+    if (system(cmd) != 0)
+        fprintf(stderr, "parcours-bench: could not remove %s\n", dir);
+    return not_accepted > 0 || acked < o.events / o.clients * o.clients ? 1 : 0;
+}

@@ -1,0 +1,202 @@
+"""Starts the real parcoursd on a temporary data directory and talks to it over real sockets.
+
+Every integration test uses this: a Daemon writes its own configuration and partners file into
+a fresh temporary folder, binds free loopback ports, and is stopped (or killed) by the test.
+Paths come from the environment that ctest sets: PARCOURSD, PARCOURSCTL, PARCOURS_PB_DIR.
+"""
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.environ["PARCOURS_PB_DIR"])
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "clients", "python"))
+
+import zmq  # noqa: E402
+
+import parcours_pb2 as pb  # noqa: E402
+
+PARCOURSD = os.environ["PARCOURSD"]
+PARCOURSCTL = os.environ.get("PARCOURSCTL", "")
+
+# The synthetic territory of the tests: every kind of partner of territory 93, plus a
+# departement of another territory.
+PARTNERS = """
+[cd93]
+name = Departement 93 (synthetic)
+kind = DEPARTEMENT
+territory = 93
+[ft93]
+name = France Travail 93 (synthetic)
+kind = FRANCE_TRAVAIL
+territory = 93
+[caf93]
+name = CAF 93 (synthetic)
+kind = CAF
+territory = 93
+[ml93]
+name = Mission locale 93 (synthetic)
+kind = MISSION_LOCALE
+territory = 93
+[trainer93]
+name = Training provider 93 (synthetic)
+kind = TRAINING_ORG
+territory = 93
+[employer93]
+name = Employer 93 (synthetic)
+kind = EMPLOYER
+territory = 93
+[ccas93]
+name = CCAS 93 (synthetic)
+kind = CCAS
+territory = 93
+[cd75]
+name = Departement 75 (synthetic)
+kind = DEPARTEMENT
+territory = 75
+"""
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def now_ms():
+    return int(time.time() * 1000)
+
+
+class Daemon:
+    """One parcoursd process with its own folder, config and ports."""
+
+    def __init__(self, partners=PARTNERS, extra_config="", folder=None):
+        self.folder = folder or tempfile.mkdtemp(prefix="parcours-it-")
+        self.data = os.path.join(self.folder, "data")
+        self.ingest = f"tcp://127.0.0.1:{free_port()}"
+        self.admin_endpoint = f"ipc://{self.folder}/admin.sock"
+        self.config = os.path.join(self.folder, "parcoursd.conf")
+        with open(os.path.join(self.folder, "partners.ini"), "w") as f:
+            f.write(partners)
+        with open(self.config, "w") as f:
+            f.write(
+                f"[store]\npath = {self.data}\n{self._section(extra_config, 'store')}"
+                f"[ingest]\nendpoint = {self.ingest}\n{self._section(extra_config, 'ingest')}"
+                f"[admin]\nendpoint = {self.admin_endpoint}\n"
+                f"[partners]\nfile = partners.ini\n"
+            )
+        self.process = None
+        self.log_path = os.path.join(self.folder, "parcoursd.log")
+        self.context = zmq.Context.instance()
+
+    @staticmethod
+    def _section(extra, name):
+        """Lines of extra_config ("section.key = value", one a line) for one section."""
+        lines = [l.split(".", 1)[1] for l in extra.splitlines() if l.startswith(name + ".")]
+        return "".join(l + "\n" for l in lines)
+
+    def start(self, timeout=30.0):
+        log = open(self.log_path, "a")
+        self.process = subprocess.Popen(
+            [PARCOURSD, "-c", self.config], stdout=log, stderr=subprocess.STDOUT
+        )
+        log.close()
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"parcoursd exited with {self.process.returncode}:\n{self.log()}")
+            try:
+                if self.admin(pb.ADMIN_COMMAND_STATUS, timeout_ms=200).ok:
+                    return self
+            except TimeoutError:
+                pass
+        raise RuntimeError(f"parcoursd did not answer within {timeout}s:\n{self.log()}")
+
+    def log(self):
+        with open(self.log_path) as f:
+            return f.read()
+
+    def stop(self, timeout=30.0):
+        """SIGTERM, and the exit status (which must be 0)."""
+        if self.process is None:
+            return None
+        self.process.send_signal(signal.SIGTERM)
+        rc = self.process.wait(timeout)
+        self.process = None
+        return rc
+
+    def kill(self):
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait(30)
+        self.process = None
+
+    def cleanup(self):
+        if self.process is not None:
+            self.kill()
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+    def admin(self, command, beneficiary_id="", timeout_ms=5000):
+        s = self.context.socket(zmq.DEALER)
+        s.setsockopt(zmq.LINGER, 0)
+        s.connect(self.admin_endpoint)
+        try:
+            s.send(pb.AdminRequest(command=command, beneficiary_id=beneficiary_id).SerializeToString())
+            if not s.poll(timeout_ms):
+                raise TimeoutError("the admin endpoint did not answer")
+            return pb.AdminReply.FromString(s.recv())
+        finally:
+            s.close()
+
+    def status(self):
+        return self.admin(pb.ADMIN_COMMAND_STATUS).status
+
+    def pathway(self, beneficiary_id):
+        reply = self.admin(pb.ADMIN_COMMAND_SHOW, beneficiary_id)
+        return reply.pathway if reply.ok else None
+
+    def history(self, beneficiary_id):
+        reply = self.admin(pb.ADMIN_COMMAND_HISTORY, beneficiary_id)
+        return list(reply.history) if reply.ok else None
+
+    def connect(self):
+        """A raw DEALER on the ingest endpoint."""
+        s = self.context.socket(zmq.DEALER)
+        s.setsockopt(zmq.LINGER, 0)
+        s.connect(self.ingest)
+        return s
+
+
+def event(event_id, partner, beneficiary, expected_version=0, **payload):
+    e = pb.Event(event_id=event_id, partner_id=partner, beneficiary_id=beneficiary,
+                 occurred_at=now_ms(), expected_version=expected_version)
+    for name, message in payload.items():
+        getattr(e, name).CopyFrom(message)
+    return e
+
+
+def registered(event_id, partner, beneficiary):
+    return event(event_id, partner, beneficiary, beneficiary_registered=pb.BeneficiaryRegistered())
+
+
+def appointment(event_id, partner, beneficiary):
+    return event(event_id, partner, beneficiary, appointment_recorded=pb.AppointmentRecorded(
+        kind=pb.APPOINTMENT_KIND_INDIVIDUAL, status=pb.APPOINTMENT_STATUS_SEEN, at=now_ms()))
+
+
+def send_and_wait(sock, frames, timeout=30.0):
+    """Sends raw frames (bytes or Events) pipelined; returns their acks in arrival order."""
+    for f in frames:
+        sock.send(f if isinstance(f, bytes) else f.SerializeToString())
+    acks = []
+    deadline = time.monotonic() + timeout
+    while len(acks) < len(frames):
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{len(frames) - len(acks)} acks missing")
+        if sock.poll(100):
+            acks.append(pb.Ack.FromString(sock.recv()))
+    return acks

@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# The test command: installs what is missing, builds everything with AddressSanitizer and
+# UndefinedBehaviorSanitizer (warnings are errors), and runs the whole suite through ctest.
+#   tests/run.sh             the whole suite
+#   tests/run.sh -R store    only the tests whose name matches (any ctest arguments pass through)
+set -euo pipefail
+root="$(cd "$(dirname "$0")/.." && pwd)"
+cd "$root"
+. tests/deps.sh
+parcours_install_deps
+
+build="${PARCOURS_BUILD_DIR:-$root/build/sanitize}"
+jobs="$(nproc)"
+cmake -S . -B "$build" -DPARCOURS_SANITIZE=ON -DPARCOURS_WERROR=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo
+cmake --build "$build" -j "$jobs"
+# Leaks are errors too; abort on the first sanitizer report so that ctest shows it.
+export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}"
+export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}"
+cd "$build"
+ctest --output-on-failure --timeout 900 -j "$jobs" "$@"

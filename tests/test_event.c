@@ -1,0 +1,587 @@
+/*
+ * test_event.c: the trust boundary for Events (event.h), tested from the wire contract.
+ *
+ * Frames are built the way a partner's system builds them: an Event message packed with
+ * protobuf-c, then possibly cut, padded or replaced by noise. Every frame must either decode
+ * into an event that satisfies every rule of the contract, or be refused with TOO_LARGE or
+ * MALFORMED and a sentence, without a leak or an out-of-bounds read (the suite runs under ASan).
+ */
+#include "rules_fixture.h"
+
+static const char *const type_names[FX_TYPE_LAST + 1] = {
+    NULL,
+    "BeneficiaryRegistered",
+    "OrientationRequested",
+    "OrientationDecided",
+    "OrientationDenied",
+    "ReferentAssigned",
+    "ContractSigned",
+    "ContractEnded",
+    "TrainingEntered",
+    "TrainingExited",
+    "JobPlaced",
+    "JobEnded",
+    "AppointmentRecorded",
+    "MemberJoined",
+    "MemberLeft",
+    "PathwayExited",
+};
+
+/* What *out holds before a call, to see that a failing call sets it to NULL. */
+static Parcours__V1__Event out_sentinel;
+
+typedef struct decoded {
+    int rc;
+    Parcours__V1__Event *event;
+    event_error_t err;
+    char err_event_id[EVENT_ID_MAX + 1];
+} decoded_t;
+
+static void decode(const uint8_t *frame, size_t len, size_t max_len, decoded_t *d)
+{
+    memset(d, 0, sizeof(*d));
+    d->event = &out_sentinel;
+    snprintf(d->err_event_id, sizeof(d->err_event_id), "stale");
+    d->err.code = ERROR_CODE(UNAVAILABLE);
+    d->rc = event_decode(frame, len, max_len, &d->event, &d->err, d->err_event_id);
+    if (d->rc == 0) {
+        assert_non_null(d->event);
+        assert_ptr_not_equal(d->event, &out_sentinel);
+    } else {
+        assert_int_equal(d->rc, -1);
+        assert_null(d->event);
+        assert_true(d->err.code == ERROR_CODE(MALFORMED) || d->err.code == ERROR_CODE(TOO_LARGE));
+        if (d->err.message[0] == '\0')
+            fail_msg("refusal %d without a sentence", (int)d->err.code);
+        assert_true(memchr(d->err.message, '\0', sizeof(d->err.message)) != NULL);
+        assert_true(memchr(d->err_event_id, '\0', sizeof(d->err_event_id)) != NULL);
+    }
+}
+
+static void decode_event(fx_event_t *f, decoded_t *d)
+{
+    size_t len;
+    uint8_t *frame = fx_pack(&f->e.base, &len);
+    decode(frame, len, 0, d);
+    free(frame);
+}
+
+/* Asserts that f is accepted; the decoded event is freed. */
+static void expect_valid(fx_event_t *f, const char *what)
+{
+    decoded_t d;
+    decode_event(f, &d);
+    if (d.rc != 0)
+        fail_msg("%s: refused (%d): %s", what, (int)d.err.code, d.err.message);
+    event_destroy(&d.event);
+    assert_null(d.event);
+}
+
+/* Asserts that f is refused as MALFORMED; with err_event_id not NULL, checks what the Ack would
+ * name. */
+static void expect_malformed(fx_event_t *f, const char *err_event_id, const char *what)
+{
+    decoded_t d;
+    decode_event(f, &d);
+    if (d.rc == 0) {
+        event_destroy(&d.event);
+        fail_msg("%s: accepted", what);
+    }
+    if (d.err.code != ERROR_CODE(MALFORMED))
+        fail_msg("%s: code %d, expected MALFORMED", what, (int)d.err.code);
+    if (err_event_id != NULL && strcmp(d.err_event_id, err_event_id) != 0)
+        fail_msg("%s: err_event_id \"%s\", expected \"%s\"", what, d.err_event_id, err_event_id);
+}
+
+/* A small deterministic generator: the same noise on every run. */
+static uint64_t rng_state = UINT64_C(0x9E3779B97F4A7C15);
+static uint32_t rng_next(void)
+{
+    rng_state ^= rng_state << 13;
+    rng_state ^= rng_state >> 7;
+    rng_state ^= rng_state << 17;
+    return (uint32_t)(rng_state >> 11);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+
+static void test_decode_valid_event_of_each_type(void **state)
+{
+    (void)state;
+    for (int t = FX_TYPE_FIRST; t <= FX_TYPE_LAST; t++) {
+        fx_event_t f;
+        fx_event_init(&f, (Parcours__V1__EventType)t, "ml93");
+        f.e.expected_version = 42;
+        size_t len;
+        uint8_t *frame = fx_pack(&f.e.base, &len);
+        decoded_t d;
+        decode(frame, len, 0, &d);
+        if (d.rc != 0)
+            fail_msg("%s refused: %s", type_names[t], d.err.message);
+        Parcours__V1__Event *e = d.event;
+        assert_int_equal(event_type(e), t);
+        assert_int_equal(e->payload_case, EVENT_PAYLOAD_OFFSET + t);
+        assert_string_equal(e->event_id, f.event_id);
+        assert_string_equal(e->partner_id, "ml93");
+        assert_string_equal(e->beneficiary_id, FX_BENEFICIARY);
+        assert_int_equal(e->occurred_at, f.e.occurred_at);
+        assert_int_equal(e->expected_version, 42);
+        /* Nothing is lost: it packs back to the same bytes. */
+        size_t len2;
+        uint8_t *again = fx_pack(&e->base, &len2);
+        assert_int_equal(len2, len);
+        assert_memory_equal(again, frame, len);
+        free(again);
+        free(frame);
+        event_destroy(&d.event);
+        assert_null(d.event);
+    }
+}
+
+static void test_decode_accepts_null_err_event_id(void **state)
+{
+    (void)state;
+    fx_event_t f;
+    fx_event_init(&f, EVENT_TYPE(JOB_ENDED), "employer93");
+    size_t len;
+    uint8_t *frame = fx_pack(&f.e.base, &len);
+    Parcours__V1__Event *e = NULL;
+    event_error_t err;
+    memset(&err, 0, sizeof(err));
+    assert_int_equal(event_decode(frame, len, 0, &e, &err, NULL), 0);
+    event_destroy(&e);
+    assert_int_equal(event_decode(frame, len - 1, 0, &e, &err, NULL), -1);
+    assert_null(e);
+    assert_int_equal(err.code, ERROR_CODE(MALFORMED));
+    free(frame);
+    e = NULL;
+    event_destroy(&e);
+    assert_null(e);
+}
+
+static void test_event_type_names(void **state)
+{
+    (void)state;
+    for (int t = FX_TYPE_FIRST; t <= FX_TYPE_LAST; t++) {
+        const char *name = event_type_name((Parcours__V1__EventType)t);
+        assert_non_null(name);
+        assert_string_equal(name, type_names[t]);
+        assert_int_equal(event_type_from_name(name), t);
+    }
+    assert_null(event_type_name((Parcours__V1__EventType)99));
+    assert_null(event_type_name((Parcours__V1__EventType)16));
+    assert_int_equal(event_type_from_name("NoSuchEvent"), EVENT_TYPE(UNSPECIFIED));
+    assert_int_equal(event_type_from_name(""), EVENT_TYPE(UNSPECIFIED));
+    assert_int_equal(event_type_from_name("TrainingEnteredX"), EVENT_TYPE(UNSPECIFIED));
+    assert_int_equal(event_type_from_name("Training"), EVENT_TYPE(UNSPECIFIED));
+}
+
+static void test_event_id_valid(void **state)
+{
+    (void)state;
+    char id[EVENT_ID_MAX + 2];
+    memset(id, 'a', EVENT_ID_MAX);
+    id[EVENT_ID_MAX] = '\0';
+    assert_true(event_id_valid(id));
+    id[EVENT_ID_MAX] = 'a';
+    id[EVENT_ID_MAX + 1] = '\0';
+    assert_false(event_id_valid(id));
+    assert_true(event_id_valid("a"));
+    assert_true(event_id_valid("AZaz09._:-"));
+    assert_true(event_id_valid("01HZX3K9P2QF7T5W8Y"));
+    assert_false(event_id_valid(""));
+    assert_false(event_id_valid("a b"));
+    assert_false(event_id_valid("a/b"));
+    assert_false(event_id_valid("a\\b"));
+    assert_false(event_id_valid("a\tb"));
+    assert_false(event_id_valid("a\nb"));
+    assert_false(event_id_valid("a+b"));
+    assert_false(event_id_valid("a@b"));
+    assert_false(event_id_valid("caf\xc3\xa9"));
+    assert_false(event_id_valid("\x80"));
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Size. */
+
+static void test_decode_too_large(void **state)
+{
+    (void)state;
+    decoded_t d;
+
+    /* Past the default bound, whatever the content, before any decoding. */
+    uint8_t *zeros = calloc(EVENT_FRAME_MAX + 1, 1);
+    assert_non_null(zeros);
+    decode(zeros, EVENT_FRAME_MAX + 1, 0, &d);
+    assert_int_equal(d.rc, -1);
+    assert_int_equal(d.err.code, ERROR_CODE(TOO_LARGE));
+    assert_string_equal(d.err_event_id, "");
+    /* At the bound, the content decides (zeros are not an Event). */
+    decode(zeros, EVENT_FRAME_MAX, 0, &d);
+    assert_int_equal(d.rc, -1);
+    assert_int_equal(d.err.code, ERROR_CODE(MALFORMED));
+    free(zeros);
+
+    /* A valid frame: accepted at exactly max_len, refused one byte under. */
+    fx_event_t f;
+    fx_event_init(&f, EVENT_TYPE(TRAINING_ENTERED), "trainer93");
+    size_t len;
+    uint8_t *frame = fx_pack(&f.e.base, &len);
+    decode(frame, len, len, &d);
+    assert_int_equal(d.rc, 0);
+    event_destroy(&d.event);
+    decode(frame, len, len - 1, &d);
+    assert_int_equal(d.rc, -1);
+    assert_int_equal(d.err.code, ERROR_CODE(TOO_LARGE));
+    assert_string_equal(d.err_event_id, "");
+
+    /* A valid event padded past the bound with an unknown field. */
+    size_t pad = 5000;
+    size_t big_len = len + 3 + 2 + pad;
+    uint8_t *big = calloc(big_len, 1);
+    assert_non_null(big);
+    memcpy(big, frame, len);
+    uint8_t *q = big + len;
+    *q++ = 0x92; /* field 50, wire type 2: (50 << 3) | 2 = 402 */
+    *q++ = 0x03;
+    *q++ = (uint8_t)(0x80 | (pad & 0x7f)); /* 5000 as a varint */
+    *q++ = (uint8_t)(pad >> 7);
+    memset(q, 'x', pad);
+    big_len = (size_t)(q - big) + pad;
+    assert_true(big_len > EVENT_FRAME_MAX);
+    decode(big, big_len, 0, &d);
+    assert_int_equal(d.rc, -1);
+    assert_int_equal(d.err.code, ERROR_CODE(TOO_LARGE));
+    assert_string_equal(d.err_event_id, "");
+    free(big);
+    free(frame);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Frames that are not Events. */
+
+static void test_decode_truncated_frames(void **state)
+{
+    (void)state;
+    for (int t = FX_TYPE_FIRST; t <= FX_TYPE_LAST; t++) {
+        fx_event_t f;
+        fx_event_init(&f, (Parcours__V1__EventType)t, "ft93");
+        f.e.expected_version = 300;
+        size_t len;
+        uint8_t *frame = fx_pack(&f.e.base, &len);
+        for (size_t cut = 0; cut < len; cut++) {
+            /* A copy of exactly cut bytes, so that ASan sees any read past the end. */
+            uint8_t *prefix = malloc(cut > 0 ? cut : 1);
+            assert_non_null(prefix);
+            memcpy(prefix, frame, cut);
+            decoded_t d;
+            decode(prefix, cut, 0, &d);
+            if (d.rc == 0) {
+                event_destroy(&d.event);
+                fail_msg("%s cut at %zu of %zu bytes accepted", type_names[t], cut, len);
+            }
+            assert_int_equal(d.err.code, ERROR_CODE(MALFORMED));
+            if (d.err_event_id[0] != '\0')
+                assert_string_equal(d.err_event_id, f.event_id);
+            free(prefix);
+        }
+        free(frame);
+    }
+}
+
+static void test_decode_random_bytes(void **state)
+{
+    (void)state;
+    for (int i = 0; i < 5000; i++) {
+        size_t len = rng_next() % 300;
+        uint8_t *frame = malloc(len > 0 ? len : 1);
+        assert_non_null(frame);
+        for (size_t j = 0; j < len; j++)
+            frame[j] = (uint8_t)rng_next();
+        decoded_t d;
+        decode(frame, len, 0, &d);
+        if (d.rc == 0) {
+            event_destroy(&d.event);
+            fail_msg("random frame %d of %zu bytes accepted", i, len);
+        }
+        assert_int_equal(d.err.code, ERROR_CODE(MALFORMED));
+        free(frame);
+    }
+}
+
+/* Mutated valid frames: whatever comes out, it is either an event that passes every rule or a
+ * refusal, never a crash or a leak. */
+static void test_decode_mutated_frames(void **state)
+{
+    (void)state;
+    for (int i = 0; i < 5000; i++) {
+        fx_event_t f;
+        fx_event_init(&f, (Parcours__V1__EventType)(FX_TYPE_FIRST + (int)(rng_next() % 15)),
+                      "cd93");
+        size_t len;
+        uint8_t *frame = fx_pack(&f.e.base, &len);
+        int flips = 1 + (int)(rng_next() % 3);
+        for (int k = 0; k < flips; k++)
+            frame[rng_next() % len] = (uint8_t)rng_next();
+        decoded_t d;
+        decode(frame, len, 0, &d);
+        if (d.rc == 0) {
+            assert_true(event_id_valid(d.event->event_id));
+            assert_true(event_id_valid(d.event->partner_id));
+            assert_true(event_id_valid(d.event->beneficiary_id));
+            assert_true(d.event->occurred_at > 0);
+            assert_int_not_equal(event_type(d.event), EVENT_TYPE(UNSPECIFIED));
+            event_destroy(&d.event);
+        } else {
+            assert_int_equal(d.err.code, ERROR_CODE(MALFORMED));
+        }
+        free(frame);
+    }
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* The envelope. */
+
+static void test_decode_identifiers(void **state)
+{
+    (void)state;
+    char long64[EVENT_ID_MAX + 1];
+    char long65[EVENT_ID_MAX + 2];
+    memset(long64, 'x', EVENT_ID_MAX);
+    long64[EVENT_ID_MAX] = '\0';
+    memset(long65, 'x', EVENT_ID_MAX + 1);
+    long65[EVENT_ID_MAX + 1] = '\0';
+    const char *const bad[] = {"", long65, "a b", "a/b", "caf\xc3\xa9", "a\tb", "a;b", "../x"};
+    const char *const good[] = {long64, "B", "AZaz09._:-", "B-0001"};
+
+    for (int field = 0; field < 3; field++) {
+        for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+            fx_event_t f;
+            fx_event_init(&f, EVENT_TYPE(APPOINTMENT_RECORDED), "ml93");
+            char what[128];
+            snprintf(what, sizeof(what), "field %d = \"%s\"", field, bad[i]);
+            if (field == 0) {
+                f.e.event_id = (char *)bad[i];
+                /* An event_id that is not valid is not echoed back. */
+                expect_malformed(&f, "", what);
+            } else {
+                if (field == 1)
+                    f.e.partner_id = (char *)bad[i];
+                else
+                    f.e.beneficiary_id = (char *)bad[i];
+                /* A valid event_id is, so that the partner knows which event failed. */
+                expect_malformed(&f, f.event_id, what);
+            }
+        }
+        for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+            fx_event_t f;
+            fx_event_init(&f, EVENT_TYPE(APPOINTMENT_RECORDED), "ml93");
+            if (field == 0)
+                f.e.event_id = (char *)good[i];
+            else if (field == 1)
+                f.e.partner_id = (char *)good[i];
+            else
+                f.e.beneficiary_id = (char *)good[i];
+            expect_valid(&f, good[i]);
+        }
+    }
+}
+
+static void test_decode_occurred_at(void **state)
+{
+    (void)state;
+    fx_event_t f;
+    fx_event_init(&f, EVENT_TYPE(PATHWAY_EXITED), "cd93");
+    f.e.occurred_at = 0;
+    expect_malformed(&f, f.event_id, "occurred_at 0");
+    fx_event_init(&f, EVENT_TYPE(PATHWAY_EXITED), "cd93");
+    f.e.occurred_at = -1;
+    expect_malformed(&f, f.event_id, "occurred_at -1");
+    fx_event_init(&f, EVENT_TYPE(PATHWAY_EXITED), "cd93");
+    f.e.occurred_at = 1;
+    expect_valid(&f, "occurred_at 1");
+}
+
+static void test_decode_missing_payload(void **state)
+{
+    (void)state;
+    fx_event_t f;
+    fx_event_init(&f, EVENT_TYPE(PATHWAY_EXITED), "cd93");
+    f.e.payload_case = PARCOURS__V1__EVENT__PAYLOAD__NOT_SET;
+    expect_malformed(&f, f.event_id, "no payload");
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Payloads. */
+
+static void test_decode_unknown_enum_values(void **state)
+{
+    (void)state;
+    static const int unknown[] = {99, 16, -1};
+    for (size_t i = 0; i < sizeof(unknown) / sizeof(unknown[0]); i++) {
+        int v = unknown[i];
+        fx_event_t f;
+#define UNKNOWN_ENUM(type, sender, field, enum_type)                                               \
+    do {                                                                                           \
+        fx_event_init(&f, EVENT_TYPE(type), sender);                                               \
+        f.field = (enum_type)v;                                                                    \
+        expect_malformed(&f, f.event_id, #field " unknown");                                       \
+    } while (0)
+        UNKNOWN_ENUM(ORIENTATION_REQUESTED, "cd93", orientation_requested.reason,
+                     Parcours__V1__OrientationRequestReason);
+        /* Optional, but an enum value the daemon does not know is never guessed. */
+        UNKNOWN_ENUM(ORIENTATION_REQUESTED, "cd93", orientation_requested.requested_type,
+                     Parcours__V1__PathwayType);
+        UNKNOWN_ENUM(ORIENTATION_DECIDED, "cd93", orientation_decided.pathway_type,
+                     Parcours__V1__PathwayType);
+        UNKNOWN_ENUM(ORIENTATION_DECIDED, "cd93", orientation_decided.referent_body,
+                     Parcours__V1__ReferentBody);
+        UNKNOWN_ENUM(ORIENTATION_DENIED, "cd93", orientation_denied.reason,
+                     Parcours__V1__OrientationDenialReason);
+        UNKNOWN_ENUM(CONTRACT_SIGNED, "cd93", contract_signed.kind, Parcours__V1__ContractKind);
+        UNKNOWN_ENUM(CONTRACT_ENDED, "cd93", contract_ended.reason,
+                     Parcours__V1__ContractEndReason);
+        UNKNOWN_ENUM(TRAINING_EXITED, "cd93", training_exited.outcome,
+                     Parcours__V1__TrainingOutcome);
+        UNKNOWN_ENUM(JOB_PLACED, "cd93", job_placed.kind, Parcours__V1__EmploymentKind);
+        UNKNOWN_ENUM(JOB_ENDED, "cd93", job_ended.reason, Parcours__V1__JobEndReason);
+        UNKNOWN_ENUM(APPOINTMENT_RECORDED, "cd93", appointment_recorded.kind,
+                     Parcours__V1__AppointmentKind);
+        UNKNOWN_ENUM(APPOINTMENT_RECORDED, "cd93", appointment_recorded.status,
+                     Parcours__V1__AppointmentStatus);
+        UNKNOWN_ENUM(PATHWAY_EXITED, "cd93", pathway_exited.reason, Parcours__V1__ExitReason);
+#undef UNKNOWN_ENUM
+    }
+
+    /* The last known value of each is fine. */
+    fx_event_t f;
+    fx_event_init(&f, EVENT_TYPE(JOB_PLACED), "cd93");
+    f.job_placed.kind = PARCOURS__V1__EMPLOYMENT_KIND__EMPLOYMENT_KIND_OTHER;
+    expect_valid(&f, "EMPLOYMENT_KIND_OTHER");
+    fx_event_init(&f, EVENT_TYPE(ORIENTATION_DECIDED), "cd93");
+    f.orientation_decided.referent_body = PARCOURS__V1__REFERENT_BODY__REFERENT_BODY_DELEGATED;
+    f.orientation_decided.pathway_type = PARCOURS__V1__PATHWAY_TYPE__PATHWAY_TYPE_SOCIAL;
+    expect_valid(&f, "REFERENT_BODY_DELEGATED");
+    fx_event_init(&f, EVENT_TYPE(APPOINTMENT_RECORDED), "cd93");
+    f.appointment_recorded.kind = PARCOURS__V1__APPOINTMENT_KIND__APPOINTMENT_KIND_VIDEO;
+    f.appointment_recorded.status = PARCOURS__V1__APPOINTMENT_STATUS__APPOINTMENT_STATUS_CANCELLED;
+    expect_valid(&f, "APPOINTMENT_STATUS_CANCELLED");
+}
+
+static void test_decode_required_payload_fields(void **state)
+{
+    (void)state;
+    fx_event_t f;
+#define MISSING(type, statement)                                                                   \
+    do {                                                                                           \
+        fx_event_init(&f, EVENT_TYPE(type), "cd93");                                               \
+        statement;                                                                                 \
+        expect_malformed(&f, f.event_id, #type ": " #statement);                                   \
+    } while (0)
+    MISSING(ORIENTATION_REQUESTED, f.orientation_requested.reason = 0);
+    MISSING(ORIENTATION_DECIDED, f.orientation_decided.pathway_type = 0);
+    MISSING(ORIENTATION_DECIDED, f.orientation_decided.referent_body = 0);
+    MISSING(ORIENTATION_DECIDED, f.orientation_decided.structure_id = "");
+    MISSING(ORIENTATION_DENIED, f.orientation_denied.reason = 0);
+    MISSING(REFERENT_ASSIGNED, f.referent_assigned.referent_partner_id = "");
+    MISSING(CONTRACT_SIGNED, f.contract_signed.kind = 0);
+    MISSING(CONTRACT_SIGNED, f.contract_signed.start = 0);
+    MISSING(CONTRACT_SIGNED, (f.contract_signed.start = -5, f.contract_signed.end = 0));
+    MISSING(CONTRACT_ENDED, f.contract_ended.reason = 0);
+    MISSING(TRAINING_ENTERED, f.training_entered.programme_code = "");
+    MISSING(TRAINING_ENTERED, f.training_entered.start = 0);
+    MISSING(TRAINING_EXITED, f.training_exited.outcome = 0);
+    MISSING(JOB_PLACED, f.job_placed.kind = 0);
+    MISSING(JOB_PLACED, f.job_placed.start = 0);
+    MISSING(JOB_ENDED, f.job_ended.reason = 0);
+    MISSING(APPOINTMENT_RECORDED, f.appointment_recorded.kind = 0);
+    MISSING(APPOINTMENT_RECORDED, f.appointment_recorded.status = 0);
+    MISSING(APPOINTMENT_RECORDED, f.appointment_recorded.at = 0);
+    MISSING(MEMBER_JOINED, f.member_joined.member_id = "");
+    MISSING(MEMBER_LEFT, f.member_left.member_id = "");
+    MISSING(PATHWAY_EXITED, f.pathway_exited.reason = 0);
+
+    /* Required identifiers follow the identifier charset. */
+    MISSING(ORIENTATION_DECIDED, f.orientation_decided.structure_id = "ml 93");
+    MISSING(REFERENT_ASSIGNED, f.referent_assigned.referent_partner_id = "ml93/x");
+    MISSING(TRAINING_ENTERED, f.training_entered.programme_code = "RNCP 12345");
+    MISSING(MEMBER_JOINED, f.member_joined.member_id = "trainer\xc3\xa9"
+                                                       "93");
+    MISSING(MEMBER_LEFT, f.member_left.member_id =
+                             "x123456789x123456789x123456789x123456789x123456789x123456789xxxxx");
+#undef MISSING
+}
+
+static void test_decode_optional_payload_fields(void **state)
+{
+    (void)state;
+    fx_event_t f;
+#define CASE(type, statement, valid)                                                               \
+    do {                                                                                           \
+        fx_event_init(&f, EVENT_TYPE(type), "cd93");                                               \
+        statement;                                                                                 \
+        if (valid)                                                                                 \
+            expect_valid(&f, #type ": " #statement);                                               \
+        else                                                                                       \
+            expect_malformed(&f, f.event_id, #type ": " #statement);                               \
+    } while (0)
+
+    /* Optional fields may be left out. */
+    CASE(ORIENTATION_REQUESTED, f.orientation_requested.requested_type = 0, true);
+    CASE(REFERENT_ASSIGNED, f.referent_assigned.professional_ref = "", true);
+    CASE(CONTRACT_SIGNED, f.contract_signed.end = 0, true);
+    CASE(TRAINING_ENTERED, f.training_entered.provider_id = "", true);
+    CASE(TRAINING_ENTERED, f.training_entered.expected_end = 0, true);
+    CASE(JOB_PLACED, f.job_placed.employer_partner_id = "", true);
+
+    /* When given, optional identifiers follow the charset. */
+    CASE(REFERENT_ASSIGNED, f.referent_assigned.professional_ref = "pro 17", false);
+    CASE(REFERENT_ASSIGNED,
+         f.referent_assigned.professional_ref =
+             "x123456789x123456789x123456789x123456789x123456789x123456789xxxxx",
+         false);
+    CASE(TRAINING_ENTERED, f.training_entered.provider_id = "trainer/93", false);
+    CASE(JOB_PLACED, f.job_placed.employer_partner_id = "employer 93", false);
+
+    /* An end, when given, comes after the start. */
+    CASE(CONTRACT_SIGNED, f.contract_signed.end = f.contract_signed.start, false);
+    CASE(CONTRACT_SIGNED, f.contract_signed.end = f.contract_signed.start - 1, false);
+    CASE(CONTRACT_SIGNED, f.contract_signed.end = f.contract_signed.start + 1, true);
+    CASE(TRAINING_ENTERED, f.training_entered.expected_end = f.training_entered.start, false);
+    CASE(TRAINING_ENTERED, f.training_entered.expected_end = f.training_entered.start - 1000,
+         false);
+    CASE(TRAINING_ENTERED, f.training_entered.expected_end = f.training_entered.start + 1, true);
+
+    /* The territory of a registration: empty, or 1-8 letters and digits. */
+    CASE(BENEFICIARY_REGISTERED, f.beneficiary_registered.territory = "", true);
+    CASE(BENEFICIARY_REGISTERED, f.beneficiary_registered.territory = "2A", true);
+    CASE(BENEFICIARY_REGISTERED, f.beneficiary_registered.territory = "971", true);
+    CASE(BENEFICIARY_REGISTERED, f.beneficiary_registered.territory = "12345678", true);
+    CASE(BENEFICIARY_REGISTERED, f.beneficiary_registered.territory = "123456789", false);
+    CASE(BENEFICIARY_REGISTERED, f.beneficiary_registered.territory = "9-3", false);
+    CASE(BENEFICIARY_REGISTERED, f.beneficiary_registered.territory = "9.3", false);
+    CASE(BENEFICIARY_REGISTERED, f.beneficiary_registered.territory = "93 ", false);
+    CASE(BENEFICIARY_REGISTERED, f.beneficiary_registered.territory = "\xc3\xa9", false);
+#undef CASE
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_decode_valid_event_of_each_type),
+        cmocka_unit_test(test_decode_accepts_null_err_event_id),
+        cmocka_unit_test(test_event_type_names),
+        cmocka_unit_test(test_event_id_valid),
+        cmocka_unit_test(test_decode_too_large),
+        cmocka_unit_test(test_decode_truncated_frames),
+        cmocka_unit_test(test_decode_random_bytes),
+        cmocka_unit_test(test_decode_mutated_frames),
+        cmocka_unit_test(test_decode_identifiers),
+        cmocka_unit_test(test_decode_occurred_at),
+        cmocka_unit_test(test_decode_missing_payload),
+        cmocka_unit_test(test_decode_unknown_enum_values),
+        cmocka_unit_test(test_decode_required_payload_fields),
+        cmocka_unit_test(test_decode_optional_payload_fields),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,114 @@
+/* Unit tests of the partners directory: validation on add, lookup, kinds. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "partners.h"
+#include "wire_names.h"
+
+static partner_t make_partner(const char *id, Parcours__V1__PartnerKind kind, const char *territory)
+{
+    partner_t p;
+    memset(&p, 0, sizeof(p));
+    strncpy(p.id, id, sizeof(p.id) - 1);
+    strncpy(p.name, "Synthetic partner", sizeof(p.name) - 1);
+    p.kind = kind;
+    strncpy(p.territories[0], territory, sizeof(p.territories[0]) - 1);
+    p.n_territories = 1;
+    return p;
+}
+
+static void test_add_and_find(void **state)
+{
+    (void)state;
+    partners_t *dir = partners_new();
+    assert_non_null(dir);
+    partner_t cd = make_partner("cd93", PARTNER_KIND(DEPARTEMENT), "93");
+    partner_t ml = make_partner("ml93", PARTNER_KIND(MISSION_LOCALE), "93");
+    assert_int_equal(partners_add(dir, &cd), PARTNERS_OK);
+    assert_int_equal(partners_add(dir, &ml), PARTNERS_OK);
+    assert_int_equal(partners_add(dir, &ml), PARTNERS_EEXIST);
+    assert_int_equal(partners_count(dir), 2);
+    assert_string_equal(partners_at(dir, 1)->id, "ml93");
+    assert_null(partners_at(dir, 2));
+    const partner_t *found = partners_find(dir, "cd93");
+    assert_non_null(found);
+    assert_int_equal(found->kind, PARTNER_KIND(DEPARTEMENT));
+    assert_true(partner_in_territory(found, "93"));
+    assert_false(partner_in_territory(found, "75"));
+    assert_null(partners_find(dir, "cd75"));
+    partners_destroy(&dir);
+    assert_null(dir);
+    partners_destroy(&dir); /* takes NULL */
+}
+
+static void test_add_rejects_invalid(void **state)
+{
+    (void)state;
+    partners_t *dir = partners_new();
+    partner_t bad_id = make_partner("cd 93", PARTNER_KIND(DEPARTEMENT), "93");
+    partner_t empty_id = make_partner("", PARTNER_KIND(DEPARTEMENT), "93");
+    partner_t no_kind = make_partner("x1", PARTNER_KIND(UNSPECIFIED), "93");
+    partner_t unknown_kind = make_partner("x2", (Parcours__V1__PartnerKind)42, "93");
+    partner_t no_territory = make_partner("x3", PARTNER_KIND(CAF), "93");
+    no_territory.n_territories = 0;
+    partner_t bad_territory = make_partner("x4", PARTNER_KIND(CAF), "9/3");
+    assert_int_equal(partners_add(dir, &bad_id), PARTNERS_EINVAL);
+    assert_int_equal(partners_add(dir, &empty_id), PARTNERS_EINVAL);
+    assert_int_equal(partners_add(dir, &no_kind), PARTNERS_EINVAL);
+    assert_int_equal(partners_add(dir, &unknown_kind), PARTNERS_EINVAL);
+    assert_int_equal(partners_add(dir, &no_territory), PARTNERS_EINVAL);
+    assert_int_equal(partners_add(dir, &bad_territory), PARTNERS_EINVAL);
+    assert_int_equal(partners_count(dir), 0);
+    partners_destroy(&dir);
+}
+
+static void test_many_partners_grow(void **state)
+{
+    (void)state;
+    partners_t *dir = partners_new();
+    char id[16];
+    for (int i = 0; i < 100; i++) {
+        snprintf(id, sizeof(id), "assoc%d", i);
+        partner_t p = make_partner(id, PARTNER_KIND(ASSOCIATION), "93");
+        assert_int_equal(partners_add(dir, &p), PARTNERS_OK);
+    }
+    assert_int_equal(partners_count(dir), 100);
+    assert_non_null(partners_find(dir, "assoc99"));
+    assert_string_equal(partners_find(dir, "assoc42")->id, "assoc42");
+    partners_destroy(&dir);
+}
+
+static void test_kinds(void **state)
+{
+    (void)state;
+    assert_true(partner_kind_territory_wide(PARTNER_KIND(DEPARTEMENT)));
+    assert_true(partner_kind_territory_wide(PARTNER_KIND(FRANCE_TRAVAIL)));
+    assert_false(partner_kind_territory_wide(PARTNER_KIND(MISSION_LOCALE)));
+    assert_true(partner_kind_minimised(PARTNER_KIND(EMPLOYER)));
+    assert_true(partner_kind_minimised(PARTNER_KIND(TRAINING_ORG)));
+    assert_false(partner_kind_minimised(PARTNER_KIND(CCAS)));
+    for (int k = 1; k <= 9; k++) {
+        const char *name = partner_kind_name((Parcours__V1__PartnerKind)k);
+        assert_non_null(name);
+        assert_int_equal(partner_kind_from_name(name), k);
+    }
+    assert_null(partner_kind_name(PARTNER_KIND(UNSPECIFIED)));
+    assert_int_equal(partner_kind_from_name("BANK"), PARTNER_KIND(UNSPECIFIED));
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_add_and_find),
+        cmocka_unit_test(test_add_rejects_invalid),
+        cmocka_unit_test(test_many_partners_grow),
+        cmocka_unit_test(test_kinds),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,912 @@
+/*
+ * test_store.c: unit tests of store/ on a real LMDB environment in a fresh temporary directory.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <dirent.h>
+#include <lmdb.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "store.h"
+
+#define MIB ((size_t)1 << 20)
+
+typedef struct fixture {
+    char root[64];  /* the mkdtemp directory */
+    char dir[80];   /* the store's directory inside it, created by store_open */
+    store_t *store; /* open during the test, closed by the teardown */
+} fixture_t;
+
+static void remove_tree(const char *path)
+{
+    DIR *d = opendir(path);
+    if (d != NULL) {
+        struct dirent *e;
+        while ((e = readdir(d)) != NULL) {
+            if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+                continue;
+            char child[512];
+            snprintf(child, sizeof child, "%s/%s", path, e->d_name);
+            if (unlink(child) != 0)
+                remove_tree(child);
+        }
+        closedir(d);
+    }
+    rmdir(path);
+}
+
+static int setup(void **state)
+{
+    fixture_t *f = calloc(1, sizeof *f);
+    if (f == NULL)
+        return -1;
+    strcpy(f->root, "/tmp/parcours-test-store-XXXXXX");
+    if (mkdtemp(f->root) == NULL) {
+        free(f);
+        return -1;
+    }
+    snprintf(f->dir, sizeof f->dir, "%s/db", f->root);
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    fixture_t *f = *state;
+    store_close(&f->store);
+    remove_tree(f->root);
+    free(f);
+    return 0;
+}
+
+/* Options with a small map, so tests stay light. */
+static store_options_t small_options(void)
+{
+    store_options_t o;
+    store_options_default(&o);
+    o.initial_map_size = 1 * MIB;
+    o.max_map_size = 64 * MIB;
+    return o;
+}
+
+static store_t *open_store(fixture_t *f, const store_options_t *o)
+{
+    assert_int_equal(store_open(f->dir, o, &f->store), STORE_OK);
+    assert_non_null(f->store);
+    return f->store;
+}
+
+/* An event and the storage it points to. */
+typedef struct test_event {
+    store_event_t e;
+    Parcours__V1__Pathway pathway;
+    uint8_t raw[64];
+    const char *recipients[4];
+} test_event_t;
+
+static void test_event_make(test_event_t *t, const char *partner, const char *event_id,
+                            const char *beneficiary, uint64_t version)
+{
+    memset(t, 0, sizeof *t);
+    Parcours__V1__Pathway init = PARCOURS__V1__PATHWAY__INIT;
+    t->pathway = init;
+    t->pathway.beneficiary_id = (char *)beneficiary;
+    t->pathway.territory = "93";
+    t->pathway.episode = 1;
+    t->pathway.version = version;
+    t->pathway.phase = PARCOURS__V1__PHASE__PHASE_REFERRED;
+    for (size_t i = 0; i < sizeof t->raw; i++)
+        t->raw[i] = (uint8_t)(i * 7 + version); /* holds zero bytes on purpose */
+    t->e.raw = t->raw;
+    t->e.raw_len = 20 + (size_t)(version % 40);
+    t->e.type = PARCOURS__V1__EVENT_TYPE__EVENT_TYPE_BENEFICIARY_REGISTERED;
+    t->e.occurred_at = 1700000000000 + (int64_t)version;
+    t->e.partner_id = partner;
+    t->e.event_id = event_id;
+    t->e.beneficiary_id = beneficiary;
+    t->e.pathway = &t->pathway;
+    t->e.recipients = t->recipients;
+}
+
+static uint64_t append_one(store_batch_t *b, const char *partner, const char *event_id,
+                           const char *beneficiary, const char *recipient)
+{
+    test_event_t t;
+    test_event_make(&t, partner, event_id, beneficiary, 1);
+    if (recipient != NULL) {
+        t.recipients[0] = recipient;
+        t.e.n_recipients = 1;
+    }
+    uint64_t seq = 0;
+    assert_int_equal(store_batch_append(b, &t.e, &seq), STORE_OK);
+    return seq;
+}
+
+static uint64_t last_seq_of(store_t *s)
+{
+    store_info_t info;
+    assert_int_equal(store_info(s, &info), STORE_OK);
+    return info.last_seq;
+}
+
+/* --- Tests --------------------------------------------------------------------------------- */
+
+static void test_open_close_reopen(void **state)
+{
+    fixture_t *f = *state;
+    store_options_t o = small_options();
+    store_t *s = open_store(f, &o);
+    store_batch_t *b;
+    assert_int_equal(store_batch_begin(s, 42, &b), STORE_OK);
+    assert_int_equal(append_one(b, "p1", "e1", "b1", "p2"), 1);
+    assert_int_equal(store_batch_commit(&b), STORE_OK);
+    assert_null(b);
+    store_close(&f->store);
+    assert_null(f->store);
+    store_close(&f->store); /* takes a NULL store */
+
+    s = open_store(f, &o);
+    assert_int_equal(last_seq_of(s), 1);
+    store_log_entry_t entry;
+    assert_int_equal(store_log_get(s, 1, &entry), STORE_OK);
+    assert_int_equal(entry.committed_at, 42);
+    store_log_entry_clear(&entry);
+    uint64_t seq;
+    assert_int_equal(store_dedupe_find(s, "p1", "e1", &seq), STORE_OK);
+    assert_int_equal(seq, 1);
+    uint64_t last;
+    assert_int_equal(store_outbox_last(s, "p2", &last), STORE_OK);
+    assert_int_equal(last, 1);
+    /* The next seq continues after reopening. */
+    assert_int_equal(store_batch_begin(s, 43, &b), STORE_OK);
+    assert_int_equal(append_one(b, "p1", "e2", "b1", "p2"), 2);
+    assert_int_equal(store_batch_commit(&b), STORE_OK);
+}
+
+static void test_append_round_trip(void **state)
+{
+    fixture_t *f = *state;
+    store_options_t o = small_options();
+    store_t *s = open_store(f, &o);
+
+    test_event_t t;
+    test_event_make(&t, "p1", "e1", "b1", 7);
+    char *members[] = {"p1", "p2"};
+    Parcours__V1__Referent referent = PARCOURS__V1__REFERENT__INIT;
+    referent.partner_id = "p2";
+    referent.assigned_at = 1234;
+    t.pathway.members = members;
+    t.pathway.n_members = 2;
+    t.pathway.referent = &referent;
+    t.pathway.phase = PARCOURS__V1__PHASE__PHASE_ACCOMPANIED;
+    t.e.type = PARCOURS__V1__EVENT_TYPE__EVENT_TYPE_REFERENT_ASSIGNED;
+
+    store_batch_t *b;
+    uint64_t seq;
+    assert_int_equal(store_batch_begin(s, 5000, &b), STORE_OK);
+    assert_int_equal(store_batch_append(b, &t.e, &seq), STORE_OK);
+    assert_int_equal(seq, 1);
+    assert_int_equal(append_one(b, "p1", "e2", "b2", NULL), 2);
+    /* The batch sees its own pathway before the commit. */
+    Parcours__V1__Pathway *p = NULL;
+    assert_int_equal(store_batch_pathway_get(b, "b1", &p), STORE_OK);
+    assert_int_equal(p->version, 7);
+    parcours__v1__pathway__free_unpacked(p, NULL);
+    assert_int_equal(store_batch_pathway_get(b, "nobody", &p), STORE_ENOTFOUND);
+    assert_int_equal(store_batch_commit(&b), STORE_OK);
+
+    assert_int_equal(store_batch_begin(s, 6000, &b), STORE_OK);
+    assert_int_equal(append_one(b, "p1", "e3", "b1", NULL), 3);
+    assert_int_equal(append_one(b, "p1", "e4", "b1", NULL), 4);
+    assert_int_equal(store_batch_commit(&b), STORE_OK);
+
+    store_log_entry_t entry;
+    assert_int_equal(store_log_get(s, 1, &entry), STORE_OK);
+    assert_int_equal(entry.seq, 1);
+    assert_int_equal(entry.type, PARCOURS__V1__EVENT_TYPE__EVENT_TYPE_REFERENT_ASSIGNED);
+    assert_int_equal(entry.occurred_at, t.e.occurred_at);
+    assert_int_equal(entry.committed_at, 5000);
+    assert_int_equal(entry.raw_len, t.e.raw_len);
+    assert_memory_equal(entry.raw, t.raw, t.e.raw_len);
+    store_log_entry_clear(&entry);
+    assert_null(entry.raw);
+    assert_int_equal(store_log_get(s, 4, &entry), STORE_OK);
+    assert_int_equal(entry.committed_at, 6000);
+    store_log_entry_clear(&entry);
+    assert_int_equal(store_log_get(s, 5, &entry), STORE_ENOTFOUND);
+
+    assert_int_equal(store_pathway_get(s, "b1", &p), STORE_OK);
+    assert_string_equal(p->beneficiary_id, "b1"); /* the last pathway written for b1 */
+    assert_int_equal(p->version, 1);
+    parcours__v1__pathway__free_unpacked(p, NULL);
+    assert_int_equal(store_pathway_get(s, "b2", &p), STORE_OK);
+    assert_string_equal(p->territory, "93");
+    parcours__v1__pathway__free_unpacked(p, NULL);
+
+    uint64_t *seqs;
+    size_t n;
+    assert_int_equal(store_pathway_seqs(s, "b1", &seqs, &n), STORE_OK);
+    assert_int_equal(n, 3);
+    assert_int_equal(seqs[0], 1);
+    assert_int_equal(seqs[1], 3);
+    assert_int_equal(seqs[2], 4);
+    free(seqs);
+    assert_int_equal(store_pathway_seqs(s, "nobody", &seqs, &n), STORE_ENOTFOUND);
+}
+
+static void test_pathway_fields(void **state)
+{
+    fixture_t *f = *state;
+    store_options_t o = small_options();
+    store_t *s = open_store(f, &o);
+    test_event_t t;
+    test_event_make(&t, "p1", "e1", "b1", 3);
+    char *members[] = {"p1", "p2", "p3"};
+    Parcours__V1__Referent referent = PARCOURS__V1__REFERENT__INIT;
+    referent.partner_id = "p2";
+    referent.professional_ref = "ref-9";
+    referent.assigned_at = 1234;
+    t.pathway.members = members;
+    t.pathway.n_members = 3;
+    t.pathway.referent = &referent;
+    t.pathway.created_at = 111;
+    t.pathway.updated_at = 222;
+    t.pathway.phase = PARCOURS__V1__PHASE__PHASE_ACCOMPANIED;
+    store_batch_t *b;
+    assert_int_equal(store_batch_begin(s, 1, &b), STORE_OK);
+    assert_int_equal(store_batch_append(b, &t.e, NULL), STORE_OK);
+    assert_int_equal(store_batch_commit(&b), STORE_OK);
+
+    Parcours__V1__Pathway *p;
+    assert_int_equal(store_pathway_get(s, "b1", &p), STORE_OK);
+    assert_string_equal(p->beneficiary_id, "b1");
+    assert_string_equal(p->territory, "93");
+    assert_int_equal(p->episode, 1);
+    assert_int_equal(p->version, 3);
+    assert_int_equal(p->created_at, 111);
+    assert_int_equal(p->updated_at, 222);
+    assert_int_equal(p->phase, PARCOURS__V1__PHASE__PHASE_ACCOMPANIED);
+    assert_int_equal(p->n_members, 3);
+    assert_string_equal(p->members[2], "p3");
+    assert_non_null(p->referent);
+    assert_string_equal(p->referent->partner_id, "p2");
+    assert_string_equal(p->referent->professional_ref, "ref-9");
+    assert_int_equal(p->referent->assigned_at, 1234);
+    assert_null(p->contract);
+    parcours__v1__pathway__free_unpacked(p, NULL);
+}
+
+static int count_pathway(const Parcours__V1__Pathway *p, void *ctx)
+{
+    char *order = ctx;
+    strcat(order, p->beneficiary_id);
+    strcat(order, ",");
+    return 0;
+}
+
+static void test_pathway_foreach(void **state)
+{
+    fixture_t *f = *state;
+    store_options_t o = small_options();
+    store_t *s = open_store(f, &o);
+    store_batch_t *b;
+    assert_int_equal(store_batch_begin(s, 1, &b), STORE_OK);
+    append_one(b, "p1", "e1", "b2", NULL);
+    append_one(b, "p1", "e2", "b1", NULL);
+    append_one(b, "p1", "e3", "b3", NULL);
+    append_one(b, "p1", "e4", "b1", NULL);
+    assert_int_equal(store_batch_commit(&b), STORE_OK);
+    char order[64] = "";
+    assert_int_equal(store_pathway_foreach(s, count_pathway, order), STORE_OK);
+    assert_string_equal(order, "b1,b2,b3,");
+}
+
+static void test_dedupe(void **state)
+{
+    fixture_t *f = *state;
+    store_options_t o = small_options();
+    store_t *s = open_store(f, &o);
+    store_batch_t *b;
+    uint64_t seq;
+    assert_int_equal(store_batch_begin(s, 1, &b), STORE_OK);
+    assert_int_equal(store_batch_dedupe_find(b, "p1", "e1", &seq), STORE_ENOTFOUND);
+    assert_int_equal(append_one(b, "p1", "e1", "b1", "p9"), 1);
+    /* Found within the batch, before the commit; not yet outside it. */
+    assert_int_equal(store_batch_dedupe_find(b, "p1", "e1", &seq), STORE_OK);
+    assert_int_equal(seq, 1);
+    assert_int_equal(store_dedupe_find(s, "p1", "e1", &seq), STORE_ENOTFOUND);
+    test_event_t t;
+    test_event_make(&t, "p1", "e1", "b2", 1);
+    t.recipients[0] = "p9";
+    t.e.n_recipients = 1;
+    assert_int_equal(store_batch_append(b, &t.e, &seq), STORE_EEXIST);
+    /* The batch is still usable and the next seq is 2. */
+    assert_int_equal(append_one(b, "p2", "e1", "b1", NULL), 2);
+    assert_int_equal(store_batch_pathway_get(b, "b2", &(Parcours__V1__Pathway *){NULL}),
+                     STORE_ENOTFOUND);
+    assert_int_equal(store_batch_commit(&b), STORE_OK);
+
+    assert_int_equal(store_dedupe_find(s, "p1", "e1", &seq), STORE_OK);
+    assert_int_equal(seq, 1);
+    assert_int_equal(store_dedupe_find(s, "p2", "e1", &seq), STORE_OK);
+    assert_int_equal(seq, 2);
+    assert_int_equal(store_dedupe_find(s, "p3", "e1", &seq), STORE_ENOTFOUND);
+
+    /* After the commit: a duplicate writes nothing at all. */
+    assert_int_equal(store_batch_begin(s, 2, &b), STORE_OK);
+    assert_int_equal(store_batch_append(b, &t.e, &seq), STORE_EEXIST);
+    assert_int_equal(store_batch_commit(&b), STORE_OK);
+    assert_int_equal(last_seq_of(s), 2);
+    uint64_t last;
+    assert_int_equal(store_outbox_last(s, "p9", &last), STORE_OK);
+    assert_int_equal(last, 1);
+    uint64_t *seqs;
+    size_t n;
+    assert_int_equal(store_pathway_seqs(s, "b1", &seqs, &n), STORE_OK);
+    assert_int_equal(n, 2);
+    free(seqs);
+    assert_int_equal(store_pathway_seqs(s, "b2", &seqs, &n), STORE_ENOTFOUND);
+}
+
+static void test_abort_leaves_no_trace(void **state)
+{
+    fixture_t *f = *state;
+    store_options_t o = small_options();
+    store_t *s = open_store(f, &o);
+    store_batch_t *b;
+    assert_int_equal(store_batch_begin(s, 1, &b), STORE_OK);
+    assert_int_equal(append_one(b, "p1", "e0", "b0", "a"), 1);
+    assert_int_equal(store_batch_commit(&b), STORE_OK);
+
+    assert_int_equal(store_batch_begin(s, 2, &b), STORE_OK);
+    char id[16];
+    for (int i = 1; i <= 5; i++) {
+        snprintf(id, sizeof id, "e%d", i);
+        assert_int_equal(append_one(b, "p1", id, "b1", "a"), (uint64_t)i + 1);
+    }
+    assert_int_equal(store_batch_cursor_set(b, "a", 3), STORE_OK);
+    store_batch_abort(&b);
+    assert_null(b);
+    store_batch_abort(&b); /* takes NULL */
+
+    assert_int_equal(last_seq_of(s), 1);
+    store_log_entry_t entry;
+    assert_int_equal(store_log_get(s, 2, &entry), STORE_ENOTFOUND);
+    uint64_t value;
+    assert_int_equal(store_dedupe_find(s, "p1", "e1", &value), STORE_ENOTFOUND);
+    Parcours__V1__Pathway *p;
+    assert_int_equal(store_pathway_get(s, "b1", &p), STORE_ENOTFOUND);
+    assert_int_equal(store_outbox_last(s, "a", &value), STORE_OK);
+    assert_int_equal(value, 1);
+    assert_int_equal(store_cursor_get(s, "a", &value), STORE_OK);
+    assert_int_equal(value, 0);
+
+    /* The next batch reuses seq 2: the aborted one never happened. */
+    assert_int_equal(store_batch_begin(s, 3, &b), STORE_OK);
+    assert_int_equal(append_one(b, "p1", "e1", "b1", "a"), 2);
+    assert_int_equal(store_batch_commit(&b), STORE_OK);
+    assert_int_equal(store_outbox_last(s, "a", &value), STORE_OK);
+    assert_int_equal(value, 2);
+}
+
+typedef struct outbox_seen {
+    uint64_t partner_seq[64];
+    uint64_t seq[64];
+    size_t n;
+    size_t stop_after; /* 0: never stop */
+} outbox_seen_t;
+
+static int outbox_collect(uint64_t partner_seq, uint64_t seq, void *ctx)
+{
+    outbox_seen_t *seen = ctx;
+    if (seen->n < 64) {
+        seen->partner_seq[seen->n] = partner_seq;
+        seen->seq[seen->n] = seq;
+    }
+    seen->n++;
+    return seen->stop_after != 0 && seen->n >= seen->stop_after;
+}
+
+static void test_outbox_gap_free(void **state)
+{
+    fixture_t *f = *state;
+    store_options_t o = small_options();
+    store_t *s = open_store(f, &o);
+    /* Seqs sent to "a" and to "ab", interleaved over three batches. */
+    uint64_t to_a[64], to_ab[64];
+    size_t n_a = 0, n_ab = 0;
+    int k = 0;
+    char id[16];
+    for (int batch = 0; batch < 3; batch++) {
+        store_batch_t *b;
+        assert_int_equal(store_batch_begin(s, batch, &b), STORE_OK);
+        for (int i = 0; i < 6; i++, k++) {
+            test_event_t t;
+            snprintf(id, sizeof id, "e%d", k);
+            test_event_make(&t, "p1", id, "b1", 1);
+            size_t r = 0;
+            if (k % 3 != 2)
+                t.recipients[r++] = "a";
+            if (k % 2 == 0)
+                t.recipients[r++] = "ab";
+            if (k % 3 != 2)
+                t.recipients[r++] = "a"; /* a duplicate recipient gets one entry */
+            t.recipients[r++] = "b";
+            t.e.n_recipients = r;
+            uint64_t seq;
+            assert_int_equal(store_batch_append(b, &t.e, &seq), STORE_OK);
+            if (k % 3 != 2)
+                to_a[n_a++] = seq;
+            if (k % 2 == 0)
+                to_ab[n_ab++] = seq;
+        }
+        assert_int_equal(store_batch_commit(&b), STORE_OK);
+    }
+    uint64_t last;
+    assert_int_equal(store_outbox_last(s, "a", &last), STORE_OK);
+    assert_int_equal(last, n_a);
+    assert_int_equal(store_outbox_last(s, "ab", &last), STORE_OK);
+    assert_int_equal(last, n_ab);
+    assert_int_equal(store_outbox_last(s, "b", &last), STORE_OK);
+    assert_int_equal(last, 18);
+    assert_int_equal(store_outbox_last(s, "aa", &last), STORE_OK);
+    assert_int_equal(last, 0);
+    assert_int_equal(store_outbox_last(s, "c", &last), STORE_OK);
+    assert_int_equal(last, 0);
+
+    outbox_seen_t seen = {0};
+    assert_int_equal(store_outbox_foreach(s, "a", 0, outbox_collect, &seen), STORE_OK);
+    assert_int_equal(seen.n, n_a);
+    for (size_t i = 0; i < n_a; i++) {
+        assert_int_equal(seen.partner_seq[i], i + 1);
+        assert_int_equal(seen.seq[i], to_a[i]);
+    }
+    memset(&seen, 0, sizeof seen);
+    assert_int_equal(store_outbox_foreach(s, "ab", 1, outbox_collect, &seen), STORE_OK);
+    assert_int_equal(seen.n, n_ab);
+    for (size_t i = 0; i < n_ab; i++) {
+        assert_int_equal(seen.partner_seq[i], i + 1);
+        assert_int_equal(seen.seq[i], to_ab[i]);
+    }
+    /* From the middle, and stopping early. */
+    memset(&seen, 0, sizeof seen);
+    assert_int_equal(store_outbox_foreach(s, "a", 5, outbox_collect, &seen), STORE_OK);
+    assert_int_equal(seen.n, n_a - 4);
+    assert_int_equal(seen.partner_seq[0], 5);
+    assert_int_equal(seen.seq[0], to_a[4]);
+    memset(&seen, 0, sizeof seen);
+    seen.stop_after = 2;
+    assert_int_equal(store_outbox_foreach(s, "a", 3, outbox_collect, &seen), STORE_OK);
+    assert_int_equal(seen.n, 2);
+    assert_int_equal(seen.partner_seq[1], 4);
+    memset(&seen, 0, sizeof seen);
+    assert_int_equal(store_outbox_foreach(s, "a", n_a + 1, outbox_collect, &seen), STORE_OK);
+    assert_int_equal(seen.n, 0);
+    assert_int_equal(store_outbox_foreach(s, "c", 0, outbox_collect, &seen), STORE_OK);
+    assert_int_equal(seen.n, 0);
+}
+
+static void test_cursors(void **state)
+{
+    fixture_t *f = *state;
+    store_options_t o = small_options();
+    store_t *s = open_store(f, &o);
+    uint64_t up_to = 99;
+    assert_int_equal(store_cursor_get(s, "a", &up_to), STORE_OK);
+    assert_int_equal(up_to, 0);
+    store_batch_t *b;
+    assert_int_equal(store_batch_begin(s, 1, &b), STORE_OK);
+    assert_int_equal(store_batch_cursor_set(b, "a", 5), STORE_OK);
+    assert_int_equal(store_batch_cursor_set(b, "ab", 7), STORE_OK);
+    assert_int_equal(store_batch_cursor_set(b, "a", 6), STORE_OK);
+    assert_int_equal(store_batch_commit(&b), STORE_OK);
+    store_close(&f->store);
+    s = open_store(f, &o);
+    assert_int_equal(store_cursor_get(s, "a", &up_to), STORE_OK);
+    assert_int_equal(up_to, 6);
+    assert_int_equal(store_cursor_get(s, "ab", &up_to), STORE_OK);
+    assert_int_equal(up_to, 7);
+}
+
+static int log_count(const store_log_entry_t *entry, void *ctx)
+{
+    uint64_t *expected = ctx;
+    assert_int_equal(entry->seq, *expected);
+    (*expected)++;
+    return 0;
+}
+
+static void test_info_and_log_foreach(void **state)
+{
+    fixture_t *f = *state;
+    store_options_t o = small_options();
+    store_t *s = open_store(f, &o);
+    store_info_t info;
+    assert_int_equal(store_info(s, &info), STORE_OK);
+    assert_int_equal(info.last_seq, 0);
+    assert_int_equal(info.map_size, 1 * MIB);
+    assert_int_equal(info.max_map_size, 64 * MIB);
+    assert_true(info.map_used > 0 && info.map_used <= info.map_size);
+    assert_int_equal(info.readers_max, 126);
+    assert_int_equal(info.readers_used, 0);
+    assert_int_equal(info.map_grows, 0);
+    assert_true(info.durable);
+
+    store_batch_t *b;
+    assert_int_equal(store_batch_begin(s, 1, &b), STORE_OK);
+    char id[16];
+    for (int i = 0; i < 10; i++) {
+        snprintf(id, sizeof id, "e%d", i);
+        append_one(b, "p1", id, "b1", NULL);
+    }
+    assert_int_equal(store_batch_commit(&b), STORE_OK);
+    assert_int_equal(store_info(s, &info), STORE_OK);
+    assert_int_equal(info.last_seq, 10);
+    uint64_t expected = 4;
+    assert_int_equal(store_log_foreach(s, 4, log_count, &expected), STORE_OK);
+    assert_int_equal(expected, 11);
+    expected = 1;
+    assert_int_equal(store_log_foreach(s, 0, log_count, &expected), STORE_OK);
+    assert_int_equal(expected, 11);
+}
+
+static void test_map_grows_within_batch(void **state)
+{
+    fixture_t *f = *state;
+    store_options_t o = small_options();
+    store_t *s = open_store(f, &o);
+    static uint8_t big[60000];
+    store_batch_t *b;
+    assert_int_equal(store_batch_begin(s, 1, &b), STORE_OK);
+    char id[16];
+    for (int i = 0; i < 80; i++) { /* about 4.8 MB in one batch: grows 1 -> 8 MiB */
+        test_event_t t;
+        snprintf(id, sizeof id, "e%03d", i);
+        test_event_make(&t, "p1", id, "b1", 1);
+        memset(big, i, sizeof big);
+        t.e.raw = big;
+        t.e.raw_len = sizeof big;
+        t.recipients[0] = "a";
+        t.e.n_recipients = 1;
+        assert_int_equal(store_batch_append(b, &t.e, NULL), STORE_OK);
+    }
+    assert_int_equal(store_batch_commit(&b), STORE_OK);
+    store_info_t info;
+    assert_int_equal(store_info(s, &info), STORE_OK);
+    assert_true(info.map_grows >= 3);
+    assert_true(info.map_size >= 8 * MIB);
+    assert_int_equal(info.last_seq, 80);
+    size_t grown = info.map_size;
+    store_log_entry_t entry;
+    assert_int_equal(store_log_get(s, 80, &entry), STORE_OK);
+    assert_int_equal(entry.raw_len, sizeof big);
+    assert_int_equal(entry.raw[100], 79);
+    store_log_entry_clear(&entry);
+    uint64_t *seqs;
+    size_t n;
+    assert_int_equal(store_pathway_seqs(s, "b1", &seqs, &n), STORE_OK);
+    assert_int_equal(n, 80);
+    assert_int_equal(seqs[79], 80);
+    free(seqs);
+    uint64_t last;
+    assert_int_equal(store_outbox_last(s, "a", &last), STORE_OK);
+    assert_int_equal(last, 80);
+    /* Reopening keeps the grown map. */
+    store_close(&f->store);
+    s = open_store(f, &o);
+    assert_int_equal(store_info(s, &info), STORE_OK);
+    assert_int_equal(info.map_size, grown);
+}
+
+typedef struct grow_in_callback {
+    store_batch_t *batch;
+    int rc;
+} grow_in_callback_t;
+
+static int append_until_error(const store_log_entry_t *entry, void *ctx)
+{
+    (void)entry;
+    grow_in_callback_t *g = ctx;
+    static uint8_t big[100000];
+    char id[16];
+    for (int i = 0; i < 50 && g->rc == STORE_OK; i++) {
+        test_event_t t;
+        snprintf(id, sizeof id, "cb%d", i);
+        test_event_make(&t, "p1", id, "b1", 1);
+        t.e.raw = big;
+        t.e.raw_len = sizeof big;
+        g->rc = store_batch_append(g->batch, &t.e, NULL);
+    }
+    return 1;
+}
+
+static void test_no_growth_inside_callback(void **state)
+{
+    fixture_t *f = *state;
+    store_options_t o = small_options();
+    store_t *s = open_store(f, &o);
+    store_batch_t *b;
+    assert_int_equal(store_batch_begin(s, 1, &b), STORE_OK);
+    append_one(b, "p1", "e0", "b0", NULL);
+    assert_int_equal(store_batch_commit(&b), STORE_OK);
+    /* A read transaction is open during the callback: growing the map would pull the mapping
+     * from under it, so the batch fails instead. */
+    grow_in_callback_t g = {.rc = STORE_OK};
+    assert_int_equal(store_batch_begin(s, 2, &g.batch), STORE_OK);
+    assert_int_equal(store_log_foreach(s, 0, append_until_error, &g), STORE_OK);
+    assert_int_equal(g.rc, STORE_EINVAL);
+    store_batch_abort(&g.batch);
+    assert_int_equal(last_seq_of(s), 1);
+    store_info_t info;
+    assert_int_equal(store_info(s, &info), STORE_OK);
+    assert_int_equal(info.map_grows, 0);
+}
+
+static void test_schema_mismatch(void **state)
+{
+    fixture_t *f = *state;
+    store_options_t o = small_options();
+    open_store(f, &o);
+    store_close(&f->store);
+
+    /* Another schema version, written straight into the meta database. */
+    MDB_env *env;
+    MDB_txn *txn;
+    MDB_dbi meta;
+    assert_int_equal(mdb_env_create(&env), 0);
+    assert_int_equal(mdb_env_set_maxdbs(env, 8), 0);
+    assert_int_equal(mdb_env_open(env, f->dir, 0, 0600), 0);
+    assert_int_equal(mdb_txn_begin(env, NULL, 0, &txn), 0);
+    assert_int_equal(mdb_dbi_open(txn, "meta", 0, &meta), 0);
+    uint8_t version[4] = {STORE_SCHEMA_VERSION + 1, 0, 0, 0};
+    MDB_val key = {6, "schema"}, value = {4, version};
+    assert_int_equal(mdb_put(txn, meta, &key, &value, 0), 0);
+    assert_int_equal(mdb_txn_commit(txn), 0);
+    mdb_env_close(env);
+
+    assert_int_equal(store_open(f->dir, &o, &f->store), STORE_ESCHEMA);
+    assert_null(f->store);
+}
+
+static void test_full(void **state)
+{
+    fixture_t *f = *state;
+    store_options_t o = small_options();
+    o.max_map_size = 2 * MIB;
+    store_t *s = open_store(f, &o);
+    store_batch_t *b;
+    assert_int_equal(store_batch_begin(s, 1, &b), STORE_OK);
+    assert_int_equal(append_one(b, "p1", "small", "b0", "a"), 1);
+    assert_int_equal(store_batch_commit(&b), STORE_OK);
+
+    static uint8_t big[100000];
+    int rc = STORE_OK;
+    int appended = 0;
+    char id[16];
+    assert_int_equal(store_batch_begin(s, 2, &b), STORE_OK);
+    for (int i = 0; i < 100 && rc == STORE_OK; i++) {
+        test_event_t t;
+        snprintf(id, sizeof id, "big%d", i);
+        test_event_make(&t, "p1", id, "b1", 1);
+        t.e.raw = big;
+        t.e.raw_len = sizeof big;
+        t.recipients[0] = "a";
+        t.e.n_recipients = 1;
+        rc = store_batch_append(b, &t.e, NULL);
+        appended += rc == STORE_OK;
+    }
+    assert_int_equal(rc, STORE_EFULL);
+    assert_true(appended >= 5 && appended < 25);
+    /* The batch is dead: every call says so, and the commit too. */
+    uint64_t value;
+    assert_int_equal(store_batch_dedupe_find(b, "p1", "small", &value), STORE_EFULL);
+    assert_int_equal(store_batch_cursor_set(b, "a", 1), STORE_EFULL);
+    assert_int_equal(store_batch_commit(&b), STORE_EFULL);
+    assert_null(b);
+
+    /* The store still serves reads, and a small batch. */
+    store_info_t info;
+    assert_int_equal(store_info(s, &info), STORE_OK);
+    assert_int_equal(info.last_seq, 1);
+    assert_int_equal(info.map_size, 2 * MIB);
+    assert_int_equal(info.map_grows, 1);
+    assert_int_equal(store_dedupe_find(s, "p1", "big0", &value), STORE_ENOTFOUND);
+    assert_int_equal(store_outbox_last(s, "a", &value), STORE_OK);
+    assert_int_equal(value, 1);
+    assert_int_equal(store_batch_begin(s, 3, &b), STORE_OK);
+    assert_int_equal(append_one(b, "p1", "small2", "b0", "a"), 2);
+    assert_int_equal(store_batch_commit(&b), STORE_OK);
+    assert_int_equal(store_outbox_last(s, "a", &value), STORE_OK);
+    assert_int_equal(value, 2);
+
+    /* A dead batch may also be aborted. */
+    assert_int_equal(store_batch_begin(s, 4, &b), STORE_OK);
+    rc = STORE_OK;
+    for (int i = 0; i < 100 && rc == STORE_OK; i++) {
+        test_event_t t;
+        snprintf(id, sizeof id, "again%d", i);
+        test_event_make(&t, "p1", id, "b1", 1);
+        t.e.raw = big;
+        t.e.raw_len = sizeof big;
+        rc = store_batch_append(b, &t.e, NULL);
+    }
+    assert_int_equal(rc, STORE_EFULL);
+    store_batch_abort(&b);
+    assert_int_equal(last_seq_of(s), 2);
+}
+
+static void test_invalid_arguments(void **state)
+{
+    fixture_t *f = *state;
+    store_options_t o = small_options();
+    store_t *dummy = (store_t *)&o;
+    assert_int_equal(store_open(NULL, &o, &dummy), STORE_EINVAL);
+    assert_null(dummy);
+    assert_int_equal(store_open("", &o, &dummy), STORE_EINVAL);
+    assert_int_equal(store_open(f->dir, &o, NULL), STORE_EINVAL);
+    store_options_t bad = o;
+    bad.max_map_size = o.initial_map_size / 2;
+    assert_int_equal(store_open(f->dir, &bad, &dummy), STORE_EINVAL);
+    store_t *s = open_store(f, &o);
+
+    char long_id[STORE_ID_MAX + 2];
+    memset(long_id, 'x', sizeof long_id - 1);
+    long_id[sizeof long_id - 1] = '\0'; /* 65 bytes */
+    char max_id[STORE_ID_MAX + 1];
+    memset(max_id, 'y', sizeof max_id - 1);
+    max_id[sizeof max_id - 1] = '\0'; /* 64 bytes: fine */
+
+    uint64_t value;
+    store_info_t info;
+    assert_int_equal(store_info(NULL, &info), STORE_EINVAL);
+    assert_int_equal(store_info(s, NULL), STORE_EINVAL);
+    assert_int_equal(store_dedupe_find(s, "", "e", &value), STORE_EINVAL);
+    assert_int_equal(store_dedupe_find(s, "p", long_id, &value), STORE_EINVAL);
+    assert_int_equal(store_dedupe_find(s, NULL, "e", &value), STORE_EINVAL);
+    assert_int_equal(store_dedupe_find(s, max_id, max_id, &value), STORE_ENOTFOUND);
+    assert_int_equal(store_outbox_last(s, long_id, &value), STORE_EINVAL);
+    assert_int_equal(store_outbox_last(s, "", &value), STORE_EINVAL);
+    assert_int_equal(store_cursor_get(s, long_id, &value), STORE_EINVAL);
+    assert_int_equal(store_cursor_get(s, "a", NULL), STORE_EINVAL);
+    Parcours__V1__Pathway *p;
+    assert_int_equal(store_pathway_get(s, "", &p), STORE_EINVAL);
+    assert_int_equal(store_pathway_get(s, long_id, &p), STORE_EINVAL);
+    assert_int_equal(store_pathway_get(NULL, "b", &p), STORE_EINVAL);
+    uint64_t *seqs;
+    size_t n;
+    assert_int_equal(store_pathway_seqs(s, long_id, &seqs, &n), STORE_EINVAL);
+    assert_int_equal(store_log_get(s, 1, NULL), STORE_EINVAL);
+    assert_int_equal(store_log_foreach(s, 0, NULL, NULL), STORE_EINVAL);
+    assert_int_equal(store_pathway_foreach(s, NULL, NULL), STORE_EINVAL);
+    assert_int_equal(store_outbox_foreach(s, "a", 0, NULL, NULL), STORE_EINVAL);
+
+    store_batch_t *b, *second;
+    assert_int_equal(store_batch_begin(NULL, 1, &b), STORE_EINVAL);
+    assert_int_equal(store_batch_begin(s, 1, &b), STORE_OK);
+    assert_int_equal(store_batch_begin(s, 1, &second), STORE_EINVAL); /* one batch at a time */
+    assert_int_equal(store_batch_append(b, NULL, NULL), STORE_EINVAL);
+    assert_int_equal(store_batch_append(NULL, NULL, NULL), STORE_EINVAL);
+    test_event_t t;
+    test_event_make(&t, "", "e1", "b1", 1);
+    assert_int_equal(store_batch_append(b, &t.e, NULL), STORE_EINVAL);
+    test_event_make(&t, "p1", long_id, "b1", 1);
+    assert_int_equal(store_batch_append(b, &t.e, NULL), STORE_EINVAL);
+    test_event_make(&t, "p1", "e1", NULL, 1);
+    assert_int_equal(store_batch_append(b, &t.e, NULL), STORE_EINVAL);
+    test_event_make(&t, "p1", "e1", "b1", 1);
+    t.recipients[0] = long_id;
+    t.e.n_recipients = 1;
+    assert_int_equal(store_batch_append(b, &t.e, NULL), STORE_EINVAL);
+    test_event_make(&t, "p1", "e1", "b1", 1);
+    t.e.pathway = NULL;
+    assert_int_equal(store_batch_append(b, &t.e, NULL), STORE_EINVAL);
+    test_event_make(&t, max_id, max_id, max_id, 1);
+    t.recipients[0] = max_id;
+    t.e.n_recipients = 1;
+    assert_int_equal(store_batch_append(b, &t.e, NULL), STORE_OK);
+    assert_int_equal(store_batch_cursor_set(b, "", 1), STORE_EINVAL);
+    assert_int_equal(store_batch_dedupe_find(b, "p1", long_id, &value), STORE_EINVAL);
+    assert_int_equal(store_batch_pathway_get(b, "", &p), STORE_EINVAL);
+    assert_int_equal(store_batch_commit(NULL), STORE_EINVAL);
+    assert_int_equal(store_batch_commit(&b), STORE_OK);
+    assert_int_equal(store_dedupe_find(s, max_id, max_id, &value), STORE_OK);
+
+    /* Closing the store under an open batch kills the batch; its owner still frees it. */
+    assert_int_equal(store_batch_begin(s, 1, &b), STORE_OK);
+    store_close(&f->store);
+    assert_int_equal(store_batch_cursor_set(b, "a", 1), STORE_EINVAL);
+    store_batch_abort(&b);
+}
+
+/* Opens dir and returns the result; as root, does it in a child running as nobody, since root
+ * is never denied. Returns -1000 when the child could not run. */
+static int open_unprivileged(const char *dir)
+{
+    if (geteuid() != 0) {
+        store_t *s = NULL;
+        int rc = store_open(dir, NULL, &s);
+        store_close(&s);
+        return rc;
+    }
+    pid_t pid = fork();
+    if (pid == 0) {
+        if (setgid(65534) != 0 || setuid(65534) != 0)
+            _exit(255);
+        store_t *s = NULL;
+        int rc = store_open(dir, NULL, &s);
+        store_close(&s);
+        _exit(-rc);
+    }
+    int status;
+    if (pid < 0 || waitpid(pid, &status, 0) != pid || !WIFEXITED(status) ||
+        WEXITSTATUS(status) == 255)
+        return -1000;
+    return -WEXITSTATUS(status);
+}
+
+static void test_access_denied(void **state)
+{
+    fixture_t *f = *state;
+    /* The directory cannot be created where writing is denied... */
+    if (geteuid() != 0)
+        assert_int_equal(chmod(f->root, 0500), 0);
+    assert_int_equal(open_unprivileged(f->dir), STORE_EACCESS);
+    /* ...nor opened when it exists but cannot be entered. */
+    assert_int_equal(chmod(f->root, 0755), 0);
+    store_options_t o = small_options();
+    open_store(f, &o);
+    store_close(&f->store);
+    if (geteuid() != 0)
+        assert_int_equal(chmod(f->dir, 0), 0);
+    assert_int_equal(open_unprivileged(f->dir), STORE_EACCESS);
+    chmod(f->dir, 0700);
+}
+
+static void test_strerror(void **state)
+{
+    (void)state;
+    const char *seen[10];
+    for (int code = 0; code >= -9; code--) {
+        const char *msg = store_strerror(code);
+        assert_non_null(msg);
+        assert_true(strlen(msg) > 10);
+        for (int j = 0; j < -code; j++)
+            assert_string_not_equal(msg, seen[j]);
+        seen[-code] = msg;
+    }
+    assert_string_equal(store_strerror(-100), "unknown store error");
+    assert_string_equal(store_strerror(1), "unknown store error");
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_open_close_reopen, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_append_round_trip, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_pathway_fields, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_pathway_foreach, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_dedupe, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_abort_leaves_no_trace, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_outbox_gap_free, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_cursors, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_info_and_log_foreach, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_map_grows_within_batch, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_no_growth_inside_callback, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_schema_mismatch, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_full, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_invalid_arguments, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_access_denied, setup, teardown),
+        cmocka_unit_test(test_strerror),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
