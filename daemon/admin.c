@@ -79,6 +79,41 @@ static void admin_status(admin_t *a, Parcours__V1__Status *status,
     status->durable = info.durable;
 }
 
+/* Fills status->deliveries, one per partner; freed by admin_deliveries_free. */
+static void admin_deliveries(admin_t *a, Parcours__V1__Status *status)
+{
+    size_t n = partners_count(a->sources.partners);
+    Parcours__V1__PartnerDelivery *items = calloc(n ? n : 1, sizeof(*items));
+    status->deliveries = calloc(n ? n : 1, sizeof(*status->deliveries));
+    if (items == NULL || status->deliveries == NULL) {
+        free(items);
+        free(status->deliveries);
+        status->deliveries = NULL;
+        return;
+    }
+    for (size_t i = 0; i < n; i++) {
+        const partner_t *p = partners_at(a->sources.partners, i);
+        Parcours__V1__PartnerDelivery *item = &items[i];
+        *item = (Parcours__V1__PartnerDelivery)PARCOURS__V1__PARTNER_DELIVERY__INIT;
+        item->partner_id = (char *)p->id;
+        store_outbox_last(a->sources.store, p->id, &item->last_partner_seq);
+        item->cursor = deliver_cursor(a->sources.deliver, p->id);
+        item->lag =
+            item->last_partner_seq > item->cursor ? item->last_partner_seq - item->cursor : 0;
+        item->subscribers = deliver_subscribers(a->sources.deliver, p->id);
+        status->deliveries[status->n_deliveries++] = item;
+    }
+}
+
+static void admin_deliveries_free(Parcours__V1__Status *status)
+{
+    if (status->deliveries == NULL)
+        return;
+    if (status->n_deliveries > 0)
+        free(status->deliveries[0]); /* the first item is the start of one array */
+    free(status->deliveries);
+}
+
 /* Fills reply->history; the entries and events are freed by admin_history_free. */
 static int admin_history(admin_t *a, const char *beneficiary, Parcours__V1__AdminReply *reply)
 {
@@ -215,6 +250,7 @@ static void admin_handle(admin_t *a, const void *identity, size_t identity_len,
     switch (req->command) {
     case PARCOURS__V1__ADMIN_COMMAND__ADMIN_COMMAND_STATUS:
         admin_status(a, &status, phases, phase_ptrs);
+        admin_deliveries(a, &status);
         reply.status = &status;
         break;
     case PARCOURS__V1__ADMIN_COMMAND__ADMIN_COMMAND_SHOW:
@@ -243,6 +279,7 @@ send:
     admin_reply_send(a, identity, identity_len, &reply);
     admin_history_free(&reply);
     admin_partners_free(&reply);
+    admin_deliveries_free(&status);
     if (pathway != NULL)
         parcours__v1__pathway__free_unpacked(pathway, NULL);
     if (req != NULL)

@@ -10,6 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "deliver.h"
 #include "ingest.h"
 #include "partners.h"
 #include "store.h"
@@ -21,6 +22,7 @@ typedef struct admin_sources {
     store_t *store;
     const partners_t *partners;
     const ingest_t *ingest;
+    deliver_t *deliver;
     int64_t started_at_ms; /* CLOCK_MONOTONIC, for the uptime */
 } admin_sources_t;
 

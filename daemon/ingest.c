@@ -47,6 +47,8 @@ struct ingest {
     int batch_error;      /* the store error that killed the batch, or 0 */
     bool stopped;
     ingest_stats_t stats;
+    ingest_commit_fn on_commit;
+    void *on_commit_ctx;
 };
 
 static int64_t clock_ms(clockid_t clock)
@@ -307,8 +309,17 @@ static void ingest_on_readable(void *socket, void *ctx)
         ;
     if (in->n_acks == 0)
         return;
+    uint64_t accepted = in->stats.accepted;
     ingest_commit(in);
     ingest_send_acks(in);
+    if (in->stats.accepted != accepted && in->on_commit != NULL)
+        in->on_commit(in->on_commit_ctx);
+}
+
+void ingest_on_commit(ingest_t *in, ingest_commit_fn fn, void *ctx)
+{
+    in->on_commit = fn;
+    in->on_commit_ctx = ctx;
 }
 
 int ingest_new(struct event_base *base, void *zmq_context, store_t *store,

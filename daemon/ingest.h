@@ -55,6 +55,10 @@ int ingest_new(struct event_base *base, void *zmq_context, store_t *store,
 /* Uses another partners directory from the next event on (the caller keeps owning it). */
 void ingest_set_partners(ingest_t *in, const partners_t *partners);
 
+/* Called after every committed batch (e.g. to wake the deliveries); NULL for none. */
+typedef void (*ingest_commit_fn)(void *ctx);
+void ingest_on_commit(ingest_t *in, ingest_commit_fn fn, void *ctx);
+
 /* Stops reading new events; no batch is ever left open between loop passes, so every event
  * already read has been committed and acked. */
 void ingest_stop(ingest_t *in);

@@ -18,6 +18,7 @@
 
 #include "admin.h"
 #include "config.h"
+#include "deliver.h"
 #include "ingest.h"
 #include "log.h"
 #include "partners_file.h"
@@ -47,6 +48,11 @@ static void on_stop_signal(evutil_socket_t signal_number, short what, void *arg)
     sd_notify(0, "STOPPING=1");
     ingest_stop(d->ingest);
     event_base_loopexit(d->base, NULL);
+}
+
+static void on_commit(void *deliver)
+{
+    deliver_wake(deliver);
 }
 
 static int64_t monotonic_ms(void)
@@ -124,7 +130,15 @@ int main(int argc, char **argv)
     if (ingest_new(d.base, zmq_context, store, partners, &ingest_options, &d.ingest, err,
                    sizeof(err)) != 0)
         fatal("%s", err);
-    admin_sources_t sources = {store, partners, d.ingest, monotonic_ms()};
+    deliver_options_t deliver_options = {.endpoint = config.deliver_endpoint};
+    deliver_t *deliver = NULL;
+    if (deliver_new(d.base, zmq_context, store, partners, &deliver_options, &deliver, err,
+                    sizeof(err)) != 0)
+        fatal("%s", err);
+    /* Each committed batch may have written outbox entries: the subscribers with credit get
+     * them at once, in the same pass. */
+    ingest_on_commit(d.ingest, on_commit, deliver);
+    admin_sources_t sources = {store, partners, d.ingest, deliver, monotonic_ms()};
     admin_t *admin = NULL;
     if (admin_new(d.base, zmq_context, config.admin_endpoint, &sources, &admin, err, sizeof(err)) !=
         0)
@@ -136,10 +150,11 @@ int main(int argc, char **argv)
 
     store_info_t info;
     store_info(store, &info);
-    log_info("parcoursd %s ready: ingest %s, admin %s, store %s (last seq %llu, %s), %zu partners",
-             PARCOURS_VERSION, config.ingest_endpoint, config.admin_endpoint, config.store_path,
-             (unsigned long long)info.last_seq, info.durable ? "durable" : "NOT durable",
-             partners_count(partners));
+    log_info("parcoursd %s ready: ingest %s, deliver %s, admin %s, store %s (last seq %llu, %s), "
+             "%zu partners",
+             PARCOURS_VERSION, config.ingest_endpoint, config.deliver_endpoint,
+             config.admin_endpoint, config.store_path, (unsigned long long)info.last_seq,
+             info.durable ? "durable" : "NOT durable", partners_count(partners));
     sd_notify(0, "READY=1");
 
     event_base_dispatch(d.base);
@@ -148,6 +163,7 @@ int main(int argc, char **argv)
     event_free(sigint);
     admin_destroy(&admin);
     ingest_destroy(&d.ingest);
+    deliver_destroy(&deliver); /* writes the last acknowledged cursors */
     zmq_ctx_term(zmq_context);
     event_base_free(d.base);
     store_close(&store);

@@ -320,8 +320,9 @@ static pid_t start_daemon(const bench_options_t *o, const char *dir, char *inges
         return -1;
     fprintf(f,
             "[store]\npath = %s/data\ndurable = %s\n[ingest]\nendpoint = %s\nbatch_max = %d\n"
+            "[deliver]\nendpoint = tcp://127.0.0.1:%d\n"
             "[admin]\nendpoint = %s\n[partners]\nfile = partners.ini\n[log]\nlevel = warning\n",
-            dir, o->durable ? "yes" : "no", ingest, o->batch_max, admin);
+            dir, o->durable ? "yes" : "no", ingest, o->batch_max, port + 1, admin);
     fclose(f);
     pid_t pid = fork();
     if (pid == 0) {

@@ -79,6 +79,7 @@ class Daemon:
         self.folder = folder or tempfile.mkdtemp(prefix="parcours-it-")
         self.data = os.path.join(self.folder, "data")
         self.ingest = f"tcp://127.0.0.1:{free_port()}"
+        self.deliver = f"tcp://127.0.0.1:{free_port()}"
         self.admin_endpoint = f"ipc://{self.folder}/admin.sock"
         self.config = os.path.join(self.folder, "parcoursd.conf")
         with open(os.path.join(self.folder, "partners.ini"), "w") as f:
@@ -87,6 +88,7 @@ class Daemon:
             f.write(
                 f"[store]\npath = {self.data}\n{self._section(extra_config, 'store')}"
                 f"[ingest]\nendpoint = {self.ingest}\n{self._section(extra_config, 'ingest')}"
+                f"[deliver]\nendpoint = {self.deliver}\n"
                 f"[admin]\nendpoint = {self.admin_endpoint}\n"
                 f"[partners]\nfile = partners.ini\n"
             )
@@ -200,3 +202,51 @@ def send_and_wait(sock, frames, timeout=30.0):
         if sock.poll(100):
             acks.append(pb.Ack.FromString(sock.recv()))
     return acks
+
+
+class Subscriber:
+    """A partner reading its notification stream on the deliver endpoint."""
+
+    def __init__(self, daemon, partner_id, start=0, window=100, types=(), auto_ack=True):
+        self.partner_id = partner_id
+        self.auto_ack = auto_ack
+        self.sock = daemon.context.socket(zmq.DEALER)
+        self.sock.setsockopt(zmq.LINGER, 0)
+        self.sock.connect(daemon.deliver)
+        self.received = []  # Notifications, in arrival order
+        self.errors = []
+        self.subscribed = None
+        request = pb.DeliverRequest(subscribe=pb.Subscribe(
+            partner_id=partner_id, window=window, types=list(types)))
+        setattr(request.subscribe, "from", start)  # `from` is a Python keyword
+        self.sock.send(request.SerializeToString())
+
+    def ack(self, up_to):
+        self.sock.send(pb.DeliverRequest(ack=pb.DeliveryAck(up_to=up_to)).SerializeToString())
+
+    def poll(self, timeout=0.0):
+        """Reads what has arrived (waiting up to timeout for the first frame)."""
+        got = 0
+        while self.sock.poll(int(timeout * 1000) if got == 0 else 0):
+            reply = pb.DeliverReply.FromString(self.sock.recv())
+            kind = reply.WhichOneof("kind")
+            if kind == "subscribed":
+                self.subscribed = reply.subscribed
+            elif kind == "error":
+                self.errors.append(reply.error)
+            else:
+                self.received.append(reply.notification)
+                got += 1
+        if got and self.auto_ack:
+            self.ack(self.received[-1].partner_seq)
+        return got
+
+    def wait_for(self, count, timeout=30.0):
+        """Polls until `count` notifications have arrived in all."""
+        deadline = time.monotonic() + timeout
+        while len(self.received) < count and time.monotonic() < deadline:
+            self.poll(0.1)
+        return len(self.received) >= count
+
+    def close(self):
+        self.sock.close()

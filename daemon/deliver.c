@@ -1,0 +1,541 @@
+/* deliver.c: the partners' notification streams, read from their outboxes. */
+#include "deliver.h"
+
+#include <errno.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zmq.h>
+
+#include "event.h"
+#include "log.h"
+#include "pathway.h"
+#include "wire_names.h"
+#include "zwatch.h"
+
+#define DELIVER_IDENTITY_MAX    256
+#define DELIVER_REQUEST_MAX     1024 /* a DeliverRequest is a few dozen bytes */
+#define DELIVER_SUBSCRIBERS_MAX 1024
+#define DELIVER_PER_PARTNER_MAX 8    /* connections of one partner kept; the oldest goes first */
+#define DELIVER_SCAN_MAX        1000 /* outbox entries looked at per subscriber and pass */
+
+/* One subscribed connection. */
+typedef struct subscriber {
+    uint8_t identity[DELIVER_IDENTITY_MAX];
+    size_t identity_len;
+    char partner_id[PARTNERS_ID_MAX + 1];
+    uint32_t types; /* PARTNERS_EMIT_BIT of each type wanted; 0 = all */
+    uint32_t window;
+    uint64_t next;       /* the next partner_seq to look at */
+    uint64_t *in_flight; /* ring of the partner_seqs sent and not yet acknowledged */
+    uint32_t head;
+    uint32_t count;
+    uint64_t serial; /* order of subscription, to evict the oldest */
+} subscriber_t;
+
+/* A partner's acknowledged position, and whether the store has it yet. */
+typedef struct cursor {
+    char partner_id[PARTNERS_ID_MAX + 1];
+    uint64_t acked;
+    bool dirty;
+} cursor_t;
+
+struct deliver {
+    void *socket;
+    zwatch_t *watch;
+    store_t *store;
+    const partners_t *partners;
+    subscriber_t *subs;
+    size_t n_subs;
+    uint64_t serial;
+    cursor_t *cursors;
+    size_t n_cursors;
+    size_t cursors_capacity;
+    struct event *flush_timer;
+    struct event *pump_event; /* another pass, when a scan stopped at DELIVER_SCAN_MAX */
+};
+
+/* --- Cursors ---------------------------------------------------------------------------------- */
+
+static cursor_t *cursor_find(deliver_t *d, const char *partner_id, bool create)
+{
+    for (size_t i = 0; i < d->n_cursors; i++)
+        if (strcmp(d->cursors[i].partner_id, partner_id) == 0)
+            return &d->cursors[i];
+    if (!create)
+        return NULL;
+    if (d->n_cursors == d->cursors_capacity) {
+        size_t capacity = d->cursors_capacity ? 2 * d->cursors_capacity : 32;
+        cursor_t *c = realloc(d->cursors, capacity * sizeof(*c));
+        if (c == NULL)
+            return NULL;
+        d->cursors = c;
+        d->cursors_capacity = capacity;
+    }
+    cursor_t *c = &d->cursors[d->n_cursors++];
+    memset(c, 0, sizeof(*c));
+    snprintf(c->partner_id, sizeof(c->partner_id), "%s", partner_id);
+    store_cursor_get(d->store, partner_id, &c->acked);
+    return c;
+}
+
+uint64_t deliver_cursor(deliver_t *d, const char *partner_id)
+{
+    cursor_t *c = cursor_find(d, partner_id, true);
+    uint64_t acked = 0;
+    if (c != NULL)
+        return c->acked;
+    store_cursor_get(d->store, partner_id, &acked);
+    return acked;
+}
+
+int deliver_flush(deliver_t *d)
+{
+    bool any = false;
+    for (size_t i = 0; i < d->n_cursors; i++)
+        any |= d->cursors[i].dirty;
+    if (!any)
+        return STORE_OK;
+    store_batch_t *batch = NULL;
+    int rc = store_batch_begin(d->store, 0, &batch);
+    for (size_t i = 0; rc == STORE_OK && i < d->n_cursors; i++)
+        if (d->cursors[i].dirty)
+            rc = store_batch_cursor_set(batch, d->cursors[i].partner_id, d->cursors[i].acked);
+    if (rc == STORE_OK)
+        rc = store_batch_commit(&batch);
+    store_batch_abort(&batch);
+    if (rc != STORE_OK) {
+        log_warning("deliver: cursors not written (%s); they will be retried", store_strerror(rc));
+        return rc;
+    }
+    for (size_t i = 0; i < d->n_cursors; i++)
+        d->cursors[i].dirty = false;
+    return STORE_OK;
+}
+
+static void deliver_on_flush_timer(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    deliver_flush(arg);
+}
+
+/* --- Subscribers ------------------------------------------------------------------------------ */
+
+static subscriber_t *subscriber_find(deliver_t *d, const uint8_t *identity, size_t len)
+{
+    for (size_t i = 0; i < d->n_subs; i++)
+        if (d->subs[i].identity_len == len && memcmp(d->subs[i].identity, identity, len) == 0)
+            return &d->subs[i];
+    return NULL;
+}
+
+static void subscriber_remove(deliver_t *d, subscriber_t *s)
+{
+    free(s->in_flight);
+    *s = d->subs[--d->n_subs];
+}
+
+unsigned deliver_subscribers(const deliver_t *d, const char *partner_id)
+{
+    unsigned n = 0;
+    for (size_t i = 0; i < d->n_subs; i++)
+        n += strcmp(d->subs[i].partner_id, partner_id) == 0;
+    return n;
+}
+
+/* Makes room for one more subscriber of partner_id: a partner that reconnects gets a new
+ * connection identity, and its old entry is only noticed when a send to it fails, so the oldest
+ * entries of the same partner (or of anyone, when the table is full) are dropped. */
+static void subscribers_make_room(deliver_t *d, const char *partner_id)
+{
+    while (deliver_subscribers(d, partner_id) >= DELIVER_PER_PARTNER_MAX ||
+           d->n_subs >= DELIVER_SUBSCRIBERS_MAX) {
+        bool full = d->n_subs >= DELIVER_SUBSCRIBERS_MAX;
+        subscriber_t *oldest = NULL;
+        for (size_t i = 0; i < d->n_subs; i++)
+            if ((full || strcmp(d->subs[i].partner_id, partner_id) == 0) &&
+                (oldest == NULL || d->subs[i].serial < oldest->serial))
+                oldest = &d->subs[i];
+        subscriber_remove(d, oldest);
+    }
+}
+
+/* --- Sending ---------------------------------------------------------------------------------- */
+
+/* Sends one DeliverReply; returns 0, or the zmq errno (EHOSTUNREACH: the peer is gone). */
+static int deliver_send(deliver_t *d, const uint8_t *identity, size_t identity_len,
+                        const Parcours__V1__DeliverReply *reply)
+{
+    size_t len = parcours__v1__deliver_reply__get_packed_size(reply);
+    uint8_t *buf = malloc(len ? len : 1);
+    if (buf == NULL)
+        return ENOMEM;
+    parcours__v1__deliver_reply__pack(reply, buf);
+    int rc = 0;
+    if (zmq_send(d->socket, identity, identity_len, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0 ||
+        zmq_send(d->socket, buf, len, ZMQ_DONTWAIT) < 0)
+        rc = errno;
+    free(buf);
+    return rc;
+}
+
+static void deliver_error(deliver_t *d, const uint8_t *identity, size_t identity_len,
+                          Parcours__V1__ErrorCode code, const char *message)
+{
+    Parcours__V1__DeliverError error = PARCOURS__V1__DELIVER_ERROR__INIT;
+    Parcours__V1__DeliverReply reply = PARCOURS__V1__DELIVER_REPLY__INIT;
+    error.code = code;
+    error.message = (char *)message;
+    reply.kind_case = PARCOURS__V1__DELIVER_REPLY__KIND_ERROR;
+    reply.error = &error;
+    deliver_send(d, identity, identity_len, &reply);
+}
+
+/* The pathway as this partner may see it now: minimised for EMPLOYER and TRAINING_ORG, and
+ * nothing once it has left the group. Caller owns the result. */
+static Parcours__V1__Pathway *pathway_view(deliver_t *d, const partner_t *partner,
+                                           const char *beneficiary_id)
+{
+    Parcours__V1__Pathway *p = NULL, *view = NULL;
+    if (store_pathway_get(d->store, beneficiary_id, &p) != STORE_OK)
+        return NULL;
+    bool sees = partner_in_territory(partner, p->territory) &&
+                (partner_kind_territory_wide(partner->kind) || pathway_has_member(p, partner->id));
+    if (sees)
+        view = pathway_copy(p, partner_kind_minimised(partner->kind));
+    parcours__v1__pathway__free_unpacked(p, NULL);
+    return view;
+}
+
+typedef struct pump {
+    deliver_t *d;
+    subscriber_t *s;
+    const partner_t *partner;
+    unsigned scanned;
+    int send_error;
+} pump_t;
+
+/* Sends one outbox entry, or skips it; returns non-zero to stop the scan. */
+static int pump_entry(uint64_t partner_seq, uint64_t seq, void *ctx)
+{
+    pump_t *p = ctx;
+    subscriber_t *s = p->s;
+    if (s->count >= s->window || p->scanned >= DELIVER_SCAN_MAX)
+        return 1;
+    p->scanned++;
+    store_log_entry_t entry;
+    if (store_log_get(p->d->store, seq, &entry) != STORE_OK)
+        return 1;
+    Parcours__V1__Event *event =
+        entry.raw_len ? parcours__v1__event__unpack(NULL, entry.raw_len, entry.raw) : NULL;
+    bool wanted = s->types == 0 || (s->types & PARTNERS_EMIT_BIT(entry.type));
+    int rc = 0;
+    if (wanted) {
+        Parcours__V1__Notification n = PARCOURS__V1__NOTIFICATION__INIT;
+        Parcours__V1__DeliverReply reply = PARCOURS__V1__DELIVER_REPLY__INIT;
+        n.partner_seq = partner_seq;
+        n.seq = seq;
+        n.event = event;
+        n.committed_at = entry.committed_at;
+        n.pathway = event ? pathway_view(p->d, p->partner, event->beneficiary_id) : NULL;
+        reply.kind_case = PARCOURS__V1__DELIVER_REPLY__KIND_NOTIFICATION;
+        reply.notification = &n;
+        rc = deliver_send(p->d, s->identity, s->identity_len, &reply);
+        if (n.pathway != NULL)
+            parcours__v1__pathway__free_unpacked(n.pathway, NULL);
+        if (rc == 0) {
+            s->in_flight[(s->head + s->count) % s->window] = partner_seq;
+            s->count++;
+        }
+    }
+    if (event != NULL)
+        parcours__v1__event__free_unpacked(event, NULL);
+    store_log_entry_clear(&entry);
+    if (rc != 0) {
+        p->send_error = rc;
+        return 1;
+    }
+    s->next = partner_seq + 1;
+    return 0;
+}
+
+/* Sends a subscriber what its credit allows. Returns false when the subscriber is gone. */
+static bool deliver_pump(deliver_t *d, subscriber_t *s, bool *more)
+{
+    const partner_t *partner = partners_find(d->partners, s->partner_id);
+    if (partner == NULL)
+        return false;
+    if (s->count >= s->window)
+        return true; /* no credit: a stalled partner costs nothing */
+    pump_t p = {d, s, partner, 0, 0};
+    store_outbox_foreach(d->store, s->partner_id, s->next, pump_entry, &p);
+    if (p.send_error == EHOSTUNREACH)
+        return false;
+    if (p.scanned >= DELIVER_SCAN_MAX)
+        *more = true;
+    return true;
+}
+
+static void deliver_pump_all(deliver_t *d)
+{
+    bool more = false;
+    for (size_t i = 0; i < d->n_subs;) {
+        if (deliver_pump(d, &d->subs[i], &more)) {
+            i++;
+        } else {
+            log_debug("deliver: a connection of %s is gone", d->subs[i].partner_id);
+            subscriber_remove(d, &d->subs[i]);
+        }
+    }
+    if (more)
+        event_active(d->pump_event, EV_TIMEOUT, 0);
+    zwatch_check(d->watch);
+}
+
+static void deliver_on_pump(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    deliver_pump_all(arg);
+}
+
+void deliver_wake(deliver_t *d)
+{
+    deliver_pump_all(d);
+}
+
+/* --- Requests --------------------------------------------------------------------------------- */
+
+static void deliver_subscribe(deliver_t *d, const uint8_t *identity, size_t identity_len,
+                              const Parcours__V1__Subscribe *sub)
+{
+    char message[256];
+    const partner_t *partner = partners_find(d->partners, sub->partner_id);
+    if (partner == NULL) {
+        snprintf(message, sizeof(message),
+                 "Partner %.64s is not in this territory's partners file; ask the territory's "
+                 "admin to declare it.",
+                 sub->partner_id);
+        {
+            deliver_error(d, identity, identity_len, ERROR_CODE(NOT_AUTHORISED), message);
+            return;
+        }
+    }
+    uint32_t types = 0;
+    for (size_t i = 0; i < sub->n_types; i++) {
+        if (event_type_name(sub->types[i]) == NULL) {
+            deliver_error(d, identity, identity_len, ERROR_CODE(MALFORMED),
+                          "Subscribe.types holds a value that is not an EventType.");
+            return;
+        }
+        types |= PARTNERS_EMIT_BIT(sub->types[i]);
+    }
+    uint64_t last = 0;
+    store_outbox_last(d->store, partner->id, &last);
+    uint64_t cursor = deliver_cursor(d, partner->id);
+    uint64_t from = sub->from ? sub->from : cursor + 1;
+    if (from > last + 1) {
+        snprintf(message, sizeof(message),
+                 "Subscribe.from is %llu but the last notification of %s is %llu; subscribe "
+                 "from 0 to resume after your cursor.",
+                 (unsigned long long)from, partner->id, (unsigned long long)last);
+        {
+            deliver_error(d, identity, identity_len, ERROR_CODE(MALFORMED), message);
+            return;
+        }
+    }
+    uint32_t window = sub->window ? sub->window : DELIVER_WINDOW_DEFAULT;
+    if (window > DELIVER_WINDOW_MAX)
+        window = DELIVER_WINDOW_MAX;
+
+    subscriber_t *s = subscriber_find(d, identity, identity_len);
+    if (s != NULL)
+        subscriber_remove(d, s); /* a connection may subscribe again, e.g. to replay */
+    subscribers_make_room(d, partner->id);
+    s = &d->subs[d->n_subs];
+    memset(s, 0, sizeof(*s));
+    s->in_flight = calloc(window, sizeof(uint64_t));
+    if (s->in_flight == NULL) {
+        deliver_error(d, identity, identity_len, ERROR_CODE(UNAVAILABLE),
+                      "The daemon is out of memory; subscribe again later.");
+        return;
+    }
+    d->n_subs++;
+    memcpy(s->identity, identity, identity_len);
+    s->identity_len = identity_len;
+    snprintf(s->partner_id, sizeof(s->partner_id), "%s", partner->id);
+    s->types = types;
+    s->window = window;
+    s->next = from;
+    s->serial = ++d->serial;
+
+    Parcours__V1__Subscribed ok = PARCOURS__V1__SUBSCRIBED__INIT;
+    Parcours__V1__DeliverReply reply = PARCOURS__V1__DELIVER_REPLY__INIT;
+    ok.partner_id = s->partner_id;
+    ok.from = from;
+    ok.cursor = cursor;
+    ok.last_partner_seq = last;
+    ok.window = window;
+    reply.kind_case = PARCOURS__V1__DELIVER_REPLY__KIND_SUBSCRIBED;
+    reply.subscribed = &ok;
+    deliver_send(d, identity, identity_len, &reply);
+    log_info("deliver: %s subscribed from %llu (cursor %llu, last %llu, window %u)", s->partner_id,
+             (unsigned long long)from, (unsigned long long)cursor, (unsigned long long)last,
+             window);
+    bool more = false;
+    if (!deliver_pump(d, s, &more))
+        subscriber_remove(d, s);
+    if (more)
+        event_active(d->pump_event, EV_TIMEOUT, 0);
+}
+
+static void deliver_ack(deliver_t *d, const uint8_t *identity, size_t identity_len, uint64_t up_to)
+{
+    subscriber_t *s = subscriber_find(d, identity, identity_len);
+    if (s == NULL) {
+        deliver_error(d, identity, identity_len, ERROR_CODE(MALFORMED),
+                      "DeliveryAck before Subscribe: subscribe on this connection first.");
+        return;
+    }
+    if (up_to >= s->next) {
+        deliver_error(d, identity, identity_len, ERROR_CODE(MALFORMED),
+                      "DeliveryAck.up_to is beyond the last notification sent.");
+        return;
+    }
+    while (s->count > 0 && s->in_flight[s->head] <= up_to) {
+        s->head = (s->head + 1) % s->window;
+        s->count--;
+    }
+    cursor_t *c = cursor_find(d, s->partner_id, true);
+    if (c != NULL && up_to > c->acked) {
+        c->acked = up_to;
+        c->dirty = true;
+    }
+    bool more = false;
+    if (!deliver_pump(d, s, &more))
+        subscriber_remove(d, s);
+    if (more)
+        event_active(d->pump_event, EV_TIMEOUT, 0);
+}
+
+static void deliver_on_readable(void *socket, void *ctx)
+{
+    deliver_t *d = ctx;
+    uint8_t identity[DELIVER_IDENTITY_MAX];
+    uint8_t frame[DELIVER_REQUEST_MAX];
+    for (int served = 0; served < 256; served++) {
+        int id_len = zmq_recv(socket, identity, sizeof(identity), ZMQ_DONTWAIT);
+        if (id_len < 0)
+            return;
+        int more = 0, len = -1;
+        size_t more_len = sizeof(more);
+        zmq_getsockopt(socket, ZMQ_RCVMORE, &more, &more_len);
+        if (more)
+            len = zmq_recv(socket, frame, sizeof(frame), 0);
+        zmq_getsockopt(socket, ZMQ_RCVMORE, &more, &more_len);
+        while (more) {
+            zmq_recv(socket, frame, 0, 0);
+            zmq_getsockopt(socket, ZMQ_RCVMORE, &more, &more_len);
+            len = -1;
+        }
+        size_t identity_len = (size_t)id_len < sizeof(identity) ? (size_t)id_len : sizeof(identity);
+        Parcours__V1__DeliverRequest *req =
+            (len > 0 && len <= (int)sizeof(frame))
+                ? parcours__v1__deliver_request__unpack(NULL, (size_t)len, frame)
+                : NULL;
+        if (req != NULL && req->kind_case == PARCOURS__V1__DELIVER_REQUEST__KIND_SUBSCRIBE)
+            deliver_subscribe(d, identity, identity_len, req->subscribe);
+        else if (req != NULL && req->kind_case == PARCOURS__V1__DELIVER_REQUEST__KIND_ACK)
+            deliver_ack(d, identity, identity_len, req->ack->up_to);
+        else
+            deliver_error(d, identity, identity_len, ERROR_CODE(MALFORMED),
+                          "Send one parcours.v1.DeliverRequest per frame (subscribe or ack).");
+        if (req != NULL)
+            parcours__v1__deliver_request__free_unpacked(req, NULL);
+    }
+}
+
+/* --- Lifecycle -------------------------------------------------------------------------------- */
+
+int deliver_new(struct event_base *base, void *zmq_context, store_t *store,
+                const partners_t *partners, const deliver_options_t *options, deliver_t **out,
+                char *err, size_t errlen)
+{
+    *out = NULL;
+    deliver_t *d = calloc(1, sizeof(*d));
+    if (d == NULL)
+        return snprintf(err, errlen, "out of memory"), -1;
+    d->store = store;
+    d->partners = partners;
+    d->subs = calloc(DELIVER_SUBSCRIBERS_MAX, sizeof(subscriber_t));
+    d->socket = zmq_socket(zmq_context, ZMQ_ROUTER);
+    if (d->subs == NULL || d->socket == NULL) {
+        snprintf(err, errlen, "cannot create the deliver socket: %s", zmq_strerror(errno));
+        goto fail;
+    }
+    /* A subscriber never has more than its window in flight, so the send queue of one
+     * connection never needs more than the largest window. */
+    int mandatory = 1, hwm = DELIVER_WINDOW_MAX + 16, linger = 1000;
+    int64_t max_msg = DELIVER_REQUEST_MAX;
+    if (zmq_setsockopt(d->socket, ZMQ_ROUTER_MANDATORY, &mandatory, sizeof(mandatory)) ||
+        zmq_setsockopt(d->socket, ZMQ_SNDHWM, &hwm, sizeof(hwm)) ||
+        zmq_setsockopt(d->socket, ZMQ_LINGER, &linger, sizeof(linger)) ||
+        zmq_setsockopt(d->socket, ZMQ_MAXMSGSIZE, &max_msg, sizeof(max_msg))) {
+        snprintf(err, errlen, "cannot set deliver socket options: %s", zmq_strerror(errno));
+        goto fail;
+    }
+    if (zmq_bind(d->socket, options->endpoint) != 0) {
+        snprintf(err, errlen, "cannot bind the deliver endpoint %s: %s", options->endpoint,
+                 zmq_strerror(errno));
+        goto fail;
+    }
+    unsigned flush_ms = options->cursor_flush_ms ? options->cursor_flush_ms : 100;
+    struct timeval every = {(time_t)(flush_ms / 1000), (suseconds_t)(flush_ms % 1000) * 1000};
+    d->flush_timer = event_new(base, -1, EV_PERSIST, deliver_on_flush_timer, d);
+    d->pump_event = event_new(base, -1, 0, deliver_on_pump, d);
+    d->watch = zwatch_new(base, d->socket, deliver_on_readable, d);
+    if (d->flush_timer == NULL || d->pump_event == NULL || d->watch == NULL ||
+        event_add(d->flush_timer, &every) != 0) {
+        snprintf(err, errlen, "cannot watch the deliver socket");
+        goto fail;
+    }
+    *out = d;
+    return 0;
+fail:
+    deliver_destroy(&d);
+    return -1;
+}
+
+void deliver_set_partners(deliver_t *d, const partners_t *partners)
+{
+    d->partners = partners;
+    for (size_t i = 0; i < d->n_subs;)
+        if (partners_find(partners, d->subs[i].partner_id) == NULL)
+            subscriber_remove(d, &d->subs[i]);
+        else
+            i++;
+}
+
+void deliver_destroy(deliver_t **d)
+{
+    if (d == NULL || *d == NULL)
+        return;
+    deliver_t *x = *d;
+    if (x->store != NULL && x->cursors != NULL)
+        deliver_flush(x);
+    zwatch_destroy(&x->watch);
+    if (x->flush_timer != NULL)
+        event_free(x->flush_timer);
+    if (x->pump_event != NULL)
+        event_free(x->pump_event);
+    if (x->socket != NULL)
+        zmq_close(x->socket);
+    for (size_t i = 0; i < x->n_subs; i++)
+        free(x->subs[i].in_flight);
+    free(x->subs);
+    free(x->cursors);
+    free(x);
+    *d = NULL;
+}

@@ -1,0 +1,59 @@
+/*
+ * deliver.h: the deliver endpoint, where each partner reads its notification stream.
+ *
+ * A partner's stream is its outbox in the store, written with the events themselves. This
+ * module only reads it: for each subscribed connection, it sends the notifications after the
+ * connection's position, never more than its window unacknowledged, and moves the partner's
+ * durable cursor when it acknowledges. Nothing is queued in memory, so a slow or absent partner
+ * costs disk, never RAM, and never slows ingest: a subscriber with no credit costs no work.
+ *
+ * Cursors are written to the store on a short timer rather than one fsync per DeliveryAck:
+ * delivery is at-least-once, so a cursor update lost in a crash only means a few notifications
+ * come again, which partners dedupe on partner_seq.
+ */
+#ifndef PARCOURS_DELIVER_H
+#define PARCOURS_DELIVER_H
+
+#include <event2/event.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "partners.h"
+#include "store.h"
+
+#define DELIVER_WINDOW_DEFAULT 100
+#define DELIVER_WINDOW_MAX     10000
+
+typedef struct deliver deliver_t;
+
+typedef struct deliver_options {
+    const char *endpoint;
+    unsigned cursor_flush_ms; /* how often acknowledged cursors are written (default 100) */
+} deliver_options_t;
+
+/*
+ * Binds the deliver ROUTER and watches it on base. store and partners stay owned by the caller
+ * and must outlive the deliver. On success *out is owned by the caller (deliver_destroy); on
+ * failure returns -1 with err.
+ */
+int deliver_new(struct event_base *base, void *zmq_context, store_t *store,
+                const partners_t *partners, const deliver_options_t *options, deliver_t **out,
+                char *err, size_t errlen);
+
+/* Uses another partners directory from now on (subscribers of removed partners are dropped). */
+void deliver_set_partners(deliver_t *d, const partners_t *partners);
+
+/* New events were committed: send what the subscribers with credit are waiting for. */
+void deliver_wake(deliver_t *d);
+
+/* A partner's cursor (acknowledged, possibly not yet written) and its subscribed connections. */
+uint64_t deliver_cursor(deliver_t *d, const char *partner_id);
+unsigned deliver_subscribers(const deliver_t *d, const char *partner_id);
+
+/* Writes the acknowledged cursors now (at shutdown); 0 or a store error. */
+int deliver_flush(deliver_t *d);
+
+/* Flushes the cursors, closes the socket, frees, and sets *d to NULL. Takes NULL. */
+void deliver_destroy(deliver_t **d);
+
+#endif
