@@ -10,6 +10,7 @@
 
 #include "event.h"
 #include "log.h"
+#include "notification.h"
 #include "pathway.h"
 #include "wire_names.h"
 #include "zwatch.h"
@@ -19,6 +20,9 @@
 #define DELIVER_SUBSCRIBERS_MAX 1024
 #define DELIVER_PER_PARTNER_MAX 8    /* connections of one partner kept; the oldest goes first */
 #define DELIVER_SCAN_MAX        1000 /* outbox entries looked at per subscriber and pass */
+#define DELIVER_CACHE_SLOTS     4096 /* hash slots of the pass cache (a power of two) */
+#define DELIVER_CACHE_EVENTS    3072 /* events the pass cache holds at most */
+#define DELIVER_CACHE_BYTES     (8u << 20) /* and bytes (event frames and pathway views) */
 
 /* One subscribed connection. */
 typedef struct subscriber {
@@ -33,6 +37,36 @@ typedef struct subscriber {
     uint32_t count;
     uint64_t serial; /* order of subscription, to evict the oldest */
 } subscriber_t;
+
+/* What a pass knows of one event: read, decoded and packed once, however many subscribers it
+ * goes to. The views are packed when a subscriber first needs them. */
+typedef struct pass_event {
+    uint64_t seq;
+    store_log_entry_t entry; /* owns entry.raw */
+    bool has_event;          /* entry.raw is a well-formed Event frame */
+    char beneficiary_id[STORE_ID_MAX + 1];
+    bool pathway_read;
+    Parcours__V1__Pathway *pathway; /* the beneficiary's pathway now, or NULL */
+    uint8_t *view[2];               /* the pathway packed, full [0] and minimised [1] */
+    size_t view_len[2];
+    bool view_packed[2];
+    bool cached; /* false for the spare entry, used when the cache is full */
+} pass_event_t;
+
+/*
+ * The events of one pass. A pass is one run of pumps (after a commit, or on a Subscribe or a
+ * DeliveryAck): the loop runs no commit in the middle of it, so every pathway stays as it is
+ * for the whole pass and an event's notification differs between subscribers only in
+ * partner_seq and in the pathway view. Everything is freed when the pass ends.
+ */
+typedef struct pass_cache {
+    uint32_t *slots;       /* index + 1 into events, 0 = free; DELIVER_CACHE_SLOTS of them */
+    pass_event_t *events;  /* the events cached, in order of arrival */
+    size_t n_events;
+    size_t capacity;
+    size_t bytes;
+    pass_event_t spare;    /* an event that did not fit, freed after its one use */
+} pass_cache_t;
 
 /* A partner's acknowledged position, and whether the store has it yet. */
 typedef struct cursor {
@@ -54,6 +88,7 @@ struct deliver {
     size_t cursors_capacity;
     struct event *flush_timer;
     struct event *pump_event; /* another pass, when a scan stopped at DELIVER_SCAN_MAX */
+    pass_cache_t cache;
 };
 
 /* --- Cursors ---------------------------------------------------------------------------------- */
@@ -395,8 +430,9 @@ static void deliver_ack(deliver_t *d, const uint8_t *identity, size_t identity_l
 {
     subscriber_t *s = subscriber_find(d, identity, identity_len);
     if (s == NULL) {
-        deliver_error(d, identity, identity_len, ERROR_CODE(MALFORMED),
-                      "DeliveryAck before Subscribe: subscribe on this connection first.");
+        deliver_error(d, identity, identity_len, ERROR_CODE(NOT_SUBSCRIBED),
+                      "DeliveryAck on a connection with no subscription (the daemon may have "
+                      "restarted): send Subscribe again.");
         return;
     }
     if (up_to >= s->next) {

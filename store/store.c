@@ -1,24 +1,7 @@
 /*
- * store.c: the Parcours store on LMDB. See store.h for the model; this file explains the layouts.
- *
- * Databases and their records (all integers little-endian unless said otherwise):
- *   log       key u64 seq in native order (MDB_INTEGERKEY, written with MDB_APPEND)
- *             value u8 format (1), u8 reserved (0), u16 type, i64 occurred_at, i64 committed_at,
- *             then the raw Event frame
- *   dedupe    key partner_id, 0x00, event_id; value u64 seq
- *   pathways  key beneficiary_id; value u8 format (1), u32 length L, L bytes of a packed
- *             parcours.v1.Pathway, then the beneficiary's seqs as u64, oldest first
- *   outbox    key partner_id, 0x00, partner_seq as u64 BIG-endian, so that a partner's entries
- *             sort by partner_seq; value u64 seq
- *   cursors   key partner_id; value u64 partner_seq
- *   meta      "schema" -> u32, "last_seq" -> u64
- * The 0x00 separator sorts below every byte of an id, so partner "a" and partner "ab" never
- * interleave: every key of "a" sorts before every key of "ab".
- *
- * Map growth: a batch keeps a journal of every put it made. When LMDB answers MDB_MAP_FULL (to a
- * put or to the commit), the transaction is aborted, the map doubled, and the journal replayed
- * in a new transaction. Replaying is correct because the store has one writer: every read the
- * batch made saw the same base state plus its own earlier writes, so the same puts follow.
+ * store.c: the Parcours store on LMDB: the environment, its transactions and the functions of
+ * store.h. See store.h for the model, record.h for the layouts of keys and values on disk, and
+ * journal.h for how a batch survives the map growing under it.
  */
 #include "store.h"
 
@@ -30,11 +13,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define STORE_FORMAT          1
-#define STORE_LOG_HEADER      20 /* u8 format, u8 reserved, u16 type, i64, i64 */
-#define STORE_PATHWAY_HEADER  5  /* u8 format, u32 packed length */
+#include "journal.h"
+#include "record.h"
+
 #define STORE_DB_COUNT        6
-#define STORE_KEY_MAX         (2 * STORE_ID_MAX + 1) /* the longest key: partner, 0x00, event */
 #define STORE_DEFAULT_INITIAL ((size_t)64 << 20)
 #define STORE_DEFAULT_MAX     ((size_t)16 << 30)
 
@@ -48,83 +30,19 @@ struct store {
     unsigned in_callback; /* foreach calls running a caller's callback in a read transaction */
 };
 
-/* One put of a batch, kept so that the batch can be replayed after the map grew. The key and
- * value bytes live in the batch's journal buffer at the given offsets. */
-typedef struct store_write {
-    MDB_dbi dbi;
-    unsigned flags;
-    size_t key_offset, key_len, value_offset, value_len;
-} store_write_t;
-
 struct store_batch {
     store_t *store; /* NULL once the store was closed under the batch */
     MDB_txn *txn;   /* NULL once the batch failed */
     int error;      /* STORE_OK, or why the batch is dead */
     int64_t committed_at;
-    uint64_t last_seq; /* the last seq in the log, this batch's appends included */
-    bool appended;     /* meta "last_seq" must be rewritten at commit */
-    store_write_t *writes;
-    size_t writes_len, writes_cap;
-    uint8_t *bytes; /* journal bytes: every key and value of writes */
-    size_t bytes_len, bytes_cap;
-    uint8_t *scratch; /* where a value is built before its put */
+    uint64_t last_seq;  /* the last seq in the log, this batch's appends included */
+    bool appended;      /* meta "last_seq" must be rewritten at commit */
+    journal_t *journal; /* every put of the batch, replayed after the map grew */
+    uint8_t *scratch;   /* where a value is built before its put */
     size_t scratch_cap;
 };
 
-/* --- Byte order and small helpers ------------------------------------------------------------ */
-
-static void put_le16(uint8_t *p, uint16_t v)
-{
-    p[0] = (uint8_t)v;
-    p[1] = (uint8_t)(v >> 8);
-}
-
-static void put_le32(uint8_t *p, uint32_t v)
-{
-    for (int i = 0; i < 4; i++)
-        p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static void put_le64(uint8_t *p, uint64_t v)
-{
-    for (int i = 0; i < 8; i++)
-        p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static void put_be64(uint8_t *p, uint64_t v)
-{
-    for (int i = 0; i < 8; i++)
-        p[7 - i] = (uint8_t)(v >> (8 * i));
-}
-
-static uint16_t get_le16(const uint8_t *p)
-{
-    return (uint16_t)(p[0] | (p[1] << 8));
-}
-
-static uint32_t get_le32(const uint8_t *p)
-{
-    uint32_t v = 0;
-    for (int i = 3; i >= 0; i--)
-        v = (v << 8) | p[i];
-    return v;
-}
-
-static uint64_t get_le64(const uint8_t *p)
-{
-    uint64_t v = 0;
-    for (int i = 7; i >= 0; i--)
-        v = (v << 8) | p[i];
-    return v;
-}
-
-static uint64_t get_be64(const uint8_t *p)
-{
-    uint64_t v = 0;
-    for (int i = 0; i < 8; i++)
-        v = (v << 8) | p[i];
-    return v;
-}
+/* --- Small helpers ---------------------------------------------------------------------------- */
 
 /* Length of id when it is a valid id (1..STORE_ID_MAX bytes), else 0. */
 static size_t store_id_len(const char *id)
@@ -133,16 +51,6 @@ static size_t store_id_len(const char *id)
         return 0;
     size_t len = strnlen(id, STORE_ID_MAX + 1);
     return len > STORE_ID_MAX ? 0 : len;
-}
-
-/* Builds partner_id, 0x00, tail into key (STORE_KEY_MAX bytes); returns the key length. */
-static size_t store_key_build(uint8_t *key, const char *partner_id, size_t partner_len,
-                              const void *tail, size_t tail_len)
-{
-    memcpy(key, partner_id, partner_len);
-    key[partner_len] = 0;
-    memcpy(key + partner_len + 1, tail, tail_len);
-    return partner_len + 1 + tail_len;
 }
 
 /* Translates an LMDB or errno code into a STORE_E* code. */
@@ -211,48 +119,7 @@ static int store_map_grow(store_t *s)
     return STORE_OK;
 }
 
-/* --- Record codecs --------------------------------------------------------------------------- */
-
-static int store_log_decode(const MDB_val *key, const MDB_val *value, store_log_entry_t *entry)
-{
-    const uint8_t *v = value->mv_data;
-    if (key->mv_size != sizeof(uint64_t) || value->mv_size < STORE_LOG_HEADER ||
-        v[0] != STORE_FORMAT)
-        return STORE_ECORRUPT;
-    uint64_t seq;
-    memcpy(&seq, key->mv_data, sizeof seq);
-    entry->seq = seq;
-    entry->type = (Parcours__V1__EventType)get_le16(v + 2);
-    entry->occurred_at = (int64_t)get_le64(v + 4);
-    entry->committed_at = (int64_t)get_le64(v + 12);
-    entry->raw = v + STORE_LOG_HEADER;
-    entry->raw_len = value->mv_size - STORE_LOG_HEADER;
-    return STORE_OK;
-}
-
-/* A pathway record, pointing into the value it was decoded from. */
-typedef struct store_pathway_record {
-    const uint8_t *packed;
-    size_t packed_len;
-    const uint8_t *seqs; /* n_seqs u64 LE */
-    size_t n_seqs;
-} store_pathway_record_t;
-
-static int store_pathway_decode(const MDB_val *value, store_pathway_record_t *r)
-{
-    const uint8_t *v = value->mv_data;
-    if (value->mv_size < STORE_PATHWAY_HEADER || v[0] != STORE_FORMAT)
-        return STORE_ECORRUPT;
-    size_t packed_len = get_le32(v + 1);
-    size_t rest = value->mv_size - STORE_PATHWAY_HEADER;
-    if (packed_len > rest || (rest - packed_len) % 8 != 0)
-        return STORE_ECORRUPT;
-    r->packed = v + STORE_PATHWAY_HEADER;
-    r->packed_len = packed_len;
-    r->seqs = r->packed + packed_len;
-    r->n_seqs = (rest - packed_len) / 8;
-    return STORE_OK;
-}
+/* --- Reading records in a transaction --------------------------------------------------------- */
 
 /* Reads and unpacks a pathway in txn. On STORE_OK the caller owns *out. */
 static int store_pathway_read(MDB_txn *txn, MDB_dbi dbi, const char *beneficiary_id,
@@ -265,12 +132,7 @@ static int store_pathway_read(MDB_txn *txn, MDB_dbi dbi, const char *beneficiary
     int rc = mdb_get(txn, dbi, &key, &value);
     if (rc != MDB_SUCCESS)
         return store_error_from_mdb(rc);
-    store_pathway_record_t record;
-    rc = store_pathway_decode(&value, &record);
-    if (rc != STORE_OK)
-        return rc;
-    *out = parcours__v1__pathway__unpack(NULL, record.packed_len, record.packed);
-    return *out == NULL ? STORE_ECORRUPT : STORE_OK;
+    return record_pathway_unpack(value.mv_data, value.mv_size, out);
 }
 
 static int store_dedupe_read(MDB_txn *txn, MDB_dbi dbi, const char *partner_id,
@@ -279,25 +141,21 @@ static int store_dedupe_read(MDB_txn *txn, MDB_dbi dbi, const char *partner_id,
     size_t partner_len = store_id_len(partner_id), event_len = store_id_len(event_id);
     if (partner_len == 0 || event_len == 0 || seq == NULL)
         return STORE_EINVAL;
-    uint8_t buf[STORE_KEY_MAX];
-    MDB_val key = {store_key_build(buf, partner_id, partner_len, event_id, event_len), buf};
+    uint8_t buf[RECORD_KEY_MAX];
+    MDB_val key = {record_dedupe_key(buf, partner_id, partner_len, event_id, event_len), buf};
     MDB_val value;
     int rc = mdb_get(txn, dbi, &key, &value);
     if (rc != MDB_SUCCESS)
         return store_error_from_mdb(rc);
-    if (value.mv_size != 8)
-        return STORE_ECORRUPT;
-    *seq = get_le64(value.mv_data);
-    return STORE_OK;
+    return record_u64_decode(value.mv_data, value.mv_size, seq);
 }
 
 /* Finds the last partner_seq of a partner's outbox in txn: 0 when the outbox is empty. */
 static int store_outbox_read_last(MDB_txn *txn, MDB_dbi dbi, const char *partner_id,
                                   size_t partner_len, uint64_t *last)
 {
-    static const uint8_t top[8] = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
-    uint8_t buf[STORE_KEY_MAX];
-    size_t probe_len = store_key_build(buf, partner_id, partner_len, top, sizeof top);
+    uint8_t buf[RECORD_KEY_MAX];
+    size_t probe_len = record_outbox_key(buf, partner_id, partner_len, UINT64_MAX);
     MDB_cursor *cursor;
     int rc = mdb_cursor_open(txn, dbi, &cursor);
     if (rc != MDB_SUCCESS)
@@ -312,9 +170,9 @@ static int store_outbox_read_last(MDB_txn *txn, MDB_dbi dbi, const char *partner
     else if (rc == MDB_NOTFOUND)
         rc = mdb_cursor_get(cursor, &key, &value, MDB_LAST);
     *last = 0;
-    if (rc == MDB_SUCCESS && key.mv_size == probe_len &&
-        memcmp(key.mv_data, buf, partner_len + 1) == 0)
-        *last = get_be64((const uint8_t *)key.mv_data + partner_len + 1);
+    /* A key of another partner, or none, leaves *last at 0: this partner's outbox is empty. */
+    if (rc == MDB_SUCCESS)
+        record_outbox_key_match(key.mv_data, key.mv_size, partner_id, partner_len, last);
     mdb_cursor_close(cursor);
     return rc == MDB_SUCCESS || rc == MDB_NOTFOUND ? STORE_OK : store_error_from_mdb(rc);
 }
@@ -327,9 +185,9 @@ static int store_last_seq_read(store_t *s, MDB_txn *txn, uint64_t *last_seq)
     *last_seq = 0;
     int rc = mdb_get(txn, s->meta, &key, &value);
     if (rc == MDB_SUCCESS) {
-        if (value.mv_size != 8)
-            return STORE_ECORRUPT;
-        *last_seq = get_le64(value.mv_data);
+        rc = record_u64_decode(value.mv_data, value.mv_size, last_seq);
+        if (rc != STORE_OK)
+            return rc;
     } else if (rc != MDB_NOTFOUND) {
         return store_error_from_mdb(rc);
     }
@@ -338,12 +196,10 @@ static int store_last_seq_read(store_t *s, MDB_txn *txn, uint64_t *last_seq)
     if (rc != MDB_SUCCESS)
         return store_error_from_mdb(rc);
     rc = mdb_cursor_get(cursor, &key, &value, MDB_LAST);
-    if (rc == MDB_SUCCESS && key.mv_size == sizeof(uint64_t)) {
-        uint64_t seq;
-        memcpy(&seq, key.mv_data, sizeof seq);
-        if (seq > *last_seq)
-            *last_seq = seq;
-    }
+    uint64_t seq;
+    if (rc == MDB_SUCCESS && record_log_key_decode(key.mv_data, key.mv_size, &seq) == STORE_OK &&
+        seq > *last_seq)
+        *last_seq = seq;
     mdb_cursor_close(cursor);
     return rc == MDB_SUCCESS || rc == MDB_NOTFOUND ? STORE_OK : store_error_from_mdb(rc);
 }
@@ -414,7 +270,9 @@ static int store_databases_open(store_t *s)
     MDB_val key = {6, "schema"}, value;
     mrc = mdb_get(txn, s->meta, &key, &value);
     if (mrc == MDB_SUCCESS) {
-        if (value.mv_size != 4 || get_le32(value.mv_data) != STORE_SCHEMA_VERSION) {
+        uint32_t version;
+        if (record_u32_decode(value.mv_data, value.mv_size, &version) != STORE_OK ||
+            version != STORE_SCHEMA_VERSION) {
             mdb_txn_abort(txn);
             return STORE_ESCHEMA;
         }
@@ -423,7 +281,7 @@ static int store_databases_open(store_t *s)
     }
     if (mrc == MDB_NOTFOUND) {
         uint8_t version[4];
-        put_le32(version, STORE_SCHEMA_VERSION);
+        record_u32_encode(version, STORE_SCHEMA_VERSION);
         value = (MDB_val){sizeof version, version};
         mrc = mdb_put(txn, s->meta, &key, &value, 0);
     }
@@ -507,8 +365,7 @@ static void store_batch_free(store_batch_t *b)
         mdb_txn_abort(b->txn);
     if (b->store != NULL)
         b->store->batch = NULL;
-    free(b->writes);
-    free(b->bytes);
+    journal_destroy(&b->journal);
     free(b->scratch);
     free(b);
 }
@@ -594,6 +451,11 @@ int store_batch_begin(store_t *s, int64_t committed_at, store_batch_t **out)
     if (b == NULL)
         return STORE_ENOMEM;
     b->committed_at = committed_at;
+    b->journal = journal_new();
+    if (b->journal == NULL) {
+        free(b);
+        return STORE_ENOMEM;
+    }
     int rc = store_txn_begin(s, 0, &b->txn);
     if (rc == STORE_OK)
         rc = store_last_seq_read(s, b->txn, &b->last_seq);
@@ -617,61 +479,6 @@ static int store_batch_usable(const store_batch_t *b)
     return b->store == NULL || b->txn == NULL ? STORE_EINVAL : STORE_OK;
 }
 
-static int store_buffer_reserve(void **buffer, size_t *cap, size_t need, size_t unit)
-{
-    if (need <= *cap)
-        return STORE_OK;
-    size_t cap_new = *cap ? *cap : 64;
-    while (cap_new < need)
-        cap_new *= 2;
-    void *p = realloc(*buffer, cap_new * unit);
-    if (p == NULL)
-        return STORE_ENOMEM;
-    *buffer = p;
-    *cap = cap_new;
-    return STORE_OK;
-}
-
-/* Copies one put into the journal. */
-static int store_journal_add(store_batch_t *b, MDB_dbi dbi, const MDB_val *key,
-                             const MDB_val *value, unsigned flags)
-{
-    size_t need = b->bytes_len + key->mv_size + value->mv_size;
-    int rc = store_buffer_reserve((void **)&b->writes, &b->writes_cap, b->writes_len + 1,
-                                  sizeof *b->writes);
-    if (rc == STORE_OK)
-        rc = store_buffer_reserve((void **)&b->bytes, &b->bytes_cap, need, 1);
-    if (rc != STORE_OK)
-        return rc;
-    store_write_t *w = &b->writes[b->writes_len++];
-    w->dbi = dbi;
-    w->flags = flags;
-    w->key_offset = b->bytes_len;
-    w->key_len = key->mv_size;
-    memcpy(b->bytes + b->bytes_len, key->mv_data, key->mv_size);
-    b->bytes_len += key->mv_size;
-    w->value_offset = b->bytes_len;
-    w->value_len = value->mv_size;
-    if (value->mv_size > 0)
-        memcpy(b->bytes + b->bytes_len, value->mv_data, value->mv_size);
-    b->bytes_len += value->mv_size;
-    return STORE_OK;
-}
-
-/* Puts every journaled write into b->txn, in order. Returns an LMDB code. */
-static int store_journal_replay(store_batch_t *b)
-{
-    for (size_t i = 0; i < b->writes_len; i++) {
-        const store_write_t *w = &b->writes[i];
-        MDB_val key = {w->key_len, b->bytes + w->key_offset};
-        MDB_val value = {w->value_len, b->bytes + w->value_offset};
-        int rc = mdb_put(b->txn, w->dbi, &key, &value, w->flags);
-        if (rc != MDB_SUCCESS)
-            return rc;
-    }
-    return MDB_SUCCESS;
-}
-
 /* After MDB_MAP_FULL: drops the transaction, grows the map and replays the journal in a new
  * transaction, as many times as needed. STORE_EFULL once the map cannot grow further. */
 static int store_batch_regrow(store_batch_t *b)
@@ -690,7 +497,7 @@ static int store_batch_regrow(store_batch_t *b)
             rc = store_txn_begin(b->store, 0, &b->txn);
         if (rc != STORE_OK)
             return rc;
-        int mrc = store_journal_replay(b);
+        int mrc = journal_replay(b->journal, b->txn);
         if (mrc == MDB_MAP_FULL)
             continue;
         /* A replayed put can only fail as the original did not: nothing sane is left. */
@@ -703,7 +510,7 @@ static int store_batch_put(store_batch_t *b, MDB_dbi dbi, const void *key, size_
                            const void *value, size_t value_len, unsigned flags)
 {
     MDB_val k = {key_len, (void *)key}, v = {value_len, (void *)value};
-    int rc = store_journal_add(b, dbi, &k, &v, flags);
+    int rc = journal_add(b->journal, dbi, &k, &v, flags);
     if (rc != STORE_OK)
         return store_batch_fail(b, rc);
     int mrc = mdb_put(b->txn, dbi, &k, &v, flags);
@@ -716,9 +523,20 @@ static int store_batch_put(store_batch_t *b, MDB_dbi dbi, const void *key, size_
     return rc == STORE_OK ? STORE_OK : store_batch_fail(b, rc);
 }
 
+/* Makes b->scratch at least need bytes long, keeping its content. */
 static int store_batch_scratch(store_batch_t *b, size_t need)
 {
-    return store_buffer_reserve((void **)&b->scratch, &b->scratch_cap, need, 1);
+    if (need <= b->scratch_cap)
+        return STORE_OK;
+    size_t cap = b->scratch_cap ? b->scratch_cap : 64;
+    while (cap < need)
+        cap *= 2;
+    uint8_t *p = realloc(b->scratch, cap);
+    if (p == NULL)
+        return STORE_ENOMEM;
+    b->scratch = p;
+    b->scratch_cap = cap;
+    return STORE_OK;
 }
 
 int store_batch_commit(store_batch_t **pb)
@@ -730,7 +548,7 @@ int store_batch_commit(store_batch_t **pb)
     int rc = store_batch_usable(b);
     if (rc == STORE_OK && b->appended) {
         uint8_t value[8];
-        put_le64(value, b->last_seq);
+        record_u64_encode(value, b->last_seq);
         rc = store_batch_put(b, b->store->meta, "last_seq", 8, value, sizeof value, 0);
     }
     while (rc == STORE_OK) {
@@ -791,31 +609,24 @@ static int store_pathway_build(store_batch_t *b, const store_event_t *e, uint64_
 {
     size_t id_len = strlen(e->beneficiary_id);
     MDB_val key = {id_len, (void *)e->beneficiary_id}, value;
-    store_pathway_record_t old = {0};
+    record_pathway_t old = {0};
     int rc = mdb_get(b->txn, b->store->pathways, &key, &value);
     if (rc == MDB_SUCCESS)
-        rc = store_pathway_decode(&value, &old);
+        rc = record_pathway_decode(value.mv_data, value.mv_size, &old);
     else if (rc == MDB_NOTFOUND)
         rc = STORE_OK;
     else
         return store_error_from_mdb(rc);
     if (rc != STORE_OK)
         return rc;
-    size_t packed_len = parcours__v1__pathway__get_packed_size(e->pathway);
-    if (packed_len > UINT32_MAX)
-        return STORE_EINVAL;
-    *len = STORE_PATHWAY_HEADER + packed_len + 8 * (old.n_seqs + 1);
+    size_t packed_len;
+    rc = record_pathway_size(e->pathway, old.n_seqs + 1, &packed_len, len);
+    if (rc != STORE_OK)
+        return rc;
     /* old points into the map; b->scratch is ours, so the copy below is safe. */
     if (store_batch_scratch(b, *len) != STORE_OK)
         return STORE_ENOMEM;
-    uint8_t *p = b->scratch;
-    p[0] = STORE_FORMAT;
-    put_le32(p + 1, (uint32_t)packed_len);
-    parcours__v1__pathway__pack(e->pathway, p + STORE_PATHWAY_HEADER);
-    p += STORE_PATHWAY_HEADER + packed_len;
-    if (old.n_seqs > 0)
-        memcpy(p, old.seqs, 8 * old.n_seqs);
-    put_le64(p + 8 * old.n_seqs, seq);
+    record_pathway_encode(b->scratch, e->pathway, packed_len, &old, seq);
     return STORE_OK;
 }
 
@@ -823,7 +634,7 @@ static int store_pathway_build(store_batch_t *b, const store_event_t *e, uint64_
 static int store_outbox_append(store_batch_t *b, const store_event_t *e, uint64_t seq)
 {
     uint8_t value[8];
-    put_le64(value, seq);
+    record_u64_encode(value, seq);
     for (size_t i = 0; i < e->n_recipients; i++) {
         const char *partner_id = e->recipients[i];
         bool seen = false;
@@ -836,9 +647,8 @@ static int store_outbox_append(store_batch_t *b, const store_event_t *e, uint64_
         int rc = store_outbox_read_last(b->txn, b->store->outbox, partner_id, partner_len, &last);
         if (rc != STORE_OK)
             return store_batch_fail(b, rc);
-        uint8_t key[STORE_KEY_MAX], partner_seq[8];
-        put_be64(partner_seq, last + 1);
-        size_t key_len = store_key_build(key, partner_id, partner_len, partner_seq, 8);
+        uint8_t key[RECORD_KEY_MAX];
+        size_t key_len = record_outbox_key(key, partner_id, partner_len, last + 1);
         /* Not MDB_APPEND: another partner's keys may sort after this one. */
         rc = store_batch_put(b, b->store->outbox, key, key_len, value, sizeof value,
                              MDB_NOOVERWRITE);
@@ -869,17 +679,11 @@ int store_batch_append(store_batch_t *b, const store_event_t *e, uint64_t *seq_o
         return rc;
 
     /* The log value is built after the pathway record in the same scratch buffer. */
-    size_t log_len = STORE_LOG_HEADER + e->raw_len;
+    size_t log_len = record_log_size(e->raw_len);
     if (store_batch_scratch(b, record_len + log_len) != STORE_OK)
         return STORE_ENOMEM;
     uint8_t *log = b->scratch + record_len;
-    log[0] = STORE_FORMAT;
-    log[1] = 0;
-    put_le16(log + 2, (uint16_t)e->type);
-    put_le64(log + 4, (uint64_t)e->occurred_at);
-    put_le64(log + 12, (uint64_t)b->committed_at);
-    if (e->raw_len > 0)
-        memcpy(log + STORE_LOG_HEADER, e->raw, e->raw_len);
+    record_log_encode(log, e->type, e->occurred_at, b->committed_at, e->raw, e->raw_len);
 
     store_t *s = b->store;
     rc = store_batch_put(b, s->log, &seq, sizeof seq, log, log_len, MDB_APPEND);
@@ -888,10 +692,10 @@ int store_batch_append(store_batch_t *b, const store_event_t *e, uint64_t *seq_o
     b->last_seq = seq;
     b->appended = true;
     size_t partner_len = strlen(e->partner_id);
-    uint8_t key[STORE_KEY_MAX], value[8];
+    uint8_t key[RECORD_KEY_MAX], value[8];
     size_t key_len =
-        store_key_build(key, e->partner_id, partner_len, e->event_id, strlen(e->event_id));
-    put_le64(value, seq);
+        record_dedupe_key(key, e->partner_id, partner_len, e->event_id, strlen(e->event_id));
+    record_u64_encode(value, seq);
     rc = store_batch_put(b, s->dedupe, key, key_len, value, sizeof value, MDB_NOOVERWRITE);
     if (rc == STORE_OK)
         rc = store_batch_put(b, s->pathways, e->beneficiary_id, strlen(e->beneficiary_id),
@@ -914,7 +718,7 @@ int store_batch_cursor_set(store_batch_t *b, const char *partner_id, uint64_t up
     if (len == 0)
         return STORE_EINVAL;
     uint8_t value[8];
-    put_le64(value, up_to);
+    record_u64_encode(value, up_to);
     return store_batch_put(b, b->store->cursors, partner_id, len, value, sizeof value, 0);
 }
 
@@ -943,10 +747,10 @@ int store_pathway_seqs(store_t *s, const char *beneficiary_id, uint64_t **seqs, 
     if (rc != STORE_OK)
         return rc;
     MDB_val key = {len, (void *)beneficiary_id}, value;
-    store_pathway_record_t record;
+    record_pathway_t record;
     rc = store_error_from_mdb(mdb_get(txn, s->pathways, &key, &value));
     if (rc == STORE_OK)
-        rc = store_pathway_decode(&value, &record);
+        rc = record_pathway_decode(value.mv_data, value.mv_size, &record);
     if (rc == STORE_OK) {
         *seqs = malloc(record.n_seqs > 0 ? record.n_seqs * sizeof **seqs : 1);
         if (*seqs == NULL)
@@ -954,7 +758,7 @@ int store_pathway_seqs(store_t *s, const char *beneficiary_id, uint64_t **seqs, 
     }
     if (rc == STORE_OK) {
         for (size_t i = 0; i < record.n_seqs; i++)
-            (*seqs)[i] = get_le64(record.seqs + 8 * i);
+            (*seqs)[i] = record_pathway_seq(&record, i);
         *n = record.n_seqs;
     }
     mdb_txn_abort(txn);
@@ -978,16 +782,10 @@ int store_pathway_foreach(store_t *s, store_pathway_fn fn, void *ctx)
     MDB_val key, value;
     for (mrc = mdb_cursor_get(cursor, &key, &value, MDB_FIRST); mrc == MDB_SUCCESS;
          mrc = mdb_cursor_get(cursor, &key, &value, MDB_NEXT)) {
-        store_pathway_record_t record;
-        rc = store_pathway_decode(&value, &record);
+        Parcours__V1__Pathway *pathway;
+        rc = record_pathway_unpack(value.mv_data, value.mv_size, &pathway);
         if (rc != STORE_OK)
             break;
-        Parcours__V1__Pathway *pathway =
-            parcours__v1__pathway__unpack(NULL, record.packed_len, record.packed);
-        if (pathway == NULL) {
-            rc = STORE_ECORRUPT;
-            break;
-        }
         s->in_callback++;
         int stop = fn(pathway, ctx);
         s->in_callback--;
@@ -1015,7 +813,7 @@ int store_log_get(store_t *s, uint64_t seq, store_log_entry_t *entry)
     store_log_entry_t found;
     rc = store_error_from_mdb(mdb_get(txn, s->log, &key, &value));
     if (rc == STORE_OK)
-        rc = store_log_decode(&key, &value, &found);
+        rc = record_log_decode(key.mv_data, key.mv_size, value.mv_data, value.mv_size, &found);
     if (rc == STORE_OK) {
         uint8_t *raw = malloc(found.raw_len > 0 ? found.raw_len : 1);
         if (raw == NULL) {
@@ -1057,7 +855,7 @@ int store_log_foreach(store_t *s, uint64_t from, store_log_fn fn, void *ctx)
     for (mrc = mdb_cursor_get(cursor, &key, &value, MDB_SET_RANGE); mrc == MDB_SUCCESS;
          mrc = mdb_cursor_get(cursor, &key, &value, MDB_NEXT)) {
         store_log_entry_t entry;
-        rc = store_log_decode(&key, &value, &entry);
+        rc = record_log_decode(key.mv_data, key.mv_size, value.mv_data, value.mv_size, &entry);
         if (rc != STORE_OK)
             break;
         s->in_callback++;
@@ -1116,21 +914,19 @@ int store_outbox_foreach(store_t *s, const char *partner_id, uint64_t from, stor
         mdb_txn_abort(txn);
         return store_error_from_mdb(mrc);
     }
-    uint8_t buf[STORE_KEY_MAX], start[8];
-    put_be64(start, from);
-    MDB_val key = {store_key_build(buf, partner_id, len, start, 8), buf}, value;
+    uint8_t buf[RECORD_KEY_MAX];
+    MDB_val key = {record_outbox_key(buf, partner_id, len, from), buf}, value;
     for (mrc = mdb_cursor_get(cursor, &key, &value, MDB_SET_RANGE); mrc == MDB_SUCCESS;
          mrc = mdb_cursor_get(cursor, &key, &value, MDB_NEXT)) {
         /* The partner's entries end at the first key without its prefix. */
-        if (key.mv_size != len + 9 || memcmp(key.mv_data, buf, len + 1) != 0)
+        uint64_t partner_seq, seq;
+        if (!record_outbox_key_match(key.mv_data, key.mv_size, partner_id, len, &partner_seq))
             break;
-        if (value.mv_size != 8) {
-            rc = STORE_ECORRUPT;
+        rc = record_u64_decode(value.mv_data, value.mv_size, &seq);
+        if (rc != STORE_OK)
             break;
-        }
         s->in_callback++;
-        int stop =
-            fn(get_be64((const uint8_t *)key.mv_data + len + 1), get_le64(value.mv_data), ctx);
+        int stop = fn(partner_seq, seq, ctx);
         s->in_callback--;
         if (stop)
             break;
@@ -1155,7 +951,7 @@ int store_cursor_get(store_t *s, const char *partner_id, uint64_t *up_to)
     int mrc = mdb_get(txn, s->cursors, &key, &value);
     *up_to = 0;
     if (mrc == MDB_SUCCESS)
-        rc = value.mv_size == 8 ? (*up_to = get_le64(value.mv_data), STORE_OK) : STORE_ECORRUPT;
+        rc = record_u64_decode(value.mv_data, value.mv_size, up_to);
     else if (mrc != MDB_NOTFOUND)
         rc = store_error_from_mdb(mrc);
     mdb_txn_abort(txn);

@@ -20,8 +20,15 @@
  * transaction, grows the map (doubling, up to max_map_size) and replays the batch's writes by
  * itself, so callers never see MDB_MAP_FULL; past max_map_size they get STORE_EFULL.
  *
+ * Growing the map remaps the file, which the read transaction of a running store_*_foreach
+ * still points into: while a foreach callback runs, a batch cannot grow the map, and the put or
+ * commit that needed it fails with STORE_EINVAL and kills the batch. Callers must therefore not
+ * write to a batch from inside a foreach callback.
+ *
  * Every function returns STORE_OK (0) or a negative STORE_E* code; store_strerror() names it.
- * The store never logs and never exits. It is not thread-safe: one thread owns a store.
+ * The store never logs and never exits. It is not thread-safe: one thread owns a store. The
+ * environment is opened with MDB_NOTLS, so that thread may call the read functions (each in its
+ * own read transaction) while one of its batches is open; they do not see the batch's writes.
  */
 #ifndef PARCOURS_STORE_H
 #define PARCOURS_STORE_H
@@ -67,7 +74,8 @@ void store_options_default(store_options_t *o);
  * Opens the store in directory dir, creating the directory (mode 0700) and the databases if
  * needed, and clears the reader slots of dead processes. options may be NULL for the defaults.
  * On success *out is a new store the caller owns (store_close). Errors: STORE_EACCESS,
- * STORE_ESCHEMA, STORE_EIO, STORE_ENOMEM, STORE_EINVAL.
+ * STORE_ESCHEMA, STORE_ECORRUPT (dir holds a data file LMDB cannot read), STORE_EIO,
+ * STORE_ENOMEM, STORE_EINVAL.
  */
 int store_open(const char *dir, const store_options_t *options, store_t **out);
 

@@ -112,3 +112,78 @@ def describe(ack):
         return f"{ack.event_id} {status} seq={ack.seq} version={ack.version}"
     code = pb.ErrorCode.Name(ack.code).removeprefix("ERROR_CODE_")
     return f"{ack.event_id} {status} {code}: {ack.message}"
+
+
+class Subscription:
+    """A partner's notification stream: every notification meant for it, in order, at least once.
+
+    The daemon numbers each partner's notifications partner_seq 1, 2, 3... with no gap and keeps
+    the partner's cursor (the last partner_seq it acknowledged). This class subscribes on every
+    (re)connection, with from=0 so that the daemon resumes after the cursor: a daemon restart
+    or a network cut costs nothing but a few redeliveries, which it drops by partner_seq.
+    """
+
+    def __init__(self, endpoint, partner_id, window=100, types=()):
+        self.partner_id = partner_id
+        self.window = window
+        self.types = list(types)
+        self.last_partner_seq = 0  # the last one handed to the caller
+        self.subscribed = None
+        self._context = zmq.Context.instance()
+        self._socket = self._context.socket(zmq.DEALER)
+        self._socket.setsockopt(zmq.LINGER, 0)
+        # The monitor tells us when a connection is (re)established: subscribe again then.
+        self._monitor = self._socket.get_monitor_socket(zmq.EVENT_HANDSHAKE_SUCCEEDED)
+        self._socket.connect(endpoint)
+
+    def close(self):
+        self._socket.disable_monitor()
+        self._monitor.close()
+        self._socket.close()
+
+    def _subscribe(self):
+        request = pb.DeliverRequest()
+        request.subscribe.partner_id = self.partner_id
+        request.subscribe.window = self.window
+        request.subscribe.types.extend(self.types)
+        self._socket.send(request.SerializeToString())
+
+    def ack(self, up_to):
+        """Moves the durable cursor: notifications up to up_to will not come again."""
+        self._socket.send(pb.DeliverRequest(ack=pb.DeliveryAck(up_to=up_to)).SerializeToString())
+
+    def notifications(self, timeout=None, auto_ack=True):
+        """Yields new Notifications as they arrive; stops after `timeout` seconds of silence.
+
+        With auto_ack, each is acknowledged once the caller's loop body has run for it (that is,
+        when the next one is asked for): a crash in the body means it comes again."""
+        poller = zmq.Poller()
+        poller.register(self._socket, zmq.POLLIN)
+        poller.register(self._monitor, zmq.POLLIN)
+        pending_ack = 0
+        while True:
+            if pending_ack:
+                self.ack(pending_ack)
+                pending_ack = 0
+            ready = dict(poller.poll(None if timeout is None else int(timeout * 1000)))
+            if not ready:
+                return
+            if self._monitor in ready:
+                self._monitor.recv_multipart()
+                self._subscribe()
+            if self._socket not in ready:
+                continue
+            reply = pb.DeliverReply.FromString(self._socket.recv())
+            kind = reply.WhichOneof("kind")
+            if kind == "subscribed":
+                self.subscribed = reply.subscribed
+            elif kind == "error" and reply.error.code == pb.ERROR_CODE_NOT_SUBSCRIBED:
+                self._subscribe()  # an ack crossed a daemon restart: resume after the cursor
+            elif kind == "error":
+                code = pb.ErrorCode.Name(reply.error.code).removeprefix("ERROR_CODE_")
+                raise RuntimeError(f"{code}: {reply.error.message}")
+            elif reply.notification.partner_seq > self.last_partner_seq:
+                self.last_partner_seq = reply.notification.partner_seq
+                yield reply.notification
+                if auto_ack:
+                    pending_ack = self.last_partner_seq

@@ -9,8 +9,12 @@
  * percentiles, the daemon's mean batch size and its peak memory. It is a benchmark, not a test:
  * it prints, it does not judge.
  *
+ * With --subscribers S, S partners (each of them told of every event) read their notification
+ * streams while the load runs, and the bench also prints the publish-to-notification latency:
+ * from the partner's send to the subscriber's receipt.
+ *
  *   parcours-bench --daemon PATH [--clients N] [--window W] [--events E] [--beneficiaries M]
- *                  [--durable yes|no] [--batch-max B]
+ *                  [--durable yes|no] [--batch-max B] [--subscribers S]
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -36,9 +40,24 @@ typedef struct bench_options {
     int beneficiaries;
     bool durable;
     int batch_max;
+    int subscribers;
 } bench_options_t;
 
-typedef struct bench_client {
+typedef struct bench_client bench_client_t;
+
+/* A partner reading its notification stream during the load. */
+typedef struct bench_subscriber {
+    int index;
+    const char *endpoint;
+    void *zmq_context;
+    bench_client_t *clients; /* to find the send time of each event */
+    int n_clients;
+    long expected;
+    long received;
+    int64_t *latency_ns;
+} bench_subscriber_t;
+
+struct bench_client {
     int index;
     const bench_options_t *options;
     const char *endpoint;
@@ -49,7 +68,7 @@ typedef struct bench_client {
     long acked;
     long not_accepted;
     char first_error[256];
-} bench_client_t;
+};
 
 static int64_t now_ns(void)
 {
@@ -214,7 +233,7 @@ static void *bench_client_run(void *arg)
             e.occurred_at = wall_ms();
             event_step(&e, &p, (int)(round % STEPS));
             size_t len = parcours__v1__event__pack(&e, frame);
-            c->sent_ns[sent] = now_ns();
+            __atomic_store_n(&c->sent_ns[sent], now_ns(), __ATOMIC_RELEASE);
             if (zmq_send(s, frame, len, 0) < 0)
                 break;
             sent++;
@@ -241,6 +260,64 @@ static void *bench_client_run(void *arg)
             parcours__v1__ack__free_unpacked(ack, NULL);
         }
     }
+    zmq_close(s);
+    return NULL;
+}
+
+static void *bench_subscriber_run(void *arg)
+{
+    bench_subscriber_t *sub = arg;
+    void *s = zmq_socket(sub->zmq_context, ZMQ_DEALER);
+    int linger = 0;
+    zmq_setsockopt(s, ZMQ_LINGER, &linger, sizeof(linger));
+    zmq_connect(s, sub->endpoint);
+    char partner[32];
+    snprintf(partner, sizeof(partner), "watch%d", sub->index);
+    Parcours__V1__Subscribe subscribe = PARCOURS__V1__SUBSCRIBE__INIT;
+    Parcours__V1__DeliverRequest req = PARCOURS__V1__DELIVER_REQUEST__INIT;
+    Parcours__V1__DeliveryAck ack = PARCOURS__V1__DELIVERY_ACK__INIT;
+    subscribe.partner_id = partner;
+    subscribe.window = 2000;
+    req.kind_case = PARCOURS__V1__DELIVER_REQUEST__KIND_SUBSCRIBE;
+    req.subscribe = &subscribe;
+    uint8_t out[256];
+    zmq_send(s, out, parcours__v1__deliver_request__pack(&req, out), 0);
+    int64_t deadline = now_ns() + (int64_t)900 * 1000000000;
+    uint64_t last_seq = 0, acked_seq = 0;
+    zmq_msg_t msg;
+    zmq_msg_init(&msg);
+    while (sub->received < sub->expected && now_ns() < deadline) {
+        zmq_pollitem_t item = {s, 0, ZMQ_POLLIN, 0};
+        if (zmq_poll(&item, 1, 100) > 0) {
+            while (zmq_msg_recv(&msg, s, ZMQ_DONTWAIT) >= 0) {
+                int64_t t = now_ns();
+                Parcours__V1__DeliverReply *r =
+                    parcours__v1__deliver_reply__unpack(NULL, zmq_msg_size(&msg), zmq_msg_data(&msg));
+                if (r != NULL && r->kind_case == PARCOURS__V1__DELIVER_REPLY__KIND_NOTIFICATION &&
+                    r->notification->event != NULL) {
+                    int client = -1;
+                    long counter = -1;
+                    sscanf(r->notification->event->event_id, "c%d-%ld", &client, &counter);
+                    if (client >= 0 && client < sub->n_clients && counter >= 0 &&
+                        counter < sub->clients[client].events && sub->received < sub->expected)
+                        sub->latency_ns[sub->received++] =
+                            t - __atomic_load_n(&sub->clients[client].sent_ns[counter],
+                                                __ATOMIC_ACQUIRE);
+                    last_seq = r->notification->partner_seq;
+                }
+                if (r != NULL)
+                    parcours__v1__deliver_reply__free_unpacked(r, NULL);
+            }
+        }
+        if (last_seq > acked_seq) { /* acknowledge what arrived, once per pass */
+            ack.up_to = last_seq;
+            req.kind_case = PARCOURS__V1__DELIVER_REQUEST__KIND_ACK;
+            req.ack = &ack;
+            zmq_send(s, out, parcours__v1__deliver_request__pack(&req, out), 0);
+            acked_seq = last_seq;
+        }
+    }
+    zmq_msg_close(&msg);
     zmq_close(s);
     return NULL;
 }
@@ -300,7 +377,8 @@ static long peak_rss_kib(pid_t pid)
     return kib;
 }
 
-static pid_t start_daemon(const bench_options_t *o, const char *dir, char *ingest, char *admin)
+static pid_t start_daemon(const bench_options_t *o, const char *dir, char *ingest, char *deliver,
+                          char *admin)
 {
     char path[512];
     snprintf(path, sizeof(path), "%s/partners.ini", dir);
@@ -310,9 +388,14 @@ static pid_t start_daemon(const bench_options_t *o, const char *dir, char *inges
     fprintf(f, "[cd93]\nname = Departement 93 (bench)\nkind = DEPARTEMENT\nterritory = 93\n"
                "[ft93]\nname = France Travail 93 (bench)\nkind = FRANCE_TRAVAIL\nterritory = 93\n"
                "[trainer93]\nname = Trainer 93 (bench)\nkind = TRAINING_ORG\nterritory = 93\n");
+    /* Watchers: partners with a territory-wide duty, so that each is told of every event. */
+    for (int i = 0; i < o->subscribers; i++)
+        fprintf(f, "[watch%d]\nname = Watcher %d (bench)\nkind = DEPARTEMENT\nterritory = 93\n", i,
+                i);
     fclose(f);
     int port = 20000 + (int)(getpid() % 20000);
     snprintf(ingest, 128, "tcp://127.0.0.1:%d", port);
+    snprintf(deliver, 128, "tcp://127.0.0.1:%d", port + 1);
     snprintf(admin, 600, "ipc://%s/admin.sock", dir);
     snprintf(path, sizeof(path), "%s/parcoursd.conf", dir);
     f = fopen(path, "w");
@@ -320,9 +403,9 @@ static pid_t start_daemon(const bench_options_t *o, const char *dir, char *inges
         return -1;
     fprintf(f,
             "[store]\npath = %s/data\ndurable = %s\n[ingest]\nendpoint = %s\nbatch_max = %d\n"
-            "[deliver]\nendpoint = tcp://127.0.0.1:%d\n"
+            "[deliver]\nendpoint = %s\n"
             "[admin]\nendpoint = %s\n[partners]\nfile = partners.ini\n[log]\nlevel = warning\n",
-            dir, o->durable ? "yes" : "no", ingest, o->batch_max, port + 1, admin);
+            dir, o->durable ? "yes" : "no", ingest, o->batch_max, deliver, admin);
     fclose(f);
     pid_t pid = fork();
     if (pid == 0) {
@@ -334,7 +417,7 @@ static pid_t start_daemon(const bench_options_t *o, const char *dir, char *inges
 
 int main(int argc, char **argv)
 {
-    bench_options_t o = {NULL, 1, 200, 200000, 10000, true, 2000};
+    bench_options_t o = {NULL, 1, 200, 200000, 10000, true, 2000, 0};
     for (int i = 1; i + 1 < argc; i += 2) {
         if (strcmp(argv[i], "--daemon") == 0)
             o.daemon = argv[i + 1];
@@ -350,20 +433,23 @@ int main(int argc, char **argv)
             o.durable = strcmp(argv[i + 1], "no") != 0;
         else if (strcmp(argv[i], "--batch-max") == 0)
             o.batch_max = atoi(argv[i + 1]);
+        else if (strcmp(argv[i], "--subscribers") == 0)
+            o.subscribers = atoi(argv[i + 1]);
         else
             o.daemon = NULL;
     }
     if (o.daemon == NULL || o.clients < 1 || o.window < 1 || o.events < o.clients ||
         o.beneficiaries < o.clients) {
         fprintf(stderr, "usage: parcours-bench --daemon PATH [--clients N] [--window W] "
-                        "[--events E] [--beneficiaries M] [--durable yes|no] [--batch-max B]\n");
+                        "[--events E] [--beneficiaries M] [--durable yes|no] [--batch-max B] "
+                        "[--subscribers S]\n");
         return 2;
     }
     char dir[] = "/tmp/parcours-bench-XXXXXX";
     if (mkdtemp(dir) == NULL)
         return perror("mkdtemp"), 1;
-    char ingest[128], admin[600];
-    pid_t pid = start_daemon(&o, dir, ingest, admin);
+    char ingest[128], deliver[128], admin[600];
+    pid_t pid = start_daemon(&o, dir, ingest, deliver, admin);
     void *ctx = zmq_ctx_new();
     Parcours__V1__AdminReply *reply = NULL;
     for (int i = 0; i < 100 && bench_status(ctx, admin, &reply) == NULL; i++)
@@ -389,6 +475,19 @@ int main(int argc, char **argv)
         c->latency_ns = calloc((size_t)c->events, sizeof(int64_t));
         pthread_create(&threads[i], NULL, bench_client_run, c);
     }
+    bench_subscriber_t *subs = calloc((size_t)o.subscribers + 1, sizeof(*subs));
+    pthread_t *sub_threads = calloc((size_t)o.subscribers + 1, sizeof(*sub_threads));
+    for (int i = 0; i < o.subscribers; i++) {
+        bench_subscriber_t *s = &subs[i];
+        s->index = i;
+        s->endpoint = deliver;
+        s->zmq_context = ctx;
+        s->clients = clients;
+        s->n_clients = o.clients;
+        s->expected = o.events / o.clients * o.clients;
+        s->latency_ns = calloc((size_t)s->expected, sizeof(int64_t));
+        pthread_create(&sub_threads[i], NULL, bench_subscriber_run, s);
+    }
     long acked = 0, not_accepted = 0;
     for (int i = 0; i < o.clients; i++) {
         pthread_join(threads[i], NULL);
@@ -396,6 +495,11 @@ int main(int argc, char **argv)
         not_accepted += clients[i].not_accepted;
     }
     double seconds = (double)(now_ns() - start) / 1e9;
+    long notified = 0;
+    for (int i = 0; i < o.subscribers; i++) {
+        pthread_join(sub_threads[i], NULL);
+        notified += subs[i].received;
+    }
 
     int64_t *all = calloc((size_t)acked + 1, sizeof(int64_t));
     long n = 0;
@@ -418,6 +522,20 @@ int main(int argc, char **argv)
                ", mean size %.1f, max %u, commit ms mean %.2f max %.2f\n",
                st->batches, st->batch_size_mean, st->batch_size_max, st->commit_ms_mean,
                st->commit_ms_max);
+    if (o.subscribers > 0) {
+        int64_t *lat = calloc((size_t)notified + 1, sizeof(int64_t));
+        long m = 0;
+        for (int i = 0; i < o.subscribers; i++) {
+            memcpy(lat + m, subs[i].latency_ns, (size_t)subs[i].received * sizeof(int64_t));
+            m += subs[i].received;
+        }
+        qsort(lat, (size_t)m, sizeof(int64_t), compare_i64);
+        printf("  subscribers     %d, notifications received %ld of %ld\n", o.subscribers, m,
+               (long)o.subscribers * (o.events / o.clients * o.clients));
+        printf("  publish->notify p50 %.2f ms  p99 %.2f ms\n", percentile_ms(lat, m, 0.50),
+               percentile_ms(lat, m, 0.99));
+        free(lat);
+    }
     printf("  daemon peak RSS %.1f MiB\n", (double)rss / 1024.0);
     if (not_accepted > 0)
         printf("  NOT ACCEPTED    %ld (first: %s)\n", not_accepted, clients[0].first_error);
@@ -430,6 +548,10 @@ int main(int argc, char **argv)
         free(clients[i].sent_ns);
         free(clients[i].latency_ns);
     }
+    for (int i = 0; i < o.subscribers; i++)
+        free(subs[i].latency_ns);
+    free(subs);
+    free(sub_threads);
     free(all);
     free(clients);
     free(threads);

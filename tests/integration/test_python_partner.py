@@ -9,12 +9,17 @@ process, the way a mission locale's IT team would.
 import os
 import subprocess
 import sys
+import time
 import unittest
 
 from harness import Daemon, pb
 
-EXAMPLE = os.path.join(os.path.dirname(__file__), "..", "..", "clients", "python",
-                       "example_partner.py")
+PYTHON_CLIENT = os.path.join(os.path.dirname(__file__), "..", "..", "clients", "python")
+EXAMPLE = os.path.join(PYTHON_CLIENT, "example_partner.py")
+SUBSCRIBER = os.path.join(PYTHON_CLIENT, "example_subscriber.py")
+sys.path.insert(0, PYTHON_CLIENT)
+
+from parcours_partner import Partner, Subscription  # noqa: E402
 
 
 class PythonPartnerTest(unittest.TestCase):
@@ -46,6 +51,55 @@ class PythonPartnerTest(unittest.TestCase):
             self.assertEqual(second.returncode, 1, second.stdout + second.stderr)
             self.assertIn("REJECTED INVALID_TRANSITION", second.stdout)
             self.assertEqual(daemon.pathway("B-py-0001").version, 4)  # the appointment only
+            self.assertEqual(daemon.stop(), 0)
+        finally:
+            daemon.cleanup()
+
+
+    def test_example_subscriber_reads_and_resumes_after_its_cursor(self):
+        daemon = Daemon().start()
+        try:
+            self.assertEqual(self.run_example(daemon, "B-py-0002").returncode, 0)
+            env = dict(os.environ, PYTHONPATH=PYTHON_CLIENT)
+            command = [sys.executable, SUBSCRIBER, "--endpoint", daemon.deliver, "--as", "ft93",
+                       "--idle", "1.5"]
+            first = subprocess.run(command, env=env, capture_output=True, text=True, timeout=60)
+            self.assertEqual(first.returncode, 0, first.stderr)
+            lines = first.stdout.splitlines()
+            self.assertEqual([l.split()[0] for l in lines], ["1", "2", "3"], first.stdout)
+            self.assertIn("beneficiary_registered B-py-0002", lines[0])
+            self.assertIn("appointment_recorded B-py-0002 phase=ORIENTATION_REQUESTED", lines[2])
+            # Run again: everything was acknowledged, so nothing comes again.
+            time.sleep(0.3)  # the daemon writes cursors every 100 ms
+            second = subprocess.run(command, env=env, capture_output=True, text=True, timeout=60)
+            self.assertEqual((second.returncode, second.stdout), (0, ""), second.stderr)
+            # A partner the territory does not know is refused, with a sentence.
+            command[command.index("ft93")] = "nobody93"
+            refused = subprocess.run(command, env=env, capture_output=True, text=True, timeout=60)
+            self.assertEqual(refused.returncode, 1)
+            self.assertIn("NOT_AUTHORISED", refused.stderr)
+            self.assertEqual(daemon.stop(), 0)
+        finally:
+            daemon.cleanup()
+
+    def test_subscription_survives_a_daemon_restart(self):
+        daemon = Daemon().start()
+        try:
+            partner = Partner(daemon.ingest, "cd93")
+            subscription = Subscription(daemon.deliver, "ft93")
+            stream = subscription.notifications(timeout=5)
+            partner.send(partner.event("B-py-0003", beneficiary_registered=pb.BeneficiaryRegistered()))
+            self.assertEqual(next(stream).partner_seq, 1)
+            self.assertEqual(daemon.stop(), 0)
+            daemon.start()  # same ports, same data: the subscription must carry on by itself
+            for _ in range(2):
+                partner.send(partner.event("B-py-0003", appointment_recorded=pb.AppointmentRecorded(
+                    kind=pb.APPOINTMENT_KIND_PHONE, status=pb.APPOINTMENT_STATUS_SEEN, at=1767225600000)),
+                    timeout=60)
+            got = [next(stream).partner_seq, next(stream).partner_seq]
+            self.assertEqual(got, [2, 3])
+            subscription.close()
+            partner.close()
             self.assertEqual(daemon.stop(), 0)
         finally:
             daemon.cleanup()

@@ -1,0 +1,439 @@
+/*
+ * emit.c: `parcoursctl emit`, publishing events by hand or from a file.
+ *
+ *   emit TYPE --as PARTNER --beneficiary ID [--event-id ID] [--occurred-at TIME]
+ *        [--expected-version N] [--FIELD VALUE ...] [--json]
+ *   emit --json [FILE|-] [--window N] [--output json]
+ *
+ * The second form reads one event per line (blank lines and lines starting with # skipped).
+ * Each line is one flat JSON object; its keys are the names of eventtext.h:
+ *
+ *   {"type":"OrientationDecided","as":"cd93","beneficiary":"B-0001",
+ *    "event_id":"optional","occurred_at":"optional ISO-8601 or unix ms",
+ *    "expected_version":0,"pathway_type":"EMPLOI","referent_body":"MISSION_LOCALE",
+ *    "structure_id":"ml93"}
+ *
+ * payload fields being top-level keys named as in parcours.proto, values strings or integers
+ * (null means "not given"). Every line is read and checked before anything is sent: one bad
+ * line sends nothing. The events are then pipelined on one connection, up to --window in
+ * flight; the daemon processes one connection's frames in order, so events on the same
+ * beneficiary are applied in file order. One result line is printed per event, in file order.
+ *
+ * Re-running a file is safe only for lines that carry their own event_id: the daemon answers
+ * DUPLICATE for those, while lines without one get a new id, hence a new event, each run.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "eventtext.h"
+#include "fields.h"
+#include "jsonline.h"
+#include "parcours.h"
+#include "parcoursctl.h"
+#include "print.h"
+
+#define EMIT_WINDOW_DEFAULT 256
+#define EMIT_ERRORS_SHOWN   20
+
+/* One event of the input, from its line to its outcome. */
+typedef struct emit_item {
+    size_t line; /* 0 for the command-line form */
+    Parcours__V1__Event *event;
+    char event_id[PARCOURS_ID_MAX + 1];
+    parcours_ack_t ack;
+    bool done;
+} emit_item_t;
+
+/* The exit code an outcome calls for; the worst of all outcomes is the command's. */
+static int emit_exit_code(const parcours_ack_t *ack)
+{
+    switch (ack->status) {
+    case PARCOURS__V1__ACK_STATUS__ACK_STATUS_ACCEPTED:
+    case PARCOURS__V1__ACK_STATUS__ACK_STATUS_DUPLICATE:
+        return CTL_EXIT_OK;
+    case PARCOURS_ACK_UNANSWERED:
+        return CTL_EXIT_UNREACHABLE;
+    default:
+        return CTL_EXIT_REJECTED;
+    }
+}
+
+static int worse(int a, int b)
+{
+    /* Unreachable outranks rejected: the operator must first know that outcomes are missing. */
+    if (a == CTL_EXIT_UNREACHABLE || b == CTL_EXIT_UNREACHABLE)
+        return CTL_EXIT_UNREACHABLE;
+    return a > b ? a : b;
+}
+
+static void emit_unreachable_hint(const ctl_t *ctl)
+{
+    fprintf(stderr,
+            "parcoursctl: parcoursd did not answer on %s within %d ms: is parcoursd running? "
+            "Check [ingest] endpoint in parcoursd.conf (or give -c FILE or --ingest ENDPOINT).\n",
+            ctl->ingest, ctl->timeout_ms);
+}
+
+static int emit_client_new(ctl_t *ctl, const char *partner_id, int window,
+                           parcours_client_t **client)
+{
+    parcours_client_options_t opts = PARCOURS_CLIENT_OPTIONS_INIT;
+    /* Half the timeout: one re-send (after a reconnection, say) still fits in the wait. */
+    opts.ack_timeout_ms = ctl->timeout_ms / 2 > 100 ? ctl->timeout_ms / 2 : 100;
+    opts.window = window;
+    int rc = parcours_client_new(ctl->ingest, partner_id, &opts, client);
+    if (rc != PARCOURS_OK) {
+        fprintf(stderr, "parcoursctl: cannot use the ingest endpoint %s: %s\n", ctl->ingest,
+                parcours_strerror(rc));
+        return rc == PARCOURS_EENDPOINT ? CTL_EXIT_USAGE : CTL_EXIT_REJECTED;
+    }
+    return CTL_EXIT_OK;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* emit TYPE --as PARTNER --beneficiary ID [--FIELD VALUE ...] */
+
+static int emit_one(ctl_t *ctl, int argc, char **argv)
+{
+    const char **keys = calloc((size_t)argc + 1, sizeof(*keys));
+    const char **values = calloc((size_t)argc + 1, sizeof(*values));
+    char **owned = calloc((size_t)argc + 1, sizeof(*owned)); /* keys cut out of --name=value */
+    size_t n = 0, n_owned = 0;
+    int status = CTL_EXIT_USAGE;
+    Parcours__V1__Event *event = NULL;
+    parcours_client_t *client = NULL;
+    if (keys == NULL || values == NULL || owned == NULL) {
+        fprintf(stderr, "parcoursctl: out of memory\n");
+        status = CTL_EXIT_REJECTED;
+        goto done;
+    }
+    for (int i = 0; i < argc; i++) {
+        int common = ctl_common_option(ctl, argc, argv, &i);
+        if (common < 0)
+            goto done;
+        if (common > 0) {
+            i--; /* ctl_common_option moved past the option; the loop adds 1 */
+            continue;
+        }
+        const char *arg = argv[i];
+        if (strcmp(arg, "--json") == 0) {
+            ctl->json = true;
+        } else if (strncmp(arg, "--", 2) == 0 && arg[2] != '\0') {
+            const char *eq = strchr(arg, '=');
+            if (eq != NULL) {
+                owned[n_owned] = strndup(arg + 2, (size_t)(eq - arg - 2));
+                if (owned[n_owned] == NULL)
+                    goto done;
+                keys[n] = owned[n_owned++];
+                values[n++] = eq + 1;
+            } else if (i + 1 < argc) {
+                keys[n] = arg + 2;
+                values[n++] = argv[++i];
+            } else {
+                fprintf(stderr, "parcoursctl emit: %s needs a value\n", arg);
+                goto done;
+            }
+        } else if (n == 0 || strcmp(keys[0], "type") != 0) {
+            /* The type comes first among the pairs, so that a later positional is an error. */
+            memmove(keys + 1, keys, n * sizeof(*keys));
+            memmove(values + 1, values, n * sizeof(*values));
+            keys[0] = "type";
+            values[0] = arg;
+            n++;
+        } else {
+            fprintf(stderr, "parcoursctl emit: unexpected argument \"%s\"\n", arg);
+            status = ctl_usage("emit");
+            goto done;
+        }
+    }
+    char err[EVENTTEXT_ERROR_MAX];
+    if (eventtext_build(n, keys, values, &event, err, sizeof(err)) != 0) {
+        fprintf(stderr, "parcoursctl emit: %s\n", err);
+        goto done;
+    }
+    if (ctl_endpoints(ctl) != 0)
+        goto done;
+    status = emit_client_new(ctl, event->partner_id, 1, &client);
+    if (status != CTL_EXIT_OK)
+        goto done;
+    parcours_ack_t ack;
+    int rc = parcours_client_send(client, event, ctl->timeout_ms, &ack);
+    if (rc == PARCOURS_EUNREACHABLE) {
+        emit_unreachable_hint(ctl);
+        status = CTL_EXIT_UNREACHABLE;
+        goto done;
+    }
+    if (rc != PARCOURS_OK) {
+        fprintf(stderr, "parcoursctl emit: %s\n", parcours_strerror(rc));
+        status = CTL_EXIT_REJECTED;
+        goto done;
+    }
+    print_ack(&ack, 0, fields_payload_name(event), event->beneficiary_id, ctl->json);
+    status = emit_exit_code(&ack);
+    if (status == CTL_EXIT_UNREACHABLE)
+        emit_unreachable_hint(ctl);
+done:
+    parcours_client_destroy(&client);
+    eventtext_free(&event);
+    for (size_t i = 0; owned != NULL && i < n_owned; i++)
+        free(owned[i]);
+    free(owned);
+    free(keys);
+    free(values);
+    return status;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* emit --json [FILE]: reading and checking every line. */
+
+typedef struct emit_input {
+    emit_item_t *items;
+    size_t n, cap;
+    size_t errors;
+} emit_input_t;
+
+/* Builds the event of one JSON line; prints why not and counts an error otherwise. */
+static void emit_read_line(emit_input_t *in, const char *name, size_t line, const char *text,
+                           size_t len)
+{
+    char err[EVENTTEXT_ERROR_MAX];
+    jsonline_t *o = NULL;
+    Parcours__V1__Event *event = NULL;
+    if (jsonline_parse(text, len, &o, err, sizeof(err)) == 0) {
+        size_t n = jsonline_count(o);
+        const char **keys = calloc(n + 1, sizeof(*keys));
+        const char **values = calloc(n + 1, sizeof(*values));
+        if (keys == NULL || values == NULL) {
+            snprintf(err, sizeof(err), "out of memory");
+        } else {
+            for (size_t i = 0; i < n; i++) {
+                keys[i] = jsonline_key(o, i);
+                values[i] = jsonline_kind(o, i) == JSONLINE_NULL ? NULL : jsonline_value(o, i);
+            }
+            eventtext_build(n, keys, values, &event, err, sizeof(err));
+        }
+        free(keys);
+        free(values);
+        jsonline_destroy(&o);
+    }
+    if (event == NULL) {
+        if (in->errors++ < EMIT_ERRORS_SHOWN)
+            fprintf(stderr, "%s:%zu: %s\n", name, line, err);
+        return;
+    }
+    if (in->n == in->cap) {
+        size_t cap = in->cap ? 2 * in->cap : 64;
+        emit_item_t *items = realloc(in->items, cap * sizeof(*items));
+        if (items == NULL) {
+            eventtext_free(&event);
+            if (in->errors++ < EMIT_ERRORS_SHOWN)
+                fprintf(stderr, "%s:%zu: out of memory\n", name, line);
+            return;
+        }
+        in->items = items;
+        in->cap = cap;
+    }
+    in->items[in->n++] = (emit_item_t){.line = line, .event = event};
+}
+
+/* Reads every line of f; returns 0 when all were good. */
+static int emit_read(emit_input_t *in, FILE *f, const char *name)
+{
+    char *buf = NULL;
+    size_t cap = 0, line = 0;
+    ssize_t len;
+    errno = 0;
+    while ((len = getline(&buf, &cap, f)) >= 0) {
+        line++;
+        while (len > 0 && (buf[len - 1] == '\n' || buf[len - 1] == '\r'))
+            buf[--len] = '\0';
+        const char *p = buf;
+        while (*p == ' ' || *p == '\t')
+            p++;
+        if (*p == '\0' || *p == '#')
+            continue;
+        emit_read_line(in, name, line, buf, (size_t)len);
+    }
+    int read_error = ferror(f) ? errno : 0;
+    free(buf);
+    if (read_error != 0) {
+        fprintf(stderr, "parcoursctl emit: cannot read %s: %s\n", name, strerror(read_error));
+        return -1;
+    }
+    if (in->errors > EMIT_ERRORS_SHOWN)
+        fprintf(stderr, "... and %zu more errors\n", in->errors - EMIT_ERRORS_SHOWN);
+    if (in->errors > 0) {
+        fprintf(stderr, "parcoursctl emit: %zu bad lines in %s; nothing was sent.\n", in->errors,
+                name);
+        return -1;
+    }
+    return 0;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* emit --json [FILE]: pipelining. */
+
+/* Marks every event without an outcome as unanswered (sent or not). */
+static void emit_give_up(emit_item_t *items, size_t n, size_t published, int timeout_ms)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (items[i].done)
+            continue;
+        parcours_ack_t *ack = &items[i].ack;
+        *ack = (parcours_ack_t){.status = PARCOURS_ACK_UNANSWERED};
+        if (i < published) {
+            snprintf(ack->event_id, sizeof(ack->event_id), "%s", items[i].event_id);
+            snprintf(ack->message, sizeof(ack->message),
+                     "no answer within %d ms; the event may or may not have been applied",
+                     timeout_ms);
+        } else {
+            snprintf(ack->event_id, sizeof(ack->event_id), "%s", items[i].event->event_id);
+            snprintf(ack->message, sizeof(ack->message), "not sent: parcoursd stopped answering");
+        }
+        items[i].done = true;
+    }
+}
+
+static void emit_print_ready(const ctl_t *ctl, emit_item_t *items, size_t n, size_t *printed,
+                             int *status)
+{
+    for (; *printed < n && items[*printed].done; (*printed)++) {
+        emit_item_t *it = &items[*printed];
+        print_ack(&it->ack, it->line, fields_payload_name(it->event), it->event->beneficiary_id,
+                  ctl->json);
+        *status = worse(*status, emit_exit_code(&it->ack));
+        eventtext_free(&it->event);
+    }
+    fflush(stdout);
+}
+
+static int emit_pipeline(ctl_t *ctl, emit_item_t *items, size_t n, int window)
+{
+    parcours_client_t *client = NULL;
+    int status = emit_client_new(ctl, items[0].event->partner_id, window, &client);
+    if (status != CTL_EXIT_OK)
+        return status;
+    /* The items in flight, to match outcomes with lines: a short linear search, the window
+     * being small. */
+    size_t *flying = calloc((size_t)window, sizeof(*flying));
+    size_t n_flying = 0, published = 0, printed = 0;
+    if (flying == NULL) {
+        parcours_client_destroy(&client);
+        fprintf(stderr, "parcoursctl: out of memory\n");
+        return CTL_EXIT_REJECTED;
+    }
+    while (printed < n) {
+        while (published < n && n_flying < (size_t)window) {
+            emit_item_t *it = &items[published];
+            int rc = parcours_client_publish(client, it->event, it->event_id);
+            if (rc == PARCOURS_EFULL || rc == PARCOURS_EINFLIGHT)
+                break; /* an earlier event with this id must finish first: keep the order */
+            if (rc == PARCOURS_ETOOLARGE) {
+                it->ack = (parcours_ack_t){.status = PARCOURS__V1__ACK_STATUS__ACK_STATUS_REJECTED,
+                                           .code = PARCOURS__V1__ERROR_CODE__ERROR_CODE_TOO_LARGE};
+                snprintf(it->ack.event_id, sizeof(it->ack.event_id), "%s", it->event->event_id);
+                snprintf(it->ack.message, sizeof(it->ack.message), "not sent: %s",
+                         parcours_strerror(rc));
+                it->done = true;
+                published++;
+                continue;
+            }
+            if (rc != PARCOURS_OK) {
+                fprintf(stderr, "parcoursctl emit: line %zu: %s\n", it->line,
+                        parcours_strerror(rc));
+                status = CTL_EXIT_REJECTED;
+                goto done;
+            }
+            flying[n_flying++] = published++;
+        }
+        emit_print_ready(ctl, items, n, &printed, &status);
+        if (printed == n)
+            break;
+        parcours_ack_t ack;
+        int rc = parcours_client_poll(client, ctl->timeout_ms, &ack);
+        if (rc < 0) {
+            fprintf(stderr, "parcoursctl emit: %s\n", parcours_strerror(rc));
+            status = CTL_EXIT_REJECTED;
+            goto done;
+        }
+        if (rc == 0) {
+            /* Nothing became final for a whole timeout: the daemon is gone, or was never there. */
+            emit_give_up(items, n, published, ctl->timeout_ms);
+            emit_print_ready(ctl, items, n, &printed, &status);
+            emit_unreachable_hint(ctl);
+            status = CTL_EXIT_UNREACHABLE;
+            break;
+        }
+        for (size_t k = 0; k < n_flying; k++) {
+            emit_item_t *it = &items[flying[k]];
+            if (strcmp(it->event_id, ack.event_id) == 0) {
+                it->ack = ack;
+                it->done = true;
+                flying[k] = flying[--n_flying];
+                break;
+            }
+        }
+    }
+done:
+    free(flying);
+    parcours_client_destroy(&client);
+    return status;
+}
+
+static int emit_lines(ctl_t *ctl, int argc, char **argv)
+{
+    const char *path = NULL;
+    long window = EMIT_WINDOW_DEFAULT;
+    for (int i = 0; i < argc; i++) {
+        int common = ctl_common_option(ctl, argc, argv, &i);
+        if (common < 0)
+            return CTL_EXIT_USAGE;
+        if (common > 0) {
+            i--;
+            continue;
+        }
+        if (strcmp(argv[i], "--json") == 0) {
+            ctl->json = true;
+        } else if (strcmp(argv[i], "--window") == 0 && i + 1 < argc) {
+            char *end;
+            window = strtol(argv[++i], &end, 10);
+            if (*end != '\0' || window < 1 || window > 100000) {
+                fprintf(stderr, "parcoursctl emit: --window takes 1 to 100000\n");
+                return CTL_EXIT_USAGE;
+            }
+        } else if (path == NULL && (argv[i][0] != '-' || strcmp(argv[i], "-") == 0)) {
+            path = argv[i];
+        } else {
+            fprintf(stderr, "parcoursctl emit: unexpected argument \"%s\"\n", argv[i]);
+            return ctl_usage("emit");
+        }
+    }
+    bool from_stdin = path == NULL || strcmp(path, "-") == 0;
+    FILE *f = from_stdin ? stdin : fopen(path, "r");
+    if (f == NULL) {
+        fprintf(stderr, "parcoursctl emit: cannot open %s: %s\n", path, strerror(errno));
+        return CTL_EXIT_USAGE;
+    }
+    emit_input_t in = {0};
+    int rc = emit_read(&in, f, from_stdin ? "stdin" : path);
+    if (!from_stdin)
+        fclose(f);
+    int status = CTL_EXIT_USAGE;
+    if (rc == 0 && in.n == 0)
+        status = CTL_EXIT_OK; /* nothing to send */
+    else if (rc == 0 && ctl_endpoints(ctl) == 0)
+        status = emit_pipeline(ctl, in.items, in.n, (int)window);
+    for (size_t i = 0; i < in.n; i++)
+        eventtext_free(&in.items[i].event);
+    free(in.items);
+    return status;
+}
+
+int cmd_emit(ctl_t *ctl, int argc, char **argv)
+{
+    if (argc > 0 && strcmp(argv[0], "--json") == 0)
+        return emit_lines(ctl, argc - 1, argv + 1);
+    return emit_one(ctl, argc, argv);
+}

@@ -1,0 +1,408 @@
+/*
+ * parcoursctl.c: the admin CLI of parcoursd: the command table, the common options, the
+ * endpoints, and the read commands (status, show, history, partners). `emit` is in emit.c.
+ *
+ * One table drives both `help` and dispatch, so they cannot drift apart. Every read command
+ * sends one AdminRequest to the daemon's admin endpoint and prints the AdminReply, for people
+ * by default and as one JSON document with --json.
+ */
+#include "parcoursctl.h"
+
+#include <ini.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "parcours.h"
+#include "print.h"
+
+#define DEFAULT_INGEST_ENDPOINT "tcp://127.0.0.1:7401"
+#define DEFAULT_ADMIN_ENDPOINT  "ipc:///run/parcours/admin.sock"
+#define DEFAULT_TIMEOUT_MS      5000
+
+typedef struct command {
+    const char *name;
+    int (*run)(ctl_t *ctl, int argc, char **argv);
+    const char *usage;
+    const char *summary;
+} command_t;
+
+static int cmd_status(ctl_t *ctl, int argc, char **argv);
+static int cmd_show(ctl_t *ctl, int argc, char **argv);
+static int cmd_history(ctl_t *ctl, int argc, char **argv);
+static int cmd_partners(ctl_t *ctl, int argc, char **argv);
+static int cmd_help(ctl_t *ctl, int argc, char **argv);
+
+static const command_t commands[] = {
+    {"status", cmd_status, "status [--json]", "the daemon's version, durability and figures"},
+    {"show", cmd_show, "show BENEFICIARY [--json]", "one pathway: its phase and the facts"},
+    {"history", cmd_history, "history BENEFICIARY [--json]", "a beneficiary's events, in order"},
+    {"partners", cmd_partners, "partners [--json]", "the partners file as the daemon loaded it"},
+    {"emit", cmd_emit,
+     "emit TYPE --as PARTNER --beneficiary ID [--event-id ID] [--occurred-at TIME]\n"
+     "          [--expected-version N] [--FIELD VALUE ...] [--json]",
+     "publish one event; FIELD is a field of TYPE's message in parcours.proto"},
+    {"emit", cmd_emit, "emit --json [FILE|-] [--window N] [--output json]",
+     "publish one event per JSON line, pipelined, results in line order"},
+    {"help", cmd_help, "help", "this text"},
+};
+#define COMMAND_COUNT (sizeof(commands) / sizeof(commands[0]))
+
+static void help(FILE *out)
+{
+    fprintf(out, "usage: parcoursctl [OPTIONS] COMMAND [ARGS]\n\ncommands:\n");
+    for (size_t i = 0; i < COMMAND_COUNT; i++)
+        fprintf(out, "  %s\n      %s\n", commands[i].usage, commands[i].summary);
+    fprintf(
+        out,
+        "\noptions (anywhere on the line):\n"
+        "  --ingest ENDPOINT   the daemon's ingest endpoint (default " DEFAULT_INGEST_ENDPOINT ")\n"
+        "  --admin ENDPOINT    the daemon's admin endpoint (default " DEFAULT_ADMIN_ENDPOINT ")\n"
+        "  -c, --config FILE   read both from the daemon's configuration ([ingest] endpoint,\n"
+        "                      [admin] endpoint); default $PARCOURS_CONFIG\n"
+        "  --timeout MS        how long to wait for the daemon (default 5000)\n"
+        "  --json, --output json|human   output for programs or for people\n"
+        "  --help, --version\n"
+        "\nTYPE is an event type such as OrientationDecided (or orientation_decided). Enum\n"
+        "values take their short names (EMPLOI) or full ones (PATHWAY_TYPE_EMPLOI); times take\n"
+        "unix ms or ISO-8601 (2026-11-27, 2026-11-27T10:00:00Z). A JSON line is one flat\n"
+        "object: {\"type\":\"OrientationDecided\",\"as\":\"cd93\",\"beneficiary\":\"B-0001\",\n"
+        "\"pathway_type\":\"EMPLOI\",\"referent_body\":\"MISSION_LOCALE\","
+        "\"structure_id\":\"ml93\"}\n"
+        "\nexit codes: 0 done, 1 rejected or not found, 2 usage, 3 daemon unreachable\n");
+}
+
+int ctl_usage(const char *command)
+{
+    fprintf(stderr, "usage:\n");
+    for (size_t i = 0; i < COMMAND_COUNT; i++)
+        if (strcmp(commands[i].name, command) == 0)
+            fprintf(stderr, "  parcoursctl %s\n", commands[i].usage);
+    fprintf(stderr, "(parcoursctl help lists every command and option)\n");
+    return CTL_EXIT_USAGE;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Common options and endpoints. */
+
+int ctl_common_option(ctl_t *ctl, int argc, char **argv, int *i)
+{
+    static const char *const names[] = {"--ingest", "--admin",   "--config",
+                                        "-c",       "--timeout", "--output"};
+    const char *arg = argv[*i];
+    const char *value = NULL;
+    size_t which = 0;
+    for (; which < sizeof(names) / sizeof(names[0]); which++) {
+        size_t n = strlen(names[which]);
+        if (strcmp(arg, names[which]) == 0) {
+            if (*i + 1 >= argc) {
+                fprintf(stderr, "parcoursctl: %s needs a value\n", arg);
+                return -1;
+            }
+            value = argv[*i + 1];
+            *i += 2;
+            break;
+        }
+        if (strncmp(arg, names[which], n) == 0 && arg[n] == '=' && names[which][1] == '-') {
+            value = arg + n + 1;
+            *i += 1;
+            break;
+        }
+    }
+    switch (which) {
+    case 0:
+        ctl->ingest_option = value;
+        return 1;
+    case 1:
+        ctl->admin_option = value;
+        return 1;
+    case 2:
+    case 3:
+        ctl->config_path = value;
+        return 1;
+    case 4: {
+        char *end;
+        long ms = strtol(value, &end, 10);
+        if (*end != '\0' || end == value || ms < 1 || ms > 3600000) {
+            fprintf(stderr, "parcoursctl: --timeout takes milliseconds, 1 to 3600000\n");
+            return -1;
+        }
+        ctl->timeout_ms = (int)ms;
+        return 1;
+    }
+    case 5:
+        if (strcmp(value, "json") != 0 && strcmp(value, "human") != 0) {
+            fprintf(stderr, "parcoursctl: --output takes json or human\n");
+            return -1;
+        }
+        ctl->json = strcmp(value, "json") == 0;
+        return 1;
+    default:
+        return 0;
+    }
+}
+
+typedef struct config_read {
+    char folder[CTL_ENDPOINT_MAX]; /* of the configuration file, for a relative store path */
+    char ingest[CTL_ENDPOINT_MAX];
+    char admin[CTL_ENDPOINT_MAX];
+    char store[CTL_ENDPOINT_MAX];
+} config_read_t;
+
+/* inih calls this for every key; only the endpoints (and the store, which places the default
+ * admin socket) matter here: the daemon checks the rest. */
+static int config_entry(void *ctx, const char *section, const char *name, const char *value)
+{
+    config_read_t *c = ctx;
+    char *target = NULL;
+    if (strcmp(name, "endpoint") == 0 && strcmp(section, "ingest") == 0)
+        target = c->ingest;
+    else if (strcmp(name, "endpoint") == 0 && strcmp(section, "admin") == 0)
+        target = c->admin;
+    else if (strcmp(name, "path") == 0 && strcmp(section, "store") == 0)
+        target = c->store;
+    if (target != NULL)
+        snprintf(target, CTL_ENDPOINT_MAX, "%s", value);
+    return 1;
+}
+
+int ctl_endpoints(ctl_t *ctl)
+{
+    config_read_t c = {0};
+    const char *path = ctl->config_path;
+    if (path == NULL)
+        path = getenv("PARCOURS_CONFIG");
+    if (path != NULL && path[0] != '\0' &&
+        (ctl->ingest_option == NULL || ctl->admin_option == NULL)) {
+        int rc = ini_parse(path, config_entry, &c);
+        if (rc < 0) {
+            fprintf(stderr, "parcoursctl: cannot open the configuration %s\n", path);
+            return -1;
+        }
+        if (rc > 0) {
+            fprintf(stderr, "%s:%d: not valid INI (check it with parcoursd -n -c %s)\n", path, rc,
+                    path);
+            return -1;
+        }
+        const char *slash = strrchr(path, '/');
+        if (slash != NULL)
+            snprintf(c.folder, sizeof(c.folder), "%.*s", slash == path ? 1 : (int)(slash - path),
+                     path);
+    }
+    const char *ingest = ctl->ingest_option;
+    if (ingest == NULL)
+        ingest = c.ingest[0] != '\0' ? c.ingest : DEFAULT_INGEST_ENDPOINT;
+    snprintf(ctl->ingest, sizeof(ctl->ingest), "%s", ingest);
+
+    int n;
+    if (ctl->admin_option != NULL)
+        n = snprintf(ctl->admin, sizeof(ctl->admin), "%s", ctl->admin_option);
+    else if (c.admin[0] != '\0')
+        n = snprintf(ctl->admin, sizeof(ctl->admin), "%s", c.admin);
+    else if (c.store[0] == '/' || (c.store[0] != '\0' && c.folder[0] == '\0'))
+        /* The daemon's own default: its socket lives in the store's folder. */
+        n = snprintf(ctl->admin, sizeof(ctl->admin), "ipc://%s/admin.sock", c.store);
+    else if (c.store[0] != '\0')
+        n = snprintf(ctl->admin, sizeof(ctl->admin), "ipc://%s/%s/admin.sock", c.folder, c.store);
+    else
+        n = snprintf(ctl->admin, sizeof(ctl->admin), "%s", DEFAULT_ADMIN_ENDPOINT);
+    if (n < 0 || (size_t)n >= sizeof(ctl->admin)) {
+        fprintf(stderr, "parcoursctl: the admin endpoint is too long\n");
+        return -1;
+    }
+    return 0;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Read commands. */
+
+/* Reads the arguments of a read command: common options, --json, and `wanted` positionals. */
+static int read_args(ctl_t *ctl, const char *command, int argc, char **argv, const char **arg,
+                     int wanted)
+{
+    int got = 0;
+    for (int i = 0; i < argc; i++) {
+        int common = ctl_common_option(ctl, argc, argv, &i);
+        if (common < 0)
+            return -1;
+        if (common > 0) {
+            i--;
+            continue;
+        }
+        if (strcmp(argv[i], "--json") == 0) {
+            ctl->json = true;
+        } else if (argv[i][0] != '-' && got < wanted) {
+            arg[got++] = argv[i];
+        } else {
+            fprintf(stderr, "parcoursctl %s: unexpected argument \"%s\"\n", command, argv[i]);
+            ctl_usage(command);
+            return -1;
+        }
+    }
+    if (got < wanted) {
+        ctl_usage(command);
+        return -1;
+    }
+    return 0;
+}
+
+/* Sends one request and receives its reply; on failure prints why and returns the exit code. */
+static int admin_ask(ctl_t *ctl, Parcours__V1__AdminCommand command, const char *beneficiary,
+                     Parcours__V1__AdminReply **reply)
+{
+    if (ctl_endpoints(ctl) != 0)
+        return CTL_EXIT_USAGE;
+    Parcours__V1__AdminRequest request = PARCOURS__V1__ADMIN_REQUEST__INIT;
+    request.command = command;
+    if (beneficiary != NULL)
+        request.beneficiary_id = (char *)beneficiary;
+    int rc = parcours_admin_call(ctl->admin, &request, ctl->timeout_ms, reply);
+    if (rc == PARCOURS_EUNREACHABLE) {
+        fprintf(stderr,
+                "parcoursctl: parcoursd did not answer on %s within %d ms: is parcoursd "
+                "running? Check [admin] endpoint in parcoursd.conf (or give -c FILE or --admin "
+                "ENDPOINT); an ipc socket is owner-only: run as the daemon's user.\n",
+                ctl->admin, ctl->timeout_ms);
+        return CTL_EXIT_UNREACHABLE;
+    }
+    if (rc != PARCOURS_OK) {
+        fprintf(stderr, "parcoursctl: %s: %s\n", ctl->admin, parcours_strerror(rc));
+        return rc == PARCOURS_EENDPOINT ? CTL_EXIT_USAGE : CTL_EXIT_REJECTED;
+    }
+    if (!(*reply)->ok) {
+        const char *error = (*reply)->error[0] != '\0' ? (*reply)->error : "the daemon refused";
+        if (ctl->json)
+            print_error_json(error);
+        else
+            fprintf(stderr, "parcoursctl: %s\n", error);
+        parcours__v1__admin_reply__free_unpacked(*reply, NULL);
+        *reply = NULL;
+        return CTL_EXIT_REJECTED;
+    }
+    return CTL_EXIT_OK;
+}
+
+/* The reply lacked what the command asked for: versions of parcoursctl and parcoursd differ. */
+static int admin_incomplete(Parcours__V1__AdminReply *reply)
+{
+    fprintf(stderr, "parcoursctl: the daemon's reply lacks the data asked for; do parcoursctl "
+                    "and parcoursd have the same version?\n");
+    parcours__v1__admin_reply__free_unpacked(reply, NULL);
+    return CTL_EXIT_REJECTED;
+}
+
+static int cmd_status(ctl_t *ctl, int argc, char **argv)
+{
+    Parcours__V1__AdminReply *reply;
+    if (read_args(ctl, "status", argc, argv, NULL, 0) != 0)
+        return CTL_EXIT_USAGE;
+    int status = admin_ask(ctl, PARCOURS__V1__ADMIN_COMMAND__ADMIN_COMMAND_STATUS, NULL, &reply);
+    if (status != CTL_EXIT_OK)
+        return status;
+    if (reply->status == NULL)
+        return admin_incomplete(reply);
+    print_status(reply->status, ctl->json);
+    parcours__v1__admin_reply__free_unpacked(reply, NULL);
+    return CTL_EXIT_OK;
+}
+
+static int cmd_show(ctl_t *ctl, int argc, char **argv)
+{
+    const char *beneficiary;
+    Parcours__V1__AdminReply *reply;
+    if (read_args(ctl, "show", argc, argv, &beneficiary, 1) != 0)
+        return CTL_EXIT_USAGE;
+    int status =
+        admin_ask(ctl, PARCOURS__V1__ADMIN_COMMAND__ADMIN_COMMAND_SHOW, beneficiary, &reply);
+    if (status != CTL_EXIT_OK)
+        return status;
+    if (reply->pathway == NULL)
+        return admin_incomplete(reply);
+    print_pathway(reply->pathway, ctl->json);
+    parcours__v1__admin_reply__free_unpacked(reply, NULL);
+    return CTL_EXIT_OK;
+}
+
+static int cmd_history(ctl_t *ctl, int argc, char **argv)
+{
+    const char *beneficiary;
+    Parcours__V1__AdminReply *reply;
+    if (read_args(ctl, "history", argc, argv, &beneficiary, 1) != 0)
+        return CTL_EXIT_USAGE;
+    int status =
+        admin_ask(ctl, PARCOURS__V1__ADMIN_COMMAND__ADMIN_COMMAND_HISTORY, beneficiary, &reply);
+    if (status != CTL_EXIT_OK)
+        return status;
+    print_history(reply->history, reply->n_history, ctl->json);
+    parcours__v1__admin_reply__free_unpacked(reply, NULL);
+    return CTL_EXIT_OK;
+}
+
+static int cmd_partners(ctl_t *ctl, int argc, char **argv)
+{
+    Parcours__V1__AdminReply *reply;
+    if (read_args(ctl, "partners", argc, argv, NULL, 0) != 0)
+        return CTL_EXIT_USAGE;
+    int status = admin_ask(ctl, PARCOURS__V1__ADMIN_COMMAND__ADMIN_COMMAND_PARTNERS, NULL, &reply);
+    if (status != CTL_EXIT_OK)
+        return status;
+    print_partners(reply->partners, reply->n_partners, ctl->json);
+    parcours__v1__admin_reply__free_unpacked(reply, NULL);
+    return CTL_EXIT_OK;
+}
+
+static int cmd_help(ctl_t *ctl, int argc, char **argv)
+{
+    (void)ctl;
+    (void)argc;
+    (void)argv;
+    help(stdout);
+    return CTL_EXIT_OK;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+
+int main(int argc, char **argv)
+{
+    ctl_t ctl = {.timeout_ms = DEFAULT_TIMEOUT_MS};
+    int i = 1;
+    /* Options before the command; the commands read the ones after it. */
+    while (i < argc && argv[i][0] == '-') {
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+            help(stdout);
+            return CTL_EXIT_OK;
+        }
+        if (strcmp(argv[i], "--version") == 0) {
+            printf("parcoursctl %s\n", PARCOURS_VERSION);
+            return CTL_EXIT_OK;
+        }
+        if (strcmp(argv[i], "--json") == 0) {
+            ctl.json = true;
+            i++;
+            continue;
+        }
+        int common = ctl_common_option(&ctl, argc, argv, &i);
+        if (common < 0)
+            return CTL_EXIT_USAGE;
+        if (common == 0) {
+            fprintf(stderr, "parcoursctl: unknown option %s\n", argv[i]);
+            help(stderr);
+            return CTL_EXIT_USAGE;
+        }
+    }
+    if (i >= argc) {
+        help(stderr);
+        return CTL_EXIT_USAGE;
+    }
+    for (int k = i + 1; k < argc; k++)
+        if (strcmp(argv[k], "--help") == 0 || strcmp(argv[k], "-h") == 0) {
+            ctl_usage(argv[i]);
+            return CTL_EXIT_OK;
+        }
+    for (size_t c = 0; c < COMMAND_COUNT; c++)
+        if (strcmp(commands[c].name, argv[i]) == 0)
+            return commands[c].run(&ctl, argc - i - 1, argv + i + 1);
+    fprintf(stderr, "parcoursctl: unknown command \"%s\"\n", argv[i]);
+    help(stderr);
+    return CTL_EXIT_USAGE;
+}

@@ -1,0 +1,623 @@
+/*
+ * print.c: parcoursctl's output (see print.h).
+ *
+ * JSON is written generically from the protobuf descriptors, so a field added to the contract
+ * appears in `--json` output at once. Text for people is generic too where the contract is
+ * regular (a pathway's facts, an event's payload) and written by hand where layout matters
+ * (the status figures, the history and partner tables).
+ *
+ * Strings from the daemon are shown to people with control characters replaced, so that no
+ * identifier or message can move the cursor or recolour a terminal.
+ */
+#include "print.h"
+
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "fields.h"
+#include "jsonwriter.h"
+
+#define TEXT_MAX 2048
+
+/* ------------------------------------------------------------------------------------------ */
+/* Helpers. */
+
+/* s with control characters replaced by '?', into buf (cut to size). */
+static const char *clean(const char *s, char *buf, size_t size)
+{
+    size_t n = 0;
+    for (; s != NULL && s[n] != '\0' && n + 1 < size; n++)
+        buf[n] = ((unsigned char)s[n] < 0x20 || s[n] == 0x7F) ? '?' : s[n];
+    buf[n] = '\0';
+    return buf;
+}
+
+/* Appends to a text buffer, cutting what does not fit. */
+__attribute__((format(printf, 4, 5))) static void append(char *buf, size_t size, size_t *used,
+                                                         const char *fmt, ...)
+{
+    if (*used + 1 >= size)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(buf + *used, size - *used, fmt, ap);
+    va_end(ap);
+    if (n > 0)
+        *used += (size_t)n < size - *used ? (size_t)n : size - *used - 1;
+}
+
+static const void *member_at(const ProtobufCMessage *m, size_t offset)
+{
+    return (const char *)m + offset;
+}
+
+/* False when a oneof field is not the one set. */
+static bool oneof_selected(const ProtobufCMessage *m, const ProtobufCFieldDescriptor *f)
+{
+    if (!(f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF))
+        return true;
+    return *(const uint32_t *)member_at(m, f->quantifier_offset) == f->id;
+}
+
+/* The size of one element of a repeated field. */
+static size_t element_size(const ProtobufCFieldDescriptor *f)
+{
+    switch (f->type) {
+    case PROTOBUF_C_TYPE_INT64:
+    case PROTOBUF_C_TYPE_SINT64:
+    case PROTOBUF_C_TYPE_SFIXED64:
+    case PROTOBUF_C_TYPE_UINT64:
+    case PROTOBUF_C_TYPE_FIXED64:
+    case PROTOBUF_C_TYPE_DOUBLE:
+        return 8;
+    case PROTOBUF_C_TYPE_BOOL:
+        return sizeof(protobuf_c_boolean);
+    case PROTOBUF_C_TYPE_STRING:
+        return sizeof(char *);
+    case PROTOBUF_C_TYPE_BYTES:
+        return sizeof(ProtobufCBinaryData);
+    case PROTOBUF_C_TYPE_MESSAGE:
+        return sizeof(ProtobufCMessage *);
+    default:
+        return 4;
+    }
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* JSON, from the descriptors. */
+
+static void json_message(jsonwriter_t *w, const ProtobufCMessage *m);
+
+/* One value of field f stored at p (a member, or an element of a repeated member). */
+static void json_value(jsonwriter_t *w, const ProtobufCFieldDescriptor *f, const void *p)
+{
+    switch (f->type) {
+    case PROTOBUF_C_TYPE_INT32:
+    case PROTOBUF_C_TYPE_SINT32:
+    case PROTOBUF_C_TYPE_SFIXED32:
+        jsonwriter_int(w, *(const int32_t *)p);
+        break;
+    case PROTOBUF_C_TYPE_UINT32:
+    case PROTOBUF_C_TYPE_FIXED32:
+        jsonwriter_uint(w, *(const uint32_t *)p);
+        break;
+    case PROTOBUF_C_TYPE_INT64:
+    case PROTOBUF_C_TYPE_SINT64:
+    case PROTOBUF_C_TYPE_SFIXED64:
+        jsonwriter_int(w, *(const int64_t *)p);
+        break;
+    case PROTOBUF_C_TYPE_UINT64:
+    case PROTOBUF_C_TYPE_FIXED64:
+        jsonwriter_uint(w, *(const uint64_t *)p);
+        break;
+    case PROTOBUF_C_TYPE_BOOL:
+        jsonwriter_bool(w, *(const protobuf_c_boolean *)p != 0);
+        break;
+    case PROTOBUF_C_TYPE_FLOAT:
+        jsonwriter_double(w, *(const float *)p);
+        break;
+    case PROTOBUF_C_TYPE_DOUBLE:
+        jsonwriter_double(w, *(const double *)p);
+        break;
+    case PROTOBUF_C_TYPE_ENUM: {
+        int v = *(const int *)p;
+        const char *name = fields_enum_name(f->descriptor, v);
+        if (name != NULL)
+            jsonwriter_string(w, name);
+        else
+            jsonwriter_int(w, v); /* a value newer than this parcoursctl */
+        break;
+    }
+    case PROTOBUF_C_TYPE_STRING:
+        jsonwriter_string(w, *(char *const *)p);
+        break;
+    case PROTOBUF_C_TYPE_MESSAGE: {
+        const ProtobufCMessage *sub = *(ProtobufCMessage *const *)p;
+        if (sub != NULL)
+            json_message(w, sub);
+        else
+            jsonwriter_null(w);
+        break;
+    }
+    default:
+        jsonwriter_null(w); /* bytes: the contract has none */
+    }
+}
+
+static void json_message(jsonwriter_t *w, const ProtobufCMessage *m)
+{
+    const ProtobufCMessageDescriptor *d = m->descriptor;
+    jsonwriter_object_begin(w);
+    for (unsigned i = 0; i < d->n_fields; i++) {
+        const ProtobufCFieldDescriptor *f = &d->fields[i];
+        if (!oneof_selected(m, f))
+            continue;
+        jsonwriter_key(w, f->name);
+        const void *p = member_at(m, f->offset);
+        if (f->label != PROTOBUF_C_LABEL_REPEATED) {
+            json_value(w, f, p);
+            continue;
+        }
+        size_t n = *(const size_t *)member_at(m, f->quantifier_offset);
+        const char *elements = *(const char *const *)p;
+        jsonwriter_array_begin(w);
+        for (size_t k = 0; k < n; k++)
+            json_value(w, f, elements + k * element_size(f));
+        jsonwriter_array_end(w);
+    }
+    jsonwriter_object_end(w);
+}
+
+/* Writes a message as one JSON line; NULL as null. */
+static void json_line(const ProtobufCMessage *m)
+{
+    jsonwriter_t *w = jsonwriter_new(stdout);
+    if (w == NULL)
+        return;
+    if (m != NULL)
+        json_message(w, m);
+    else
+        jsonwriter_null(w);
+    jsonwriter_destroy(&w);
+    fputc('\n', stdout);
+}
+
+void print_error_json(const char *message)
+{
+    jsonwriter_t *w = jsonwriter_new(stdout);
+    if (w == NULL)
+        return;
+    jsonwriter_object_begin(w);
+    jsonwriter_key(w, "ok");
+    jsonwriter_bool(w, false);
+    jsonwriter_key(w, "error");
+    jsonwriter_string(w, message);
+    jsonwriter_object_end(w);
+    jsonwriter_destroy(&w);
+    fputc('\n', stdout);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Text, from the descriptors. */
+
+/* True when the field holds its zero value (a fact that does not hold). */
+static bool field_empty(const ProtobufCMessage *m, const ProtobufCFieldDescriptor *f)
+{
+    const void *p = member_at(m, f->offset);
+    if (!oneof_selected(m, f))
+        return true;
+    if (f->label == PROTOBUF_C_LABEL_REPEATED)
+        return *(const size_t *)member_at(m, f->quantifier_offset) == 0;
+    switch (f->type) {
+    case PROTOBUF_C_TYPE_STRING:
+        return *(char *const *)p == NULL || (*(char *const *)p)[0] == '\0';
+    case PROTOBUF_C_TYPE_MESSAGE:
+        return *(ProtobufCMessage *const *)p == NULL;
+    case PROTOBUF_C_TYPE_INT64:
+    case PROTOBUF_C_TYPE_SINT64:
+    case PROTOBUF_C_TYPE_SFIXED64:
+    case PROTOBUF_C_TYPE_UINT64:
+    case PROTOBUF_C_TYPE_FIXED64:
+        return *(const uint64_t *)p == 0;
+    case PROTOBUF_C_TYPE_DOUBLE:
+        return *(const double *)p == 0;
+    case PROTOBUF_C_TYPE_FLOAT:
+        return *(const float *)p == 0;
+    case PROTOBUF_C_TYPE_BOOL:
+        return *(const protobuf_c_boolean *)p == 0;
+    case PROTOBUF_C_TYPE_BYTES:
+        return true;
+    default:
+        return *(const uint32_t *)p == 0;
+    }
+}
+
+static void text_message(const ProtobufCMessage *m, char *buf, size_t size, size_t *used);
+
+/* One value as text: times as dates, enums by short name, messages inline. */
+static void text_value(const ProtobufCFieldDescriptor *f, const void *p, char *buf, size_t size,
+                       size_t *used)
+{
+    char tmp[TEXT_MAX];
+    switch (f->type) {
+    case PROTOBUF_C_TYPE_STRING:
+        append(buf, size, used, "%s", clean(*(char *const *)p, tmp, sizeof(tmp)));
+        return;
+    case PROTOBUF_C_TYPE_ENUM: {
+        const char *name = fields_enum_name(f->descriptor, *(const int *)p);
+        if (name == NULL) {
+            snprintf(tmp, sizeof(tmp), "%d", *(const int *)p);
+            name = tmp;
+        }
+        append(buf, size, used, "%s", name);
+        return;
+    }
+    case PROTOBUF_C_TYPE_MESSAGE:
+        text_message(*(ProtobufCMessage *const *)p, buf, size, used);
+        return;
+    case PROTOBUF_C_TYPE_INT64:
+    case PROTOBUF_C_TYPE_SINT64:
+    case PROTOBUF_C_TYPE_SFIXED64:
+        if (fields_is_time(f)) {
+            /* Contract and training dates are days: midnight UTC reads as the date alone. */
+            fields_time_format(*(const int64_t *)p, tmp);
+            if (*(const int64_t *)p % 86400000 == 0)
+                tmp[10] = '\0';
+        } else
+            snprintf(tmp, sizeof(tmp), "%" PRId64, *(const int64_t *)p);
+        break;
+    case PROTOBUF_C_TYPE_UINT64:
+    case PROTOBUF_C_TYPE_FIXED64:
+        snprintf(tmp, sizeof(tmp), "%" PRIu64, *(const uint64_t *)p);
+        break;
+    case PROTOBUF_C_TYPE_INT32:
+    case PROTOBUF_C_TYPE_SINT32:
+    case PROTOBUF_C_TYPE_SFIXED32:
+        snprintf(tmp, sizeof(tmp), "%" PRId32, *(const int32_t *)p);
+        break;
+    case PROTOBUF_C_TYPE_UINT32:
+    case PROTOBUF_C_TYPE_FIXED32:
+        snprintf(tmp, sizeof(tmp), "%" PRIu32, *(const uint32_t *)p);
+        break;
+    case PROTOBUF_C_TYPE_BOOL:
+        snprintf(tmp, sizeof(tmp), "%s", *(const protobuf_c_boolean *)p ? "yes" : "no");
+        break;
+    case PROTOBUF_C_TYPE_DOUBLE:
+        snprintf(tmp, sizeof(tmp), "%g", *(const double *)p);
+        break;
+    case PROTOBUF_C_TYPE_FLOAT:
+        snprintf(tmp, sizeof(tmp), "%g", (double)*(const float *)p);
+        break;
+    default:
+        snprintf(tmp, sizeof(tmp), "-");
+    }
+    append(buf, size, used, "%s", tmp);
+}
+
+/* A field's value as text; repeated values comma-separated. */
+static void text_field(const ProtobufCMessage *m, const ProtobufCFieldDescriptor *f, char *buf,
+                       size_t size, size_t *used)
+{
+    const void *p = member_at(m, f->offset);
+    if (f->label != PROTOBUF_C_LABEL_REPEATED) {
+        text_value(f, p, buf, size, used);
+        return;
+    }
+    size_t n = *(const size_t *)member_at(m, f->quantifier_offset);
+    const char *elements = *(const char *const *)p;
+    for (size_t k = 0; k < n; k++) {
+        if (k > 0)
+            append(buf, size, used, "%s", ", ");
+        text_value(f, elements + k * element_size(f), buf, size, used);
+    }
+}
+
+/* A message inline: "name value, name value" for the fields that are set. */
+static void text_message(const ProtobufCMessage *m, char *buf, size_t size, size_t *used)
+{
+    bool first = true;
+    for (unsigned i = 0; m != NULL && i < m->descriptor->n_fields; i++) {
+        const ProtobufCFieldDescriptor *f = &m->descriptor->fields[i];
+        if (field_empty(m, f))
+            continue;
+        append(buf, size, used, "%s%s ", first ? "" : ", ", f->name);
+        first = false;
+        bool nested = f->type == PROTOBUF_C_TYPE_MESSAGE;
+        if (nested)
+            append(buf, size, used, "%s", "(");
+        text_field(m, f, buf, size, used);
+        if (nested)
+            append(buf, size, used, "%s", ")");
+    }
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Acks. */
+
+const char *print_ack_status(int status)
+{
+    if (status == PARCOURS_ACK_UNANSWERED)
+        return "UNANSWERED";
+    const char *name = fields_enum_name(&parcours__v1__ack_status__descriptor, status);
+    return name != NULL ? name : "UNKNOWN";
+}
+
+static void ack_json(const parcours_ack_t *ack, size_t line, const char *type,
+                     const char *beneficiary)
+{
+    jsonwriter_t *w = jsonwriter_new(stdout);
+    if (w == NULL)
+        return;
+    jsonwriter_object_begin(w);
+    if (line > 0) {
+        jsonwriter_key(w, "line");
+        jsonwriter_uint(w, line);
+    }
+    jsonwriter_key(w, "event_id");
+    jsonwriter_string(w, ack->event_id);
+    if (type != NULL) {
+        jsonwriter_key(w, "type");
+        jsonwriter_string(w, type);
+    }
+    if (beneficiary != NULL) {
+        jsonwriter_key(w, "beneficiary");
+        jsonwriter_string(w, beneficiary);
+    }
+    jsonwriter_key(w, "status");
+    jsonwriter_string(w, print_ack_status(ack->status));
+    jsonwriter_key(w, "seq");
+    jsonwriter_uint(w, ack->seq);
+    jsonwriter_key(w, "version");
+    jsonwriter_uint(w, ack->version);
+    jsonwriter_key(w, "code");
+    const char *code = fields_enum_name(&parcours__v1__error_code__descriptor, ack->code);
+    if (ack->code == 0)
+        jsonwriter_null(w);
+    else if (code != NULL)
+        jsonwriter_string(w, code);
+    else
+        jsonwriter_int(w, ack->code);
+    jsonwriter_key(w, "message");
+    jsonwriter_string(w, ack->message);
+    jsonwriter_key(w, "attempts");
+    jsonwriter_int(w, ack->attempts);
+    jsonwriter_object_end(w);
+    jsonwriter_destroy(&w);
+    fputc('\n', stdout);
+}
+
+void print_ack(const parcours_ack_t *ack, size_t line, const char *type, const char *beneficiary,
+               bool json)
+{
+    if (json) {
+        ack_json(ack, line, type, beneficiary);
+        return;
+    }
+    char what[TEXT_MAX] = "", message[TEXT_MAX];
+    size_t used = 0;
+    if (line > 0) {
+        char number[32];
+        snprintf(number, sizeof(number), "line %zu:", line);
+        append(what, sizeof(what), &used, "%-10s ", number); /* aligned up to line 99999 */
+    }
+    append(what, sizeof(what), &used, "%-10s %s", print_ack_status(ack->status),
+           type != NULL ? type : "event");
+    if (beneficiary != NULL)
+        append(what, sizeof(what), &used, " on %s", clean(beneficiary, message, sizeof(message)));
+    clean(ack->message, message, sizeof(message));
+    const char *code = fields_enum_name(&parcours__v1__error_code__descriptor, ack->code);
+    switch (ack->status) {
+    case PARCOURS__V1__ACK_STATUS__ACK_STATUS_ACCEPTED:
+        printf("%s: seq %" PRIu64 ", version %" PRIu64, what, ack->seq, ack->version);
+        break;
+    case PARCOURS__V1__ACK_STATUS__ACK_STATUS_DUPLICATE:
+        printf("%s: already applied as seq %" PRIu64, what, ack->seq);
+        break;
+    case PARCOURS__V1__ACK_STATUS__ACK_STATUS_RETRY:
+        printf("%s: not applied after %d attempts: %s: %s", what, ack->attempts,
+               code != NULL ? code : "?", message);
+        break;
+    case PARCOURS_ACK_UNANSWERED:
+        printf("%s: %s", what, message);
+        break;
+    default:
+        printf("%s: %s: %s", what, code != NULL ? code : "?", message);
+    }
+    printf(" (event %s)\n", clean(ack->event_id, message, sizeof(message)));
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Admin replies. */
+
+static void duration(int64_t ms, char *buf, size_t size)
+{
+    int64_t s = ms / 1000;
+    if (s >= 86400)
+        snprintf(buf, size, "%" PRId64 "d %02" PRId64 "h %02" PRId64 "m", s / 86400, s / 3600 % 24,
+                 s / 60 % 60);
+    else if (s >= 3600)
+        snprintf(buf, size, "%" PRId64 "h %02" PRId64 "m %02" PRId64 "s", s / 3600, s / 60 % 60,
+                 s % 60);
+    else
+        snprintf(buf, size, "%" PRId64 "m %02" PRId64 "s", s / 60, s % 60);
+}
+
+void print_status(const Parcours__V1__Status *st, bool json)
+{
+    if (json) {
+        json_line(&st->base);
+        return;
+    }
+    char tmp[TEXT_MAX];
+    printf("%-18s %s\n", "version", clean(st->version, tmp, sizeof(tmp)));
+    duration(st->uptime_ms, tmp, sizeof(tmp));
+    printf("%-18s %s\n", "uptime", tmp);
+    printf("%-18s %s\n", "durable",
+           st->durable ? "yes (fsync before every ack)" : "NO: acks promise nothing");
+    printf("%-18s %" PRIu64 "\n", "last seq", st->last_seq);
+    printf("%-18s accepted %" PRIu64 ", duplicate %" PRIu64 ", rejected %" PRIu64 "\n", "events",
+           st->events_accepted, st->events_duplicate, st->events_rejected);
+    printf("%-18s %" PRIu64 " (mean %.1f events, max %" PRIu32 ")\n", "batches", st->batches,
+           st->batch_size_mean, st->batch_size_max);
+    printf("%-18s mean %.2f ms, max %.2f ms\n", "commit", st->commit_ms_mean, st->commit_ms_max);
+    printf("pathways by phase\n");
+    for (size_t i = 0; i < st->n_pathways_per_phase; i++) {
+        const Parcours__V1__PhaseCount *pc = st->pathways_per_phase[i];
+        const char *name = fields_enum_name(&parcours__v1__phase__descriptor, (int)pc->phase);
+        printf("  %-22s %" PRIu64 "\n", name != NULL ? name : "?", pc->count);
+    }
+}
+
+void print_pathway(const Parcours__V1__Pathway *p, bool json)
+{
+    if (json) {
+        json_line(&p->base);
+        return;
+    }
+    /* Who, where it stands and how many events made it first; then the facts that hold. */
+    static const char *const first[] = {"beneficiary_id", "phase", "version"};
+    const ProtobufCMessage *m = &p->base;
+    for (size_t k = 0; k < sizeof(first) / sizeof(first[0]); k++) {
+        const ProtobufCFieldDescriptor *f =
+            protobuf_c_message_descriptor_get_field_by_name(m->descriptor, first[k]);
+        char value[TEXT_MAX] = "";
+        size_t used = 0;
+        if (f == NULL)
+            continue;
+        text_field(m, f, value, sizeof(value), &used);
+        printf("%-26s %s\n", f->name, value);
+    }
+    for (unsigned i = 0; i < m->descriptor->n_fields; i++) {
+        const ProtobufCFieldDescriptor *f = &m->descriptor->fields[i];
+        bool is_first = false;
+        for (size_t k = 0; k < sizeof(first) / sizeof(first[0]); k++)
+            is_first |= strcmp(f->name, first[k]) == 0;
+        if (is_first || field_empty(m, f))
+            continue;
+        char value[TEXT_MAX] = "";
+        size_t used = 0;
+        text_field(m, f, value, sizeof(value), &used);
+        printf("%-26s %s\n", f->name, value);
+    }
+}
+
+void print_history(Parcours__V1__HistoryEntry *const *entries, size_t n, bool json)
+{
+    if (json) {
+        jsonwriter_t *w = jsonwriter_new(stdout);
+        if (w == NULL)
+            return;
+        jsonwriter_array_begin(w);
+        for (size_t i = 0; i < n; i++) {
+            const Parcours__V1__HistoryEntry *h = entries[i];
+            jsonwriter_object_begin(w);
+            jsonwriter_key(w, "seq");
+            jsonwriter_uint(w, h->seq);
+            jsonwriter_key(w, "committed_at");
+            jsonwriter_int(w, h->committed_at);
+            jsonwriter_key(w, "type");
+            if (h->event != NULL)
+                jsonwriter_string(w, fields_payload_name(h->event));
+            else
+                jsonwriter_null(w);
+            jsonwriter_key(w, "event");
+            if (h->event != NULL)
+                json_message(w, &h->event->base);
+            else
+                jsonwriter_null(w); /* purged: only its seq and date remain */
+            jsonwriter_object_end(w);
+        }
+        jsonwriter_array_end(w);
+        jsonwriter_destroy(&w);
+        fputc('\n', stdout);
+        return;
+    }
+    int partner_width = 7;
+    for (size_t i = 0; i < n; i++)
+        if (entries[i]->event != NULL && (int)strlen(entries[i]->event->partner_id) > partner_width)
+            partner_width = (int)strlen(entries[i]->event->partner_id);
+    printf("%6s  %-20s  %-21s  %-*s  %s\n", "SEQ", "COMMITTED (UTC)", "TYPE", partner_width,
+           "PARTNER", "DETAILS");
+    for (size_t i = 0; i < n; i++) {
+        const Parcours__V1__HistoryEntry *h = entries[i];
+        char when[FIELDS_TIME_MAX], occurred[FIELDS_TIME_MAX], partner[TEXT_MAX];
+        fields_time_format(h->committed_at / 1000 * 1000, when); /* a column: no ms */
+        if (h->event == NULL) {
+            printf("%6" PRIu64 "  %-20s  %-21s  %-*s  %s\n", h->seq, when, "(purged)",
+                   partner_width, "-", "");
+            continue;
+        }
+        const Parcours__V1__Event *e = h->event;
+        char details[TEXT_MAX] = "";
+        size_t used = 0;
+        fields_time_format(e->occurred_at, occurred);
+        append(details, sizeof(details), &used, "occurred_at %s", occurred);
+        const ProtobufCMessage *payload = fields_payload(e);
+        if (payload != NULL && payload->descriptor->n_fields > 0) {
+            size_t before = used;
+            append(details, sizeof(details), &used, "%s", ", ");
+            size_t mark = used;
+            text_message(payload, details, sizeof(details), &used);
+            if (used == mark) /* nothing set in the payload: no dangling comma */
+                details[used = before] = '\0';
+        }
+        if (e->expected_version != 0) {
+            append(details, sizeof(details), &used, ", expected_version %" PRIu64,
+                   e->expected_version);
+        }
+        printf("%6" PRIu64 "  %-20s  %-21s  %-*s  %s\n", h->seq, when, fields_payload_name(e),
+               partner_width, clean(e->partner_id, partner, sizeof(partner)), details);
+    }
+}
+
+void print_partners(Parcours__V1__PartnerInfo *const *partners, size_t n, bool json)
+{
+    if (json) {
+        jsonwriter_t *w = jsonwriter_new(stdout);
+        if (w == NULL)
+            return;
+        jsonwriter_array_begin(w);
+        for (size_t i = 0; i < n; i++)
+            json_message(w, &partners[i]->base);
+        jsonwriter_array_end(w);
+        jsonwriter_destroy(&w);
+        fputc('\n', stdout);
+        return;
+    }
+    int id_width = 7, kind_width = 4, territory_width = 11;
+    char territories[TEXT_MAX];
+    for (size_t i = 0; i < n; i++) {
+        const Parcours__V1__PartnerInfo *p = partners[i];
+        const char *kind = fields_enum_name(&parcours__v1__partner_kind__descriptor, (int)p->kind);
+        size_t used = 0;
+        territories[0] = '\0';
+        text_field(
+            &p->base,
+            protobuf_c_message_descriptor_get_field_by_name(p->base.descriptor, "territories"),
+            territories, sizeof(territories), &used);
+        if ((int)strlen(p->partner_id) > id_width)
+            id_width = (int)strlen(p->partner_id);
+        if (kind != NULL && (int)strlen(kind) > kind_width)
+            kind_width = (int)strlen(kind);
+        if ((int)used > territory_width)
+            territory_width = (int)used;
+    }
+    printf("%-*s  %-*s  %-*s  %s\n", id_width, "PARTNER", kind_width, "KIND", territory_width,
+           "TERRITORIES", "NAME");
+    for (size_t i = 0; i < n; i++) {
+        const Parcours__V1__PartnerInfo *p = partners[i];
+        const char *kind = fields_enum_name(&parcours__v1__partner_kind__descriptor, (int)p->kind);
+        char id[TEXT_MAX], name[TEXT_MAX];
+        size_t used = 0;
+        territories[0] = '\0';
+        text_field(
+            &p->base,
+            protobuf_c_message_descriptor_get_field_by_name(p->base.descriptor, "territories"),
+            territories, sizeof(territories), &used);
+        printf("%-*s  %-*s  %-*s  %s\n", id_width, clean(p->partner_id, id, sizeof(id)), kind_width,
+               kind != NULL ? kind : "?", territory_width, territories,
+               clean(p->name, name, sizeof(name)));
+    }
+}

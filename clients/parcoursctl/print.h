@@ -1,0 +1,44 @@
+/*
+ * print.h: parcoursctl's output, for people (aligned text) or for programs (one JSON value).
+ *
+ * Every function writes to stdout. Enum values are written by their short names ("EMPLOI",
+ * "ACCEPTED"), times as ISO-8601 UTC for people and as unix ms in JSON (the wire's unit).
+ * JSON documents are the protobuf messages of the reply with their proto field names; absent
+ * messages are null, unset scalars their zero value, so a document always has the same keys.
+ */
+#ifndef PARCOURSCTL_PRINT_H
+#define PARCOURSCTL_PRINT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "parcours.h"
+
+/* The short name of an ack's status: "ACCEPTED"..., or "UNANSWERED" (PARCOURS_ACK_UNANSWERED). */
+const char *print_ack_status(int status);
+
+/*
+ * One event's outcome on one line. line: the input line number, or 0 for none; type and
+ * beneficiary: shown for people when not NULL. JSON: {"line":N (when N > 0),"event_id",
+ * "status","seq","version","code" (null when none),"message","attempts"}.
+ */
+void print_ack(const parcours_ack_t *ack, size_t line, const char *type, const char *beneficiary,
+               bool json);
+
+/* The daemon's figures (AdminReply.status). */
+void print_status(const Parcours__V1__Status *status, bool json);
+
+/* One pathway (AdminReply.pathway): its phase and the facts that hold. */
+void print_pathway(const Parcours__V1__Pathway *pathway, bool json);
+
+/* A beneficiary's history (AdminReply.history): one line per event for people, an array of
+ * {"seq","committed_at","type","event"} in JSON. */
+void print_history(Parcours__V1__HistoryEntry *const *entries, size_t n, bool json);
+
+/* The partners as loaded (AdminReply.partners): a table for people, an array in JSON. */
+void print_partners(Parcours__V1__PartnerInfo *const *partners, size_t n, bool json);
+
+/* An error for the JSON form of read commands: {"ok":false,"error":message}. */
+void print_error_json(const char *message);
+
+#endif

@@ -1,0 +1,42 @@
+#!/usr/bin/env python3
+"""Example: a partner's system follows what it needs to know about its beneficiaries.
+
+    PARCOURS_PB_DIR=build/gen/python python3 clients/python/example_subscriber.py \
+        --endpoint tcp://127.0.0.1:7402 --as ml93 [--idle 2]
+
+Prints one line per notification (partner_seq, seq, type, beneficiary, phase) and acknowledges
+it; stops after --idle seconds without news (default: never). Run it again: it resumes after
+the last notification it acknowledged.
+"""
+
+import argparse
+import sys
+
+from parcours_partner import Subscription, pb
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--endpoint", default="tcp://127.0.0.1:7402")
+    parser.add_argument("--as", dest="partner", default="ml93")
+    parser.add_argument("--idle", type=float, default=None)
+    args = parser.parse_args()
+
+    subscription = Subscription(args.endpoint, args.partner)
+    try:
+        for n in subscription.notifications(timeout=args.idle):
+            kind = n.event.WhichOneof("payload")
+            phase = pb.Phase.Name(n.pathway.phase).removeprefix("PHASE_") if n.HasField(
+                "pathway") else "-"
+            print(f"{n.partner_seq} seq={n.seq} {kind} {n.event.beneficiary_id} phase={phase}",
+                  flush=True)
+    except RuntimeError as error:
+        print(f"refused: {error}", file=sys.stderr)
+        return 1
+    finally:
+        subscription.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

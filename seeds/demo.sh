@@ -1,0 +1,74 @@
+#!/usr/bin/env bash
+# The demo territory (Seine-Saint-Denis, synthetic): installs what is missing, builds, starts
+# parcoursd on an embedded data directory (build/demo, rebuilt at every run), replays the demo
+# partners' events (seeds/scenario.jsonl), shows the pathways and what each partner was told,
+# then stops the daemon.
+set -euo pipefail
+root="$(cd "$(dirname "$0")/.." && pwd)"
+cd "$root"
+. tests/deps.sh
+parcours_install_deps
+
+build="$root/build/release"
+echo "== Building Parcours (release) in $build"
+cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release > /dev/null
+cmake --build "$build" -j "$(nproc)" --target parcoursd parcoursctl > /dev/null
+parcoursd="$build/daemon/parcoursd"
+conf="$root/seeds/parcoursd.conf"
+ctl() { "$build/clients/parcoursctl" -c "$conf" "$@"; }
+
+rm -rf "$root/build/demo"
+mkdir -p "$root/build/demo"
+echo "== Checking the configuration"
+"$parcoursd" -n -c "$conf"
+
+echo "== Starting parcoursd (log: build/demo/parcoursd.log)"
+"$parcoursd" -c "$conf" 2> "$root/build/demo/parcoursd.log" &
+daemon=$!
+stop_daemon() {
+  if kill -0 "$daemon" 2> /dev/null; then
+    kill -TERM "$daemon"
+    wait "$daemon" || true
+  fi
+}
+trap stop_daemon EXIT
+for _ in $(seq 100); do
+  ctl --timeout 200 status > /dev/null 2>&1 && break
+  kill -0 "$daemon" 2> /dev/null || { cat "$root/build/demo/parcoursd.log"; exit 1; }
+  sleep 0.1
+done
+
+echo
+echo "== The partners of the territory"
+ctl partners
+
+echo
+echo "== Replaying the partners' events (seeds/scenario.jsonl); the last five are refused"
+ctl emit --json seeds/scenario.jsonl || true
+
+for b in B-93-0001 B-93-0002 B-93-0003; do
+  echo
+  echo "== Pathway of $b"
+  ctl show "$b"
+done
+
+echo
+echo "== History of B-93-0001"
+ctl history B-93-0001
+
+if ctl help 2>&1 | grep -q '^  tail'; then
+  for p in cd93 ft93 ml93 ccas-est93 formapro93 logistique93; do
+    echo
+    echo "== What $p was told"
+    ctl tail --as "$p" --idle 1 || true
+  done
+fi
+
+echo
+echo "== Status"
+ctl status
+
+stop_daemon
+trap - EXIT
+echo
+echo "The demo's data stays in build/demo; run seeds/demo.sh again to start afresh."

@@ -1,0 +1,92 @@
+/*
+ * journal.c: the journal of a batch's puts. See journal.h for why a batch keeps one.
+ */
+#include "journal.h"
+
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "store.h"
+
+/* One put of a batch. The key and value bytes live in the journal's byte buffer at the given
+ * offsets. */
+typedef struct journal_write {
+    MDB_dbi dbi;
+    unsigned flags;
+    size_t key_offset, key_len, value_offset, value_len;
+} journal_write_t;
+
+struct journal {
+    journal_write_t *writes;
+    size_t writes_len, writes_cap;
+    uint8_t *bytes; /* every key and value of writes */
+    size_t bytes_len, bytes_cap;
+};
+
+journal_t *journal_new(void)
+{
+    return calloc(1, sizeof(journal_t));
+}
+
+void journal_destroy(journal_t **j)
+{
+    if (j == NULL || *j == NULL)
+        return;
+    free((*j)->writes);
+    free((*j)->bytes);
+    free(*j);
+    *j = NULL;
+}
+
+static int journal_reserve(void **buffer, size_t *cap, size_t need, size_t unit)
+{
+    if (need <= *cap)
+        return STORE_OK;
+    size_t cap_new = *cap ? *cap : 64;
+    while (cap_new < need)
+        cap_new *= 2;
+    void *p = realloc(*buffer, cap_new * unit);
+    if (p == NULL)
+        return STORE_ENOMEM;
+    *buffer = p;
+    *cap = cap_new;
+    return STORE_OK;
+}
+
+int journal_add(journal_t *j, MDB_dbi dbi, const MDB_val *key, const MDB_val *value, unsigned flags)
+{
+    size_t need = j->bytes_len + key->mv_size + value->mv_size;
+    int rc =
+        journal_reserve((void **)&j->writes, &j->writes_cap, j->writes_len + 1, sizeof *j->writes);
+    if (rc == STORE_OK)
+        rc = journal_reserve((void **)&j->bytes, &j->bytes_cap, need, 1);
+    if (rc != STORE_OK)
+        return rc;
+    journal_write_t *w = &j->writes[j->writes_len++];
+    w->dbi = dbi;
+    w->flags = flags;
+    w->key_offset = j->bytes_len;
+    w->key_len = key->mv_size;
+    memcpy(j->bytes + j->bytes_len, key->mv_data, key->mv_size);
+    j->bytes_len += key->mv_size;
+    w->value_offset = j->bytes_len;
+    w->value_len = value->mv_size;
+    if (value->mv_size > 0)
+        memcpy(j->bytes + j->bytes_len, value->mv_data, value->mv_size);
+    j->bytes_len += value->mv_size;
+    return STORE_OK;
+}
+
+int journal_replay(const journal_t *j, MDB_txn *txn)
+{
+    for (size_t i = 0; i < j->writes_len; i++) {
+        const journal_write_t *w = &j->writes[i];
+        MDB_val key = {w->key_len, j->bytes + w->key_offset};
+        MDB_val value = {w->value_len, j->bytes + w->value_offset};
+        int rc = mdb_put(txn, w->dbi, &key, &value, w->flags);
+        if (rc != MDB_SUCCESS)
+            return rc;
+    }
+    return MDB_SUCCESS;
+}

@@ -1,0 +1,37 @@
+/*
+ * journal.h: the journal of a batch's puts, so that the batch can be replayed after the map grew.
+ * Internal to store/, not installed: only store.c includes it.
+ *
+ * Map growth: a batch keeps a journal of every put it made. When LMDB answers MDB_MAP_FULL (to a
+ * put or to the commit), the transaction is aborted, the map doubled, and the journal replayed
+ * in a new transaction. Replaying is correct because the store has one writer: every read the
+ * batch made saw the same base state plus its own earlier writes, so the same puts follow.
+ *
+ * The journal only records and replays; aborting, growing the map and beginning the new
+ * transaction are the store's (store.c, store_batch_regrow).
+ */
+#ifndef PARCOURS_STORE_JOURNAL_H
+#define PARCOURS_STORE_JOURNAL_H
+
+#include <lmdb.h>
+
+typedef struct journal journal_t;
+
+/* Returns a new empty journal the caller owns (journal_destroy), or NULL when out of memory. */
+journal_t *journal_new(void);
+
+/* Frees the journal and sets *j to NULL. Takes NULL and *j == NULL. */
+void journal_destroy(journal_t **j);
+
+/*
+ * Copies one put (its database, key, value and put flags) to the end of the journal; nothing
+ * of key or value is retained. STORE_OK, or STORE_ENOMEM (the journal is unchanged).
+ */
+int journal_add(journal_t *j, MDB_dbi dbi, const MDB_val *key, const MDB_val *value,
+                unsigned flags);
+
+/* Puts every journaled write into txn, in order. Returns an LMDB code: MDB_SUCCESS, or the
+ * first put's error (MDB_MAP_FULL when the map is still too small). */
+int journal_replay(const journal_t *j, MDB_txn *txn);
+
+#endif

@@ -1,0 +1,520 @@
+/*
+ * test_client.c: what libparcours and parcoursctl do without a daemon: event ids, the JSON line
+ * parser and writer, setting fields from text through the descriptors, building events, and
+ * the client's behaviour when nobody answers.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <cmocka.h>
+
+#include "eventtext.h"
+#include "fields.h"
+#include "jsonline.h"
+#include "jsonwriter.h"
+#include "parcours.h"
+
+static const char crockford[] = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Event ids. */
+
+static void test_event_id_shape_and_order(void **state)
+{
+    (void)state;
+    enum { COUNT = 100000 };
+    char previous[PARCOURS_EVENT_ID_LEN + 1] = "";
+    for (int i = 0; i < COUNT; i++) {
+        char id[PARCOURS_EVENT_ID_LEN + 1];
+        assert_int_equal(parcours_event_id_new(id), PARCOURS_OK);
+        assert_int_equal(strlen(id), PARCOURS_EVENT_ID_LEN);
+        assert_true(strspn(id, crockford) == PARCOURS_EVENT_ID_LEN);
+        /* 130 bits of room for 128: the first character holds at most 3 bits. */
+        assert_true(id[0] >= '0' && id[0] <= '7');
+        if (i > 0 && strcmp(previous, id) >= 0)
+            fail_msg("id %d (%s) is not above the previous one (%s)", i, id, previous);
+        memcpy(previous, id, sizeof(id));
+    }
+}
+
+static void test_event_id_time_prefix(void **state)
+{
+    (void)state;
+    int64_t before = now_ms();
+    char id[PARCOURS_EVENT_ID_LEN + 1];
+    assert_int_equal(parcours_event_id_new(id), PARCOURS_OK);
+    int64_t after = now_ms();
+    /* The first 10 characters are 50 bits: 2 zero bits then the 48-bit milliseconds. */
+    int64_t ms = 0;
+    for (int i = 0; i < 10; i++)
+        ms = ms * 32 + (int64_t)(strchr(crockford, id[i]) - crockford);
+    /* Within the same millisecond as earlier ids, the time part may run ahead a little. */
+    assert_true(ms >= before - 1);
+    assert_true(ms <= after + 1000);
+    assert_int_equal(parcours_event_id_new(NULL), PARCOURS_EINVAL);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* The client, with nobody at the other end. */
+
+static void test_client_arguments(void **state)
+{
+    (void)state;
+    parcours_client_t *c = (parcours_client_t *)1;
+    assert_int_equal(parcours_client_new("tcp://127.0.0.1:1", "bad id!", NULL, &c),
+                     PARCOURS_EINVAL);
+    assert_null(c);
+    assert_int_equal(parcours_client_new("nonsense://x", "ml93", NULL, &c), PARCOURS_EENDPOINT);
+    parcours_client_options_t o = PARCOURS_CLIENT_OPTIONS_INIT;
+    o.window = -1;
+    assert_int_equal(parcours_client_new("tcp://127.0.0.1:1", "ml93", &o, &c), PARCOURS_EINVAL);
+    parcours_client_destroy(&c);
+    parcours_client_destroy(NULL);
+    assert_int_equal(parcours_client_in_flight(NULL), 0);
+    assert_string_equal(parcours_strerror(12345), "unknown libparcours error");
+}
+
+/* An event with every required field, on the stack. */
+static void sample_event(Parcours__V1__Event *e, Parcours__V1__JobEnded *payload)
+{
+    *e = (Parcours__V1__Event)PARCOURS__V1__EVENT__INIT;
+    *payload = (Parcours__V1__JobEnded)PARCOURS__V1__JOB_ENDED__INIT;
+    payload->reason = PARCOURS__V1__JOB_END_REASON__JOB_END_REASON_TERM_REACHED;
+    e->beneficiary_id = "B-TEST-0001";
+    e->occurred_at = now_ms();
+    e->payload_case = PARCOURS__V1__EVENT__PAYLOAD_JOB_ENDED;
+    e->job_ended = payload;
+}
+
+static void test_client_window_and_unanswered(void **state)
+{
+    (void)state;
+    parcours_client_options_t o = PARCOURS_CLIENT_OPTIONS_INIT;
+    o.window = 2;
+    o.ack_timeout_ms = 30;
+    o.max_attempts = 2;
+    parcours_client_t *c;
+    /* Port 1 on the loopback: nothing listens, the connection never completes. */
+    assert_int_equal(parcours_client_new("tcp://127.0.0.1:1", "ml93", &o, &c), PARCOURS_OK);
+    Parcours__V1__Event e;
+    Parcours__V1__JobEnded payload;
+    sample_event(&e, &payload);
+
+    char id1[PARCOURS_ID_MAX + 1], id2[PARCOURS_ID_MAX + 1];
+    assert_int_equal(parcours_client_publish(c, &e, id1), PARCOURS_OK);
+    assert_int_equal(strlen(id1), PARCOURS_EVENT_ID_LEN);
+    assert_true(e.event_id == NULL || e.event_id[0] == '\0'); /* the caller's event untouched */
+    e.event_id = id1;
+    assert_int_equal(parcours_client_publish(c, &e, NULL), PARCOURS_EINFLIGHT);
+    e.event_id = "partner-own-id:42";
+    assert_int_equal(parcours_client_publish(c, &e, id2), PARCOURS_OK);
+    assert_string_equal(id2, "partner-own-id:42");
+    e.event_id = NULL;
+    assert_int_equal(parcours_client_publish(c, &e, NULL), PARCOURS_EFULL);
+    e.event_id = "not an id";
+    assert_int_equal(parcours_client_publish(c, &e, NULL), PARCOURS_EFULL);
+    assert_int_equal(parcours_client_in_flight(c), 2);
+
+    /* Both complete as unanswered after 2 attempts of 30 ms, in publish order. */
+    parcours_ack_t ack;
+    int64_t start = now_ms();
+    assert_int_equal(parcours_client_poll(c, 5000, &ack), 1);
+    assert_int_equal(ack.status, PARCOURS_ACK_UNANSWERED);
+    assert_int_equal(ack.attempts, 2);
+    assert_string_equal(ack.event_id, id1);
+    assert_int_equal(parcours_client_poll(c, 5000, &ack), 1);
+    assert_string_equal(ack.event_id, id2);
+    assert_true(now_ms() - start < 2000);
+    assert_int_equal(parcours_client_in_flight(c), 0);
+    assert_int_equal(parcours_client_poll(c, 1000, &ack), 0); /* nothing in flight: at once */
+
+    e.event_id = "not an id";
+    assert_int_equal(parcours_client_publish(c, &e, NULL), PARCOURS_EINVAL);
+    e.event_id = NULL;
+    assert_int_equal(parcours_client_send(c, &e, 20, &ack), PARCOURS_EUNREACHABLE);
+    assert_int_equal(parcours_client_send(c, &e, 20, &ack), PARCOURS_EBUSY);
+    parcours_client_destroy(&c);
+    assert_null(c);
+}
+
+static void test_client_too_large(void **state)
+{
+    (void)state;
+    parcours_client_options_t o = PARCOURS_CLIENT_OPTIONS_INIT;
+    o.max_frame = 16;
+    parcours_client_t *c;
+    assert_int_equal(parcours_client_new("ipc:///nonexistent/parcours.sock", "ml93", &o, &c),
+                     PARCOURS_OK);
+    Parcours__V1__Event e;
+    Parcours__V1__JobEnded payload;
+    sample_event(&e, &payload);
+    assert_int_equal(parcours_client_publish(c, &e, NULL), PARCOURS_ETOOLARGE);
+    assert_int_equal(parcours_client_in_flight(c), 0);
+    parcours_client_destroy(&c);
+}
+
+static void test_admin_unreachable(void **state)
+{
+    (void)state;
+    Parcours__V1__AdminRequest request = PARCOURS__V1__ADMIN_REQUEST__INIT;
+    request.command = PARCOURS__V1__ADMIN_COMMAND__ADMIN_COMMAND_STATUS;
+    Parcours__V1__AdminReply *reply = (Parcours__V1__AdminReply *)1;
+    int64_t start = now_ms();
+    assert_int_equal(parcours_admin_call("ipc:///nonexistent/admin.sock", &request, 100, &reply),
+                     PARCOURS_EUNREACHABLE);
+    assert_null(reply);
+    assert_true(now_ms() - start < 2000);
+    assert_int_equal(parcours_admin_call("nonsense", &request, 100, &reply), PARCOURS_EENDPOINT);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* JSON lines. */
+
+static void test_jsonline_values(void **state)
+{
+    (void)state;
+    const char *text = " {\"type\":\"JobPlaced\", \"n\": -12, \"ok\":true,\"no\":false,"
+                       "\"nothing\":null,\"esc\":\"a\\\"b\\\\c\\/d\\n\\u00e9\\ud83d\\ude00\"} ";
+    char err[JSONLINE_ERROR_MAX];
+    jsonline_t *o;
+    assert_int_equal(jsonline_parse(text, strlen(text), &o, err, sizeof(err)), 0);
+    assert_int_equal(jsonline_count(o), 6);
+    assert_string_equal(jsonline_key(o, 0), "type");
+    assert_string_equal(jsonline_value(o, 0), "JobPlaced");
+    assert_int_equal(jsonline_kind(o, 1), JSONLINE_INTEGER);
+    assert_string_equal(jsonline_value(o, 1), "-12");
+    assert_int_equal(jsonline_kind(o, 2), JSONLINE_TRUE);
+    assert_int_equal(jsonline_kind(o, 3), JSONLINE_FALSE);
+    assert_int_equal(jsonline_kind(o, 4), JSONLINE_NULL);
+    assert_string_equal(jsonline_value(o, 5), "a\"b\\c/d\n\xc3\xa9\xf0\x9f\x98\x80");
+    assert_int_equal(jsonline_find(o, "ok"), 2);
+    assert_int_equal(jsonline_find(o, "missing"), -1);
+    jsonline_destroy(&o);
+    assert_null(o);
+    jsonline_destroy(NULL);
+
+    assert_int_equal(jsonline_parse("{}", 2, &o, err, sizeof(err)), 0);
+    assert_int_equal(jsonline_count(o), 0);
+    jsonline_destroy(&o);
+}
+
+static void expect_refused(const char *text, const char *column)
+{
+    char err[JSONLINE_ERROR_MAX];
+    jsonline_t *o = (jsonline_t *)1;
+    if (jsonline_parse(text, strlen(text), &o, err, sizeof(err)) == 0)
+        fail_msg("accepted: %s", text);
+    assert_null(o);
+    if (strncmp(err, column, strlen(column)) != 0)
+        fail_msg("for %s: \"%s\" does not start with \"%s\"", text, err, column);
+}
+
+static void test_jsonline_refusals(void **state)
+{
+    (void)state;
+    expect_refused("", "column 1:");
+    expect_refused("[1]", "column 1:");
+    expect_refused("{\"a\":{\"b\":1}}", "column 6:");
+    expect_refused("{\"a\":[1]}", "column 6:");
+    expect_refused("{\"a\":1.5}", "column 7:");
+    expect_refused("{\"a\":1e3}", "column 7:");
+    expect_refused("{\"a\":01}", "column 6:");
+    expect_refused("{\"a\":1,\"a\":2}", "column 13:");
+    expect_refused("{\"a\":\"x\\u0000\"}", "column");
+    expect_refused("{\"a\":\"\\ud800\"}", "column");
+    expect_refused("{\"a\":\"\\q\"}", "column 7:");
+    expect_refused("{\"a\":\"tab\there\"}", "column 10:");
+    expect_refused("{\"a\":1} x", "column 9:");
+    expect_refused("{\"a\":1,}", "column 8:");
+    expect_refused("{\"a\" 1}", "column 6:");
+    expect_refused("{\"a\":\"unclosed}", "column");
+    expect_refused("{\"a\":tru}", "column 6:");
+    expect_refused("{a:1}", "column 2:");
+}
+
+static void test_jsonwriter_escaping(void **state)
+{
+    (void)state;
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    assert_non_null(f);
+    jsonwriter_t *w = jsonwriter_new(f);
+    jsonwriter_object_begin(w);
+    jsonwriter_key(w, "s");
+    jsonwriter_string(w, "q\"b\\n\n\x01\xc3\xa9\xff");
+    jsonwriter_key(w, "a");
+    jsonwriter_array_begin(w);
+    jsonwriter_int(w, -1);
+    jsonwriter_uint(w, 18446744073709551615u);
+    jsonwriter_bool(w, true);
+    jsonwriter_null(w);
+    jsonwriter_double(w, 1.5);
+    jsonwriter_string(w, NULL);
+    jsonwriter_array_end(w);
+    jsonwriter_key(w, "o");
+    jsonwriter_object_begin(w);
+    jsonwriter_object_end(w);
+    jsonwriter_object_end(w);
+    jsonwriter_destroy(&w);
+    fclose(f);
+    assert_string_equal(buf, "{\"s\":\"q\\\"b\\\\n\\n\\u0001\xc3\xa9\\ufffd\","
+                             "\"a\":[-1,18446744073709551615,true,null,1.5,null],\"o\":{}}");
+    free(buf);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Fields from text. */
+
+static void test_fields_enums(void **state)
+{
+    (void)state;
+    const ProtobufCEnumDescriptor *d = &parcours__v1__pathway_type__descriptor;
+    int v = -1;
+    assert_int_equal(fields_enum_parse(d, "EMPLOI", &v), 0);
+    assert_int_equal(v, PARCOURS__V1__PATHWAY_TYPE__PATHWAY_TYPE_EMPLOI);
+    assert_int_equal(fields_enum_parse(d, "socio_pro", &v), 0);
+    assert_int_equal(v, PARCOURS__V1__PATHWAY_TYPE__PATHWAY_TYPE_SOCIO_PRO);
+    assert_int_equal(fields_enum_parse(d, "PATHWAY_TYPE_SOCIAL", &v), 0);
+    assert_int_equal(v, PARCOURS__V1__PATHWAY_TYPE__PATHWAY_TYPE_SOCIAL);
+    assert_int_equal(fields_enum_parse(d, "pathway_type_emploi", &v), 0);
+    assert_int_equal(v, PARCOURS__V1__PATHWAY_TYPE__PATHWAY_TYPE_EMPLOI);
+    assert_int_equal(fields_enum_parse(d, "2", &v), 0);
+    assert_int_equal(v, 2);
+    assert_int_equal(fields_enum_parse(d, "99", &v), -1);
+    assert_int_equal(fields_enum_parse(d, "EMPLOYMENT", &v), -1);
+    assert_string_equal(fields_enum_name(d, 1), "EMPLOI");
+    assert_null(fields_enum_name(d, 99));
+    assert_string_equal(fields_enum_name(&parcours__v1__ack_status__descriptor,
+                                         PARCOURS__V1__ACK_STATUS__ACK_STATUS_ACCEPTED),
+                        "ACCEPTED");
+    char list[256];
+    fields_enum_list(d, list, sizeof(list));
+    assert_string_equal(list, "EMPLOI, SOCIO_PRO, SOCIAL");
+}
+
+static void test_fields_times(void **state)
+{
+    (void)state;
+    int64_t ms;
+    assert_int_equal(fields_time_parse("2026-11-27", &ms), 0);
+    assert_int_equal(ms, 1795737600000);
+    assert_int_equal(fields_time_parse("2026-11-27T10:00:00Z", &ms), 0);
+    assert_int_equal(ms, 1795773600000);
+    assert_int_equal(fields_time_parse("2026-11-27T10:00Z", &ms), 0);
+    assert_int_equal(ms, 1795773600000);
+    assert_int_equal(fields_time_parse("2026-11-27T11:00:00+01:00", &ms), 0);
+    assert_int_equal(ms, 1795773600000);
+    assert_int_equal(fields_time_parse("2026-11-27 10:00:00.25Z", &ms), 0);
+    assert_int_equal(ms, 1795773600250);
+    assert_int_equal(fields_time_parse("2024-02-29", &ms), 0);
+    assert_int_equal(fields_time_parse("1795773600000", &ms), 0);
+    assert_int_equal(ms, 1795773600000);
+    assert_int_equal(fields_time_parse("1795773600", &ms), -1); /* seconds by mistake */
+    assert_int_equal(fields_time_parse("2026-02-29", &ms), -1);
+    assert_int_equal(fields_time_parse("2026-13-01", &ms), -1);
+    assert_int_equal(fields_time_parse("2026-11-27T24:00:00Z", &ms), -1);
+    assert_int_equal(fields_time_parse("2026-11-27T10:00:00Q", &ms), -1);
+    assert_int_equal(fields_time_parse("27/11/2026", &ms), -1);
+    assert_int_equal(fields_time_parse("-5", &ms), -1);
+    assert_int_equal(fields_time_parse("", &ms), -1);
+
+    char out[FIELDS_TIME_MAX];
+    fields_time_format(1795773600000, out);
+    assert_string_equal(out, "2026-11-27T10:00:00Z");
+    fields_time_format(1795773600250, out);
+    assert_string_equal(out, "2026-11-27T10:00:00.250Z");
+    fields_time_format(0, out);
+    assert_string_equal(out, "1970-01-01T00:00:00Z");
+    /* Every day of several years goes through format and back. */
+    for (int64_t day = 19000; day < 21000; day += 7) {
+        int64_t t = day * 86400000 + 12345678, back;
+        fields_time_format(t, out);
+        assert_int_equal(fields_time_parse(out, &back), 0);
+        assert_int_equal(back, t);
+    }
+}
+
+static void test_fields_set(void **state)
+{
+    (void)state;
+    Parcours__V1__ContractSigned *m = malloc(sizeof(*m));
+    parcours__v1__contract_signed__init(m);
+    const ProtobufCMessageDescriptor *d = &parcours__v1__contract_signed__descriptor;
+    char err[FIELDS_ERROR_MAX];
+    assert_int_equal(fields_set(&m->base, fields_find(d, "kind"), "cej", err, sizeof(err)), 0);
+    assert_int_equal(m->kind, PARCOURS__V1__CONTRACT_KIND__CONTRACT_KIND_CEJ);
+    assert_int_equal(fields_set(&m->base, fields_find(d, "start"), "2026-11-27", err, sizeof(err)),
+                     0);
+    assert_int_equal(m->start, 1795737600000);
+    assert_int_equal(fields_set(&m->base, fields_find(d, "end"), "1795773600000", err, sizeof(err)),
+                     0);
+    assert_int_equal(m->end, 1795773600000);
+    assert_int_equal(fields_set(&m->base, fields_find(d, "kind"), "CDI", err, sizeof(err)), -1);
+    assert_non_null(strstr(err, "CER, PPAE, CEJ, PACEA, OTHER"));
+    assert_int_equal(fields_set(&m->base, fields_find(d, "start"), "tomorrow", err, sizeof(err)),
+                     -1);
+    assert_non_null(strstr(err, "start"));
+    assert_null(fields_find(d, "nope"));
+    parcours__v1__contract_signed__free_unpacked(m, NULL);
+
+    /* Strings are copied and replaced; "-" reads as "_". */
+    Parcours__V1__ReferentAssigned *r = malloc(sizeof(*r));
+    parcours__v1__referent_assigned__init(r);
+    const ProtobufCMessageDescriptor *rd = &parcours__v1__referent_assigned__descriptor;
+    const ProtobufCFieldDescriptor *f = fields_find(rd, "referent-partner-id");
+    assert_non_null(f);
+    assert_int_equal(fields_set(&r->base, f, "ml93", err, sizeof(err)), 0);
+    assert_int_equal(fields_set(&r->base, f, "ft93", err, sizeof(err)), 0);
+    assert_string_equal(r->referent_partner_id, "ft93");
+    parcours__v1__referent_assigned__free_unpacked(r, NULL);
+
+    char list[FIELDS_ERROR_MAX];
+    fields_list(d, list, sizeof(list));
+    assert_non_null(strstr(list, "kind (one of CER"));
+    assert_non_null(strstr(list, "start (time"));
+}
+
+static void test_fields_payloads(void **state)
+{
+    (void)state;
+    const ProtobufCFieldDescriptor *f = fields_payload_find("OrientationDecided");
+    assert_non_null(f);
+    assert_int_equal(f->id, PARCOURS__V1__EVENT__PAYLOAD_ORIENTATION_DECIDED);
+    assert_ptr_equal(fields_payload_find("orientation_decided"), f);
+    assert_ptr_equal(fields_payload_find("orientation-decided"), f);
+    assert_null(fields_payload_find("OrientationDecide"));
+    assert_null(fields_payload_find("event_id"));
+    assert_null(fields_payload_find(""));
+    char list[1024];
+    fields_payload_list(list, sizeof(list));
+    assert_non_null(strstr(list, "BeneficiaryRegistered, OrientationRequested"));
+    assert_non_null(strstr(list, "PathwayExited"));
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Events from text. */
+
+static void test_eventtext_build(void **state)
+{
+    (void)state;
+    const char *keys[] = {"structure-id", "as",
+                          "type",         "beneficiary",
+                          "pathway_type", "referent_body",
+                          "occurred_at",  "expected_version",
+                          "event_id"};
+    const char *values[] = {"ml93",   "cd93",           "OrientationDecided",   "B-TEST-0001",
+                            "EMPLOI", "MISSION_LOCALE", "2026-11-27T10:00:00Z", "3",
+                            NULL};
+    Parcours__V1__Event *e;
+    char err[EVENTTEXT_ERROR_MAX];
+    int64_t before = now_ms();
+    assert_int_equal(eventtext_build(9, keys, values, &e, err, sizeof(err)), 0);
+    assert_string_equal(e->partner_id, "cd93");
+    assert_string_equal(e->beneficiary_id, "B-TEST-0001");
+    assert_int_equal(e->occurred_at, 1795773600000);
+    assert_int_equal(e->expected_version, 3);
+    assert_int_equal(strlen(e->event_id), PARCOURS_EVENT_ID_LEN); /* null: a new id */
+    assert_int_equal(e->payload_case, PARCOURS__V1__EVENT__PAYLOAD_ORIENTATION_DECIDED);
+    assert_int_equal(e->orientation_decided->pathway_type,
+                     PARCOURS__V1__PATHWAY_TYPE__PATHWAY_TYPE_EMPLOI);
+    assert_int_equal(e->orientation_decided->referent_body,
+                     PARCOURS__V1__REFERENT_BODY__REFERENT_BODY_MISSION_LOCALE);
+    assert_string_equal(e->orientation_decided->structure_id, "ml93");
+    assert_string_equal(fields_payload_name(e), "OrientationDecided");
+
+    /* It packs and unpacks to the same event. */
+    size_t len = parcours__v1__event__get_packed_size(e);
+    uint8_t *buf = malloc(len);
+    parcours__v1__event__pack(e, buf);
+    Parcours__V1__Event *back = parcours__v1__event__unpack(NULL, len, buf);
+    assert_non_null(back);
+    assert_string_equal(back->orientation_decided->structure_id, "ml93");
+    parcours__v1__event__free_unpacked(back, NULL);
+    free(buf);
+    eventtext_free(&e);
+    assert_null(e);
+
+    /* occurred_at defaults to now. */
+    const char *k2[] = {"type", "as", "beneficiary_id", "reason"};
+    const char *v2[] = {"pathway_exited", "cd93", "B-TEST-0002", "moved"};
+    assert_int_equal(eventtext_build(4, k2, v2, &e, err, sizeof(err)), 0);
+    assert_true(e->occurred_at >= before && e->occurred_at <= now_ms() + 1);
+    assert_int_equal(e->pathway_exited->reason, PARCOURS__V1__EXIT_REASON__EXIT_REASON_MOVED);
+    eventtext_free(&e);
+}
+
+static void expect_build_error(size_t n, const char *const keys[], const char *const values[],
+                               const char *needle)
+{
+    Parcours__V1__Event *e = (Parcours__V1__Event *)1;
+    char err[EVENTTEXT_ERROR_MAX];
+    assert_int_equal(eventtext_build(n, keys, values, &e, err, sizeof(err)), -1);
+    assert_null(e);
+    if (strstr(err, needle) == NULL)
+        fail_msg("\"%s\" does not contain \"%s\"", err, needle);
+}
+
+static void test_eventtext_errors(void **state)
+{
+    (void)state;
+    const char *k1[] = {"as", "beneficiary"};
+    const char *v1[] = {"cd93", "B-1"};
+    expect_build_error(2, k1, v1, "type is missing");
+    const char *k2[] = {"type", "as", "beneficiary"};
+    const char *v2[] = {"Hired", "cd93", "B-1"};
+    expect_build_error(3, k2, v2, "JobPlaced");
+    const char *k3[] = {"type", "as", "beneficiary", "structure"};
+    const char *v3[] = {"OrientationDecided", "cd93", "B-1", "ml93"};
+    expect_build_error(4, k3, v3, "its fields: pathway_type (one of EMPLOI, SOCIO_PRO, SOCIAL)");
+    const char *k4[] = {"type", "as", "beneficiary"};
+    const char *v4[] = {"JobEnded", "cd 93", "B-1"};
+    expect_build_error(3, k4, v4, "not an identifier");
+    const char *k5[] = {"type", "beneficiary"};
+    const char *v5[] = {"JobEnded", "B-1"};
+    expect_build_error(2, k5, v5, "partner is missing");
+    const char *k6[] = {"type", "as", "partner_id", "beneficiary"};
+    const char *v6[] = {"JobEnded", "cd93", "ft93", "B-1"};
+    expect_build_error(4, k6, v6, "twice");
+    const char *k7[] = {"type", "as", "beneficiary", "occurred_at"};
+    const char *v7[] = {"JobEnded", "cd93", "B-1", "yesterday"};
+    expect_build_error(4, k7, v7, "occurred_at");
+    const char *k8[] = {"type", "as", "beneficiary", "reason"};
+    const char *v8[] = {"JobEnded", "cd93", "B-1", "FIRED"};
+    expect_build_error(4, k8, v8, "TERM_REACHED");
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_event_id_shape_and_order),
+        cmocka_unit_test(test_event_id_time_prefix),
+        cmocka_unit_test(test_client_arguments),
+        cmocka_unit_test(test_client_window_and_unanswered),
+        cmocka_unit_test(test_client_too_large),
+        cmocka_unit_test(test_admin_unreachable),
+        cmocka_unit_test(test_jsonline_values),
+        cmocka_unit_test(test_jsonline_refusals),
+        cmocka_unit_test(test_jsonwriter_escaping),
+        cmocka_unit_test(test_fields_enums),
+        cmocka_unit_test(test_fields_times),
+        cmocka_unit_test(test_fields_set),
+        cmocka_unit_test(test_fields_payloads),
+        cmocka_unit_test(test_eventtext_build),
+        cmocka_unit_test(test_eventtext_errors),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
