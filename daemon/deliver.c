@@ -20,8 +20,9 @@
 #define DELIVER_SUBSCRIBERS_MAX 1024
 #define DELIVER_PER_PARTNER_MAX 8    /* connections of one partner kept; the oldest goes first */
 #define DELIVER_SCAN_MAX        1000 /* outbox entries looked at per subscriber and pass */
-#define DELIVER_CACHE_SLOTS     4096 /* hash slots of the pass cache (a power of two) */
-#define DELIVER_CACHE_EVENTS    3072 /* events the pass cache holds at most */
+#define DELIVER_CACHE_SLOT_BITS 12
+#define DELIVER_CACHE_SLOTS     (1u << DELIVER_CACHE_SLOT_BITS) /* hash slots of the pass cache */
+#define DELIVER_CACHE_EVENTS    3072 /* events it holds at most: fewer than slots, so probes end */
 #define DELIVER_CACHE_BYTES     (8u << 20) /* and bytes (event frames and pathway views) */
 
 /* One subscribed connection. */
@@ -54,18 +55,19 @@ typedef struct pass_event {
 } pass_event_t;
 
 /*
- * The events of one pass. A pass is one run of pumps (after a commit, or on a Subscribe or a
- * DeliveryAck): the loop runs no commit in the middle of it, so every pathway stays as it is
- * for the whole pass and an event's notification differs between subscribers only in
- * partner_seq and in the pathway view. Everything is freed when the pass ends.
+ * The events of one pass. A pass is the pumps of one callback of the loop (deliver_wake after a
+ * commit, the pump event, or the requests read in one go): no commit runs in the middle of it,
+ * so every pathway stays as it is for the whole pass, and an event's notification differs
+ * between subscribers only in partner_seq and in the pathway view. Everything is freed when the
+ * pass ends, so the cache never holds more than one pass's bounded share of the log.
  */
 typedef struct pass_cache {
-    uint32_t *slots;       /* index + 1 into events, 0 = free; DELIVER_CACHE_SLOTS of them */
-    pass_event_t *events;  /* the events cached, in order of arrival */
+    uint32_t *slots;      /* index + 1 into events, 0 = free; DELIVER_CACHE_SLOTS of them */
+    pass_event_t *events; /* the events cached, in order of arrival */
     size_t n_events;
     size_t capacity;
     size_t bytes;
-    pass_event_t spare;    /* an event that did not fit, freed after its one use */
+    pass_event_t spare; /* an event that did not fit, freed after its one use */
 } pass_cache_t;
 
 /* A partner's acknowledged position, and whether the store has it yet. */
@@ -228,20 +230,150 @@ static void deliver_error(deliver_t *d, const uint8_t *identity, size_t identity
     deliver_send(d, identity, identity_len, &reply);
 }
 
-/* The pathway as this partner may see it now: minimised for EMPLOYER and TRAINING_ORG, and
- * nothing once it has left the group. Caller owns the result. */
-static Parcours__V1__Pathway *pathway_view(deliver_t *d, const partner_t *partner,
-                                           const char *beneficiary_id)
+/* --- The pass cache --------------------------------------------------------------------------- */
+
+static void pass_event_clear(pass_event_t *e)
 {
-    Parcours__V1__Pathway *p = NULL, *view = NULL;
-    if (store_pathway_get(d->store, beneficiary_id, &p) != STORE_OK)
+    store_log_entry_clear(&e->entry);
+    if (e->pathway != NULL)
+        parcours__v1__pathway__free_unpacked(e->pathway, NULL);
+    free(e->view[0]);
+    free(e->view[1]);
+    memset(e, 0, sizeof(*e));
+}
+
+/* Ends a pass: frees what it cached. */
+static void pass_end(deliver_t *d)
+{
+    pass_cache_t *c = &d->cache;
+    for (size_t i = 0; i < c->n_events; i++)
+        pass_event_clear(&c->events[i]);
+    pass_event_clear(&c->spare);
+    free(c->slots);
+    free(c->events);
+    memset(c, 0, sizeof(*c));
+}
+
+/* Reads event seq from the log. Returns a store error when it cannot be read. */
+static int pass_event_load(deliver_t *d, uint64_t seq, pass_event_t *e)
+{
+    memset(e, 0, sizeof(*e));
+    int rc = store_log_get(d->store, seq, &e->entry);
+    if (rc != STORE_OK)
+        return rc;
+    e->seq = seq;
+    /* The log holds only frames that passed the ingest boundary, so finding the beneficiary is
+     * all the decoding a notification needs; an entry whose event was erased has no frame. */
+    const uint8_t *id;
+    size_t id_len;
+    if (e->entry.raw_len > 0 &&
+        notification_event_beneficiary(e->entry.raw, e->entry.raw_len, &id, &id_len) == 0) {
+        e->has_event = true;
+        if (id_len <= STORE_ID_MAX)
+            memcpy(e->beneficiary_id, id, id_len);
+    }
+    return STORE_OK;
+}
+
+/* The event seq of this pass, read on first use; NULL when it cannot be read. Valid until the
+ * next call, which may reuse the spare entry; pass_release() it after use. */
+static pass_event_t *pass_event(deliver_t *d, uint64_t seq)
+{
+    pass_cache_t *c = &d->cache;
+    if (c->slots == NULL && (c->slots = calloc(DELIVER_CACHE_SLOTS, sizeof(*c->slots))) == NULL)
+        return pass_event_load(d, seq, &c->spare) == STORE_OK ? &c->spare : NULL;
+    /* Fibonacci hashing: the seqs of a pass come in runs (one per subscriber's position), which
+     * their low bits alone would pack into long clusters of the open addressing. */
+    size_t slot = (size_t)((seq * UINT64_C(0x9E3779B97F4A7C15)) >> (64 - DELIVER_CACHE_SLOT_BITS));
+    while (c->slots[slot] != 0) {
+        pass_event_t *e = &c->events[c->slots[slot] - 1];
+        if (e->seq == seq)
+            return e;
+        slot = (slot + 1) & (DELIVER_CACHE_SLOTS - 1);
+    }
+    if (c->n_events >= DELIVER_CACHE_EVENTS || c->bytes >= DELIVER_CACHE_BYTES)
+        return pass_event_load(d, seq, &c->spare) == STORE_OK ? &c->spare : NULL;
+    if (c->n_events == c->capacity) {
+        size_t capacity = c->capacity ? 2 * c->capacity : 64;
+        pass_event_t *events = realloc(c->events, capacity * sizeof(*events));
+        if (events == NULL)
+            return pass_event_load(d, seq, &c->spare) == STORE_OK ? &c->spare : NULL;
+        c->events = events;
+        c->capacity = capacity;
+    }
+    pass_event_t *e = &c->events[c->n_events];
+    if (pass_event_load(d, seq, e) != STORE_OK)
         return NULL;
-    bool sees = partner_in_territory(partner, p->territory) &&
-                (partner_kind_territory_wide(partner->kind) || pathway_has_member(p, partner->id));
-    if (sees)
-        view = pathway_copy(p, partner_kind_minimised(partner->kind));
-    parcours__v1__pathway__free_unpacked(p, NULL);
-    return view;
+    e->cached = true;
+    c->n_events++;
+    c->slots[slot] = (uint32_t)c->n_events;
+    c->bytes += sizeof(*e) + e->entry.raw_len;
+    return e;
+}
+
+/* Done with an event of pass_event(): the spare entry is freed at once. */
+static void pass_release(deliver_t *d, pass_event_t *e)
+{
+    if (!e->cached)
+        pass_event_clear(&d->cache.spare);
+}
+
+/* The pathway of e's beneficiary as this partner may see it now, packed: minimised for
+ * EMPLOYER and TRAINING_ORG, and nothing once it has left the group (or when there is no
+ * pathway, or out of memory). Sets *view to NULL then. The bytes belong to the pass. */
+static void pass_view(deliver_t *d, pass_event_t *e, const partner_t *partner, const uint8_t **view,
+                      size_t *view_len)
+{
+    *view = NULL;
+    *view_len = 0;
+    if (!e->pathway_read) {
+        e->pathway_read = true;
+        if (e->beneficiary_id[0] == '\0' ||
+            store_pathway_get(d->store, e->beneficiary_id, &e->pathway) != STORE_OK)
+            e->pathway = NULL;
+    }
+    const Parcours__V1__Pathway *p = e->pathway;
+    if (p == NULL ||
+        !(partner_in_territory(partner, p->territory) &&
+          (partner_kind_territory_wide(partner->kind) || pathway_has_member(p, partner->id))))
+        return;
+    int minimised = partner_kind_minimised(partner->kind) ? 1 : 0;
+    if (!e->view_packed[minimised]) {
+        e->view_packed[minimised] = true;
+        Parcours__V1__Pathway *copy = minimised ? pathway_copy(p, true) : NULL;
+        const Parcours__V1__Pathway *shown = minimised ? copy : p;
+        if (shown != NULL) {
+            size_t len = parcours__v1__pathway__get_packed_size(shown);
+            e->view[minimised] = malloc(len ? len : 1);
+            if (e->view[minimised] != NULL) {
+                e->view_len[minimised] = parcours__v1__pathway__pack(shown, e->view[minimised]);
+                if (e->cached)
+                    d->cache.bytes += len;
+            }
+        }
+        if (copy != NULL)
+            parcours__v1__pathway__free_unpacked(copy, NULL);
+    }
+    *view = e->view[minimised];
+    *view_len = e->view_len[minimised];
+}
+
+/* --- Pumping ---------------------------------------------------------------------------------- */
+
+/* Sends one notification frame to s; returns 0, or the zmq errno (EHOSTUNREACH: the peer is
+ * gone). The frame is written straight into the message zmq sends. */
+static int deliver_send_notification(deliver_t *d, const subscriber_t *s, const notification_t *n)
+{
+    zmq_msg_t msg;
+    if (zmq_msg_init_size(&msg, notification_packed_size(n)) != 0)
+        return errno;
+    notification_pack(n, zmq_msg_data(&msg));
+    int rc = 0;
+    if (zmq_send(d->socket, s->identity, s->identity_len, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0 ||
+        zmq_msg_send(&msg, d->socket, ZMQ_DONTWAIT) < 0)
+        rc = errno;
+    zmq_msg_close(&msg); /* after a successful send, this only releases the emptied message */
+    return rc;
 }
 
 typedef struct pump {
@@ -260,34 +392,26 @@ static int pump_entry(uint64_t partner_seq, uint64_t seq, void *ctx)
     if (s->count >= s->window || p->scanned >= DELIVER_SCAN_MAX)
         return 1;
     p->scanned++;
-    store_log_entry_t entry;
-    if (store_log_get(p->d->store, seq, &entry) != STORE_OK)
+    pass_event_t *e = pass_event(p->d, seq);
+    if (e == NULL)
         return 1;
-    Parcours__V1__Event *event =
-        entry.raw_len ? parcours__v1__event__unpack(NULL, entry.raw_len, entry.raw) : NULL;
-    bool wanted = s->types == 0 || (s->types & PARTNERS_EMIT_BIT(entry.type));
+    bool wanted = s->types == 0 || (s->types & PARTNERS_EMIT_BIT(e->entry.type));
     int rc = 0;
     if (wanted) {
-        Parcours__V1__Notification n = PARCOURS__V1__NOTIFICATION__INIT;
-        Parcours__V1__DeliverReply reply = PARCOURS__V1__DELIVER_REPLY__INIT;
-        n.partner_seq = partner_seq;
-        n.seq = seq;
-        n.event = event;
-        n.committed_at = entry.committed_at;
-        n.pathway = event ? pathway_view(p->d, p->partner, event->beneficiary_id) : NULL;
-        reply.kind_case = PARCOURS__V1__DELIVER_REPLY__KIND_NOTIFICATION;
-        reply.notification = &n;
-        rc = deliver_send(p->d, s->identity, s->identity_len, &reply);
-        if (n.pathway != NULL)
-            parcours__v1__pathway__free_unpacked(n.pathway, NULL);
+        notification_t n = {
+            .partner_seq = partner_seq, .seq = seq, .committed_at = e->entry.committed_at};
+        if (e->has_event) {
+            n.event = e->entry.raw;
+            n.event_len = e->entry.raw_len;
+            pass_view(p->d, e, p->partner, &n.pathway, &n.pathway_len);
+        }
+        rc = deliver_send_notification(p->d, s, &n);
         if (rc == 0) {
             s->in_flight[(s->head + s->count) % s->window] = partner_seq;
             s->count++;
         }
     }
-    if (event != NULL)
-        parcours__v1__event__free_unpacked(event, NULL);
-    store_log_entry_clear(&entry);
+    pass_release(p->d, e);
     if (rc != 0) {
         p->send_error = rc;
         return 1;
@@ -324,6 +448,7 @@ static void deliver_pump_all(deliver_t *d)
             subscriber_remove(d, &d->subs[i]);
         }
     }
+    pass_end(d);
     if (more)
         event_active(d->pump_event, EV_TIMEOUT, 0);
     zwatch_check(d->watch);
@@ -464,7 +589,7 @@ static void deliver_on_readable(void *socket, void *ctx)
     for (int served = 0; served < 256; served++) {
         int id_len = zmq_recv(socket, identity, sizeof(identity), ZMQ_DONTWAIT);
         if (id_len < 0)
-            return;
+            break;
         int more = 0, len = -1;
         size_t more_len = sizeof(more);
         zmq_getsockopt(socket, ZMQ_RCVMORE, &more, &more_len);
@@ -491,6 +616,9 @@ static void deliver_on_readable(void *socket, void *ctx)
         if (req != NULL)
             parcours__v1__deliver_request__free_unpacked(req, NULL);
     }
+    /* The DeliveryAcks of many subscribers of the same events often arrive together: their
+     * pumps share one pass, so each event is read once for all of them. */
+    pass_end(d);
 }
 
 /* --- Lifecycle -------------------------------------------------------------------------------- */
@@ -568,6 +696,7 @@ void deliver_destroy(deliver_t **d)
         event_free(x->pump_event);
     if (x->socket != NULL)
         zmq_close(x->socket);
+    pass_end(x);
     for (size_t i = 0; i < x->n_subs; i++)
         free(x->subs[i].in_flight);
     free(x->subs);
