@@ -13,6 +13,7 @@
 #include "event.h"
 #include "log.h"
 #include "wire_names.h"
+#include "zap.h"
 #include "zwatch.h"
 
 #define ADMIN_REQUEST_MAX 4096
@@ -315,7 +316,8 @@ static void admin_on_readable(void *socket, void *ctx)
 }
 
 int admin_new(struct event_base *base, void *zmq_context, const char *endpoint,
-              const admin_sources_t *sources, admin_t **out, char *err, size_t errlen)
+              const uint8_t *secret_key, const admin_sources_t *sources, admin_t **out, char *err,
+              size_t errlen)
 {
     *out = NULL;
     admin_t *a = calloc(1, sizeof(*a));
@@ -332,6 +334,17 @@ int admin_new(struct event_base *base, void *zmq_context, const char *endpoint,
     }
     /* The socket file must never exist with wider rights, even for an instant. */
     bool ipc = strncmp(endpoint, "ipc://", 6) == 0;
+    if (!ipc && secret_key == NULL) {
+        snprintf(err, errlen,
+                 "the admin endpoint %s is not ipc://: it needs [security] curve = yes and "
+                 "[admin] keys",
+                 endpoint);
+        goto fail;
+    }
+    if (!ipc && zap_secure_socket(a->socket, ZAP_DOMAIN_ADMIN, secret_key) != 0) {
+        snprintf(err, errlen, "cannot set CURVE on the admin socket: %s", zmq_strerror(errno));
+        goto fail;
+    }
     mode_t old_mask = ipc ? umask(0077) : 0;
     int rc = zmq_bind(a->socket, endpoint);
     if (ipc)

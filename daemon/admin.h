@@ -28,10 +28,13 @@ typedef struct admin_sources {
 
 /*
  * Binds the admin ROUTER on endpoint (an ipc:// socket file is made owner-only) and watches it.
+ * On tcp://, secret_key (the daemon's, 32 bytes) makes it a CURVE server that admits only the
+ * admin keys of the configuration; a tcp:// endpoint without it is refused.
  * On success *out is owned by the caller (admin_destroy); on failure returns -1 with err.
  */
 int admin_new(struct event_base *base, void *zmq_context, const char *endpoint,
-              const admin_sources_t *sources, admin_t **out, char *err, size_t errlen);
+              const uint8_t *secret_key, const admin_sources_t *sources, admin_t **out, char *err,
+              size_t errlen);
 
 /* Uses another partners directory from the next request on. */
 void admin_set_partners(admin_t *a, const partners_t *partners);

@@ -60,8 +60,14 @@ static const config_key_t config_keys[] = {
      "ZeroMQ endpoint where partners subscribe to their notifications (ROUTER)."},
     {"admin", "endpoint", CONFIG_STRING, FIELD(admin_endpoint), 0, 0, NULL,
      "Endpoint of parcoursctl's requests; default ipc://<store path>/admin.sock (mode 0600)."},
+    {"admin", "keys", CONFIG_STRING, FIELD(admin_keys), 0, 0, NULL,
+     "CURVE public keys (Z85, comma-separated) admitted on a tcp:// admin endpoint."},
     {"partners", "file", CONFIG_PATH, FIELD(partners_file), 0, 0, NULL,
      "The partners file (INI, one section per partner id). Required."},
+    {"security", "curve", CONFIG_BOOL, FIELD(security_curve), 0, 1, "no",
+     "CURVE on every tcp:// endpoint: partners connect only with a key of the partners file."},
+    {"security", "secret_key", CONFIG_PATH, FIELD(security_secret_key), 0, 0, NULL,
+     "The daemon's secret key file (mode 0600), from parcoursctl keygen. Required with curve."},
     {"log", "level", CONFIG_LEVEL, FIELD(log_level), 0, 0, "info",
      "Lowest level logged: debug, info, warning or error."},
 };
@@ -72,6 +78,15 @@ typedef struct config_parse {
     char folder[CONFIG_PATH_MAX]; /* of the configuration file, for relative paths */
     int line_of[CONFIG_KEY_COUNT];
 } config_parse_t;
+
+/* The line a key was set on, or 0 when it kept its default. */
+static int config_line_of(const config_parse_t *p, const char *section, const char *name)
+{
+    for (size_t i = 0; i < CONFIG_KEY_COUNT; i++)
+        if (strcmp(config_keys[i].section, section) == 0 && strcmp(config_keys[i].name, name) == 0)
+            return p->line_of[i];
+    return 0;
+}
 
 static int parse_size(const char *value, uint64_t *out)
 {
@@ -232,6 +247,14 @@ int config_load(config_t *c, const char *path, char *errors, size_t errlen)
         snprintf(errors + used, errlen - used, "%s: %s\n", path, required[i].what);
         n++;
     }
+    if (n == 0 && c->security_curve && c->security_secret_key[0] == '\0') {
+        size_t used = strlen(errors);
+        snprintf(errors + used, errlen - used,
+                 "%s: [security] secret_key is required while [security] curve = yes (make one "
+                 "with parcoursctl keygen)\n",
+                 path);
+        n++;
+    }
     if (n == 0 && c->admin_endpoint[0] == '\0') {
         int len = snprintf(c->admin_endpoint, sizeof(c->admin_endpoint), "ipc://%s/admin.sock",
                            c->store_path);
@@ -242,8 +265,11 @@ int config_load(config_t *c, const char *path, char *errors, size_t errlen)
         }
     }
     if (n == 0 && c->store_initial_map_size > c->store_max_map_size) {
+        int line = config_line_of(&p, "store", "initial_map_size");
+        if (line == 0)
+            line = config_line_of(&p, "store", "max_map_size");
         snprintf(errors, errlen, "%s:%d: [store] initial_map_size is above max_map_size\n", path,
-                 p.line_of[2] ? p.line_of[2] : p.line_of[3]);
+                 line);
         n++;
     }
     return n;

@@ -25,7 +25,10 @@ typedef struct config {
     char admin_endpoint[CONFIG_PATH_MAX]; /* [admin] endpoint; default ipc://<store path>/admin.sock
                                            */
     char partners_file[CONFIG_PATH_MAX];  /* [partners] file; relative to the config's folder */
-    char log_level[16];                   /* [log] level */
+    bool security_curve;                  /* [security] curve */
+    char security_secret_key[CONFIG_PATH_MAX]; /* [security] secret_key */
+    char admin_keys[CONFIG_PATH_MAX];          /* [admin] keys: Z85 public keys */
+    char log_level[16];                        /* [log] level */
 } config_t;
 
 /* Fills c with every default (paths empty where there is no default). */

@@ -13,6 +13,7 @@
 #include "notification.h"
 #include "pathway.h"
 #include "wire_names.h"
+#include "zap.h"
 #include "zwatch.h"
 
 #define DELIVER_IDENTITY_MAX    256
@@ -88,6 +89,7 @@ struct deliver {
     cursor_t *cursors;
     size_t n_cursors;
     size_t cursors_capacity;
+    char endpoint[512]; /* as bound, to bind again */
     struct event *flush_timer;
     struct event *pump_event; /* another pass, when a scan stopped at DELIVER_SCAN_MAX */
     pass_cache_t cache;
@@ -469,15 +471,27 @@ void deliver_wake(deliver_t *d)
 /* --- Requests --------------------------------------------------------------------------------- */
 
 static void deliver_subscribe(deliver_t *d, const uint8_t *identity, size_t identity_len,
-                              const Parcours__V1__Subscribe *sub)
+                              const Parcours__V1__Subscribe *sub, const char *authenticated)
 {
     char message[256];
-    const partner_t *partner = partners_find(d->partners, sub->partner_id);
+    /* With CURVE, the partner is the one the connection's key belongs to: a Subscribe may name
+     * it, or leave partner_id empty, never name another. */
+    if (authenticated != NULL && sub->partner_id[0] != '\0' &&
+        strcmp(sub->partner_id, authenticated) != 0) {
+        snprintf(message, sizeof(message),
+                 "This connection is authenticated as partner %s; it may not subscribe as "
+                 "%.64s.",
+                 authenticated, sub->partner_id);
+        deliver_error(d, identity, identity_len, ERROR_CODE(NOT_AUTHORISED), message);
+        return;
+    }
+    const char *partner_id = authenticated != NULL ? authenticated : sub->partner_id;
+    const partner_t *partner = partners_find(d->partners, partner_id);
     if (partner == NULL) {
         snprintf(message, sizeof(message),
                  "Partner %.64s is not in this territory's partners file; ask the territory's "
                  "admin to declare it.",
-                 sub->partner_id);
+                 partner_id);
         {
             deliver_error(d, identity, identity_len, ERROR_CODE(NOT_AUTHORISED), message);
             return;
@@ -593,8 +607,19 @@ static void deliver_on_readable(void *socket, void *ctx)
         int more = 0, len = -1;
         size_t more_len = sizeof(more);
         zmq_getsockopt(socket, ZMQ_RCVMORE, &more, &more_len);
-        if (more)
-            len = zmq_recv(socket, frame, sizeof(frame), 0);
+        char authenticated[PARTNERS_ID_MAX + 1] = "";
+        if (more) {
+            /* As a message, to read the partner its connection authenticated as. */
+            zmq_msg_t msg;
+            zmq_msg_init(&msg);
+            len = zmq_msg_recv(&msg, socket, 0);
+            const char *user = len >= 0 ? zap_message_user(&msg) : NULL;
+            if (user != NULL)
+                snprintf(authenticated, sizeof(authenticated), "%s", user);
+            if (len > 0 && len <= (int)sizeof(frame))
+                memcpy(frame, zmq_msg_data(&msg), (size_t)len);
+            zmq_msg_close(&msg);
+        }
         zmq_getsockopt(socket, ZMQ_RCVMORE, &more, &more_len);
         while (more) {
             zmq_recv(socket, frame, 0, 0);
@@ -607,7 +632,8 @@ static void deliver_on_readable(void *socket, void *ctx)
                 ? parcours__v1__deliver_request__unpack(NULL, (size_t)len, frame)
                 : NULL;
         if (req != NULL && req->kind_case == PARCOURS__V1__DELIVER_REQUEST__KIND_SUBSCRIBE)
-            deliver_subscribe(d, identity, identity_len, req->subscribe);
+            deliver_subscribe(d, identity, identity_len, req->subscribe,
+                              authenticated[0] ? authenticated : NULL);
         else if (req != NULL && req->kind_case == PARCOURS__V1__DELIVER_REQUEST__KIND_ACK)
             deliver_ack(d, identity, identity_len, req->ack->up_to);
         else
@@ -650,6 +676,12 @@ int deliver_new(struct event_base *base, void *zmq_context, store_t *store,
         snprintf(err, errlen, "cannot set deliver socket options: %s", zmq_strerror(errno));
         goto fail;
     }
+    if (options->secret_key != NULL &&
+        zap_secure_socket(d->socket, ZAP_DOMAIN_DELIVER, options->secret_key) != 0) {
+        snprintf(err, errlen, "cannot set CURVE on the deliver socket: %s", zmq_strerror(errno));
+        goto fail;
+    }
+    snprintf(d->endpoint, sizeof(d->endpoint), "%s", options->endpoint);
     if (zmq_bind(d->socket, options->endpoint) != 0) {
         snprintf(err, errlen, "cannot bind the deliver endpoint %s: %s", options->endpoint,
                  zmq_strerror(errno));
@@ -703,4 +735,14 @@ void deliver_destroy(deliver_t **d)
     free(x->cursors);
     free(x);
     *d = NULL;
+}
+
+void deliver_rebind(deliver_t *d)
+{
+    if (zap_reauthenticate(d->socket, d->endpoint) != 0)
+        log_error("deliver: cannot bind %s again: %s; partners cannot connect until a restart",
+                  d->endpoint, zmq_strerror(errno));
+    for (size_t i = 0; i < d->n_subs; i++)
+        free(d->subs[i].in_flight);
+    d->n_subs = 0; /* the connections are gone; their partners subscribe again */
 }

@@ -28,7 +28,8 @@ typedef struct deliver deliver_t;
 
 typedef struct deliver_options {
     const char *endpoint;
-    unsigned cursor_flush_ms; /* how often acknowledged cursors are written (default 100) */
+    unsigned cursor_flush_ms;  /* how often acknowledged cursors are written (default 100) */
+    const uint8_t *secret_key; /* the daemon's CURVE secret key (32 bytes), or NULL for none */
 } deliver_options_t;
 
 /*
@@ -52,6 +53,10 @@ unsigned deliver_subscribers(const deliver_t *d, const char *partner_id);
 
 /* Writes the acknowledged cursors now (at shutdown); 0 or a store error. */
 int deliver_flush(deliver_t *d);
+
+/* Binds the endpoint again, which drops every connection: after a key is revoked, each must
+ * authenticate again. */
+void deliver_rebind(deliver_t *d);
 
 /* Flushes the cursors, closes the socket, frees, and sets *d to NULL. Takes NULL. */
 void deliver_destroy(deliver_t **d);

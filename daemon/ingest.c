@@ -13,6 +13,7 @@
 #include "log.h"
 #include "pathway.h"
 #include "wire_names.h"
+#include "zap.h"
 #include "zwatch.h"
 
 #define INGEST_IDENTITY_MAX 256    /* a ROUTER peer identity is at most 255 bytes */
@@ -45,6 +46,7 @@ struct ingest {
     size_t n_acks;
     store_batch_t *batch; /* open during one pass only */
     int batch_error;      /* the store error that killed the batch, or 0 */
+    char endpoint[512];   /* as bound, to bind again */
     bool stopped;
     ingest_stats_t stats;
     ingest_commit_fn on_commit;
@@ -119,8 +121,9 @@ static void ingest_append(ingest_t *in, pending_ack_t *ack, const Parcours__V1__
     ack_set(ack, ACK_STATUS(ACCEPTED), ERROR_CODE(UNSPECIFIED), true, NULL);
 }
 
-/* Decides one frame: everything but the commit. */
-static void ingest_frame(ingest_t *in, pending_ack_t *ack, size_t len)
+/* Decides one frame: everything but the commit. authenticated is the partner the connection's
+ * key belongs to, or NULL on a connection without CURVE. */
+static void ingest_frame(ingest_t *in, pending_ack_t *ack, size_t len, const char *authenticated)
 {
     const uint8_t *frame = in->frame;
     event_error_t err;
@@ -130,6 +133,14 @@ static void ingest_frame(ingest_t *in, pending_ack_t *ack, size_t len)
         return;
     }
     ack->type = event_type(e);
+    if (authenticated != NULL && strcmp(authenticated, e->partner_id) != 0) {
+        char message[EVENT_MESSAGE_MAX];
+        snprintf(message, sizeof(message),
+                 "This connection is authenticated as partner %s; it may not send events as %s.",
+                 authenticated, e->partner_id);
+        ack_set(ack, ACK_STATUS(REJECTED), ERROR_CODE(NOT_AUTHORISED), false, message);
+        goto done;
+    }
     const partner_t *sender = partners_find(in->partners, e->partner_id);
     if (sender == NULL) {
         char message[EVENT_MESSAGE_MAX];
@@ -187,7 +198,18 @@ static bool ingest_receive(ingest_t *in)
     zmq_getsockopt(in->socket, ZMQ_RCVMORE, &more, &more_len);
     if (!more)
         return true; /* cannot happen with a ROUTER; nothing to answer */
-    int len = zmq_recv(in->socket, in->frame, in->max_frame + 1, 0);
+    /* The frame comes as a message to read the partner its connection authenticated as. */
+    zmq_msg_t msg;
+    zmq_msg_init(&msg);
+    int len = zmq_msg_recv(&msg, in->socket, 0);
+    char authenticated[PARTNERS_ID_MAX + 1] = "";
+    const char *user = len >= 0 ? zap_message_user(&msg) : NULL;
+    if (user != NULL)
+        snprintf(authenticated, sizeof(authenticated), "%s", user);
+    if (len >= 0)
+        memcpy(in->frame, zmq_msg_data(&msg),
+               (size_t)len <= in->max_frame ? (size_t)len : in->max_frame + 1);
+    zmq_msg_close(&msg);
     zmq_getsockopt(in->socket, ZMQ_RCVMORE, &more, &more_len);
     bool extra = more;
     while (more) { /* a message of more than one frame: drop the rest */
@@ -203,7 +225,7 @@ static bool ingest_receive(ingest_t *in)
         ack_set(ack, ACK_STATUS(REJECTED), ERROR_CODE(MALFORMED), false,
                 "Send each Event as a message of exactly one frame.");
     else
-        ingest_frame(in, ack, (size_t)len);
+        ingest_frame(in, ack, (size_t)len, authenticated[0] ? authenticated : NULL);
     return true;
 }
 
@@ -352,6 +374,12 @@ int ingest_new(struct event_base *base, void *zmq_context, store_t *store,
         snprintf(err, errlen, "cannot set ingest socket options: %s", zmq_strerror(errno));
         goto fail;
     }
+    if (options->secret_key != NULL &&
+        zap_secure_socket(in->socket, ZAP_DOMAIN_INGEST, options->secret_key) != 0) {
+        snprintf(err, errlen, "cannot set CURVE on the ingest socket: %s", zmq_strerror(errno));
+        goto fail;
+    }
+    snprintf(in->endpoint, sizeof(in->endpoint), "%s", options->endpoint);
     if (zmq_bind(in->socket, options->endpoint) != 0) {
         snprintf(err, errlen, "cannot bind the ingest endpoint %s: %s", options->endpoint,
                  zmq_strerror(errno));
@@ -398,4 +426,11 @@ void ingest_destroy(ingest_t **in)
     free(i->acks);
     free(i);
     *in = NULL;
+}
+
+void ingest_rebind(ingest_t *in)
+{
+    if (zap_reauthenticate(in->socket, in->endpoint) != 0)
+        log_error("ingest: cannot bind %s again: %s; partners cannot connect until a restart",
+                  in->endpoint, zmq_strerror(errno));
 }

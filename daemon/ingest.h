@@ -38,6 +38,7 @@ typedef struct ingest_options {
     const char *endpoint;
     size_t batch_max;
     size_t max_frame;
+    const uint8_t *secret_key; /* the daemon's CURVE secret key (32 bytes), or NULL for none */
 } ingest_options_t;
 
 typedef struct ingest ingest_t;
@@ -65,6 +66,10 @@ void ingest_stop(ingest_t *in);
 
 /* The counters since start. Valid while the ingest lives. */
 const ingest_stats_t *ingest_stats(const ingest_t *in);
+
+/* Binds the endpoint again, which drops every connection: after a key is revoked, each must
+ * authenticate again. */
+void ingest_rebind(ingest_t *in);
 
 /* Unbinds, closes the socket (lingering to flush the last acks), frees, and sets *in to NULL. */
 void ingest_destroy(ingest_t **in);

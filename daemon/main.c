@@ -1,13 +1,16 @@
 /*
  * main.c: parcoursd, the Parcours daemon of one territory.
  *
- * Start-up reads and checks the whole configuration and partners file, opens the store, binds
- * every socket, then tells systemd it is ready. The loop is libevent's, on one thread. SIGTERM
- * and SIGINT stop the reading of new events; as no batch is ever open between two passes of the
- * loop, everything read was committed and acked, and the sockets linger to flush the last acks.
+ * Start-up reads and checks the whole configuration and partners file, opens the store, starts
+ * the ZAP handler and proves it answers (CURVE fails closed), binds every socket, then tells
+ * systemd it is ready. The loop is libevent's, on one thread. SIGTERM and SIGINT stop the
+ * reading of new events; as no batch is ever open between two passes of the loop, everything
+ * read was committed and acked, and the sockets linger to flush the last acks. SIGHUP re-reads
+ * the partners file: a file with any error is refused whole and the old one kept.
  */
 #include <errno.h>
 #include <event2/event.h>
+#include <stdbool.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,15 +23,23 @@
 #include "config.h"
 #include "deliver.h"
 #include "ingest.h"
+#include "keys.h"
 #include "log.h"
 #include "partners_file.h"
 #include "store.h"
+#include "zap.h"
 
 #define ERRORS_MAX 8192
 
+/* Everything the signal handlers reach. */
 typedef struct daemon_state {
     struct event_base *base;
+    const config_t *config;
+    partners_t *partners;
     ingest_t *ingest;
+    deliver_t *deliver;
+    admin_t *admin;
+    zap_t *zap;
 } daemon_state_t;
 
 static void usage(FILE *out)
@@ -50,6 +61,53 @@ static void on_stop_signal(evutil_socket_t signal_number, short what, void *arg)
     event_base_loopexit(d->base, NULL);
 }
 
+/* True when some partner of old lost its key, or has another one, in new. */
+static bool keys_revoked(const partners_t *old, const partners_t *new)
+{
+    for (size_t i = 0; i < partners_count(old); i++) {
+        const partner_t *before = partners_at(old, i);
+        const partner_t *after = partners_find(new, before->id);
+        if (!before->has_public_key)
+            continue;
+        if (after == NULL || !after->has_public_key ||
+            memcmp(before->public_key, after->public_key, 32) != 0)
+            return true;
+    }
+    return false;
+}
+
+/* SIGHUP: the partners file again. Every module takes the new directory between two passes of
+ * the loop, so no pass ever sees two. */
+static void on_reload_signal(evutil_socket_t signal_number, short what, void *arg)
+{
+    (void)signal_number;
+    (void)what;
+    daemon_state_t *d = arg;
+    static char errors[ERRORS_MAX];
+    partners_t *fresh = NULL;
+    if (partners_file_load(d->config->partners_file, &fresh, errors, sizeof(errors)) != 0) {
+        log_error("reload refused, the partners file in force is kept:\n%s", errors);
+        return;
+    }
+    bool revoked = keys_revoked(d->partners, fresh);
+    ingest_set_partners(d->ingest, fresh);
+    deliver_set_partners(d->deliver, fresh);
+    admin_set_partners(d->admin, fresh);
+    if (d->zap != NULL)
+        zap_set_partners(d->zap, fresh);
+    partners_destroy(&d->partners);
+    d->partners = fresh;
+    /* A connection authenticated once stays so: when a key is revoked, every connection is
+     * dropped and must authenticate again. Partners reconnect by themselves, and the dedupe
+     * makes their re-sends safe. */
+    if (revoked) {
+        ingest_rebind(d->ingest);
+        deliver_rebind(d->deliver);
+    }
+    log_info("partners file reloaded: %zu partners%s", partners_count(fresh),
+             revoked ? "; a key was revoked, connections dropped" : "");
+}
+
 static void on_commit(void *deliver)
 {
     deliver_wake(deliver);
@@ -60,6 +118,21 @@ static int64_t monotonic_ms(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Parses [admin] keys (Z85, comma-separated) into keys; returns the count or -1. */
+static int admin_keys_parse(const char *list, uint8_t (*keys)[32], int max)
+{
+    char copy[CONFIG_PATH_MAX];
+    snprintf(copy, sizeof(copy), "%s", list);
+    int n = 0;
+    for (char *save = NULL, *k = strtok_r(copy, ", \t", &save); k != NULL;
+         k = strtok_r(NULL, ", \t", &save)) {
+        if (n == max || strlen(k) != 40 || zmq_z85_decode(keys[n], k) == NULL)
+            return -1;
+        n++;
+    }
+    return n;
 }
 
 int main(int argc, char **argv)
@@ -118,56 +191,87 @@ int main(int argc, char **argv)
 
     char err[512];
     daemon_state_t d = {0};
+    d.config = &config;
+    d.partners = partners;
     d.base = event_base_new();
     void *zmq_context = zmq_ctx_new();
     if (d.base == NULL || zmq_context == NULL)
         fatal("cannot create the event loop or the ZeroMQ context");
+
+    /* CURVE: the handler first, proven to answer, then the endpoints. libzmq would admit
+     * everyone if no handler answered. */
+    uint8_t secret_key[32];
+    const uint8_t *secret = NULL;
+    if (config.security_curve) {
+        uint8_t admin_keys[ZAP_ADMIN_KEYS_MAX][32];
+        int n_admin = admin_keys_parse(config.admin_keys, admin_keys, ZAP_ADMIN_KEYS_MAX);
+        if (n_admin < 0)
+            fatal("[admin] keys must be Z85 public keys of 40 characters, comma-separated");
+        if (keys_read(config.security_secret_key, 1, secret_key, err, sizeof(err)) != 0)
+            fatal("cannot read the daemon's secret key: %s", err);
+        secret = secret_key;
+        /* PARCOURS_TEST_NO_ZAP leaves the handler out, so that a test can prove the daemon
+         * then refuses to start. */
+        if (getenv("PARCOURS_TEST_NO_ZAP") == NULL &&
+            zap_new(d.base, zmq_context, partners, (const uint8_t(*)[32])admin_keys,
+                    (size_t)n_admin, &d.zap, err, sizeof(err)) != 0)
+            fatal("refusing to start: %s", err);
+        if (zap_selftest(d.zap, zmq_context, err, sizeof(err)) != 0)
+            fatal("refusing to start with CURVE on: %s; without a working ZAP handler libzmq "
+                  "would admit any key",
+                  err);
+    }
+
     ingest_options_t ingest_options = {
         .endpoint = config.ingest_endpoint,
         .batch_max = (size_t)config.ingest_batch_max,
         .max_frame = (size_t)config.ingest_max_frame,
+        .secret_key = secret,
     };
     if (ingest_new(d.base, zmq_context, store, partners, &ingest_options, &d.ingest, err,
                    sizeof(err)) != 0)
         fatal("%s", err);
-    deliver_options_t deliver_options = {.endpoint = config.deliver_endpoint};
-    deliver_t *deliver = NULL;
-    if (deliver_new(d.base, zmq_context, store, partners, &deliver_options, &deliver, err,
+    deliver_options_t deliver_options = {.endpoint = config.deliver_endpoint, .secret_key = secret};
+    if (deliver_new(d.base, zmq_context, store, partners, &deliver_options, &d.deliver, err,
                     sizeof(err)) != 0)
         fatal("%s", err);
     /* Each committed batch may have written outbox entries: the subscribers with credit get
      * them at once, in the same pass. */
-    ingest_on_commit(d.ingest, on_commit, deliver);
-    admin_sources_t sources = {store, partners, d.ingest, deliver, monotonic_ms()};
-    admin_t *admin = NULL;
-    if (admin_new(d.base, zmq_context, config.admin_endpoint, &sources, &admin, err, sizeof(err)) !=
-        0)
+    ingest_on_commit(d.ingest, on_commit, d.deliver);
+    admin_sources_t sources = {store, partners, d.ingest, d.deliver, monotonic_ms()};
+    if (admin_new(d.base, zmq_context, config.admin_endpoint, secret, &sources, &d.admin, err,
+                  sizeof(err)) != 0)
         fatal("%s", err);
     struct event *sigterm = evsignal_new(d.base, SIGTERM, on_stop_signal, &d);
     struct event *sigint = evsignal_new(d.base, SIGINT, on_stop_signal, &d);
-    if (sigterm == NULL || sigint == NULL || event_add(sigterm, NULL) || event_add(sigint, NULL))
+    struct event *sighup = evsignal_new(d.base, SIGHUP, on_reload_signal, &d);
+    if (sigterm == NULL || sigint == NULL || sighup == NULL || event_add(sigterm, NULL) ||
+        event_add(sigint, NULL) || event_add(sighup, NULL))
         fatal("cannot watch the signals");
 
     store_info_t info;
     store_info(store, &info);
     log_info("parcoursd %s ready: ingest %s, deliver %s, admin %s, store %s (last seq %llu, %s), "
-             "%zu partners",
+             "%zu partners, CURVE %s",
              PARCOURS_VERSION, config.ingest_endpoint, config.deliver_endpoint,
              config.admin_endpoint, config.store_path, (unsigned long long)info.last_seq,
-             info.durable ? "durable" : "NOT durable", partners_count(partners));
+             info.durable ? "durable" : "NOT durable", partners_count(partners),
+             secret ? "on" : "OFF");
     sd_notify(0, "READY=1");
 
     event_base_dispatch(d.base);
 
     event_free(sigterm);
     event_free(sigint);
-    admin_destroy(&admin);
+    event_free(sighup);
+    admin_destroy(&d.admin);
     ingest_destroy(&d.ingest);
-    deliver_destroy(&deliver); /* writes the last acknowledged cursors */
+    deliver_destroy(&d.deliver); /* writes the last acknowledged cursors */
+    zap_destroy(&d.zap);
     zmq_ctx_term(zmq_context);
     event_base_free(d.base);
     store_close(&store);
-    partners_destroy(&partners);
+    partners_destroy(&d.partners);
     log_info("parcoursd stopped");
     return 0;
 }

@@ -37,6 +37,8 @@ typedef struct partner {
     size_t n_territories;
     uint32_t may_emit; /* PARTNERS_EMIT_BIT of each type it may emit; 0 = its kind's defaults */
     bool echo;         /* also notify it of its own events (default false) */
+    bool has_public_key;
+    uint8_t public_key[32]; /* its CURVE public key: the only way it connects over TCP */
 } partner_t;
 
 typedef struct partners partners_t;

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <zmq.h>
 
 #include "event.h"
 #include "ini_file.h"
@@ -122,8 +123,19 @@ static int partners_entry(void *ctx, int line, const char *section, const char *
         p->echo = b;
         return 0;
     }
+    if (strcmp(name, "public_key") == 0) {
+        /* Z85 text of 40 characters decodes to the 32 bytes of a CURVE key. */
+        if (strlen(value) != 40 || zmq_z85_decode(p->public_key, value) == NULL)
+            return snprintf(err, errlen,
+                            "public_key must be 40 Z85 characters, as printed by parcoursctl "
+                            "keygen"),
+                   -1;
+        p->has_public_key = true;
+        return 0;
+    }
     return snprintf(err, errlen,
-                    "unknown key \"%s\" (a partner has name, kind, territory, may_emit, echo)",
+                    "unknown key \"%s\" (a partner has name, kind, territory, may_emit, echo, "
+                    "public_key)",
                     name),
            -1;
 }

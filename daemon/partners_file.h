@@ -7,6 +7,8 @@
  *   territory = 93               ; required: departement codes, comma-separated
  *   may_emit = JobPlaced, JobEnded ; optional: narrows the kind's default rights
  *   echo = no                    ; optional: also notify it of its own events
+ *   public_key = Z85...          ; its CURVE public key (40 Z85 characters), from
+ *                                ; `parcoursctl keygen`; without one it cannot connect
  */
 #ifndef PARCOURS_PARTNERS_FILE_H
 #define PARCOURS_PARTNERS_FILE_H

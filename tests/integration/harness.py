@@ -6,6 +6,7 @@ Paths come from the environment that ctest sets: PARCOURSD, PARCOURSCTL, PARCOUR
 """
 
 import os
+import random
 import shutil
 import signal
 import socket
@@ -63,9 +64,18 @@ territory = 75
 
 
 def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A free port below the kernel's ephemeral range (32768 and up), so that no outgoing
+    connection or bind(0) of a test running beside this one can take it between the moment it
+    is chosen and a (re)start of the daemon."""
+    rng = random.SystemRandom()
+    while True:
+        port = rng.randrange(20000, 32000)
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
 
 
 def now_ms():
@@ -75,8 +85,12 @@ def now_ms():
 class Daemon:
     """One parcoursd process with its own folder, config and ports."""
 
-    def __init__(self, partners=PARTNERS, extra_config="", folder=None):
+    def __init__(self, partners=PARTNERS, extra_config="", folder=None, curve=False):
         self.folder = folder or tempfile.mkdtemp(prefix="parcours-it-")
+        self.curve = curve
+        self.keys = {}  # partner id -> (public, secret), Z85 bytes, made at run time
+        if curve:
+            partners = self._with_keys(partners)
         self.data = os.path.join(self.folder, "data")
         self.ingest = f"tcp://127.0.0.1:{free_port()}"
         self.deliver = f"tcp://127.0.0.1:{free_port()}"
@@ -91,10 +105,38 @@ class Daemon:
                 f"[deliver]\nendpoint = {self.deliver}\n"
                 f"[admin]\nendpoint = {self.admin_endpoint}\n"
                 f"[partners]\nfile = partners.ini\n"
+                + (f"[security]\ncurve = yes\nsecret_key = {self._server_key()}\n"
+                   if curve else "[security]\ncurve = no\n")
             )
         self.process = None
         self.log_path = os.path.join(self.folder, "parcoursd.log")
         self.context = zmq.Context.instance()
+
+    def _with_keys(self, partners):
+        """Gives every partner of the file a key pair and its public_key line."""
+        out = []
+        for line in partners.splitlines():
+            out.append(line)
+            if line.startswith("[") and line.endswith("]"):
+                public, secret = zmq.curve_keypair()
+                self.keys[line[1:-1]] = (public, secret)
+                out.append(f"public_key = {public.decode()}")
+        return "\n".join(out) + "\n"
+
+    def _server_key(self):
+        self.server_public, server_secret = zmq.curve_keypair()
+        path = os.path.join(self.folder, "parcoursd.secret")
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o600)
+        os.write(fd, b"# parcoursd's secret key, made by the test\n" + server_secret + b"\n")
+        os.close(fd)
+        return path
+
+    def secure(self, sock, partner, keys=None):
+        """Makes sock a CURVE client of this daemon with the partner's keys (or given ones)."""
+        public, secret = keys or self.keys[partner]
+        sock.curve_publickey = public
+        sock.curve_secretkey = secret
+        sock.curve_serverkey = self.server_public
 
     @staticmethod
     def _section(extra, name):
@@ -165,11 +207,13 @@ class Daemon:
         reply = self.admin(pb.ADMIN_COMMAND_HISTORY, beneficiary_id)
         return list(reply.history) if reply.ok else None
 
-    def connect(self):
-        """A raw DEALER on the ingest endpoint."""
+    def connect(self, partner=None, keys=None, endpoint=None):
+        """A raw DEALER on the ingest endpoint (or another), as partner when CURVE is on."""
         s = self.context.socket(zmq.DEALER)
         s.setsockopt(zmq.LINGER, 0)
-        s.connect(self.ingest)
+        if self.curve and (partner or keys):
+            self.secure(s, partner, keys)
+        s.connect(endpoint or self.ingest)
         return s
 
 
@@ -207,11 +251,16 @@ def send_and_wait(sock, frames, timeout=30.0):
 class Subscriber:
     """A partner reading its notification stream on the deliver endpoint."""
 
-    def __init__(self, daemon, partner_id, start=0, window=100, types=(), auto_ack=True):
+    def __init__(self, daemon, partner_id, start=0, window=100, types=(), auto_ack=True,
+                 as_partner=None):
+        """Subscribes as partner_id; with CURVE, the connection uses as_partner's keys (by
+        default partner_id's own)."""
         self.partner_id = partner_id
         self.auto_ack = auto_ack
         self.sock = daemon.context.socket(zmq.DEALER)
         self.sock.setsockopt(zmq.LINGER, 0)
+        if daemon.curve:
+            daemon.secure(self.sock, as_partner or partner_id)
         self.sock.connect(daemon.deliver)
         self.received = []  # Notifications, in arrival order
         self.errors = []
