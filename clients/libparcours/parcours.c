@@ -28,6 +28,8 @@
 #include <time.h>
 #include <zmq.h>
 
+#include "identifier.h"
+
 #define DEFAULT_ACK_TIMEOUT_MS   5000
 #define DEFAULT_MAX_ATTEMPTS     5
 #define DEFAULT_WINDOW           1000
@@ -117,6 +119,8 @@ const char *parcours_strerror(int code)
         return "the daemon's answer is not a parcours.v1 message of the expected kind";
     case PARCOURS_ERANDOM:
         return "the system's random source failed";
+    case PARCOURS_EREFUSED:
+        return "parcoursd refused the request: parcours_subscription_error() says why";
     default:
         return "unknown libparcours error";
     }
@@ -136,23 +140,6 @@ static int64_t clock_ms(clockid_t clock)
     struct timespec ts;
     clock_gettime(clock, &ts);
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-/* The identifier rule of the wire contract: 1 to 64 bytes of [A-Za-z0-9._:-]. */
-static bool id_valid(const char *s)
-{
-    size_t n = 0;
-    if (s == NULL)
-        return false;
-    for (; s[n] != '\0'; n++) {
-        char c = s[n];
-        if (n >= PARCOURS_ID_MAX)
-            return false;
-        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-              c == '.' || c == '_' || c == ':' || c == '-'))
-            return false;
-    }
-    return n > 0;
 }
 
 /* protobuf-c leaves unset strings pointing at a shared empty string, never NULL; callers
@@ -378,7 +365,7 @@ int parcours_client_new(const char *endpoint, const char *partner_id,
     if (out == NULL)
         return PARCOURS_EINVAL;
     *out = NULL;
-    if (endpoint == NULL || !id_valid(partner_id))
+    if (endpoint == NULL || !parcours_identifier_valid(partner_id))
         return PARCOURS_EINVAL;
     parcours_client_options_t o = PARCOURS_CLIENT_OPTIONS_INIT;
     if (opts != NULL)
@@ -628,12 +615,12 @@ int parcours_client_publish(parcours_client_t *client, const Parcours__V1__Event
         if (rc != PARCOURS_OK)
             return rc;
         copy.event_id = id;
-    } else if (!id_valid(event->event_id)) {
+    } else if (!parcours_identifier_valid(event->event_id)) {
         return PARCOURS_EINVAL;
     }
     if (str_empty(event->partner_id))
         copy.partner_id = c->partner_id;
-    else if (!id_valid(event->partner_id))
+    else if (!parcours_identifier_valid(event->partner_id))
         return PARCOURS_EINVAL;
     if (index_find(c, copy.event_id) != NIL)
         return PARCOURS_EINFLIGHT;

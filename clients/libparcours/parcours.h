@@ -1,5 +1,6 @@
 /*
- * parcours.h: libparcours, the C library partners link to publish events to parcoursd.
+ * parcours.h: libparcours, the C library partners link to publish events to parcoursd and to
+ * read their notification stream (parcours_subscription_*, further down).
  *
  * The wire contract is proto/parcours.proto (package parcours.v1); this library only moves its
  * messages. A partner builds a Parcours__V1__Event (the generated type of parcours.pb-c.h,
@@ -38,8 +39,8 @@
  * documented, or a negative PARCOURS_E* code that parcours_strerror() turns into a sentence.
  * The library never logs, never prints and never exits.
  *
- * Threads. A client is used by one thread at a time (it owns a ZeroMQ socket, which is not
- * thread-safe); different clients may be used by different threads at once.
+ * Threads. A client or a subscription is used by one thread at a time (it owns ZeroMQ sockets,
+ * which are not thread-safe); different ones may be used by different threads at once.
  * parcours_event_id_new(), parcours_admin_call() and parcours_strerror() are thread-safe.
  */
 #ifndef PARCOURS_H
@@ -67,6 +68,7 @@ extern "C" {
 #define PARCOURS_EBUSY        (-9)  /* parcours_client_send() with other events in flight */
 #define PARCOURS_EPROTOCOL    (-10) /* the daemon's answer is not the expected message */
 #define PARCOURS_ERANDOM      (-11) /* the system's random source (getrandom) failed */
+#define PARCOURS_EREFUSED     (-12) /* the daemon refused: parcours_subscription_error() says why */
 
 /* Identifiers on the wire (event_id, partner_id, beneficiary_id...) are 1 to 64 bytes of
  * [A-Za-z0-9._:-]. */
@@ -234,6 +236,165 @@ int parcours_client_send(parcours_client_t *client, const Parcours__V1__Event *e
  */
 int parcours_admin_call(const char *endpoint, const Parcours__V1__AdminRequest *request,
                         int timeout_ms, Parcours__V1__AdminReply **reply);
+
+/* ------------------------------------------------------------------------------------------ */
+/*
+ * Subscriptions: a partner's notification stream, read from the daemon's deliver endpoint.
+ *
+ *     parcours_subscription_t *sub;
+ *     if (parcours_subscription_new("tcp://127.0.0.1:7402", "ft93", NULL, &sub) != 0) ...
+ *     for (;;) {
+ *         int n = parcours_subscription_poll(sub, 1000, on_notification, my_state);
+ *         if (n < 0) ... // PARCOURS_EREFUSED: parcours_subscription_error(sub, NULL) says why
+ *     }
+ *     parcours_subscription_destroy(&sub);
+ *
+ * The daemon numbers each partner's notifications partner_seq 1, 2, 3... with no gap, and keeps
+ * the partner's durable cursor: the last partner_seq it acknowledged. Delivery is at-least-once:
+ * after a reconnection or a daemon restart, what follows the cursor comes again. This library
+ * hides both: it subscribes again on every (re)connection, resuming after the cursor, and hands
+ * the callback only notifications newer than the last one it handed, so the callback sees each
+ * partner_seq once and in increasing order (increasing by 1 unless a types filter skips some)
+ * for the life of the subscription. A new process starts again from the durable cursor: what
+ * was handed but not acknowledged before it stopped comes again, so the partner's own
+ * processing should be idempotent per partner_seq (or store the last one it processed and
+ * subscribe from the next).
+ *
+ * A silent network cut (no reset) is noticed by ZMTP heartbeats within about 15 seconds; the
+ * connection is then remade, and the stream resumes.
+ */
+
+/* Windows above this are lowered to it by the daemon. */
+#define PARCOURS_SUBSCRIPTION_WINDOW_MAX 10000
+
+/* Who acknowledges the notifications of a subscription. */
+typedef enum parcours_ack_mode {
+    /* The library, for each notification, once the callback returned 0 for it. */
+    PARCOURS_ACK_AUTO = 0,
+    /* The caller, with parcours_subscription_ack(). The daemon sends no more than `window`
+     * notifications ahead of the last acknowledgement: the stream stops until the next one. */
+    PARCOURS_ACK_MANUAL = 1,
+    /* Nobody: the partner's cursor stays where it is, to look at (or replay) the stream without
+     * consuming it. The library asks for the next notifications whenever the window is used up,
+     * so the stream never stops. */
+    PARCOURS_ACK_NEVER = 2,
+} parcours_ack_mode_t;
+
+/* Options of a subscription. Zero-initialise (PARCOURS_SUBSCRIPTION_OPTIONS_INIT) and set what
+ * differs: every field left at 0 takes its default. */
+typedef struct parcours_subscription_options {
+    /* The first partner_seq wanted, to replay from an earlier point: used by the first
+     * subscription only; every later one resumes where the stream stands. 0 (the default)
+     * starts after the partner's durable cursor. The daemon refuses (PARCOURS_EREFUSED) a value
+     * beyond the partner's last notification + 1. */
+    uint64_t from;
+    /* Only these event types (Parcours__V1__EventType values, copied); partner_seq then has
+     * gaps where the other types were. NULL or n_types 0 (the default): every notification the
+     * partner may receive. At most 64. */
+    const Parcours__V1__EventType *types;
+    size_t n_types;
+    /* Notifications sent and not yet acknowledged at most: the daemon sends no more until an
+     * acknowledgement makes room. Default 100, at most PARCOURS_SUBSCRIPTION_WINDOW_MAX. */
+    int window;
+    /* Who acknowledges: see parcours_ack_mode_t. Default PARCOURS_ACK_AUTO. */
+    parcours_ack_mode_t ack_mode;
+} parcours_subscription_options_t;
+
+#define PARCOURS_SUBSCRIPTION_OPTIONS_INIT                                                         \
+    {                                                                                              \
+        0, NULL, 0, 0, PARCOURS_ACK_AUTO                                                           \
+    }
+
+typedef struct parcours_subscription parcours_subscription_t;
+
+/*
+ * What parcours_subscription_poll() calls for each new notification.
+ * n: valid only during the call (the library frees it after): copy what must be kept.
+ * ctx: the caller's pointer given to poll.
+ * Returns 0 when the notification is dealt with (it is then acknowledged, with PARCOURS_ACK_AUTO).
+ * Any other value stops the poll at once: this notification is neither acknowledged nor counted
+ * as handed, and the next poll hands it again (the library asks the daemon to resend it).
+ */
+typedef int (*parcours_notification_fn)(const Parcours__V1__Notification *n, void *ctx);
+
+/*
+ * Creates a subscription: a ZeroMQ DEALER socket connected to the daemon's deliver endpoint,
+ * and a monitor of that socket, so that every completed connection (the first one, and any
+ * after a daemon restart or a network cut) is subscribed at once. The connection is made in
+ * the background: this succeeds even when the daemon is not running yet, and nothing is
+ * received before the first parcours_subscription_poll().
+ *
+ * endpoint: the daemon's [deliver] endpoint ("tcp://127.0.0.1:7402"); read during the call.
+ * partner_id: the partner whose stream this is; 1-64 chars of [A-Za-z0-9._:-]; copied.
+ * opts: NULL for the defaults; read during the call only (types is copied).
+ * out: receives the subscription, which the caller owns and frees with
+ *     parcours_subscription_destroy(). Set to NULL on failure.
+ * Returns 0, PARCOURS_EINVAL (a NULL argument, a bad partner_id, an option out of bounds),
+ * PARCOURS_ENOMEM, PARCOURS_EENDPOINT or PARCOURS_ESOCKET.
+ */
+int parcours_subscription_new(const char *endpoint, const char *partner_id,
+                              const parcours_subscription_options_t *opts,
+                              parcours_subscription_t **out);
+
+/*
+ * Closes the sockets and frees the subscription. Acknowledgements given to the socket are
+ * allowed 250 ms at most to leave (so a dead daemon makes this wait that long at most); those
+ * that did not leave are lost, and what they covered comes again to the next subscription.
+ * Takes NULL and a pointer to NULL; sets *sub to NULL.
+ */
+void parcours_subscription_destroy(parcours_subscription_t **sub);
+
+/*
+ * Waits up to timeout_ms for new notifications and hands each to fn, in partner_seq order;
+ * meanwhile subscribes the connections that (re)open and answers the daemon's requests to
+ * subscribe again. Notifications at or below parcours_subscription_last() (redeliveries) are
+ * dropped here, never handed. Once one notification has been handed, the others already
+ * received are handed too, without waiting more, and poll returns.
+ *
+ * timeout_ms: 0 to only handle what is ready; -1 to wait until something new comes.
+ * fn: called for each new notification; see parcours_notification_fn. ctx: passed to fn.
+ * Returns the number of notifications fn dealt with (returned 0 for); 0 when nothing new came
+ * within timeout_ms or a signal interrupted the wait; PARCOURS_EREFUSED when the daemon
+ * refused the subscription (unknown partner, `from` beyond the stream...: the sentence is
+ * parcours_subscription_error(); the subscription is then dead and every later poll returns
+ * PARCOURS_EREFUSED); PARCOURS_EPROTOCOL when a frame is not a DeliverReply (is the endpoint
+ * the deliver one?); PARCOURS_EINVAL; PARCOURS_ESOCKET.
+ */
+int parcours_subscription_poll(parcours_subscription_t *sub, int timeout_ms,
+                               parcours_notification_fn fn, void *ctx);
+
+/*
+ * Acknowledges every notification up to and including partner_seq up_to, moving the partner's
+ * durable cursor (after a restart, the stream resumes after it), with PARCOURS_ACK_MANUAL.
+ * An acknowledgement that cannot reach the daemon now (no connection, a subscription being
+ * renewed) is repeated when the notifications it covers come again; acknowledgements are
+ * cumulative, so a later one also makes up for it.
+ *
+ * up_to: at most parcours_subscription_last(sub).
+ * Returns 0, PARCOURS_EINVAL (NULL, up_to above the last notification handed, or a subscription
+ * made with PARCOURS_ACK_NEVER) or PARCOURS_ESOCKET.
+ */
+int parcours_subscription_ack(parcours_subscription_t *sub, uint64_t up_to);
+
+/* The partner_seq of the last notification handed to the callback; 0 before the first, or for
+ * NULL. */
+uint64_t parcours_subscription_last(const parcours_subscription_t *sub);
+
+/*
+ * The daemon's answer to the last subscription (where the stream started, the partner's cursor
+ * and last partner_seq, the window in force), or NULL when no subscription has been answered
+ * yet: a NULL after polling for a while means the daemon is not reachable. Owned by sub; valid
+ * until the next parcours_subscription_poll() or parcours_subscription_destroy().
+ */
+const Parcours__V1__Subscribed *
+parcours_subscription_subscribed(const parcours_subscription_t *sub);
+
+/*
+ * Why the daemon refused, after poll returned PARCOURS_EREFUSED: its sentence for a person
+ * (owned by sub, valid until it is destroyed), and its Parcours__V1__ErrorCode in *code when
+ * code is not NULL. "" and code 0 when nothing was refused, or for NULL.
+ */
+const char *parcours_subscription_error(const parcours_subscription_t *sub, int *code);
 
 /* A sentence for an error code of this library (a static string; never NULL). */
 const char *parcours_strerror(int code);

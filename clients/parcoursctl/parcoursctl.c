@@ -1,6 +1,7 @@
 /*
  * parcoursctl.c: the admin CLI of parcoursd: the command table, the common options, the
- * endpoints, and the read commands (status, show, history, partners). `emit` is in emit.c.
+ * endpoints, and the read commands (status, show, history, partners). `emit` is in emit.c,
+ * `tail` in tail.c.
  *
  * One table drives both `help` and dispatch, so they cannot drift apart. Every read command
  * sends one AdminRequest to the daemon's admin endpoint and prints the AdminReply, for people
@@ -16,9 +17,10 @@
 #include "parcours.h"
 #include "print.h"
 
-#define DEFAULT_INGEST_ENDPOINT "tcp://127.0.0.1:7401"
-#define DEFAULT_ADMIN_ENDPOINT  "ipc:///run/parcours/admin.sock"
-#define DEFAULT_TIMEOUT_MS      5000
+#define DEFAULT_INGEST_ENDPOINT  "tcp://127.0.0.1:7401"
+#define DEFAULT_ADMIN_ENDPOINT   "ipc:///run/parcours/admin.sock"
+#define DEFAULT_DELIVER_ENDPOINT "tcp://127.0.0.1:7402"
+#define DEFAULT_TIMEOUT_MS       5000
 
 typedef struct command {
     const char *name;
@@ -44,6 +46,11 @@ static const command_t commands[] = {
      "publish one event; FIELD is a field of TYPE's message in parcours.proto"},
     {"emit", cmd_emit, "emit --json [FILE|-] [--window N] [--output json]",
      "publish one event per JSON line, pipelined, results in line order"},
+    {"tail", cmd_tail,
+     "tail --as PARTNER [--from N] [--types T1,T2] [--window W] [--idle SECONDS]\n"
+     "          [--no-ack] [--json]",
+     "print a partner's notifications as they come, acknowledging each (not with --no-ack);\n"
+     "      --from N replays from partner_seq N; --idle S exits after S seconds of quiet"},
     {"help", cmd_help, "help", "this text"},
 };
 #define COMMAND_COUNT (sizeof(commands) / sizeof(commands[0]))
@@ -58,8 +65,10 @@ static void help(FILE *out)
         "\noptions (anywhere on the line):\n"
         "  --ingest ENDPOINT   the daemon's ingest endpoint (default " DEFAULT_INGEST_ENDPOINT ")\n"
         "  --admin ENDPOINT    the daemon's admin endpoint (default " DEFAULT_ADMIN_ENDPOINT ")\n"
-        "  -c, --config FILE   read both from the daemon's configuration ([ingest] endpoint,\n"
-        "                      [admin] endpoint); default $PARCOURS_CONFIG\n"
+        "  --deliver ENDPOINT  the daemon's deliver endpoint (default " DEFAULT_DELIVER_ENDPOINT
+        ")\n"
+        "  -c, --config FILE   read them from the daemon's configuration ([ingest], [admin] and\n"
+        "                      [deliver] endpoint); default $PARCOURS_CONFIG\n"
         "  --timeout MS        how long to wait for the daemon (default 5000)\n"
         "  --json, --output json|human   output for programs or for people\n"
         "  --help, --version\n"
@@ -87,8 +96,8 @@ int ctl_usage(const char *command)
 
 int ctl_common_option(ctl_t *ctl, int argc, char **argv, int *i)
 {
-    static const char *const names[] = {"--ingest", "--admin",   "--config",
-                                        "-c",       "--timeout", "--output"};
+    static const char *const names[] = {"--ingest",  "--admin",  "--config", "-c",
+                                        "--timeout", "--output", "--deliver"};
     const char *arg = argv[*i];
     const char *value = NULL;
     size_t which = 0;
@@ -137,6 +146,9 @@ int ctl_common_option(ctl_t *ctl, int argc, char **argv, int *i)
         }
         ctl->json = strcmp(value, "json") == 0;
         return 1;
+    case 6:
+        ctl->deliver_option = value;
+        return 1;
     default:
         return 0;
     }
@@ -146,6 +158,7 @@ typedef struct config_read {
     char folder[CTL_ENDPOINT_MAX]; /* of the configuration file, for a relative store path */
     char ingest[CTL_ENDPOINT_MAX];
     char admin[CTL_ENDPOINT_MAX];
+    char deliver[CTL_ENDPOINT_MAX];
     char store[CTL_ENDPOINT_MAX];
 } config_read_t;
 
@@ -159,6 +172,8 @@ static int config_entry(void *ctx, const char *section, const char *name, const 
         target = c->ingest;
     else if (strcmp(name, "endpoint") == 0 && strcmp(section, "admin") == 0)
         target = c->admin;
+    else if (strcmp(name, "endpoint") == 0 && strcmp(section, "deliver") == 0)
+        target = c->deliver;
     else if (strcmp(name, "path") == 0 && strcmp(section, "store") == 0)
         target = c->store;
     if (target != NULL)
@@ -173,7 +188,7 @@ int ctl_endpoints(ctl_t *ctl)
     if (path == NULL)
         path = getenv("PARCOURS_CONFIG");
     if (path != NULL && path[0] != '\0' &&
-        (ctl->ingest_option == NULL || ctl->admin_option == NULL)) {
+        (ctl->ingest_option == NULL || ctl->admin_option == NULL || ctl->deliver_option == NULL)) {
         int rc = ini_parse(path, config_entry, &c);
         if (rc < 0) {
             fprintf(stderr, "parcoursctl: cannot open the configuration %s\n", path);
@@ -193,6 +208,10 @@ int ctl_endpoints(ctl_t *ctl)
     if (ingest == NULL)
         ingest = c.ingest[0] != '\0' ? c.ingest : DEFAULT_INGEST_ENDPOINT;
     snprintf(ctl->ingest, sizeof(ctl->ingest), "%s", ingest);
+    const char *deliver = ctl->deliver_option;
+    if (deliver == NULL)
+        deliver = c.deliver[0] != '\0' ? c.deliver : DEFAULT_DELIVER_ENDPOINT;
+    snprintf(ctl->deliver, sizeof(ctl->deliver), "%s", deliver);
 
     int n;
     if (ctl->admin_option != NULL)

@@ -17,14 +17,16 @@
 
 /* The options common to every command, wherever they appear on the line. */
 typedef struct ctl {
-    const char *ingest_option; /* --ingest, or NULL */
-    const char *admin_option;  /* --admin, or NULL */
-    const char *config_path;   /* -c / --config, or NULL (then $PARCOURS_CONFIG) */
-    int timeout_ms;            /* --timeout; default 5000 */
-    bool json;                 /* --json or --output json: machine-readable output */
+    const char *ingest_option;  /* --ingest, or NULL */
+    const char *admin_option;   /* --admin, or NULL */
+    const char *deliver_option; /* --deliver, or NULL */
+    const char *config_path;    /* -c / --config, or NULL (then $PARCOURS_CONFIG) */
+    int timeout_ms;             /* --timeout; default 5000 */
+    bool json;                  /* --json or --output json: machine-readable output */
     /* Resolved by ctl_endpoints(). */
     char ingest[CTL_ENDPOINT_MAX];
     char admin[CTL_ENDPOINT_MAX];
+    char deliver[CTL_ENDPOINT_MAX];
 } ctl_t;
 
 /*
@@ -36,10 +38,10 @@ typedef struct ctl {
 int ctl_common_option(ctl_t *ctl, int argc, char **argv, int *i);
 
 /*
- * Fills ctl->ingest and ctl->admin: --ingest / --admin, else the configuration file's
- * [ingest] endpoint and [admin] endpoint (an [admin] endpoint left out is the daemon's default,
- * ipc://<[store] path>/admin.sock), else the built-in defaults. Returns 0, or -1 after printing
- * why the configuration cannot be read.
+ * Fills ctl->ingest, ctl->admin and ctl->deliver: --ingest / --admin / --deliver, else the
+ * configuration file's [ingest], [admin] and [deliver] endpoint (an [admin] endpoint left out is
+ * the daemon's default, ipc://<[store] path>/admin.sock), else the built-in defaults. Returns 0,
+ * or -1 after printing why the configuration cannot be read.
  */
 int ctl_endpoints(ctl_t *ctl);
 
@@ -48,5 +50,8 @@ int ctl_usage(const char *command);
 
 /* `emit`: see emit.c. argv[0] is the first argument after "emit". */
 int cmd_emit(ctl_t *ctl, int argc, char **argv);
+
+/* `tail`: see tail.c. argv[0] is the first argument after "tail". */
+int cmd_tail(ctl_t *ctl, int argc, char **argv);
 
 #endif

@@ -146,10 +146,10 @@ static void json_value(jsonwriter_t *w, const ProtobufCFieldDescriptor *f, const
     }
 }
 
-static void json_message(jsonwriter_t *w, const ProtobufCMessage *m)
+/* The members of a message's object, without its braces. */
+static void json_members(jsonwriter_t *w, const ProtobufCMessage *m)
 {
     const ProtobufCMessageDescriptor *d = m->descriptor;
-    jsonwriter_object_begin(w);
     for (unsigned i = 0; i < d->n_fields; i++) {
         const ProtobufCFieldDescriptor *f = &d->fields[i];
         if (!oneof_selected(m, f))
@@ -167,6 +167,12 @@ static void json_message(jsonwriter_t *w, const ProtobufCMessage *m)
             json_value(w, f, elements + k * element_size(f));
         jsonwriter_array_end(w);
     }
+}
+
+static void json_message(jsonwriter_t *w, const ProtobufCMessage *m)
+{
+    jsonwriter_object_begin(w);
+    json_members(w, m);
     jsonwriter_object_end(w);
 }
 
@@ -620,4 +626,47 @@ void print_partners(Parcours__V1__PartnerInfo *const *partners, size_t n, bool j
                kind != NULL ? kind : "?", territory_width, territories,
                clean(p->name, name, sizeof(name)));
     }
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Notifications. */
+
+void print_notification(const Parcours__V1__Notification *n, bool json)
+{
+    const Parcours__V1__Event *e = n->event;
+    if (json) {
+        jsonwriter_t *w = jsonwriter_new(stdout);
+        if (w == NULL)
+            return;
+        jsonwriter_object_begin(w);
+        json_members(w, &n->base);
+        jsonwriter_key(w, "type");
+        if (e != NULL)
+            jsonwriter_string(w, fields_payload_name(e));
+        else
+            jsonwriter_null(w);
+        jsonwriter_object_end(w);
+        jsonwriter_destroy(&w);
+        fputc('\n', stdout);
+        return;
+    }
+    char when[FIELDS_TIME_MAX], beneficiary[TEXT_MAX], sender[TEXT_MAX], details[TEXT_MAX] = "";
+    size_t used = 0;
+    fields_time_format(n->committed_at, when);
+    if (e == NULL) {
+        printf("%6" PRIu64 "  seq %-8" PRIu64 "  %-24s  (purged)\n", n->partner_seq, n->seq, when);
+        return;
+    }
+    const ProtobufCMessage *payload = fields_payload(e);
+    if (payload != NULL)
+        text_message(payload, details, sizeof(details), &used);
+    if (n->pathway != NULL && n->pathway->phase != 0) {
+        const char *phase =
+            fields_enum_name(&parcours__v1__phase__descriptor, (int)n->pathway->phase);
+        if (phase != NULL)
+            append(details, sizeof(details), &used, "%s[%s]", used > 0 ? "  " : "", phase);
+    }
+    printf("%6" PRIu64 "  seq %-8" PRIu64 "  %-24s  %-21s  %s  by %s%s%s\n", n->partner_seq, n->seq,
+           when, fields_payload_name(e), clean(e->beneficiary_id, beneficiary, sizeof(beneficiary)),
+           clean(e->partner_id, sender, sizeof(sender)), used > 0 ? "  " : "", details);
 }

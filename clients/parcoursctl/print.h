@@ -38,6 +38,15 @@ void print_history(Parcours__V1__HistoryEntry *const *entries, size_t n, bool js
 /* The partners as loaded (AdminReply.partners): a table for people, an array in JSON. */
 void print_partners(Parcours__V1__PartnerInfo *const *partners, size_t n, bool json);
 
+/*
+ * One notification of a partner's stream on one line. People read its partner_seq, seq, commit
+ * time (UTC), event type, beneficiary, sender ("by cd93"), the payload's fields that are set,
+ * and the pathway's phase in brackets when the partner may see it. JSON: the Notification's
+ * fields (partner_seq, seq, event, pathway or null, committed_at) and "type", the event type's
+ * name (OrientationDecided) or null for a purged event.
+ */
+void print_notification(const Parcours__V1__Notification *n, bool json);
+
 /* An error for the JSON form of read commands: {"ok":false,"error":message}. */
 void print_error_json(const char *message);
 
