@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# Builds Parcours optimised (no sanitizers) and prints parcours-bench's figures: durable ingest
-# with 1 and with 8 pipelined clients. A benchmark prints; it judges nothing.
+# Builds Parcours optimised (no sanitizers) and prints parcours-bench's figures, side by side in
+# one run: durable ingest with CURVE (as in production) with 1 and 8 pipelined clients, then 8
+# clients with 8 live subscribers each told of every event, then 8 clients without CURVE for the
+# cost of encryption. A benchmark prints; it judges nothing.
 #   tests/bench.sh [EVENTS]
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
@@ -11,8 +13,12 @@ build="$root/build/release"
 cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release > /dev/null
 cmake --build "$build" -j "$(nproc)" --target parcoursd parcours-bench > /dev/null
 events="${1:-200000}"
+bench() {
+  "$build/tests/parcours-bench" --daemon "$build/daemon/parcoursd" --window 200 \
+    --events "$events" --beneficiaries 10000 "$@"
+}
 echo "parcours-bench on $(nproc) cores, $(date -u +%Y-%m-%d), $(uname -m)"
-for clients in 1 8; do
-  "$build/tests/parcours-bench" --daemon "$build/daemon/parcoursd" --clients "$clients" \
-    --window 200 --events "$events" --beneficiaries 10000
-done
+bench --clients 1
+bench --clients 8
+bench --clients 8 --subscribers 8
+bench --clients 8 --curve no

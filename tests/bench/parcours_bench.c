@@ -17,6 +17,7 @@
  *                  [--durable yes|no] [--batch-max B] [--subscribers S]
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <pthread.h>
 #include <signal.h>
@@ -41,13 +42,40 @@ typedef struct bench_options {
     bool durable;
     int batch_max;
     int subscribers;
+    bool curve;
 } bench_options_t;
+
+/* CURVE keys, made at run time: the daemon's pair, and one pair per partner. */
+typedef struct bench_keys {
+    char server_public[41], server_secret[41];
+    char partner_public[64][41], partner_secret[64][41]; /* 0 = ft93, 1 + i = watch<i> */
+} bench_keys_t;
+
+static bench_keys_t bench_keys;
+
+static void bench_keys_make(int partners)
+{
+    zmq_curve_keypair(bench_keys.server_public, bench_keys.server_secret);
+    for (int i = 0; i < partners && i < 64; i++)
+        zmq_curve_keypair(bench_keys.partner_public[i], bench_keys.partner_secret[i]);
+}
+
+/* Makes s a CURVE client as partner index i (0 = ft93, 1 + k = watch<k>). */
+static void bench_secure(void *s, const bench_options_t *o, int i)
+{
+    if (!o->curve)
+        return;
+    zmq_setsockopt(s, ZMQ_CURVE_SERVERKEY, bench_keys.server_public, 40);
+    zmq_setsockopt(s, ZMQ_CURVE_PUBLICKEY, bench_keys.partner_public[i], 40);
+    zmq_setsockopt(s, ZMQ_CURVE_SECRETKEY, bench_keys.partner_secret[i], 40);
+}
 
 typedef struct bench_client bench_client_t;
 
 /* A partner reading its notification stream during the load. */
 typedef struct bench_subscriber {
     int index;
+    const bench_options_t *options;
     const char *endpoint;
     void *zmq_context;
     bench_client_t *clients; /* to find the send time of each event */
@@ -141,12 +169,13 @@ static void payloads_init(payloads_t *p)
     p->exit.reason = PARCOURS__V1__EXIT_REASON__EXIT_REASON_SUSTAINED_EMPLOYMENT;
 }
 
+/* Every step is sent by ft93: France Travail may emit each of them, and with CURVE a
+ * connection speaks for the one partner its key belongs to. */
 static void event_step(Parcours__V1__Event *e, payloads_t *p, int step)
 {
     e->partner_id = "ft93";
     switch (step) {
     case 0:
-        e->partner_id = "cd93";
         e->payload_case = PARCOURS__V1__EVENT__PAYLOAD_BENEFICIARY_REGISTERED;
         e->beneficiary_registered = &p->registered;
         break;
@@ -155,7 +184,6 @@ static void event_step(Parcours__V1__Event *e, payloads_t *p, int step)
         e->orientation_requested = &p->requested;
         break;
     case 2:
-        e->partner_id = "cd93";
         e->payload_case = PARCOURS__V1__EVENT__PAYLOAD_ORIENTATION_DECIDED;
         e->orientation_decided = &p->decided;
         break;
@@ -194,7 +222,6 @@ static void event_step(Parcours__V1__Event *e, payloads_t *p, int step)
         e->contract_ended = &p->contract_end;
         break;
     default:
-        e->partner_id = "cd93";
         e->payload_case = PARCOURS__V1__EVENT__PAYLOAD_PATHWAY_EXITED;
         e->pathway_exited = &p->exit;
         break;
@@ -210,6 +237,7 @@ static void *bench_client_run(void *arg)
     zmq_setsockopt(s, ZMQ_LINGER, &linger, sizeof(linger));
     zmq_setsockopt(s, ZMQ_SNDHWM, &hwm, sizeof(hwm));
     zmq_setsockopt(s, ZMQ_RCVHWM, &hwm, sizeof(hwm));
+    bench_secure(s, o, 0);
     zmq_connect(s, c->endpoint);
 
     /* This client's beneficiaries: index, index + clients, ... */
@@ -270,6 +298,7 @@ static void *bench_subscriber_run(void *arg)
     void *s = zmq_socket(sub->zmq_context, ZMQ_DEALER);
     int linger = 0;
     zmq_setsockopt(s, ZMQ_LINGER, &linger, sizeof(linger));
+    bench_secure(s, sub->options, 1 + sub->index);
     zmq_connect(s, sub->endpoint);
     char partner[32];
     snprintf(partner, sizeof(partner), "watch%d", sub->index);
@@ -291,8 +320,8 @@ static void *bench_subscriber_run(void *arg)
         if (zmq_poll(&item, 1, 100) > 0) {
             while (zmq_msg_recv(&msg, s, ZMQ_DONTWAIT) >= 0) {
                 int64_t t = now_ns();
-                Parcours__V1__DeliverReply *r =
-                    parcours__v1__deliver_reply__unpack(NULL, zmq_msg_size(&msg), zmq_msg_data(&msg));
+                Parcours__V1__DeliverReply *r = parcours__v1__deliver_reply__unpack(
+                    NULL, zmq_msg_size(&msg), zmq_msg_data(&msg));
                 if (r != NULL && r->kind_case == PARCOURS__V1__DELIVER_REPLY__KIND_NOTIFICATION &&
                     r->notification->event != NULL) {
                     int client = -1;
@@ -386,14 +415,27 @@ static pid_t start_daemon(const bench_options_t *o, const char *dir, char *inges
     if (f == NULL)
         return -1;
     fprintf(f, "[cd93]\nname = Departement 93 (bench)\nkind = DEPARTEMENT\nterritory = 93\n"
-               "[ft93]\nname = France Travail 93 (bench)\nkind = FRANCE_TRAVAIL\nterritory = 93\n"
-               "[trainer93]\nname = Trainer 93 (bench)\nkind = TRAINING_ORG\nterritory = 93\n");
+               "[trainer93]\nname = Trainer 93 (bench)\nkind = TRAINING_ORG\nterritory = 93\n"
+               "[ft93]\nname = France Travail 93 (bench)\nkind = FRANCE_TRAVAIL\nterritory = 93\n");
+    if (o->curve)
+        fprintf(f, "public_key = %s\n", bench_keys.partner_public[0]);
     /* Watchers: partners with a territory-wide duty, so that each is told of every event. */
-    for (int i = 0; i < o->subscribers; i++)
+    for (int i = 0; i < o->subscribers; i++) {
         fprintf(f, "[watch%d]\nname = Watcher %d (bench)\nkind = DEPARTEMENT\nterritory = 93\n", i,
                 i);
+        if (o->curve)
+            fprintf(f, "public_key = %s\n", bench_keys.partner_public[1 + i]);
+    }
     fclose(f);
-    int port = 20000 + (int)(getpid() % 20000);
+    if (o->curve) { /* the daemon's secret key, owner-only as the daemon requires */
+        snprintf(path, sizeof(path), "%s/parcoursd.secret", dir);
+        int fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0600);
+        if (fd < 0 || dprintf(fd, "%s\n", bench_keys.server_secret) < 0)
+            return -1;
+        close(fd);
+    }
+    /* Below the kernel's ephemeral range, where no outgoing connection takes ports. */
+    int port = 20000 + (int)(getpid() % 6000) * 2;
     snprintf(ingest, 128, "tcp://127.0.0.1:%d", port);
     snprintf(deliver, 128, "tcp://127.0.0.1:%d", port + 1);
     snprintf(admin, 600, "ipc://%s/admin.sock", dir);
@@ -404,8 +446,10 @@ static pid_t start_daemon(const bench_options_t *o, const char *dir, char *inges
     fprintf(f,
             "[store]\npath = %s/data\ndurable = %s\n[ingest]\nendpoint = %s\nbatch_max = %d\n"
             "[deliver]\nendpoint = %s\n"
-            "[admin]\nendpoint = %s\n[partners]\nfile = partners.ini\n[log]\nlevel = warning\n",
-            dir, o->durable ? "yes" : "no", ingest, o->batch_max, deliver, admin);
+            "[admin]\nendpoint = %s\n[partners]\nfile = partners.ini\n[log]\nlevel = warning\n"
+            "[security]\ncurve = %s\n%s\n",
+            dir, o->durable ? "yes" : "no", ingest, o->batch_max, deliver, admin,
+            o->curve ? "yes" : "no", o->curve ? "secret_key = parcoursd.secret" : "");
     fclose(f);
     pid_t pid = fork();
     if (pid == 0) {
@@ -417,7 +461,7 @@ static pid_t start_daemon(const bench_options_t *o, const char *dir, char *inges
 
 int main(int argc, char **argv)
 {
-    bench_options_t o = {NULL, 1, 200, 200000, 10000, true, 2000, 0};
+    bench_options_t o = {NULL, 1, 200, 200000, 10000, true, 2000, 0, true};
     for (int i = 1; i + 1 < argc; i += 2) {
         if (strcmp(argv[i], "--daemon") == 0)
             o.daemon = argv[i + 1];
@@ -435,20 +479,23 @@ int main(int argc, char **argv)
             o.batch_max = atoi(argv[i + 1]);
         else if (strcmp(argv[i], "--subscribers") == 0)
             o.subscribers = atoi(argv[i + 1]);
+        else if (strcmp(argv[i], "--curve") == 0)
+            o.curve = strcmp(argv[i + 1], "no") != 0;
         else
             o.daemon = NULL;
     }
     if (o.daemon == NULL || o.clients < 1 || o.window < 1 || o.events < o.clients ||
-        o.beneficiaries < o.clients) {
+        o.beneficiaries < o.clients || o.subscribers < 0 || o.subscribers > 63) {
         fprintf(stderr, "usage: parcours-bench --daemon PATH [--clients N] [--window W] "
                         "[--events E] [--beneficiaries M] [--durable yes|no] [--batch-max B] "
-                        "[--subscribers S]\n");
+                        "[--subscribers S] [--curve yes|no]\n");
         return 2;
     }
     char dir[] = "/tmp/parcours-bench-XXXXXX";
     if (mkdtemp(dir) == NULL)
         return perror("mkdtemp"), 1;
     char ingest[128], deliver[128], admin[600];
+    bench_keys_make(1 + o.subscribers);
     pid_t pid = start_daemon(&o, dir, ingest, deliver, admin);
     void *ctx = zmq_ctx_new();
     Parcours__V1__AdminReply *reply = NULL;
@@ -480,6 +527,7 @@ int main(int argc, char **argv)
     for (int i = 0; i < o.subscribers; i++) {
         bench_subscriber_t *s = &subs[i];
         s->index = i;
+        s->options = &o;
         s->endpoint = deliver;
         s->zmq_context = ctx;
         s->clients = clients;
@@ -511,8 +559,8 @@ int main(int argc, char **argv)
     Parcours__V1__Status *st = bench_status(ctx, admin, &reply);
     long rss = peak_rss_kib(pid);
 
-    printf("clients=%d window=%d events=%ld beneficiaries=%d durable=%s\n", o.clients, o.window,
-           acked, o.beneficiaries, o.durable ? "yes" : "no");
+    printf("clients=%d window=%d events=%ld beneficiaries=%d durable=%s curve=%s\n", o.clients,
+           o.window, acked, o.beneficiaries, o.durable ? "yes" : "no", o.curve ? "yes" : "no");
     printf("  events/s        %.0f\n", (double)acked / seconds);
     printf("  ack latency ms  p50 %.2f  p99 %.2f  p99.9 %.2f  max %.2f\n",
            percentile_ms(all, n, 0.50), percentile_ms(all, n, 0.99), percentile_ms(all, n, 0.999),
