@@ -474,6 +474,14 @@ void print_status(const Parcours__V1__Status *st, bool json)
         const char *name = fields_enum_name(&parcours__v1__phase__descriptor, (int)pc->phase);
         printf("  %-22s %" PRIu64 "\n", name != NULL ? name : "?", pc->count);
     }
+    /* Where each partner's notification stream stands: lag is what it has not acknowledged. */
+    printf("deliveries\n  %-20s %10s %10s %10s %11s\n", "PARTNER", "LAST", "CURSOR", "LAG",
+           "CONNECTIONS");
+    for (size_t i = 0; i < st->n_deliveries; i++) {
+        const Parcours__V1__PartnerDelivery *d = st->deliveries[i];
+        printf("  %-20s %10" PRIu64 " %10" PRIu64 " %10" PRIu64 " %11u\n", d->partner_id,
+               d->last_partner_seq, d->cursor, d->lag, d->subscribers);
+    }
 }
 
 void print_pathway(const Parcours__V1__Pathway *p, bool json)

@@ -64,6 +64,12 @@ class ParcoursctlTest(unittest.TestCase):
         self.assertIn("last_seq", s)
         human = self.ctl("status").stdout
         self.assertRegex(human, r"durable\s+yes")
+        # Each partner's stream: after the demo scenario ft93 was told of 18 events and has
+        # acknowledged none of them.
+        ft = [d for d in s["deliveries"] if d["partner_id"] == "ft93"][0]
+        self.assertEqual((int(ft["last_partner_seq"]), int(ft.get("cursor", 0)), int(ft["lag"])),
+                         (18, 0, 18))
+        self.assertRegex(human, r"\n  ft93\s+18\s+0\s+18\s+0\n")
         self.assertRegex(human, r"last seq\s+%d" % s["last_seq"])
         partners = json.loads(self.ctl("partners", "--json").stdout)
         ids = {p["partner_id"] for p in (partners if isinstance(partners, list) else partners["partners"])}
