@@ -176,6 +176,45 @@ class RevocationTest(unittest.TestCase):
             daemon.cleanup()
 
 
+class AdminOverTcpTest(unittest.TestCase):
+    def test_admin_endpoint_admits_admin_keys_only(self):
+        from harness import free_port
+        admin_public, admin_secret = zmq.curve_keypair()
+        endpoint = f"tcp://127.0.0.1:{free_port()}"
+        daemon = Daemon(curve=True)
+        with open(daemon.config) as f:
+            config = f.read()
+        config = config.replace(f"[admin]\nendpoint = {daemon.admin_endpoint}\n",
+                                f"[admin]\nendpoint = {endpoint}\nkeys = {admin_public.decode()}\n")
+        with open(daemon.config, "w") as f:
+            f.write(config)
+        daemon.admin_endpoint = endpoint
+        try:
+            with open(daemon.log_path, "a") as log:
+                daemon.process = subprocess.Popen([PARCOURSD, "-c", daemon.config], stdout=log,
+                                                  stderr=subprocess.STDOUT)
+
+            def status(keys):
+                s = daemon.connect(keys=keys, endpoint=endpoint)
+                s.send(pb.AdminRequest(command=pb.ADMIN_COMMAND_STATUS).SerializeToString())
+                answered = s.poll(1500)
+                reply = pb.AdminReply.FromString(s.recv()) if answered else None
+                s.close()
+                return reply
+
+            deadline = time.monotonic() + 20
+            reply = None
+            while reply is None and time.monotonic() < deadline:
+                reply = status((admin_public, admin_secret))
+            self.assertIsNotNone(reply, "the admin key was not admitted")
+            self.assertTrue(reply.ok)
+            self.assertIsNone(status(daemon.keys["cd93"]), "a partner's key opened the admin endpoint")
+            self.assertIsNone(status(zmq.curve_keypair()), "an unknown key opened the admin endpoint")
+            self.assertEqual(daemon.stop(), 0)
+        finally:
+            daemon.cleanup()
+
+
 class FailClosedTest(unittest.TestCase):
     def test_start_refused_without_zap_handler(self):
         daemon = Daemon(curve=True)
