@@ -17,4 +17,9 @@ cmake --build "$build" -j "$jobs"
 export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}"
 export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}"
 cd "$build"
-ctest --output-on-failure --timeout 900 -j "$jobs" "$@"
+status=0
+ctest --output-on-failure --timeout 900 -j "$jobs" "$@" || status=$?
+# ctest shows a passing test's output only in its log: print the figures the tests measured
+# (fuzz executions, crash kills, memory bounds) so that every run shows them.
+grep -h -E '^(fuzz_ingest|crash test|G5):' Testing/Temporary/LastTest.log 2> /dev/null || true
+exit "$status"
