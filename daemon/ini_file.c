@@ -18,6 +18,7 @@ typedef struct ini_reader {
     size_t used;
     int n_errors;
     char section[256];
+    int section_line; /* the line of the last [section] header read */
 } ini_reader_t;
 
 /* libinih reads through this fgets-like function: counting lines here tells the handler
@@ -26,8 +27,14 @@ static char *ini_reader_line(char *buf, int size, void *stream)
 {
     ini_reader_t *r = stream;
     char *s = fgets(buf, size, r->file);
-    if (s != NULL)
-        r->line++;
+    if (s == NULL)
+        return NULL;
+    r->line++;
+    const char *c = s;
+    while (*c == ' ' || *c == '\t')
+        c++;
+    if (*c == '[')
+        r->section_line = r->line;
     return s;
 }
 
@@ -49,8 +56,11 @@ static int ini_reader_entry(void *user, const char *section, const char *name, c
     /* libinih has no callback for a section header; report the first sight of each. */
     if (strcmp(section, r->section) != 0) {
         snprintf(r->section, sizeof(r->section), "%s", section);
+        int entry_line = r->line;
+        r->line = r->section_line; /* report the header's own line */
         if (r->fn(r->ctx, r->line, section, NULL, NULL, err, sizeof(err)) != 0)
             ini_reader_error(r, err);
+        r->line = entry_line;
         err[0] = '\0';
     }
     if (r->fn(r->ctx, r->line, section, name, value, err, sizeof(err)) != 0)

@@ -1,0 +1,94 @@
+#!/usr/bin/env python3
+"""parcoursd -n: the configuration and the partners file are checked whole; every error names
+file:line and says what is expected; any error refuses the file."""
+
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+import unittest
+
+import zmq
+
+from harness import PARCOURSD, PARTNERS
+
+
+class ConfigTest(unittest.TestCase):
+    def setUp(self):
+        self.dir = tempfile.mkdtemp(prefix="parcours-config-")
+
+    def tearDown(self):
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def write(self, name, text, mode=0o644):
+        path = os.path.join(self.dir, name)
+        with open(path, "w") as f:
+            f.write(text)
+        os.chmod(path, mode)
+        return path
+
+    def check(self, config, partners=PARTNERS):
+        self.write("partners.ini", partners)
+        path = self.write("parcoursd.conf", config)
+        return subprocess.run([PARCOURSD, "-n", "-c", path], capture_output=True, text=True,
+                              timeout=30)
+
+    BASE = "[store]\npath = data\n[partners]\nfile = partners.ini\n[security]\ncurve = no\n"
+
+    def test_valid_configuration(self):
+        run = self.check(self.BASE)
+        self.assertEqual(run.returncode, 0, run.stderr)
+        self.assertEqual(run.stdout, "configuration OK (8 partners)\n")
+
+    def test_every_error_is_reported_with_its_line(self):
+        run = self.check("[store]\npath = data\ndurable = perhaps\n[ingest]\nbatch_max = 0\n"
+                         "color = blue\n[nowhere]\nx = 1\n[partners]\nfile = partners.ini\n"
+                         "[security]\ncurve = no\n")
+        self.assertEqual(run.returncode, 1)
+        conf = os.path.join(self.dir, "parcoursd.conf")
+        for line, words in ((3, "durable must be yes or no"), (5, "batch_max must be"),
+                            (6, 'unknown key "color"'), (7, "unknown section [nowhere]")):
+            self.assertIn(f"{conf}:{line}: ", run.stderr)
+            self.assertRegex(run.stderr, rf"{re.escape(conf)}:{line}: .*{re.escape(words)}")
+        self.assertIn("configuration is refused", run.stderr)
+
+    def test_required_keys(self):
+        run = self.check("[ingest]\nendpoint = tcp://127.0.0.1:1\n")
+        self.assertEqual(run.returncode, 1)
+        self.assertIn("[store] path is required", run.stderr)
+        self.assertIn("[partners] file is required", run.stderr)
+
+    def test_secret_key_must_be_owner_only(self):
+        public, secret = zmq.curve_keypair()
+        self.write("server.secret", secret.decode() + "\n", mode=0o644)
+        config = ("[store]\npath = data\n[partners]\nfile = partners.ini\n"
+                  "[security]\ncurve = yes\nsecret_key = server.secret\n")
+        self.check(config)  # -n checks files, the key is read at start
+        run = subprocess.run([PARCOURSD, "-c", os.path.join(self.dir, "parcoursd.conf")],
+                             capture_output=True, text=True, timeout=30)
+        self.assertEqual(run.returncode, 1)
+        self.assertIn("owner only", run.stderr)
+
+    def test_partners_file_errors(self):
+        partners = ("[cd93]\nname = D\nkind = DEPARTEMENT\nterritory = 93\n"
+                    "[bad id]\nname = X\n"
+                    "[ml93]\nname = M\nkind = MAIRIE\nterritory = 93\n"
+                    "[ft93]\nname = F\nkind = FRANCE_TRAVAIL\nterritory = 9/3\n"
+                    "[caf93]\nname = C\nkind = CAF\nterritory = 93\nmay_emit = Flying\n"
+                    "public_key = short\n"
+                    "[cd93]\nname = again\n"
+                    "[nokind]\nname = N\nterritory = 93\n")
+        run = self.check(self.BASE, partners)
+        self.assertEqual(run.returncode, 1)
+        p = os.path.join(self.dir, "partners.ini")
+        for line, words in ((5, "is not a partner id"), (9, 'kind "MAIRIE" is unknown'),
+                            (14, 'territory "9/3"'), (19, '"Flying" is not an event type'),
+                            (20, "public_key must be 40 Z85"), (21, "declared twice"),
+                            (23, "has no kind")):
+            self.assertRegex(run.stderr, rf"{re.escape(p)}:{line}: .*{re.escape(words)}")
+        self.assertIn("partners file is refused", run.stderr)
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
