@@ -64,7 +64,7 @@ static const config_key_t config_keys[] = {
      "CURVE public keys (Z85, comma-separated) admitted on a tcp:// admin endpoint."},
     {"partners", "file", CONFIG_PATH, FIELD(partners_file), 0, 0, NULL,
      "The partners file (INI, one section per partner id). Required."},
-    {"security", "curve", CONFIG_BOOL, FIELD(security_curve), 0, 1, "no",
+    {"security", "curve", CONFIG_BOOL, FIELD(security_curve), 0, 1, "yes",
      "CURVE on every tcp:// endpoint: partners connect only with a key of the partners file."},
     {"security", "secret_key", CONFIG_PATH, FIELD(security_secret_key), 0, 0, NULL,
      "The daemon's secret key file (mode 0600), from parcoursctl keygen. Required with curve."},

@@ -18,7 +18,19 @@ conf="$root/seeds/parcoursd.conf"
 ctl() { "$build/clients/parcoursctl" -c "$conf" "$@"; }
 
 rm -rf "$root/build/demo"
-mkdir -p "$root/build/demo"
+mkdir -p "$root/build/demo/keys"
+# CURVE keys, made now and never committed: the daemon's pair, and one pair per partner, whose
+# public key goes into the demo's partners file (seeds/partners.ini plus a public_key line in
+# each section). parcoursctl finds them through [security] secret_key in the configuration.
+echo "== Making the CURVE keys of the daemon and of each partner (build/demo/keys)"
+ctl keygen parcoursd --dir "$root/build/demo/keys" > /dev/null
+cp seeds/partners.ini "$root/build/demo/partners.ini"
+for partner in $(sed -n 's/^\[\(.*\)\]$/\1/p' seeds/partners.ini); do
+  line=$(ctl keygen "$partner" --dir "$root/build/demo/keys")
+  awk -v section="[$partner]" -v line="$line" '{ print } $0 == section { print line }' \
+    "$root/build/demo/partners.ini" > "$root/build/demo/partners.tmp"
+  mv "$root/build/demo/partners.tmp" "$root/build/demo/partners.ini"
+done
 echo "== Checking the configuration"
 "$parcoursd" -n -c "$conf"
 

@@ -1,8 +1,10 @@
 /*
  * test_client.c: what libparcours and parcoursctl do without a daemon: event ids, the JSON line
- * parser and writer, setting fields from text through the descriptors, building events, and
- * the client's behaviour when nobody answers.
+ * parser and writer, setting fields from text through the descriptors, building events, the
+ * client's behaviour when nobody answers, and CURVE key files and options.
  */
+#include <errno.h>
+#include <fcntl.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -10,9 +12,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <cmocka.h>
+#include <zmq.h>
 
 #include "eventtext.h"
 #include "fields.h"
@@ -178,6 +183,124 @@ static void test_admin_unreachable(void **state)
     assert_null(reply);
     assert_true(now_ms() - start < 2000);
     assert_int_equal(parcours_admin_call("nonsense", &request, 100, &reply), PARCOURS_EENDPOINT);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* CURVE key files and options. */
+
+/* Writes text to dir/name (into path, of size bytes) with exactly that mode. */
+static void write_key_file(char *path, size_t size, const char *dir, const char *name,
+                           const char *text, mode_t mode)
+{
+    snprintf(path, size, "%s/%s", dir, name);
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, mode);
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+    assert_int_equal(fchmod(fd, mode), 0);
+    close(fd);
+}
+
+static void test_keys_read(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/parcours-test-keys-XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    char public_z85[41], secret_z85[41];
+    /* A key starting with # would read as a comment: keygen draws such pairs again. */
+    do
+        assert_int_equal(zmq_curve_keypair(public_z85, secret_z85), 0);
+    while (public_z85[0] == '#' || secret_z85[0] == '#');
+    uint8_t expected[32], key[32];
+    assert_non_null(zmq_z85_decode(expected, secret_z85));
+
+    char text[256], path[512];
+    snprintf(text, sizeof(text), "# a comment\n\n   # another, indented\n  %s trailing words\n",
+             secret_z85);
+    write_key_file(path, sizeof(path), dir, "good.secret", text, 0600);
+    memset(key, 0, sizeof(key));
+    assert_int_equal(parcours_keys_read(path, 1, key), PARCOURS_OK);
+    assert_memory_equal(key, expected, 32);
+
+    /* A secret key others may read is refused; the same file as a public key is fine. */
+    write_key_file(path, sizeof(path), dir, "loose.secret", text, 0640);
+    memset(key, 0xAA, sizeof(key));
+    assert_int_equal(parcours_keys_read(path, 1, key), PARCOURS_EKEYMODE);
+    assert_int_equal(key[0], 0xAA); /* untouched on failure */
+    assert_int_equal(parcours_keys_read(path, 0, key), PARCOURS_OK);
+    assert_memory_equal(key, expected, 32);
+
+    /* CRLF line ends, as an editor elsewhere may leave them. */
+    snprintf(text, sizeof(text), "# made elsewhere\r\n\r\n%s\r\n", secret_z85);
+    write_key_file(path, sizeof(path), dir, "crlf.secret", text, 0600);
+    assert_int_equal(parcours_keys_read(path, 1, key), PARCOURS_OK);
+    assert_memory_equal(key, expected, 32);
+
+    /* No key: only comments, a short key, 40 characters with one outside Z85 (a quote), an
+     * empty file. */
+    const char *bad[] = {"# only a comment\n", "abc\n",
+                         "012345678901234567890123456789012345678\"\n", ""};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        write_key_file(path, sizeof(path), dir, "bad.public", bad[i], 0644);
+        assert_int_equal(parcours_keys_read(path, 0, key), PARCOURS_EKEY);
+    }
+    /* A missing file says why through errno; a folder is not a key file. */
+    snprintf(path, sizeof(path), "%s/missing.public", dir);
+    assert_int_equal(parcours_keys_read(path, 0, key), PARCOURS_EKEYFILE);
+    assert_int_equal(errno, ENOENT);
+    assert_int_equal(parcours_keys_read(dir, 0, key), PARCOURS_EKEYFILE);
+    assert_int_equal(parcours_keys_read(NULL, 0, key), PARCOURS_EINVAL);
+    assert_int_equal(parcours_keys_read(path, 0, NULL), PARCOURS_EINVAL);
+    assert_string_not_equal(parcours_strerror(PARCOURS_EKEYMODE), "unknown libparcours error");
+
+    const char *names[] = {"good.secret", "loose.secret", "crlf.secret", "bad.public"};
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+        snprintf(path, sizeof(path), "%s/%s", dir, names[i]);
+        unlink(path);
+    }
+    rmdir(dir);
+}
+
+static void test_curve_options(void **state)
+{
+    (void)state;
+    char public_z85[41], secret_z85[41];
+    assert_int_equal(zmq_curve_keypair(public_z85, secret_z85), 0);
+    uint8_t secret[32], server[32];
+    assert_non_null(zmq_z85_decode(secret, secret_z85));
+    assert_non_null(zmq_z85_decode(server, public_z85));
+
+    /* One key without the other is refused; both make a client, even with nobody there. */
+    parcours_client_options_t o = PARCOURS_CLIENT_OPTIONS_INIT;
+    parcours_client_t *c;
+    o.curve_secret_key = secret;
+    assert_int_equal(parcours_client_new("tcp://127.0.0.1:1", "ml93", &o, &c), PARCOURS_EINVAL);
+    o.curve_secret_key = NULL;
+    o.curve_server_key = server;
+    assert_int_equal(parcours_client_new("tcp://127.0.0.1:1", "ml93", &o, &c), PARCOURS_EINVAL);
+    o.curve_secret_key = secret;
+    assert_int_equal(parcours_client_new("tcp://127.0.0.1:1", "ml93", &o, &c), PARCOURS_OK);
+    parcours_client_destroy(&c);
+
+    parcours_subscription_options_t so = PARCOURS_SUBSCRIPTION_OPTIONS_INIT;
+    parcours_subscription_t *sub;
+    so.curve_server_key = server;
+    assert_int_equal(parcours_subscription_new("tcp://127.0.0.1:1", "ml93", &so, &sub),
+                     PARCOURS_EINVAL);
+    so.curve_secret_key = secret;
+    assert_int_equal(parcours_subscription_new("tcp://127.0.0.1:1", "ml93", &so, &sub),
+                     PARCOURS_OK);
+    parcours_subscription_destroy(&sub);
+
+    Parcours__V1__AdminRequest request = PARCOURS__V1__ADMIN_REQUEST__INIT;
+    request.command = PARCOURS__V1__ADMIN_COMMAND__ADMIN_COMMAND_STATUS;
+    Parcours__V1__AdminReply *reply;
+    assert_int_equal(
+        parcours_admin_call_secure("tcp://127.0.0.1:1", secret, NULL, &request, 100, &reply),
+        PARCOURS_EINVAL);
+    assert_int_equal(
+        parcours_admin_call_secure("tcp://127.0.0.1:1", secret, server, &request, 100, &reply),
+        PARCOURS_EUNREACHABLE);
+    assert_null(reply);
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -506,6 +629,8 @@ int main(void)
         cmocka_unit_test(test_client_window_and_unanswered),
         cmocka_unit_test(test_client_too_large),
         cmocka_unit_test(test_admin_unreachable),
+        cmocka_unit_test(test_keys_read),
+        cmocka_unit_test(test_curve_options),
         cmocka_unit_test(test_jsonline_values),
         cmocka_unit_test(test_jsonline_refusals),
         cmocka_unit_test(test_jsonwriter_escaping),

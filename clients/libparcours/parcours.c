@@ -28,6 +28,7 @@
 #include <time.h>
 #include <zmq.h>
 
+#include "curve.h"
 #include "identifier.h"
 
 #define DEFAULT_ACK_TIMEOUT_MS   5000
@@ -121,6 +122,14 @@ const char *parcours_strerror(int code)
         return "the system's random source failed";
     case PARCOURS_EREFUSED:
         return "parcoursd refused the request: parcours_subscription_error() says why";
+    case PARCOURS_EKEYFILE:
+        return "the key file cannot be read";
+    case PARCOURS_EKEYMODE:
+        return "a secret key must be readable by its owner only (chmod 600)";
+    case PARCOURS_EKEY:
+        return "the key file holds no key of 40 Z85 characters (parcoursctl keygen makes them)";
+    case PARCOURS_ENOCURVE:
+        return "this libzmq was built without CURVE";
     default:
         return "unknown libparcours error";
     }
@@ -375,7 +384,8 @@ int parcours_client_new(const char *endpoint, const char *partner_id,
     int window = option_or(o.window, DEFAULT_WINDOW, 1000000);
     int backoff = option_or(o.retry_backoff_ms, DEFAULT_RETRY_BACKOFF_MS, MAX_BACKOFF_MS);
     int max_frame = option_or(o.max_frame, DEFAULT_MAX_FRAME, 1 << 30);
-    if (ack_timeout < 0 || max_attempts < 0 || window < 0 || backoff < 0 || max_frame < 0)
+    if (ack_timeout < 0 || max_attempts < 0 || window < 0 || backoff < 0 || max_frame < 0 ||
+        (o.curve_secret_key == NULL) != (o.curve_server_key == NULL))
         return PARCOURS_EINVAL;
 
     parcours_client_t *c = calloc(1, sizeof(*c));
@@ -430,6 +440,11 @@ int parcours_client_new(const char *endpoint, const char *partner_id,
         zmq_setsockopt(c->socket, ZMQ_MAXMSGSIZE, &max_msg, sizeof(max_msg)) != 0) {
         parcours_client_destroy(&c);
         return PARCOURS_ESOCKET;
+    }
+    int rc = parcours_curve_client(c->socket, o.curve_secret_key, o.curve_server_key);
+    if (rc != PARCOURS_OK) {
+        parcours_client_destroy(&c);
+        return rc;
     }
     if (zmq_connect(c->socket, endpoint) != 0) {
         parcours_client_destroy(&c);
@@ -721,11 +736,20 @@ int parcours_client_send(parcours_client_t *client, const Parcours__V1__Event *e
 int parcours_admin_call(const char *endpoint, const Parcours__V1__AdminRequest *request,
                         int timeout_ms, Parcours__V1__AdminReply **reply)
 {
+    return parcours_admin_call_secure(endpoint, NULL, NULL, request, timeout_ms, reply);
+}
+
+int parcours_admin_call_secure(const char *endpoint, const uint8_t *curve_secret_key,
+                               const uint8_t *curve_server_key,
+                               const Parcours__V1__AdminRequest *request, int timeout_ms,
+                               Parcours__V1__AdminReply **reply)
+{
     if (reply == NULL)
         return PARCOURS_EINVAL;
     *reply = NULL;
     if (endpoint == NULL || request == NULL || timeout_ms < 1 ||
-        request->base.descriptor != &parcours__v1__admin_request__descriptor)
+        request->base.descriptor != &parcours__v1__admin_request__descriptor ||
+        (curve_secret_key == NULL) != (curve_server_key == NULL))
         return PARCOURS_EINVAL;
 
     size_t len = parcours__v1__admin_request__get_packed_size(request);
@@ -749,6 +773,10 @@ int parcours_admin_call(const char *endpoint, const Parcours__V1__AdminRequest *
         zmq_setsockopt(socket, ZMQ_SNDTIMEO, &timeout_ms, sizeof(timeout_ms)) != 0 ||
         zmq_setsockopt(socket, ZMQ_MAXMSGSIZE, &max_msg, sizeof(max_msg)) != 0)
         goto done;
+    rc = parcours_curve_client(socket, curve_secret_key, curve_server_key);
+    if (rc != PARCOURS_OK)
+        goto done;
+    rc = PARCOURS_ESOCKET;
     if (zmq_connect(socket, endpoint) != 0) {
         rc = PARCOURS_EENDPOINT;
         goto done;

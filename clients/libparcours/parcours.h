@@ -41,7 +41,29 @@
  *
  * Threads. A client or a subscription is used by one thread at a time (it owns ZeroMQ sockets,
  * which are not thread-safe); different ones may be used by different threads at once.
- * parcours_event_id_new(), parcours_admin_call() and parcours_strerror() are thread-safe.
+ * parcours_event_id_new(), parcours_admin_call(), parcours_admin_call_secure(),
+ * parcours_keys_read() and parcours_strerror() are thread-safe.
+ *
+ * CURVE. A daemon with [security] curve = yes admits on its tcp:// endpoints only connections
+ * made with a key it knows: a partner's key pair, whose public key is the `public_key = ...`
+ * line of its section in the partners file (an admin key, listed in [admin] keys, on a tcp://
+ * admin endpoint). The daemon then knows the connection as that partner: it is the sender of
+ * every event on it, and an event naming another partner_id is REJECTED (NOT_AUTHORISED); a
+ * subscription reads that partner's stream only. The client needs its own secret key and the
+ * daemon's public key, both files made by `parcoursctl keygen`, read with parcours_keys_read()
+ * and given in the options (curve_secret_key, curve_server_key):
+ *
+ *     uint8_t secret[32], server[32];
+ *     if (parcours_keys_read("/etc/parcours/keys/ml93.secret", 1, secret) != 0 ||
+ *         parcours_keys_read("/etc/parcours/keys/parcoursd.public", 0, server) != 0) ...
+ *     parcours_client_options_t opts = PARCOURS_CLIENT_OPTIONS_INIT;
+ *     opts.curve_secret_key = secret;
+ *     opts.curve_server_key = server;
+ *     parcours_client_new("tcp://parcours.example:7401", "ml93", &opts, &client);
+ *
+ * A key the daemon does not admit (unknown, revoked, or a server key that is not the daemon's)
+ * fails the handshake, silently on this side: the connection never completes, so events stay
+ * unanswered (PARCOURS_ACK_UNANSWERED) and a subscription is never answered.
  */
 #ifndef PARCOURS_H
 #define PARCOURS_H
@@ -69,6 +91,13 @@ extern "C" {
 #define PARCOURS_EPROTOCOL    (-10) /* the daemon's answer is not the expected message */
 #define PARCOURS_ERANDOM      (-11) /* the system's random source (getrandom) failed */
 #define PARCOURS_EREFUSED     (-12) /* the daemon refused: parcours_subscription_error() says why */
+#define PARCOURS_EKEYFILE     (-13) /* a key file cannot be opened or read: errno says why */
+#define PARCOURS_EKEYMODE     (-14) /* a secret key file that group or others may read */
+#define PARCOURS_EKEY         (-15) /* a key file holds no key of 40 Z85 characters */
+#define PARCOURS_ENOCURVE     (-16) /* this libzmq was built without CURVE */
+
+/* Size of a raw CURVE key (secret or public), in bytes; its Z85 text is 40 characters. */
+#define PARCOURS_KEY_SIZE 32
 
 /* Identifiers on the wire (event_id, partner_id, beneficiary_id...) are 1 to 64 bytes of
  * [A-Za-z0-9._:-]. */
@@ -120,11 +149,19 @@ typedef struct parcours_client_options {
      * instead of being refused by the daemon. Default 4096, the daemon's default
      * [ingest] max_frame; set it to the territory's value if it differs. */
     int max_frame;
+    /* CURVE (see the top of this file): the partner's secret key, PARCOURS_KEY_SIZE raw bytes
+     * (parcours_keys_read() of PARTNER.secret), whose public key the partners file gives in the
+     * partner's section; the public key is derived from it. NULL (the default): no CURVE, for
+     * a daemon with [security] curve = no. Read during parcours_client_new() only. */
+    const uint8_t *curve_secret_key;
+    /* The daemon's public key, PARCOURS_KEY_SIZE raw bytes (parcours_keys_read() of the .public
+     * file made with the daemon's key). Given with curve_secret_key, NULL without it. */
+    const uint8_t *curve_server_key;
 } parcours_client_options_t;
 
 #define PARCOURS_CLIENT_OPTIONS_INIT                                                               \
     {                                                                                              \
-        0, 0, 0, 0, 0                                                                              \
+        0, 0, 0, 0, 0, NULL, NULL                                                                  \
     }
 
 /* The final outcome of one event: plain copies, valid as long as the caller keeps the struct. */
@@ -152,11 +189,12 @@ typedef struct parcours_client parcours_client_t;
  *
  * endpoint: the daemon's [ingest] endpoint ("tcp://127.0.0.1:7401"); copied.
  * partner_id: the partner this client publishes for, put in events that leave partner_id
- *     empty; 1-64 chars of [A-Za-z0-9._:-]; copied.
- * opts: NULL for the defaults; read during the call only.
+ *     empty; 1-64 chars of [A-Za-z0-9._:-]; copied. With CURVE, the key's partner.
+ * opts: NULL for the defaults; read during the call only (keys included).
  * out: receives the client, which the caller owns and frees with parcours_client_destroy().
  *     Set to NULL on failure.
- * Returns 0, PARCOURS_EINVAL, PARCOURS_ENOMEM, PARCOURS_EENDPOINT or PARCOURS_ESOCKET.
+ * Returns 0, PARCOURS_EINVAL (also: one CURVE key given without the other), PARCOURS_ENOMEM,
+ * PARCOURS_EENDPOINT, PARCOURS_ENOCURVE or PARCOURS_ESOCKET.
  */
 int parcours_client_new(const char *endpoint, const char *partner_id,
                         const parcours_client_options_t *opts, parcours_client_t **out);
@@ -237,6 +275,40 @@ int parcours_client_send(parcours_client_t *client, const Parcours__V1__Event *e
 int parcours_admin_call(const char *endpoint, const Parcours__V1__AdminRequest *request,
                         int timeout_ms, Parcours__V1__AdminReply **reply);
 
+/*
+ * parcours_admin_call() over CURVE, for a tcp:// admin endpoint (which the daemon runs only
+ * with [security] curve = yes, admitting the keys of [admin] keys). The ipc:// endpoint needs
+ * no key: pass NULL for both, which is exactly parcours_admin_call().
+ *
+ * curve_secret_key: an admin key, PARCOURS_KEY_SIZE raw bytes (parcours_keys_read() of the
+ *     .secret file made by `parcoursctl keygen`, whose public key is in [admin] keys), or NULL.
+ * curve_server_key: the daemon's public key, PARCOURS_KEY_SIZE raw bytes; NULL exactly when
+ *     curve_secret_key is. Both are read during the call only.
+ * A key the daemon does not admit fails the handshake: the call then ends with
+ * PARCOURS_EUNREACHABLE after timeout_ms.
+ * Returns what parcours_admin_call() returns, and PARCOURS_EINVAL when one key is given
+ * without the other, PARCOURS_ENOCURVE when libzmq has no CURVE.
+ */
+int parcours_admin_call_secure(const char *endpoint, const uint8_t *curve_secret_key,
+                               const uint8_t *curve_server_key,
+                               const Parcours__V1__AdminRequest *request, int timeout_ms,
+                               Parcours__V1__AdminReply **reply);
+
+/*
+ * Reads a CURVE key file, as `parcoursctl keygen` writes them and parcoursd reads them: one key
+ * as 40 Z85 characters, the first word of the first line that is neither blank nor a comment
+ * (lines starting with #).
+ *
+ * path: the file, read during the call only.
+ * secret: non-zero for a secret key, which is refused when group or others may read the file
+ *     (the key may have leaked: make it owner-only, chmod 600, or make a new one).
+ * key: caller's buffer of PARCOURS_KEY_SIZE bytes, receiving the raw key; untouched on failure.
+ * Returns 0; PARCOURS_EKEYFILE (the file cannot be opened or read, or is not a regular file:
+ * errno says why); PARCOURS_EKEYMODE; PARCOURS_EKEY (no key found); PARCOURS_EINVAL (NULL).
+ * Thread-safe.
+ */
+int parcours_keys_read(const char *path, int secret, uint8_t key[PARCOURS_KEY_SIZE]);
+
 /* ------------------------------------------------------------------------------------------ */
 /*
  * Subscriptions: a partner's notification stream, read from the daemon's deliver endpoint.
@@ -298,11 +370,17 @@ typedef struct parcours_subscription_options {
     int window;
     /* Who acknowledges: see parcours_ack_mode_t. Default PARCOURS_ACK_AUTO. */
     parcours_ack_mode_t ack_mode;
+    /* CURVE, as in parcours_client_options_t: the partner's secret key (PARCOURS_KEY_SIZE raw
+     * bytes), whose partner is the only one whose stream the connection may read, and the
+     * daemon's public key. Both NULL (the default): no CURVE. Read during
+     * parcours_subscription_new() only. */
+    const uint8_t *curve_secret_key;
+    const uint8_t *curve_server_key;
 } parcours_subscription_options_t;
 
 #define PARCOURS_SUBSCRIPTION_OPTIONS_INIT                                                         \
     {                                                                                              \
-        0, NULL, 0, 0, PARCOURS_ACK_AUTO                                                           \
+        0, NULL, 0, 0, PARCOURS_ACK_AUTO, NULL, NULL                                               \
     }
 
 typedef struct parcours_subscription parcours_subscription_t;
@@ -329,8 +407,9 @@ typedef int (*parcours_notification_fn)(const Parcours__V1__Notification *n, voi
  * opts: NULL for the defaults; read during the call only (types is copied).
  * out: receives the subscription, which the caller owns and frees with
  *     parcours_subscription_destroy(). Set to NULL on failure.
- * Returns 0, PARCOURS_EINVAL (a NULL argument, a bad partner_id, an option out of bounds),
- * PARCOURS_ENOMEM, PARCOURS_EENDPOINT or PARCOURS_ESOCKET.
+ * Returns 0, PARCOURS_EINVAL (a NULL argument, a bad partner_id, an option out of bounds, one
+ * CURVE key without the other), PARCOURS_ENOMEM, PARCOURS_EENDPOINT, PARCOURS_ENOCURVE or
+ * PARCOURS_ESOCKET.
  */
 int parcours_subscription_new(const char *endpoint, const char *partner_id,
                               const parcours_subscription_options_t *opts,

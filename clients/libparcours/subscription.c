@@ -37,6 +37,7 @@
 #include <time.h>
 #include <zmq.h>
 
+#include "curve.h"
 #include "identifier.h"
 
 #define DEFAULT_WINDOW       100
@@ -346,7 +347,8 @@ int parcours_subscription_new(const char *endpoint, const char *partner_id,
     if (endpoint == NULL || !parcours_identifier_valid(partner_id) || o.window < 0 ||
         o.window > PARCOURS_SUBSCRIPTION_WINDOW_MAX || o.n_types > MAX_TYPES ||
         (int)o.ack_mode < (int)PARCOURS_ACK_AUTO || (int)o.ack_mode > (int)PARCOURS_ACK_NEVER ||
-        (o.n_types > 0 && o.types == NULL))
+        (o.n_types > 0 && o.types == NULL) ||
+        (o.curve_secret_key == NULL) != (o.curve_server_key == NULL))
         return PARCOURS_EINVAL;
 
     parcours_subscription_t *sub = calloc(1, sizeof(*sub));
@@ -392,6 +394,11 @@ int parcours_subscription_new(const char *endpoint, const char *partner_id,
                        sizeof(heartbeat_timeout)) != 0) {
         parcours_subscription_destroy(&sub);
         return PARCOURS_ESOCKET;
+    }
+    int rc = parcours_curve_client(sub->socket, o.curve_secret_key, o.curve_server_key);
+    if (rc != PARCOURS_OK) {
+        parcours_subscription_destroy(&sub);
+        return rc;
     }
     /* The monitor is read before the DEALER connects, so that no handshake goes unseen. */
     if (zmq_socket_monitor(sub->socket, MONITOR_ENDPOINT, ZMQ_EVENT_HANDSHAKE_SUCCEEDED) != 0) {

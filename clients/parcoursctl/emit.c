@@ -19,6 +19,13 @@
  * flight; the daemon processes one connection's frames in order, so events on the same
  * beneficiary are applied in file order. One result line is printed per event, in file order.
  *
+ * With CURVE the connection's key is the sender, so lines of several partners need one
+ * connection each (--keys DIR, or its default from the configuration; with --key FILE every
+ * line goes on that key's connection). Every partner's key is found before anything is sent.
+ * Order across connections is not the daemon's to keep, so it is kept here: lines are sent in
+ * runs of the same partner, pipelined within a run, and the next run starts only once every
+ * event of the current one has its outcome.
+ *
  * Re-running a file is safe only for lines that carry their own event_id: the daemon answers
  * DUPLICATE for those, while lines without one get a new id, hence a new event, each run.
  */
@@ -39,7 +46,8 @@
 
 /* One event of the input, from its line to its outcome. */
 typedef struct emit_item {
-    size_t line; /* 0 for the command-line form */
+    size_t line;       /* 0 for the command-line form */
+    size_t connection; /* emit --json: the index of the connection it is sent on */
     Parcours__V1__Event *event;
     char event_id[PARCOURS_ID_MAX + 1];
     parcours_ack_t ack;
@@ -68,21 +76,24 @@ static int worse(int a, int b)
     return a > b ? a : b;
 }
 
-static void emit_unreachable_hint(const ctl_t *ctl)
+static void emit_unreachable_hint(const ctl_t *ctl, const char *partner, const ctl_curve_t *curve)
 {
     fprintf(stderr,
             "parcoursctl: parcoursd did not answer on %s within %d ms: is parcoursd running? "
             "Check [ingest] endpoint in parcoursd.conf (or give -c FILE or --ingest ENDPOINT).\n",
             ctl->ingest, ctl->timeout_ms);
+    ctl_curve_hint(ctl->ingest, partner, curve);
 }
 
-static int emit_client_new(ctl_t *ctl, const char *partner_id, int window,
+static int emit_client_new(ctl_t *ctl, const char *partner_id, int window, const ctl_curve_t *curve,
                            parcours_client_t **client)
 {
     parcours_client_options_t opts = PARCOURS_CLIENT_OPTIONS_INIT;
     /* Half the timeout: one re-send (after a reconnection, say) still fits in the wait. */
     opts.ack_timeout_ms = ctl->timeout_ms / 2 > 100 ? ctl->timeout_ms / 2 : 100;
     opts.window = window;
+    opts.curve_secret_key = curve->on ? curve->secret : NULL;
+    opts.curve_server_key = curve->on ? curve->server : NULL;
     int rc = parcours_client_new(ctl->ingest, partner_id, &opts, client);
     if (rc != PARCOURS_OK) {
         fprintf(stderr, "parcoursctl: cannot use the ingest endpoint %s: %s\n", ctl->ingest,
@@ -104,6 +115,7 @@ static int emit_one(ctl_t *ctl, int argc, char **argv)
     int status = CTL_EXIT_USAGE;
     Parcours__V1__Event *event = NULL;
     parcours_client_t *client = NULL;
+    ctl_curve_t curve = {0};
     if (keys == NULL || values == NULL || owned == NULL) {
         fprintf(stderr, "parcoursctl: out of memory\n");
         status = CTL_EXIT_REJECTED;
@@ -155,13 +167,17 @@ static int emit_one(ctl_t *ctl, int argc, char **argv)
     }
     if (ctl_endpoints(ctl) != 0)
         goto done;
-    status = emit_client_new(ctl, event->partner_id, 1, &client);
+    status = ctl_curve_keys(ctl, event->partner_id, &curve);
+    if (status != CTL_EXIT_OK)
+        goto done;
+    status = emit_client_new(ctl, event->partner_id, 1, &curve, &client);
+    ctl_curve_wipe(&curve);
     if (status != CTL_EXIT_OK)
         goto done;
     parcours_ack_t ack;
     int rc = parcours_client_send(client, event, ctl->timeout_ms, &ack);
     if (rc == PARCOURS_EUNREACHABLE) {
-        emit_unreachable_hint(ctl);
+        emit_unreachable_hint(ctl, event->partner_id, &curve);
         status = CTL_EXIT_UNREACHABLE;
         goto done;
     }
@@ -173,7 +189,7 @@ static int emit_one(ctl_t *ctl, int argc, char **argv)
     print_ack(&ack, 0, fields_payload_name(event), event->beneficiary_id, ctl->json);
     status = emit_exit_code(&ack);
     if (status == CTL_EXIT_UNREACHABLE)
-        emit_unreachable_hint(ctl);
+        emit_unreachable_hint(ctl, event->partner_id, &curve);
 done:
     parcours_client_destroy(&client);
     eventtext_free(&event);
@@ -309,24 +325,105 @@ static void emit_print_ready(const ctl_t *ctl, emit_item_t *items, size_t n, siz
     fflush(stdout);
 }
 
+/* One connection of emit --json: the partner whose key it uses, and its client. */
+typedef struct emit_connection {
+    char partner[PARCOURS_ID_MAX + 1];
+    ctl_curve_t curve; /* its keys; the secret is wiped once the client has it */
+    parcours_client_t *client;
+} emit_connection_t;
+
+typedef struct emit_connections {
+    emit_connection_t *list;
+    size_t n, cap;
+} emit_connections_t;
+
+static void emit_connections_close(emit_connections_t *c)
+{
+    for (size_t k = 0; k < c->n; k++) {
+        parcours_client_destroy(&c->list[k].client);
+        ctl_curve_wipe(&c->list[k].curve);
+    }
+    free(c->list);
+    *c = (emit_connections_t){0};
+}
+
+/* The index of partner's connection, added when new; SIZE_MAX when out of memory. */
+static size_t emit_connection_of(emit_connections_t *c, const char *partner)
+{
+    for (size_t k = 0; k < c->n; k++)
+        if (strcmp(c->list[k].partner, partner) == 0)
+            return k;
+    if (c->n == c->cap) {
+        size_t cap = c->cap ? 2 * c->cap : 8;
+        emit_connection_t *list = realloc(c->list, cap * sizeof(*list));
+        if (list == NULL)
+            return SIZE_MAX;
+        c->list = list;
+        c->cap = cap;
+    }
+    c->list[c->n] = (emit_connection_t){0};
+    snprintf(c->list[c->n].partner, sizeof(c->list[c->n].partner), "%s", partner);
+    return c->n++;
+}
+
+/*
+ * Gives every item its connection, finds every connection's keys, then opens them all: one
+ * connection for the whole file, or one per partner with CURVE (but --key: that key's
+ * connection takes every line). Every missing key is reported, not only the first. Returns
+ * CTL_EXIT_OK, or the exit code after printing why; c is to be closed either way.
+ */
+static int emit_connections_open(ctl_t *ctl, emit_item_t *items, size_t n, int window,
+                                 emit_connections_t *c)
+{
+    bool per_partner = ctl_curve_wanted(ctl) && ctl->key_option == NULL;
+    for (size_t i = 0; i < n; i++) {
+        const char *partner = (per_partner ? items[i] : items[0]).event->partner_id;
+        items[i].connection = emit_connection_of(c, partner);
+        if (items[i].connection == SIZE_MAX) {
+            fprintf(stderr, "parcoursctl: out of memory\n");
+            return CTL_EXIT_REJECTED;
+        }
+    }
+    int status = CTL_EXIT_OK;
+    for (size_t k = 0; k < c->n; k++)
+        status = worse(status, ctl_curve_keys(ctl, c->list[k].partner, &c->list[k].curve));
+    for (size_t k = 0; k < c->n && status == CTL_EXIT_OK; k++) {
+        status =
+            emit_client_new(ctl, c->list[k].partner, window, &c->list[k].curve, &c->list[k].client);
+        ctl_curve_wipe(&c->list[k].curve);
+    }
+    return status;
+}
+
 static int emit_pipeline(ctl_t *ctl, emit_item_t *items, size_t n, int window)
 {
-    parcours_client_t *client = NULL;
-    int status = emit_client_new(ctl, items[0].event->partner_id, window, &client);
-    if (status != CTL_EXIT_OK)
+    emit_connections_t connections = {0};
+    int status = emit_connections_open(ctl, items, n, window, &connections);
+    if (status != CTL_EXIT_OK) {
+        emit_connections_close(&connections);
         return status;
+    }
     /* The items in flight, to match outcomes with lines: a short linear search, the window
-     * being small. */
+     * being small. They are all on one connection, `current`. */
     size_t *flying = calloc((size_t)window, sizeof(*flying));
-    size_t n_flying = 0, published = 0, printed = 0;
+    size_t n_flying = 0, published = 0, printed = 0, current = items[0].connection;
     if (flying == NULL) {
-        parcours_client_destroy(&client);
+        emit_connections_close(&connections);
         fprintf(stderr, "parcoursctl: out of memory\n");
         return CTL_EXIT_REJECTED;
     }
     while (printed < n) {
         while (published < n && n_flying < (size_t)window) {
             emit_item_t *it = &items[published];
+            if (it->connection != current) {
+                /* Another partner's line: every outcome of this run first. Two connections
+                 * are two queues on the daemon's side, so only this keeps the file's order
+                 * where the two partners' lines touch the same beneficiary. */
+                if (n_flying > 0)
+                    break;
+                current = it->connection;
+            }
+            parcours_client_t *client = connections.list[current].client;
             int rc = parcours_client_publish(client, it->event, it->event_id);
             if (rc == PARCOURS_EFULL || rc == PARCOURS_EINFLIGHT)
                 break; /* an earlier event with this id must finish first: keep the order */
@@ -352,17 +449,19 @@ static int emit_pipeline(ctl_t *ctl, emit_item_t *items, size_t n, int window)
         if (printed == n)
             break;
         parcours_ack_t ack;
-        int rc = parcours_client_poll(client, ctl->timeout_ms, &ack);
+        emit_connection_t *connection = &connections.list[current];
+        int rc = parcours_client_poll(connection->client, ctl->timeout_ms, &ack);
         if (rc < 0) {
             fprintf(stderr, "parcoursctl emit: %s\n", parcours_strerror(rc));
             status = CTL_EXIT_REJECTED;
             goto done;
         }
         if (rc == 0) {
-            /* Nothing became final for a whole timeout: the daemon is gone, or was never there. */
+            /* Nothing became final for a whole timeout: the daemon is gone, or was never there,
+             * or it does not admit this connection's key. */
             emit_give_up(items, n, published, ctl->timeout_ms);
             emit_print_ready(ctl, items, n, &printed, &status);
-            emit_unreachable_hint(ctl);
+            emit_unreachable_hint(ctl, connection->partner, &connection->curve);
             status = CTL_EXIT_UNREACHABLE;
             break;
         }
@@ -378,7 +477,7 @@ static int emit_pipeline(ctl_t *ctl, emit_item_t *items, size_t n, int window)
     }
 done:
     free(flying);
-    parcours_client_destroy(&client);
+    emit_connections_close(&connections);
     return status;
 }
 

@@ -1,7 +1,7 @@
 /*
  * parcoursctl.c: the admin CLI of parcoursd: the command table, the common options, the
  * endpoints, and the read commands (status, show, history, partners). `emit` is in emit.c,
- * `tail` in tail.c.
+ * `tail` in tail.c, `keygen` and the CURVE keys of connections in keys.c.
  *
  * One table drives both `help` and dispatch, so they cannot drift apart. Every read command
  * sends one AdminRequest to the daemon's admin endpoint and prints the AdminReply, for people
@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "parcours.h"
 #include "print.h"
@@ -42,15 +43,20 @@ static const command_t commands[] = {
     {"partners", cmd_partners, "partners [--json]", "the partners file as the daemon loaded it"},
     {"emit", cmd_emit,
      "emit TYPE --as PARTNER --beneficiary ID [--event-id ID] [--occurred-at TIME]\n"
-     "          [--expected-version N] [--FIELD VALUE ...] [--json]",
+     "          [--expected-version N] [--FIELD VALUE ...] [--json] [--key FILE]",
      "publish one event; FIELD is a field of TYPE's message in parcours.proto"},
-    {"emit", cmd_emit, "emit --json [FILE|-] [--window N] [--output json]",
-     "publish one event per JSON line, pipelined, results in line order"},
+    {"emit", cmd_emit, "emit --json [FILE|-] [--window N] [--output json] [--keys DIR]",
+     "publish one event per JSON line, pipelined, results in line order; with CURVE, one\n"
+     "      connection per partner, each line sent once the other partners' lines before it\n"
+     "      are answered"},
     {"tail", cmd_tail,
      "tail --as PARTNER [--from N] [--types T1,T2] [--window W] [--idle SECONDS]\n"
-     "          [--no-ack] [--json]",
+     "          [--no-ack] [--json] [--key FILE]",
      "print a partner's notifications as they come, acknowledging each (not with --no-ack);\n"
      "      --from N replays from partner_seq N; --idle S exits after S seconds of quiet"},
+    {"keygen", cmd_keygen, "keygen NAME [--dir DIR]",
+     "make a CURVE key pair: DIR/NAME.secret (mode 0600) and DIR/NAME.public, never\n"
+     "      overwriting one; prints the partners file's line `public_key = ...`"},
     {"help", cmd_help, "help", "this text"},
 };
 #define COMMAND_COUNT (sizeof(commands) / sizeof(commands[0]))
@@ -71,6 +77,13 @@ static void help(FILE *out)
         "                      [deliver] endpoint); default $PARCOURS_CONFIG\n"
         "  --timeout MS        how long to wait for the daemon (default 5000)\n"
         "  --json, --output json|human   output for programs or for people\n"
+        "  --key FILE          CURVE: the secret key of the connection (a partner's, or an\n"
+        "                      admin key for a tcp:// admin endpoint)\n"
+        "  --keys DIR          CURVE: the folder of PARTNER.secret (and admin.secret) files;\n"
+        "                      emit --json then opens one connection per partner\n"
+        "  --server-key FILE|Z85  CURVE: the daemon's public key\n"
+        "                      With -c and [security] curve = yes, the server key is the .public\n"
+        "                      file beside [security] secret_key and --keys its folder.\n"
         "  --help, --version\n"
         "\nTYPE is an event type such as OrientationDecided (or orientation_decided). Enum\n"
         "values take their short names (EMPLOI) or full ones (PATHWAY_TYPE_EMPLOI); times take\n"
@@ -96,8 +109,9 @@ int ctl_usage(const char *command)
 
 int ctl_common_option(ctl_t *ctl, int argc, char **argv, int *i)
 {
-    static const char *const names[] = {"--ingest",  "--admin",  "--config", "-c",
-                                        "--timeout", "--output", "--deliver"};
+    static const char *const names[] = {"--ingest",  "--admin",     "--config",  "-c",
+                                        "--timeout", "--output",    "--deliver", "--key",
+                                        "--keys",    "--server-key"};
     const char *arg = argv[*i];
     const char *value = NULL;
     size_t which = 0;
@@ -149,6 +163,15 @@ int ctl_common_option(ctl_t *ctl, int argc, char **argv, int *i)
     case 6:
         ctl->deliver_option = value;
         return 1;
+    case 7:
+        ctl->key_option = value;
+        return 1;
+    case 8:
+        ctl->keys_option = value;
+        return 1;
+    case 9:
+        ctl->server_key_option = value;
+        return 1;
     default:
         return 0;
     }
@@ -160,10 +183,12 @@ typedef struct config_read {
     char admin[CTL_ENDPOINT_MAX];
     char deliver[CTL_ENDPOINT_MAX];
     char store[CTL_ENDPOINT_MAX];
+    char curve[16];
+    char secret_key[CTL_PATH_MAX];
 } config_read_t;
 
 /* inih calls this for every key; only the endpoints (and the store, which places the default
- * admin socket) matter here: the daemon checks the rest. */
+ * admin socket) and [security] (where the keys are) matter here: the daemon checks the rest. */
 static int config_entry(void *ctx, const char *section, const char *name, const char *value)
 {
     config_read_t *c = ctx;
@@ -176,9 +201,47 @@ static int config_entry(void *ctx, const char *section, const char *name, const 
         target = c->deliver;
     else if (strcmp(name, "path") == 0 && strcmp(section, "store") == 0)
         target = c->store;
+    else if (strcmp(name, "secret_key") == 0 && strcmp(section, "security") == 0)
+        target = c->secret_key;
     if (target != NULL)
         snprintf(target, CTL_ENDPOINT_MAX, "%s", value);
+    if (strcmp(name, "curve") == 0 && strcmp(section, "security") == 0)
+        snprintf(c->curve, sizeof(c->curve), "%s", value);
     return 1;
+}
+
+/* Reads [security]: curve (as the daemon reads a boolean, and with its default, yes), and where
+ * the daemon's public key and the partners' keys are by default: beside its secret key. */
+static int config_security(ctl_t *ctl, const config_read_t *c)
+{
+    ctl->config_curve = c->curve[0] == '\0' || strcasecmp(c->curve, "yes") == 0 ||
+                        strcasecmp(c->curve, "true") == 0 || strcasecmp(c->curve, "on") == 0 ||
+                        strcmp(c->curve, "1") == 0;
+    if (c->secret_key[0] == '\0')
+        return 0;
+    char path[CTL_PATH_MAX];
+    int n = (c->secret_key[0] != '/' && c->folder[0] != '\0')
+                ? snprintf(path, sizeof(path), "%s/%s", c->folder, c->secret_key)
+                : snprintf(path, sizeof(path), "%s", c->secret_key);
+    size_t len = strlen(path);
+    const char *suffix = ".secret";
+    size_t stem = len > strlen(suffix) && strcmp(path + len - strlen(suffix), suffix) == 0
+                      ? len - strlen(suffix)
+                      : len;
+    int m = snprintf(ctl->config_server_key, sizeof(ctl->config_server_key), "%.*s.public",
+                     (int)stem, path);
+    const char *slash = strrchr(path, '/');
+    if (slash == NULL)
+        snprintf(ctl->config_keys_dir, sizeof(ctl->config_keys_dir), ".");
+    else
+        snprintf(ctl->config_keys_dir, sizeof(ctl->config_keys_dir), "%.*s",
+                 slash == path ? 1 : (int)(slash - path), path);
+    if (n < 0 || (size_t)n >= sizeof(path) || m < 0 ||
+        (size_t)m >= sizeof(ctl->config_server_key)) {
+        fprintf(stderr, "parcoursctl: [security] secret_key is too long\n");
+        return -1;
+    }
+    return 0;
 }
 
 int ctl_endpoints(ctl_t *ctl)
@@ -187,8 +250,12 @@ int ctl_endpoints(ctl_t *ctl)
     const char *path = ctl->config_path;
     if (path == NULL)
         path = getenv("PARCOURS_CONFIG");
+    /* The configuration is read when it may still tell something: an endpoint, or a key. */
+    bool keys_given =
+        ctl->server_key_option != NULL && (ctl->key_option != NULL || ctl->keys_option != NULL);
     if (path != NULL && path[0] != '\0' &&
-        (ctl->ingest_option == NULL || ctl->admin_option == NULL || ctl->deliver_option == NULL)) {
+        (ctl->ingest_option == NULL || ctl->admin_option == NULL || ctl->deliver_option == NULL ||
+         !keys_given)) {
         int rc = ini_parse(path, config_entry, &c);
         if (rc < 0) {
             fprintf(stderr, "parcoursctl: cannot open the configuration %s\n", path);
@@ -203,6 +270,8 @@ int ctl_endpoints(ctl_t *ctl)
         if (slash != NULL)
             snprintf(c.folder, sizeof(c.folder), "%.*s", slash == path ? 1 : (int)(slash - path),
                      path);
+        if (config_security(ctl, &c) != 0)
+            return -1;
     }
     const char *ingest = ctl->ingest_option;
     if (ingest == NULL)
@@ -271,17 +340,30 @@ static int admin_ask(ctl_t *ctl, Parcours__V1__AdminCommand command, const char 
 {
     if (ctl_endpoints(ctl) != 0)
         return CTL_EXIT_USAGE;
+    /* The ipc:// endpoint is owner-only and needs no key; a tcp:// one takes an admin key. */
+    ctl_curve_t curve = {0};
+    bool ipc = strncmp(ctl->admin, "ipc://", 6) == 0;
+    if (!ipc) {
+        int status = ctl_curve_keys(ctl, CTL_ADMIN_KEY_NAME, &curve);
+        if (status != CTL_EXIT_OK)
+            return status;
+    }
     Parcours__V1__AdminRequest request = PARCOURS__V1__ADMIN_REQUEST__INIT;
     request.command = command;
     if (beneficiary != NULL)
         request.beneficiary_id = (char *)beneficiary;
-    int rc = parcours_admin_call(ctl->admin, &request, ctl->timeout_ms, reply);
+    int rc = parcours_admin_call_secure(ctl->admin, curve.on ? curve.secret : NULL,
+                                        curve.on ? curve.server : NULL, &request, ctl->timeout_ms,
+                                        reply);
+    ctl_curve_wipe(&curve);
     if (rc == PARCOURS_EUNREACHABLE) {
         fprintf(stderr,
                 "parcoursctl: parcoursd did not answer on %s within %d ms: is parcoursd "
                 "running? Check [admin] endpoint in parcoursd.conf (or give -c FILE or --admin "
-                "ENDPOINT); an ipc socket is owner-only: run as the daemon's user.\n",
-                ctl->admin, ctl->timeout_ms);
+                "ENDPOINT)%s\n",
+                ctl->admin, ctl->timeout_ms,
+                ipc ? "; an ipc socket is owner-only: run as the daemon's user." : ".");
+        ctl_curve_hint(ctl->admin, CTL_ADMIN_KEY_NAME, &curve);
         return CTL_EXIT_UNREACHABLE;
     }
     if (rc != PARCOURS_OK) {

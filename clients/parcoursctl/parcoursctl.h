@@ -1,11 +1,12 @@
 /*
  * parcoursctl.h: what the commands of parcoursctl share: the options every command takes, the
- * endpoints they resolve to, and the exit codes.
+ * endpoints and CURVE keys they resolve to, and the exit codes.
  */
 #ifndef PARCOURSCTL_H
 #define PARCOURSCTL_H
 
 #include <stdbool.h>
+#include <stdint.h>
 
 /* Exit codes: scripts rely on them. */
 #define CTL_EXIT_OK          0 /* done; every event accepted or duplicate */
@@ -14,20 +15,42 @@
 #define CTL_EXIT_UNREACHABLE 3 /* the daemon did not answer in time */
 
 #define CTL_ENDPOINT_MAX 1024
+#define CTL_PATH_MAX     1024
+
+/* The file name of the admin key in a --keys folder: DIR/admin.secret. */
+#define CTL_ADMIN_KEY_NAME "admin"
 
 /* The options common to every command, wherever they appear on the line. */
 typedef struct ctl {
-    const char *ingest_option;  /* --ingest, or NULL */
-    const char *admin_option;   /* --admin, or NULL */
-    const char *deliver_option; /* --deliver, or NULL */
-    const char *config_path;    /* -c / --config, or NULL (then $PARCOURS_CONFIG) */
-    int timeout_ms;             /* --timeout; default 5000 */
-    bool json;                  /* --json or --output json: machine-readable output */
+    const char *ingest_option;     /* --ingest, or NULL */
+    const char *admin_option;      /* --admin, or NULL */
+    const char *deliver_option;    /* --deliver, or NULL */
+    const char *config_path;       /* -c / --config, or NULL (then $PARCOURS_CONFIG) */
+    int timeout_ms;                /* --timeout; default 5000 */
+    bool json;                     /* --json or --output json: machine-readable output */
+    const char *key_option;        /* --key FILE: the secret key of every connection, or NULL */
+    const char *keys_option;       /* --keys DIR: PARTNER.secret for each partner, or NULL */
+    const char *server_key_option; /* --server-key FILE|Z85: the daemon's public key, or NULL */
     /* Resolved by ctl_endpoints(). */
     char ingest[CTL_ENDPOINT_MAX];
     char admin[CTL_ENDPOINT_MAX];
     char deliver[CTL_ENDPOINT_MAX];
+    /* From the configuration's [security], by ctl_endpoints(): curve (false without a
+     * configuration; true when the configuration leaves it out, the daemon's default), and,
+     * when secret_key is set, the daemon's public key file beside it (its name with .secret
+     * replaced by .public) and its folder, where --keys looks by default; "" when not known. */
+    bool config_curve;
+    char config_server_key[CTL_PATH_MAX];
+    char config_keys_dir[CTL_PATH_MAX];
 } ctl_t;
+
+/* The CURVE keys of one connection, as ctl_curve_keys() resolved them. */
+typedef struct ctl_curve {
+    bool on;                        /* CURVE is used; the keys below are set only then */
+    uint8_t secret[32];             /* the connection's secret key: a partner's, or an admin key */
+    uint8_t server[32];             /* the daemon's public key */
+    char secret_from[CTL_PATH_MAX]; /* the file the secret key came from, for messages */
+} ctl_curve_t;
 
 /*
  * Reads a common option at argv[*i] (and its value at argv[*i + 1]). Returns 1 and advances *i
@@ -53,5 +76,38 @@ int cmd_emit(ctl_t *ctl, int argc, char **argv);
 
 /* `tail`: see tail.c. argv[0] is the first argument after "tail". */
 int cmd_tail(ctl_t *ctl, int argc, char **argv);
+
+/* `keygen`: see keys.c. argv[0] is the first argument after "keygen". */
+int cmd_keygen(ctl_t *ctl, int argc, char **argv);
+
+/*
+ * Whether a connection of these options uses CURVE: a key option was given (--key, --keys,
+ * --server-key), or the configuration says [security] curve = yes. Call after ctl_endpoints().
+ */
+bool ctl_curve_wanted(const ctl_t *ctl);
+
+/*
+ * Resolves the CURVE keys of one connection made for `who`: a partner id, or
+ * CTL_ADMIN_KEY_NAME for the admin endpoint. The secret key is --key FILE, else DIR/WHO.secret
+ * with DIR from --keys, else the folder of the configuration's [security] secret_key; the
+ * server key is --server-key (a file, or the 40 Z85 characters themselves), else the .public
+ * file beside [security] secret_key. With CURVE not wanted (ctl_curve_wanted), curve->on is
+ * false and nothing is read. Call after ctl_endpoints().
+ * Returns CTL_EXIT_OK; or, after printing which key is missing and how to make it,
+ * CTL_EXIT_UNREACHABLE when a key cannot be found (the daemon would never complete the
+ * connection), CTL_EXIT_USAGE when a key file is refused (its mode, its content) or a file
+ * named on the command line cannot be read.
+ */
+int ctl_curve_keys(const ctl_t *ctl, const char *who, ctl_curve_t *curve);
+
+/* Clears the secret key of curve (call when the connection no longer needs it). */
+void ctl_curve_wipe(ctl_curve_t *curve);
+
+/*
+ * Prints, after a "did not answer" message, what CURVE may have to do with it: with CURVE
+ * (curve->on), the daemon may not admit the key used for `who`; without, a tcp:// endpoint may
+ * require keys. Prints nothing for another endpoint without CURVE.
+ */
+void ctl_curve_hint(const char *endpoint, const char *who, const ctl_curve_t *curve);
 
 #endif

@@ -13,6 +13,9 @@
  * It runs until SIGINT or SIGTERM (exit 0), or with --idle S until S seconds pass with nothing
  * new (exit 0; exit 3 when not even the daemon's answer to the subscription came). A refusal
  * (an unknown partner, --from beyond the stream) prints the daemon's sentence and exits 1.
+ *
+ * With CURVE the connection uses PARTNER's key (--key FILE, or PARTNER.secret in --keys DIR or
+ * its default): the daemon lets a key read its own partner's stream only.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -214,7 +217,8 @@ static void tail_error(const ctl_t *ctl, const char *message)
 }
 
 /* Follows the stream until a signal, the idle time, or an error; returns the exit code. */
-static int tail_follow(ctl_t *ctl, const tail_args_t *a, parcours_subscription_t *sub)
+static int tail_follow(ctl_t *ctl, const tail_args_t *a, const ctl_curve_t *curve,
+                       parcours_subscription_t *sub)
 {
     tail_output_t out = {.json = ctl->json};
     int64_t start = tail_clock_ms(), quiet_since = start;
@@ -254,6 +258,7 @@ static int tail_follow(ctl_t *ctl, const tail_args_t *a, parcours_subscription_t
                     "[deliver] endpoint in parcoursd.conf, or give -c FILE or --deliver "
                     "ENDPOINT)\n",
                     ctl->deliver);
+            ctl_curve_hint(ctl->deliver, a->partner, curve);
             told_waiting = true;
         }
     }
@@ -263,6 +268,7 @@ static int tail_follow(ctl_t *ctl, const tail_args_t *a, parcours_subscription_t
                 "running? Check [deliver] endpoint in parcoursd.conf (or give -c FILE or "
                 "--deliver ENDPOINT).\n",
                 ctl->deliver, a->idle_ms);
+        ctl_curve_hint(ctl->deliver, a->partner, curve);
         return CTL_EXIT_UNREACHABLE;
     }
     return CTL_EXIT_OK;
@@ -275,6 +281,10 @@ int cmd_tail(ctl_t *ctl, int argc, char **argv)
         return CTL_EXIT_USAGE;
     if (ctl_endpoints(ctl) != 0)
         return CTL_EXIT_USAGE;
+    ctl_curve_t curve;
+    int status = ctl_curve_keys(ctl, a.partner, &curve);
+    if (status != CTL_EXIT_OK)
+        return status;
 
     parcours_subscription_options_t opts = PARCOURS_SUBSCRIPTION_OPTIONS_INIT;
     opts.from = a.from;
@@ -282,8 +292,11 @@ int cmd_tail(ctl_t *ctl, int argc, char **argv)
     opts.n_types = a.n_types;
     opts.window = a.window;
     opts.ack_mode = a.no_ack ? PARCOURS_ACK_NEVER : PARCOURS_ACK_AUTO;
+    opts.curve_secret_key = curve.on ? curve.secret : NULL;
+    opts.curve_server_key = curve.on ? curve.server : NULL;
     parcours_subscription_t *sub = NULL;
     int rc = parcours_subscription_new(ctl->deliver, a.partner, &opts, &sub);
+    ctl_curve_wipe(&curve);
     if (rc == PARCOURS_EINVAL) {
         fprintf(stderr,
                 "parcoursctl tail: --as takes a partner id: 1 to %d characters of "
@@ -304,7 +317,7 @@ int cmd_tail(ctl_t *ctl, int argc, char **argv)
     sigemptyset(&action.sa_mask);
     sigaction(SIGINT, &action, &old_int);
     sigaction(SIGTERM, &action, &old_term);
-    int status = tail_follow(ctl, &a, sub);
+    status = tail_follow(ctl, &a, &curve, sub);
     sigaction(SIGINT, &old_int, NULL);
     sigaction(SIGTERM, &old_term, NULL);
     parcours_subscription_destroy(&sub);

@@ -2,17 +2,20 @@
 """Example: a mission locale's system follows a young person on Parcours.
 
     PARCOURS_PB_DIR=build/gen/python python3 clients/python/example_partner.py \
-        --endpoint tcp://127.0.0.1:7401 --as ml93 --beneficiary B-93-0100
+        --endpoint tcp://127.0.0.1:7401 --as ml93 --beneficiary B-93-0100 \
+        [--key ml93.secret --server-key parcoursd.public]
 
 It registers the person, asks for an orientation, then records an appointment, printing
-each ack; the exit status is 0 when every event was accepted (or had been already).
+each ack; the exit status is 0 when every event was accepted (or had been already). With
+CURVE on the daemon, --key is the partner's secret key and --server-key the daemon's public
+key (files made by parcoursctl keygen).
 """
 
 import argparse
 import sys
 import time
 
-from parcours_partner import Partner, describe, pb
+from parcours_partner import Partner, describe, pb, read_key
 
 
 def main():
@@ -20,9 +23,20 @@ def main():
     parser.add_argument("--endpoint", default="tcp://127.0.0.1:7401")
     parser.add_argument("--as", dest="partner", default="ml93")
     parser.add_argument("--beneficiary", default="B-93-0100")
+    parser.add_argument("--key", metavar="FILE", help="CURVE: the partner's secret key file")
+    parser.add_argument("--server-key", metavar="FILE", help="CURVE: the daemon's public key file")
     args = parser.parse_args()
+    if bool(args.key) != bool(args.server_key):
+        parser.error("CURVE needs both --key (the partner's secret key) and --server-key "
+                     "(the daemon's public key)")
 
-    partner = Partner(args.endpoint, args.partner)
+    try:
+        secret_key = read_key(args.key, secret=True) if args.key else None
+        server_key = read_key(args.server_key, secret=False) if args.server_key else None
+    except (OSError, ValueError) as error:
+        print(error, file=sys.stderr)
+        return 2
+    partner = Partner(args.endpoint, args.partner, secret_key=secret_key, server_key=server_key)
     now = int(time.time() * 1000)
     events = [
         partner.event(args.beneficiary, beneficiary_registered=pb.BeneficiaryRegistered()),

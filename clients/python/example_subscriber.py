@@ -2,17 +2,19 @@
 """Example: a partner's system follows what it needs to know about its beneficiaries.
 
     PARCOURS_PB_DIR=build/gen/python python3 clients/python/example_subscriber.py \
-        --endpoint tcp://127.0.0.1:7402 --as ml93 [--idle 2]
+        --endpoint tcp://127.0.0.1:7402 --as ml93 [--idle 2] \
+        [--key ml93.secret --server-key parcoursd.public]
 
 Prints one line per notification (partner_seq, seq, type, beneficiary, phase) and acknowledges
 it; stops after --idle seconds without news (default: never). Run it again: it resumes after
-the last notification it acknowledged.
+the last notification it acknowledged. With CURVE on the daemon, --key is the partner's secret
+key and --server-key the daemon's public key (files made by parcoursctl keygen).
 """
 
 import argparse
 import sys
 
-from parcours_partner import Subscription, pb
+from parcours_partner import Subscription, pb, read_key
 
 
 def main():
@@ -20,9 +22,21 @@ def main():
     parser.add_argument("--endpoint", default="tcp://127.0.0.1:7402")
     parser.add_argument("--as", dest="partner", default="ml93")
     parser.add_argument("--idle", type=float, default=None)
+    parser.add_argument("--key", metavar="FILE", help="CURVE: the partner's secret key file")
+    parser.add_argument("--server-key", metavar="FILE", help="CURVE: the daemon's public key file")
     args = parser.parse_args()
+    if bool(args.key) != bool(args.server_key):
+        parser.error("CURVE needs both --key (the partner's secret key) and --server-key "
+                     "(the daemon's public key)")
 
-    subscription = Subscription(args.endpoint, args.partner)
+    try:
+        secret_key = read_key(args.key, secret=True) if args.key else None
+        server_key = read_key(args.server_key, secret=False) if args.server_key else None
+    except (OSError, ValueError) as error:
+        print(error, file=sys.stderr)
+        return 2
+    subscription = Subscription(args.endpoint, args.partner, secret_key=secret_key,
+                                server_key=server_key)
     try:
         for n in subscription.notifications(timeout=args.idle):
             kind = n.event.WhichOneof("payload")

@@ -7,6 +7,17 @@ event_id. An event answered RETRY, or not answered in time, is re-sent with the 
 the daemon applies a (partner_id, event_id) pair once and answers DUPLICATE afterwards, so
 re-sending is always safe.
 
+With CURVE on the daemon ([security] curve = yes), a connection needs the partner's own
+secret key (its public key is the public_key line of the partner's section in the partners
+file) and the daemon's public key, both files made by `parcoursctl keygen`:
+
+    partner = Partner(endpoint, "ml93", secret_key=read_key("ml93.secret"),
+                      server_key=read_key("parcoursd.public"))
+
+The daemon then knows the connection as that partner: events naming another partner_id are
+REJECTED (NOT_AUTHORISED), and a subscription reads that partner's stream only. A key the
+daemon does not admit fails the handshake silently: nothing is ever answered.
+
 The protobuf module is generated from the contract at build or test time:
     protoc --python_out=DIR --proto_path=proto proto/parcours.proto
 and DIR must be on sys.path (or set PARCOURS_PB_DIR to it).
@@ -14,16 +25,59 @@ and DIR must be on sys.path (or set PARCOURS_PB_DIR to it).
 
 import os
 import secrets
+import stat
 import sys
 import time
 
 import zmq
+from zmq.utils import z85
 
 if os.environ.get("PARCOURS_PB_DIR"):
     sys.path.insert(0, os.environ["PARCOURS_PB_DIR"])
 import parcours_pb2 as pb  # noqa: E402  (generated from proto/parcours.proto)
 
 _CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+
+
+def read_key(path, secret=None):
+    """The key of a key file made by `parcoursctl keygen`, as 40 Z85 bytes: the first word of
+    the first line that is neither blank nor a comment (#). A secret key (secret=True, or by
+    default a file named *.secret) is refused when group or others may read the file."""
+    path = os.fspath(path)
+    if secret is None:
+        secret = path.endswith(".secret")
+    with open(path, "rb") as f:
+        if secret and stat.S_IMODE(os.fstat(f.fileno()).st_mode) & 0o077:
+            raise PermissionError(f"{path}: a secret key must be readable by its owner only "
+                                  f"(chmod 600 {path})")
+        for line in f.read(4096).splitlines():
+            line = line.strip(b" \t")
+            if not line or line.startswith(b"#"):
+                continue
+            key = line.split()[0]
+            if len(key) == 40:
+                try:
+                    z85.decode(key)
+                    return key
+                except (ValueError, KeyError):
+                    pass
+            break
+    raise ValueError(f"{path}: no key of 40 Z85 characters (parcoursctl keygen makes them)")
+
+
+def _secure(sock, secret_key, server_key):
+    """Makes sock a CURVE client: secret_key is the partner's, server_key the daemon's public
+    key, both Z85 (bytes or str); the public key is derived from the secret one."""
+    if secret_key is None and server_key is None:
+        return
+    if secret_key is None or server_key is None:
+        raise ValueError("CURVE needs both secret_key (the partner's) and server_key (the "
+                         "daemon's public key)")
+    secret_key = secret_key.encode() if isinstance(secret_key, str) else bytes(secret_key)
+    server_key = server_key.encode() if isinstance(server_key, str) else bytes(server_key)
+    sock.curve_secretkey = secret_key
+    sock.curve_publickey = zmq.curve_public(secret_key)
+    sock.curve_serverkey = server_key
 
 
 def new_event_id():
@@ -38,13 +92,21 @@ def new_event_id():
 class Partner:
     """One partner's connection to a territory's parcoursd."""
 
-    def __init__(self, endpoint, partner_id, ack_timeout=5.0, max_attempts=5):
+    def __init__(self, endpoint, partner_id, ack_timeout=5.0, max_attempts=5, secret_key=None,
+                 server_key=None):
+        """secret_key, server_key: for CURVE, the partner's secret key and the daemon's public
+        key, Z85 bytes or str (read_key reads them from files); None for a plain daemon."""
         self.partner_id = partner_id
         self.ack_timeout = ack_timeout
         self.max_attempts = max_attempts
         self._context = zmq.Context.instance()
         self._socket = self._context.socket(zmq.DEALER)
         self._socket.setsockopt(zmq.LINGER, 0)
+        try:
+            _secure(self._socket, secret_key, server_key)
+        except BaseException:
+            self._socket.close()
+            raise
         self._socket.connect(endpoint)
         self._in_flight = {}  # event_id -> [frame bytes, attempts, deadline]
 
@@ -123,7 +185,9 @@ class Subscription:
     or a network cut costs nothing but a few redeliveries, which it drops by partner_seq.
     """
 
-    def __init__(self, endpoint, partner_id, window=100, types=()):
+    def __init__(self, endpoint, partner_id, window=100, types=(), secret_key=None,
+                 server_key=None):
+        """secret_key, server_key: for CURVE, as for Partner; the key must be partner_id's."""
         self.partner_id = partner_id
         self.window = window
         self.types = list(types)
@@ -132,6 +196,11 @@ class Subscription:
         self._context = zmq.Context.instance()
         self._socket = self._context.socket(zmq.DEALER)
         self._socket.setsockopt(zmq.LINGER, 0)
+        try:
+            _secure(self._socket, secret_key, server_key)
+        except BaseException:
+            self._socket.close()
+            raise
         # The monitor tells us when a connection is (re)established: subscribe again then.
         self._monitor = self._socket.get_monitor_socket(zmq.EVENT_HANDSHAKE_SUCCEEDED)
         self._socket.connect(endpoint)

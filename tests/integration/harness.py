@@ -82,14 +82,23 @@ def now_ms():
     return int(time.time() * 1000)
 
 
+def curve_keypair():
+    """A CURVE key pair, Z85. (A Z85 key never starts with '#': the first character of a group
+    encodes at most 2^32 - 1, index 82 of the 85, so key files can keep '#' for comments.)"""
+    return zmq.curve_keypair()
+
+
 class Daemon:
     """One parcoursd process with its own folder, config and ports."""
 
-    def __init__(self, partners=PARTNERS, extra_config="", folder=None, curve=False):
+    def __init__(self, partners=PARTNERS, extra_config="", folder=None, curve=False,
+                 own_keys=False):
+        """With curve, every partner gets a key pair made here (self.keys), unless own_keys:
+        the partners text then carries its own public_key lines, and self.keys stays empty."""
         self.folder = folder or tempfile.mkdtemp(prefix="parcours-it-")
         self.curve = curve
         self.keys = {}  # partner id -> (public, secret), Z85 bytes, made at run time
-        if curve:
+        if curve and not own_keys:
             partners = self._with_keys(partners)
         self.data = os.path.join(self.folder, "data")
         self.ingest = f"tcp://127.0.0.1:{free_port()}"
@@ -118,17 +127,20 @@ class Daemon:
         for line in partners.splitlines():
             out.append(line)
             if line.startswith("[") and line.endswith("]"):
-                public, secret = zmq.curve_keypair()
+                public, secret = curve_keypair()
                 self.keys[line[1:-1]] = (public, secret)
                 out.append(f"public_key = {public.decode()}")
         return "\n".join(out) + "\n"
 
     def _server_key(self):
-        self.server_public, server_secret = zmq.curve_keypair()
+        """parcoursd.secret, and parcoursd.public beside it, where clients given -c look."""
+        self.server_public, server_secret = curve_keypair()
         path = os.path.join(self.folder, "parcoursd.secret")
         fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o600)
         os.write(fd, b"# parcoursd's secret key, made by the test\n" + server_secret + b"\n")
         os.close(fd)
+        with open(os.path.join(self.folder, "parcoursd.public"), "wb") as f:
+            f.write(b"# parcoursd's public key, made by the test\n" + self.server_public + b"\n")
         return path
 
     def secure(self, sock, partner, keys=None):

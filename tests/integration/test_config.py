@@ -59,6 +59,11 @@ class ConfigTest(unittest.TestCase):
         self.assertIn("[store] path is required", run.stderr)
         self.assertIn("[partners] file is required", run.stderr)
 
+    def test_curve_is_on_by_default_and_needs_a_secret_key(self):
+        run = self.check("[store]\npath = data\n[partners]\nfile = partners.ini\n")
+        self.assertEqual(run.returncode, 1)
+        self.assertIn("[security] secret_key is required", run.stderr)
+
     def test_secret_key_must_be_owner_only(self):
         public, secret = zmq.curve_keypair()
         self.write("server.secret", secret.decode() + "\n", mode=0o644)
@@ -88,6 +93,15 @@ class ConfigTest(unittest.TestCase):
                             (23, "has no kind")):
             self.assertRegex(run.stderr, rf"{re.escape(p)}:{line}: .*{re.escape(words)}")
         self.assertIn("partners file is refused", run.stderr)
+
+
+    def test_readme_reference_is_the_codes_table(self):
+        """The README's configuration table is what parcoursd --config-reference prints."""
+        reference = subprocess.run([PARCOURSD, "--config-reference"], capture_output=True,
+                                   text=True, timeout=30, check=True).stdout
+        readme = open(os.path.join(os.path.dirname(__file__), "..", "..", "README.md")).read()
+        self.assertIn(reference, readme + "\n",
+                      "README.md's configuration table differs from parcoursd --config-reference")
 
 
 if __name__ == "__main__":

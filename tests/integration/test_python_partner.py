@@ -19,7 +19,7 @@ EXAMPLE = os.path.join(PYTHON_CLIENT, "example_partner.py")
 SUBSCRIBER = os.path.join(PYTHON_CLIENT, "example_subscriber.py")
 sys.path.insert(0, PYTHON_CLIENT)
 
-from parcours_partner import Partner, Subscription  # noqa: E402
+from parcours_partner import Partner, Subscription, read_key  # noqa: E402
 
 
 class PythonPartnerTest(unittest.TestCase):
@@ -100,6 +100,68 @@ class PythonPartnerTest(unittest.TestCase):
             self.assertEqual(got, [2, 3])
             subscription.close()
             partner.close()
+            self.assertEqual(daemon.stop(), 0)
+        finally:
+            daemon.cleanup()
+
+    def test_partner_and_subscriber_with_curve_keys(self):
+        daemon = Daemon(curve=True).start()
+        try:
+            # Key files as parcoursctl keygen writes them; the harness wrote parcoursd.public.
+            ml93_secret = os.path.join(daemon.folder, "ml93.secret")
+            fd = os.open(ml93_secret, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            os.write(fd, b"# ml93's secret key, made by the test\n" + daemon.keys["ml93"][1] + b"\n")
+            os.close(fd)
+            server_public = os.path.join(daemon.folder, "parcoursd.public")
+            self.assertEqual(read_key(ml93_secret), daemon.keys["ml93"][1])
+            self.assertEqual(read_key(server_public), daemon.server_public)
+            os.chmod(ml93_secret, 0o640)
+            with self.assertRaises(PermissionError):
+                read_key(ml93_secret)
+            os.chmod(ml93_secret, 0o600)
+
+            # The example partner with --key and --server-key.
+            env = dict(os.environ, PYTHONPATH=PYTHON_CLIENT)
+            run = subprocess.run(
+                [sys.executable, EXAMPLE, "--endpoint", daemon.ingest, "--as", "ml93",
+                 "--beneficiary", "B-py-curve", "--key", ml93_secret, "--server-key",
+                 server_public], env=env, capture_output=True, text=True, timeout=60)
+            self.assertEqual(run.returncode, 0, run.stdout + run.stderr)
+            self.assertEqual(run.stdout.count(" ACCEPTED seq="), 3, run.stdout)
+
+            # The key is the sender: cd93's key cannot publish as ml93 (keys as str here).
+            cd93 = Partner(daemon.ingest, "ml93", secret_key=daemon.keys["cd93"][1].decode(),
+                           server_key=daemon.server_public.decode())
+            ack = cd93.send(cd93.event("B-py-curve", appointment_recorded=pb.AppointmentRecorded(
+                kind=pb.APPOINTMENT_KIND_PHONE, status=pb.APPOINTMENT_STATUS_SEEN,
+                at=1767225600000)), timeout=30)
+            cd93.close()
+            self.assertEqual((ack.status, ack.code),
+                             (pb.ACK_STATUS_REJECTED, pb.ERROR_CODE_NOT_AUTHORISED), ack.message)
+            with self.assertRaises(ValueError):
+                Partner(daemon.ingest, "ml93", secret_key=daemon.keys["ml93"][1])
+
+            # ft93 reads its stream with its own key; the example subscriber does too.
+            subscription = Subscription(daemon.deliver, "ft93", secret_key=daemon.keys["ft93"][1],
+                                        server_key=daemon.server_public)
+            seen = []
+            for n in subscription.notifications(timeout=5, auto_ack=False):
+                seen.append(n.partner_seq)
+                if len(seen) == 3:
+                    break
+            subscription.close()
+            self.assertEqual(seen, [1, 2, 3])
+            ft93_secret = os.path.join(daemon.folder, "ft93.secret")
+            fd = os.open(ft93_secret, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            os.write(fd, daemon.keys["ft93"][1] + b"\n")
+            os.close(fd)
+            follow = subprocess.run(
+                [sys.executable, SUBSCRIBER, "--endpoint", daemon.deliver, "--as", "ft93",
+                 "--idle", "1.5", "--key", ft93_secret, "--server-key", server_public],
+                env=env, capture_output=True, text=True, timeout=60)
+            self.assertEqual(follow.returncode, 0, follow.stderr)
+            self.assertEqual([l.split()[0] for l in follow.stdout.splitlines()], ["1", "2", "3"],
+                             follow.stdout)
             self.assertEqual(daemon.stop(), 0)
         finally:
             daemon.cleanup()
