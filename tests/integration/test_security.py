@@ -113,6 +113,28 @@ class CurveTest(unittest.TestCase):
         self.assertEqual(own.subscribed.partner_id, "ml93")
         own.close()
 
+    def test_subscriber_never_receives_another_partners_notifications(self):
+        sock = self.daemon.connect("cd93")
+        acks = send_and_wait(sock, [registered("n-reg", "cd93", "B-sec-only-ft"),
+                                    event("n-dec", "cd93", "B-sec-only-ft",
+                                          orientation_decided=pb.OrientationDecided(
+                                              pathway_type=pb.PATHWAY_TYPE_SOCIAL,
+                                              referent_body=pb.REFERENT_BODY_DEPARTEMENT,
+                                              structure_id="cd93"))])
+        sock.close()
+        seqs = {a.seq for a in acks}
+        employer = Subscriber(self.daemon, "employer93")
+        ft = Subscriber(self.daemon, "ft93")
+        self.assertTrue(self._wait(lambda: ft.poll(0.1) >= 0 and
+                                   seqs <= {n.seq for n in ft.received}, timeout=10))
+        employer.poll(0.5)
+        self.assertTrue(seqs <= {n.seq for n in ft.received})
+        self.assertEqual([n for n in employer.received if n.seq in seqs], [],
+                         "an employer received notifications meant for France Travail")
+        self.assertEqual(employer.subscribed.last_partner_seq, 0)
+        employer.close()
+        ft.close()
+
     @staticmethod
     def _wait(cond, timeout=5.0):
         deadline = time.monotonic() + timeout
