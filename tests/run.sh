@@ -21,5 +21,5 @@ status=0
 ctest --output-on-failure --timeout 900 -j "$jobs" "$@" || status=$?
 # ctest shows a passing test's output only in its log: print the figures the tests measured
 # (fuzz executions, crash kills, memory bounds) so that every run shows them.
-grep -h -E '^(fuzz_ingest|crash test|G5):' Testing/Temporary/LastTest.log 2> /dev/null || true
+grep -h -o -E '(fuzz_ingest|crash test|G5): .*' Testing/Temporary/LastTest.log 2> /dev/null || true
 exit "$status"
