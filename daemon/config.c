@@ -6,7 +6,9 @@
  */
 #include "config.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
+#include <netinet/in.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,9 +21,10 @@ typedef enum config_type {
     CONFIG_STRING, /* a char array of the struct */
     CONFIG_PATH,   /* a string, made absolute against the config's folder */
     CONFIG_BOOL,
-    CONFIG_UINT,  /* an integer within [min, max] */
-    CONFIG_SIZE,  /* bytes, with an optional K, M, G or T suffix (powers of 1024) */
-    CONFIG_LEVEL, /* a log level name */
+    CONFIG_UINT,     /* an integer within [min, max] */
+    CONFIG_SIZE,     /* bytes, with an optional K, M, G or T suffix (powers of 1024) */
+    CONFIG_LEVEL,    /* a log level name */
+    CONFIG_LOOPBACK, /* host:port on loopback (127.0.0.0/8 or [::1]), or empty for none */
 } config_type_t;
 
 typedef struct config_key {
@@ -68,6 +71,8 @@ static const config_key_t config_keys[] = {
      "CURVE on every tcp:// endpoint: partners connect only with a key of the partners file."},
     {"security", "secret_key", CONFIG_PATH, FIELD(security_secret_key), 0, 0, NULL,
      "The daemon's secret key file (mode 0600), from parcoursctl keygen. Required with curve."},
+    {"http", "listen", CONFIG_LOOPBACK, FIELD(http_listen), 0, 0, "127.0.0.1:7480",
+     "Loopback address of /healthz, /readyz and /metrics (127.0.0.0/8 or [::1]); empty for none."},
     {"log", "level", CONFIG_LEVEL, FIELD(log_level), 0, 0, "info",
      "Lowest level logged: debug, info, warning or error."},
 };
@@ -126,6 +131,37 @@ static int parse_size(const char *value, uint64_t *out)
     return 0;
 }
 
+int config_loopback_parse(const char *address, char *host, size_t hostlen, unsigned *port)
+{
+    const char *colon = strrchr(address, ':');
+    if (colon == NULL || colon == address)
+        return -1;
+    char *end;
+    errno = 0;
+    unsigned long n = strtoul(colon + 1, &end, 10);
+    if (errno != 0 || end == colon + 1 || *end != '\0' || colon[1] == '-' || n == 0 || n > 65535)
+        return -1;
+    size_t len = (size_t)(colon - address);
+    if (address[0] == '[') {
+        /* Only ::1, in brackets: the one IPv6 loopback address. */
+        if (len < 2 || address[len - 1] != ']' || len - 2 >= hostlen)
+            return -1;
+        snprintf(host, hostlen, "%.*s", (int)(len - 2), address + 1);
+        struct in6_addr a6;
+        if (inet_pton(AF_INET6, host, &a6) != 1 || !IN6_IS_ADDR_LOOPBACK(&a6))
+            return -1;
+    } else {
+        if (len >= hostlen)
+            return -1;
+        snprintf(host, hostlen, "%.*s", (int)len, address);
+        struct in_addr a4;
+        if (inet_pton(AF_INET, host, &a4) != 1 || (ntohl(a4.s_addr) >> 24) != 127)
+            return -1;
+    }
+    *port = (unsigned)n;
+    return 0;
+}
+
 /* Sets one key from its text; -1 with err written when the value is not valid. */
 static int config_set(const config_key_t *k, void *base, const char *folder, const char *value,
                       char *err, size_t errlen)
@@ -173,6 +209,18 @@ static int config_set(const config_key_t *k, void *base, const char *folder, con
                             k->min, k->max, value),
                    -1;
         *(uint64_t *)field = n;
+        return 0;
+    }
+    case CONFIG_LOOPBACK: {
+        char host[64];
+        unsigned port;
+        if (value[0] != '\0' && config_loopback_parse(value, host, sizeof(host), &port) != 0)
+            return snprintf(err, errlen,
+                            "[%s] %s must be a loopback address and port (127.0.0.1:7480 or "
+                            "[::1]:7480; only 127.0.0.0/8 and ::1), not \"%s\"",
+                            k->section, k->name, value),
+                   -1;
+        snprintf(field, k->size, "%s", value);
         return 0;
     }
     case CONFIG_LEVEL:
@@ -279,8 +327,8 @@ void config_write_reference(void *out_file)
 {
     FILE *out = out_file;
     fprintf(out, "| section | key | type | default | meaning |\n|---|---|---|---|---|\n");
-    static const char *const type_names[] = {"string",  "path", "yes/no",
-                                             "integer", "size", "level"};
+    static const char *const type_names[] = {"string", "path",  "yes/no", "integer",
+                                             "size",   "level", "address"};
     for (size_t i = 0; i < CONFIG_KEY_COUNT; i++) {
         const config_key_t *k = &config_keys[i];
         fprintf(out, "| [%s] | %s | %s | %s | %s |\n", k->section, k->name, type_names[k->type],

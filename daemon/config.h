@@ -28,6 +28,7 @@ typedef struct config {
     bool security_curve;                  /* [security] curve */
     char security_secret_key[CONFIG_PATH_MAX]; /* [security] secret_key */
     char admin_keys[CONFIG_PATH_MAX];          /* [admin] keys: Z85 public keys */
+    char http_listen[64];                      /* [http] listen: loopback host:port, or empty */
     char log_level[16];                        /* [log] level */
 } config_t;
 
@@ -40,6 +41,13 @@ void config_defaults(config_t *c);
  * folder of the configuration file, so a config and its partners file can travel together.
  */
 int config_load(config_t *c, const char *path, char *errors, size_t errlen);
+
+/*
+ * Splits a loopback listen address ("127.0.0.1:7480" or "[::1]:7480") into host (without
+ * brackets, hostlen bytes) and port. Returns 0, or -1 when it is malformed or not on loopback
+ * (only 127.0.0.0/8 and ::1 are).
+ */
+int config_loopback_parse(const char *address, char *host, size_t hostlen, unsigned *port);
 
 /* Writes the reference of every key (section, name, type, default, doc) to out, as Markdown. */
 void config_write_reference(void *out_file);

@@ -30,6 +30,7 @@ typedef struct pending_ack {
     Parcours__V1__EventType type;
     uint64_t seq;
     uint64_t version;
+    struct timespec received; /* CLOCK_MONOTONIC, for the ack latency */
     bool needs_commit; /* decided from the store's state: RETRY if the batch does not commit */
     char message[EVENT_MESSAGE_MAX];
 } pending_ack_t;
@@ -192,6 +193,7 @@ static bool ingest_receive(ingest_t *in)
     int n = zmq_recv(in->socket, ack->identity, sizeof(ack->identity), ZMQ_DONTWAIT);
     if (n < 0)
         return false;
+    clock_gettime(CLOCK_MONOTONIC, &ack->received);
     ack->identity_len = (size_t)n < sizeof(ack->identity) ? (size_t)n : sizeof(ack->identity);
     int more = 0;
     size_t more_len = sizeof(more);
@@ -229,6 +231,21 @@ static bool ingest_receive(ingest_t *in)
     return true;
 }
 
+static void histogram_observe(ingest_histogram_t *h, const double *bounds, size_t n_bounds,
+                              double value)
+{
+    size_t i = 0;
+    while (i < n_bounds && value > bounds[i])
+        i++;
+    h->counts[i]++;
+    h->count++;
+    h->sum += value;
+}
+
+static const double batch_size_bounds[] = INGEST_BATCH_SIZE_BOUNDS;
+static const double seconds_bounds[] = INGEST_SECONDS_BOUNDS;
+#define BOUNDS(b) (b), (sizeof(b) / sizeof((b)[0]))
+
 /* Ends the pass's batch: commit, or turn its state-dependent acks into RETRY. */
 static void ingest_commit(ingest_t *in)
 {
@@ -250,6 +267,8 @@ static void ingest_commit(ingest_t *in)
         in->stats.commit_ms_total += ms;
         if (ms > in->stats.commit_ms_max)
             in->stats.commit_ms_max = ms;
+        histogram_observe(&in->stats.batch_size, BOUNDS(batch_size_bounds), (double)in->n_acks);
+        histogram_observe(&in->stats.commit_seconds, BOUNDS(seconds_bounds), ms / 1000.0);
         return;
     }
     bool full = in->batch_error == STORE_EFULL;
@@ -317,6 +336,9 @@ static void ingest_send_acks(ingest_t *in)
                 0 ||
             zmq_send(in->socket, buf, len, ZMQ_DONTWAIT) < 0)
             log_debug("ingest: ack for %s not sent: %s", ack->event_id, zmq_strerror(errno));
+        else
+            histogram_observe(&in->stats.ack_seconds, BOUNDS(seconds_bounds),
+                              clock_elapsed_ms(&ack->received) / 1000.0);
     }
     in->n_acks = 0;
 }

@@ -20,6 +20,25 @@
 
 #define INGEST_CODES 16 /* room for every ErrorCode value, for the counters */
 
+/* Upper bounds of the histograms' buckets (the last bucket, +Inf, is implicit). */
+#define INGEST_BATCH_SIZE_BOUNDS                                                                   \
+    {                                                                                              \
+        1, 2, 5, 10, 50, 100, 500, 1000, 2000                                                      \
+    }
+#define INGEST_SECONDS_BOUNDS                                                                      \
+    {                                                                                              \
+        0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1                         \
+    }
+#define INGEST_BUCKETS_MAX 16
+
+/* A histogram: counts[i] is the number of observations in bucket i alone (not cumulative),
+ * the bucket after the last bound being +Inf. */
+typedef struct ingest_histogram {
+    uint64_t counts[INGEST_BUCKETS_MAX];
+    uint64_t count;
+    double sum;
+} ingest_histogram_t;
+
 typedef struct ingest_stats {
     uint64_t accepted;
     uint64_t duplicate;
@@ -32,6 +51,9 @@ typedef struct ingest_stats {
     uint32_t batch_size_max;
     double commit_ms_total;
     double commit_ms_max;
+    ingest_histogram_t batch_size;     /* events per committed batch, INGEST_BATCH_SIZE_BOUNDS */
+    ingest_histogram_t commit_seconds; /* per committed batch, INGEST_SECONDS_BOUNDS */
+    ingest_histogram_t ack_seconds;    /* per ack sent, from its frame's receipt; same bounds */
 } ingest_stats_t;
 
 typedef struct ingest_options {

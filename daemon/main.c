@@ -22,6 +22,7 @@
 #include "admin.h"
 #include "config.h"
 #include "deliver.h"
+#include "http.h"
 #include "ingest.h"
 #include "keys.h"
 #include "log.h"
@@ -39,6 +40,7 @@ typedef struct daemon_state {
     ingest_t *ingest;
     deliver_t *deliver;
     admin_t *admin;
+    http_t *http; /* NULL when [http] listen is empty */
     zap_t *zap;
 } daemon_state_t;
 
@@ -57,6 +59,7 @@ static void on_stop_signal(evutil_socket_t signal_number, short what, void *arg)
     daemon_state_t *d = arg;
     log_info("signal %d: stopping; every event read is committed and acked", (int)signal_number);
     sd_notify(0, "STOPPING=1");
+    http_set_draining(d->http);
     ingest_stop(d->ingest);
     event_base_loopexit(d->base, NULL);
 }
@@ -93,6 +96,7 @@ static void on_reload_signal(evutil_socket_t signal_number, short what, void *ar
     ingest_set_partners(d->ingest, fresh);
     deliver_set_partners(d->deliver, fresh);
     admin_set_partners(d->admin, fresh);
+    http_set_partners(d->http, fresh);
     if (d->zap != NULL)
         zap_set_partners(d->zap, fresh);
     partners_destroy(&d->partners);
@@ -242,6 +246,12 @@ int main(int argc, char **argv)
     if (admin_new(d.base, zmq_context, config.admin_endpoint, secret, &sources, &d.admin, err,
                   sizeof(err)) != 0)
         fatal("%s", err);
+    http_sources_t http_sources = {store, partners, d.ingest, d.deliver, d.zap};
+    /* The HTTP endpoint only observes: a port already taken (another daemon's default) costs
+     * the metrics, never the events, so the daemon starts without it and says so. */
+    if (config.http_listen[0] != '\0' &&
+        http_new(d.base, config.http_listen, &http_sources, &d.http, err, sizeof(err)) != 0)
+        log_error("%s; running without HTTP", err);
     struct event *sigterm = evsignal_new(d.base, SIGTERM, on_stop_signal, &d);
     struct event *sigint = evsignal_new(d.base, SIGINT, on_stop_signal, &d);
     struct event *sighup = evsignal_new(d.base, SIGHUP, on_reload_signal, &d);
@@ -251,12 +261,12 @@ int main(int argc, char **argv)
 
     store_info_t info;
     store_info(store, &info);
-    log_info("parcoursd %s ready: ingest %s, deliver %s, admin %s, store %s (last seq %llu, %s), "
-             "%zu partners, CURVE %s",
+    log_info("parcoursd %s ready: ingest %s, deliver %s, admin %s, http %s, store %s (last seq "
+             "%llu, %s), %zu partners, CURVE %s",
              PARCOURS_VERSION, config.ingest_endpoint, config.deliver_endpoint,
-             config.admin_endpoint, config.store_path, (unsigned long long)info.last_seq,
-             info.durable ? "durable" : "NOT durable", partners_count(partners),
-             secret ? "on" : "OFF");
+             config.admin_endpoint, d.http != NULL ? config.http_listen : "off", config.store_path,
+             (unsigned long long)info.last_seq, info.durable ? "durable" : "NOT durable",
+             partners_count(partners), secret ? "on" : "OFF");
     sd_notify(0, "READY=1");
 
     event_base_dispatch(d.base);
@@ -264,6 +274,7 @@ int main(int argc, char **argv)
     event_free(sigterm);
     event_free(sigint);
     event_free(sighup);
+    http_destroy(&d.http);
     admin_destroy(&d.admin);
     ingest_destroy(&d.ingest);
     deliver_destroy(&d.deliver); /* writes the last acknowledged cursors */

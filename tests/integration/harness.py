@@ -107,12 +107,15 @@ class Daemon:
         self.config = os.path.join(self.folder, "parcoursd.conf")
         with open(os.path.join(self.folder, "partners.ini"), "w") as f:
             f.write(partners)
+        # No HTTP unless a test asks for it: parallel daemons would all want the default port.
+        http = self._section(extra_config, "http") or "listen =\n"
         with open(self.config, "w") as f:
             f.write(
                 f"[store]\npath = {self.data}\n{self._section(extra_config, 'store')}"
                 f"[ingest]\nendpoint = {self.ingest}\n{self._section(extra_config, 'ingest')}"
                 f"[deliver]\nendpoint = {self.deliver}\n"
                 f"[admin]\nendpoint = {self.admin_endpoint}\n"
+                f"[http]\n{http}"
                 f"[partners]\nfile = partners.ini\n"
                 + (f"[security]\ncurve = yes\nsecret_key = {self._server_key()}\n"
                    if curve else "[security]\ncurve = no\n")

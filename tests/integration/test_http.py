@@ -1,0 +1,203 @@
+#!/usr/bin/env python3
+"""The HTTP endpoint on loopback: /healthz, /readyz, /metrics in Prometheus text format 0.0.4,
+404 and 405, and the refusal of a listen address off loopback."""
+
+import http.client
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+import unittest
+
+from harness import PARCOURSD, PARTNERS, Daemon, free_port, pb, registered, send_and_wait
+
+SAMPLE = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{([^}]*)\})? (\S+)$')
+LABEL = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\\n]|\\.)*)"(,|$)')
+
+
+def parse_prometheus(text):
+    """A strict parser of the text format: returns {family: {"type", "help", "samples"}} with
+    samples a list of (name, labels dict, float). Raises AssertionError on any deviation."""
+    assert text.endswith("\n"), "the exposition must end with a newline"
+    families = {}
+    current = None
+    for number, line in enumerate(text.splitlines(), 1):
+        if line.startswith("# HELP "):
+            name, _, help_text = line[7:].partition(" ")
+            assert name not in families, f"line {number}: {name} described twice"
+            assert help_text, f"line {number}: empty HELP"
+            families[name] = {"help": help_text, "type": None, "samples": []}
+            current = name
+            continue
+        if line.startswith("# TYPE "):
+            name, _, kind = line[7:].partition(" ")
+            assert name == current and families[name]["type"] is None, \
+                f"line {number}: TYPE of {name} must follow its HELP, once"
+            assert kind in ("counter", "gauge", "histogram", "summary", "untyped"), line
+            families[name]["type"] = kind
+            continue
+        assert not line.startswith("#"), f"line {number}: unexpected comment {line!r}"
+        m = SAMPLE.match(line)
+        assert m, f"line {number}: not a sample: {line!r}"
+        name, labels_text, value = m.group(1), m.group(3) or "", m.group(4)
+        labels = {}
+        pos = 0
+        while pos < len(labels_text):
+            lm = LABEL.match(labels_text, pos)
+            assert lm, f"line {number}: bad labels {labels_text!r}"
+            labels[lm.group(1)] = lm.group(2)
+            pos = lm.end()
+        assert current is not None and families[current]["type"] is not None, \
+            f"line {number}: sample before HELP and TYPE"
+        family = families[current]
+        allowed = {current}
+        if family["type"] == "histogram":
+            allowed = {current + "_bucket", current + "_sum", current + "_count"}
+        assert name in allowed, f"line {number}: {name} outside its family {current}"
+        family["samples"].append((name, labels, float(value)))
+    for name, family in families.items():
+        if family["type"] != "histogram":
+            continue
+        buckets = [(s[1]["le"], s[2]) for s in family["samples"] if s[0] == name + "_bucket"]
+        count = [s[2] for s in family["samples"] if s[0] == name + "_count"]
+        assert buckets and buckets[-1][0] == "+Inf", f"{name}: buckets must end with +Inf"
+        assert len(count) == 1 and buckets[-1][1] == count[0], f"{name}: +Inf != _count"
+        bounds = [float(le) for le, _ in buckets]
+        assert bounds == sorted(bounds), f"{name}: bucket bounds not increasing"
+        values = [v for _, v in buckets]
+        assert values == sorted(values), f"{name}: buckets not cumulative"
+    return families
+
+
+def value(families, family, name=None, **labels):
+    for sample_name, sample_labels, v in families[family]["samples"]:
+        if sample_name == (name or family) and sample_labels == labels:
+            return v
+    return 0.0
+
+
+class HttpTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.port = free_port()
+        cls.daemon = Daemon(extra_config=f"http.listen = 127.0.0.1:{cls.port}").start()
+
+    @classmethod
+    def tearDownClass(cls):
+        rc = cls.daemon.stop()
+        cls.daemon.cleanup()
+        assert rc == 0, f"parcoursd exited with {rc} on SIGTERM"
+
+    def request(self, method, path):
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
+        try:
+            conn.request(method, path)
+            response = conn.getresponse()
+            return response.status, response.getheader("Content-Type"), response.read().decode()
+        finally:
+            conn.close()
+
+    def metrics(self):
+        status, content_type, body = self.request("GET", "/metrics")
+        self.assertEqual(status, 200)
+        self.assertTrue(content_type.startswith("text/plain; version=0.0.4"), content_type)
+        return parse_prometheus(body)
+
+    def test_healthz(self):
+        self.assertEqual(self.request("GET", "/healthz")[::2], (200, "ok\n"))
+        self.assertEqual(self.request("HEAD", "/healthz")[::2], (200, ""))
+
+    def test_readyz(self):
+        self.assertEqual(self.request("GET", "/readyz")[::2], (200, "ready\n"))
+
+    def test_not_found_and_method(self):
+        self.assertEqual(self.request("GET", "/nope")[0], 404)
+        self.assertEqual(self.request("POST", "/metrics")[0], 405)
+        self.assertEqual(self.request("DELETE", "/healthz")[0], 405)
+
+    def test_metrics_families(self):
+        families = self.metrics()
+        for name, kind in (("parcours_events_total", "counter"),
+                           ("parcours_rejections_total", "counter"),
+                           ("parcours_batches_total", "counter"),
+                           ("parcours_batch_size", "histogram"),
+                           ("parcours_commit_seconds", "histogram"),
+                           ("parcours_ack_latency_seconds", "histogram"),
+                           ("parcours_delivery_lag", "gauge"),
+                           ("parcours_partner_connections", "gauge"),
+                           ("parcours_zap_refused_total", "counter"),
+                           ("parcours_lmdb_map_size_bytes", "gauge"),
+                           ("parcours_lmdb_map_used_bytes", "gauge"),
+                           ("parcours_lmdb_readers_used", "gauge"),
+                           ("parcours_last_seq", "gauge")):
+            self.assertIn(name, families)
+            self.assertEqual(families[name]["type"], kind, name)
+        self.assertGreater(value(families, "parcours_lmdb_map_size_bytes"), 0)
+        self.assertIn("cd93", {s[1].get("partner") for s in
+                               families["parcours_delivery_lag"]["samples"]})
+
+    def test_counters_move_with_events(self):
+        before = self.metrics()
+        sock = self.daemon.connect()
+        try:
+            n = 5
+            acks = send_and_wait(sock, [registered(f"http-{i}", "cd93", f"B-http-{i}")
+                                        for i in range(n)])
+            self.assertTrue(all(a.status == pb.ACK_STATUS_ACCEPTED for a in acks))
+            rejected = send_and_wait(sock, [b"\xff\xff\xff"])[0]
+            self.assertEqual(rejected.status, pb.ACK_STATUS_REJECTED)
+            code = pb.ErrorCode.Name(rejected.code)
+        finally:
+            sock.close()
+        after = self.metrics()
+        key = dict(type="BeneficiaryRegistered", outcome="accepted")
+        self.assertEqual(value(after, "parcours_events_total", **key),
+                         value(before, "parcours_events_total", **key) + n)
+        self.assertEqual(value(after, "parcours_events_total", type="", outcome="rejected"),
+                         value(before, "parcours_events_total", type="", outcome="rejected") + 1)
+        self.assertEqual(value(after, "parcours_rejections_total", code=code),
+                         value(before, "parcours_rejections_total", code=code) + 1)
+        for family in ("parcours_batch_size", "parcours_commit_seconds"):
+            self.assertGreater(value(after, family, family + "_count"),
+                               value(before, family, family + "_count"))
+        self.assertEqual(value(after, "parcours_ack_latency_seconds",
+                               "parcours_ack_latency_seconds_count"),
+                         value(before, "parcours_ack_latency_seconds",
+                               "parcours_ack_latency_seconds_count") + n + 1)
+        self.assertEqual(value(after, "parcours_last_seq"), value(before, "parcours_last_seq") + n)
+
+
+class HttpConfigTest(unittest.TestCase):
+    def setUp(self):
+        self.dir = tempfile.mkdtemp(prefix="parcours-http-")
+
+    def tearDown(self):
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def check(self, listen):
+        with open(os.path.join(self.dir, "partners.ini"), "w") as f:
+            f.write(PARTNERS)
+        path = os.path.join(self.dir, "parcoursd.conf")
+        with open(path, "w") as f:
+            f.write("[store]\npath = data\n[partners]\nfile = partners.ini\n[security]\n"
+                    f"curve = no\n[http]\nlisten = {listen}\n")
+        return subprocess.run([PARCOURSD, "-n", "-c", path], capture_output=True, text=True,
+                              timeout=30)
+
+    def test_loopback_accepted(self):
+        for listen in ("127.0.0.1:7480", "127.1.2.3:80", "[::1]:7480", ""):
+            run = self.check(listen)
+            self.assertEqual(run.returncode, 0, f"{listen!r}: {run.stderr}")
+
+    def test_non_loopback_refused(self):
+        for listen in ("0.0.0.0:7480", "192.168.1.1:7480", "[::]:7480", "localhost:7480",
+                       "127.0.0.1", "127.0.0.1:0", "127.0.0.1:70000"):
+            run = self.check(listen)
+            self.assertEqual(run.returncode, 1, listen)
+            self.assertRegex(run.stderr, r"parcoursd\.conf:\d+: \[http\] listen must be a "
+                                         r"loopback address")
+
+
+if __name__ == "__main__":
+    unittest.main()
