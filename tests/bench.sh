@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Builds Parcours optimised (no sanitizers) and prints parcours-bench's figures, side by side in
 # one run: durable ingest with CURVE (as in production) with 1 and 8 pipelined clients, then 8
-# clients with 8 live subscribers each told of every event, then 8 clients without CURVE for the
-# cost of encryption. A benchmark prints; it judges nothing.
+# clients with 8 live subscribers each told of every event, 8 clients with one subscriber that
+# never acknowledges (G5: it must not slow ingest), then 8 clients without CURVE for the cost
+# of encryption. A benchmark prints; it judges nothing.
 #   tests/bench.sh [EVENTS]
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
@@ -21,4 +22,5 @@ echo "parcours-bench on $(nproc) cores, $(date -u +%Y-%m-%d), $(uname -m)"
 bench --clients 1
 bench --clients 8
 bench --clients 8 --subscribers 8
+bench --clients 8 --subscribers 1 --stalled yes
 bench --clients 8 --curve no

@@ -43,6 +43,7 @@ typedef struct bench_options {
     int batch_max;
     int subscribers;
     bool curve;
+    bool stalled; /* the subscribers take their window and never acknowledge (G5) */
 } bench_options_t;
 
 /* CURVE keys, made at run time: the daemon's pair, and one pair per partner. */
@@ -52,6 +53,9 @@ typedef struct bench_keys {
 } bench_keys_t;
 
 static bench_keys_t bench_keys;
+
+/* Set once every client has its acks: a stalled subscriber stays connected until then. */
+static int bench_clients_done;
 
 static void bench_keys_make(int partners)
 {
@@ -315,7 +319,10 @@ static void *bench_subscriber_run(void *arg)
     uint64_t last_seq = 0, acked_seq = 0;
     zmq_msg_t msg;
     zmq_msg_init(&msg);
-    while (sub->received < sub->expected && now_ns() < deadline) {
+    bool stalled = sub->options->stalled;
+    while ((stalled ? !__atomic_load_n(&bench_clients_done, __ATOMIC_ACQUIRE)
+                    : sub->received < sub->expected) &&
+           now_ns() < deadline) {
         zmq_pollitem_t item = {s, 0, ZMQ_POLLIN, 0};
         if (zmq_poll(&item, 1, 100) > 0) {
             while (zmq_msg_recv(&msg, s, ZMQ_DONTWAIT) >= 0) {
@@ -338,7 +345,7 @@ static void *bench_subscriber_run(void *arg)
                     parcours__v1__deliver_reply__free_unpacked(r, NULL);
             }
         }
-        if (last_seq > acked_seq) { /* acknowledge what arrived, once per pass */
+        if (!stalled && last_seq > acked_seq) { /* acknowledge what arrived, once per pass */
             ack.up_to = last_seq;
             req.kind_case = PARCOURS__V1__DELIVER_REQUEST__KIND_ACK;
             req.ack = &ack;
@@ -461,7 +468,7 @@ static pid_t start_daemon(const bench_options_t *o, const char *dir, char *inges
 
 int main(int argc, char **argv)
 {
-    bench_options_t o = {NULL, 1, 200, 200000, 10000, true, 2000, 0, true};
+    bench_options_t o = {NULL, 1, 200, 200000, 10000, true, 2000, 0, true, false};
     for (int i = 1; i + 1 < argc; i += 2) {
         if (strcmp(argv[i], "--daemon") == 0)
             o.daemon = argv[i + 1];
@@ -481,6 +488,8 @@ int main(int argc, char **argv)
             o.subscribers = atoi(argv[i + 1]);
         else if (strcmp(argv[i], "--curve") == 0)
             o.curve = strcmp(argv[i + 1], "no") != 0;
+        else if (strcmp(argv[i], "--stalled") == 0)
+            o.stalled = strcmp(argv[i + 1], "no") != 0;
         else
             o.daemon = NULL;
     }
@@ -488,7 +497,7 @@ int main(int argc, char **argv)
         o.beneficiaries < o.clients || o.subscribers < 0 || o.subscribers > 63) {
         fprintf(stderr, "usage: parcours-bench --daemon PATH [--clients N] [--window W] "
                         "[--events E] [--beneficiaries M] [--durable yes|no] [--batch-max B] "
-                        "[--subscribers S] [--curve yes|no]\n");
+                        "[--subscribers S] [--stalled yes|no] [--curve yes|no]\n");
         return 2;
     }
     char dir[] = "/tmp/parcours-bench-XXXXXX";
@@ -543,6 +552,7 @@ int main(int argc, char **argv)
         not_accepted += clients[i].not_accepted;
     }
     double seconds = (double)(now_ns() - start) / 1e9;
+    __atomic_store_n(&bench_clients_done, 1, __ATOMIC_RELEASE);
     long notified = 0;
     for (int i = 0; i < o.subscribers; i++) {
         pthread_join(sub_threads[i], NULL);
@@ -578,7 +588,8 @@ int main(int argc, char **argv)
             m += subs[i].received;
         }
         qsort(lat, (size_t)m, sizeof(int64_t), compare_i64);
-        printf("  subscribers     %d, notifications received %ld of %ld\n", o.subscribers, m,
+        printf("  subscribers     %d%s, notifications received %ld of %ld\n", o.subscribers,
+               o.stalled ? " stalled (never acknowledging)" : "", m,
                (long)o.subscribers * (o.events / o.clients * o.clients));
         printf("  publish->notify p50 %.2f ms  p99 %.2f ms\n", percentile_ms(lat, m, 0.50),
                percentile_ms(lat, m, 0.99));
