@@ -65,6 +65,18 @@ def read_key(path, secret=None):
     raise ValueError(f"{path}: no key of 40 Z85 characters (parcoursctl keygen makes them)")
 
 
+def _dealer(secret_key, server_key):
+    """A DEALER socket that never lingers on close, a CURVE client when keys are given."""
+    sock = zmq.Context.instance().socket(zmq.DEALER)
+    sock.setsockopt(zmq.LINGER, 0)
+    try:
+        _secure(sock, secret_key, server_key)
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
 def _secure(sock, secret_key, server_key):
     """Makes sock a CURVE client: secret_key is the partner's, server_key the daemon's public
     key, both Z85 (bytes or str); the public key is derived from the secret one."""
@@ -99,14 +111,7 @@ class Partner:
         self.partner_id = partner_id
         self.ack_timeout = ack_timeout
         self.max_attempts = max_attempts
-        self._context = zmq.Context.instance()
-        self._socket = self._context.socket(zmq.DEALER)
-        self._socket.setsockopt(zmq.LINGER, 0)
-        try:
-            _secure(self._socket, secret_key, server_key)
-        except BaseException:
-            self._socket.close()
-            raise
+        self._socket = _dealer(secret_key, server_key)
         self._socket.connect(endpoint)
         self._in_flight = {}  # event_id -> [frame bytes, attempts, deadline]
 
@@ -193,14 +198,7 @@ class Subscription:
         self.types = list(types)
         self.last_partner_seq = 0  # the last one handed to the caller
         self.subscribed = None
-        self._context = zmq.Context.instance()
-        self._socket = self._context.socket(zmq.DEALER)
-        self._socket.setsockopt(zmq.LINGER, 0)
-        try:
-            _secure(self._socket, secret_key, server_key)
-        except BaseException:
-            self._socket.close()
-            raise
+        self._socket = _dealer(secret_key, server_key)
         # The monitor tells us when a connection is (re)established: subscribe again then.
         self._monitor = self._socket.get_monitor_socket(zmq.EVENT_HANDSHAKE_SUCCEEDED)
         self._socket.connect(endpoint)
