@@ -97,11 +97,12 @@ static void admin_deliveries(admin_t *a, Parcours__V1__Status *status)
         Parcours__V1__PartnerDelivery *item = &items[i];
         *item = (Parcours__V1__PartnerDelivery)PARCOURS__V1__PARTNER_DELIVERY__INIT;
         item->partner_id = (char *)p->id;
-        store_outbox_last(a->sources.store, p->id, &item->last_partner_seq);
-        item->cursor = deliver_cursor(a->sources.deliver, p->id);
-        item->lag =
-            item->last_partner_seq > item->cursor ? item->last_partner_seq - item->cursor : 0;
-        item->subscribers = deliver_subscribers(a->sources.deliver, p->id);
+        deliver_position_t at;
+        deliver_position(a->sources.deliver, p->id, &at);
+        item->last_partner_seq = at.last;
+        item->cursor = at.cursor;
+        item->lag = at.lag;
+        item->subscribers = at.subscribers;
         status->deliveries[status->n_deliveries++] = item;
     }
 }

@@ -184,6 +184,15 @@ unsigned deliver_subscribers(const deliver_t *d, const char *partner_id)
     return n;
 }
 
+void deliver_position(deliver_t *d, const char *partner_id, deliver_position_t *out)
+{
+    out->last = 0;
+    store_outbox_last(d->store, partner_id, &out->last);
+    out->cursor = deliver_cursor(d, partner_id);
+    out->lag = out->last > out->cursor ? out->last - out->cursor : 0;
+    out->subscribers = deliver_subscribers(d, partner_id);
+}
+
 /* Makes room for one more subscriber of partner_id: a partner that reconnects gets a new
  * connection identity, and its old entry is only noticed when a send to it fails, so the oldest
  * entries of the same partner (or of anyone, when the table is full) are dropped. */

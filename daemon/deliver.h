@@ -51,6 +51,16 @@ void deliver_wake(deliver_t *d);
 uint64_t deliver_cursor(deliver_t *d, const char *partner_id);
 unsigned deliver_subscribers(const deliver_t *d, const char *partner_id);
 
+/* Where a partner's stream stands, for status and metrics. */
+typedef struct deliver_position {
+    uint64_t last;        /* the last partner_seq in its outbox */
+    uint64_t cursor;      /* the last it acknowledged */
+    uint64_t lag;         /* last - cursor: what it has not acknowledged yet */
+    unsigned subscribers; /* its subscribed connections */
+} deliver_position_t;
+
+void deliver_position(deliver_t *d, const char *partner_id, deliver_position_t *out);
+
 /* Writes the acknowledged cursors now (at shutdown); 0 or a store error. */
 int deliver_flush(deliver_t *d);
 

@@ -119,11 +119,10 @@ static void http_metrics(http_t *h, struct evbuffer *b)
                   "Notifications in a partner's outbox not yet acknowledged by it.");
     for (size_t i = 0; i < partners_count(partners); i++) {
         const partner_t *p = partners_at(partners, i);
-        uint64_t last = 0;
-        store_outbox_last(h->sources.store, p->id, &last);
-        uint64_t cursor = deliver_cursor(h->sources.deliver, p->id);
+        deliver_position_t at;
+        deliver_position(h->sources.deliver, p->id, &at);
         evbuffer_add_printf(b, "parcours_delivery_lag{partner=\"%s\"} %" PRIu64 "\n", p->id,
-                            last > cursor ? last - cursor : 0);
+                            at.lag);
     }
     metric_header(b, "parcours_partner_connections", "gauge",
                   "Subscribed deliver connections of a partner.");

@@ -14,7 +14,7 @@ key and --server-key the daemon's public key (files made by parcoursctl keygen).
 import argparse
 import sys
 
-from parcours_partner import Subscription, pb, read_key
+from parcours_partner import Subscription, add_key_arguments, keys_from_arguments, pb
 
 
 def main():
@@ -22,19 +22,9 @@ def main():
     parser.add_argument("--endpoint", default="tcp://127.0.0.1:7402")
     parser.add_argument("--as", dest="partner", default="ml93")
     parser.add_argument("--idle", type=float, default=None)
-    parser.add_argument("--key", metavar="FILE", help="CURVE: the partner's secret key file")
-    parser.add_argument("--server-key", metavar="FILE", help="CURVE: the daemon's public key file")
+    add_key_arguments(parser)
     args = parser.parse_args()
-    if bool(args.key) != bool(args.server_key):
-        parser.error("CURVE needs both --key (the partner's secret key) and --server-key "
-                     "(the daemon's public key)")
-
-    try:
-        secret_key = read_key(args.key, secret=True) if args.key else None
-        server_key = read_key(args.server_key, secret=False) if args.server_key else None
-    except (OSError, ValueError) as error:
-        print(error, file=sys.stderr)
-        return 2
+    secret_key, server_key = keys_from_arguments(parser, args)
     subscription = Subscription(args.endpoint, args.partner, secret_key=secret_key,
                                 server_key=server_key)
     try:

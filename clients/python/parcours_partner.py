@@ -65,6 +65,26 @@ def read_key(path, secret=None):
     raise ValueError(f"{path}: no key of 40 Z85 characters (parcoursctl keygen makes them)")
 
 
+def add_key_arguments(parser):
+    """Adds --key and --server-key (CURVE key files) to an argparse parser."""
+    parser.add_argument("--key", metavar="FILE", help="CURVE: the partner's secret key file")
+    parser.add_argument("--server-key", metavar="FILE", help="CURVE: the daemon's public key file")
+
+
+def keys_from_arguments(parser, args):
+    """(secret_key, server_key) read from the files of add_key_arguments, or (None, None).
+    Exits through the parser when only one is given or a file cannot be used."""
+    if bool(args.key) != bool(args.server_key):
+        parser.error("CURVE needs both --key (the partner's secret key) and --server-key "
+                     "(the daemon's public key)")
+    if not args.key:
+        return None, None
+    try:
+        return read_key(args.key, secret=True), read_key(args.server_key, secret=False)
+    except (OSError, ValueError) as error:
+        parser.exit(2, f"{error}\n")
+
+
 def _dealer(secret_key, server_key):
     """A DEALER socket that never lingers on close, a CURVE client when keys are given."""
     sock = zmq.Context.instance().socket(zmq.DEALER)
