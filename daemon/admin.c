@@ -10,6 +10,7 @@
 #include <time.h>
 #include <zmq.h>
 
+#include "backup.h"
 #include "event.h"
 #include "log.h"
 #include "wire_names.h"
@@ -23,6 +24,7 @@ struct admin {
     void *socket;
     zwatch_t *watch;
     admin_sources_t sources;
+    backup_t *backup;
 };
 
 /* Marks the reply failed with a sentence (which must outlive the reply). */
@@ -78,6 +80,7 @@ static void admin_status(admin_t *a, Parcours__V1__Status *status,
     status->commit_ms_mean = st->batches ? st->commit_ms_total / (double)st->batches : 0;
     status->commit_ms_max = st->commit_ms_max;
     status->durable = info.durable;
+    status->stream_id = info.stream_id;
 }
 
 /* Fills status->deliveries, one per partner; freed by admin_deliveries_free. */
@@ -223,6 +226,12 @@ static void admin_reply_send(admin_t *a, const void *identity, size_t identity_l
     free(buf);
 }
 
+static void admin_backup_reply(void *ctx, const void *identity, size_t identity_len,
+                               const Parcours__V1__AdminReply *reply)
+{
+    admin_reply_send(ctx, identity, identity_len, reply);
+}
+
 static void admin_handle(admin_t *a, const void *identity, size_t identity_len,
                          const uint8_t *frame, int len)
 {
@@ -265,6 +274,11 @@ static void admin_handle(admin_t *a, const void *identity, size_t identity_len,
     case PARCOURS__V1__ADMIN_COMMAND__ADMIN_COMMAND_PARTNERS:
         admin_partners(a, &reply);
         break;
+    case PARCOURS__V1__ADMIN_COMMAND__ADMIN_COMMAND_BACKUP:
+        /* Answered by the backup, now or once its copy has more. */
+        backup_request(a->backup, identity, identity_len, req);
+        parcours__v1__admin_request__free_unpacked(req, NULL);
+        return;
     default:
         admin_error(&reply,
                     "Unknown admin command; parcoursctl and parcoursd may differ in version.");
@@ -325,6 +339,11 @@ int admin_new(struct event_base *base, void *zmq_context, const char *endpoint,
     if (a == NULL)
         return snprintf(err, errlen, "out of memory"), -1;
     a->sources = *sources;
+    a->backup = backup_new(base, sources->store, admin_backup_reply, a);
+    if (a->backup == NULL) {
+        snprintf(err, errlen, "out of memory");
+        goto fail;
+    }
     a->socket = zmq_socket(zmq_context, ZMQ_ROUTER);
     int linger = 0;
     int64_t max_msg = ADMIN_REQUEST_MAX;
@@ -380,6 +399,7 @@ void admin_destroy(admin_t **a)
 {
     if (a == NULL || *a == NULL)
         return;
+    backup_destroy(&(*a)->backup); /* before the store closes */
     zwatch_destroy(&(*a)->watch);
     if ((*a)->socket != NULL)
         zmq_close((*a)->socket);

@@ -82,6 +82,7 @@ struct deliver {
     void *socket;
     zwatch_t *watch;
     store_t *store;
+    uint64_t stream_id; /* the store's, fixed while it is open */
     const partners_t *partners;
     subscriber_t *subs;
     size_t n_subs;
@@ -410,7 +411,11 @@ static int pump_entry(uint64_t partner_seq, uint64_t seq, void *ctx)
     int rc = 0;
     if (wanted) {
         notification_t n = {
-            .partner_seq = partner_seq, .seq = seq, .committed_at = e->entry.committed_at};
+            .partner_seq = partner_seq,
+            .seq = seq,
+            .committed_at = e->entry.committed_at,
+            .stream_id = p->d->stream_id,
+        };
         if (e->has_event) {
             n.event = e->entry.raw;
             n.event_len = e->entry.raw_len;
@@ -561,6 +566,7 @@ static void deliver_subscribe(deliver_t *d, const uint8_t *identity, size_t iden
     ok.cursor = cursor;
     ok.last_partner_seq = last;
     ok.window = window;
+    ok.stream_id = d->stream_id;
     reply.kind_case = PARCOURS__V1__DELIVER_REPLY__KIND_SUBSCRIBED;
     reply.subscribed = &ok;
     deliver_send(d, identity, identity_len, &reply);
@@ -667,6 +673,8 @@ int deliver_new(struct event_base *base, void *zmq_context, store_t *store,
     if (d == NULL)
         return snprintf(err, errlen, "out of memory"), -1;
     d->store = store;
+    store_info_t info;
+    d->stream_id = store_info(store, &info) == STORE_OK ? info.stream_id : 0;
     d->partners = partners;
     d->subs = calloc(DELIVER_SUBSCRIBERS_MAX, sizeof(subscriber_t));
     d->socket = zmq_socket(zmq_context, ZMQ_ROUTER);

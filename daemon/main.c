@@ -10,13 +10,16 @@
  */
 #include <errno.h>
 #include <event2/event.h>
+#include <fcntl.h>
 #include <stdbool.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <systemd/sd-daemon.h>
 #include <time.h>
+#include <unistd.h>
 #include <zmq.h>
 
 #include "admin.h"
@@ -46,11 +49,121 @@ typedef struct daemon_state {
 
 static void usage(FILE *out)
 {
-    fprintf(out, "usage: parcoursd [-c FILE] [-n]\n"
+    fprintf(out, "usage: parcoursd [-c FILE] [-n | --restore BACKUP]\n"
                  "       parcoursd --version | --help | --config-reference\n"
                  "  -c FILE             the configuration (default /etc/parcours/parcoursd.conf)\n"
                  "  -n                  check the configuration and the partners file, then exit\n"
+                 "  --restore BACKUP    put a backup's data.mdb (parcoursctl backup) in the empty\n"
+                 "                      [store] path, give it a new stream id, then exit\n"
                  "  --config-reference  print every configuration key, as Markdown\n");
+}
+
+/* Copies the file at from to a new file at to (0600), fsynced. Returns 0 or -1 with errno. */
+static int copy_file(const char *from, const char *to)
+{
+    int in = open(from, O_RDONLY | O_CLOEXEC);
+    if (in < 0)
+        return -1;
+    int out = open(to, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (out < 0) {
+        int e = errno;
+        close(in);
+        errno = e;
+        return -1;
+    }
+    static uint8_t buffer[1 << 16];
+    ssize_t n;
+    int rc = 0;
+    while (rc == 0 && (n = read(in, buffer, sizeof(buffer))) != 0) {
+        if (n < 0 && errno == EINTR)
+            continue;
+        for (ssize_t done = 0; rc == 0 && n > 0 && done < n;) {
+            ssize_t w = write(out, buffer + done, (size_t)(n - done));
+            if (w < 0 && errno != EINTR)
+                rc = -1;
+            else if (w > 0)
+                done += w;
+        }
+        if (n < 0)
+            rc = -1;
+    }
+    int e = errno;
+    if (rc == 0 && fsync(out) != 0)
+        rc = -1, e = errno;
+    if (close(out) != 0 && rc == 0)
+        rc = -1, e = errno;
+    close(in);
+    errno = e;
+    return rc;
+}
+
+/*
+ * parcoursd --restore BACKUP: puts a copy made by `parcoursctl backup` in place, as data.mdb of
+ * the [store] path, which must hold none (a running daemon's, or one not moved aside, is
+ * refused). The copy is opened as a store, which checks that it is one of this schema, and
+ * given a new stream id: its outboxes number again from where the copy stood, and partners must
+ * learn that the partner_seqs they saw past that point may now name other notifications.
+ */
+static int restore(const config_t *config, const char *backup)
+{
+    char path[CONFIG_PATH_MAX + 32], partial[CONFIG_PATH_MAX + 48];
+    snprintf(path, sizeof(path), "%s/data.mdb", config->store_path);
+    snprintf(partial, sizeof(partial), "%s.restoring", path);
+    struct stat st;
+    if (stat(backup, &st) != 0 || !S_ISREG(st.st_mode)) {
+        fprintf(stderr, "parcoursd: %s: %s\n", backup,
+                access(backup, F_OK) != 0 ? strerror(errno) : "not a file");
+        return 1;
+    }
+    if (stat(path, &st) == 0) {
+        fprintf(stderr,
+                "parcoursd: %s exists: a restore goes into an empty [store] path. Stop parcoursd "
+                "and move the data directory aside first.\n",
+                path);
+        return 1;
+    }
+    unlink(partial); /* an interrupted restore's */
+    if ((mkdir(config->store_path, 0700) != 0 && errno != EEXIST) ||
+        copy_file(backup, partial) != 0 || rename(partial, path) != 0) {
+        fprintf(stderr, "parcoursd: cannot copy %s into %s: %s\n", backup, config->store_path,
+                strerror(errno));
+        unlink(partial);
+        return 1;
+    }
+    store_options_t options;
+    store_options_default(&options);
+    options.max_map_size = (size_t)config->store_max_map_size;
+    store_t *store = NULL;
+    int rc = store_open(config->store_path, &options, &store);
+    if (rc == STORE_OK)
+        rc = store_stream_id_renew(store);
+    store_info_t info = {0};
+    if (rc == STORE_OK)
+        rc = store_info(store, &info);
+    store_close(&store);
+    if (rc != STORE_OK) {
+        fprintf(stderr,
+                "parcoursd: %s is not a store this parcoursd can open (%s); nothing was "
+                "restored\n",
+                backup, store_strerror(rc));
+        unlink(path);
+        char lock[CONFIG_PATH_MAX + 32];
+        snprintf(lock, sizeof(lock), "%s/lock.mdb", config->store_path);
+        unlink(lock);
+        return 1;
+    }
+    int dir = open(config->store_path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dir >= 0) {
+        fsync(dir);
+        close(dir);
+    }
+    printf("restored %s into %s: last seq %llu, new stream id %llu\n"
+           "Start parcoursd. Partners re-send what they sent after the backup (DUPLICATE for "
+           "what it holds), and their subscriptions take the streams anew from their restored "
+           "cursors.\n",
+           backup, config->store_path, (unsigned long long)info.last_seq,
+           (unsigned long long)info.stream_id);
+    return 0;
 }
 
 static void on_stop_signal(evutil_socket_t signal_number, short what, void *arg)
@@ -112,6 +225,31 @@ static void on_reload_signal(evutil_socket_t signal_number, short what, void *ar
              revoked ? "; a key was revoked, connections dropped" : "");
 }
 
+/* WATCHDOG=1 from the loop itself, so that a loop stuck in a commit or a callback stops the
+ * pings and systemd restarts the daemon. */
+static void on_watchdog(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    (void)arg;
+    sd_notify(0, "WATCHDOG=1");
+}
+
+/* When the unit sets WatchdogSec=, pings at half the interval, as sd_watchdog_enabled(3)
+ * advises. Returns the timer (NULL when there is no watchdog). */
+static struct event *watchdog_start(struct event_base *base)
+{
+    uint64_t usec = 0;
+    if (sd_watchdog_enabled(0, &usec) <= 0 || usec == 0)
+        return NULL;
+    struct event *timer = event_new(base, -1, EV_PERSIST, on_watchdog, NULL);
+    struct timeval half = {(time_t)(usec / 2 / 1000000), (suseconds_t)(usec / 2 % 1000000)};
+    if (timer == NULL || event_add(timer, &half) != 0)
+        fatal("cannot start the watchdog timer");
+    log_info("watchdog: WATCHDOG=1 every %llu ms", (unsigned long long)(usec / 2000));
+    return timer;
+}
+
 static void on_commit(void *deliver)
 {
     deliver_wake(deliver);
@@ -143,9 +281,12 @@ int main(int argc, char **argv)
 {
     const char *config_path = "/etc/parcours/parcoursd.conf";
     int check_only = 0;
+    const char *restore_from = NULL;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "-c") == 0 && i + 1 < argc) {
             config_path = argv[++i];
+        } else if (strcmp(argv[i], "--restore") == 0 && i + 1 < argc) {
+            restore_from = argv[++i];
         } else if (strcmp(argv[i], "-n") == 0) {
             check_only = 1;
         } else if (strcmp(argv[i], "--version") == 0) {
@@ -180,6 +321,10 @@ int main(int argc, char **argv)
         printf("configuration OK (%zu partners)\n", partners_count(partners));
         partners_destroy(&partners);
         return 0;
+    }
+    if (restore_from != NULL) {
+        partners_destroy(&partners);
+        return restore(&config, restore_from);
     }
     signal(SIGPIPE, SIG_IGN);
 
@@ -268,8 +413,12 @@ int main(int argc, char **argv)
              (unsigned long long)info.last_seq, info.durable ? "durable" : "NOT durable",
              partners_count(partners), secret ? "on" : "OFF");
     sd_notify(0, "READY=1");
+    struct event *watchdog = watchdog_start(d.base);
 
     event_base_dispatch(d.base);
+
+    if (watchdog != NULL)
+        event_free(watchdog);
 
     event_free(sigterm);
     event_free(sigint);

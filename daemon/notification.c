@@ -15,6 +15,7 @@
 #define NOTIFICATION_EVENT   3
 #define NOTIFICATION_PATHWAY 4
 #define NOTIFICATION_AT      5 /* Notification.committed_at */
+#define NOTIFICATION_STREAM  6 /* Notification.stream_id */
 #define EVENT_BENEFICIARY    3 /* Event.beneficiary_id */
 
 static size_t varint_size(uint64_t v)
@@ -53,6 +54,8 @@ static size_t notification_body_size(const notification_t *n)
     /* An int64 is written as the varint of its two's complement: 10 bytes when negative. */
     if (n->committed_at != 0)
         size += 1 + varint_size((uint64_t)n->committed_at);
+    if (n->stream_id != 0)
+        size += 1 + varint_size(n->stream_id);
     return size;
 }
 
@@ -92,6 +95,10 @@ size_t notification_pack(const notification_t *n, uint8_t *out)
     if (n->committed_at != 0) {
         out[at++] = TAG(NOTIFICATION_AT, WIRE_VARINT);
         at += varint_put(out + at, (uint64_t)n->committed_at);
+    }
+    if (n->stream_id != 0) {
+        out[at++] = TAG(NOTIFICATION_STREAM, WIRE_VARINT);
+        at += varint_put(out + at, n->stream_id);
     }
     return at;
 }

@@ -24,6 +24,7 @@ typedef struct notification {
     const uint8_t *pathway; /* a packed Pathway (the partner's view), or NULL for none */
     size_t pathway_len;
     int64_t committed_at;
+    uint64_t stream_id;
 } notification_t;
 
 /* The size in bytes of the DeliverReply frame holding n. */

@@ -10,7 +10,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "journal.h"
@@ -28,6 +31,8 @@ struct store {
     bool durable;
     store_batch_t *batch; /* the open batch, NULL when none */
     unsigned in_callback; /* foreach calls running a caller's callback in a read transaction */
+    bool copying;         /* a hot copy reads the map from another thread: no remapping */
+    uint64_t stream_id;   /* meta "stream_id": names this incarnation of the partner streams */
 };
 
 struct store_batch {
@@ -63,6 +68,7 @@ static int store_error_from_mdb(int rc)
         return STORE_ENOTFOUND;
     case MDB_MAP_FULL:
     case ENOSPC:
+    case EDQUOT:
         return STORE_EFULL;
     case ENOMEM:
         return STORE_ENOMEM;
@@ -117,6 +123,41 @@ static int store_map_grow(store_t *s)
         return store_error_from_mdb(rc);
     s->map_grows++;
     return STORE_OK;
+}
+
+/* --- Hot copies ------------------------------------------------------------------------------- */
+
+int store_copy_begin(store_t *s)
+{
+    if (s == NULL || s->batch != NULL || s->copying)
+        return STORE_EINVAL;
+    int rc = STORE_OK;
+    store_info_t info;
+    if (store_info(s, &info) == STORE_OK) {
+        size_t want = info.map_used > s->max_map_size / 2 ? s->max_map_size : info.map_used * 2;
+        while (rc == STORE_OK && info.map_size < want) {
+            rc = store_map_grow(s);
+            if (rc == STORE_OK && store_info(s, &info) != STORE_OK)
+                break;
+        }
+    }
+    s->copying = true;
+    return rc;
+}
+
+int store_copy_fd(store_t *s, int fd)
+{
+    if (s == NULL || fd < 0)
+        return STORE_EINVAL;
+    int rc = mdb_env_copyfd2(s->env, fd, MDB_CP_COMPACT);
+    /* A closed pipe (EPIPE) or any write error is an I/O failure of this copy only. */
+    return rc == MDB_SUCCESS ? STORE_OK : rc == ENOMEM ? STORE_ENOMEM : STORE_EIO;
+}
+
+void store_copy_end(store_t *s)
+{
+    if (s != NULL)
+        s->copying = false;
 }
 
 /* --- Reading records in a transaction --------------------------------------------------------- */
@@ -244,6 +285,34 @@ void store_options_default(store_options_t *o)
     o->max_readers = 126;
 }
 
+/* A new stream id: random, never 0. */
+static uint64_t store_stream_id_new(void)
+{
+    uint64_t id = 0;
+    while (id == 0)
+        if (getrandom(&id, sizeof id, 0) != (ssize_t)sizeof id)
+            id = (uint64_t)time(NULL) * 2654435761u ^ (uint64_t)getpid();
+    return id;
+}
+
+/* Reads meta "stream_id" into s->stream_id, writing a new one in txn when there is none. */
+static int store_stream_id_read(store_t *s, MDB_txn *txn)
+{
+    MDB_val key = {9, "stream_id"}, value;
+    int mrc = mdb_get(txn, s->meta, &key, &value);
+    if (mrc == MDB_SUCCESS)
+        return record_u64_decode(value.mv_data, value.mv_size, &s->stream_id) == STORE_OK
+                   ? MDB_SUCCESS
+                   : MDB_CORRUPTED;
+    if (mrc != MDB_NOTFOUND)
+        return mrc;
+    uint8_t bytes[8];
+    s->stream_id = store_stream_id_new();
+    record_u64_encode(bytes, s->stream_id);
+    value = (MDB_val){sizeof bytes, bytes};
+    return mdb_put(txn, s->meta, &key, &value, 0);
+}
+
 /* Opens the databases and checks or writes the schema version, in one write transaction. */
 static int store_databases_open(store_t *s)
 {
@@ -276,15 +345,16 @@ static int store_databases_open(store_t *s)
             mdb_txn_abort(txn);
             return STORE_ESCHEMA;
         }
-        /* Committed, not aborted: aborting would close the database handles just opened. */
-        return store_error_from_mdb(mdb_txn_commit(txn));
-    }
-    if (mrc == MDB_NOTFOUND) {
+    } else if (mrc == MDB_NOTFOUND) {
         uint8_t version[4];
         record_u32_encode(version, STORE_SCHEMA_VERSION);
         value = (MDB_val){sizeof version, version};
         mrc = mdb_put(txn, s->meta, &key, &value, 0);
     }
+    if (mrc == MDB_SUCCESS)
+        mrc = store_stream_id_read(s, txn);
+    /* Committed, not aborted, also when nothing was written: aborting would close the database
+     * handles just opened. */
     if (mrc != MDB_SUCCESS) {
         mdb_txn_abort(txn);
         return store_error_from_mdb(mrc);
@@ -356,6 +426,29 @@ int store_open(const char *dir, const store_options_t *options, store_t **out)
         return rc;
     }
     *out = s;
+    return STORE_OK;
+}
+
+int store_stream_id_renew(store_t *s)
+{
+    if (s == NULL || s->batch != NULL)
+        return STORE_EINVAL;
+    MDB_txn *txn;
+    int rc = store_txn_begin(s, 0, &txn);
+    if (rc != STORE_OK)
+        return rc;
+    uint8_t bytes[8];
+    uint64_t id = store_stream_id_new();
+    record_u64_encode(bytes, id);
+    MDB_val key = {9, "stream_id"}, value = {sizeof bytes, bytes};
+    int mrc = mdb_put(txn, s->meta, &key, &value, 0);
+    if (mrc == MDB_SUCCESS)
+        mrc = mdb_txn_commit(txn);
+    else
+        mdb_txn_abort(txn);
+    if (mrc != MDB_SUCCESS)
+        return store_error_from_mdb(mrc);
+    s->stream_id = id;
     return STORE_OK;
 }
 
@@ -436,6 +529,7 @@ int store_info(store_t *s, store_info_t *info)
     info->readers_max = env_info.me_maxreaders;
     info->map_grows = s->map_grows;
     info->durable = s->durable;
+    info->stream_id = s->stream_id;
     return STORE_OK;
 }
 
@@ -487,6 +581,9 @@ static int store_batch_regrow(store_batch_t *b)
      * mapping, so a batch written from inside a foreach callback cannot grow the map. */
     if (b->store->in_callback > 0)
         return STORE_EINVAL;
+    /* A hot copy reads the mapping from another thread: the batch waits for the copy's end. */
+    if (b->store->copying)
+        return STORE_EFULL;
     for (;;) {
         if (b->txn != NULL) {
             mdb_txn_abort(b->txn);
@@ -539,6 +636,17 @@ static int store_batch_scratch(store_batch_t *b, size_t need)
     return STORE_OK;
 }
 
+/* Whether the filesystem of the data file has (almost) no room left. LMDB reports a short write
+ * as EIO, and a short write to a regular file means the filesystem filled up. */
+static bool store_fs_full(store_t *s)
+{
+    mdb_filehandle_t fd;
+    struct statvfs st;
+    if (mdb_env_get_fd(s->env, &fd) != MDB_SUCCESS || fstatvfs(fd, &st) != 0)
+        return false;
+    return (uint64_t)st.f_bavail * st.f_frsize < ((uint64_t)1 << 20);
+}
+
 int store_batch_commit(store_batch_t **pb)
 {
     if (pb == NULL || *pb == NULL)
@@ -555,7 +663,10 @@ int store_batch_commit(store_batch_t **pb)
         int mrc = mdb_txn_commit(b->txn);
         b->txn = NULL; /* the commit frees the transaction, even when it fails */
         if (mrc != MDB_MAP_FULL) {
-            rc = mrc == ENOSPC ? STORE_EFULL : mrc == MDB_SUCCESS ? STORE_OK : STORE_EIO;
+            if (mrc == ENOSPC || mrc == EDQUOT || (mrc == EIO && store_fs_full(b->store)))
+                rc = STORE_EFULL;
+            else
+                rc = mrc == MDB_SUCCESS ? STORE_OK : STORE_EIO;
             break;
         }
         rc = store_batch_regrow(b);

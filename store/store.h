@@ -7,7 +7,8 @@
  *   pathways  beneficiary_id -> the Pathway and the seqs of the beneficiary's events
  *   outbox    (partner_id, partner_seq) -> seq, partner_seq running 1, 2, 3... with no gap
  *   cursors   partner_id -> the last partner_seq the partner acknowledged
- *   meta      "schema" -> schema version, "last_seq" -> the last seq committed
+ *   meta      "schema" -> schema version, "last_seq" -> the last seq committed,
+ *             "stream_id" -> the incarnation of the partner streams (see store_stream_id_renew)
  *
  * The schema is designed for the disk: a durable commit costs every distinct page the batch
  * dirtied, so an event writes only one random key (its pathway; the dedupe key is time-ordered
@@ -91,10 +92,41 @@ typedef struct store_info {
     unsigned readers_max;  /* reader slots in all */
     unsigned map_grows;    /* times the map grew since open */
     bool durable;          /* commits are fsynced */
+    uint64_t stream_id;    /* names the partner streams' incarnation; never 0 */
 } store_info_t;
 
 /* Fills info with figures of the store. */
 int store_info(store_t *s, store_info_t *info);
+
+/* --- Hot copies ------------------------------------------------------------------------------- */
+
+/*
+ * A copy is a compacted, consistent snapshot of the store (LMDB's own compacting copy, in one
+ * read transaction) written to a file descriptor by another thread while batches go on. The map
+ * cannot be remapped under that thread's reads, so growth is fenced for the copy's duration:
+ *
+ *   store_copy_begin   the owning thread, no batch open: grows the map ahead, to twice what is
+ *                      used (within max_map_size), then forbids growing until store_copy_end.
+ *                      A batch that needs more map meanwhile fails with STORE_EFULL (retry).
+ *   store_copy_fd      any thread, between begin and end: writes the copy to fd (a file or a
+ *                      pipe; a reader that goes away makes it fail with STORE_EIO).
+ *   store_copy_end     the owning thread, once the copying thread is done with fd.
+ *
+ * begin: STORE_OK, STORE_EINVAL (a batch is open), or what growing returned (the copy may still
+ * go ahead after STORE_EFULL: growth is only an allowance). One copy at a time per store.
+ */
+int store_copy_begin(store_t *s);
+int store_copy_fd(store_t *s, int fd);
+void store_copy_end(store_t *s);
+
+/*
+ * Gives the store a new stream id. A partner_seq names one notification only within one stream
+ * id: a store restored from a copy numbers its outboxes again from where the copy stood, so
+ * the numbers after that point may already have named other notifications, which partners
+ * saw. Restoring therefore renews the id, and partners learn from it that the stream went
+ * back. The owning thread, no batch open: STORE_OK, STORE_EINVAL, or a write error.
+ */
+int store_stream_id_renew(store_t *s);
 
 /* --- Writing: batches ------------------------------------------------------------------------ */
 

@@ -92,6 +92,37 @@ static void test_client_arguments(void **state)
     assert_string_equal(parcours_strerror(12345), "unknown libparcours error");
 }
 
+/* Every error code has its own sentence, and the backup call checks its arguments before it
+ * connects to anything. */
+static void test_error_sentences_and_backup_arguments(void **state)
+{
+    (void)state;
+    const char *unknown = parcours_strerror(12345);
+    for (int code = PARCOURS_EINVAL; code >= PARCOURS_EWRITE; code--)
+        for (int other = code - 1; other >= PARCOURS_EWRITE; other--)
+            assert_string_not_equal(parcours_strerror(code), parcours_strerror(other));
+    for (int code = PARCOURS_EINVAL; code >= PARCOURS_EWRITE; code--)
+        assert_string_not_equal(parcours_strerror(code), unknown);
+    uint64_t bytes = 7;
+    char why[16] = "x";
+    uint8_t key[PARCOURS_KEY_SIZE] = {0};
+    assert_int_equal(parcours_admin_backup(NULL, NULL, NULL, 1, 1000, &bytes, why, sizeof(why)),
+                     PARCOURS_EINVAL);
+    assert_int_equal(bytes, 0);
+    assert_string_equal(why, "");
+    assert_int_equal(parcours_admin_backup("ipc:///nowhere", NULL, NULL, -1, 1000, NULL, NULL, 0),
+                     PARCOURS_EINVAL);
+    assert_int_equal(parcours_admin_backup("ipc:///nowhere", NULL, NULL, 1, 0, NULL, NULL, 0),
+                     PARCOURS_EINVAL);
+    assert_int_equal(parcours_admin_backup("ipc:///nowhere", key, NULL, 1, 1000, NULL, NULL, 0),
+                     PARCOURS_EINVAL);
+    /* Nobody answers there: unreachable after the timeout, nothing written. */
+    assert_int_equal(parcours_admin_backup("ipc:///nonexistent/parcours-test.sock", NULL, NULL, 1,
+                                           200, &bytes, NULL, 0),
+                     PARCOURS_EUNREACHABLE);
+    assert_int_equal(bytes, 0);
+}
+
 /* An event with every required field, on the stack. */
 static void sample_event(Parcours__V1__Event *e, Parcours__V1__JobEnded *payload)
 {
@@ -626,6 +657,7 @@ int main(void)
         cmocka_unit_test(test_event_id_shape_and_order),
         cmocka_unit_test(test_event_id_time_prefix),
         cmocka_unit_test(test_client_arguments),
+        cmocka_unit_test(test_error_sentences_and_backup_arguments),
         cmocka_unit_test(test_client_window_and_unanswered),
         cmocka_unit_test(test_client_too_large),
         cmocka_unit_test(test_admin_unreachable),

@@ -161,16 +161,23 @@ static void fake_send(fake_t *f, const Parcours__V1__DeliverReply *reply)
     assert_true(zmq_send(f->router, frame, len, 0) >= 0);
 }
 
-static void fake_subscribed(fake_t *f, uint64_t from)
+static void fake_subscribed_stream(fake_t *f, uint64_t from, uint64_t cursor, uint64_t stream_id)
 {
     Parcours__V1__Subscribed s = PARCOURS__V1__SUBSCRIBED__INIT;
     Parcours__V1__DeliverReply reply = PARCOURS__V1__DELIVER_REPLY__INIT;
     s.partner_id = "ft93";
     s.from = from;
+    s.cursor = cursor;
+    s.stream_id = stream_id;
     s.window = 100;
     reply.kind_case = PARCOURS__V1__DELIVER_REPLY__KIND_SUBSCRIBED;
     reply.subscribed = &s;
     fake_send(f, &reply);
+}
+
+static void fake_subscribed(fake_t *f, uint64_t from)
+{
+    fake_subscribed_stream(f, from, from > 0 ? from - 1 : 0, 77);
 }
 
 static void fake_notification(fake_t *f, uint64_t partner_seq)
@@ -342,6 +349,46 @@ static void test_subscription_stream(void **state)
     fake_expect_nothing(f);
 }
 
+/* A daemon restored from a backup answers with another stream_id and a cursor behind what the
+ * callback saw: the stream is handed again from there, not dropped as seen. */
+static void test_subscription_restored_daemon(void **state)
+{
+    fake_t *f = *state;
+    assert_int_equal(parcours_subscription_new(f->endpoint, "ft93", NULL, &f->sub), PARCOURS_OK);
+    fake_expect_subscribe(f, 0);
+    fake_subscribed(f, 1);
+    for (uint64_t i = 1; i <= 6; i++)
+        fake_notification(f, i);
+    for (uint64_t i = 1; i <= 6; i++)
+        fake_expect_ack(f, i);
+
+    /* The same daemon restarted: same stream, cursor at 4 (timer-flushed); 5 and 6 come again
+     * and are dropped as seen. */
+    zmq_close(f->router);
+    fake_bind(f);
+    fake_expect_subscribe(f, 0);
+    fake_subscribed_stream(f, 5, 4, 77);
+    fake_notification(f, 5);
+    fake_notification(f, 6);
+    fake_expect_ack(f, 5);
+    fake_expect_ack(f, 6);
+    assert_seen(f, (const uint64_t[]){1, 2, 3, 4, 5, 6}, 6);
+
+    /* Restored from a copy taken at cursor 3: a new stream, from 4 on. 4, 5, 6 are handed again
+     * (they may be other notifications now), and 7 follows. */
+    zmq_close(f->router);
+    fake_bind(f);
+    fake_expect_subscribe(f, 0);
+    fake_subscribed_stream(f, 4, 3, 78);
+    for (uint64_t i = 4; i <= 7; i++)
+        fake_notification(f, i);
+    for (uint64_t i = 4; i <= 7; i++)
+        fake_expect_ack(f, i);
+    assert_seen(f, (const uint64_t[]){1, 2, 3, 4, 5, 6, 4, 5, 6, 7}, 10);
+    assert_int_equal(parcours_subscription_subscribed(f->sub)->stream_id, 78);
+    fake_expect_nothing(f);
+}
+
 static void test_subscription_refused(void **state)
 {
     fake_t *f = *state;
@@ -404,6 +451,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_subscription_arguments),
         cmocka_unit_test_setup_teardown(test_subscription_stream, fake_setup, fake_teardown),
+        cmocka_unit_test_setup_teardown(test_subscription_restored_daemon, fake_setup,
+                                        fake_teardown),
         cmocka_unit_test_setup_teardown(test_subscription_refused, fake_setup, fake_teardown),
         cmocka_unit_test_setup_teardown(test_subscription_manual_and_never, fake_setup,
                                         fake_teardown),

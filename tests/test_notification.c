@@ -87,6 +87,7 @@ static void check_round_trip(const notification_t *n, bool canonical)
     assert_true(got->partner_seq == n->partner_seq);
     assert_true(got->seq == n->seq);
     assert_true(got->committed_at == n->committed_at);
+    assert_true(got->stream_id == n->stream_id);
 
     if (n->event == NULL) {
         assert_null(got->event);
@@ -136,8 +137,14 @@ static void test_with_event_and_pathway(void **state)
     (void)state;
     packed_t event = pack_event("E-0001", "B-0001");
     packed_t pathway = pack_pathway(3);
-    notification_t n = {
-        7, 1234, event.bytes, event.len, pathway.bytes, pathway.len, INT64_C(1700000123456)};
+    notification_t n = {7,
+                        1234,
+                        event.bytes,
+                        event.len,
+                        pathway.bytes,
+                        pathway.len,
+                        INT64_C(1700000123456),
+                        UINT64_C(0x9e3779b97f4a7c15)};
     check_round_trip(&n, true);
     free(event.bytes);
     free(pathway.bytes);
@@ -147,7 +154,7 @@ static void test_without_pathway_or_event(void **state)
 {
     (void)state;
     packed_t event = pack_event("E-0002", "B-0002");
-    notification_t n = {1, 1, event.bytes, event.len, NULL, 0, 1};
+    notification_t n = {1, 1, event.bytes, event.len, NULL, 0, 1, 1};
     check_round_trip(&n, true); /* a partner that left the group: no pathway */
     n.event = NULL;
     n.event_len = 0;
@@ -186,7 +193,7 @@ static void test_large_values(void **state)
             notification_t n = {seqs[i],       seqs[sizeof(seqs) / sizeof(seqs[0]) - 1 - i],
                                 event.bytes,   event.len,
                                 pathway.bytes, pathway.len,
-                                times[j]};
+                                times[j],      seqs[(i + j) % (sizeof(seqs) / sizeof(seqs[0]))]};
             check_round_trip(&n, true);
         }
     free(event.bytes);
@@ -205,7 +212,7 @@ static void test_long_lengths(void **state)
     assert_true(event.len > 128);
     for (size_t i = 0; i < sizeof(member_counts) / sizeof(member_counts[0]); i++) {
         packed_t pathway = pack_pathway(member_counts[i]);
-        notification_t n = {99, 100, event.bytes, event.len, pathway.bytes, pathway.len, 5};
+        notification_t n = {99, 100, event.bytes, event.len, pathway.bytes, pathway.len, 5, 2};
         check_round_trip(&n, true);
         free(pathway.bytes);
     }
@@ -224,7 +231,7 @@ static void test_event_bytes_embedded_as_they_are(void **state)
     raw[1] = 0x06;
     raw[2] = 0x01;
     memcpy(raw + 3, event.bytes, event.len);
-    notification_t n = {3, 4, raw, event.len + 3, NULL, 0, 6};
+    notification_t n = {3, 4, raw, event.len + 3, NULL, 0, 6, 0};
     check_round_trip(&n, false);
     uint8_t *frame = malloc(notification_packed_size(&n));
     assert_non_null(frame);

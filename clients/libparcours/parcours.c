@@ -1,5 +1,5 @@
 /*
- * parcours.c: libparcours, the client side of the ingest and admin endpoints.
+ * parcours.c: libparcours, the client side of the ingest endpoint (admin.c has the admin one).
  *
  * A client is one DEALER socket and a fixed table of `window` slots, one per event in flight.
  * A slot keeps the packed frame until the event's final outcome, so that every re-send carries
@@ -38,7 +38,6 @@
 #define DEFAULT_MAX_FRAME        4096
 #define MAX_BACKOFF_MS           30000
 #define MAX_ACK_FRAME            65536 /* an Ack is a few hundred bytes; refuse absurd frames */
-#define MAX_ADMIN_REPLY          (64 * 1024 * 1024)
 
 #define NIL UINT32_MAX /* the end of a list, an empty hash bucket */
 
@@ -121,13 +120,15 @@ const char *parcours_strerror(int code)
     case PARCOURS_ERANDOM:
         return "the system's random source failed";
     case PARCOURS_EREFUSED:
-        return "parcoursd refused the request: parcours_subscription_error() says why";
+        return "parcoursd refused the request";
     case PARCOURS_EKEYFILE:
         return "the key file cannot be read";
     case PARCOURS_EKEYMODE:
         return "a secret key must be readable by its owner only (chmod 600)";
     case PARCOURS_EKEY:
         return "the key file holds no key of 40 Z85 characters (parcoursctl keygen makes them)";
+    case PARCOURS_EWRITE:
+        return "writing the backup to its file failed";
     case PARCOURS_ENOCURVE:
         return "this libzmq was built without CURVE";
     default:
@@ -728,87 +729,4 @@ int parcours_client_send(parcours_client_t *client, const Parcours__V1__Event *e
         if (timeout_ms >= 0 && clock_ms(CLOCK_MONOTONIC) >= until)
             return PARCOURS_EUNREACHABLE;
     }
-}
-
-/* ------------------------------------------------------------------------------------------ */
-/* Admin. */
-
-int parcours_admin_call(const char *endpoint, const Parcours__V1__AdminRequest *request,
-                        int timeout_ms, Parcours__V1__AdminReply **reply)
-{
-    return parcours_admin_call_secure(endpoint, NULL, NULL, request, timeout_ms, reply);
-}
-
-int parcours_admin_call_secure(const char *endpoint, const uint8_t *curve_secret_key,
-                               const uint8_t *curve_server_key,
-                               const Parcours__V1__AdminRequest *request, int timeout_ms,
-                               Parcours__V1__AdminReply **reply)
-{
-    if (reply == NULL)
-        return PARCOURS_EINVAL;
-    *reply = NULL;
-    if (endpoint == NULL || request == NULL || timeout_ms < 1 ||
-        request->base.descriptor != &parcours__v1__admin_request__descriptor ||
-        (curve_secret_key == NULL) != (curve_server_key == NULL))
-        return PARCOURS_EINVAL;
-
-    size_t len = parcours__v1__admin_request__get_packed_size(request);
-    uint8_t *frame = malloc(len > 0 ? len : 1);
-    if (frame == NULL)
-        return PARCOURS_ENOMEM;
-    parcours__v1__admin_request__pack(request, frame);
-
-    int rc = PARCOURS_ESOCKET;
-    int64_t until = clock_ms(CLOCK_MONOTONIC) + timeout_ms;
-    void *context = zmq_ctx_new();
-    void *socket = context != NULL ? zmq_socket(context, ZMQ_DEALER) : NULL;
-    zmq_msg_t msg;
-    zmq_msg_init(&msg);
-    /* Immediate with a send timeout: the request waits for the connection, for timeout_ms at
-     * most, instead of sitting in a pipe; linger 0: closing never waits. */
-    int linger = 0, immediate = 1;
-    int64_t max_msg = MAX_ADMIN_REPLY;
-    if (socket == NULL || zmq_setsockopt(socket, ZMQ_LINGER, &linger, sizeof(linger)) != 0 ||
-        zmq_setsockopt(socket, ZMQ_IMMEDIATE, &immediate, sizeof(immediate)) != 0 ||
-        zmq_setsockopt(socket, ZMQ_SNDTIMEO, &timeout_ms, sizeof(timeout_ms)) != 0 ||
-        zmq_setsockopt(socket, ZMQ_MAXMSGSIZE, &max_msg, sizeof(max_msg)) != 0)
-        goto done;
-    rc = parcours_curve_client(socket, curve_secret_key, curve_server_key);
-    if (rc != PARCOURS_OK)
-        goto done;
-    rc = PARCOURS_ESOCKET;
-    if (zmq_connect(socket, endpoint) != 0) {
-        rc = PARCOURS_EENDPOINT;
-        goto done;
-    }
-    if (zmq_send(socket, frame, len, 0) < 0) {
-        rc = errno == EAGAIN ? PARCOURS_EUNREACHABLE : PARCOURS_ESOCKET;
-        goto done;
-    }
-    for (;;) {
-        int64_t left = until - clock_ms(CLOCK_MONOTONIC);
-        zmq_pollitem_t item = {.socket = socket, .events = ZMQ_POLLIN};
-        int n = zmq_poll(&item, 1, left > 0 ? (long)left : 0);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0)
-            goto done;
-        if (n == 0) {
-            rc = PARCOURS_EUNREACHABLE;
-            goto done;
-        }
-        break;
-    }
-    if (zmq_msg_recv(&msg, socket, ZMQ_DONTWAIT) < 0)
-        goto done;
-    *reply = parcours__v1__admin_reply__unpack(NULL, zmq_msg_size(&msg), zmq_msg_data(&msg));
-    rc = *reply != NULL ? PARCOURS_OK : PARCOURS_EPROTOCOL;
-done:
-    zmq_msg_close(&msg);
-    if (socket != NULL)
-        zmq_close(socket);
-    if (context != NULL)
-        zmq_ctx_term(context);
-    free(frame);
-    return rc;
 }

@@ -90,11 +90,12 @@ extern "C" {
 #define PARCOURS_EBUSY        (-9)  /* parcours_client_send() with other events in flight */
 #define PARCOURS_EPROTOCOL    (-10) /* the daemon's answer is not the expected message */
 #define PARCOURS_ERANDOM      (-11) /* the system's random source (getrandom) failed */
-#define PARCOURS_EREFUSED     (-12) /* the daemon refused: parcours_subscription_error() says why */
+#define PARCOURS_EREFUSED     (-12) /* the daemon refused: the call's error sentence says why */
 #define PARCOURS_EKEYFILE     (-13) /* a key file cannot be opened or read: errno says why */
 #define PARCOURS_EKEYMODE     (-14) /* a secret key file that group or others may read */
 #define PARCOURS_EKEY         (-15) /* a key file holds no key of 40 Z85 characters */
 #define PARCOURS_ENOCURVE     (-16) /* this libzmq was built without CURVE */
+#define PARCOURS_EWRITE       (-17) /* writing a backup to its file failed: errno says why */
 
 /* Size of a raw CURVE key (secret or public), in bytes; its Z85 text is 40 characters. */
 #define PARCOURS_KEY_SIZE 32
@@ -295,6 +296,27 @@ int parcours_admin_call_secure(const char *endpoint, const uint8_t *curve_secret
                                Parcours__V1__AdminReply **reply);
 
 /*
+ * Takes a hot backup of the daemon's store: a compacted, consistent copy of its LMDB file
+ * (data.mdb), taken while the daemon serves. The copy comes part after part over the admin
+ * endpoint (AdminCommand BACKUP) and each part is written to fd, in order, from where fd
+ * stands. The daemon runs one backup at a time.
+ *
+ * endpoint, curve_secret_key, curve_server_key: as parcours_admin_call_secure().
+ * fd: where the copy goes (a file opened for writing; the caller fsyncs and closes it).
+ * timeout_ms: the longest wait for each part (at least 1), not for the whole copy.
+ * bytes: receives the bytes written so far, also on failure; may be NULL.
+ * why, why_len: receive the daemon's sentence when it refused or its copy failed; may be NULL.
+ * Returns 0 once the last part is written: fd then holds the whole copy. PARCOURS_EREFUSED
+ * (another backup runs, the copy failed: why says so); PARCOURS_EWRITE (writing to fd failed,
+ * errno says why); PARCOURS_EUNREACHABLE; PARCOURS_EPROTOCOL; PARCOURS_EINVAL;
+ * PARCOURS_EENDPOINT; PARCOURS_ENOMEM; PARCOURS_ESOCKET; PARCOURS_ENOCURVE. On failure what fd
+ * holds is not a usable copy.
+ */
+int parcours_admin_backup(const char *endpoint, const uint8_t *curve_secret_key,
+                          const uint8_t *curve_server_key, int fd, int timeout_ms, uint64_t *bytes,
+                          char *why, size_t why_len);
+
+/*
  * Reads a CURVE key file, as `parcoursctl keygen` writes them and parcoursd reads them: one key
  * as 40 Z85 characters, the first word of the first line that is neither blank nor a comment
  * (lines starting with #).
@@ -461,8 +483,12 @@ uint64_t parcours_subscription_last(const parcours_subscription_t *sub);
 
 /*
  * The daemon's answer to the last subscription (where the stream started, the partner's cursor
- * and last partner_seq, the window in force), or NULL when no subscription has been answered
- * yet: a NULL after polling for a while means the daemon is not reachable. Owned by sub; valid
+ * and last partner_seq, the window in force, the stream_id), or NULL when no subscription has
+ * been answered yet: a NULL after polling for a while means the daemon is not reachable.
+ * stream_id changes only when the daemon's store was restored from a backup: the subscription
+ * then hands the stream again from the restored cursor on, partner_seqs the callback saw
+ * included (they may now be other notifications); the callback's own dedupe must then be on
+ * (stream_id, partner_seq), or on the event's (partner_id, event_id). Owned by sub; valid
  * until the next parcours_subscription_poll() or parcours_subscription_destroy().
  */
 const Parcours__V1__Subscribed *

@@ -18,6 +18,10 @@
  * acknowledging ahead), the stream is asked again from last + 1, so that the callback never
  * sees a gap.
  *
+ * A partner_seq names one notification within one stream_id only: when a Subscribed brings a
+ * new stream_id (the daemon's store was restored from a backup), `last` goes back to the
+ * restored cursor, so that the stream is handed again from there rather than dropped as seen.
+ *
  * Without acknowledgements (PARCOURS_ACK_NEVER), the daemon's window fills and never empties:
  * once it has sent `window` notifications, the library subscribes again from last + 1, which
  * opens a fresh window and leaves the cursor alone.
@@ -76,6 +80,7 @@ struct parcours_subscription {
     bool subscribe_due;  /* a Subscribe the socket could not take yet */
     uint64_t subscribe_from;
     Parcours__V1__DeliverReply *subscribed; /* the last Subscribed answer */
+    uint64_t stream_id;                     /* of the streams the positions above belong to */
     bool refused;
     int error_code;
     char error[PARCOURS_MESSAGE_MAX];
@@ -184,6 +189,17 @@ static int subscription_on_subscribed(parcours_subscription_t *sub,
     uint64_t from = reply->subscribed->from;
     sub->sent_max = from > 0 ? from - 1 : 0; /* the daemon accepts acks below its start */
     sub->received = 0;
+    uint64_t stream_id = reply->subscribed->stream_id;
+    if (sub->stream_id != 0 && stream_id != sub->stream_id) {
+        /* The daemon's store was restored from a backup: its stream numbers again from where
+         * the copy stood, and the partner_seqs handed past that point may now name other
+         * notifications. The stream is taken anew after the restored cursor: what comes after
+         * it is handed again (at least once), and nothing is dropped as seen. */
+        sub->last = reply->subscribed->cursor;
+        if (sub->acked > sub->last)
+            sub->acked = sub->last;
+    }
+    sub->stream_id = stream_id;
     uint64_t wanted = subscription_wanted(sub);
     if (wanted > 0 && from > wanted)
         return subscription_subscribe(sub, wanted); /* it would leave a gap: ask for the rest */

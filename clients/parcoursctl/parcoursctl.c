@@ -1,7 +1,7 @@
 /*
  * parcoursctl.c: the admin CLI of parcoursd: the command table, the common options, the
  * endpoints, and the read commands (status, show, history, partners). `emit` is in emit.c,
- * `tail` in tail.c, `keygen` and the CURVE keys of connections in keys.c.
+ * `tail` in tail.c, `backup` in backup.c, `keygen` and the CURVE keys of connections in keys.c.
  *
  * One table drives both `help` and dispatch, so they cannot drift apart. Every read command
  * sends one AdminRequest to the daemon's admin endpoint and prints the AdminReply, for people
@@ -54,6 +54,9 @@ static const command_t commands[] = {
      "          [--no-ack] [--json] [--key FILE]",
      "print a partner's notifications as they come, acknowledging each (not with --no-ack);\n"
      "      --from N replays from partner_seq N; --idle S exits after S seconds of quiet"},
+    {"backup", cmd_backup, "backup DIR [--json]",
+     "a hot, compacted, consistent copy of the daemon's store, taken while it serves, written\n"
+     "      as DIR/data.mdb (never overwriting one); restore: see parcoursd(8)"},
     {"keygen", cmd_keygen, "keygen NAME [--dir DIR]",
      "make a CURVE key pair: DIR/NAME.secret (mode 0600) and DIR/NAME.public, never\n"
      "      overwriting one; prints the partners file's line `public_key = ...`"},
@@ -334,20 +337,38 @@ static int read_args(ctl_t *ctl, const char *command, int argc, char **argv, con
     return 0;
 }
 
+int ctl_admin_keys(ctl_t *ctl, ctl_curve_t *curve)
+{
+    memset(curve, 0, sizeof(*curve));
+    if (ctl_endpoints(ctl) != 0)
+        return CTL_EXIT_USAGE;
+    /* The ipc:// endpoint is owner-only and needs no key; a tcp:// one takes an admin key. */
+    if (strncmp(ctl->admin, "ipc://", 6) == 0)
+        return CTL_EXIT_OK;
+    return ctl_curve_keys(ctl, CTL_ADMIN_KEY_NAME, curve);
+}
+
+int ctl_admin_unreachable(const ctl_t *ctl, const ctl_curve_t *curve)
+{
+    bool ipc = strncmp(ctl->admin, "ipc://", 6) == 0;
+    fprintf(stderr,
+            "parcoursctl: parcoursd did not answer on %s within %d ms: is parcoursd "
+            "running? Check [admin] endpoint in parcoursd.conf (or give -c FILE or --admin "
+            "ENDPOINT)%s\n",
+            ctl->admin, ctl->timeout_ms,
+            ipc ? "; an ipc socket is owner-only: run as the daemon's user." : ".");
+    ctl_curve_hint(ctl->admin, CTL_ADMIN_KEY_NAME, curve);
+    return CTL_EXIT_UNREACHABLE;
+}
+
 /* Sends one request and receives its reply; on failure prints why and returns the exit code. */
 static int admin_ask(ctl_t *ctl, Parcours__V1__AdminCommand command, const char *beneficiary,
                      Parcours__V1__AdminReply **reply)
 {
-    if (ctl_endpoints(ctl) != 0)
-        return CTL_EXIT_USAGE;
-    /* The ipc:// endpoint is owner-only and needs no key; a tcp:// one takes an admin key. */
-    ctl_curve_t curve = {0};
-    bool ipc = strncmp(ctl->admin, "ipc://", 6) == 0;
-    if (!ipc) {
-        int status = ctl_curve_keys(ctl, CTL_ADMIN_KEY_NAME, &curve);
-        if (status != CTL_EXIT_OK)
-            return status;
-    }
+    ctl_curve_t curve;
+    int status = ctl_admin_keys(ctl, &curve);
+    if (status != CTL_EXIT_OK)
+        return status;
     Parcours__V1__AdminRequest request = PARCOURS__V1__ADMIN_REQUEST__INIT;
     request.command = command;
     if (beneficiary != NULL)
@@ -356,16 +377,8 @@ static int admin_ask(ctl_t *ctl, Parcours__V1__AdminCommand command, const char 
                                         curve.on ? curve.server : NULL, &request, ctl->timeout_ms,
                                         reply);
     ctl_curve_wipe(&curve);
-    if (rc == PARCOURS_EUNREACHABLE) {
-        fprintf(stderr,
-                "parcoursctl: parcoursd did not answer on %s within %d ms: is parcoursd "
-                "running? Check [admin] endpoint in parcoursd.conf (or give -c FILE or --admin "
-                "ENDPOINT)%s\n",
-                ctl->admin, ctl->timeout_ms,
-                ipc ? "; an ipc socket is owner-only: run as the daemon's user." : ".");
-        ctl_curve_hint(ctl->admin, CTL_ADMIN_KEY_NAME, &curve);
-        return CTL_EXIT_UNREACHABLE;
-    }
+    if (rc == PARCOURS_EUNREACHABLE)
+        return ctl_admin_unreachable(ctl, &curve);
     if (rc != PARCOURS_OK) {
         fprintf(stderr, "parcoursctl: %s: %s\n", ctl->admin, parcours_strerror(rc));
         return rc == PARCOURS_EENDPOINT ? CTL_EXIT_USAGE : CTL_EXIT_REJECTED;

@@ -77,6 +77,9 @@ int cmd_emit(ctl_t *ctl, int argc, char **argv);
 /* `tail`: see tail.c. argv[0] is the first argument after "tail". */
 int cmd_tail(ctl_t *ctl, int argc, char **argv);
 
+/* `backup`: see backup.c. argv[0] is the first argument after "backup". */
+int cmd_backup(ctl_t *ctl, int argc, char **argv);
+
 /* `keygen`: see keys.c. argv[0] is the first argument after "keygen". */
 int cmd_keygen(ctl_t *ctl, int argc, char **argv);
 
@@ -99,6 +102,16 @@ bool ctl_curve_wanted(const ctl_t *ctl);
  * named on the command line cannot be read.
  */
 int ctl_curve_keys(const ctl_t *ctl, const char *who, ctl_curve_t *curve);
+
+/*
+ * Resolves the admin endpoint (ctl_endpoints) and, for a tcp:// one, the admin key into curve
+ * (curve->on false for ipc://). Returns CTL_EXIT_OK, or the exit code after printing why.
+ */
+int ctl_admin_keys(ctl_t *ctl, ctl_curve_t *curve);
+
+/* Prints why the admin endpoint did not answer, with the CURVE hint; returns
+ * CTL_EXIT_UNREACHABLE. */
+int ctl_admin_unreachable(const ctl_t *ctl, const ctl_curve_t *curve);
 
 /* Clears the secret key of curve (call when the connection no longer needs it). */
 void ctl_curve_wipe(ctl_curve_t *curve);

@@ -463,6 +463,8 @@ void print_status(const Parcours__V1__Status *st, bool json)
     printf("%-18s %s\n", "durable",
            st->durable ? "yes (fsync before every ack)" : "NO: acks promise nothing");
     printf("%-18s %" PRIu64 "\n", "last seq", st->last_seq);
+    printf("%-18s %" PRIu64 " (changes only when the store is restored from a backup)\n",
+           "stream id", st->stream_id);
     printf("%-18s accepted %" PRIu64 ", duplicate %" PRIu64 ", rejected %" PRIu64 "\n", "events",
            st->events_accepted, st->events_duplicate, st->events_rejected);
     printf("%-18s %" PRIu64 " (mean %.1f events, max %" PRIu32 ")\n", "batches", st->batches,

@@ -208,6 +208,12 @@ class Subscription:
     the partner's cursor (the last partner_seq it acknowledged). This class subscribes on every
     (re)connection, with from=0 so that the daemon resumes after the cursor: a daemon restart
     or a network cut costs nothing but a few redeliveries, which it drops by partner_seq.
+
+    A partner_seq names one notification within one stream_id only. A daemon restored from a
+    backup answers with a new stream_id and numbers again from where the copy stood: the class
+    then takes the stream anew after the restored cursor, so notifications come again from
+    there, partner_seqs already seen included. Dedupe your own side on (stream_id, partner_seq),
+    or on the event's (partner_id, event_id).
     """
 
     def __init__(self, endpoint, partner_id, window=100, types=(), secret_key=None,
@@ -263,6 +269,10 @@ class Subscription:
             reply = pb.DeliverReply.FromString(self._socket.recv())
             kind = reply.WhichOneof("kind")
             if kind == "subscribed":
+                if self.subscribed and reply.subscribed.stream_id != self.subscribed.stream_id:
+                    # Restored from a backup: what was seen past the restored cursor may be
+                    # other notifications now.
+                    self.last_partner_seq = min(self.last_partner_seq, reply.subscribed.cursor)
                 self.subscribed = reply.subscribed
             elif kind == "error" and reply.error.code == pb.ERROR_CODE_NOT_SUBSCRIBED:
                 self._subscribe()  # an ack crossed a daemon restart: resume after the cursor

@@ -58,7 +58,9 @@ class SystemdUnitTest(unittest.TestCase):
         return path
 
     def test_verify(self):
-        result = subprocess.run([systemd_analyze(), "verify", self.unit_copy()],
+        # --man=no: verify would run man(1) on the Documentation= pages, which are installed by
+        # `cmake --install`, not here; test_documentation_pages checks them in the tree.
+        result = subprocess.run([systemd_analyze(), "verify", "--man=no", self.unit_copy()],
                                 capture_output=True, text=True, timeout=TIMEOUT)
         # verify also loads the units ours pulls in (multi-user.target, network-online.target
         # and what they need) from the host, and reports what it finds wrong in those (on some
@@ -72,6 +74,27 @@ class SystemdUnitTest(unittest.TestCase):
                 print("host unit, not ours: %s" % line)
         self.assertEqual(ours, [], "systemd-analyze verify:\n" + result.stderr)
         self.assertEqual(result.returncode, 0, "systemd-analyze verify:\n" + result.stderr)
+
+    def test_documentation_pages(self):
+        """Every man: page the unit names is a page of the tree, with that name and section."""
+        with open(UNIT, encoding="utf-8") as f:
+            pages = re.findall(r"man:([\w.]+)\((\d)\)", f.read())
+        self.assertGreaterEqual(len(pages), 3)
+        root = os.path.dirname(os.path.dirname(UNIT))
+        sources = {}
+        for folder, _, files in os.walk(root):
+            if "/build" in folder or "/.git" in folder:
+                continue
+            for name in files:
+                if re.fullmatch(r"[\w.]+\.\d", name):
+                    sources[name] = os.path.join(folder, name)
+        for name, section in pages:
+            path = sources.get("%s.%s" % (name, section))
+            self.assertIsNotNone(path, "the unit names man:%s(%s), not in the tree" % (name, section))
+            with open(path, encoding="utf-8") as f:
+                header = re.search(r"^\.TH\s+\"?([\w.]+)\"?\s+\"?(\d)", f.read(), re.M)
+            self.assertIsNotNone(header, path)
+            self.assertEqual((header.group(1).lower(), header.group(2)), (name, section))
 
     def test_verify_catches_a_bad_unit(self):
         """The check above would pass on a verify that printed nothing: a typo must show."""

@@ -1,0 +1,189 @@
+/*
+ * admin.c: libparcours, the client side of the admin endpoint.
+ *
+ * A connection is a short-lived DEALER socket of its own context: one exchange for a question
+ * (parcours_admin_call), or as many as the parts of a hot backup (parcours_admin_backup), each
+ * one request out and one reply back.
+ */
+#include <errno.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <zmq.h>
+
+#include "curve.h"
+#include "parcours.h"
+
+/* A status of a large territory, or a backup part of 1 MiB, fits with room to spare. */
+#define MAX_ADMIN_REPLY (64 * 1024 * 1024)
+
+typedef struct admin_conn {
+    void *context;
+    void *socket;
+} admin_conn_t;
+
+static int64_t monotonic_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void admin_close(admin_conn_t *c)
+{
+    if (c->socket != NULL)
+        zmq_close(c->socket);
+    if (c->context != NULL)
+        zmq_ctx_term(c->context);
+    c->socket = c->context = NULL;
+}
+
+/* Opens a connection whose sends wait timeout_ms at most for the daemon. */
+static int admin_open(admin_conn_t *c, const char *endpoint, const uint8_t *curve_secret_key,
+                      const uint8_t *curve_server_key, int timeout_ms)
+{
+    c->context = zmq_ctx_new();
+    c->socket = c->context != NULL ? zmq_socket(c->context, ZMQ_DEALER) : NULL;
+    /* Immediate with a send timeout: a request waits for the connection, for timeout_ms at
+     * most, instead of sitting in a pipe; linger 0: closing never waits. */
+    int linger = 0, immediate = 1;
+    int64_t max_msg = MAX_ADMIN_REPLY;
+    if (c->socket == NULL || zmq_setsockopt(c->socket, ZMQ_LINGER, &linger, sizeof(linger)) != 0 ||
+        zmq_setsockopt(c->socket, ZMQ_IMMEDIATE, &immediate, sizeof(immediate)) != 0 ||
+        zmq_setsockopt(c->socket, ZMQ_SNDTIMEO, &timeout_ms, sizeof(timeout_ms)) != 0 ||
+        zmq_setsockopt(c->socket, ZMQ_MAXMSGSIZE, &max_msg, sizeof(max_msg)) != 0) {
+        admin_close(c);
+        return PARCOURS_ESOCKET;
+    }
+    int rc = parcours_curve_client(c->socket, curve_secret_key, curve_server_key);
+    if (rc == PARCOURS_OK && zmq_connect(c->socket, endpoint) != 0)
+        rc = PARCOURS_EENDPOINT;
+    if (rc != PARCOURS_OK)
+        admin_close(c);
+    return rc;
+}
+
+/* One request out, one reply back, within timeout_ms. */
+static int admin_exchange(admin_conn_t *c, const Parcours__V1__AdminRequest *request,
+                          int timeout_ms, Parcours__V1__AdminReply **reply)
+{
+    size_t len = parcours__v1__admin_request__get_packed_size(request);
+    uint8_t *frame = malloc(len > 0 ? len : 1);
+    if (frame == NULL)
+        return PARCOURS_ENOMEM;
+    parcours__v1__admin_request__pack(request, frame);
+    int64_t until = monotonic_ms() + timeout_ms;
+    int rc = zmq_send(c->socket, frame, len, 0) < 0
+                 ? (errno == EAGAIN ? PARCOURS_EUNREACHABLE : PARCOURS_ESOCKET)
+                 : PARCOURS_OK;
+    free(frame);
+    while (rc == PARCOURS_OK) {
+        int64_t left = until - monotonic_ms();
+        zmq_pollitem_t item = {.socket = c->socket, .events = ZMQ_POLLIN};
+        int n = zmq_poll(&item, 1, left > 0 ? (long)left : 0);
+        if (n > 0)
+            break;
+        if (n == 0)
+            rc = PARCOURS_EUNREACHABLE;
+        else if (errno != EINTR)
+            rc = PARCOURS_ESOCKET;
+    }
+    if (rc != PARCOURS_OK)
+        return rc;
+    zmq_msg_t msg;
+    zmq_msg_init(&msg);
+    if (zmq_msg_recv(&msg, c->socket, ZMQ_DONTWAIT) < 0) {
+        zmq_msg_close(&msg);
+        return PARCOURS_ESOCKET;
+    }
+    *reply = parcours__v1__admin_reply__unpack(NULL, zmq_msg_size(&msg), zmq_msg_data(&msg));
+    zmq_msg_close(&msg);
+    return *reply != NULL ? PARCOURS_OK : PARCOURS_EPROTOCOL;
+}
+
+int parcours_admin_call(const char *endpoint, const Parcours__V1__AdminRequest *request,
+                        int timeout_ms, Parcours__V1__AdminReply **reply)
+{
+    return parcours_admin_call_secure(endpoint, NULL, NULL, request, timeout_ms, reply);
+}
+
+int parcours_admin_call_secure(const char *endpoint, const uint8_t *curve_secret_key,
+                               const uint8_t *curve_server_key,
+                               const Parcours__V1__AdminRequest *request, int timeout_ms,
+                               Parcours__V1__AdminReply **reply)
+{
+    if (reply == NULL)
+        return PARCOURS_EINVAL;
+    *reply = NULL;
+    if (endpoint == NULL || request == NULL || timeout_ms < 1 ||
+        request->base.descriptor != &parcours__v1__admin_request__descriptor ||
+        (curve_secret_key == NULL) != (curve_server_key == NULL))
+        return PARCOURS_EINVAL;
+    admin_conn_t c = {0};
+    int rc = admin_open(&c, endpoint, curve_secret_key, curve_server_key, timeout_ms);
+    if (rc == PARCOURS_OK)
+        rc = admin_exchange(&c, request, timeout_ms, reply);
+    admin_close(&c);
+    return rc;
+}
+
+/* Writes all of len bytes to fd. */
+static int write_all(int fd, const uint8_t *data, size_t len)
+{
+    while (len > 0) {
+        ssize_t n = write(fd, data, len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return PARCOURS_EWRITE;
+        data += n;
+        len -= (size_t)n;
+    }
+    return PARCOURS_OK;
+}
+
+int parcours_admin_backup(const char *endpoint, const uint8_t *curve_secret_key,
+                          const uint8_t *curve_server_key, int fd, int timeout_ms, uint64_t *bytes,
+                          char *why, size_t why_len)
+{
+    if (bytes != NULL)
+        *bytes = 0;
+    if (why != NULL && why_len > 0)
+        why[0] = '\0';
+    if (endpoint == NULL || fd < 0 || timeout_ms < 1 ||
+        (curve_secret_key == NULL) != (curve_server_key == NULL))
+        return PARCOURS_EINVAL;
+    admin_conn_t c = {0};
+    int rc = admin_open(&c, endpoint, curve_secret_key, curve_server_key, timeout_ms);
+    Parcours__V1__AdminRequest request = PARCOURS__V1__ADMIN_REQUEST__INIT;
+    request.command = PARCOURS__V1__ADMIN_COMMAND__ADMIN_COMMAND_BACKUP;
+    bool done = false;
+    while (rc == PARCOURS_OK && !done) {
+        Parcours__V1__AdminReply *reply = NULL;
+        rc = admin_exchange(&c, &request, timeout_ms, &reply);
+        if (rc != PARCOURS_OK)
+            break;
+        const Parcours__V1__BackupPart *part = reply->backup;
+        if (!reply->ok) {
+            if (why != NULL && why_len > 0)
+                snprintf(why, why_len, "%s", reply->error != NULL ? reply->error : "");
+            rc = PARCOURS_EREFUSED;
+        } else if (part == NULL || part->offset != request.backup_offset ||
+                   (request.backup_token != 0 && part->token != request.backup_token)) {
+            rc = PARCOURS_EPROTOCOL; /* not the part asked for */
+        } else {
+            rc = write_all(fd, part->data.data, part->data.len);
+            request.backup_token = part->token;
+            request.backup_offset += part->data.len;
+            if (bytes != NULL && rc == PARCOURS_OK)
+                *bytes = request.backup_offset;
+            done = part->done;
+        }
+        parcours__v1__admin_reply__free_unpacked(reply, NULL);
+    }
+    admin_close(&c);
+    return rc;
+}

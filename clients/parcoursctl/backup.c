@@ -1,0 +1,158 @@
+/*
+ * backup.c: `parcoursctl backup DIR`, a hot backup of the daemon's store.
+ *
+ * The copy comes over the admin endpoint (parcours_admin_backup), so it lands where the admin
+ * runs, owned by the admin, whatever the daemon's own sandbox lets it write. It is written as
+ * DIR/data.mdb.partial, fsynced, then renamed to DIR/data.mdb and the folder fsynced: a
+ * data.mdb in DIR is always a whole copy, and an existing one is never overwritten.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "jsonwriter.h"
+#include "parcours.h"
+#include "parcoursctl.h"
+#include "print.h"
+
+#define BACKUP_FILE "data.mdb"
+
+static int fail(const ctl_t *ctl, const char *message)
+{
+    if (ctl->json)
+        print_error_json(message);
+    else
+        fprintf(stderr, "parcoursctl: %s\n", message);
+    return CTL_EXIT_REJECTED;
+}
+
+/* Makes dir (0700) unless it is a folder already. */
+static int folder_ready(const ctl_t *ctl, const char *dir)
+{
+    char message[CTL_PATH_MAX + 128];
+    struct stat st;
+    if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
+        snprintf(message, sizeof(message), "cannot make the folder %s: %s", dir, strerror(errno));
+        return fail(ctl, message);
+    }
+    if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
+        snprintf(message, sizeof(message), "%s is not a folder", dir);
+        return fail(ctl, message);
+    }
+    return CTL_EXIT_OK;
+}
+
+int cmd_backup(ctl_t *ctl, int argc, char **argv)
+{
+    const char *dir = NULL;
+    for (int i = 0; i < argc; i++) {
+        int common = ctl_common_option(ctl, argc, argv, &i);
+        if (common < 0)
+            return CTL_EXIT_USAGE;
+        if (common > 0) {
+            i--;
+            continue;
+        }
+        if (strcmp(argv[i], "--json") == 0) {
+            ctl->json = true;
+        } else if (argv[i][0] != '-' && dir == NULL) {
+            dir = argv[i];
+        } else {
+            fprintf(stderr, "parcoursctl backup: unexpected argument \"%s\"\n", argv[i]);
+            return ctl_usage("backup");
+        }
+    }
+    if (dir == NULL)
+        return ctl_usage("backup");
+
+    char path[CTL_PATH_MAX], partial[CTL_PATH_MAX + 16], message[2 * CTL_PATH_MAX];
+    if (snprintf(path, sizeof(path), "%s/" BACKUP_FILE, dir) >= (int)sizeof(path)) {
+        fprintf(stderr, "parcoursctl backup: the folder's name is too long\n");
+        return CTL_EXIT_USAGE;
+    }
+    snprintf(partial, sizeof(partial), "%s.partial", path);
+    if (access(path, F_OK) == 0) {
+        fprintf(stderr,
+                "parcoursctl backup: %s exists; a backup never overwrites one: give another "
+                "folder, or move it away\n",
+                path);
+        return CTL_EXIT_USAGE;
+    }
+    ctl_curve_t curve;
+    int status = ctl_admin_keys(ctl, &curve);
+    if (status != CTL_EXIT_OK)
+        return status;
+    status = folder_ready(ctl, dir);
+    if (status != CTL_EXIT_OK) {
+        ctl_curve_wipe(&curve);
+        return status;
+    }
+    /* A .partial left by an interrupted backup is this command's own: it starts again. */
+    int fd = open(partial, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        ctl_curve_wipe(&curve);
+        snprintf(message, sizeof(message), "cannot write %s: %s", partial, strerror(errno));
+        return fail(ctl, message);
+    }
+
+    struct timespec start, end;
+    clock_gettime(CLOCK_MONOTONIC, &start);
+    uint64_t bytes = 0;
+    char why[512];
+    int rc = parcours_admin_backup(ctl->admin, curve.on ? curve.secret : NULL,
+                                   curve.on ? curve.server : NULL, fd, ctl->timeout_ms, &bytes, why,
+                                   sizeof(why));
+    int saved_errno = errno;
+    ctl_curve_wipe(&curve);
+    if (rc == PARCOURS_OK && fsync(fd) != 0) {
+        rc = PARCOURS_EWRITE;
+        saved_errno = errno;
+    }
+    if (close(fd) != 0 && rc == PARCOURS_OK) {
+        rc = PARCOURS_EWRITE;
+        saved_errno = errno;
+    }
+    if (rc == PARCOURS_OK && rename(partial, path) != 0) {
+        rc = PARCOURS_EWRITE;
+        saved_errno = errno;
+    }
+    if (rc != PARCOURS_OK) {
+        unlink(partial);
+        if (rc == PARCOURS_EUNREACHABLE)
+            return ctl_admin_unreachable(ctl, &curve);
+        if (rc == PARCOURS_EREFUSED)
+            snprintf(message, sizeof(message), "%s", why);
+        else if (rc == PARCOURS_EWRITE)
+            snprintf(message, sizeof(message), "cannot write %s: %s", path, strerror(saved_errno));
+        else
+            snprintf(message, sizeof(message), "%s: %s", ctl->admin, parcours_strerror(rc));
+        if (rc == PARCOURS_EENDPOINT) {
+            fprintf(stderr, "parcoursctl: %s\n", message);
+            return CTL_EXIT_USAGE;
+        }
+        return fail(ctl, message);
+    }
+    /* The rename is durable once the folder is. */
+    int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd >= 0) {
+        fsync(dfd);
+        close(dfd);
+    }
+    clock_gettime(CLOCK_MONOTONIC, &end);
+    double seconds =
+        (double)(end.tv_sec - start.tv_sec) + (double)(end.tv_nsec - start.tv_nsec) / 1e9;
+    if (ctl->json) {
+        printf("{\"path\":");
+        jsonwriter_escape(stdout, path);
+        printf(",\"bytes\":%llu,\"seconds\":%.3f}\n", (unsigned long long)bytes, seconds);
+    } else {
+        printf("backup: %s, %llu bytes in %.1f s\n", path, (unsigned long long)bytes, seconds);
+        printf("restore: stop parcoursd, put this file alone in its [store] path, start it "
+               "(parcoursd(8), BACKUP AND RESTORE)\n");
+    }
+    return CTL_EXIT_OK;
+}

@@ -1,0 +1,44 @@
+/*
+ * backup.h: hot backups over the admin endpoint.
+ *
+ * A backup is LMDB's compacting copy of the store (store_copy_fd), written by a thread of its
+ * own into a pipe while the loop goes on serving. The admin client pulls the copy part after
+ * part (AdminRequest BACKUP with a token and an offset); the loop reads the pipe only when a
+ * request is there, so the pipe's capacity is all the copy ever gets ahead of its reader, and a
+ * slow client costs memory to no one. A request that finds the pipe empty is parked and
+ * answered when the copy thread has written more.
+ *
+ * One backup at a time. One left without a request for BACKUP_IDLE_MS is abandoned: the pipe is
+ * closed, the copy thread fails on its next write and ends, and the store may grow its map again
+ * (while a copy runs the map cannot be remapped: see store_copy_begin).
+ */
+#ifndef PARCOURS_BACKUP_H
+#define PARCOURS_BACKUP_H
+
+#include <event2/event.h>
+#include <stddef.h>
+
+#include "parcours.pb-c.h"
+#include "store.h"
+
+#define BACKUP_PART_MAX (1024 * 1024)
+#define BACKUP_IDLE_MS  30000
+
+typedef struct backup backup_t;
+
+/* Sends reply to the admin client known by identity; called from the loop. */
+typedef void (*backup_reply_fn)(void *ctx, const void *identity, size_t identity_len,
+                                const Parcours__V1__AdminReply *reply);
+
+/* NULL when out of memory. */
+backup_t *backup_new(struct event_base *base, store_t *store, backup_reply_fn reply, void *ctx);
+
+/* Abandons a running copy (its thread is joined) and frees b. */
+void backup_destroy(backup_t **b);
+
+/* Takes one BACKUP request: answers it through the reply function, now or once the copy has
+ * more to give. */
+void backup_request(backup_t *b, const void *identity, size_t identity_len,
+                    const Parcours__V1__AdminRequest *request);
+
+#endif
