@@ -49,25 +49,8 @@ static int folder_ready(const ctl_t *ctl, const char *dir)
 int cmd_backup(ctl_t *ctl, int argc, char **argv)
 {
     const char *dir = NULL;
-    for (int i = 0; i < argc; i++) {
-        int common = ctl_common_option(ctl, argc, argv, &i);
-        if (common < 0)
-            return CTL_EXIT_USAGE;
-        if (common > 0) {
-            i--;
-            continue;
-        }
-        if (strcmp(argv[i], "--json") == 0) {
-            ctl->json = true;
-        } else if (argv[i][0] != '-' && dir == NULL) {
-            dir = argv[i];
-        } else {
-            fprintf(stderr, "parcoursctl backup: unexpected argument \"%s\"\n", argv[i]);
-            return ctl_usage("backup");
-        }
-    }
-    if (dir == NULL)
-        return ctl_usage("backup");
+    if (ctl_read_args(ctl, "backup", argc, argv, &dir, 1) != 0)
+        return CTL_EXIT_USAGE;
 
     char path[CTL_PATH_MAX], partial[CTL_PATH_MAX + 16], message[2 * CTL_PATH_MAX];
     if (snprintf(path, sizeof(path), "%s/" BACKUP_FILE, dir) >= (int)sizeof(path)) {

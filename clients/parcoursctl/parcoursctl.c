@@ -307,9 +307,8 @@ int ctl_endpoints(ctl_t *ctl)
 /* ------------------------------------------------------------------------------------------ */
 /* Read commands. */
 
-/* Reads the arguments of a read command: common options, --json, and `wanted` positionals. */
-static int read_args(ctl_t *ctl, const char *command, int argc, char **argv, const char **arg,
-                     int wanted)
+int ctl_read_args(ctl_t *ctl, const char *command, int argc, char **argv, const char **arg,
+                  int wanted)
 {
     int got = 0;
     for (int i = 0; i < argc; i++) {
@@ -408,7 +407,7 @@ static int admin_incomplete(Parcours__V1__AdminReply *reply)
 static int cmd_status(ctl_t *ctl, int argc, char **argv)
 {
     Parcours__V1__AdminReply *reply;
-    if (read_args(ctl, "status", argc, argv, NULL, 0) != 0)
+    if (ctl_read_args(ctl, "status", argc, argv, NULL, 0) != 0)
         return CTL_EXIT_USAGE;
     int status = admin_ask(ctl, PARCOURS__V1__ADMIN_COMMAND__ADMIN_COMMAND_STATUS, NULL, &reply);
     if (status != CTL_EXIT_OK)
@@ -424,7 +423,7 @@ static int cmd_show(ctl_t *ctl, int argc, char **argv)
 {
     const char *beneficiary;
     Parcours__V1__AdminReply *reply;
-    if (read_args(ctl, "show", argc, argv, &beneficiary, 1) != 0)
+    if (ctl_read_args(ctl, "show", argc, argv, &beneficiary, 1) != 0)
         return CTL_EXIT_USAGE;
     int status =
         admin_ask(ctl, PARCOURS__V1__ADMIN_COMMAND__ADMIN_COMMAND_SHOW, beneficiary, &reply);
@@ -441,7 +440,7 @@ static int cmd_history(ctl_t *ctl, int argc, char **argv)
 {
     const char *beneficiary;
     Parcours__V1__AdminReply *reply;
-    if (read_args(ctl, "history", argc, argv, &beneficiary, 1) != 0)
+    if (ctl_read_args(ctl, "history", argc, argv, &beneficiary, 1) != 0)
         return CTL_EXIT_USAGE;
     int status =
         admin_ask(ctl, PARCOURS__V1__ADMIN_COMMAND__ADMIN_COMMAND_HISTORY, beneficiary, &reply);
@@ -455,7 +454,7 @@ static int cmd_history(ctl_t *ctl, int argc, char **argv)
 static int cmd_partners(ctl_t *ctl, int argc, char **argv)
 {
     Parcours__V1__AdminReply *reply;
-    if (read_args(ctl, "partners", argc, argv, NULL, 0) != 0)
+    if (ctl_read_args(ctl, "partners", argc, argv, NULL, 0) != 0)
         return CTL_EXIT_USAGE;
     int status = admin_ask(ctl, PARCOURS__V1__ADMIN_COMMAND__ADMIN_COMMAND_PARTNERS, NULL, &reply);
     if (status != CTL_EXIT_OK)

@@ -68,6 +68,14 @@ int ctl_common_option(ctl_t *ctl, int argc, char **argv, int *i);
  */
 int ctl_endpoints(ctl_t *ctl);
 
+/*
+ * Reads the arguments of a command that takes common options, --json, and exactly `wanted`
+ * positionals (into arg[0..wanted-1]). Returns 0, or -1 after printing why and the command's
+ * usage (the caller exits with CTL_EXIT_USAGE).
+ */
+int ctl_read_args(ctl_t *ctl, const char *command, int argc, char **argv, const char **arg,
+                  int wanted);
+
 /* Prints the usage of a command from the command table to stderr and returns CTL_EXIT_USAGE. */
 int ctl_usage(const char *command);
 

@@ -77,6 +77,40 @@ class Load(threading.Thread):
             self.sock.close()
 
 
+class HandBackup:
+    """A backup pulled by hand over the admin endpoint, part after part, as libparcours does."""
+
+    def __init__(self, test, daemon):
+        self.test = test
+        self.sock = daemon.context.socket(zmq.DEALER)
+        self.sock.setsockopt(zmq.LINGER, 0)
+        self.sock.connect(daemon.admin_endpoint)
+        first = self.ask(0, 0)
+        test.assertTrue(first.ok, first.error)
+        test.assertNotEqual(first.backup.token, 0)
+        self.token = first.backup.token
+        self.data = bytearray(first.backup.data)
+
+    def ask(self, token, offset):
+        self.sock.send(pb.AdminRequest(command=pb.ADMIN_COMMAND_BACKUP, backup_token=token,
+                                       backup_offset=offset).SerializeToString())
+        self.test.assertTrue(self.sock.poll(20000), "no answer to a backup request")
+        return pb.AdminReply.FromString(self.sock.recv())
+
+    def finish(self):
+        """Pulls the rest of the copy and returns it whole."""
+        while True:
+            reply = self.ask(self.token, len(self.data))
+            self.test.assertTrue(reply.ok, reply.error)
+            self.test.assertEqual(reply.backup.offset, len(self.data))
+            self.data += reply.backup.data
+            if reply.backup.done:
+                return bytes(self.data)
+
+    def close(self):
+        self.sock.close()
+
+
 def stream(prefix, count):
     """Registrations of every beneficiary, then `count` appointments among them."""
     events = [registered(f"{prefix}-r{b}", "cd93", f"B-{prefix}-{b}")
@@ -110,6 +144,13 @@ class BackupTest(unittest.TestCase):
         self.assertEqual(run.returncode, 0, run.stderr)
         self.assertIn("new stream id", run.stdout)
         return restored.start()
+
+    def write_copy(self, name, data):
+        folder = os.path.join(self.folder, name)
+        os.makedirs(folder)
+        with open(os.path.join(folder, "data.mdb"), "wb") as f:
+            f.write(data)
+        return folder
 
     def stream_id(self, daemon, partner="ft93"):
         """The stream_id a subscriber is told, checked against the status' and a notification's."""
@@ -222,15 +263,8 @@ class BackupTest(unittest.TestCase):
         send_and_wait(sock, stream("one", 2000))
         sock.close()
         # A backup started by hand and left half-way...
-        admin = d.context.socket(zmq.DEALER)
-        admin.setsockopt(zmq.LINGER, 0)
-        admin.connect(d.admin_endpoint)
-        admin.send(pb.AdminRequest(command=pb.ADMIN_COMMAND_BACKUP).SerializeToString())
-        self.assertTrue(admin.poll(10000))
-        part = pb.AdminReply.FromString(admin.recv())
-        self.assertTrue(part.ok, part.error)
-        self.assertGreater(len(part.backup.data), 0)
-        self.assertNotEqual(part.backup.token, 0)
+        by_hand = HandBackup(self, d)
+        self.assertGreater(len(by_hand.data), 0)
         # ... refuses another one, with a sentence.
         second = os.path.join(self.folder, "second")
         run = run_ctl(d, "backup", second)
@@ -239,24 +273,10 @@ class BackupTest(unittest.TestCase):
         self.assertFalse(os.path.exists(os.path.join(second, "data.mdb")))
         self.assertFalse(os.path.exists(os.path.join(second, "data.mdb.partial")))
         # A wrong offset or token is refused too; the right ones carry on to the end.
-        for token, offset in ((part.backup.token, 1), (part.backup.token + 1, len(part.backup.data))):
-            admin.send(pb.AdminRequest(command=pb.ADMIN_COMMAND_BACKUP, backup_token=token,
-                                       backup_offset=offset).SerializeToString())
-            self.assertTrue(admin.poll(10000))
-            self.assertFalse(pb.AdminReply.FromString(admin.recv()).ok)
-        data = bytearray(part.backup.data)
-        while True:
-            admin.send(pb.AdminRequest(command=pb.ADMIN_COMMAND_BACKUP,
-                                       backup_token=part.backup.token,
-                                       backup_offset=len(data)).SerializeToString())
-            self.assertTrue(admin.poll(10000))
-            reply = pb.AdminReply.FromString(admin.recv())
-            self.assertTrue(reply.ok, reply.error)
-            self.assertEqual(reply.backup.offset, len(data))
-            data += reply.backup.data
-            if reply.backup.done:
-                break
-        admin.close()
+        for token, offset in ((by_hand.token, 1), (by_hand.token + 1, len(by_hand.data))):
+            self.assertFalse(by_hand.ask(token, offset).ok)
+        data = by_hand.finish()
+        by_hand.close()
         # Now another may run; it refuses to write over an existing copy.
         run = run_ctl(d, "backup", second)
         self.assertEqual(run.returncode, 0, run.stderr)
@@ -267,11 +287,7 @@ class BackupTest(unittest.TestCase):
         self.assertEqual(run.returncode, 2)
         self.assertIn("never overwrites", run.stderr)
         # The hand-pulled copy restores as well as parcoursctl's.
-        by_hand = os.path.join(self.folder, "by-hand")
-        os.makedirs(by_hand)
-        with open(os.path.join(by_hand, "data.mdb"), "wb") as f:
-            f.write(data)
-        restored = self.restore(by_hand)
+        restored = self.restore(self.write_copy("by-hand", data))
         self.assertEqual(restored.status().last_seq, d.status().last_seq)
 
     def test_a_backup_held_open_fences_map_growth_then_releases_it(self):
@@ -280,13 +296,8 @@ class BackupTest(unittest.TestCase):
         d = self.daemon(extra_config="store.initial_map_size = 1048576").start()
         sock = d.connect()
         send_and_wait(sock, stream("fence", 500))
-        admin = d.context.socket(zmq.DEALER)
-        admin.setsockopt(zmq.LINGER, 0)
-        admin.connect(d.admin_endpoint)
-        admin.send(pb.AdminRequest(command=pb.ADMIN_COMMAND_BACKUP).SerializeToString())
-        self.assertTrue(admin.poll(10000))
-        part = pb.AdminReply.FromString(admin.recv())
-        self.assertTrue(part.ok, part.error)
+        at_start = d.status().last_seq
+        by_hand = HandBackup(self, d)
 
         more = [appointment(f"fence-more-{i}", "cd93", f"B-fence-{i % BENEFICIARIES}")
                 for i in range(40000)]
@@ -301,36 +312,22 @@ class BackupTest(unittest.TestCase):
         self.assertTrue(set(statuses.values()) <= {pb.ACK_STATUS_ACCEPTED, pb.ACK_STATUS_RETRY})
         self.assertTrue(d.status().last_seq > 0)  # reads go on
 
-        # The copy is pulled to its end; it is still the moment it began.
-        data = bytearray(part.backup.data)
-        while True:
-            admin.send(pb.AdminRequest(command=pb.ADMIN_COMMAND_BACKUP,
-                                       backup_token=part.backup.token,
-                                       backup_offset=len(data)).SerializeToString())
-            self.assertTrue(admin.poll(20000))
-            reply = pb.AdminReply.FromString(admin.recv())
-            self.assertTrue(reply.ok, reply.error)
-            data += reply.backup.data
-            if reply.backup.done:
-                break
-        admin.close()
+        # The copy is pulled to its end: it is still the moment it began.
+        data = by_hand.finish()
+        by_hand.close()
         for a in send_and_wait(sock, retried, timeout=120):
             self.assertEqual(a.status, pb.ACK_STATUS_ACCEPTED, a)
         sock.close()
-        self.assertGreater(d.status().last_seq, 500 + BENEFICIARIES)
+        self.assertGreater(d.status().last_seq, at_start + len(retried))
+        restored = self.restore(self.write_copy("fenced", data))
+        self.assertEqual(restored.status().last_seq, at_start)
 
     def test_stop_during_a_backup(self):
         d = self.daemon().start()
         sock = d.connect()
         send_and_wait(sock, stream("stop", 20000))
         sock.close()
-        admin = d.context.socket(zmq.DEALER)
-        admin.setsockopt(zmq.LINGER, 0)
-        admin.connect(d.admin_endpoint)
-        admin.send(pb.AdminRequest(command=pb.ADMIN_COMMAND_BACKUP).SerializeToString())
-        self.assertTrue(admin.poll(10000))
-        self.assertTrue(pb.AdminReply.FromString(admin.recv()).ok)
-        admin.close()
+        HandBackup(self, d).close()  # started, then left
         started = time.monotonic()
         self.assertEqual(d.stop(timeout=30), 0)
         print(f"stop during a backup: {time.monotonic() - started:.2f} s")
