@@ -80,6 +80,11 @@ echo
 echo "== Status"
 ctl status
 
+echo
+echo "== A hot backup, taken while the daemon serves (restore: parcoursd --restore, README)"
+rm -rf "$root/build/demo/backup"
+ctl backup "$root/build/demo/backup"
+
 stop_daemon
 trap - EXIT
 echo

@@ -134,8 +134,9 @@ int cmd_backup(ctl_t *ctl, int argc, char **argv)
         printf(",\"bytes\":%llu,\"seconds\":%.3f}\n", (unsigned long long)bytes, seconds);
     } else {
         printf("backup: %s, %llu bytes in %.1f s\n", path, (unsigned long long)bytes, seconds);
-        printf("restore: stop parcoursd, put this file alone in its [store] path, start it "
-               "(parcoursd(8), BACKUP AND RESTORE)\n");
+        printf("restore: stop parcoursd, move its [store] path aside, then parcoursd -c FILE "
+               "--restore %s (parcoursd(8), BACKUP AND RESTORE)\n",
+               path);
     }
     return CTL_EXIT_OK;
 }
