@@ -395,6 +395,11 @@ void admin_set_partners(admin_t *a, const partners_t *partners)
     a->sources.partners = partners;
 }
 
+const backup_stats_t *admin_backup_stats(const admin_t *a)
+{
+    return backup_stats(a->backup);
+}
+
 void admin_destroy(admin_t **a)
 {
     if (a == NULL || *a == NULL)

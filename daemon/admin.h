@@ -1,7 +1,7 @@
 /*
  * admin.h: the admin endpoint, where parcoursctl asks for status, pathways, histories and
- * partners. One AdminRequest frame in, one AdminReply frame out, on a ROUTER bound to an
- * owner-only ipc:// socket by default.
+ * partners, and pulls hot backups (backup.h). One AdminRequest frame in, one AdminReply frame
+ * out, on a ROUTER bound to an owner-only ipc:// socket by default.
  */
 #ifndef PARCOURS_ADMIN_H
 #define PARCOURS_ADMIN_H
@@ -10,6 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "backup.h"
 #include "deliver.h"
 #include "ingest.h"
 #include "partners.h"
@@ -38,6 +39,9 @@ int admin_new(struct event_base *base, void *zmq_context, const char *endpoint,
 
 /* Uses another partners directory from the next request on. */
 void admin_set_partners(admin_t *a, const partners_t *partners);
+
+/* The hot backups' figures (backups go through the admin endpoint). */
+const backup_stats_t *admin_backup_stats(const admin_t *a);
 
 /* Closes the socket, frees, and sets *a to NULL. Takes NULL. */
 void admin_destroy(admin_t **a);

@@ -24,6 +24,7 @@ struct backup {
     void *ctx;
     uint8_t *part; /* BACKUP_PART_MAX bytes, one part's data */
     struct event *idle;
+    backup_stats_t stats;
 
     /* The running copy, when running. */
     bool running;
@@ -94,6 +95,7 @@ static void backup_end(backup_t *b)
     event_del(b->idle);
     b->running = false;
     b->parked = false;
+    b->stats.running = false;
 }
 
 static uint64_t backup_token(void)
@@ -153,6 +155,7 @@ static int backup_start(backup_t *b, char *err, size_t errlen)
     b->token = backup_token();
     b->offset = 0;
     b->started_ms = monotonic_ms();
+    b->stats.running = true;
     log_info("backup: started");
     return 0;
 }
@@ -192,11 +195,15 @@ static void backup_serve(backup_t *b)
     backup_end(b);
     if (b->result == STORE_OK) {
         log_info("backup: done, %llu bytes in %.1f s", (unsigned long long)bytes, seconds);
+        b->stats.done++;
+        b->stats.last_done_at = (int64_t)time(NULL);
+        b->stats.last_done_bytes = bytes;
         reply_part(b, 0, true); /* to the identity parked last, still in b->identity */
     } else {
         char sentence[160];
         snprintf(sentence, sizeof(sentence), "The copy failed: %s", store_strerror(b->result));
         log_error("backup: %s", sentence);
+        b->stats.failed++;
         reply_error(b, identity, identity_len, sentence);
     }
 }
@@ -224,6 +231,7 @@ static void on_idle(evutil_socket_t fd, short what, void *arg)
     }
     log_info("backup: abandoned after %d s without a request, at byte %llu", BACKUP_IDLE_MS / 1000,
              (unsigned long long)b->offset);
+    b->stats.abandoned++;
     backup_end(b);
 }
 
@@ -250,15 +258,22 @@ void backup_destroy(backup_t **b)
 {
     if (b == NULL || *b == NULL)
         return;
-    if ((*b)->running)
+    if ((*b)->running) {
         log_info("backup: abandoned at byte %llu, the daemon stops",
                  (unsigned long long)(*b)->offset);
+        (*b)->stats.abandoned++;
+    }
     backup_end(*b);
     if ((*b)->idle != NULL)
         event_free((*b)->idle);
     free((*b)->part);
     free(*b);
     *b = NULL;
+}
+
+const backup_stats_t *backup_stats(const backup_t *b)
+{
+    return &b->stats;
 }
 
 void backup_request(backup_t *b, const void *identity, size_t identity_len,

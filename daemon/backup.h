@@ -16,7 +16,9 @@
 #define PARCOURS_BACKUP_H
 
 #include <event2/event.h>
+#include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "parcours.pb-c.h"
 #include "store.h"
@@ -25,6 +27,16 @@
 #define BACKUP_IDLE_MS  30000
 
 typedef struct backup backup_t;
+
+/* What operators alert on: backups that end, fail or are abandoned, and the last good one. */
+typedef struct backup_stats {
+    uint64_t done;            /* copies sent whole */
+    uint64_t failed;          /* copies the store could not make */
+    uint64_t abandoned;       /* left by their client, or by a stopping daemon */
+    bool running;             /* a copy runs now */
+    int64_t last_done_at;     /* unix seconds when the last whole copy was sent; 0 for none */
+    uint64_t last_done_bytes; /* its size */
+} backup_stats_t;
 
 /* Sends reply to the admin client known by identity; called from the loop. */
 typedef void (*backup_reply_fn)(void *ctx, const void *identity, size_t identity_len,
@@ -40,5 +52,8 @@ void backup_destroy(backup_t **b);
  * more to give. */
 void backup_request(backup_t *b, const void *identity, size_t identity_len,
                     const Parcours__V1__AdminRequest *request);
+
+/* The figures since the daemon started. */
+const backup_stats_t *backup_stats(const backup_t *b);
 
 #endif

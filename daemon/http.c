@@ -147,6 +147,24 @@ static void http_metrics(http_t *h, struct evbuffer *b)
     evbuffer_add_printf(b, "parcours_lmdb_readers_used %u\n", info.readers_used);
     metric_header(b, "parcours_last_seq", "gauge", "The last seq committed to the log.");
     evbuffer_add_printf(b, "parcours_last_seq %" PRIu64 "\n", info.last_seq);
+
+    const backup_stats_t *bk = admin_backup_stats(h->sources.admin);
+    metric_header(b, "parcours_backups_total", "counter",
+                  "Hot backups by outcome: done (sent whole), failed, abandoned.");
+    evbuffer_add_printf(b,
+                        "parcours_backups_total{outcome=\"done\"} %" PRIu64 "\n"
+                        "parcours_backups_total{outcome=\"failed\"} %" PRIu64 "\n"
+                        "parcours_backups_total{outcome=\"abandoned\"} %" PRIu64 "\n",
+                        bk->done, bk->failed, bk->abandoned);
+    metric_header(b, "parcours_backup_running", "gauge", "1 while a hot backup is being copied.");
+    evbuffer_add_printf(b, "parcours_backup_running %d\n", bk->running ? 1 : 0);
+    metric_header(b, "parcours_backup_last_success_timestamp_seconds", "gauge",
+                  "When the last hot backup was sent whole (unix time); 0 for none since start.");
+    evbuffer_add_printf(b, "parcours_backup_last_success_timestamp_seconds %" PRId64 "\n",
+                        bk->last_done_at);
+    metric_header(b, "parcours_backup_last_success_bytes", "gauge",
+                  "Size of the last hot backup sent whole.");
+    evbuffer_add_printf(b, "parcours_backup_last_success_bytes %" PRIu64 "\n", bk->last_done_bytes);
 }
 
 static void http_on_request(struct evhttp_request *req, void *arg)

@@ -13,6 +13,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "admin.h"
 #include "deliver.h"
 #include "ingest.h"
 #include "partners.h"
@@ -29,6 +30,7 @@ typedef struct http_sources {
     const ingest_t *ingest;
     deliver_t *deliver;
     const zap_t *zap;
+    const admin_t *admin; /* for the backups' figures */
 } http_sources_t;
 
 /*

@@ -391,7 +391,7 @@ int main(int argc, char **argv)
     if (admin_new(d.base, zmq_context, config.admin_endpoint, secret, &sources, &d.admin, err,
                   sizeof(err)) != 0)
         fatal("%s", err);
-    http_sources_t http_sources = {store, partners, d.ingest, d.deliver, d.zap};
+    http_sources_t http_sources = {store, partners, d.ingest, d.deliver, d.zap, d.admin};
     /* The HTTP endpoint only observes: a port already taken (another daemon's default) costs
      * the metrics, never the events, so the daemon starts without it and says so. */
     if (config.http_listen[0] != '\0' &&

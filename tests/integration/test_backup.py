@@ -15,6 +15,7 @@ Also: one backup at a time; a backup held open while the map must grow makes sen
 during a backup exits at once and cleanly.
 """
 
+import http.client
 import os
 import shutil
 import subprocess
@@ -25,8 +26,9 @@ import unittest
 
 import zmq
 
-from harness import (PARCOURSCTL, PARCOURSD, Daemon, Subscriber, appointment, pb, registered,
-                     send_and_wait)
+from harness import (PARCOURSCTL, PARCOURSD, Daemon, Subscriber, appointment, free_port, pb,
+                     registered, send_and_wait)
+from test_http import parse_prometheus, value
 
 BENEFICIARIES = 200
 WINDOW = 200
@@ -321,6 +323,39 @@ class BackupTest(unittest.TestCase):
         self.assertGreater(d.status().last_seq, at_start + len(retried))
         restored = self.restore(self.write_copy("fenced", data))
         self.assertEqual(restored.status().last_seq, at_start)
+
+    def test_backups_in_the_metrics(self):
+        """Operators alert on the age of the last good backup: /metrics tells it."""
+        port = free_port()
+        d = self.daemon(extra_config=f"http.listen = 127.0.0.1:{port}").start()
+        sock = d.connect()
+        send_and_wait(sock, stream("metrics", 1000))
+        sock.close()
+
+        def metrics():
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+            try:
+                conn.request("GET", "/metrics")
+                return parse_prometheus(conn.getresponse().read().decode())
+            finally:
+                conn.close()
+
+        before = metrics()
+        self.assertEqual(value(before, "parcours_backups_total", outcome="done"), 0)
+        self.assertEqual(value(before, "parcours_backup_running"), 0)
+        self.assertEqual(value(before, "parcours_backup_last_success_timestamp_seconds"), 0)
+        by_hand = HandBackup(self, d)
+        self.assertEqual(value(metrics(), "parcours_backup_running"), 1)
+        data = by_hand.finish()
+        by_hand.close()
+        after = metrics()
+        self.assertEqual(value(after, "parcours_backup_running"), 0)
+        self.assertEqual(value(after, "parcours_backups_total", outcome="done"), 1)
+        self.assertEqual(value(after, "parcours_backups_total", outcome="failed"), 0)
+        self.assertLess(abs(value(after, "parcours_backup_last_success_timestamp_seconds")
+                            - time.time()), 60)
+        self.assertEqual(value(after, "parcours_backup_last_success_bytes"), len(data))
+        self.assertEqual(after["parcours_backups_total"]["type"], "counter")
 
     def test_stop_during_a_backup(self):
         d = self.daemon().start()
