@@ -53,6 +53,10 @@ static const config_key_t config_keys[] = {
      "64M", "Size the LMDB map starts with; it doubles by itself when full."},
     {"store", "max_map_size", CONFIG_SIZE, FIELD(store_max_map_size), MIB, 64 * 1024 * GIB, "16G",
      "Size the map may grow to; past it, senders get RETRY with STORAGE_FULL."},
+    {"store", "backup_headroom", CONFIG_SIZE, FIELD(store_backup_headroom), MIB, 64 * 1024 * GIB,
+     "1G",
+     "Map grown ahead of a hot backup (address space, not disk); a backup that outlasts it makes "
+     "senders RETRY until it ends."},
     {"ingest", "endpoint", CONFIG_STRING, FIELD(ingest_endpoint), 0, 0, "tcp://127.0.0.1:7401",
      "ZeroMQ endpoint where partners publish events (ROUTER)."},
     {"ingest", "batch_max", CONFIG_UINT, FIELD(ingest_batch_max), 1, 100000, "2000",

@@ -333,6 +333,7 @@ int main(int argc, char **argv)
     store_options.durable = config.store_durable;
     store_options.initial_map_size = (size_t)config.store_initial_map_size;
     store_options.max_map_size = (size_t)config.store_max_map_size;
+    store_options.copy_headroom = (size_t)config.store_backup_headroom;
     store_t *store = NULL;
     int rc = store_open(config.store_path, &store_options, &store);
     if (rc != STORE_OK)

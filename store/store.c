@@ -19,9 +19,10 @@
 #include "journal.h"
 #include "record.h"
 
-#define STORE_DB_COUNT        6
-#define STORE_DEFAULT_INITIAL ((size_t)64 << 20)
-#define STORE_DEFAULT_MAX     ((size_t)16 << 30)
+#define STORE_DB_COUNT              6
+#define STORE_DEFAULT_INITIAL       ((size_t)64 << 20)
+#define STORE_DEFAULT_MAX           ((size_t)16 << 30)
+#define STORE_DEFAULT_COPY_HEADROOM ((size_t)1 << 30)
 
 struct store {
     MDB_env *env;
@@ -32,6 +33,7 @@ struct store {
     store_batch_t *batch; /* the open batch, NULL when none */
     unsigned in_callback; /* foreach calls running a caller's callback in a read transaction */
     bool copying;         /* a hot copy reads the map from another thread: no remapping */
+    size_t copy_headroom; /* store_options_t's */
     uint64_t stream_id;   /* meta "stream_id": names this incarnation of the partner streams */
 };
 
@@ -134,7 +136,11 @@ int store_copy_begin(store_t *s)
     int rc = STORE_OK;
     store_info_t info;
     if (store_info(s, &info) == STORE_OK) {
-        size_t want = info.map_used > s->max_map_size / 2 ? s->max_map_size : info.map_used * 2;
+        /* Every commit during the copy takes new pages (the copy's read transaction keeps the
+         * old ones from reuse), so the map needs room for all that the copy will outlast. */
+        size_t ahead = info.map_used > s->copy_headroom ? info.map_used : s->copy_headroom;
+        size_t want =
+            ahead > s->max_map_size - info.map_used ? s->max_map_size : info.map_used + ahead;
         while (rc == STORE_OK && info.map_size < want) {
             rc = store_map_grow(s);
             if (rc == STORE_OK && store_info(s, &info) != STORE_OK)
@@ -283,6 +289,7 @@ void store_options_default(store_options_t *o)
     o->max_map_size = STORE_DEFAULT_MAX;
     o->durable = true;
     o->max_readers = 126;
+    o->copy_headroom = STORE_DEFAULT_COPY_HEADROOM;
 }
 
 /* A new stream id: random, never 0. */
@@ -417,6 +424,7 @@ int store_open(const char *dir, const store_options_t *options, store_t **out)
     if (s == NULL)
         return STORE_ENOMEM;
     s->max_map_size = store_page_round(o.max_map_size);
+    s->copy_headroom = o.copy_headroom;
     s->durable = o.durable;
     int rc = store_env_open(s, dir, &o);
     if (rc == STORE_OK)

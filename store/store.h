@@ -66,6 +66,7 @@ typedef struct store_options {
     size_t max_map_size;     /* bytes the map may grow to (default 16 GiB) */
     bool durable;            /* fsync every commit (default true; false only for benchmarks) */
     unsigned max_readers;    /* concurrent read transactions (default 126) */
+    size_t copy_headroom;    /* map grown ahead of a hot copy, beyond what is used (1 GiB) */
 } store_options_t;
 
 /* Fills o with the defaults above. */
@@ -105,8 +106,10 @@ int store_info(store_t *s, store_info_t *info);
  * read transaction) written to a file descriptor by another thread while batches go on. The map
  * cannot be remapped under that thread's reads, so growth is fenced for the copy's duration:
  *
- *   store_copy_begin   the owning thread, no batch open: grows the map ahead, to twice what is
- *                      used (within max_map_size), then forbids growing until store_copy_end.
+ *   store_copy_begin   the owning thread, no batch open: grows the map ahead, to what is used
+ *                      plus the larger of what is used and copy_headroom (within max_map_size:
+ *                      the map is address space, not disk), then forbids growing until
+ *                      store_copy_end.
  *                      A batch that needs more map meanwhile fails with STORE_EFULL (retry).
  *   store_copy_fd      any thread, between begin and end: writes the copy to fd (a file or a
  *                      pipe; a reader that goes away makes it fail with STORE_EIO).

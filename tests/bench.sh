@@ -2,8 +2,9 @@
 # Builds Parcours optimised (no sanitizers) and prints parcours-bench's figures, side by side in
 # one run: durable ingest with CURVE (as in production) with 1 and 8 pipelined clients, then 8
 # clients with 8 live subscribers each told of every event, 8 clients with one subscriber that
-# never acknowledges (G5: it must not slow ingest), then 8 clients without CURVE for the cost
-# of encryption. A benchmark prints; it judges nothing.
+# never acknowledges (G5: it must not slow ingest), 8 clients without CURVE for the cost of
+# encryption, then 8 clients with CURVE while hot backups run back to back (what a backup costs
+# ingest, next to the second row). A benchmark prints; it judges nothing.
 #   tests/bench.sh [EVENTS]
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
@@ -24,3 +25,4 @@ bench --clients 8
 bench --clients 8 --subscribers 8
 bench --clients 8 --subscribers 1 --stalled yes
 bench --clients 8 --curve no
+bench --clients 8 --backup yes

@@ -7,7 +7,7 @@ parcours_packages=(
   libzmq3-dev libprotobuf-c-dev protobuf-c-compiler liblmdb-dev libevent-dev
   libsystemd-dev libinih-dev libcmocka-dev
   python3-zmq python3-protobuf protobuf-compiler
-  clang libclang-rt-14-dev systemd groff-base
+  clang libclang-rt-14-dev systemd groff-base valgrind
 )
 
 parcours_install_deps() {

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # The test command: installs what is missing, builds everything with AddressSanitizer and
 # UndefinedBehaviorSanitizer (warnings are errors), and runs the whole suite through ctest.
+# Then a second, plain build (no sanitizers: valgrind cannot run an ASan binary) runs the tests
+# labelled valgrind: parcoursd under memcheck (G11).
 #   tests/run.sh             the whole suite
 #   tests/run.sh -R store    only the tests whose name matches (any ctest arguments pass through)
 set -euo pipefail
@@ -10,6 +12,7 @@ cd "$root"
 parcours_install_deps
 
 build="${PARCOURS_BUILD_DIR:-$root/build/sanitize}"
+valgrind_build="${PARCOURS_VALGRIND_BUILD_DIR:-$root/build/valgrind}"
 jobs="$(nproc)"
 cmake -S . -B "$build" -DPARCOURS_SANITIZE=ON -DPARCOURS_WERROR=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo
 cmake --build "$build" -j "$jobs"
@@ -22,4 +25,12 @@ ctest --output-on-failure --timeout 900 -j "$jobs" "$@" || status=$?
 # ctest shows a passing test's output only in its log: print the figures the tests measured
 # (fuzz executions, crash kills, memory bounds) so that every run shows them.
 grep -h -o -E '(fuzz_ingest|crash test|G5): .*' Testing/Temporary/LastTest.log 2> /dev/null || true
+
+# The valgrind half of G11, on a plain build (same ctest arguments, so `-R store` selects none).
+cd "$root"
+cmake -S . -B "$valgrind_build" -DPARCOURS_SANITIZE=OFF -DPARCOURS_WERROR=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo
+cmake --build "$valgrind_build" -j "$jobs"
+cd "$valgrind_build"
+ctest --output-on-failure --timeout 900 -j "$jobs" -L valgrind "$@" || status=$?
+grep -h -o -E 'valgrind( \([a-z ]+\))?: .*' Testing/Temporary/LastTest.log 2> /dev/null || true
 exit "$status"

@@ -13,8 +13,16 @@
  * streams while the load runs, and the bench also prints the publish-to-notification latency:
  * from the partner's send to the subscriber's receipt.
  *
+ * With --backup yes, a thread of the bench takes hot backups back to back while the load runs
+ * (parcours_admin_backup() over the admin endpoint, as `parcoursctl backup` does: each copy is
+ * written to a temporary file next to the store, fsynced, then unlinked), and the bench also
+ * prints how many were taken, their size and the copy throughput: what a backup costs ingest.
+ * A batch that finds the map full during a copy is answered RETRY: the clients send those
+ * events again, as libparcours does, and the bench prints how many RETRY answers there were.
+ *
  *   parcours-bench --daemon PATH [--clients N] [--window W] [--events E] [--beneficiaries M]
- *                  [--durable yes|no] [--batch-max B] [--subscribers S]
+ *                  [--durable yes|no] [--batch-max B] [--subscribers S] [--stalled yes|no]
+ *                  [--curve yes|no] [--backup yes|no]
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -31,6 +39,7 @@
 #include <unistd.h>
 #include <zmq.h>
 
+#include "parcours.h"
 #include "parcours.pb-c.h"
 
 typedef struct bench_options {
@@ -44,6 +53,7 @@ typedef struct bench_options {
     int subscribers;
     bool curve;
     bool stalled; /* the subscribers take their window and never acknowledge (G5) */
+    bool backup;  /* hot backups back to back while the load runs */
 } bench_options_t;
 
 /* CURVE keys, made at run time: the daemon's pair, and one pair per partner. */
@@ -95,10 +105,12 @@ struct bench_client {
     const char *endpoint;
     void *zmq_context;
     long events;      /* this client's share */
-    int64_t *sent_ns; /* send time of each event, by counter */
+    int64_t *sent_ns; /* first send time of each event, by counter */
     int64_t *latency_ns;
-    long acked;
+    long acked; /* events answered for good (not RETRY) */
     long not_accepted;
+    long retry_answers; /* RETRY answers (nothing applied), each followed by a re-send */
+    long retried;       /* events answered RETRY at least once */
     char first_error[256];
 };
 
@@ -232,6 +244,33 @@ static void event_step(Parcours__V1__Event *e, payloads_t *p, int step)
     }
 }
 
+/* Packs event `counter` of client c into frame: the same event every time it is sent. */
+static size_t bench_event_pack(const bench_client_t *c, int mine, long counter, uint8_t *frame)
+{
+    const bench_options_t *o = c->options;
+    payloads_t p;
+    payloads_init(&p);
+    char event_id[32], beneficiary[32];
+    Parcours__V1__Event e = PARCOURS__V1__EVENT__INIT;
+    long round = counter / mine;
+    int b = (int)(counter % mine) * o->clients + c->index;
+    /* Time-ordered ids per client: the dedupe index then appends. */
+    snprintf(event_id, sizeof(event_id), "c%02d-%012ld", c->index, counter);
+    snprintf(beneficiary, sizeof(beneficiary), "B-bench-%07d", b);
+    e.event_id = event_id;
+    e.beneficiary_id = beneficiary;
+    e.occurred_at = wall_ms();
+    event_step(&e, &p, (int)(round % STEPS));
+    return parcours__v1__event__pack(&e, frame);
+}
+
+/* A RETRY answer (nothing applied: the store is full, as during a hot backup when the map may
+ * not grow) is handled as libparcours does by default: the same event is sent again after 200
+ * ms, doubling on each RETRY of the same event. While a client has events to send again it
+ * sends no new ones, so that no later step of a beneficiary overtakes an earlier one. An
+ * event's latency runs from its first send to its final answer. */
+enum { RETRY_BACKOFF_MS = 200 };
+
 static void *bench_client_run(void *arg)
 {
     bench_client_t *c = arg;
@@ -246,32 +285,32 @@ static void *bench_client_run(void *arg)
 
     /* This client's beneficiaries: index, index + clients, ... */
     int mine = (o->beneficiaries - c->index + o->clients - 1) / o->clients;
-    payloads_t p;
-    payloads_init(&p);
-    char event_id[32], beneficiary[32];
     uint8_t frame[1024], reply[1024];
-    long sent = 0;
+    uint8_t *attempts = calloc((size_t)c->events, 1);          /* RETRY answers, by counter */
+    long *again = calloc((size_t)o->window + 1, sizeof(long)); /* to send again, in order */
+    int n_again = 0;
+    long sent = 0, in_flight = 0, retrying = 0; /* retrying: answered RETRY, not yet for good */
+    int64_t again_at = 0;
     int64_t deadline = now_ns() + (int64_t)600 * 1000000000;
     while (c->acked < c->events && now_ns() < deadline) {
-        while (sent < c->events && sent - c->acked < o->window) {
-            Parcours__V1__Event e = PARCOURS__V1__EVENT__INIT;
-            long round = sent / mine;
-            int b = (int)(sent % mine) * o->clients + c->index;
-            /* Time-ordered ids per client: the dedupe index then appends. */
-            snprintf(event_id, sizeof(event_id), "c%02d-%012ld", c->index, sent);
-            snprintf(beneficiary, sizeof(beneficiary), "B-bench-%07d", b);
-            e.event_id = event_id;
-            e.beneficiary_id = beneficiary;
-            e.occurred_at = wall_ms();
-            event_step(&e, &p, (int)(round % STEPS));
-            size_t len = parcours__v1__event__pack(&e, frame);
+        if (n_again > 0 && now_ns() >= again_at) {
+            for (int i = 0; i < n_again; i++) {
+                size_t len = bench_event_pack(c, mine, again[i], frame);
+                if (zmq_send(s, frame, len, 0) >= 0)
+                    in_flight++;
+            }
+            n_again = 0;
+        }
+        while (retrying == 0 && sent < c->events && in_flight < o->window) {
+            size_t len = bench_event_pack(c, mine, sent, frame);
             __atomic_store_n(&c->sent_ns[sent], now_ns(), __ATOMIC_RELEASE);
             if (zmq_send(s, frame, len, 0) < 0)
                 break;
             sent++;
+            in_flight++;
         }
         zmq_pollitem_t item = {s, 0, ZMQ_POLLIN, 0};
-        if (zmq_poll(&item, 1, 100) <= 0)
+        if (zmq_poll(&item, 1, n_again > 0 ? 10 : 100) <= 0)
             continue;
         int n;
         while ((n = zmq_recv(s, reply, sizeof(reply), ZMQ_DONTWAIT)) >= 0) {
@@ -281,8 +320,26 @@ static void *bench_client_run(void *arg)
                 continue;
             long counter = -1;
             sscanf(ack->event_id, "c%*d-%ld", &counter);
-            if (counter >= 0 && counter < sent)
+            in_flight--;
+            if (ack->status == PARCOURS__V1__ACK_STATUS__ACK_STATUS_RETRY && counter >= 0 &&
+                counter < sent && n_again < o->window) {
+                c->retry_answers++;
+                if (attempts[counter] == 0) {
+                    c->retried++;
+                    retrying++;
+                }
+                if (attempts[counter] < 4)
+                    attempts[counter]++;
+                again[n_again++] = counter;
+                again_at = t + (int64_t)RETRY_BACKOFF_MS * 1000000 * (1 << (attempts[counter] - 1));
+                parcours__v1__ack__free_unpacked(ack, NULL);
+                continue;
+            }
+            if (counter >= 0 && counter < sent) {
                 c->latency_ns[c->acked] = t - c->sent_ns[counter];
+                if (attempts[counter] > 0)
+                    retrying--;
+            }
             if (ack->status != PARCOURS__V1__ACK_STATUS__ACK_STATUS_ACCEPTED) {
                 if (c->not_accepted++ == 0)
                     snprintf(c->first_error, sizeof(c->first_error), "%s: status %d: %s",
@@ -292,6 +349,8 @@ static void *bench_client_run(void *arg)
             parcours__v1__ack__free_unpacked(ack, NULL);
         }
     }
+    free(again);
+    free(attempts);
     zmq_close(s);
     return NULL;
 }
@@ -355,6 +414,58 @@ static void *bench_subscriber_run(void *arg)
     }
     zmq_msg_close(&msg);
     zmq_close(s);
+    return NULL;
+}
+
+/* Hot backups taken back to back, until every client has its acks. */
+typedef struct bench_backup {
+    const char *endpoint; /* the daemon's admin endpoint (ipc://: no key) */
+    const char *dir;      /* where each copy is written, then unlinked */
+    long taken;
+    long failed;
+    uint64_t bytes;     /* of the backups taken, in all */
+    uint64_t last_size; /* of the last one taken */
+    uint64_t max_size;
+    int64_t busy_ns; /* time spent in the backups taken, copy and fsync */
+    char first_error[256];
+} bench_backup_t;
+
+static void *bench_backup_run(void *arg)
+{
+    bench_backup_t *b = arg;
+    char path[600];
+    while (!__atomic_load_n(&bench_clients_done, __ATOMIC_ACQUIRE)) {
+        snprintf(path, sizeof(path), "%s/backup-XXXXXX", b->dir);
+        int fd = mkstemp(path);
+        if (fd < 0) {
+            if (b->failed++ == 0)
+                snprintf(b->first_error, sizeof(b->first_error), "mkstemp: %s", strerror(errno));
+            break;
+        }
+        uint64_t bytes = 0;
+        char why[200];
+        int64_t t0 = now_ns();
+        int rc =
+            parcours_admin_backup(b->endpoint, NULL, NULL, fd, 10000, &bytes, why, sizeof(why));
+        if (rc == PARCOURS_OK && fsync(fd) != 0)
+            rc = PARCOURS_EWRITE;
+        int64_t t1 = now_ns();
+        close(fd);
+        unlink(path);
+        if (rc == PARCOURS_OK) {
+            b->taken++;
+            b->bytes += bytes;
+            b->last_size = bytes;
+            if (bytes > b->max_size)
+                b->max_size = bytes;
+            b->busy_ns += t1 - t0;
+        } else {
+            if (b->failed++ == 0)
+                snprintf(b->first_error, sizeof(b->first_error), "%s%s%s", parcours_strerror(rc),
+                         why[0] ? ": " : "", why);
+            nanosleep(&(struct timespec){0, 100000000}, NULL); /* then try again */
+        }
+    }
     return NULL;
 }
 
@@ -468,7 +579,7 @@ static pid_t start_daemon(const bench_options_t *o, const char *dir, char *inges
 
 int main(int argc, char **argv)
 {
-    bench_options_t o = {NULL, 1, 200, 200000, 10000, true, 2000, 0, true, false};
+    bench_options_t o = {NULL, 1, 200, 200000, 10000, true, 2000, 0, true, false, false};
     for (int i = 1; i + 1 < argc; i += 2) {
         if (strcmp(argv[i], "--daemon") == 0)
             o.daemon = argv[i + 1];
@@ -490,6 +601,8 @@ int main(int argc, char **argv)
             o.curve = strcmp(argv[i + 1], "no") != 0;
         else if (strcmp(argv[i], "--stalled") == 0)
             o.stalled = strcmp(argv[i + 1], "no") != 0;
+        else if (strcmp(argv[i], "--backup") == 0)
+            o.backup = strcmp(argv[i + 1], "no") != 0;
         else
             o.daemon = NULL;
     }
@@ -497,7 +610,8 @@ int main(int argc, char **argv)
         o.beneficiaries < o.clients || o.subscribers < 0 || o.subscribers > 63) {
         fprintf(stderr, "usage: parcours-bench --daemon PATH [--clients N] [--window W] "
                         "[--events E] [--beneficiaries M] [--durable yes|no] [--batch-max B] "
-                        "[--subscribers S] [--stalled yes|no] [--curve yes|no]\n");
+                        "[--subscribers S] [--stalled yes|no] [--curve yes|no] "
+                        "[--backup yes|no]\n");
         return 2;
     }
     char dir[] = "/tmp/parcours-bench-XXXXXX";
@@ -545,11 +659,17 @@ int main(int argc, char **argv)
         s->latency_ns = calloc((size_t)s->expected, sizeof(int64_t));
         pthread_create(&sub_threads[i], NULL, bench_subscriber_run, s);
     }
-    long acked = 0, not_accepted = 0;
+    bench_backup_t backup = {.endpoint = admin, .dir = dir};
+    pthread_t backup_thread;
+    if (o.backup)
+        pthread_create(&backup_thread, NULL, bench_backup_run, &backup);
+    long acked = 0, not_accepted = 0, retry_answers = 0, retried = 0;
     for (int i = 0; i < o.clients; i++) {
         pthread_join(threads[i], NULL);
         acked += clients[i].acked;
         not_accepted += clients[i].not_accepted;
+        retry_answers += clients[i].retry_answers;
+        retried += clients[i].retried;
     }
     double seconds = (double)(now_ns() - start) / 1e9;
     __atomic_store_n(&bench_clients_done, 1, __ATOMIC_RELEASE);
@@ -558,6 +678,8 @@ int main(int argc, char **argv)
         pthread_join(sub_threads[i], NULL);
         notified += subs[i].received;
     }
+    if (o.backup) /* the backup under way when the load ended is finished, and counted */
+        pthread_join(backup_thread, NULL);
 
     int64_t *all = calloc((size_t)acked + 1, sizeof(int64_t));
     long n = 0;
@@ -595,6 +717,25 @@ int main(int argc, char **argv)
                percentile_ms(lat, m, 0.99));
         free(lat);
     }
+    if (o.backup) {
+        double busy = (double)backup.busy_ns / 1e9;
+        printf("  backups         %ld taken back to back%s, size mean %.1f MiB last %.1f MiB max "
+               "%.1f MiB\n",
+               backup.taken, backup.failed ? "" : ", none failed",
+               backup.taken ? (double)backup.bytes / backup.taken / 1048576.0 : 0,
+               (double)backup.last_size / 1048576.0, (double)backup.max_size / 1048576.0);
+        printf("  backup copy     %.1f MB/s (copy and fsync), mean %.2f s each, running %.0f%% "
+               "of the measured time\n",
+               busy > 0 ? (double)backup.bytes / 1e6 / busy : 0,
+               backup.taken ? busy / (double)backup.taken : 0,
+               seconds > 0 ? 100.0 * busy / seconds : 0);
+        if (backup.failed)
+            printf("  BACKUP FAILED   %ld (first: %s)\n", backup.failed, backup.first_error);
+    }
+    if (retry_answers > 0)
+        printf("  RETRY answers   %ld, on %ld events, each sent again after a backoff (200 ms, "
+               "doubling)\n",
+               retry_answers, retried);
     printf("  daemon peak RSS %.1f MiB\n", (double)rss / 1024.0);
     if (not_accepted > 0)
         printf("  NOT ACCEPTED    %ld (first: %s)\n", not_accepted, clients[0].first_error);

@@ -63,6 +63,14 @@ territory = 75
 """
 
 
+# PARCOURS_VALGRIND (see Daemon._valgrind): memcheck's exit status on a finding, how many
+# times longer start() and stop() may take, and the suppressions of other libraries' reports.
+VALGRIND_EXIT = 99
+VALGRIND_SLOWDOWN = 10
+VALGRIND_SUPPRESSIONS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..",
+                                     "valgrind.supp")
+
+
 def free_port():
     """A free port below the kernel's ephemeral range (32768 and up), so that no outgoing
     connection or bind(0) of a test running beside this one can take it between the moment it
@@ -161,9 +169,15 @@ class Daemon:
 
     def start(self, timeout=30.0):
         log = open(self.log_path, "a")
+        command = [PARCOURSD, "-c", self.config]
+        if os.environ.get("PARCOURS_VALGRIND"):
+            command = self._valgrind() + command
+            timeout *= VALGRIND_SLOWDOWN
         self.process = subprocess.Popen(
-            [PARCOURSD, "-c", self.config], stdout=log, stderr=subprocess.STDOUT
+            command, stdout=log, stderr=subprocess.STDOUT
         )
+        if os.environ.get("PARCOURS_VALGRIND"):  # valgrind runs parcoursd in its own process
+            self.valgrind_log_paths.append(f"{self.valgrind_prefix}.{self.process.pid}.log")
         log.close()
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -176,6 +190,26 @@ class Daemon:
                 pass
         raise RuntimeError(f"parcoursd did not answer within {timeout}s:\n{self.log()}")
 
+    def _valgrind(self):
+        """Opt-in (G11): PARCOURS_VALGRIND=1 puts memcheck's log in this daemon's folder,
+        another value is a log path prefix; either way one file per process, ending in
+        .<pid>.log, listed in self.valgrind_log_paths (oldest first). Any error or definite/indirect leak makes
+        parcoursd exit with VALGRIND_EXIT, so stop() returns it instead of 0."""
+        prefix = os.environ["PARCOURS_VALGRIND"]
+        if prefix == "1":
+            prefix = os.path.join(self.folder, "valgrind")
+        self.valgrind_prefix = prefix
+        if not hasattr(self, "valgrind_log_paths"):
+            self.valgrind_log_paths = []
+        os.makedirs(os.path.dirname(os.path.abspath(prefix)), exist_ok=True)
+        command = ["valgrind", "--tool=memcheck", f"--error-exitcode={VALGRIND_EXIT}",
+                   "--leak-check=full", "--errors-for-leak-kinds=definite,indirect",
+                   "--show-leak-kinds=definite,indirect", "--track-origins=no",
+                   "--num-callers=30", f"--log-file={prefix}.%p.log"]
+        if os.path.exists(VALGRIND_SUPPRESSIONS):
+            command.append(f"--suppressions={VALGRIND_SUPPRESSIONS}")
+        return command
+
     def log(self):
         with open(self.log_path) as f:
             return f.read()
@@ -185,6 +219,8 @@ class Daemon:
         if self.process is None:
             return None
         self.process.send_signal(signal.SIGTERM)
+        if os.environ.get("PARCOURS_VALGRIND"):
+            timeout *= VALGRIND_SLOWDOWN
         rc = self.process.wait(timeout)
         self.process = None
         return rc

@@ -293,9 +293,11 @@ class BackupTest(unittest.TestCase):
         self.assertEqual(restored.status().last_seq, d.status().last_seq)
 
     def test_a_backup_held_open_fences_map_growth_then_releases_it(self):
-        # A 1 MiB map that must grow many times: while the copy thread holds the mapping the
-        # map cannot move, so senders get RETRY; once the copy ends, the same events go in.
-        d = self.daemon(extra_config="store.initial_map_size = 1048576").start()
+        # A 1 MiB map, grown only 1 MiB ahead of the copy: while the copy thread holds the
+        # mapping the map cannot move, so senders get RETRY; once the copy ends, the same events
+        # go in.
+        d = self.daemon(extra_config="store.initial_map_size = 1M\n"
+                                     "store.backup_headroom = 1M").start()
         sock = d.connect()
         send_and_wait(sock, stream("fence", 500))
         at_start = d.status().last_seq
