@@ -1,6 +1,6 @@
 /*
  * journal.h: the journal of a batch's puts, so that the batch can be replayed after the map grew.
- * Internal to store/, not installed: only store.c includes it.
+ * Internal to store/, not installed: only the store's own files include it.
  *
  * Map growth: a batch keeps a journal of every put it made. When LMDB answers MDB_MAP_FULL (to a
  * put or to the commit), the transaction is aborted, the map doubled, and the journal replayed
@@ -8,7 +8,7 @@
  * batch made saw the same base state plus its own earlier writes, so the same puts follow.
  *
  * The journal only records and replays; aborting, growing the map and beginning the new
- * transaction are the store's (store.c, store_batch_regrow).
+ * transaction are the store's (batch.c, store_batch_regrow).
  */
 #ifndef PARCOURS_STORE_JOURNAL_H
 #define PARCOURS_STORE_JOURNAL_H

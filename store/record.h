@@ -1,6 +1,6 @@
 /*
  * record.h: the layouts of the store's keys and values on disk. Internal to store/, not
- * installed: only store.c includes it.
+ * installed: only the store's own files include it.
  *
  * Databases and their records (all integers little-endian unless said otherwise):
  *   log       key u64 seq in native order (MDB_INTEGERKEY, written with MDB_APPEND)

@@ -1,0 +1,331 @@
+/*
+ * read.c: the store's reads, each in a read transaction of its own (MDB_NOTLS lets the owning
+ * thread read while its batch is open), and the readers batches share inside their own.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "record.h"
+#include "store_internal.h"
+
+/* --- Reading records in a transaction --------------------------------------------------------- */
+
+/* Reads and unpacks a pathway in txn. On STORE_OK the caller owns *out. */
+int store_pathway_read(MDB_txn *txn, MDB_dbi dbi, const char *beneficiary_id,
+                       Parcours__V1__Pathway **out)
+{
+    size_t len = store_id_len(beneficiary_id);
+    if (len == 0 || out == NULL)
+        return STORE_EINVAL;
+    MDB_val key = {len, (void *)beneficiary_id}, value;
+    int rc = mdb_get(txn, dbi, &key, &value);
+    if (rc != MDB_SUCCESS)
+        return store_error_from_mdb(rc);
+    return record_pathway_unpack(value.mv_data, value.mv_size, out);
+}
+
+int store_dedupe_read(MDB_txn *txn, MDB_dbi dbi, const char *partner_id, const char *event_id,
+                      uint64_t *seq)
+{
+    size_t partner_len = store_id_len(partner_id), event_len = store_id_len(event_id);
+    if (partner_len == 0 || event_len == 0 || seq == NULL)
+        return STORE_EINVAL;
+    uint8_t buf[RECORD_KEY_MAX];
+    MDB_val key = {record_dedupe_key(buf, partner_id, partner_len, event_id, event_len), buf};
+    MDB_val value;
+    int rc = mdb_get(txn, dbi, &key, &value);
+    if (rc != MDB_SUCCESS)
+        return store_error_from_mdb(rc);
+    return record_u64_decode(value.mv_data, value.mv_size, seq);
+}
+
+/* Finds the last partner_seq of a partner's outbox in txn: 0 when the outbox is empty. */
+int store_outbox_read_last(MDB_txn *txn, MDB_dbi dbi, const char *partner_id, size_t partner_len,
+                           uint64_t *last)
+{
+    uint8_t buf[RECORD_KEY_MAX];
+    size_t probe_len = record_outbox_key(buf, partner_id, partner_len, UINT64_MAX);
+    MDB_cursor *cursor;
+    int rc = mdb_cursor_open(txn, dbi, &cursor);
+    if (rc != MDB_SUCCESS)
+        return store_error_from_mdb(rc);
+    MDB_val key = {probe_len, buf}, value;
+    rc = mdb_cursor_get(cursor, &key, &value, MDB_SET_RANGE);
+    /* The probe is the greatest key the partner can have: an exact hit is its last entry,
+     * otherwise the entry just before the first greater key is. */
+    if (rc == MDB_SUCCESS &&
+        !(key.mv_size == probe_len && memcmp(key.mv_data, buf, probe_len) == 0))
+        rc = mdb_cursor_get(cursor, &key, &value, MDB_PREV);
+    else if (rc == MDB_NOTFOUND)
+        rc = mdb_cursor_get(cursor, &key, &value, MDB_LAST);
+    *last = 0;
+    /* A key of another partner, or none, leaves *last at 0: this partner's outbox is empty. */
+    if (rc == MDB_SUCCESS)
+        record_outbox_key_match(key.mv_data, key.mv_size, partner_id, partner_len, last);
+    mdb_cursor_close(cursor);
+    return rc == MDB_SUCCESS || rc == MDB_NOTFOUND ? STORE_OK : store_error_from_mdb(rc);
+}
+
+/* The last seq ever appended: the greater of meta "last_seq" and the log's last key, so that a
+ * seq is never reused even if log entries were removed. */
+int store_last_seq_read(store_t *s, MDB_txn *txn, uint64_t *last_seq)
+{
+    MDB_val key = {8, "last_seq"}, value;
+    *last_seq = 0;
+    int rc = mdb_get(txn, s->meta, &key, &value);
+    if (rc == MDB_SUCCESS) {
+        rc = record_u64_decode(value.mv_data, value.mv_size, last_seq);
+        if (rc != STORE_OK)
+            return rc;
+    } else if (rc != MDB_NOTFOUND) {
+        return store_error_from_mdb(rc);
+    }
+    MDB_cursor *cursor;
+    rc = mdb_cursor_open(txn, s->log, &cursor);
+    if (rc != MDB_SUCCESS)
+        return store_error_from_mdb(rc);
+    rc = mdb_cursor_get(cursor, &key, &value, MDB_LAST);
+    uint64_t seq;
+    if (rc == MDB_SUCCESS && record_log_key_decode(key.mv_data, key.mv_size, &seq) == STORE_OK &&
+        seq > *last_seq)
+        *last_seq = seq;
+    mdb_cursor_close(cursor);
+    return rc == MDB_SUCCESS || rc == MDB_NOTFOUND ? STORE_OK : store_error_from_mdb(rc);
+}
+
+/* --- Reading --------------------------------------------------------------------------------- */
+
+int store_pathway_get(store_t *s, const char *beneficiary_id, Parcours__V1__Pathway **out)
+{
+    if (s == NULL)
+        return STORE_EINVAL;
+    MDB_txn *txn;
+    int rc = store_txn_begin(s, MDB_RDONLY, &txn);
+    if (rc != STORE_OK)
+        return rc;
+    rc = store_pathway_read(txn, s->pathways, beneficiary_id, out);
+    mdb_txn_abort(txn);
+    return rc;
+}
+
+int store_pathway_seqs(store_t *s, const char *beneficiary_id, uint64_t **seqs, size_t *n)
+{
+    size_t len = store_id_len(beneficiary_id);
+    if (s == NULL || len == 0 || seqs == NULL || n == NULL)
+        return STORE_EINVAL;
+    MDB_txn *txn;
+    int rc = store_txn_begin(s, MDB_RDONLY, &txn);
+    if (rc != STORE_OK)
+        return rc;
+    MDB_val key = {len, (void *)beneficiary_id}, value;
+    record_pathway_t record;
+    rc = store_error_from_mdb(mdb_get(txn, s->pathways, &key, &value));
+    if (rc == STORE_OK)
+        rc = record_pathway_decode(value.mv_data, value.mv_size, &record);
+    if (rc == STORE_OK) {
+        *seqs = malloc(record.n_seqs > 0 ? record.n_seqs * sizeof **seqs : 1);
+        if (*seqs == NULL)
+            rc = STORE_ENOMEM;
+    }
+    if (rc == STORE_OK) {
+        for (size_t i = 0; i < record.n_seqs; i++)
+            (*seqs)[i] = record_pathway_seq(&record, i);
+        *n = record.n_seqs;
+    }
+    mdb_txn_abort(txn);
+    return rc;
+}
+
+int store_pathway_foreach(store_t *s, store_pathway_fn fn, void *ctx)
+{
+    if (s == NULL || fn == NULL)
+        return STORE_EINVAL;
+    MDB_txn *txn;
+    int rc = store_txn_begin(s, MDB_RDONLY, &txn);
+    if (rc != STORE_OK)
+        return rc;
+    MDB_cursor *cursor;
+    int mrc = mdb_cursor_open(txn, s->pathways, &cursor);
+    if (mrc != MDB_SUCCESS) {
+        mdb_txn_abort(txn);
+        return store_error_from_mdb(mrc);
+    }
+    MDB_val key, value;
+    for (mrc = mdb_cursor_get(cursor, &key, &value, MDB_FIRST); mrc == MDB_SUCCESS;
+         mrc = mdb_cursor_get(cursor, &key, &value, MDB_NEXT)) {
+        Parcours__V1__Pathway *pathway;
+        rc = record_pathway_unpack(value.mv_data, value.mv_size, &pathway);
+        if (rc != STORE_OK)
+            break;
+        s->in_callback++;
+        int stop = fn(pathway, ctx);
+        s->in_callback--;
+        parcours__v1__pathway__free_unpacked(pathway, NULL);
+        if (stop)
+            break;
+    }
+    if (rc == STORE_OK && mrc != MDB_SUCCESS && mrc != MDB_NOTFOUND)
+        rc = store_error_from_mdb(mrc);
+    mdb_cursor_close(cursor);
+    mdb_txn_abort(txn);
+    return rc;
+}
+
+int store_log_get(store_t *s, uint64_t seq, store_log_entry_t *entry)
+{
+    if (s == NULL || entry == NULL)
+        return STORE_EINVAL;
+    memset(entry, 0, sizeof *entry);
+    MDB_txn *txn;
+    int rc = store_txn_begin(s, MDB_RDONLY, &txn);
+    if (rc != STORE_OK)
+        return rc;
+    MDB_val key = {sizeof seq, &seq}, value;
+    store_log_entry_t found;
+    rc = store_error_from_mdb(mdb_get(txn, s->log, &key, &value));
+    if (rc == STORE_OK)
+        rc = record_log_decode(key.mv_data, key.mv_size, value.mv_data, value.mv_size, &found);
+    if (rc == STORE_OK) {
+        uint8_t *raw = malloc(found.raw_len > 0 ? found.raw_len : 1);
+        if (raw == NULL) {
+            rc = STORE_ENOMEM;
+        } else {
+            if (found.raw_len > 0)
+                memcpy(raw, found.raw, found.raw_len);
+            found.raw = raw;
+            *entry = found;
+        }
+    }
+    mdb_txn_abort(txn);
+    return rc;
+}
+
+void store_log_entry_clear(store_log_entry_t *entry)
+{
+    if (entry == NULL)
+        return;
+    free((void *)entry->raw);
+    memset(entry, 0, sizeof *entry);
+}
+
+int store_log_foreach(store_t *s, uint64_t from, store_log_fn fn, void *ctx)
+{
+    if (s == NULL || fn == NULL)
+        return STORE_EINVAL;
+    MDB_txn *txn;
+    int rc = store_txn_begin(s, MDB_RDONLY, &txn);
+    if (rc != STORE_OK)
+        return rc;
+    MDB_cursor *cursor;
+    int mrc = mdb_cursor_open(txn, s->log, &cursor);
+    if (mrc != MDB_SUCCESS) {
+        mdb_txn_abort(txn);
+        return store_error_from_mdb(mrc);
+    }
+    MDB_val key = {sizeof from, &from}, value;
+    for (mrc = mdb_cursor_get(cursor, &key, &value, MDB_SET_RANGE); mrc == MDB_SUCCESS;
+         mrc = mdb_cursor_get(cursor, &key, &value, MDB_NEXT)) {
+        store_log_entry_t entry;
+        rc = record_log_decode(key.mv_data, key.mv_size, value.mv_data, value.mv_size, &entry);
+        if (rc != STORE_OK)
+            break;
+        s->in_callback++;
+        int stop = fn(&entry, ctx);
+        s->in_callback--;
+        if (stop)
+            break;
+    }
+    if (rc == STORE_OK && mrc != MDB_SUCCESS && mrc != MDB_NOTFOUND)
+        rc = store_error_from_mdb(mrc);
+    mdb_cursor_close(cursor);
+    mdb_txn_abort(txn);
+    return rc;
+}
+
+int store_dedupe_find(store_t *s, const char *partner_id, const char *event_id, uint64_t *seq)
+{
+    if (s == NULL)
+        return STORE_EINVAL;
+    MDB_txn *txn;
+    int rc = store_txn_begin(s, MDB_RDONLY, &txn);
+    if (rc != STORE_OK)
+        return rc;
+    rc = store_dedupe_read(txn, s->dedupe, partner_id, event_id, seq);
+    mdb_txn_abort(txn);
+    return rc;
+}
+
+int store_outbox_last(store_t *s, const char *partner_id, uint64_t *partner_seq)
+{
+    size_t len = store_id_len(partner_id);
+    if (s == NULL || len == 0 || partner_seq == NULL)
+        return STORE_EINVAL;
+    MDB_txn *txn;
+    int rc = store_txn_begin(s, MDB_RDONLY, &txn);
+    if (rc != STORE_OK)
+        return rc;
+    rc = store_outbox_read_last(txn, s->outbox, partner_id, len, partner_seq);
+    mdb_txn_abort(txn);
+    return rc;
+}
+
+int store_outbox_foreach(store_t *s, const char *partner_id, uint64_t from, store_outbox_fn fn,
+                         void *ctx)
+{
+    size_t len = store_id_len(partner_id);
+    if (s == NULL || len == 0 || fn == NULL)
+        return STORE_EINVAL;
+    MDB_txn *txn;
+    int rc = store_txn_begin(s, MDB_RDONLY, &txn);
+    if (rc != STORE_OK)
+        return rc;
+    MDB_cursor *cursor;
+    int mrc = mdb_cursor_open(txn, s->outbox, &cursor);
+    if (mrc != MDB_SUCCESS) {
+        mdb_txn_abort(txn);
+        return store_error_from_mdb(mrc);
+    }
+    uint8_t buf[RECORD_KEY_MAX];
+    MDB_val key = {record_outbox_key(buf, partner_id, len, from), buf}, value;
+    for (mrc = mdb_cursor_get(cursor, &key, &value, MDB_SET_RANGE); mrc == MDB_SUCCESS;
+         mrc = mdb_cursor_get(cursor, &key, &value, MDB_NEXT)) {
+        /* The partner's entries end at the first key without its prefix. */
+        uint64_t partner_seq, seq;
+        if (!record_outbox_key_match(key.mv_data, key.mv_size, partner_id, len, &partner_seq))
+            break;
+        rc = record_u64_decode(value.mv_data, value.mv_size, &seq);
+        if (rc != STORE_OK)
+            break;
+        s->in_callback++;
+        int stop = fn(partner_seq, seq, ctx);
+        s->in_callback--;
+        if (stop)
+            break;
+    }
+    if (rc == STORE_OK && mrc != MDB_SUCCESS && mrc != MDB_NOTFOUND)
+        rc = store_error_from_mdb(mrc);
+    mdb_cursor_close(cursor);
+    mdb_txn_abort(txn);
+    return rc;
+}
+
+int store_cursor_get(store_t *s, const char *partner_id, uint64_t *up_to)
+{
+    size_t len = store_id_len(partner_id);
+    if (s == NULL || len == 0 || up_to == NULL)
+        return STORE_EINVAL;
+    MDB_txn *txn;
+    int rc = store_txn_begin(s, MDB_RDONLY, &txn);
+    if (rc != STORE_OK)
+        return rc;
+    MDB_val key = {len, (void *)partner_id}, value;
+    int mrc = mdb_get(txn, s->cursors, &key, &value);
+    *up_to = 0;
+    if (mrc == MDB_SUCCESS)
+        rc = record_u64_decode(value.mv_data, value.mv_size, up_to);
+    else if (mrc != MDB_NOTFOUND)
+        rc = store_error_from_mdb(mrc);
+    mdb_txn_abort(txn);
+    return rc;
+}
