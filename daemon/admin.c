@@ -339,7 +339,8 @@ int admin_new(struct event_base *base, void *zmq_context, const char *endpoint,
     if (a == NULL)
         return snprintf(err, errlen, "out of memory"), -1;
     a->sources = *sources;
-    a->backup = backup_new(base, sources->store, admin_backup_reply, a);
+    a->backup =
+        backup_new(base, sources->store, sources->backup_idle_seconds, admin_backup_reply, a);
     if (a->backup == NULL) {
         snprintf(err, errlen, "out of memory");
         goto fail;

@@ -24,7 +24,8 @@ typedef struct admin_sources {
     const partners_t *partners;
     const ingest_t *ingest;
     deliver_t *deliver;
-    int64_t started_at_ms; /* CLOCK_MONOTONIC, for the uptime */
+    int64_t started_at_ms;        /* CLOCK_MONOTONIC, for the uptime */
+    unsigned backup_idle_seconds; /* [admin] backup_idle_timeout */
 } admin_sources_t;
 
 /*

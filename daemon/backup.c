@@ -24,6 +24,7 @@ struct backup {
     void *ctx;
     uint8_t *part; /* BACKUP_PART_MAX bytes, one part's data */
     struct event *idle;
+    unsigned idle_seconds; /* a copy left this long without a request is abandoned */
     backup_stats_t stats;
 
     /* The running copy, when running. */
@@ -225,23 +226,25 @@ static void on_idle(evutil_socket_t fd, short what, void *arg)
     if (!b->running)
         return;
     if (b->parked) { /* its client waits for the copy thread: not idle */
-        struct timeval again = {BACKUP_IDLE_MS / 1000, 0};
+        struct timeval again = {(time_t)b->idle_seconds, 0};
         event_add(b->idle, &again);
         return;
     }
-    log_info("backup: abandoned after %d s without a request, at byte %llu", BACKUP_IDLE_MS / 1000,
+    log_info("backup: abandoned after %u s without a request, at byte %llu", b->idle_seconds,
              (unsigned long long)b->offset);
     b->stats.abandoned++;
     backup_end(b);
 }
 
-backup_t *backup_new(struct event_base *base, store_t *store, backup_reply_fn reply, void *ctx)
+backup_t *backup_new(struct event_base *base, store_t *store, unsigned idle_seconds,
+                     backup_reply_fn reply, void *ctx)
 {
     backup_t *b = calloc(1, sizeof(*b));
     if (b == NULL)
         return NULL;
     b->base = base;
     b->store = store;
+    b->idle_seconds = idle_seconds > 0 ? idle_seconds : 1;
     b->reply = reply;
     b->ctx = ctx;
     b->read_fd = b->write_fd = -1;
@@ -288,8 +291,8 @@ void backup_request(backup_t *b, const void *identity, size_t identity_len,
         if (b->running) {
             snprintf(sentence, sizeof(sentence),
                      "A backup is already running (started %lld s ago): wait for it to end, or "
-                     "for it to be abandoned %d s after its last request.",
-                     (long long)((monotonic_ms() - b->started_ms) / 1000), BACKUP_IDLE_MS / 1000);
+                     "for it to be abandoned %u s after its last request.",
+                     (long long)((monotonic_ms() - b->started_ms) / 1000), b->idle_seconds);
             reply_error(b, identity, identity_len, sentence);
             return;
         }
@@ -317,7 +320,7 @@ void backup_request(backup_t *b, const void *identity, size_t identity_len,
     memcpy(b->identity, identity, identity_len);
     b->identity_len = identity_len;
     b->parked = true;
-    struct timeval idle = {BACKUP_IDLE_MS / 1000, 0};
+    struct timeval idle = {(time_t)b->idle_seconds, 0};
     event_add(b->idle, &idle);
     backup_serve(b);
 }

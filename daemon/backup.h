@@ -8,7 +8,7 @@
  * slow client costs memory to no one. A request that finds the pipe empty is parked and
  * answered when the copy thread has written more.
  *
- * One backup at a time. One left without a request for BACKUP_IDLE_MS is abandoned: the pipe is
+ * One backup at a time. One left without a request for idle_seconds is abandoned: the pipe is
  * closed, the copy thread fails on its next write and ends, and the store may grow its map again
  * (while a copy runs the map cannot be remapped: see store_copy_begin).
  */
@@ -24,7 +24,6 @@
 #include "store.h"
 
 #define BACKUP_PART_MAX (1024 * 1024)
-#define BACKUP_IDLE_MS  30000
 
 typedef struct backup backup_t;
 
@@ -43,7 +42,8 @@ typedef void (*backup_reply_fn)(void *ctx, const void *identity, size_t identity
                                 const Parcours__V1__AdminReply *reply);
 
 /* NULL when out of memory. */
-backup_t *backup_new(struct event_base *base, store_t *store, backup_reply_fn reply, void *ctx);
+backup_t *backup_new(struct event_base *base, store_t *store, unsigned idle_seconds,
+                     backup_reply_fn reply, void *ctx);
 
 /* Abandons a running copy (its thread is joined) and frees b. */
 void backup_destroy(backup_t **b);

@@ -69,6 +69,8 @@ static const config_key_t config_keys[] = {
      "Endpoint of parcoursctl's requests; default ipc://<store path>/admin.sock (mode 0600)."},
     {"admin", "keys", CONFIG_STRING, FIELD(admin_keys), 0, 0, NULL,
      "CURVE public keys (Z85, comma-separated) admitted on a tcp:// admin endpoint."},
+    {"admin", "backup_idle_timeout", CONFIG_UINT, FIELD(admin_backup_idle_timeout), 1, 3600, "30",
+     "Seconds a hot backup waits for its client's next request before it is abandoned."},
     {"partners", "file", CONFIG_PATH, FIELD(partners_file), 0, 0, NULL,
      "The partners file (INI, one section per partner id). Required."},
     {"security", "curve", CONFIG_BOOL, FIELD(security_curve), 0, 1, "yes",

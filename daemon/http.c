@@ -159,7 +159,8 @@ static void http_metrics(http_t *h, struct evbuffer *b)
     metric_header(b, "parcours_backup_running", "gauge", "1 while a hot backup is being copied.");
     evbuffer_add_printf(b, "parcours_backup_running %d\n", bk->running ? 1 : 0);
     metric_header(b, "parcours_backup_last_success_timestamp_seconds", "gauge",
-                  "When the last hot backup was sent whole (unix time); 0 for none since start.");
+                  "When the last hot backup was sent whole to its client (unix time; the "
+                  "client's write is not confirmed to the daemon); 0 for none since start.");
     evbuffer_add_printf(b, "parcours_backup_last_success_timestamp_seconds %" PRId64 "\n",
                         bk->last_done_at);
     metric_header(b, "parcours_backup_last_success_bytes", "gauge",

@@ -118,8 +118,18 @@ static int restore(const config_t *config, const char *backup)
     if (stat(path, &st) == 0) {
         fprintf(stderr,
                 "parcoursd: %s exists: a restore goes into an empty [store] path. Stop parcoursd "
-                "and move the data directory aside first.\n",
+                "and move the data directory's contents aside first, keeping the directory.\n",
                 path);
+        return 1;
+    }
+    /* Under systemd's DynamicUser the store path is a link into /var/lib/private: moving the
+     * directory it names away leaves the link dangling. */
+    if (lstat(config->store_path, &st) == 0 && S_ISLNK(st.st_mode) &&
+        stat(config->store_path, &st) != 0) {
+        fprintf(stderr,
+                "parcoursd: %s is a link to a directory that does not exist. Keep the data "
+                "directory and move only its contents aside, then restore again.\n",
+                config->store_path);
         return 1;
     }
     unlink(partial); /* an interrupted restore's */
@@ -152,7 +162,18 @@ static int restore(const config_t *config, const char *backup)
         unlink(lock);
         return 1;
     }
+    /* Run as root, the restore must not leave root's files where the daemon's user has to
+     * open them: they take the owner of the data directory (systemd's dynamic user keeps the
+     * UID that owns it, and does not look inside a directory it already owns). */
     int dir = open(config->store_path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dir >= 0 && geteuid() == 0 && fstat(dir, &st) == 0 &&
+        (fchownat(dir, "data.mdb", st.st_uid, st.st_gid, 0) != 0 ||
+         fchownat(dir, "lock.mdb", st.st_uid, st.st_gid, 0) != 0)) {
+        fprintf(stderr, "parcoursd: cannot give the restored files to the owner of %s: %s\n",
+                config->store_path, strerror(errno));
+        close(dir);
+        return 1;
+    }
     if (dir >= 0) {
         fsync(dir);
         close(dir);
@@ -388,7 +409,9 @@ int main(int argc, char **argv)
     /* Each committed batch may have written outbox entries: the subscribers with credit get
      * them at once, in the same pass. */
     ingest_on_commit(d.ingest, on_commit, d.deliver);
-    admin_sources_t sources = {store, partners, d.ingest, d.deliver, monotonic_ms()};
+    admin_sources_t sources = {store,          partners,
+                               d.ingest,       d.deliver,
+                               monotonic_ms(), (unsigned)config.admin_backup_idle_timeout};
     if (admin_new(d.base, zmq_context, config.admin_endpoint, secret, &sources, &d.admin, err,
                   sizeof(err)) != 0)
         fatal("%s", err);

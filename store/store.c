@@ -114,7 +114,10 @@ int store_copy_begin(store_t *s)
                 break;
         }
     }
-    s->copying = true;
+    /* Growing is only an allowance: past max_map_size the copy still goes ahead. Any other
+     * failure leaves no copy begun, and nothing fenced. */
+    if (rc == STORE_OK || rc == STORE_EFULL)
+        s->copying = true;
     return rc;
 }
 

@@ -115,8 +115,9 @@ int store_info(store_t *s, store_info_t *info);
  *                      pipe; a reader that goes away makes it fail with STORE_EIO).
  *   store_copy_end     the owning thread, once the copying thread is done with fd.
  *
- * begin: STORE_OK, STORE_EINVAL (a batch is open), or what growing returned (the copy may still
- * go ahead after STORE_EFULL: growth is only an allowance). One copy at a time per store.
+ * begin: STORE_OK; STORE_EFULL when the map could not grow ahead (the copy is begun all the
+ * same: growth is only an allowance); STORE_EINVAL (a batch or a copy is open) or another
+ * error of growing, and then no copy is begun. One copy at a time per store.
  */
 int store_copy_begin(store_t *s);
 int store_copy_fd(store_t *s, int fd);

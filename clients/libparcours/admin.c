@@ -158,6 +158,7 @@ int parcours_admin_backup(const char *endpoint, const uint8_t *curve_secret_key,
         return PARCOURS_EINVAL;
     admin_conn_t c = {0};
     int rc = admin_open(&c, endpoint, curve_secret_key, curve_server_key, timeout_ms);
+    int write_errno = 0;
     Parcours__V1__AdminRequest request = PARCOURS__V1__ADMIN_REQUEST__INIT;
     request.command = PARCOURS__V1__ADMIN_COMMAND__ADMIN_COMMAND_BACKUP;
     bool done = false;
@@ -176,6 +177,7 @@ int parcours_admin_backup(const char *endpoint, const uint8_t *curve_secret_key,
             rc = PARCOURS_EPROTOCOL; /* not the part asked for */
         } else {
             rc = write_all(fd, part->data.data, part->data.len);
+            write_errno = errno;
             request.backup_token = part->token;
             request.backup_offset += part->data.len;
             if (bytes != NULL && rc == PARCOURS_OK)
@@ -185,5 +187,7 @@ int parcours_admin_backup(const char *endpoint, const uint8_t *curve_secret_key,
         parcours__v1__admin_reply__free_unpacked(reply, NULL);
     }
     admin_close(&c);
+    if (rc == PARCOURS_EWRITE)
+        errno = write_errno; /* closing the connection may have changed it */
     return rc;
 }

@@ -195,7 +195,8 @@ static int subscription_on_subscribed(parcours_subscription_t *sub,
          * the copy stood, and the partner_seqs handed past that point may now name other
          * notifications. The stream is taken anew after the restored cursor: what comes after
          * it is handed again (at least once), and nothing is dropped as seen. */
-        sub->last = reply->subscribed->cursor;
+        if (sub->last > reply->subscribed->cursor)
+            sub->last = reply->subscribed->cursor;
         if (sub->acked > sub->last)
             sub->acked = sub->last;
     }

@@ -21,13 +21,19 @@
 
 #define BACKUP_FILE "data.mdb"
 
-static int fail(const ctl_t *ctl, const char *message)
+/* Says what went wrong, for people or as JSON, and returns the exit code. */
+static int fail_with(const ctl_t *ctl, const char *message, int status)
 {
     if (ctl->json)
         print_error_json(message);
     else
-        fprintf(stderr, "parcoursctl: %s\n", message);
-    return CTL_EXIT_REJECTED;
+        fprintf(stderr, "parcoursctl backup: %s\n", message);
+    return status;
+}
+
+static int fail(const ctl_t *ctl, const char *message)
+{
+    return fail_with(ctl, message, CTL_EXIT_REJECTED);
 }
 
 /* Makes dir (0700) unless it is a folder already. */
@@ -53,17 +59,14 @@ int cmd_backup(ctl_t *ctl, int argc, char **argv)
         return CTL_EXIT_USAGE;
 
     char path[CTL_PATH_MAX], partial[CTL_PATH_MAX + 16], message[2 * CTL_PATH_MAX];
-    if (snprintf(path, sizeof(path), "%s/" BACKUP_FILE, dir) >= (int)sizeof(path)) {
-        fprintf(stderr, "parcoursctl backup: the folder's name is too long\n");
-        return CTL_EXIT_USAGE;
-    }
+    if (snprintf(path, sizeof(path), "%s/" BACKUP_FILE, dir) >= (int)sizeof(path))
+        return fail_with(ctl, "the folder's name is too long", CTL_EXIT_USAGE);
     snprintf(partial, sizeof(partial), "%s.partial", path);
     if (access(path, F_OK) == 0) {
-        fprintf(stderr,
-                "parcoursctl backup: %s exists; a backup never overwrites one: give another "
-                "folder, or move it away\n",
-                path);
-        return CTL_EXIT_USAGE;
+        snprintf(message, sizeof(message),
+                 "%s exists; a backup never overwrites one: give another folder, or move it away",
+                 path);
+        return fail_with(ctl, message, CTL_EXIT_USAGE);
     }
     ctl_curve_t curve;
     int status = ctl_admin_keys(ctl, &curve);
@@ -90,6 +93,7 @@ int cmd_backup(ctl_t *ctl, int argc, char **argv)
                                    curve.on ? curve.server : NULL, fd, ctl->timeout_ms, &bytes, why,
                                    sizeof(why));
     int saved_errno = errno;
+    const char *failed = "write"; /* what failed, when rc is PARCOURS_EWRITE */
     ctl_curve_wipe(&curve);
     if (rc == PARCOURS_OK && fsync(fd) != 0) {
         rc = PARCOURS_EWRITE;
@@ -102,6 +106,7 @@ int cmd_backup(ctl_t *ctl, int argc, char **argv)
     if (rc == PARCOURS_OK && rename(partial, path) != 0) {
         rc = PARCOURS_EWRITE;
         saved_errno = errno;
+        failed = "rename";
     }
     if (rc != PARCOURS_OK) {
         unlink(partial);
@@ -110,14 +115,12 @@ int cmd_backup(ctl_t *ctl, int argc, char **argv)
         if (rc == PARCOURS_EREFUSED)
             snprintf(message, sizeof(message), "%s", why);
         else if (rc == PARCOURS_EWRITE)
-            snprintf(message, sizeof(message), "cannot write %s: %s", path, strerror(saved_errno));
+            snprintf(message, sizeof(message), "cannot %s %s: %s", failed, partial,
+                     strerror(saved_errno));
         else
             snprintf(message, sizeof(message), "%s: %s", ctl->admin, parcours_strerror(rc));
-        if (rc == PARCOURS_EENDPOINT) {
-            fprintf(stderr, "parcoursctl: %s\n", message);
-            return CTL_EXIT_USAGE;
-        }
-        return fail(ctl, message);
+        return fail_with(ctl, message,
+                         rc == PARCOURS_EENDPOINT ? CTL_EXIT_USAGE : CTL_EXIT_REJECTED);
     }
     /* The rename is durable once the folder is. */
     int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -134,7 +137,8 @@ int cmd_backup(ctl_t *ctl, int argc, char **argv)
         printf(",\"bytes\":%llu,\"seconds\":%.3f}\n", (unsigned long long)bytes, seconds);
     } else {
         printf("backup: %s, %llu bytes in %.1f s\n", path, (unsigned long long)bytes, seconds);
-        printf("restore: stop parcoursd, move its [store] path aside, then parcoursd -c FILE "
+        printf("restore: stop parcoursd, move the contents of its [store] path aside, then "
+               "parcoursd -c FILE "
                "--restore %s (parcoursd(8), BACKUP AND RESTORE)\n",
                path);
     }

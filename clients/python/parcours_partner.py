@@ -224,6 +224,8 @@ class Subscription:
         self.types = list(types)
         self.last_partner_seq = 0  # the last one handed to the caller
         self.subscribed = None
+        self._acked = 0  # the highest acknowledgement sent
+        self._awaiting = False
         self._socket = _dealer(secret_key, server_key)
         # The monitor tells us when a connection is (re)established: subscribe again then.
         self._monitor = self._socket.get_monitor_socket(zmq.EVENT_HANDSHAKE_SUCCEEDED)
@@ -240,10 +242,15 @@ class Subscription:
         request.subscribe.window = self.window
         request.subscribe.types.extend(self.types)
         self._socket.send(request.SerializeToString())
+        # Until its Subscribed comes, what arrives belongs to the subscription it replaces (it
+        # comes again) and no acknowledgement goes out (the daemon checks them against the new
+        # subscription, or, restored from a backup, against another stream).
+        self._awaiting = True
 
     def ack(self, up_to):
         """Moves the durable cursor: notifications up to up_to will not come again."""
         self._socket.send(pb.DeliverRequest(ack=pb.DeliveryAck(up_to=up_to)).SerializeToString())
+        self._acked = max(self._acked, up_to)
 
     def notifications(self, timeout=None, auto_ack=True):
         """Yields new Notifications as they arrive; stops after `timeout` seconds of silence.
@@ -255,7 +262,7 @@ class Subscription:
         poller.register(self._monitor, zmq.POLLIN)
         pending_ack = 0
         while True:
-            if pending_ack:
+            if pending_ack and not self._awaiting:
                 self.ack(pending_ack)
                 pending_ack = 0
             ready = dict(poller.poll(None if timeout is None else int(timeout * 1000)))
@@ -269,17 +276,33 @@ class Subscription:
             reply = pb.DeliverReply.FromString(self._socket.recv())
             kind = reply.WhichOneof("kind")
             if kind == "subscribed":
-                if self.subscribed and reply.subscribed.stream_id != self.subscribed.stream_id:
+                answer = reply.subscribed
+                if self.subscribed and answer.stream_id != self.subscribed.stream_id:
                     # Restored from a backup: what was seen past the restored cursor may be
-                    # other notifications now.
-                    self.last_partner_seq = min(self.last_partner_seq, reply.subscribed.cursor)
-                self.subscribed = reply.subscribed
+                    # other notifications now, and acknowledgements of the old stream mean
+                    # nothing in the new one.
+                    self.last_partner_seq = min(self.last_partner_seq, answer.cursor)
+                    self._acked = min(self._acked, answer.cursor)
+                    pending_ack = 0
+                # The new subscription has sent nothing yet: the daemon takes acknowledgements
+                # below its start only; what is left out is acknowledged when it comes again.
+                pending_ack = min(pending_ack, max(getattr(answer, "from") - 1, 0))
+                self.subscribed = answer
+                self._awaiting = False
             elif kind == "error" and reply.error.code == pb.ERROR_CODE_NOT_SUBSCRIBED:
                 self._subscribe()  # an ack crossed a daemon restart: resume after the cursor
             elif kind == "error":
                 code = pb.ErrorCode.Name(reply.error.code).removeprefix("ERROR_CODE_")
                 raise RuntimeError(f"{code}: {reply.error.message}")
-            elif reply.notification.partner_seq > self.last_partner_seq:
+            elif self._awaiting or (self.subscribed is not None and
+                                    reply.notification.stream_id != self.subscribed.stream_id):
+                continue  # from a subscription being replaced: it comes again
+            elif reply.notification.partner_seq <= self.last_partner_seq:
+                # A redelivery. If it was acknowledged before, the daemon lost that (a restart):
+                # say it again, which frees the daemon's window.
+                if auto_ack and reply.notification.partner_seq <= self._acked:
+                    pending_ack = max(pending_ack, reply.notification.partner_seq)
+            else:
                 self.last_partner_seq = reply.notification.partner_seq
                 yield reply.notification
                 if auto_ack:

@@ -122,7 +122,7 @@ class Daemon:
                 f"[store]\npath = {self.data}\n{self._section(extra_config, 'store')}"
                 f"[ingest]\nendpoint = {self.ingest}\n{self._section(extra_config, 'ingest')}"
                 f"[deliver]\nendpoint = {self.deliver}\n"
-                f"[admin]\nendpoint = {self.admin_endpoint}\n"
+                f"[admin]\nendpoint = {self.admin_endpoint}\n{self._section(extra_config, 'admin')}"
                 f"[http]\n{http}"
                 f"[partners]\nfile = partners.ini\n"
                 + (f"[security]\ncurve = yes\nsecret_key = {self._server_key()}\n"

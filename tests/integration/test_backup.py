@@ -179,7 +179,12 @@ class BackupTest(unittest.TestCase):
         acked_before = set(load.acked_in_order[:load.acked()])
         run = run_ctl(first, "backup", backup_dir, "--json")
         acked_after_backup = load.acked()
-        time.sleep(0.5)  # the load goes on a little after the copy
+        # What the copy's moment can hold at most: what was committed before the backup ended,
+        # whose acks the load has surely read 0.2 s later.
+        time.sleep(0.2)
+        with load.lock:
+            acked_by_end = list(load.acked_in_order)
+        time.sleep(0.3)  # the load goes on a little after the copy
         load.stop_sending.set()
         load.join(120)
         self.assertIsNone(load.error)
@@ -199,7 +204,8 @@ class BackupTest(unittest.TestCase):
               f"copy {os.path.getsize(os.path.join(backup_dir, 'data.mdb'))} bytes, "
               f"live file {os.path.getsize(os.path.join(first.data, 'data.mdb'))} bytes")
         self.assertGreaterEqual(held, max(seq_of[e] for e in acked_before))
-        self.assertLessEqual(held, max(seq_of.values()))
+        # ... and nothing acked after it ended: the copy is one moment during the backup.
+        self.assertLessEqual(held, max(seq_of[e] for e in acked_by_end))
 
         # The same stream again, in the same order, on one connection.
         sock = restored.connect()
@@ -258,6 +264,35 @@ class BackupTest(unittest.TestCase):
             self.assertEqual(run.returncode, 1, run.stdout)
             self.assertIn(words, run.stderr)
             self.assertFalse(os.path.exists(os.path.join(other.data, "data.mdb")))
+
+        # systemd's layout: the store path is a link into /var/lib/private. A link left
+        # dangling (its directory moved away) is refused with what to do instead.
+        linked = self.daemon()
+        os.symlink(os.path.join(self.folder, "moved-away"), linked.data)
+        run = subprocess.run([PARCOURSD, "-c", linked.config, "--restore",
+                              os.path.join(backup_dir, "data.mdb")],
+                             capture_output=True, text=True, timeout=60)
+        self.assertEqual(run.returncode, 1, run.stdout)
+        self.assertIn("move only its contents aside", run.stderr)
+
+    @unittest.skipUnless(os.geteuid() == 0, "only root can restore files for another user")
+    def test_restore_as_root_gives_the_files_to_the_data_directory_owner(self):
+        # An operator restores as root into the directory the daemon's (dynamic) user owns:
+        # the files must be that user's, or the daemon cannot open them.
+        d = self.daemon().start()
+        backup_dir = os.path.join(self.folder, "backup")
+        self.assertEqual(run_ctl(d, "backup", backup_dir).returncode, 0)
+        d.stop()
+        restored = self.daemon()
+        os.makedirs(restored.data, mode=0o700)
+        os.chown(restored.data, 61234, 61235)
+        run = subprocess.run([PARCOURSD, "-c", restored.config, "--restore",
+                              os.path.join(backup_dir, "data.mdb")],
+                             capture_output=True, text=True, timeout=60)
+        self.assertEqual(run.returncode, 0, run.stderr)
+        for name in ("data.mdb", "lock.mdb"):
+            st = os.stat(os.path.join(restored.data, name))
+            self.assertEqual((st.st_uid, st.st_gid), (61234, 61235), name)
 
     def test_one_backup_at_a_time_and_never_over_an_existing_copy(self):
         d = self.daemon().start()
@@ -358,6 +393,24 @@ class BackupTest(unittest.TestCase):
                             - time.time()), 60)
         self.assertEqual(value(after, "parcours_backup_last_success_bytes"), len(data))
         self.assertEqual(after["parcours_backups_total"]["type"], "counter")
+
+    def test_a_backup_left_by_its_client_is_abandoned(self):
+        d = self.daemon(extra_config="admin.backup_idle_timeout = 1").start()
+        sock = d.connect()
+        send_and_wait(sock, stream("idle", 3000))
+        sock.close()
+        left = HandBackup(self, d)  # one part, then its client goes quiet
+        deadline = time.monotonic() + 20
+        while "backup: abandoned after 1 s" not in d.log() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        self.assertIn("backup: abandoned after 1 s", d.log())
+        reply = left.ask(left.token, len(left.data))
+        self.assertFalse(reply.ok)
+        self.assertIn("No backup with this token", reply.error)
+        left.close()
+        # The map may grow again and the next backup runs.
+        run = run_ctl(d, "backup", os.path.join(self.folder, "next"))
+        self.assertEqual(run.returncode, 0, run.stderr)
 
     def test_stop_during_a_backup(self):
         d = self.daemon().start()
