@@ -65,6 +65,9 @@ static const config_key_t config_keys[] = {
      "Largest Event frame accepted; larger ones are rejected with TOO_LARGE."},
     {"deliver", "endpoint", CONFIG_STRING, FIELD(deliver_endpoint), 0, 0, "tcp://127.0.0.1:7402",
      "ZeroMQ endpoint where partners subscribe to their notifications (ROUTER)."},
+    {"deliver", "heartbeat_interval", CONFIG_UINT, FIELD(deliver_heartbeat_interval), 1, 3600, "10",
+     "Seconds after which a subscriber sent nothing gets a Heartbeat, so that the connections "
+     "that went are dropped."},
     {"admin", "endpoint", CONFIG_STRING, FIELD(admin_endpoint), 0, 0, NULL,
      "Endpoint of parcoursctl's requests; default ipc://<store path>/admin.sock (mode 0600)."},
     {"admin", "keys", CONFIG_STRING, FIELD(admin_keys), 0, 0, NULL,

@@ -23,6 +23,7 @@ typedef struct config {
     uint64_t ingest_batch_max;              /* [ingest] batch_max, events */
     uint64_t ingest_max_frame;              /* [ingest] max_frame, bytes */
     char deliver_endpoint[CONFIG_PATH_MAX]; /* [deliver] endpoint */
+    uint64_t deliver_heartbeat_interval;    /* [deliver] heartbeat_interval, seconds */
     char admin_endpoint[CONFIG_PATH_MAX]; /* [admin] endpoint; default ipc://<store path>/admin.sock
                                            */
     char partners_file[CONFIG_PATH_MAX];  /* [partners] file; relative to the config's folder */

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <zmq.h>
 
 #include "event.h"
@@ -37,7 +38,8 @@ typedef struct subscriber {
     uint64_t *in_flight; /* ring of the partner_seqs sent and not yet acknowledged */
     uint32_t head;
     uint32_t count;
-    uint64_t serial; /* order of subscription, to evict the oldest */
+    uint64_t serial;      /* order of subscription, to evict the oldest */
+    int64_t last_sent_ms; /* CLOCK_MONOTONIC of the last frame sent to it */
 } subscriber_t;
 
 /* What a pass knows of one event: read, decoded and packed once, however many subscribers it
@@ -92,6 +94,8 @@ struct deliver {
     size_t cursors_capacity;
     char endpoint[512]; /* as bound, to bind again */
     struct event *flush_timer;
+    struct event *heartbeat_timer;
+    int64_t heartbeat_ms;
     struct event *pump_event; /* another pass, when a scan stopped at DELIVER_SCAN_MAX */
     pass_cache_t cache;
 };
@@ -159,6 +163,13 @@ static void deliver_on_flush_timer(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     deliver_flush(arg);
+}
+
+static int64_t monotonic_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 /* --- Subscribers ------------------------------------------------------------------------------ */
@@ -388,6 +399,38 @@ static int deliver_send_notification(deliver_t *d, const subscriber_t *s, const 
     return rc;
 }
 
+/* A Heartbeat to every subscriber sent nothing for an interval: ZeroMQ says nothing when a
+ * connection goes, but ROUTER_MANDATORY refuses a frame for one that went (and libzmq's own
+ * heartbeats close one whose peer vanished without a word), so the subscriber table, and the
+ * connected partners the admin and /metrics show, stay true. */
+static void deliver_on_heartbeat_timer(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    deliver_t *d = arg;
+    int64_t now = monotonic_ms();
+    Parcours__V1__Heartbeat heartbeat = PARCOURS__V1__HEARTBEAT__INIT;
+    Parcours__V1__DeliverReply reply = PARCOURS__V1__DELIVER_REPLY__INIT;
+    reply.kind_case = PARCOURS__V1__DELIVER_REPLY__KIND_HEARTBEAT;
+    reply.heartbeat = &heartbeat;
+    for (size_t i = 0; i < d->n_subs;) {
+        subscriber_t *s = &d->subs[i];
+        if (now - s->last_sent_ms < d->heartbeat_ms) {
+            i++;
+            continue;
+        }
+        int rc = deliver_send(d, s->identity, s->identity_len, &reply);
+        if (rc == EHOSTUNREACH) {
+            log_info("deliver: a connection of %s is gone", s->partner_id);
+            subscriber_remove(d, s);
+            continue;
+        }
+        s->last_sent_ms = now; /* EAGAIN too: a peer that reads nothing is still there */
+        i++;
+    }
+    zwatch_check(d->watch);
+}
+
 typedef struct pump {
     deliver_t *d;
     subscriber_t *s;
@@ -423,6 +466,7 @@ static int pump_entry(uint64_t partner_seq, uint64_t seq, void *ctx)
         }
         rc = deliver_send_notification(p->d, s, &n);
         if (rc == 0) {
+            s->last_sent_ms = monotonic_ms();
             s->in_flight[(s->head + s->count) % s->window] = partner_seq;
             s->count++;
         }
@@ -558,6 +602,7 @@ static void deliver_subscribe(deliver_t *d, const uint8_t *identity, size_t iden
     s->window = window;
     s->next = from;
     s->serial = ++d->serial;
+    s->last_sent_ms = monotonic_ms();
 
     Parcours__V1__Subscribed ok = PARCOURS__V1__SUBSCRIBED__INIT;
     Parcours__V1__DeliverReply reply = PARCOURS__V1__DELIVER_REPLY__INIT;
@@ -686,7 +731,14 @@ int deliver_new(struct event_base *base, void *zmq_context, store_t *store,
      * connection never needs more than the largest window. */
     int mandatory = 1, hwm = DELIVER_WINDOW_MAX + 16, linger = 1000;
     int64_t max_msg = DELIVER_REQUEST_MAX;
+    /* libzmq's own heartbeats (ZMTP PING) close a connection whose peer vanished without a
+     * word (a cut network, a dead machine); the Heartbeat frames then find it gone. */
+    d->heartbeat_ms = 1000 * (int64_t)(options->heartbeat_s ? options->heartbeat_s : 10);
+    int ping_ms = (int)d->heartbeat_ms, ping_timeout_ms = 3 * (int)d->heartbeat_ms;
     if (zmq_setsockopt(d->socket, ZMQ_ROUTER_MANDATORY, &mandatory, sizeof(mandatory)) ||
+        zmq_setsockopt(d->socket, ZMQ_HEARTBEAT_IVL, &ping_ms, sizeof(ping_ms)) ||
+        zmq_setsockopt(d->socket, ZMQ_HEARTBEAT_TIMEOUT, &ping_timeout_ms,
+                       sizeof(ping_timeout_ms)) ||
         zmq_setsockopt(d->socket, ZMQ_SNDHWM, &hwm, sizeof(hwm)) ||
         zmq_setsockopt(d->socket, ZMQ_LINGER, &linger, sizeof(linger)) ||
         zmq_setsockopt(d->socket, ZMQ_MAXMSGSIZE, &max_msg, sizeof(max_msg))) {
@@ -706,11 +758,14 @@ int deliver_new(struct event_base *base, void *zmq_context, store_t *store,
     }
     unsigned flush_ms = options->cursor_flush_ms ? options->cursor_flush_ms : 100;
     struct timeval every = {(time_t)(flush_ms / 1000), (suseconds_t)(flush_ms % 1000) * 1000};
+    struct timeval beat = {(time_t)(d->heartbeat_ms / 1000), 0};
     d->flush_timer = event_new(base, -1, EV_PERSIST, deliver_on_flush_timer, d);
+    d->heartbeat_timer = event_new(base, -1, EV_PERSIST, deliver_on_heartbeat_timer, d);
     d->pump_event = event_new(base, -1, 0, deliver_on_pump, d);
     d->watch = zwatch_new(base, d->socket, deliver_on_readable, d);
-    if (d->flush_timer == NULL || d->pump_event == NULL || d->watch == NULL ||
-        event_add(d->flush_timer, &every) != 0) {
+    if (d->flush_timer == NULL || d->heartbeat_timer == NULL || d->pump_event == NULL ||
+        d->watch == NULL || event_add(d->flush_timer, &every) != 0 ||
+        event_add(d->heartbeat_timer, &beat) != 0) {
         snprintf(err, errlen, "cannot watch the deliver socket");
         goto fail;
     }
@@ -741,6 +796,8 @@ void deliver_destroy(deliver_t **d)
     zwatch_destroy(&x->watch);
     if (x->flush_timer != NULL)
         event_free(x->flush_timer);
+    if (x->heartbeat_timer != NULL)
+        event_free(x->heartbeat_timer);
     if (x->pump_event != NULL)
         event_free(x->pump_event);
     if (x->socket != NULL)

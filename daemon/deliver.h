@@ -29,6 +29,7 @@ typedef struct deliver deliver_t;
 typedef struct deliver_options {
     const char *endpoint;
     unsigned cursor_flush_ms;  /* how often acknowledged cursors are written (default 100) */
+    unsigned heartbeat_s;      /* a subscriber sent nothing this long gets a Heartbeat (10) */
     const uint8_t *secret_key; /* the daemon's CURVE secret key (32 bytes), or NULL for none */
 } deliver_options_t;
 

@@ -402,7 +402,11 @@ int main(int argc, char **argv)
     if (ingest_new(d.base, zmq_context, store, partners, &ingest_options, &d.ingest, err,
                    sizeof(err)) != 0)
         fatal("%s", err);
-    deliver_options_t deliver_options = {.endpoint = config.deliver_endpoint, .secret_key = secret};
+    deliver_options_t deliver_options = {
+        .endpoint = config.deliver_endpoint,
+        .heartbeat_s = (unsigned)config.deliver_heartbeat_interval,
+        .secret_key = secret,
+    };
     if (deliver_new(d.base, zmq_context, store, partners, &deliver_options, &d.deliver, err,
                     sizeof(err)) != 0)
         fatal("%s", err);

@@ -201,6 +201,15 @@ static void fake_notification(fake_t *f, uint64_t partner_seq)
     fake_send(f, &reply);
 }
 
+static void fake_heartbeat(fake_t *f)
+{
+    Parcours__V1__Heartbeat h = PARCOURS__V1__HEARTBEAT__INIT;
+    Parcours__V1__DeliverReply reply = PARCOURS__V1__DELIVER_REPLY__INIT;
+    reply.kind_case = PARCOURS__V1__DELIVER_REPLY__KIND_HEARTBEAT;
+    reply.heartbeat = &h;
+    fake_send(f, &reply);
+}
+
 static void fake_error(fake_t *f, Parcours__V1__ErrorCode code, const char *message)
 {
     Parcours__V1__DeliverError e = PARCOURS__V1__DELIVER_ERROR__INIT;
@@ -303,6 +312,11 @@ static void test_subscription_stream(void **state)
     fake_expect_ack(f, 3);
     assert_seen(f, (const uint64_t[]){1, 2, 3}, 3);
     assert_int_equal(parcours_subscription_last(f->sub), 3);
+
+    /* A Heartbeat (the daemon checking the connection) is neither handed nor answered. */
+    fake_heartbeat(f);
+    fake_expect_nothing(f);
+    assert_seen(f, (const uint64_t[]){1, 2, 3}, 3);
     assert_non_null(parcours_subscription_subscribed(f->sub));
     assert_int_equal(parcours_subscription_subscribed(f->sub)->from, 1);
 

@@ -279,6 +279,8 @@ static int subscription_on_reply(parcours_subscription_t *sub, Parcours__V1__Del
         if (reply->error != NULL)
             rc = subscription_on_error(sub, reply->error);
         break;
+    case PARCOURS__V1__DELIVER_REPLY__KIND_HEARTBEAT:
+        break; /* the daemon checking that the connection is still there */
     default:
         break; /* a kind newer than this library: nothing it could do with it */
     }

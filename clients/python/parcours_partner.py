@@ -294,6 +294,8 @@ class Subscription:
             elif kind == "error":
                 code = pb.ErrorCode.Name(reply.error.code).removeprefix("ERROR_CODE_")
                 raise RuntimeError(f"{code}: {reply.error.message}")
+            elif kind != "notification":
+                continue  # a Heartbeat (the daemon checking the connection), or a newer kind
             elif self._awaiting or (self.subscribed is not None and
                                     reply.notification.stream_id != self.subscribed.stream_id):
                 continue  # from a subscription being replaced: it comes again

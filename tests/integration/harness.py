@@ -121,7 +121,7 @@ class Daemon:
             f.write(
                 f"[store]\npath = {self.data}\n{self._section(extra_config, 'store')}"
                 f"[ingest]\nendpoint = {self.ingest}\n{self._section(extra_config, 'ingest')}"
-                f"[deliver]\nendpoint = {self.deliver}\n"
+                f"[deliver]\nendpoint = {self.deliver}\n{self._section(extra_config, 'deliver')}"
                 f"[admin]\nendpoint = {self.admin_endpoint}\n{self._section(extra_config, 'admin')}"
                 f"[http]\n{http}"
                 f"[partners]\nfile = partners.ini\n"
@@ -315,6 +315,7 @@ class Subscriber:
         self.sock.connect(daemon.deliver)
         self.received = []  # Notifications, in arrival order
         self.errors = []
+        self.heartbeats = 0
         self.subscribed = None
         request = pb.DeliverRequest(subscribe=pb.Subscribe(
             partner_id=partner_id, window=window, types=list(types)))
@@ -334,6 +335,8 @@ class Subscriber:
                 self.subscribed = reply.subscribed
             elif kind == "error":
                 self.errors.append(reply.error)
+            elif kind == "heartbeat":
+                self.heartbeats += 1
             else:
                 self.received.append(reply.notification)
                 got += 1
