@@ -428,6 +428,10 @@ static void deliver_on_heartbeat_timer(evutil_socket_t fd, short what, void *arg
         s->last_sent_ms = now; /* EAGAIN too: a peer that reads nothing is still there */
         i++;
     }
+    /* And a pass for everyone: a notification that met a full send queue (EAGAIN) goes out
+     * now rather than at the next commit or acknowledgement, which a quiet stream may not have.
+     * A subscriber with no credit costs nothing. */
+    event_active(d->pump_event, EV_TIMEOUT, 0);
     zwatch_check(d->watch);
 }
 
@@ -728,7 +732,9 @@ int deliver_new(struct event_base *base, void *zmq_context, store_t *store,
         goto fail;
     }
     /* A subscriber never has more than its window in flight, so the send queue of one
-     * connection never needs more than the largest window. */
+     * connection never needs more than the largest window, and a few Heartbeats; a peer that
+     * stopped reading fills it with them in the end, and sends then get EAGAIN and are tried
+     * again at the next pass. */
     int mandatory = 1, hwm = DELIVER_WINDOW_MAX + 16, linger = 1000;
     int64_t max_msg = DELIVER_REQUEST_MAX;
     /* libzmq's own heartbeats (ZMTP PING) close a connection whose peer vanished without a

@@ -97,6 +97,17 @@ static int copy_file(const char *from, const char *to)
     return rc;
 }
 
+/* Takes a failed restore's files away, so that it can run again; returns the exit status. */
+static int restore_undo(const char *store_path)
+{
+    char file[CONFIG_PATH_MAX + 32];
+    snprintf(file, sizeof(file), "%s/data.mdb", store_path);
+    unlink(file);
+    snprintf(file, sizeof(file), "%s/lock.mdb", store_path);
+    unlink(file);
+    return 1;
+}
+
 /*
  * parcoursd --restore BACKUP: puts a copy made by `parcoursctl backup` in place, as data.mdb of
  * the [store] path, which must hold none (a running daemon's, or one not moved aside, is
@@ -156,28 +167,25 @@ static int restore(const config_t *config, const char *backup)
                 "parcoursd: %s is not a store this parcoursd can open (%s); nothing was "
                 "restored\n",
                 backup, store_strerror(rc));
-        unlink(path);
-        char lock[CONFIG_PATH_MAX + 32];
-        snprintf(lock, sizeof(lock), "%s/lock.mdb", config->store_path);
-        unlink(lock);
-        return 1;
+        return restore_undo(config->store_path);
     }
     /* Run as root, the restore must not leave root's files where the daemon's user has to
      * open them: they take the owner of the data directory (systemd's dynamic user keeps the
      * UID that owns it, and does not look inside a directory it already owns). */
     int dir = open(config->store_path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dir >= 0 && geteuid() == 0 && fstat(dir, &st) == 0 &&
-        (fchownat(dir, "data.mdb", st.st_uid, st.st_gid, 0) != 0 ||
-         fchownat(dir, "lock.mdb", st.st_uid, st.st_gid, 0) != 0)) {
-        fprintf(stderr, "parcoursd: cannot give the restored files to the owner of %s: %s\n",
+    if (dir < 0 || fstat(dir, &st) != 0 ||
+        (geteuid() == 0 && (fchownat(dir, "data.mdb", st.st_uid, st.st_gid, 0) != 0 ||
+                            fchownat(dir, "lock.mdb", st.st_uid, st.st_gid, 0) != 0)) ||
+        fsync(dir) != 0) {
+        fprintf(stderr,
+                "parcoursd: cannot give the restored files to the owner of %s: %s; nothing was "
+                "restored\n",
                 config->store_path, strerror(errno));
-        close(dir);
-        return 1;
+        if (dir >= 0)
+            close(dir);
+        return restore_undo(config->store_path);
     }
-    if (dir >= 0) {
-        fsync(dir);
-        close(dir);
-    }
+    close(dir);
     printf("restored %s into %s: last seq %llu, new stream id %llu\n"
            "Start parcoursd. Partners re-send what they sent after the backup (DUPLICATE for "
            "what it holds), and their subscriptions take the streams anew from their restored "

@@ -207,13 +207,18 @@ class Subscription:
     The daemon numbers each partner's notifications partner_seq 1, 2, 3... with no gap and keeps
     the partner's cursor (the last partner_seq it acknowledged). This class subscribes on every
     (re)connection, with from=0 so that the daemon resumes after the cursor: a daemon restart
-    or a network cut costs nothing but a few redeliveries, which it drops by partner_seq.
+    or a network cut costs nothing but a few redeliveries, which it drops by partner_seq (and
+    acknowledges again when it had acknowledged them, since the daemon may have lost that).
 
     A partner_seq names one notification within one stream_id only. A daemon restored from a
     backup answers with a new stream_id and numbers again from where the copy stood: the class
     then takes the stream anew after the restored cursor, so notifications come again from
     there, partner_seqs already seen included. Dedupe your own side on (stream_id, partner_seq),
     or on the event's (partner_id, event_id).
+
+    The rules are libparcours' (clients/libparcours/subscription.c): between a Subscribe and its
+    Subscribed, notifications are dropped (they come again) and no acknowledgement goes out; an
+    acknowledgement never goes beyond what the current subscription sent.
     """
 
     def __init__(self, endpoint, partner_id, window=100, types=(), secret_key=None,
@@ -222,10 +227,12 @@ class Subscription:
         self.partner_id = partner_id
         self.window = window
         self.types = list(types)
-        self.last_partner_seq = 0  # the last one handed to the caller
+        self.last_partner_seq = 0  # the last one handed to the caller and dealt with
         self.subscribed = None
-        self._acked = 0  # the highest acknowledgement sent
-        self._awaiting = False
+        self._acked = 0  # the highest acknowledgement asked for
+        self._sent_max = 0  # the highest partner_seq the current subscription sent
+        self._awaiting = False  # a Subscribe is out and its Subscribed has not come
+        self._again_from = 0  # a notification the caller did not finish with: ask for it again
         self._socket = _dealer(secret_key, server_key)
         # The monitor tells us when a connection is (re)established: subscribe again then.
         self._monitor = self._socket.get_monitor_socket(zmq.EVENT_HANDSHAKE_SUCCEEDED)
@@ -236,11 +243,13 @@ class Subscription:
         self._monitor.close()
         self._socket.close()
 
-    def _subscribe(self):
+    def _subscribe(self, start=0):
+        """Subscribes this connection from partner_seq `start` (0: after the durable cursor)."""
         request = pb.DeliverRequest()
         request.subscribe.partner_id = self.partner_id
         request.subscribe.window = self.window
         request.subscribe.types.extend(self.types)
+        setattr(request.subscribe, "from", start)  # `from` is a Python keyword
         self._socket.send(request.SerializeToString())
         # Until its Subscribed comes, what arrives belongs to the subscription it replaces (it
         # comes again) and no acknowledgement goes out (the daemon checks them against the new
@@ -248,25 +257,41 @@ class Subscription:
         self._awaiting = True
 
     def ack(self, up_to):
-        """Moves the durable cursor: notifications up to up_to will not come again."""
-        self._socket.send(pb.DeliverRequest(ack=pb.DeliveryAck(up_to=up_to)).SerializeToString())
+        """Moves the durable cursor: notifications up to up_to will not come again. Never
+        beyond the last one handed; held while a subscription is being answered, and never
+        beyond what the current subscription sent (what is left out is acknowledged when it
+        comes again)."""
+        up_to = min(up_to, self.last_partner_seq)
         self._acked = max(self._acked, up_to)
+        up_to = min(up_to, self._sent_max)
+        if self._awaiting or up_to <= 0:
+            return
+        self._socket.send(pb.DeliverRequest(ack=pb.DeliveryAck(up_to=up_to)).SerializeToString())
 
     def notifications(self, timeout=None, auto_ack=True):
-        """Yields new Notifications as they arrive; stops after `timeout` seconds of silence.
+        """Yields new Notifications as they arrive; stops after `timeout` seconds without one
+        (heartbeats and redeliveries do not count).
 
         With auto_ack, each is acknowledged once the caller's loop body has run for it (that is,
-        when the next one is asked for): a crash in the body means it comes again."""
+        when the next one is asked for). If the loop stops on a notification (its body raised,
+        or a break), that one is not acknowledged and the next call asks the daemon for it
+        again: the class cannot tell a finished body from an interrupted one, and at least once
+        is the promise."""
         poller = zmq.Poller()
         poller.register(self._socket, zmq.POLLIN)
         poller.register(self._monitor, zmq.POLLIN)
+        if self._again_from:
+            self._subscribe(self._again_from)
+            self._again_from = 0
         pending_ack = 0
+        deadline = None if timeout is None else time.monotonic() + timeout
         while True:
-            if pending_ack and not self._awaiting:
+            if pending_ack:
                 self.ack(pending_ack)
                 pending_ack = 0
-            ready = dict(poller.poll(None if timeout is None else int(timeout * 1000)))
-            if not ready:
+            wait = None if deadline is None else max(0.0, deadline - time.monotonic())
+            ready = dict(poller.poll(None if wait is None else int(wait * 1000)))
+            if not ready and deadline is not None and time.monotonic() >= deadline:
                 return
             if self._monitor in ready:
                 self._monitor.recv_multipart()
@@ -276,36 +301,61 @@ class Subscription:
             reply = pb.DeliverReply.FromString(self._socket.recv())
             kind = reply.WhichOneof("kind")
             if kind == "subscribed":
-                answer = reply.subscribed
-                if self.subscribed and answer.stream_id != self.subscribed.stream_id:
-                    # Restored from a backup: what was seen past the restored cursor may be
-                    # other notifications now, and acknowledgements of the old stream mean
-                    # nothing in the new one.
-                    self.last_partner_seq = min(self.last_partner_seq, answer.cursor)
-                    self._acked = min(self._acked, answer.cursor)
-                    pending_ack = 0
-                # The new subscription has sent nothing yet: the daemon takes acknowledgements
-                # below its start only; what is left out is acknowledged when it comes again.
-                pending_ack = min(pending_ack, max(getattr(answer, "from") - 1, 0))
-                self.subscribed = answer
-                self._awaiting = False
-            elif kind == "error" and reply.error.code == pb.ERROR_CODE_NOT_SUBSCRIBED:
-                self._subscribe()  # an ack crossed a daemon restart: resume after the cursor
+                self._on_subscribed(reply.subscribed)
             elif kind == "error":
-                code = pb.ErrorCode.Name(reply.error.code).removeprefix("ERROR_CODE_")
-                raise RuntimeError(f"{code}: {reply.error.message}")
+                self._on_error(reply.error)
             elif kind != "notification":
                 continue  # a Heartbeat (the daemon checking the connection), or a newer kind
             elif self._awaiting or (self.subscribed is not None and
                                     reply.notification.stream_id != self.subscribed.stream_id):
                 continue  # from a subscription being replaced: it comes again
-            elif reply.notification.partner_seq <= self.last_partner_seq:
-                # A redelivery. If it was acknowledged before, the daemon lost that (a restart):
-                # say it again, which frees the daemon's window.
-                if auto_ack and reply.notification.partner_seq <= self._acked:
-                    pending_ack = max(pending_ack, reply.notification.partner_seq)
             else:
-                self.last_partner_seq = reply.notification.partner_seq
-                yield reply.notification
+                n = reply.notification
+                self._sent_max = max(self._sent_max, n.partner_seq)
+                if n.partner_seq <= self.last_partner_seq:
+                    # A redelivery. If it was acknowledged before, the daemon lost that (a
+                    # restart): say it again, which frees the daemon's window.
+                    if auto_ack and n.partner_seq <= self._acked:
+                        pending_ack = max(pending_ack, n.partner_seq)
+                    continue
+                dealt_with = False
+                try:
+                    yield n
+                    dealt_with = True
+                finally:
+                    if not dealt_with:
+                        self._again_from = n.partner_seq
+                self.last_partner_seq = n.partner_seq
+                if deadline is not None:
+                    deadline = time.monotonic() + timeout
                 if auto_ack:
                     pending_ack = self.last_partner_seq
+
+    def _on_subscribed(self, answer):
+        if self.subscribed and answer.stream_id != self.subscribed.stream_id:
+            # Restored from a backup: what was seen past the restored cursor may be other
+            # notifications now, and acknowledgements of the old stream mean nothing here.
+            self.last_partner_seq = min(self.last_partner_seq, answer.cursor)
+            self._acked = min(self._acked, answer.cursor)
+        start = getattr(answer, "from")
+        self._sent_max = max(start - 1, 0)  # the daemon takes acknowledgements below its start
+        self.subscribed = answer
+        self._awaiting = False
+        if self.last_partner_seq and start > self.last_partner_seq + 1:
+            # It would leave a gap (another connection acknowledged ahead): ask for the rest.
+            self._subscribe(self.last_partner_seq + 1)
+
+    def _on_error(self, error):
+        if error.code == pb.ERROR_CODE_NOT_SUBSCRIBED:
+            # An acknowledgement reached a connection with no subscription (a daemon restart).
+            # A Subscribe already out was sent after it: wait for that one.
+            if not self._awaiting:
+                self._subscribe()
+            return
+        if error.code == pb.ERROR_CODE_MALFORMED and self.subscribed and not self._awaiting:
+            # With no Subscribe out this is about an acknowledgement: subscribing again puts
+            # both sides back in step rather than ending a working stream.
+            self._subscribe()
+            return
+        code = pb.ErrorCode.Name(error.code).removeprefix("ERROR_CODE_")
+        raise RuntimeError(f"{code}: {error.message}")

@@ -131,11 +131,18 @@ class SubscriptionTest(unittest.TestCase):
         self.wait_handed(5)
         self.assertEqual(self.fake.expect_acks_up_to(5)[-1], 5)
 
-        # Restored from a copy taken at cursor 2: a new stream. A notification still stamped
-        # with the old stream is not handed, and 3, 4, 5, 6 of the new stream are handed again
-        # (not dropped as seen), then acknowledged in order, never beyond what was handed.
+        # Restored from a copy taken at cursor 2: a new stream. Before its Subscribed, a
+        # notification (of the replaced subscription) is not handed, and a NOT_SUBSCRIBED (the
+        # answer to an acknowledgement queued while the daemon was away) brings no second
+        # Subscribe. A notification still stamped with the old stream is not handed, and 3, 4,
+        # 5, 6 of the new stream are handed again (not dropped as seen), then acknowledged in
+        # order, never beyond what was handed.
         self.fake.restart()
         self.subscribe()
+        self.fake.notification(7, 7)
+        self.fake.send(pb.DeliverReply(error=pb.DeliverError(
+            code=pb.ERROR_CODE_NOT_SUBSCRIBED, message="subscribe again")))
+        time.sleep(0.2)
         self.fake.subscribed(3, 2, 8)
         self.fake.notification(9, 7)
         for seq in (3, 4, 5, 6):
@@ -147,6 +154,74 @@ class SubscriptionTest(unittest.TestCase):
         self.assertEqual(acks, sorted(acks))
         time.sleep(0.3)
         self.assertFalse(self.fake.router.poll(0), "an acknowledgement beyond what was handed")
+
+
+class SubscriptionLoopTest(unittest.TestCase):
+    """The caller's loop: a body that raises gets its notification again, and `timeout` counts
+    time without a notification, heartbeats or not."""
+
+    def setUp(self):
+        self.folder = tempfile.mkdtemp(prefix="parcours-pysub-")
+        self.fake = FakeDaemon(f"ipc://{self.folder}/deliver.sock")
+        self.sub = Subscription(self.fake.endpoint, "ft93")
+
+    def tearDown(self):
+        self.sub.close()
+        self.fake.router.close()
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+    def test_a_body_that_raises_gets_its_notification_again(self):
+        handed, outcome = [], {}
+
+        def consume():
+            try:
+                for n in self.sub.notifications(timeout=5):
+                    if n.partner_seq == 2:
+                        raise ValueError("the partner's system failed on 2")
+                    handed.append(n.partner_seq)
+            except ValueError:
+                outcome["raised"] = True
+            for n in self.sub.notifications(timeout=1):
+                handed.append(n.partner_seq)
+
+        reader = threading.Thread(target=consume, daemon=True)
+        reader.start()
+        request = self.fake.expect()
+        self.assertEqual(request.WhichOneof("kind"), "subscribe")
+        self.fake.subscribed(1, 0, 7)
+        self.fake.notification(1, 7)
+        self.fake.notification(2, 7)
+        # 1 was dealt with and acknowledged; 2 was not: the next call asks for it again.
+        self.assertEqual(self.fake.expect_acks_up_to(1), [1])
+        request = self.fake.expect()
+        self.assertEqual(request.WhichOneof("kind"), "subscribe", request)
+        self.assertEqual(getattr(request.subscribe, "from"), 2)
+        self.fake.subscribed(2, 1, 7)
+        self.fake.notification(2, 7)
+        self.fake.notification(3, 7)
+        self.assertEqual(self.fake.expect_acks_up_to(3)[-1], 3)
+        reader.join(10)
+        self.assertTrue(outcome.get("raised"))
+        self.assertEqual(handed, [1, 2, 3])
+
+    def test_timeout_counts_only_notifications(self):
+        done = threading.Event()
+
+        def consume():
+            for _ in self.sub.notifications(timeout=0.5):
+                pass
+            done.set()
+
+        reader = threading.Thread(target=consume, daemon=True)
+        reader.start()
+        self.assertEqual(self.fake.expect().WhichOneof("kind"), "subscribe")
+        self.fake.subscribed(1, 0, 7)
+        started = time.monotonic()
+        while not done.is_set() and time.monotonic() - started < 5:
+            self.fake.send(pb.DeliverReply(heartbeat=pb.Heartbeat()))
+            time.sleep(0.1)
+        self.assertTrue(done.is_set(), "heartbeats kept a quiet stream from timing out")
+        self.assertLess(time.monotonic() - started, 2.0)
 
 
 if __name__ == "__main__":
