@@ -23,7 +23,7 @@
 struct admin {
     void *socket;
     zwatch_t *watch;
-    admin_sources_t sources;
+    const daemon_sources_t *sources;
     backup_t *backup;
 };
 
@@ -54,14 +54,14 @@ static void admin_status(admin_t *a, Parcours__V1__Status *status,
                          Parcours__V1__PhaseCount phases[ADMIN_PHASES],
                          Parcours__V1__PhaseCount *phase_ptrs[ADMIN_PHASES])
 {
-    const ingest_stats_t *st = ingest_stats(a->sources.ingest);
+    const ingest_stats_t *st = ingest_stats(a->sources->ingest);
     store_info_t info;
     uint64_t counts[ADMIN_PHASES] = {0};
-    store_info(a->sources.store, &info);
+    store_info(a->sources->store, &info);
     /* A scan: fine for a territory's tens of thousands of pathways, and never on the hot path. */
-    store_pathway_foreach(a->sources.store, count_phase, counts);
+    store_pathway_foreach(a->sources->store, count_phase, counts);
     status->version = PARCOURS_VERSION;
-    status->uptime_ms = monotonic_ms() - a->sources.started_at_ms;
+    status->uptime_ms = monotonic_ms() - a->sources->started_at_ms;
     status->last_seq = info.last_seq;
     status->n_pathways_per_phase = 0;
     status->pathways_per_phase = phase_ptrs;
@@ -86,7 +86,7 @@ static void admin_status(admin_t *a, Parcours__V1__Status *status,
 /* Fills status->deliveries, one per partner; freed by admin_deliveries_free. */
 static void admin_deliveries(admin_t *a, Parcours__V1__Status *status)
 {
-    size_t n = partners_count(a->sources.partners);
+    size_t n = partners_count(a->sources->partners);
     Parcours__V1__PartnerDelivery *items = calloc(n ? n : 1, sizeof(*items));
     status->deliveries = calloc(n ? n : 1, sizeof(*status->deliveries));
     if (items == NULL || status->deliveries == NULL) {
@@ -96,12 +96,12 @@ static void admin_deliveries(admin_t *a, Parcours__V1__Status *status)
         return;
     }
     for (size_t i = 0; i < n; i++) {
-        const partner_t *p = partners_at(a->sources.partners, i);
+        const partner_t *p = partners_at(a->sources->partners, i);
         Parcours__V1__PartnerDelivery *item = &items[i];
         *item = (Parcours__V1__PartnerDelivery)PARCOURS__V1__PARTNER_DELIVERY__INIT;
         item->partner_id = (char *)p->id;
         deliver_position_t at;
-        deliver_position(a->sources.deliver, p->id, &at);
+        deliver_position(a->sources->deliver, p->id, &at);
         item->last_partner_seq = at.last;
         item->cursor = at.cursor;
         item->lag = at.lag;
@@ -124,7 +124,7 @@ static int admin_history(admin_t *a, const char *beneficiary, Parcours__V1__Admi
 {
     uint64_t *seqs = NULL;
     size_t n = 0;
-    int rc = store_pathway_seqs(a->sources.store, beneficiary, &seqs, &n);
+    int rc = store_pathway_seqs(a->sources->store, beneficiary, &seqs, &n);
     if (rc != STORE_OK)
         return rc;
     reply->history = calloc(n ? n : 1, sizeof(*reply->history));
@@ -134,7 +134,7 @@ static int admin_history(admin_t *a, const char *beneficiary, Parcours__V1__Admi
     }
     for (size_t i = 0; i < n && rc == STORE_OK; i++) {
         store_log_entry_t entry;
-        rc = store_log_get(a->sources.store, seqs[i], &entry);
+        rc = store_log_get(a->sources->store, seqs[i], &entry);
         if (rc != STORE_OK)
             break;
         Parcours__V1__HistoryEntry *h = malloc(sizeof(*h));
@@ -169,7 +169,7 @@ static void admin_history_free(Parcours__V1__AdminReply *reply)
 /* Fills reply->partners; freed by admin_partners_free. */
 static void admin_partners(admin_t *a, Parcours__V1__AdminReply *reply)
 {
-    size_t n = partners_count(a->sources.partners);
+    size_t n = partners_count(a->sources->partners);
     reply->partners = calloc(n ? n : 1, sizeof(*reply->partners));
     Parcours__V1__PartnerInfo *infos = calloc(n ? n : 1, sizeof(*infos));
     char **territories = calloc(n ? n : 1, PARTNERS_TERRITORIES_MAX * sizeof(char *));
@@ -186,7 +186,7 @@ static void admin_partners(admin_t *a, Parcours__V1__AdminReply *reply)
         return;
     }
     for (size_t i = 0; i < n; i++) {
-        const partner_t *p = partners_at(a->sources.partners, i);
+        const partner_t *p = partners_at(a->sources->partners, i);
         Parcours__V1__PartnerInfo *info = &infos[i];
         *info = (Parcours__V1__PartnerInfo)PARCOURS__V1__PARTNER_INFO__INIT;
         info->partner_id = (char *)p->id;
@@ -265,7 +265,7 @@ static void admin_handle(admin_t *a, const void *identity, size_t identity_len,
         reply.status = &status;
         break;
     case PARCOURS__V1__ADMIN_COMMAND__ADMIN_COMMAND_SHOW:
-        rc = store_pathway_get(a->sources.store, req->beneficiary_id, &pathway);
+        rc = store_pathway_get(a->sources->store, req->beneficiary_id, &pathway);
         reply.pathway = pathway;
         break;
     case PARCOURS__V1__ADMIN_COMMAND__ADMIN_COMMAND_HISTORY:
@@ -331,16 +331,15 @@ static void admin_on_readable(void *socket, void *ctx)
 }
 
 int admin_new(struct event_base *base, void *zmq_context, const char *endpoint,
-              const uint8_t *secret_key, const admin_sources_t *sources, admin_t **out, char *err,
-              size_t errlen)
+              const uint8_t *secret_key, const daemon_sources_t *sources,
+              unsigned backup_idle_seconds, admin_t **out, char *err, size_t errlen)
 {
     *out = NULL;
     admin_t *a = calloc(1, sizeof(*a));
     if (a == NULL)
         return snprintf(err, errlen, "out of memory"), -1;
-    a->sources = *sources;
-    a->backup =
-        backup_new(base, sources->store, sources->backup_idle_seconds, admin_backup_reply, a);
+    a->sources = sources;
+    a->backup = backup_new(base, sources->store, backup_idle_seconds, admin_backup_reply, a);
     if (a->backup == NULL) {
         snprintf(err, errlen, "out of memory");
         goto fail;
@@ -389,11 +388,6 @@ int admin_new(struct event_base *base, void *zmq_context, const char *endpoint,
 fail:
     admin_destroy(&a);
     return -1;
-}
-
-void admin_set_partners(admin_t *a, const partners_t *partners)
-{
-    a->sources.partners = partners;
 }
 
 const backup_stats_t *admin_backup_stats(const admin_t *a)

@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 #include "backup.h"
+#include "sources.h"
 #include "deliver.h"
 #include "ingest.h"
 #include "partners.h"
@@ -18,28 +19,17 @@
 
 typedef struct admin admin_t;
 
-/* What the admin endpoint reads from; everything stays owned by the caller. */
-typedef struct admin_sources {
-    store_t *store;
-    const partners_t *partners;
-    const ingest_t *ingest;
-    deliver_t *deliver;
-    int64_t started_at_ms;        /* CLOCK_MONOTONIC, for the uptime */
-    unsigned backup_idle_seconds; /* [admin] backup_idle_timeout */
-} admin_sources_t;
-
 /*
  * Binds the admin ROUTER on endpoint (an ipc:// socket file is made owner-only) and watches it.
  * On tcp://, secret_key (the daemon's, 32 bytes) makes it a CURVE server that admits only the
  * admin keys of the configuration; a tcp:// endpoint without it is refused.
+ * sources (kept as a pointer, see sources.h) is what the answers are read from; a backup left
+ * backup_idle_seconds without a request is abandoned ([admin] backup_idle_timeout).
  * On success *out is owned by the caller (admin_destroy); on failure returns -1 with err.
  */
 int admin_new(struct event_base *base, void *zmq_context, const char *endpoint,
-              const uint8_t *secret_key, const admin_sources_t *sources, admin_t **out, char *err,
-              size_t errlen);
-
-/* Uses another partners directory from the next request on. */
-void admin_set_partners(admin_t *a, const partners_t *partners);
+              const uint8_t *secret_key, const daemon_sources_t *sources,
+              unsigned backup_idle_seconds, admin_t **out, char *err, size_t errlen);
 
 /* The hot backups' figures (backups go through the admin endpoint). */
 const backup_stats_t *admin_backup_stats(const admin_t *a);

@@ -17,7 +17,8 @@
 
 struct http {
     struct evhttp *server;
-    http_sources_t sources;
+    const daemon_sources_t *sources;
+    const admin_t *admin;
     bool draining;
 };
 
@@ -70,7 +71,7 @@ static const char *error_code_name(int code)
 
 static void http_metrics(http_t *h, struct evbuffer *b)
 {
-    const ingest_stats_t *s = ingest_stats(h->sources.ingest);
+    const ingest_stats_t *s = ingest_stats(h->sources->ingest);
 
     metric_header(b, "parcours_events_total", "counter",
                   "Events acknowledged, by event type and outcome.");
@@ -114,13 +115,13 @@ static void http_metrics(http_t *h, struct evbuffer *b)
                      "Time from an event frame's receipt to its ack being sent.", &s->ack_seconds,
                      seconds_bounds, sizeof(seconds_bounds) / sizeof(seconds_bounds[0]));
 
-    const partners_t *partners = h->sources.partners;
+    const partners_t *partners = h->sources->partners;
     metric_header(b, "parcours_delivery_lag", "gauge",
                   "Notifications in a partner's outbox not yet acknowledged by it.");
     for (size_t i = 0; i < partners_count(partners); i++) {
         const partner_t *p = partners_at(partners, i);
         deliver_position_t at;
-        deliver_position(h->sources.deliver, p->id, &at);
+        deliver_position(h->sources->deliver, p->id, &at);
         evbuffer_add_printf(b, "parcours_delivery_lag{partner=\"%s\"} %" PRIu64 "\n", p->id,
                             at.lag);
     }
@@ -129,16 +130,16 @@ static void http_metrics(http_t *h, struct evbuffer *b)
     for (size_t i = 0; i < partners_count(partners); i++) {
         const partner_t *p = partners_at(partners, i);
         evbuffer_add_printf(b, "parcours_partner_connections{partner=\"%s\"} %u\n", p->id,
-                            deliver_subscribers(h->sources.deliver, p->id));
+                            deliver_subscribers(h->sources->deliver, p->id));
     }
 
     metric_header(b, "parcours_zap_refused_total", "counter",
                   "CURVE handshakes refused by the ZAP handler.");
     evbuffer_add_printf(b, "parcours_zap_refused_total %" PRIu64 "\n",
-                        h->sources.zap != NULL ? zap_counters(h->sources.zap)->refused : 0);
+                        h->sources->zap != NULL ? zap_counters(h->sources->zap)->refused : 0);
 
     store_info_t info = {0};
-    store_info(h->sources.store, &info);
+    store_info(h->sources->store, &info);
     metric_header(b, "parcours_lmdb_map_size_bytes", "gauge", "Size of the LMDB map now.");
     evbuffer_add_printf(b, "parcours_lmdb_map_size_bytes %zu\n", info.map_size);
     metric_header(b, "parcours_lmdb_map_used_bytes", "gauge", "Bytes of the LMDB map in use.");
@@ -148,7 +149,7 @@ static void http_metrics(http_t *h, struct evbuffer *b)
     metric_header(b, "parcours_last_seq", "gauge", "The last seq committed to the log.");
     evbuffer_add_printf(b, "parcours_last_seq %" PRIu64 "\n", info.last_seq);
 
-    const backup_stats_t *bk = admin_backup_stats(h->sources.admin);
+    const backup_stats_t *bk = admin_backup_stats(h->admin);
     metric_header(b, "parcours_backups_total", "counter",
                   "Hot backups by outcome: done (sent whole), failed, abandoned.");
     evbuffer_add_printf(b,
@@ -201,8 +202,8 @@ static void http_on_request(struct evhttp_request *req, void *arg)
     }
 }
 
-int http_new(struct event_base *base, const char *listen, const http_sources_t *sources,
-             http_t **out, char *err, size_t errlen)
+int http_new(struct event_base *base, const char *listen, const daemon_sources_t *sources,
+             const admin_t *admin, http_t **out, char *err, size_t errlen)
 {
     char host[64];
     unsigned port;
@@ -216,7 +217,8 @@ int http_new(struct event_base *base, const char *listen, const http_sources_t *
         snprintf(err, errlen, "http: out of memory");
         return -1;
     }
-    h->sources = *sources;
+    h->sources = sources;
+    h->admin = admin;
     evhttp_set_allowed_methods(h->server, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD | EVHTTP_REQ_POST |
                                               EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE |
                                               EVHTTP_REQ_OPTIONS | EVHTTP_REQ_PATCH);
@@ -232,12 +234,6 @@ int http_new(struct event_base *base, const char *listen, const http_sources_t *
     }
     *out = h;
     return 0;
-}
-
-void http_set_partners(http_t *h, const partners_t *partners)
-{
-    if (h != NULL)
-        h->sources.partners = partners;
 }
 
 void http_set_draining(http_t *h)

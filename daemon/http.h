@@ -14,6 +14,7 @@
 #include <stddef.h>
 
 #include "admin.h"
+#include "sources.h"
 #include "deliver.h"
 #include "ingest.h"
 #include "partners.h"
@@ -22,27 +23,14 @@
 
 typedef struct http http_t;
 
-/* What the HTTP endpoint reads from; everything stays owned by the caller and must outlive it.
- * zap is NULL when CURVE is off. */
-typedef struct http_sources {
-    store_t *store;
-    const partners_t *partners;
-    const ingest_t *ingest;
-    deliver_t *deliver;
-    const zap_t *zap;
-    const admin_t *admin; /* for the backups' figures */
-} http_sources_t;
-
 /*
  * Binds evhttp on listen ("127.0.0.1:7480" or "[::1]:7480", loopback only) and serves it on
- * base. sources is copied. On success *out is owned by the caller (http_destroy); on failure
- * returns -1 with err (errlen bytes) saying why.
+ * base. sources (kept as a pointer, see sources.h) and admin (for the backups' figures) must
+ * outlive it. On success *out is owned by the caller (http_destroy); on failure returns -1 with
+ * err (errlen bytes) saying why.
  */
-int http_new(struct event_base *base, const char *listen, const http_sources_t *sources,
-             http_t **out, char *err, size_t errlen);
-
-/* Uses another partners directory from the next request on (the caller keeps owning it). */
-void http_set_partners(http_t *h, const partners_t *partners);
+int http_new(struct event_base *base, const char *listen, const daemon_sources_t *sources,
+             const admin_t *admin, http_t **out, char *err, size_t errlen);
 
 /* The daemon is stopping: /readyz answers 503 from now on. */
 void http_set_draining(http_t *h);

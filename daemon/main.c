@@ -45,6 +45,7 @@ typedef struct daemon_state {
     admin_t *admin;
     http_t *http; /* NULL when [http] listen is empty */
     zap_t *zap;
+    daemon_sources_t sources; /* what admin and http read; its partners are the ones in force */
 } daemon_state_t;
 
 static void usage(FILE *out)
@@ -237,8 +238,7 @@ static void on_reload_signal(evutil_socket_t signal_number, short what, void *ar
     bool revoked = keys_revoked(d->partners, fresh);
     ingest_set_partners(d->ingest, fresh);
     deliver_set_partners(d->deliver, fresh);
-    admin_set_partners(d->admin, fresh);
-    http_set_partners(d->http, fresh);
+    d->sources.partners = fresh;
     if (d->zap != NULL)
         zap_set_partners(d->zap, fresh);
     partners_destroy(&d->partners);
@@ -421,17 +421,14 @@ int main(int argc, char **argv)
     /* Each committed batch may have written outbox entries: the subscribers with credit get
      * them at once, in the same pass. */
     ingest_on_commit(d.ingest, on_commit, d.deliver);
-    admin_sources_t sources = {store,          partners,
-                               d.ingest,       d.deliver,
-                               monotonic_ms(), (unsigned)config.admin_backup_idle_timeout};
-    if (admin_new(d.base, zmq_context, config.admin_endpoint, secret, &sources, &d.admin, err,
-                  sizeof(err)) != 0)
+    d.sources = (daemon_sources_t){store, partners, d.ingest, d.deliver, d.zap, monotonic_ms()};
+    if (admin_new(d.base, zmq_context, config.admin_endpoint, secret, &d.sources,
+                  (unsigned)config.admin_backup_idle_timeout, &d.admin, err, sizeof(err)) != 0)
         fatal("%s", err);
-    http_sources_t http_sources = {store, partners, d.ingest, d.deliver, d.zap, d.admin};
     /* The HTTP endpoint only observes: a port already taken (another daemon's default) costs
      * the metrics, never the events, so the daemon starts without it and says so. */
     if (config.http_listen[0] != '\0' &&
-        http_new(d.base, config.http_listen, &http_sources, &d.http, err, sizeof(err)) != 0)
+        http_new(d.base, config.http_listen, &d.sources, d.admin, &d.http, err, sizeof(err)) != 0)
         log_error("%s; running without HTTP", err);
     struct event *sigterm = evsignal_new(d.base, SIGTERM, on_stop_signal, &d);
     struct event *sigint = evsignal_new(d.base, SIGINT, on_stop_signal, &d);

@@ -6,8 +6,10 @@ import http.client
 import os
 import re
 import shutil
+import signal
 import subprocess
 import tempfile
+import time
 import unittest
 
 from harness import PARCOURSD, PARTNERS, Daemon, free_port, pb, registered, send_and_wait
@@ -166,6 +168,35 @@ class HttpTest(unittest.TestCase):
                          value(before, "parcours_ack_latency_seconds",
                                "parcours_ack_latency_seconds_count") + n + 1)
         self.assertEqual(value(after, "parcours_last_seq"), value(before, "parcours_last_seq") + n)
+
+
+class HttpReloadTest(unittest.TestCase):
+    def test_a_reloaded_partners_file_shows_in_metrics_and_admin(self):
+        """Admin and HTTP read the partners in force: after a SIGHUP that adds a partner, both
+        show it (and neither reads the directory the reload freed)."""
+        port = free_port()
+        daemon = Daemon(extra_config=f"http.listen = 127.0.0.1:{port}").start()
+        try:
+            with open(os.path.join(daemon.folder, "partners.ini"), "a") as f:
+                f.write("[asso93]\nname = Association 93 (synthetic)\nkind = ASSOCIATION\n"
+                        "territory = 93\n")
+            daemon.process.send_signal(signal.SIGHUP)
+            deadline = time.monotonic() + 10
+            while "partners file reloaded" not in daemon.log() and time.monotonic() < deadline:
+                time.sleep(0.05)
+            self.assertIn("partners file reloaded", daemon.log())
+            reply = daemon.admin(pb.ADMIN_COMMAND_PARTNERS)
+            self.assertIn("asso93", [p.partner_id for p in reply.partners])
+            self.assertIn("asso93", [d.partner_id for d in daemon.status().deliveries])
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+            conn.request("GET", "/metrics")
+            families = parse_prometheus(conn.getresponse().read().decode())
+            conn.close()
+            self.assertIn("asso93", {s[1].get("partner") for s in
+                                     families["parcours_delivery_lag"]["samples"]})
+            self.assertEqual(daemon.stop(), 0)
+        finally:
+            daemon.cleanup()
 
 
 class HttpConfigTest(unittest.TestCase):

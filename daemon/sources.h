@@ -1,0 +1,28 @@
+/*
+ * sources.h: what the daemon's observers, the admin endpoint and the HTTP endpoint, read from.
+ *
+ * main.c owns the one instance and the observers keep a pointer to it, so that a SIGHUP that
+ * puts another partners directory in force changes it for both at once. Everything it points
+ * to stays owned by main.c and outlives the observers.
+ */
+#ifndef PARCOURS_SOURCES_H
+#define PARCOURS_SOURCES_H
+
+#include <stdint.h>
+
+#include "deliver.h"
+#include "ingest.h"
+#include "partners.h"
+#include "store.h"
+#include "zap.h"
+
+typedef struct daemon_sources {
+    store_t *store;
+    const partners_t *partners; /* the directory in force */
+    const ingest_t *ingest;
+    deliver_t *deliver;
+    const zap_t *zap;      /* NULL when CURVE is off */
+    int64_t started_at_ms; /* CLOCK_MONOTONIC, for the uptime */
+} daemon_sources_t;
+
+#endif
