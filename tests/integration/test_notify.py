@@ -8,10 +8,11 @@ import os
 import signal
 import socket
 import subprocess
+import threading
 import time
 import unittest
 
-from harness import PARCOURSD, Daemon, pb, registered, send_and_wait
+from harness import PARCOURSD, Daemon, appointment, pb, registered, send_and_wait
 
 
 class NotifyTest(unittest.TestCase):
@@ -52,51 +53,81 @@ class NotifyTest(unittest.TestCase):
             notify.close()
             daemon.cleanup()
 
-    def watchdog_pings(self, extra_env, seconds):
-        """Starts the daemon with extra_env and counts WATCHDOG=1 over `seconds` after READY=1,
-        and while it is stopped (SIGSTOP) for as long again."""
-        daemon = Daemon(curve=True)
+    def start_watched(self, daemon, extra_env):
+        """Starts the daemon with its output on a pipe nobody reads yet, and the notify socket;
+        returns (notify socket, count(seconds) of WATCHDOG=1) once READY=1 came."""
         notify_path = os.path.join(daemon.folder, "notify.sock")
         notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
         notify.bind(notify_path)
-        try:
-            env = dict(os.environ, NOTIFY_SOCKET=notify_path, **extra_env)
-            with open(daemon.log_path, "a") as log:
-                daemon.process = subprocess.Popen([PARCOURSD, "-c", daemon.config], env=env,
-                                                  stdout=log, stderr=subprocess.STDOUT)
-            notify.settimeout(30)
-            self.assertIn("READY=1", notify.recv(4096).decode().split("\n"))
+        env = dict(os.environ, NOTIFY_SOCKET=notify_path, **extra_env)
+        daemon.process = subprocess.Popen([PARCOURSD, "-c", daemon.config], env=env,
+                                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        notify.settimeout(30)
+        self.assertIn("READY=1", notify.recv(4096).decode().split("\n"))
 
-            def count(span):
-                pings, deadline = 0, time.monotonic() + span
-                while time.monotonic() < deadline:
-                    notify.settimeout(max(0.01, deadline - time.monotonic()))
-                    try:
-                        pings += notify.recv(4096).decode().split("\n").count("WATCHDOG=1")
-                    except socket.timeout:
-                        pass
-                return pings
+        def count(span):
+            pings, deadline = 0, time.monotonic() + span
+            while time.monotonic() < deadline:
+                notify.settimeout(max(0.01, deadline - time.monotonic()))
+                try:
+                    pings += notify.recv(4096).decode().split("\n").count("WATCHDOG=1")
+                except socket.timeout:
+                    pass
+            return pings
 
-            running = count(seconds)
-            # A loop that does not turn does not ping: stopped, the daemon must fall silent.
-            daemon.process.send_signal(signal.SIGSTOP)
-            count(0.3)  # what was already queued
-            stopped = count(seconds)
-            daemon.process.send_signal(signal.SIGCONT)
-            return running, stopped
-        finally:
-            notify.close()
-            daemon.cleanup()
+        return notify, count
 
     def test_watchdog_pings_from_the_loop_when_asked(self):
-        # WATCHDOG_USEC=400 ms: a ping every 200 ms, so about ten in two seconds.
-        running, stopped = self.watchdog_pings({"WATCHDOG_USEC": "400000"}, 2.0)
-        self.assertGreaterEqual(running, 5)
-        self.assertEqual(stopped, 0)
+        """WATCHDOG_USEC=400 ms: a ping every 200 ms while the loop turns, none while it is
+        stuck. The loop is stuck the way a blocked journald would stick it: its log writes fill
+        a pipe nobody reads, while libzmq's own threads go on. Reading the pipe frees it."""
+        daemon = Daemon()
+        notify = None
+        try:
+            notify, count = self.start_watched(daemon, {"WATCHDOG_USEC": "400000"})
+            self.assertGreaterEqual(count(2.0), 5)
+
+            # 1,500 rejected events: a log line each, far more than a pipe holds (64 KiB).
+            sock = daemon.connect()
+            total = 1500
+            for i in range(total):
+                sock.send(appointment(f"stall-{i}", "cd93", f"B-stall-{i}").SerializeToString())
+            acks = 0
+            while sock.poll(1500):  # until the acks stop coming
+                sock.recv()
+                acks += 1
+            self.assertLess(acks, total, "the loop never blocked on its log")
+            count(0.3)  # what was sent before it blocked
+            self.assertEqual(count(1.5), 0, "pings while the loop was stuck")
+
+            drained = threading.Thread(target=daemon.process.stdout.read, daemon=True)
+            drained.start()
+            self.assertGreaterEqual(count(1.0), 2, "no pings once the loop turned again")
+            deadline = time.monotonic() + 30
+            while acks < total and time.monotonic() < deadline:
+                if sock.poll(100):
+                    sock.recv()
+                    acks += 1
+            self.assertEqual(acks, total)
+            sock.close()
+            daemon.process.send_signal(signal.SIGTERM)
+            self.assertEqual(daemon.process.wait(30), 0)
+            daemon.process = None
+        finally:
+            if notify is not None:
+                notify.close()
+            daemon.cleanup()
 
     def test_no_watchdog_pings_unless_asked(self):
-        running, _ = self.watchdog_pings({}, 1.0)
-        self.assertEqual(running, 0)
+        daemon = Daemon()
+        notify = None
+        try:
+            notify, count = self.start_watched(daemon, {})
+            self.assertEqual(count(1.0), 0)
+        finally:
+            if notify is not None:
+                notify.close()
+            daemon.cleanup()
 
     def test_no_ready_when_the_start_fails(self):
         daemon = Daemon(curve=True)
