@@ -95,6 +95,25 @@ class ConfigTest(unittest.TestCase):
         self.assertIn("partners file is refused", run.stderr)
 
 
+    @unittest.skipUnless(os.geteuid() == 0 and shutil.which("setpriv"),
+                         "needs root to run the daemon as another user")
+    def test_a_store_it_may_not_write_stops_the_start_with_a_sentence(self):
+        """G8's permission errors: a data directory the daemon's user may not write (a restore
+        left root's files, a wrong chown) refuses the start, saying where and why, and nothing
+        is bound."""
+        os.chmod(self.dir, 0o755)
+        data = os.path.join(self.dir, "data")
+        os.makedirs(data, mode=0o700)  # root's, and the daemon runs as nobody
+        self.write("partners.ini", PARTNERS)
+        path = self.write("parcoursd.conf", self.BASE.replace("path = data", f"path = {data}")
+                          + f"[admin]\nendpoint = ipc://{self.dir}/admin.sock\n[http]\nlisten =\n")
+        run = subprocess.run(["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups",
+                              PARCOURSD, "-c", path], capture_output=True, text=True, timeout=30)
+        self.assertEqual(run.returncode, 1, run.stderr)
+        self.assertIn(f"cannot open the store in {data}", run.stderr)
+        self.assertIn("Permission was denied", run.stderr)
+        self.assertFalse(os.path.exists(os.path.join(self.dir, "admin.sock")))
+
     def test_readme_reference_is_the_codes_table(self):
         """The README's configuration table is what parcoursd --config-reference prints."""
         reference = subprocess.run([PARCOURSD, "--config-reference"], capture_output=True,
