@@ -76,6 +76,8 @@ if ctl help 2>&1 | grep -q '^  tail'; then
   done
 fi
 
+# The tails have ended; their connections stop counting at the next heartbeats.
+sleep 2.5
 echo
 echo "== Status"
 ctl status
