@@ -19,7 +19,8 @@ import unittest
 
 import zmq
 
-from harness import PARCOURSCTL, PARCOURSD, Daemon, free_port
+from harness import (PARCOURSCTL, PARCOURSD, Daemon, free_port, pb, registered,
+                     send_and_wait)
 
 ROOT = os.path.join(os.path.dirname(__file__), "..", "..")
 SEEDS = os.path.join(ROOT, "seeds")
@@ -260,8 +261,37 @@ class AdminOverTcpTest(unittest.TestCase):
                     break
             self.assertEqual(status.returncode, 0, status.stderr + daemon.log())
             self.assertIn("last_seq", json.loads(status.stdout))
-            # A partner's key does not open the admin endpoint.
+            # A backup taken from elsewhere, over CURVE: the copy comes whole and restores.
+            sock = daemon.connect("cd93")
+            acks = send_and_wait(sock, [registered(f"remote-{i}", "cd93", f"B-remote-{i}")
+                                        for i in range(50)])
+            sock.close()
+            self.assertEqual({a.status for a in acks}, {pb.ACK_STATUS_ACCEPTED})
+            status = run("-c", daemon.config, "status", "--json")
+            self.assertEqual(json.loads(status.stdout)["last_seq"], 50)
+            backup_dir = os.path.join(daemon.folder, "remote-backup")
+            backup = run("-c", daemon.config, "backup", backup_dir, "--json")
+            self.assertEqual(backup.returncode, 0, backup.stderr)
+            self.assertGreater(json.loads(backup.stdout)["bytes"], 0)
+            restored = Daemon()
+            try:
+                r = subprocess.run([PARCOURSD, "-c", restored.config, "--restore",
+                                    os.path.join(backup_dir, "data.mdb")],
+                                   capture_output=True, text=True, timeout=60)
+                self.assertEqual(r.returncode, 0, r.stderr)
+                restored.start()
+                self.assertEqual(restored.status().last_seq,
+                                 json.loads(status.stdout)["last_seq"])
+                self.assertEqual(restored.stop(), 0)
+            finally:
+                restored.cleanup()
+            # A partner's key opens neither status nor backup on the admin endpoint.
             keygen("cd93", daemon.folder)
+            refused = run("-c", daemon.config, "--timeout", "1000", "--key",
+                          os.path.join(daemon.folder, "cd93.secret"), "backup",
+                          os.path.join(daemon.folder, "stolen"))
+            self.assertEqual(refused.returncode, 3)
+            self.assertFalse(os.path.exists(os.path.join(daemon.folder, "stolen", "data.mdb")))
             partner = run("-c", daemon.config, "--timeout", "1000", "--key",
                           os.path.join(daemon.folder, "cd93.secret"), "status")
             self.assertEqual(partner.returncode, 3)
