@@ -199,7 +199,8 @@ class BackupTest(unittest.TestCase):
 
         restored = self.restore(backup_dir)
         held = restored.status().last_seq
-        print(f"backup: {len(acked_before)} events acked before it began, {held} in the copy, "
+        print(f"G9: hot backup under load: {len(acked_before)} events acked before it began, "
+              f"{held} in the copy, "
               f"{acked_after_backup} acked when it ended, {len(events)} in all; "
               f"copy {os.path.getsize(os.path.join(backup_dir, 'data.mdb'))} bytes, "
               f"live file {os.path.getsize(os.path.join(first.data, 'data.mdb'))} bytes")

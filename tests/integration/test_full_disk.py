@@ -36,7 +36,7 @@ def enter_namespace():
     if os.environ.get(NS_FLAG) == "1":
         return
     if shutil.which("unshare") is None:
-        print("SKIP: no unshare(1) to make a private mount namespace for the tmpfs")
+        print("G8: SKIPPED, no unshare(1) to make a private mount namespace for the tmpfs")
         sys.exit(SKIP)
     attempts = []
     if os.geteuid() == 0:
@@ -54,7 +54,7 @@ def enter_namespace():
             os.execvpe(prefix[0], prefix + [sys.executable, os.path.abspath(__file__)]
                        + sys.argv[1:], env)
         why.append(f"{' '.join(prefix)}: {(r.stderr or r.stdout).strip() or r.returncode}")
-    print("SKIP: cannot mount a tmpfs in a private mount namespace:\n  " + "\n  ".join(why))
+    print("G8: SKIPPED, cannot mount a tmpfs in a private mount namespace: " + "; ".join(why))
     sys.exit(SKIP)
 
 
