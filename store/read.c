@@ -94,7 +94,47 @@ int store_last_seq_read(store_t *s, MDB_txn *txn, uint64_t *last_seq)
     return rc == MDB_SUCCESS || rc == MDB_NOTFOUND ? STORE_OK : store_error_from_mdb(rc);
 }
 
-/* --- Reading --------------------------------------------------------------------------------- */
+/* --- Reading in a transaction of its own -------------------------------------------------------
+ */
+
+/* Visits one record: 0 goes on, > 0 stops, < 0 is a STORE_E* error that ends the scan. */
+typedef int (*store_visit_fn)(const MDB_val *key, const MDB_val *value, void *ctx);
+
+/*
+ * Walks dbi in one read transaction, from its first key (start NULL) or from the first key at
+ * or after *start, until visit stops or the keys end. visit runs the caller's callback: while it
+ * runs, in_callback keeps batches from growing the map under the transaction (store.h).
+ */
+static int store_scan(store_t *s, MDB_dbi dbi, MDB_val *start, store_visit_fn visit, void *ctx)
+{
+    MDB_txn *txn;
+    int rc = store_txn_begin(s, MDB_RDONLY, &txn);
+    if (rc != STORE_OK)
+        return rc;
+    MDB_cursor *cursor;
+    int mrc = mdb_cursor_open(txn, dbi, &cursor);
+    if (mrc != MDB_SUCCESS) {
+        mdb_txn_abort(txn);
+        return store_error_from_mdb(mrc);
+    }
+    MDB_val key = start != NULL ? *start : (MDB_val){0, NULL}, value;
+    MDB_cursor_op first = start != NULL ? MDB_SET_RANGE : MDB_FIRST;
+    for (mrc = mdb_cursor_get(cursor, &key, &value, first); mrc == MDB_SUCCESS;
+         mrc = mdb_cursor_get(cursor, &key, &value, MDB_NEXT)) {
+        s->in_callback++;
+        int step = visit(&key, &value, ctx);
+        s->in_callback--;
+        if (step != 0) {
+            rc = step < 0 ? step : STORE_OK;
+            break;
+        }
+    }
+    if (rc == STORE_OK && mrc != MDB_SUCCESS && mrc != MDB_NOTFOUND)
+        rc = store_error_from_mdb(mrc);
+    mdb_cursor_close(cursor);
+    mdb_txn_abort(txn);
+    return rc;
+}
 
 int store_pathway_get(store_t *s, const char *beneficiary_id, Parcours__V1__Pathway **out)
 {
@@ -137,39 +177,31 @@ int store_pathway_seqs(store_t *s, const char *beneficiary_id, uint64_t **seqs, 
     return rc;
 }
 
+/* store_pathway_foreach's caller, for the scan. */
+typedef struct pathway_visit {
+    store_pathway_fn fn;
+    void *ctx;
+} pathway_visit_t;
+
+static int pathway_visit(const MDB_val *key, const MDB_val *value, void *ctx)
+{
+    (void)key;
+    pathway_visit_t *v = ctx;
+    Parcours__V1__Pathway *pathway;
+    int rc = record_pathway_unpack(value->mv_data, value->mv_size, &pathway);
+    if (rc != STORE_OK)
+        return rc;
+    int stop = v->fn(pathway, v->ctx);
+    parcours__v1__pathway__free_unpacked(pathway, NULL);
+    return stop ? 1 : 0;
+}
+
 int store_pathway_foreach(store_t *s, store_pathway_fn fn, void *ctx)
 {
     if (s == NULL || fn == NULL)
         return STORE_EINVAL;
-    MDB_txn *txn;
-    int rc = store_txn_begin(s, MDB_RDONLY, &txn);
-    if (rc != STORE_OK)
-        return rc;
-    MDB_cursor *cursor;
-    int mrc = mdb_cursor_open(txn, s->pathways, &cursor);
-    if (mrc != MDB_SUCCESS) {
-        mdb_txn_abort(txn);
-        return store_error_from_mdb(mrc);
-    }
-    MDB_val key, value;
-    for (mrc = mdb_cursor_get(cursor, &key, &value, MDB_FIRST); mrc == MDB_SUCCESS;
-         mrc = mdb_cursor_get(cursor, &key, &value, MDB_NEXT)) {
-        Parcours__V1__Pathway *pathway;
-        rc = record_pathway_unpack(value.mv_data, value.mv_size, &pathway);
-        if (rc != STORE_OK)
-            break;
-        s->in_callback++;
-        int stop = fn(pathway, ctx);
-        s->in_callback--;
-        parcours__v1__pathway__free_unpacked(pathway, NULL);
-        if (stop)
-            break;
-    }
-    if (rc == STORE_OK && mrc != MDB_SUCCESS && mrc != MDB_NOTFOUND)
-        rc = store_error_from_mdb(mrc);
-    mdb_cursor_close(cursor);
-    mdb_txn_abort(txn);
-    return rc;
+    pathway_visit_t v = {fn, ctx};
+    return store_scan(s, s->pathways, NULL, pathway_visit, &v);
 }
 
 int store_log_get(store_t *s, uint64_t seq, store_log_entry_t *entry)
@@ -209,38 +241,28 @@ void store_log_entry_clear(store_log_entry_t *entry)
     memset(entry, 0, sizeof *entry);
 }
 
+typedef struct log_visit {
+    store_log_fn fn;
+    void *ctx;
+} log_visit_t;
+
+static int log_visit(const MDB_val *key, const MDB_val *value, void *ctx)
+{
+    log_visit_t *v = ctx;
+    store_log_entry_t entry;
+    int rc = record_log_decode(key->mv_data, key->mv_size, value->mv_data, value->mv_size, &entry);
+    if (rc != STORE_OK)
+        return rc;
+    return v->fn(&entry, v->ctx) ? 1 : 0;
+}
+
 int store_log_foreach(store_t *s, uint64_t from, store_log_fn fn, void *ctx)
 {
     if (s == NULL || fn == NULL)
         return STORE_EINVAL;
-    MDB_txn *txn;
-    int rc = store_txn_begin(s, MDB_RDONLY, &txn);
-    if (rc != STORE_OK)
-        return rc;
-    MDB_cursor *cursor;
-    int mrc = mdb_cursor_open(txn, s->log, &cursor);
-    if (mrc != MDB_SUCCESS) {
-        mdb_txn_abort(txn);
-        return store_error_from_mdb(mrc);
-    }
-    MDB_val key = {sizeof from, &from}, value;
-    for (mrc = mdb_cursor_get(cursor, &key, &value, MDB_SET_RANGE); mrc == MDB_SUCCESS;
-         mrc = mdb_cursor_get(cursor, &key, &value, MDB_NEXT)) {
-        store_log_entry_t entry;
-        rc = record_log_decode(key.mv_data, key.mv_size, value.mv_data, value.mv_size, &entry);
-        if (rc != STORE_OK)
-            break;
-        s->in_callback++;
-        int stop = fn(&entry, ctx);
-        s->in_callback--;
-        if (stop)
-            break;
-    }
-    if (rc == STORE_OK && mrc != MDB_SUCCESS && mrc != MDB_NOTFOUND)
-        rc = store_error_from_mdb(mrc);
-    mdb_cursor_close(cursor);
-    mdb_txn_abort(txn);
-    return rc;
+    log_visit_t v = {fn, ctx};
+    MDB_val start = {sizeof from, &from};
+    return store_scan(s, s->log, &start, log_visit, &v);
 }
 
 int store_dedupe_find(store_t *s, const char *partner_id, const char *event_id, uint64_t *seq)
@@ -270,44 +292,37 @@ int store_outbox_last(store_t *s, const char *partner_id, uint64_t *partner_seq)
     return rc;
 }
 
+typedef struct outbox_visit {
+    const char *partner_id;
+    size_t partner_len;
+    store_outbox_fn fn;
+    void *ctx;
+} outbox_visit_t;
+
+static int outbox_visit(const MDB_val *key, const MDB_val *value, void *ctx)
+{
+    outbox_visit_t *v = ctx;
+    uint64_t partner_seq, seq;
+    /* The partner's entries end at the first key without its prefix. */
+    if (!record_outbox_key_match(key->mv_data, key->mv_size, v->partner_id, v->partner_len,
+                                 &partner_seq))
+        return 1;
+    int rc = record_u64_decode(value->mv_data, value->mv_size, &seq);
+    if (rc != STORE_OK)
+        return rc;
+    return v->fn(partner_seq, seq, v->ctx) ? 1 : 0;
+}
+
 int store_outbox_foreach(store_t *s, const char *partner_id, uint64_t from, store_outbox_fn fn,
                          void *ctx)
 {
     size_t len = store_id_len(partner_id);
     if (s == NULL || len == 0 || fn == NULL)
         return STORE_EINVAL;
-    MDB_txn *txn;
-    int rc = store_txn_begin(s, MDB_RDONLY, &txn);
-    if (rc != STORE_OK)
-        return rc;
-    MDB_cursor *cursor;
-    int mrc = mdb_cursor_open(txn, s->outbox, &cursor);
-    if (mrc != MDB_SUCCESS) {
-        mdb_txn_abort(txn);
-        return store_error_from_mdb(mrc);
-    }
+    outbox_visit_t v = {partner_id, len, fn, ctx};
     uint8_t buf[RECORD_KEY_MAX];
-    MDB_val key = {record_outbox_key(buf, partner_id, len, from), buf}, value;
-    for (mrc = mdb_cursor_get(cursor, &key, &value, MDB_SET_RANGE); mrc == MDB_SUCCESS;
-         mrc = mdb_cursor_get(cursor, &key, &value, MDB_NEXT)) {
-        /* The partner's entries end at the first key without its prefix. */
-        uint64_t partner_seq, seq;
-        if (!record_outbox_key_match(key.mv_data, key.mv_size, partner_id, len, &partner_seq))
-            break;
-        rc = record_u64_decode(value.mv_data, value.mv_size, &seq);
-        if (rc != STORE_OK)
-            break;
-        s->in_callback++;
-        int stop = fn(partner_seq, seq, ctx);
-        s->in_callback--;
-        if (stop)
-            break;
-    }
-    if (rc == STORE_OK && mrc != MDB_SUCCESS && mrc != MDB_NOTFOUND)
-        rc = store_error_from_mdb(mrc);
-    mdb_cursor_close(cursor);
-    mdb_txn_abort(txn);
-    return rc;
+    MDB_val start = {record_outbox_key(buf, partner_id, len, from), buf};
+    return store_scan(s, s->outbox, &start, outbox_visit, &v);
 }
 
 int store_cursor_get(store_t *s, const char *partner_id, uint64_t *up_to)
