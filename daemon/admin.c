@@ -12,6 +12,7 @@
 
 #include "backup.h"
 #include "event.h"
+#include "clock.h"
 #include "log.h"
 #include "wire_names.h"
 #include "zap.h"
@@ -40,13 +41,6 @@ static int count_phase(const Parcours__V1__Pathway *p, void *ctx)
     if ((unsigned)p->phase < ADMIN_PHASES)
         counts[p->phase]++;
     return 0;
-}
-
-static int64_t monotonic_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 /* Fills status (and the arrays it points to, owned by the caller's frame). */
@@ -89,7 +83,8 @@ static void admin_deliveries(admin_t *a, Parcours__V1__Status *status)
     size_t n = partners_count(a->sources->partners);
     Parcours__V1__PartnerDelivery *items = calloc(n ? n : 1, sizeof(*items));
     status->deliveries = calloc(n ? n : 1, sizeof(*status->deliveries));
-    if (items == NULL || status->deliveries == NULL) {
+    if (items == NULL || status->deliveries == NULL || n == 0) {
+        /* Nothing to show, or no memory: admin_deliveries_free frees through deliveries[0]. */
         free(items);
         free(status->deliveries);
         status->deliveries = NULL;

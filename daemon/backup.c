@@ -13,6 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "log.h"
 
 #define IDENTITY_MAX 256
@@ -43,13 +44,6 @@ struct backup {
     uint8_t identity[IDENTITY_MAX];
     size_t identity_len;
 };
-
-static int64_t monotonic_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static void *copy_thread(void *arg)
 {

@@ -10,6 +10,7 @@
 #include <zmq.h>
 
 #include "event.h"
+#include "clock.h"
 #include "log.h"
 #include "notification.h"
 #include "pathway.h"
@@ -163,13 +164,6 @@ static void deliver_on_flush_timer(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     deliver_flush(arg);
-}
-
-static int64_t monotonic_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 /* --- Subscribers ------------------------------------------------------------------------------ */
@@ -356,9 +350,7 @@ static void pass_view(deliver_t *d, pass_event_t *e, const partner_t *partner, c
             e->pathway = NULL;
     }
     const Parcours__V1__Pathway *p = e->pathway;
-    if (p == NULL ||
-        !(partner_in_territory(partner, p->territory) &&
-          (partner_kind_territory_wide(partner->kind) || pathway_has_member(p, partner->id))))
+    if (p == NULL || !pathway_visible_to(p, partner))
         return;
     int minimised = partner_kind_minimised(partner->kind) ? 1 : 0;
     if (!e->view_packed[minimised]) {
@@ -554,10 +546,8 @@ static void deliver_subscribe(deliver_t *d, const uint8_t *identity, size_t iden
                  "Partner %.64s is not in this territory's partners file; ask the territory's "
                  "admin to declare it.",
                  partner_id);
-        {
-            deliver_error(d, identity, identity_len, ERROR_CODE(NOT_AUTHORISED), message);
-            return;
-        }
+        deliver_error(d, identity, identity_len, ERROR_CODE(NOT_AUTHORISED), message);
+        return;
     }
     uint32_t types = 0;
     for (size_t i = 0; i < sub->n_types; i++) {
@@ -568,19 +558,17 @@ static void deliver_subscribe(deliver_t *d, const uint8_t *identity, size_t iden
         }
         types |= PARTNERS_EMIT_BIT(sub->types[i]);
     }
-    uint64_t last = 0;
-    store_outbox_last(d->store, partner->id, &last);
-    uint64_t cursor = deliver_cursor(d, partner->id);
+    deliver_position_t at;
+    deliver_position(d, partner->id, &at);
+    uint64_t last = at.last, cursor = at.cursor;
     uint64_t from = sub->from ? sub->from : cursor + 1;
     if (from > last + 1) {
         snprintf(message, sizeof(message),
                  "Subscribe.from is %llu but the last notification of %s is %llu; subscribe "
                  "from 0 to resume after your cursor.",
                  (unsigned long long)from, partner->id, (unsigned long long)last);
-        {
-            deliver_error(d, identity, identity_len, ERROR_CODE(MALFORMED), message);
-            return;
-        }
+        deliver_error(d, identity, identity_len, ERROR_CODE(MALFORMED), message);
+        return;
     }
     uint32_t window = sub->window ? sub->window : DELIVER_WINDOW_DEFAULT;
     if (window > DELIVER_WINDOW_MAX)

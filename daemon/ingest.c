@@ -10,6 +10,7 @@
 #include <zmq.h>
 
 #include "event.h"
+#include "clock.h"
 #include "log.h"
 #include "pathway.h"
 #include "wire_names.h"
@@ -53,13 +54,6 @@ struct ingest {
     ingest_commit_fn on_commit;
     void *on_commit_ctx;
 };
-
-static int64_t clock_ms(clockid_t clock)
-{
-    struct timespec ts;
-    clock_gettime(clock, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static double clock_elapsed_ms(const struct timespec *since)
 {

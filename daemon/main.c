@@ -28,6 +28,7 @@
 #include "http.h"
 #include "ingest.h"
 #include "keys.h"
+#include "clock.h"
 #include "log.h"
 #include "partners_file.h"
 #include "store.h"
@@ -282,13 +283,6 @@ static struct event *watchdog_start(struct event_base *base)
 static void on_commit(void *deliver)
 {
     deliver_wake(deliver);
-}
-
-static int64_t monotonic_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 /* Parses [admin] keys (Z85, comma-separated) into keys; returns the count or -1. */

@@ -171,10 +171,10 @@ static const char *referent_partner(const Parcours__V1__Pathway *p)
     return NULL;
 }
 
-static bool sender_can_see(const partner_t *sender, const Parcours__V1__Pathway *p)
+bool pathway_visible_to(const Parcours__V1__Pathway *p, const partner_t *partner)
 {
-    return partner_in_territory(sender, p->territory) &&
-           (partner_kind_territory_wide(sender->kind) || pathway_has_member(p, sender->id));
+    return partner_in_territory(partner, p->territory) &&
+           (partner_kind_territory_wide(partner->kind) || pathway_has_member(p, partner->id));
 }
 
 /* A partner of the directory registered for the pathway's territory, or NULL. */
@@ -614,7 +614,7 @@ static int check_registration(rules_t *r, const char **territory)
         return reject(r, ERROR_CODE(NOT_AUTHORISED),
                       "Partner %s is not registered for territory %s.", sender->id, asked);
     if (pathway_is_open(r->current)) {
-        if (!sender_can_see(sender, r->current))
+        if (!pathway_visible_to(r->current, sender))
             return reject_not_visible(r);
         return invalid(r, "it is open already; a new episode starts only after an exit.");
     }
@@ -632,7 +632,7 @@ static int check_event(rules_t *r)
                             "first (BeneficiaryRegistered).",
                             r->event->beneficiary_id)
                    : reject_not_visible(r);
-    if (!sender_can_see(sender, r->current))
+    if (!pathway_visible_to(r->current, sender))
         return reject_not_visible(r);
     if (!sender_has_right(r))
         return reject(r, ERROR_CODE(NOT_AUTHORISED),

@@ -53,6 +53,10 @@ bool pathway_is_open(const Parcours__V1__Pathway *p);
 /* True when partner_id is in the pathway's follow-up group. */
 bool pathway_has_member(const Parcours__V1__Pathway *p, const char *partner_id);
 
+/* True when the partner may see the pathway: of its territory, and territory-wide (DEPARTEMENT,
+ * FRANCE_TRAVAIL) or in its follow-up group. The rules and the notifications' views use it. */
+bool pathway_visible_to(const Parcours__V1__Pathway *p, const partner_t *partner);
+
 /*
  * Whether a partner of this kind receives an event of this type when it is a recipient: EMPLOYER
  * and TRAINING_ORG receive only training, job and exit events, and the MemberJoined / MemberLeft

@@ -71,12 +71,6 @@ void zwatch_pause(zwatch_t *w)
     w->paused = true;
 }
 
-void zwatch_resume(zwatch_t *w)
-{
-    w->paused = false;
-    zwatch_check(w);
-}
-
 void zwatch_destroy(zwatch_t **w)
 {
     if (w == NULL || *w == NULL)

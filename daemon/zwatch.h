@@ -28,9 +28,8 @@ zwatch_t *zwatch_new(struct event_base *base, void *socket, zwatch_fn fn, void *
  * on the socket from outside the handler. */
 void zwatch_check(zwatch_t *w);
 
-/* Stops calling the handler (messages stay queued in the socket) or starts again. */
+/* Stops calling the handler for good (messages stay queued in the socket): a draining ingest. */
 void zwatch_pause(zwatch_t *w);
-void zwatch_resume(zwatch_t *w);
 
 /* Removes the watch from the loop, frees it and sets *w to NULL. Takes NULL. The socket is
  * not closed. */
