@@ -28,6 +28,7 @@
 #include <time.h>
 #include <zmq.h>
 
+#include "time_ms.h"
 #include "curve.h"
 #include "identifier.h"
 
@@ -143,13 +144,6 @@ const char *parcours_version(void)
 #else
     return "unknown";
 #endif
-}
-
-static int64_t clock_ms(clockid_t clock)
-{
-    struct timespec ts;
-    clock_gettime(clock, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 /* protobuf-c leaves unset strings pointing at a shared empty string, never NULL; callers

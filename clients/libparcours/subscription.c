@@ -41,6 +41,7 @@
 #include <time.h>
 #include <zmq.h>
 
+#include "time_ms.h"
 #include "curve.h"
 #include "identifier.h"
 
@@ -85,13 +86,6 @@ struct parcours_subscription {
     int error_code;
     char error[PARCOURS_MESSAGE_MAX];
 };
-
-static int64_t clock_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* ------------------------------------------------------------------------------------------ */
 /* Requests. */
@@ -468,7 +462,7 @@ int parcours_subscription_poll(parcours_subscription_t *sub, int timeout_ms,
         return PARCOURS_EINVAL;
     if (sub->refused)
         return PARCOURS_EREFUSED;
-    int64_t until = timeout_ms < 0 ? INT64_MAX : clock_ms() + timeout_ms;
+    int64_t until = timeout_ms < 0 ? INT64_MAX : clock_ms(CLOCK_MONOTONIC) + timeout_ms;
     int handed = 0;
     for (;;) {
         /* The monitor first: a new connection's Subscribe goes out before anything else. */
@@ -481,7 +475,7 @@ int parcours_subscription_poll(parcours_subscription_t *sub, int timeout_ms,
             return rc;
         if (rc == HANDLED_STOP || handed > 0)
             return handed;
-        int64_t now = clock_ms();
+        int64_t now = clock_ms(CLOCK_MONOTONIC);
         if (now >= until)
             return 0;
 

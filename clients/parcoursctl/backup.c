@@ -6,6 +6,7 @@
  * DIR/data.mdb.partial, fsynced, then renamed to DIR/data.mdb and the folder fsynced: a
  * data.mdb in DIR is always a whole copy, and an existing one is never overwritten.
  */
+#define _GNU_SOURCE /* renameat2 */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -34,6 +35,15 @@ static int fail_with(const ctl_t *ctl, const char *message, int status)
 static int fail(const ctl_t *ctl, const char *message)
 {
     return fail_with(ctl, message, CTL_EXIT_REJECTED);
+}
+
+/* Renames from to to unless to exists (one that appeared since the check is not replaced);
+ * a filesystem without RENAME_NOREPLACE falls back on that check alone. */
+static int rename_no_replace(const char *from, const char *to)
+{
+    if (renameat2(AT_FDCWD, from, AT_FDCWD, to, RENAME_NOREPLACE) == 0)
+        return 0;
+    return errno == EINVAL || errno == ENOSYS ? rename(from, to) : -1;
 }
 
 /* Makes dir (0700) unless it is a folder already. */
@@ -103,7 +113,7 @@ int cmd_backup(ctl_t *ctl, int argc, char **argv)
         rc = PARCOURS_EWRITE;
         saved_errno = errno;
     }
-    if (rc == PARCOURS_OK && rename(partial, path) != 0) {
+    if (rc == PARCOURS_OK && rename_no_replace(partial, path) != 0) {
         rc = PARCOURS_EWRITE;
         saved_errno = errno;
         failed = "rename";

@@ -13,6 +13,7 @@
 #include <time.h>
 
 #include "fields.h"
+#include "identifier.h"
 #include "parcours.h"
 
 /* The envelope's names, each with the spellings accepted for it. */
@@ -61,28 +62,13 @@ static envelope_t envelope_find(const char *key)
     return ENVELOPE_NONE;
 }
 
-/* The identifier rule of the wire contract: 1 to 64 bytes of [A-Za-z0-9._:-]. */
-static bool id_valid(const char *s)
-{
-    size_t n = strlen(s);
-    if (n == 0 || n > PARCOURS_ID_MAX)
-        return false;
-    for (size_t i = 0; i < n; i++) {
-        char c = s[i];
-        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-              c == '.' || c == '_' || c == ':' || c == '-'))
-            return false;
-    }
-    return true;
-}
-
 static int set_id(char **field, const char *name, const char *value, char *err, size_t errlen)
 {
-    if (!id_valid(value)) {
+    if (!parcours_identifier_valid(value)) {
         snprintf(err, errlen,
-                 "%s: \"%s\" is not an identifier (1 to 64 characters among "
+                 "%s: \"%s\" is not an identifier (1 to %d characters among "
                  "A-Z a-z 0-9 . _ : -)",
-                 name, value);
+                 name, value, PARCOURS_ID_MAX);
         return -1;
     }
     char *copy = strdup(value);

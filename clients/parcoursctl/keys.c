@@ -24,6 +24,7 @@
 #include <zmq.h>
 
 #include "parcours.h"
+#include "identifier.h"
 #include "parcoursctl.h"
 
 #define KEY_Z85_LEN 40
@@ -37,22 +38,6 @@ static void keys_wipe(void *p, size_t n)
 
 /* ------------------------------------------------------------------------------------------ */
 /* keygen */
-
-/* The identifier rule of the wire contract, 1 to 64 characters of A-Z a-z 0-9 . _ : -: a key's
- * name is a partner id, and becomes a file name (no / can slip in). */
-static bool keys_id_valid(const char *name)
-{
-    size_t n = strlen(name);
-    if (n == 0 || n > PARCOURS_ID_MAX)
-        return false;
-    for (size_t i = 0; i < n; i++) {
-        char c = name[i];
-        if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-              c == '.' || c == '_' || c == ':' || c == '-'))
-            return false;
-    }
-    return true;
-}
 
 /* Creates path (O_EXCL: never over an existing file) with mode, writes text, syncs. Returns 0,
  * or -1 with errno set; a file this call created is removed again on failure. */
@@ -123,7 +108,9 @@ int cmd_keygen(ctl_t *ctl, int argc, char **argv)
     }
     if (name == NULL)
         return ctl_usage("keygen");
-    if (!keys_id_valid(name) || name[0] == '.') { /* no hidden files either */
+    /* A key's name is a partner id (the wire's identifier rule: no / can slip in), and becomes
+     * a file name: no hidden files either. */
+    if (!parcours_identifier_valid(name) || name[0] == '.') {
         fprintf(stderr,
                 "parcoursctl keygen: the name is a partner id (or \"parcoursd\", \"admin\"): 1 "
                 "to %d characters of A-Z a-z 0-9 . _ : -, not starting with a dot\n",
@@ -315,7 +302,7 @@ int ctl_curve_keys(const ctl_t *ctl, const char *who, ctl_curve_t *curve)
     memset(curve, 0, sizeof(*curve));
     if (!ctl_curve_wanted(ctl))
         return CTL_EXIT_OK;
-    if (!keys_id_valid(who)) {
+    if (!parcours_identifier_valid(who)) {
         fprintf(stderr,
                 "parcoursctl: \"%s\" is not a partner id (1 to %d characters of A-Z a-z 0-9 . _ "
                 ": -)\n",
