@@ -26,6 +26,7 @@ typedef struct pending_ack {
     uint8_t identity[INGEST_IDENTITY_MAX];
     size_t identity_len;
     char event_id[EVENT_ID_MAX + 1];
+    char partner_id[PARTNERS_ID_MAX + 1]; /* the sender, for the log: authenticated, or claimed */
     Parcours__V1__AckStatus status;
     Parcours__V1__ErrorCode code;
     Parcours__V1__EventType type;
@@ -128,6 +129,8 @@ static void ingest_frame(ingest_t *in, pending_ack_t *ack, size_t len, const cha
         return;
     }
     ack->type = event_type(e);
+    if (authenticated == NULL)
+        snprintf(ack->partner_id, sizeof(ack->partner_id), "%s", e->partner_id);
     if (authenticated != NULL && strcmp(authenticated, e->partner_id) != 0) {
         char message[EVENT_MESSAGE_MAX];
         snprintf(message, sizeof(message),
@@ -202,6 +205,7 @@ static bool ingest_receive(ingest_t *in)
     const char *user = len >= 0 ? zap_message_user(&msg) : NULL;
     if (user != NULL)
         snprintf(authenticated, sizeof(authenticated), "%s", user);
+    snprintf(ack->partner_id, sizeof(ack->partner_id), "%s", authenticated);
     if (len >= 0)
         memcpy(in->frame, zmq_msg_data(&msg),
                (size_t)len <= in->max_frame ? (size_t)len : in->max_frame + 1);
@@ -301,7 +305,9 @@ static void ingest_count(ingest_t *in, const pending_ack_t *ack)
         if ((unsigned)ack->code < INGEST_CODES)
             in->stats.rejected_by_code[ack->code]++;
         if (ack->status == ACK_STATUS(REJECTED))
-            log_info("rejected: partner event %s: %s: %s", ack->event_id[0] ? ack->event_id : "?",
+            log_info("rejected: partner %s event %s: %s: %s",
+                     ack->partner_id[0] ? ack->partner_id : "?",
+                     ack->event_id[0] ? ack->event_id : "?",
                      protobuf_c_enum_descriptor_get_value(&parcours__v1__error_code__descriptor,
                                                           (int)ack->code)
                          ->name,

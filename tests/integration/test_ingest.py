@@ -101,6 +101,22 @@ class IngestTest(unittest.TestCase):
         self.assertEqual(ack.code, pb.ERROR_CODE_MALFORMED)
         # And the daemon still serves.
         self.assertEqual(self.ack(appointment("rej-10", "cd93", b)).status, pb.ACK_STATUS_ACCEPTED)
+        # One info line per rejected event, naming the sender, the event id and the code. The
+        # sender is the authenticated partner under CURVE; here, without, it is the one the event
+        # claims, and "?" for a frame that does not decode as a valid event.
+        lines = [l for l in self.daemon.log().splitlines() if "rejected: partner" in l]
+        for partner, event_id, code in (("ft93", "rej-1", "UNKNOWN_BENEFICIARY"),
+                                        ("cd93", "rej-2", "INVALID_TRANSITION"),
+                                        ("cd93", "rej-3", "VERSION_CONFLICT"),
+                                        ("nobody93", "rej-4", "NOT_AUTHORISED"),
+                                        ("employer93", "rej-5", "NOT_AUTHORISED"),
+                                        ("cd93", "rej-6", "UNKNOWN_PARTNER"),
+                                        ("?", "rej-8", "MALFORMED")):
+            mine = [l for l in lines if f" event {event_id}:" in l]
+            self.assertEqual(len(mine), 1, f"{event_id}: {mine}")
+            self.assertIn(f"rejected: partner {partner} event {event_id}: ERROR_CODE_{code}: ",
+                          mine[0])
+            self.assertTrue(mine[0].startswith("<6>"), mine[0])  # info, for journald
 
     def test_four_clients_ten_thousand_pipelined_each(self):
         clients, per_client, window, beneficiaries = 4, 10_000, 500, 50
