@@ -5,8 +5,10 @@ a fresh temporary folder, binds free loopback ports, and is stopped (or killed) 
 Paths come from the environment that ctest sets: PARCOURSD, PARCOURSCTL, PARCOURS_PB_DIR.
 """
 
+import http.client
 import os
 import random
+import re
 import shutil
 import signal
 import socket
@@ -266,6 +268,90 @@ class Daemon:
             self.secure(s, partner, keys)
         s.connect(endpoint or self.ingest)
         return s
+
+
+SAMPLE = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{([^}]*)\})? (\S+)$')
+LABEL = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\\n]|\\.)*)"(,|$)')
+
+
+def parse_prometheus(text):
+    """A strict parser of the text format: returns {family: {"type", "help", "samples"}} with
+    samples a list of (name, labels dict, float). Raises AssertionError on any deviation."""
+    assert text.endswith("\n"), "the exposition must end with a newline"
+    families = {}
+    current = None
+    for number, line in enumerate(text.splitlines(), 1):
+        if line.startswith("# HELP "):
+            name, _, help_text = line[7:].partition(" ")
+            assert name not in families, f"line {number}: {name} described twice"
+            assert help_text, f"line {number}: empty HELP"
+            families[name] = {"help": help_text, "type": None, "samples": []}
+            current = name
+            continue
+        if line.startswith("# TYPE "):
+            name, _, kind = line[7:].partition(" ")
+            assert name == current and families[name]["type"] is None, \
+                f"line {number}: TYPE of {name} must follow its HELP, once"
+            assert kind in ("counter", "gauge", "histogram", "summary", "untyped"), line
+            families[name]["type"] = kind
+            continue
+        assert not line.startswith("#"), f"line {number}: unexpected comment {line!r}"
+        m = SAMPLE.match(line)
+        assert m, f"line {number}: not a sample: {line!r}"
+        name, labels_text, value = m.group(1), m.group(3) or "", m.group(4)
+        labels = {}
+        pos = 0
+        while pos < len(labels_text):
+            lm = LABEL.match(labels_text, pos)
+            assert lm, f"line {number}: bad labels {labels_text!r}"
+            labels[lm.group(1)] = lm.group(2)
+            pos = lm.end()
+        assert current is not None and families[current]["type"] is not None, \
+            f"line {number}: sample before HELP and TYPE"
+        family = families[current]
+        allowed = {current}
+        if family["type"] == "histogram":
+            allowed = {current + "_bucket", current + "_sum", current + "_count"}
+        assert name in allowed, f"line {number}: {name} outside its family {current}"
+        family["samples"].append((name, labels, float(value)))
+    for name, family in families.items():
+        if family["type"] != "histogram":
+            continue
+        buckets = [(s[1]["le"], s[2]) for s in family["samples"] if s[0] == name + "_bucket"]
+        count = [s[2] for s in family["samples"] if s[0] == name + "_count"]
+        assert buckets and buckets[-1][0] == "+Inf", f"{name}: buckets must end with +Inf"
+        assert len(count) == 1 and buckets[-1][1] == count[0], f"{name}: +Inf != _count"
+        bounds = [float(le) for le, _ in buckets]
+        assert bounds == sorted(bounds), f"{name}: bucket bounds not increasing"
+        values = [v for _, v in buckets]
+        assert values == sorted(values), f"{name}: buckets not cumulative"
+    return families
+
+
+def value(families, family, name=None, **labels):
+    for sample_name, sample_labels, v in families[family]["samples"]:
+        if sample_name == (name or family) and sample_labels == labels:
+            return v
+    return 0.0
+
+
+def http_get(port, path, method="GET"):
+    """One request to the daemon's HTTP endpoint on loopback: (status, content type, body)."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    try:
+        conn.request(method, path)
+        response = conn.getresponse()
+        return response.status, response.getheader("Content-Type"), response.read().decode()
+    finally:
+        conn.close()
+
+
+def metrics(port):
+    """/metrics, parsed strictly (parse_prometheus)."""
+    status, content_type, body = http_get(port, "/metrics")
+    assert status == 200, f"/metrics answered {status}"
+    assert content_type.startswith("text/plain; version=0.0.4"), content_type
+    return parse_prometheus(body)
 
 
 def event(event_id, partner, beneficiary, expected_version=0, **payload):

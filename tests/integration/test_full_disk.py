@@ -18,7 +18,6 @@ The tmpfs needs a mount namespace of its own: the script re-executes itself unde
 when neither is allowed. The mount vanishes with the namespace.
 """
 
-import http.client
 import os
 import shutil
 import subprocess
@@ -63,8 +62,8 @@ if __name__ == "__main__":
 
 import unittest  # noqa: E402
 
-from harness import (PARCOURSCTL, Daemon, Subscriber, appointment, free_port, pb,  # noqa: E402
-                     registered, send_and_wait)
+from harness import (PARCOURSCTL, Daemon, Subscriber, appointment, free_port,  # noqa: E402
+                     http_get, pb, registered, send_and_wait)
 
 CLIENTS, BENEFICIARIES, WINDOW = 3, 40, 200
 ACCEPTED, DUPLICATE, RETRY = pb.ACK_STATUS_ACCEPTED, pb.ACK_STATUS_DUPLICATE, pb.ACK_STATUS_RETRY
@@ -141,13 +140,7 @@ class FullDiskTest(unittest.TestCase):
             daemon.cleanup()
 
     def healthz(self):
-        conn = http.client.HTTPConnection("127.0.0.1", self.http_port, timeout=10)
-        try:
-            conn.request("GET", "/healthz")
-            r = conn.getresponse()
-            return r.status, r.read().decode()
-        finally:
-            conn.close()
+        return http_get(self.http_port, "/healthz")[::2]
 
     def catch_up(self, daemon, sub, received):
         """Reads ft93's stream until it holds every partner_seq of its outbox; returns them."""

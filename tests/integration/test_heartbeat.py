@@ -8,7 +8,7 @@ however quiet its stream."""
 import time
 import unittest
 
-from harness import Daemon, Subscriber, pb, registered, send_and_wait
+from harness import Daemon, Subscriber, registered, send_and_wait
 
 INTERVAL = 1  # seconds
 

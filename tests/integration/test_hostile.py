@@ -11,8 +11,6 @@ import random
 import time
 import unittest
 
-import zmq
-
 from harness import Daemon, appointment, event, pb, registered, send_and_wait
 
 B = "B-hostile-1"
@@ -118,8 +116,8 @@ class HostileInputTest(unittest.TestCase):
                     ok = send_and_wait(sock, [appointment(f"h-ok-{n}", "cd93", B)])[0]
                     self.assertEqual(ok.status, pb.ACK_STATUS_ACCEPTED, f"after {name}: {ok.message}")
             sock.close()
+            self.assertEqual(daemon.stop(), 0, "parcoursd did not stop cleanly after them")
         finally:
-            daemon.stop()
             daemon.cleanup()
 
     def test_frame_beyond_the_transport_limit_drops_the_connection_only(self):

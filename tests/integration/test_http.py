@@ -2,9 +2,7 @@
 """The HTTP endpoint on loopback: /healthz, /readyz, /metrics in Prometheus text format 0.0.4,
 404 and 405, and the refusal of a listen address off loopback."""
 
-import http.client
 import os
-import re
 import shutil
 import signal
 import subprocess
@@ -12,71 +10,8 @@ import tempfile
 import time
 import unittest
 
-from harness import PARCOURSD, PARTNERS, Daemon, free_port, pb, registered, send_and_wait
-
-SAMPLE = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{([^}]*)\})? (\S+)$')
-LABEL = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\\n]|\\.)*)"(,|$)')
-
-
-def parse_prometheus(text):
-    """A strict parser of the text format: returns {family: {"type", "help", "samples"}} with
-    samples a list of (name, labels dict, float). Raises AssertionError on any deviation."""
-    assert text.endswith("\n"), "the exposition must end with a newline"
-    families = {}
-    current = None
-    for number, line in enumerate(text.splitlines(), 1):
-        if line.startswith("# HELP "):
-            name, _, help_text = line[7:].partition(" ")
-            assert name not in families, f"line {number}: {name} described twice"
-            assert help_text, f"line {number}: empty HELP"
-            families[name] = {"help": help_text, "type": None, "samples": []}
-            current = name
-            continue
-        if line.startswith("# TYPE "):
-            name, _, kind = line[7:].partition(" ")
-            assert name == current and families[name]["type"] is None, \
-                f"line {number}: TYPE of {name} must follow its HELP, once"
-            assert kind in ("counter", "gauge", "histogram", "summary", "untyped"), line
-            families[name]["type"] = kind
-            continue
-        assert not line.startswith("#"), f"line {number}: unexpected comment {line!r}"
-        m = SAMPLE.match(line)
-        assert m, f"line {number}: not a sample: {line!r}"
-        name, labels_text, value = m.group(1), m.group(3) or "", m.group(4)
-        labels = {}
-        pos = 0
-        while pos < len(labels_text):
-            lm = LABEL.match(labels_text, pos)
-            assert lm, f"line {number}: bad labels {labels_text!r}"
-            labels[lm.group(1)] = lm.group(2)
-            pos = lm.end()
-        assert current is not None and families[current]["type"] is not None, \
-            f"line {number}: sample before HELP and TYPE"
-        family = families[current]
-        allowed = {current}
-        if family["type"] == "histogram":
-            allowed = {current + "_bucket", current + "_sum", current + "_count"}
-        assert name in allowed, f"line {number}: {name} outside its family {current}"
-        family["samples"].append((name, labels, float(value)))
-    for name, family in families.items():
-        if family["type"] != "histogram":
-            continue
-        buckets = [(s[1]["le"], s[2]) for s in family["samples"] if s[0] == name + "_bucket"]
-        count = [s[2] for s in family["samples"] if s[0] == name + "_count"]
-        assert buckets and buckets[-1][0] == "+Inf", f"{name}: buckets must end with +Inf"
-        assert len(count) == 1 and buckets[-1][1] == count[0], f"{name}: +Inf != _count"
-        bounds = [float(le) for le, _ in buckets]
-        assert bounds == sorted(bounds), f"{name}: bucket bounds not increasing"
-        values = [v for _, v in buckets]
-        assert values == sorted(values), f"{name}: buckets not cumulative"
-    return families
-
-
-def value(families, family, name=None, **labels):
-    for sample_name, sample_labels, v in families[family]["samples"]:
-        if sample_name == (name or family) and sample_labels == labels:
-            return v
-    return 0.0
+from harness import (PARCOURSD, PARTNERS, Daemon, free_port, http_get, metrics, pb, registered,
+                     send_and_wait, value)
 
 
 class HttpTest(unittest.TestCase):
@@ -92,19 +27,10 @@ class HttpTest(unittest.TestCase):
         assert rc == 0, f"parcoursd exited with {rc} on SIGTERM"
 
     def request(self, method, path):
-        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
-        try:
-            conn.request(method, path)
-            response = conn.getresponse()
-            return response.status, response.getheader("Content-Type"), response.read().decode()
-        finally:
-            conn.close()
+        return http_get(self.port, path, method)
 
     def metrics(self):
-        status, content_type, body = self.request("GET", "/metrics")
-        self.assertEqual(status, 200)
-        self.assertTrue(content_type.startswith("text/plain; version=0.0.4"), content_type)
-        return parse_prometheus(body)
+        return metrics(self.port)
 
     def test_healthz(self):
         self.assertEqual(self.request("GET", "/healthz")[::2], (200, "ok\n"))
@@ -188,10 +114,7 @@ class HttpReloadTest(unittest.TestCase):
             reply = daemon.admin(pb.ADMIN_COMMAND_PARTNERS)
             self.assertIn("asso93", [p.partner_id for p in reply.partners])
             self.assertIn("asso93", [d.partner_id for d in daemon.status().deliveries])
-            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-            conn.request("GET", "/metrics")
-            families = parse_prometheus(conn.getresponse().read().decode())
-            conn.close()
+            families = metrics(port)
             self.assertIn("asso93", {s[1].get("partner") for s in
                                      families["parcours_delivery_lag"]["samples"]})
             self.assertEqual(daemon.stop(), 0)

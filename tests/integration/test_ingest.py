@@ -5,7 +5,7 @@ import random
 import time
 import unittest
 
-from harness import (Daemon, appointment, event, now_ms, pb, registered, send_and_wait)
+from harness import Daemon, appointment, event, pb, registered, send_and_wait
 
 
 class IngestTest(unittest.TestCase):

@@ -15,15 +15,21 @@ import unittest
 from harness import PARCOURSD, Daemon, appointment, pb, registered, send_and_wait
 
 
+def notify_socket(daemon, **extra_env):
+    """The datagram socket systemd would own for a Type=notify unit, in the daemon's folder, and
+    the environment that points the daemon at it."""
+    path = os.path.join(daemon.folder, "notify.sock")
+    notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    notify.bind(path)
+    notify.settimeout(30)
+    return notify, dict(os.environ, NOTIFY_SOCKET=path, **extra_env)
+
+
 class NotifyTest(unittest.TestCase):
     def test_ready_only_when_the_endpoints_answer(self):
         daemon = Daemon(curve=True)
-        notify_path = os.path.join(daemon.folder, "notify.sock")
-        notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-        notify.bind(notify_path)
-        notify.settimeout(30)
+        notify, env = notify_socket(daemon)
         try:
-            env = dict(os.environ, NOTIFY_SOCKET=notify_path)
             with open(daemon.log_path, "a") as log:
                 daemon.process = subprocess.Popen([PARCOURSD, "-c", daemon.config], env=env,
                                                   stdout=log, stderr=subprocess.STDOUT)
@@ -56,13 +62,9 @@ class NotifyTest(unittest.TestCase):
     def start_watched(self, daemon, extra_env):
         """Starts the daemon with its output on a pipe nobody reads yet, and the notify socket;
         returns (notify socket, count(seconds) of WATCHDOG=1) once READY=1 came."""
-        notify_path = os.path.join(daemon.folder, "notify.sock")
-        notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-        notify.bind(notify_path)
-        env = dict(os.environ, NOTIFY_SOCKET=notify_path, **extra_env)
+        notify, env = notify_socket(daemon, **extra_env)
         daemon.process = subprocess.Popen([PARCOURSD, "-c", daemon.config], env=env,
                                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-        notify.settimeout(30)
         self.assertIn("READY=1", notify.recv(4096).decode().split("\n"))
 
         def count(span):
@@ -131,13 +133,10 @@ class NotifyTest(unittest.TestCase):
 
     def test_no_ready_when_the_start_fails(self):
         daemon = Daemon(curve=True)
-        notify_path = os.path.join(daemon.folder, "notify.sock")
-        notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-        notify.bind(notify_path)
+        notify, env = notify_socket(daemon)
         notify.settimeout(3)
         try:
             os.chmod(os.path.join(daemon.folder, "parcoursd.secret"), 0o644)  # refused key
-            env = dict(os.environ, NOTIFY_SOCKET=notify_path)
             run = subprocess.run([PARCOURSD, "-c", daemon.config], env=env, capture_output=True,
                                  text=True, timeout=30)
             self.assertNotEqual(run.returncode, 0)

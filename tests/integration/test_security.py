@@ -5,7 +5,6 @@ type A lacks the right for, another territory, A subscribing as B, the no-oracle
 daemon refusing to start when its ZAP handler is not running."""
 
 import os
-import re
 import signal
 import subprocess
 import time
