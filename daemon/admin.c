@@ -68,10 +68,11 @@ static void admin_status(admin_t *a, Parcours__V1__Status *status,
     status->events_accepted = st->accepted;
     status->events_duplicate = st->duplicate;
     status->events_rejected = st->rejected;
-    status->batches = st->batches;
-    status->batch_size_mean = st->batches ? (double)st->batch_events / (double)st->batches : 0;
+    uint64_t batches = st->batch_size.count;
+    status->batches = batches;
+    status->batch_size_mean = batches ? st->batch_size.sum / (double)batches : 0;
     status->batch_size_max = st->batch_size_max;
-    status->commit_ms_mean = st->batches ? st->commit_ms_total / (double)st->batches : 0;
+    status->commit_ms_mean = batches ? 1000.0 * st->commit_seconds.sum / (double)batches : 0;
     status->commit_ms_max = st->commit_ms_max;
     status->durable = info.durable;
     status->stream_id = info.stream_id;

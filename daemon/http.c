@@ -102,7 +102,7 @@ static void http_metrics(http_t *h, struct evbuffer *b)
     }
 
     metric_header(b, "parcours_batches_total", "counter", "Batches committed by ingest.");
-    evbuffer_add_printf(b, "parcours_batches_total %" PRIu64 "\n", s->batches);
+    evbuffer_add_printf(b, "parcours_batches_total %" PRIu64 "\n", s->batch_size.count);
 
     static const double batch_bounds[] = INGEST_BATCH_SIZE_BOUNDS;
     static const double seconds_bounds[] = INGEST_SECONDS_BOUNDS;

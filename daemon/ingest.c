@@ -258,11 +258,8 @@ static void ingest_commit(ingest_t *in)
     if (in->batch_error == 0) {
         if (!had_batch)
             return;
-        in->stats.batches++;
-        in->stats.batch_events += in->n_acks;
         if (in->n_acks > in->stats.batch_size_max)
             in->stats.batch_size_max = (uint32_t)in->n_acks;
-        in->stats.commit_ms_total += ms;
         if (ms > in->stats.commit_ms_max)
             in->stats.commit_ms_max = ms;
         histogram_observe(&in->stats.batch_size, BOUNDS(batch_size_bounds), (double)in->n_acks);

@@ -46,12 +46,11 @@ typedef struct ingest_stats {
     uint64_t retried;                        /* acks with status RETRY */
     uint64_t rejected_by_code[INGEST_CODES]; /* REJECTED and RETRY, by ErrorCode */
     uint64_t accepted_by_type[INGEST_CODES]; /* by EventType */
-    uint64_t batches;                        /* committed batches */
-    uint64_t batch_events;                   /* events in all committed batches */
     uint32_t batch_size_max;
-    double commit_ms_total;
     double commit_ms_max;
-    ingest_histogram_t batch_size;     /* events per committed batch, INGEST_BATCH_SIZE_BOUNDS */
+    /* Events per committed batch (INGEST_BATCH_SIZE_BOUNDS): its count is the batches
+     * committed, its sum the events in them. */
+    ingest_histogram_t batch_size;
     ingest_histogram_t commit_seconds; /* per committed batch, INGEST_SECONDS_BOUNDS */
     ingest_histogram_t ack_seconds;    /* per ack sent, from its frame's receipt; same bounds */
 } ingest_stats_t;
