@@ -14,12 +14,14 @@
 #include "event.h"
 #include "clock.h"
 #include "log.h"
+#include "wire.h"
 #include "wire_names.h"
 #include "zap.h"
 #include "zwatch.h"
 
 #define ADMIN_REQUEST_MAX 4096
-#define ADMIN_PHASES      9 /* Phase values 0..8 */
+#define ADMIN_PHASES      9   /* Phase values 0..8 */
+#define ADMIN_TERRITORIES 256 /* territories counted apart; the rest are counted as "other" */
 
 struct admin {
     void *socket;
@@ -35,35 +37,65 @@ static void admin_error(Parcours__V1__AdminReply *reply, char *sentence)
     reply->error = sentence;
 }
 
+/* The pathways per territory and phase: the territories of the partners file first (each
+ * with every phase, zeros included), then any other a pathway is in. */
+typedef struct phase_counts {
+    char territory[ADMIN_TERRITORIES][PARTNERS_TERRITORY_MAX + 1];
+    uint64_t counts[ADMIN_TERRITORIES][ADMIN_PHASES];
+    size_t n;
+    Parcours__V1__PhaseCount items[ADMIN_TERRITORIES * (ADMIN_PHASES - 1)];
+    Parcours__V1__PhaseCount *ptrs[ADMIN_TERRITORIES * (ADMIN_PHASES - 1)];
+} phase_counts_t;
+
+/* The row of a territory, added when new; the last row takes what does not fit. */
+static size_t phase_counts_row(phase_counts_t *c, const char *territory)
+{
+    for (size_t i = 0; i < c->n; i++)
+        if (strcmp(c->territory[i], territory) == 0)
+            return i;
+    if (c->n == ADMIN_TERRITORIES)
+        return ADMIN_TERRITORIES - 1;
+    snprintf(c->territory[c->n], sizeof(c->territory[c->n]), "%s",
+             c->n == ADMIN_TERRITORIES - 1 ? "other" : territory);
+    return c->n++;
+}
+
 static int count_phase(const Parcours__V1__Pathway *p, void *ctx)
 {
-    uint64_t *counts = ctx;
+    phase_counts_t *c = ctx;
     if ((unsigned)p->phase < ADMIN_PHASES)
-        counts[p->phase]++;
+        c->counts[phase_counts_row(c, p->territory)][p->phase]++;
     return 0;
 }
 
-/* Fills status (and the arrays it points to, owned by the caller's frame). */
-static void admin_status(admin_t *a, Parcours__V1__Status *status,
-                         Parcours__V1__PhaseCount phases[ADMIN_PHASES],
-                         Parcours__V1__PhaseCount *phase_ptrs[ADMIN_PHASES])
+/* Fills status; the counts it points to live in c, which the caller owns. */
+static void admin_status(admin_t *a, Parcours__V1__Status *status, phase_counts_t *c)
 {
     const ingest_stats_t *st = ingest_stats(a->sources->ingest);
     store_info_t info;
-    uint64_t counts[ADMIN_PHASES] = {0};
     store_info(a->sources->store, &info);
+    const partners_t *partners = a->sources->partners;
+    for (size_t i = 0; i < partners_count(partners); i++) {
+        const partner_t *p = partners_at(partners, i);
+        for (size_t t = 0; t < p->n_territories; t++)
+            phase_counts_row(c, p->territories[t]);
+    }
     /* A scan: fine for a territory's tens of thousands of pathways, and never on the hot path. */
-    store_pathway_foreach(a->sources->store, count_phase, counts);
+    store_pathway_foreach(a->sources->store, count_phase, c);
     status->version = PARCOURS_VERSION;
     status->uptime_ms = monotonic_ms() - a->sources->started_at_ms;
     status->last_seq = info.last_seq;
     status->n_pathways_per_phase = 0;
-    status->pathways_per_phase = phase_ptrs;
-    for (unsigned i = 1; i < ADMIN_PHASES; i++) {
-        phases[i] = (Parcours__V1__PhaseCount)PARCOURS__V1__PHASE_COUNT__INIT;
-        phases[i].phase = (Parcours__V1__Phase)i;
-        phases[i].count = counts[i];
-        phase_ptrs[status->n_pathways_per_phase++] = &phases[i];
+    status->pathways_per_phase = c->ptrs;
+    for (size_t t = 0; t < c->n; t++) {
+        for (unsigned i = 1; i < ADMIN_PHASES; i++) {
+            Parcours__V1__PhaseCount *item = &c->items[status->n_pathways_per_phase];
+            *item = (Parcours__V1__PhaseCount)PARCOURS__V1__PHASE_COUNT__INIT;
+            item->phase = (Parcours__V1__Phase)i;
+            item->count = c->counts[t][i];
+            item->territory = c->territory[t];
+            c->ptrs[status->n_pathways_per_phase++] = item;
+        }
     }
     status->events_accepted = st->accepted;
     status->events_duplicate = st->duplicate;
@@ -233,18 +265,22 @@ static void admin_handle(admin_t *a, const void *identity, size_t identity_len,
 {
     Parcours__V1__AdminReply reply = PARCOURS__V1__ADMIN_REPLY__INIT;
     Parcours__V1__Status status = PARCOURS__V1__STATUS__INIT;
-    Parcours__V1__PhaseCount phases[ADMIN_PHASES];
-    Parcours__V1__PhaseCount *phase_ptrs[ADMIN_PHASES];
+    phase_counts_t *phase_counts = NULL;
     Parcours__V1__Pathway *pathway = NULL;
     char error[256];
     reply.ok = 1;
 
     Parcours__V1__AdminRequest *req =
         (len > 0 && len <= ADMIN_REQUEST_MAX)
-            ? parcours__v1__admin_request__unpack(NULL, (size_t)len, frame)
+            ? (Parcours__V1__AdminRequest *)wire_unpack(&parcours__v1__admin_request__descriptor,
+                                                        frame, (size_t)len)
             : NULL;
     if (req == NULL) {
         admin_error(&reply, "The request is not a parcours.v1.AdminRequest.");
+        goto send;
+    }
+    if (!wire_strings_check(&req->base, NULL, 0)) {
+        admin_error(&reply, "A string of the request holds a NUL byte or is not valid UTF-8.");
         goto send;
     }
     bool needs_beneficiary = req->command == PARCOURS__V1__ADMIN_COMMAND__ADMIN_COMMAND_SHOW ||
@@ -256,7 +292,11 @@ static void admin_handle(admin_t *a, const void *identity, size_t identity_len,
     int rc = STORE_OK;
     switch (req->command) {
     case PARCOURS__V1__ADMIN_COMMAND__ADMIN_COMMAND_STATUS:
-        admin_status(a, &status, phases, phase_ptrs);
+        if ((phase_counts = calloc(1, sizeof(*phase_counts))) == NULL) {
+            admin_error(&reply, "The daemon is out of memory; ask again later.");
+            break;
+        }
+        admin_status(a, &status, phase_counts);
         admin_deliveries(a, &status);
         reply.status = &status;
         break;
@@ -273,7 +313,7 @@ static void admin_handle(admin_t *a, const void *identity, size_t identity_len,
     case PARCOURS__V1__ADMIN_COMMAND__ADMIN_COMMAND_BACKUP:
         /* Answered by the backup, now or once its copy has more. */
         backup_request(a->backup, identity, identity_len, req);
-        parcours__v1__admin_request__free_unpacked(req, NULL);
+        wire_free(&req->base);
         return;
     default:
         admin_error(&reply,
@@ -294,8 +334,8 @@ send:
     admin_deliveries_free(&status);
     if (pathway != NULL)
         parcours__v1__pathway__free_unpacked(pathway, NULL);
-    if (req != NULL)
-        parcours__v1__admin_request__free_unpacked(req, NULL);
+    free(phase_counts);
+    wire_free(req != NULL ? &req->base : NULL);
 }
 
 static void admin_on_readable(void *socket, void *ctx)

@@ -25,6 +25,7 @@ typedef enum config_type {
     CONFIG_SIZE,     /* bytes, with an optional K, M, G or T suffix (powers of 1024) */
     CONFIG_LEVEL,    /* a log level name */
     CONFIG_LOOPBACK, /* host:port on loopback (127.0.0.0/8 or [::1]), or empty for none */
+    CONFIG_DATE,     /* a day, YYYY-MM-DD, kept as the unix ms of its midnight UTC (int64_t) */
 } config_type_t;
 
 typedef struct config_key {
@@ -84,6 +85,10 @@ static const config_key_t config_keys[] = {
      "Loopback address of /healthz, /readyz and /metrics (127.0.0.0/8 or [::1]); empty for none."},
     {"log", "level", CONFIG_LEVEL, FIELD(log_level), 0, 0, "info",
      "Lowest level logged: debug, info, warning or error."},
+    {"rules", "legacy_contracts_refused_from", CONFIG_DATE,
+     FIELD(rules_legacy_contracts_refused_from), 0, 0, "2025-01-01",
+     "Day (UTC) from which a new CER or PPAE is refused: contracts starting on or after it must "
+     "be contrats d'engagement (law of 18 December 2023)."},
 };
 #define CONFIG_KEY_COUNT (sizeof(config_keys) / sizeof(config_keys[0]))
 
@@ -171,6 +176,30 @@ int config_loopback_parse(const char *address, char *host, size_t hostlen, unsig
     return 0;
 }
 
+/* A day YYYY-MM-DD (1970 to 9999) as the unix ms of its midnight UTC; -1 when it is not one. */
+static int parse_date(const char *value, int64_t *out)
+{
+    int y, m, d;
+    char tail;
+    if (strlen(value) != 10 || value[4] != '-' || value[7] != '-' ||
+        sscanf(value, "%4d-%2d-%2d%c", &y, &m, &d, &tail) != 3 || y < 1970 || m < 1 || m > 12 ||
+        d < 1)
+        return -1;
+    static const int days_in[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    bool leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+    if (d > days_in[m - 1] + (m == 2 && leap))
+        return -1;
+    /* Days since 1970-01-01 (the civil-from-days algorithm run backwards). */
+    int yy = m <= 2 ? y - 1 : y;
+    int era = yy / 400;
+    int yoe = yy - era * 400;
+    int doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+    int doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    int64_t days = (int64_t)era * 146097 + doe - 719468;
+    *out = days * INT64_C(86400000);
+    return 0;
+}
+
 /* Sets one key from its text; -1 with err written when the value is not valid. */
 static int config_set(const config_key_t *k, void *base, const char *folder, const char *value,
                       char *err, size_t errlen)
@@ -232,6 +261,12 @@ static int config_set(const config_key_t *k, void *base, const char *folder, con
         snprintf(field, k->size, "%s", value);
         return 0;
     }
+    case CONFIG_DATE:
+        if (parse_date(value, (int64_t *)field) != 0)
+            return snprintf(err, errlen, "[%s] %s must be a day written YYYY-MM-DD, not \"%s\"",
+                            k->section, k->name, value),
+                   -1;
+        return 0;
     case CONFIG_LEVEL:
         if (log_level_from_name(value) < 0)
             return snprintf(err, errlen,
@@ -336,8 +371,8 @@ void config_write_reference(void *out_file)
 {
     FILE *out = out_file;
     fprintf(out, "| section | key | type | default | meaning |\n|---|---|---|---|---|\n");
-    static const char *const type_names[] = {"string", "path",  "yes/no", "integer",
-                                             "size",   "level", "address"};
+    static const char *const type_names[] = {"string", "path",    "yes/no", "integer",
+                                             "size",   "level",   "address", "date"};
     for (size_t i = 0; i < CONFIG_KEY_COUNT; i++) {
         const config_key_t *k = &config_keys[i];
         fprintf(out, "| [%s] | %s | %s | %s | %s |\n", k->section, k->name, type_names[k->type],

@@ -33,6 +33,7 @@ typedef struct config {
     uint64_t admin_backup_idle_timeout;        /* [admin] backup_idle_timeout, seconds */
     char http_listen[64];                      /* [http] listen: loopback host:port, or empty */
     char log_level[16];                        /* [log] level */
+    int64_t rules_legacy_contracts_refused_from; /* [rules] legacy_contracts_refused_from, ms */
 } config_t;
 
 /* Fills c with every default (paths empty where there is no default). */

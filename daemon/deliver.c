@@ -14,6 +14,7 @@
 #include "log.h"
 #include "notification.h"
 #include "pathway.h"
+#include "wire.h"
 #include "wire_names.h"
 #include "zap.h"
 #include "zwatch.h"
@@ -51,10 +52,14 @@ typedef struct pass_event {
     bool has_event;          /* entry.raw is a well-formed Event frame */
     char beneficiary_id[STORE_ID_MAX + 1];
     bool pathway_read;
-    Parcours__V1__Pathway *pathway; /* the beneficiary's pathway now, or NULL */
-    uint8_t *view[2];               /* the pathway packed, full [0] and minimised [1] */
-    size_t view_len[2];
-    bool view_packed[2];
+    Parcours__V1__Pathway *pathway;   /* the beneficiary's pathway now, or NULL */
+    uint8_t *view[PATHWAY_VIEWS];     /* the pathway packed as each view shows it */
+    size_t view_len[PATHWAY_VIEWS];
+    bool view_packed[PATHWAY_VIEWS];
+    Parcours__V1__Event *event;       /* entry.raw decoded, once a minimised event is needed */
+    uint8_t *minimised;               /* the event as EMPLOYER and TRAINING_ORG get it, packed */
+    size_t minimised_len;
+    bool minimised_packed;
     bool cached; /* false for the spare entry, used when the cache is full */
 } pass_event_t;
 
@@ -254,8 +259,11 @@ static void pass_event_clear(pass_event_t *e)
     store_log_entry_clear(&e->entry);
     if (e->pathway != NULL)
         parcours__v1__pathway__free_unpacked(e->pathway, NULL);
-    free(e->view[0]);
-    free(e->view[1]);
+    for (int v = 0; v < PATHWAY_VIEWS; v++)
+        free(e->view[v]);
+    if (e->event != NULL)
+        parcours__v1__event__free_unpacked(e->event, NULL);
+    free(e->minimised);
     memset(e, 0, sizeof(*e));
 }
 
@@ -335,9 +343,9 @@ static void pass_release(deliver_t *d, pass_event_t *e)
         pass_event_clear(&d->cache.spare);
 }
 
-/* The pathway of e's beneficiary as this partner may see it now, packed: minimised for
- * EMPLOYER and TRAINING_ORG, and nothing once it has left the group (or when there is no
- * pathway, or out of memory). Sets *view to NULL then. The bytes belong to the pass. */
+/* The pathway of e's beneficiary as this partner may see it now (pathway_view_for), packed:
+ * nothing once it has left the group (or when there is no pathway, or out of memory). Sets
+ * *view to NULL then. The bytes belong to the pass. */
 static void pass_view(deliver_t *d, pass_event_t *e, const partner_t *partner, const uint8_t **view,
                       size_t *view_len)
 {
@@ -349,19 +357,18 @@ static void pass_view(deliver_t *d, pass_event_t *e, const partner_t *partner, c
             store_pathway_get(d->store, e->beneficiary_id, &e->pathway) != STORE_OK)
             e->pathway = NULL;
     }
-    const Parcours__V1__Pathway *p = e->pathway;
-    if (p == NULL || !pathway_visible_to(p, partner))
+    pathway_view_t v = pathway_view_for(e->pathway, partner);
+    if (v == PATHWAY_VIEW_NONE)
         return;
-    int minimised = partner_kind_minimised(partner->kind) ? 1 : 0;
-    if (!e->view_packed[minimised]) {
-        e->view_packed[minimised] = true;
-        Parcours__V1__Pathway *copy = minimised ? pathway_copy(p, true) : NULL;
-        const Parcours__V1__Pathway *shown = minimised ? copy : p;
+    if (!e->view_packed[v]) {
+        e->view_packed[v] = true;
+        Parcours__V1__Pathway *copy = v == PATHWAY_VIEW_TERRITORY ? NULL : pathway_copy(e->pathway, v);
+        const Parcours__V1__Pathway *shown = v == PATHWAY_VIEW_TERRITORY ? e->pathway : copy;
         if (shown != NULL) {
             size_t len = parcours__v1__pathway__get_packed_size(shown);
-            e->view[minimised] = malloc(len ? len : 1);
-            if (e->view[minimised] != NULL) {
-                e->view_len[minimised] = parcours__v1__pathway__pack(shown, e->view[minimised]);
+            e->view[v] = malloc(len ? len : 1);
+            if (e->view[v] != NULL) {
+                e->view_len[v] = parcours__v1__pathway__pack(shown, e->view[v]);
                 if (e->cached)
                     d->cache.bytes += len;
             }
@@ -369,8 +376,43 @@ static void pass_view(deliver_t *d, pass_event_t *e, const partner_t *partner, c
         if (copy != NULL)
             parcours__v1__pathway__free_unpacked(copy, NULL);
     }
-    *view = e->view[minimised];
-    *view_len = e->view_len[minimised];
+    *view = e->view[v];
+    *view_len = e->view_len[v];
+}
+
+/*
+ * The event of e as this partner is sent it: the log's canonical bytes, or for an EMPLOYER or
+ * TRAINING_ORG that did not send it, the same event without who sent it (pathway_event_minimise).
+ * Returns -1 when the minimised event cannot be made (out of memory): then nothing is sent. The
+ * bytes belong to the pass.
+ */
+static int pass_event_bytes(deliver_t *d, pass_event_t *e, const partner_t *partner,
+                            const uint8_t **event, size_t *event_len)
+{
+    *event = e->entry.raw;
+    *event_len = e->entry.raw_len;
+    if (!partner_kind_minimised(partner->kind))
+        return 0;
+    if (e->event == NULL) {
+        e->event = parcours__v1__event__unpack(NULL, e->entry.raw_len, e->entry.raw);
+        if (e->event == NULL)
+            return -1;
+    }
+    if (!pathway_event_minimised_for(partner, e->event))
+        return 0;
+    if (!e->minimised_packed) {
+        Parcours__V1__Event shown = pathway_event_minimise(e->event);
+        size_t len = parcours__v1__event__get_packed_size(&shown);
+        if ((e->minimised = malloc(len ? len : 1)) == NULL)
+            return -1;
+        e->minimised_len = parcours__v1__event__pack(&shown, e->minimised);
+        e->minimised_packed = true;
+        if (e->cached)
+            d->cache.bytes += len;
+    }
+    *event = e->minimised;
+    *event_len = e->minimised_len;
+    return 0;
 }
 
 /* --- Pumping ---------------------------------------------------------------------------------- */
@@ -456,8 +498,10 @@ static int pump_entry(uint64_t partner_seq, uint64_t seq, void *ctx)
             .stream_id = p->d->stream_id,
         };
         if (e->has_event) {
-            n.event = e->entry.raw;
-            n.event_len = e->entry.raw_len;
+            if (pass_event_bytes(p->d, e, p->partner, &n.event, &n.event_len) != 0) {
+                pass_release(p->d, e);
+                return 1; /* out of memory: the next pass sends it */
+            }
             pass_view(p->d, e, p->partner, &n.pathway, &n.pathway_len);
         }
         rc = deliver_send_notification(p->d, s, &n);
@@ -528,13 +572,20 @@ static void deliver_subscribe(deliver_t *d, const uint8_t *identity, size_t iden
                               const Parcours__V1__Subscribe *sub, const char *authenticated)
 {
     char message[256];
+    /* Only an identifier that passed the rule is ever repeated in a reply. */
+    if (sub->partner_id[0] != '\0' && !event_id_valid(sub->partner_id)) {
+        deliver_error(d, identity, identity_len, ERROR_CODE(MALFORMED),
+                      "Subscribe.partner_id must be 1 to 64 characters among A-Z a-z 0-9 . _ : - "
+                      "(or empty on a connection authenticated by its key).");
+        return;
+    }
     /* With CURVE, the partner is the one the connection's key belongs to: a Subscribe may name
      * it, or leave partner_id empty, never name another. */
     if (authenticated != NULL && sub->partner_id[0] != '\0' &&
         strcmp(sub->partner_id, authenticated) != 0) {
         snprintf(message, sizeof(message),
                  "This connection is authenticated as partner %s; it may not subscribe as "
-                 "%.64s.",
+                 "%s.",
                  authenticated, sub->partner_id);
         deliver_error(d, identity, identity_len, ERROR_CODE(NOT_AUTHORISED), message);
         return;
@@ -542,10 +593,15 @@ static void deliver_subscribe(deliver_t *d, const uint8_t *identity, size_t iden
     const char *partner_id = authenticated != NULL ? authenticated : sub->partner_id;
     const partner_t *partner = partners_find(d->partners, partner_id);
     if (partner == NULL) {
-        snprintf(message, sizeof(message),
-                 "Partner %.64s is not in this territory's partners file; ask the territory's "
-                 "admin to declare it.",
-                 partner_id);
+        if (partner_id[0] == '\0')
+            snprintf(message, sizeof(message),
+                     "Subscribe.partner_id is empty on a connection without a key: name your "
+                     "partner id.");
+        else
+            snprintf(message, sizeof(message),
+                     "Partner %s is not in this territory's partners file; ask the territory's "
+                     "admin to declare it.",
+                     partner_id);
         deliver_error(d, identity, identity_len, ERROR_CODE(NOT_AUTHORISED), message);
         return;
     }
@@ -681,9 +737,13 @@ static void deliver_on_readable(void *socket, void *ctx)
         size_t identity_len = (size_t)id_len < sizeof(identity) ? (size_t)id_len : sizeof(identity);
         Parcours__V1__DeliverRequest *req =
             (len > 0 && len <= (int)sizeof(frame))
-                ? parcours__v1__deliver_request__unpack(NULL, (size_t)len, frame)
+                ? (Parcours__V1__DeliverRequest *)wire_unpack(
+                      &parcours__v1__deliver_request__descriptor, frame, (size_t)len)
                 : NULL;
-        if (req != NULL && req->kind_case == PARCOURS__V1__DELIVER_REQUEST__KIND_SUBSCRIBE)
+        if (req != NULL && !wire_strings_check(&req->base, NULL, 0))
+            deliver_error(d, identity, identity_len, ERROR_CODE(MALFORMED),
+                          "A string of the DeliverRequest holds a NUL byte or is not valid UTF-8.");
+        else if (req != NULL && req->kind_case == PARCOURS__V1__DELIVER_REQUEST__KIND_SUBSCRIBE)
             deliver_subscribe(d, identity, identity_len, req->subscribe,
                               authenticated[0] ? authenticated : NULL);
         else if (req != NULL && req->kind_case == PARCOURS__V1__DELIVER_REQUEST__KIND_ACK)
@@ -691,8 +751,7 @@ static void deliver_on_readable(void *socket, void *ctx)
         else
             deliver_error(d, identity, identity_len, ERROR_CODE(MALFORMED),
                           "Send one parcours.v1.DeliverRequest per frame (subscribe or ack).");
-        if (req != NULL)
-            parcours__v1__deliver_request__free_unpacked(req, NULL);
+        wire_free(req != NULL ? &req->base : NULL);
     }
     /* The DeliveryAcks of many subscribers of the same events often arrive together: their
      * pumps share one pass, so each event is read once for all of them. */

@@ -3,15 +3,20 @@
  *
  * Everything a partner sends is checked here before the rules or the store see it: the frame's
  * size before unpacking, the unpack result, unknown fields (a field this daemon does not know
- * would otherwise be silently dropped while the partner believes it recorded), identifiers,
- * times, and every enum value, which proto3 would otherwise carry through as a bare number.
+ * would otherwise be silently dropped while the partner believes it recorded), every string as
+ * bytes (wire.h: no NUL, valid UTF-8), identifiers, the NIR shape, times, and every enum value,
+ * which proto3 would otherwise carry through as a bare number. The rules are docs/domain.md's
+ * "Identifiers" and the comments of proto/parcours.proto.
  */
 #include "event.h"
 
+#include <ctype.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
+#include "wire.h"
 #include "wire_names.h"
 
 static const char *const event_type_names[] = {
@@ -30,6 +35,8 @@ static const char *const event_type_names[] = {
     [EVENT_TYPE(MEMBER_JOINED)] = "MemberJoined",
     [EVENT_TYPE(MEMBER_LEFT)] = "MemberLeft",
     [EVENT_TYPE(PATHWAY_EXITED)] = "PathwayExited",
+    [EVENT_TYPE(SUSPENSION_DECIDED)] = "SuspensionDecided",
+    [EVENT_TYPE(SUSPENSION_LIFTED)] = "SuspensionLifted",
 };
 #define EVENT_TYPE_COUNT (sizeof(event_type_names) / sizeof(event_type_names[0]))
 
@@ -76,8 +83,37 @@ void event_destroy(Parcours__V1__Event **e)
 {
     if (e == NULL || *e == NULL)
         return;
-    parcours__v1__event__free_unpacked(*e, NULL);
+    wire_free(&(*e)->base);
     *e = NULL;
+}
+
+/*
+ * A NIR (numéro d'inscription au répertoire, the French social-security number): a sex digit,
+ * two digits of year and two of month, the departement of birth (two digits, or 2A / 2B for
+ * Corsica), three of commune, three of order, then a two-digit key. Partners write it with
+ * spaces or other separators; the identifier rule already refuses spaces, but the sentence must
+ * say why, so the shape is looked for with every separator removed, with or without its key.
+ */
+bool event_id_looks_like_nir(const char *s)
+{
+    char c[16];
+    size_t n = 0;
+    for (; *s != '\0'; s++) {
+        if (*s == ' ' || *s == '.' || *s == '-' || *s == '_' || *s == ':')
+            continue;
+        if (n == sizeof(c))
+            return false;
+        c[n++] = (char)toupper((unsigned char)*s);
+    }
+    if (n != 13 && n != 15)
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        bool corsica = (i == 5 && c[5] == '2' && (c[6] == 'A' || c[6] == 'B')) ||
+                       (i == 6 && c[5] == '2' && (c[6] == 'A' || c[6] == 'B'));
+        if (!corsica && !isdigit((unsigned char)c[i]))
+            return false;
+    }
+    return true;
 }
 
 /* Sets err and returns -1, so that every check reads `return fail(...)`. */
@@ -158,6 +194,46 @@ static int check_territory(event_error_t *err, const char *t)
 }
 
 /* Checks the payload's required fields and values; the payload case is already known valid. */
+/* The contract's fields of the 2023 law: on a contrat d'engagement only, and consistent. */
+static int check_contract(event_error_t *err, const Parcours__V1__ContractSigned *p)
+{
+    bool engagement = p->kind == PARCOURS__V1__CONTRACT_KIND__CONTRACT_KIND_CONTRAT_ENGAGEMENT;
+    if (!engagement) {
+        if (p->plan_action_ref[0] != '\0' || p->weekly_hours != 0 ||
+            p->reduced_hours_reason != 0 || p->hours_exempted)
+            return fail(err, ERROR_CODE(MALFORMED),
+                        "contract_signed.plan_action_ref, weekly_hours, reduced_hours_reason and "
+                        "hours_exempted belong to a contrat d'engagement "
+                        "(CONTRACT_KIND_CONTRAT_ENGAGEMENT) only.");
+        return 0;
+    }
+    if (check_id(err, "contract_signed.plan_action_ref", p->plan_action_ref))
+        return -1;
+    if (p->weekly_hours > EVENT_WEEKLY_HOURS_MAX)
+        return fail(err, ERROR_CODE(MALFORMED),
+                    "contract_signed.weekly_hours is %u; it must be 1 to %u, or 0 for the %u "
+                    "hours of the law.",
+                    p->weekly_hours, EVENT_WEEKLY_HOURS_MAX, EVENT_WEEKLY_HOURS_DEFAULT);
+    if (p->hours_exempted && p->weekly_hours != 0)
+        return fail(err, ERROR_CODE(MALFORMED),
+                    "contract_signed.hours_exempted means no weekly activity: weekly_hours must "
+                    "be 0.");
+    bool reduced = p->hours_exempted ||
+                   (p->weekly_hours != 0 && p->weekly_hours < EVENT_WEEKLY_HOURS_DEFAULT);
+    if (reduced)
+        return check_enum(err,
+                          "contract_signed.reduced_hours_reason (fewer than 15 hours a week, or "
+                          "exempted)",
+                          &parcours__v1__reduced_hours_reason__descriptor,
+                          (int)p->reduced_hours_reason);
+    if (p->reduced_hours_reason != 0)
+        return fail(err, ERROR_CODE(MALFORMED),
+                    "contract_signed.reduced_hours_reason is only given for fewer than %u hours "
+                    "a week, or with hours_exempted.",
+                    EVENT_WEEKLY_HOURS_DEFAULT);
+    return 0;
+}
+
 static int check_payload(const Parcours__V1__Event *e, event_error_t *err)
 {
     switch (e->payload_case) {
@@ -176,9 +252,11 @@ static int check_payload(const Parcours__V1__Event *e, event_error_t *err)
         if (check_enum(err, "orientation_decided.pathway_type",
                        &parcours__v1__pathway_type__descriptor, (int)p->pathway_type) ||
             check_enum(err, "orientation_decided.referent_body",
-                       &parcours__v1__referent_body__descriptor, (int)p->referent_body))
+                       &parcours__v1__referent_body__descriptor, (int)p->referent_body) ||
+            check_id(err, "orientation_decided.structure_id", p->structure_id))
             return -1;
-        return check_id(err, "orientation_decided.structure_id", p->structure_id);
+        return check_time(err, "orientation_decided.notified_at (when the person was notified)",
+                          p->notified_at);
     }
     case PAYLOAD(ORIENTATION_DENIED):
         return check_enum(err, "orientation_denied.reason",
@@ -194,9 +272,10 @@ static int check_payload(const Parcours__V1__Event *e, event_error_t *err)
         const Parcours__V1__ContractSigned *p = e->contract_signed;
         if (check_enum(err, "contract_signed.kind", &parcours__v1__contract_kind__descriptor,
                        (int)p->kind) ||
-            check_time(err, "contract_signed.start", p->start))
+            check_time(err, "contract_signed.start", p->start) ||
+            check_end(err, "contract_signed.end", p->start, p->end))
             return -1;
-        return check_end(err, "contract_signed.end", p->start, p->end);
+        return check_contract(err, p);
     }
     case PAYLOAD(CONTRACT_ENDED):
         return check_enum(err, "contract_ended.reason",
@@ -241,6 +320,14 @@ static int check_payload(const Parcours__V1__Event *e, event_error_t *err)
     case PAYLOAD(PATHWAY_EXITED):
         return check_enum(err, "pathway_exited.reason", &parcours__v1__exit_reason__descriptor,
                           (int)e->pathway_exited->reason);
+    case PAYLOAD(SUSPENSION_DECIDED):
+        return check_enum(err, "suspension_decided.reason",
+                          &parcours__v1__suspension_reason__descriptor,
+                          (int)e->suspension_decided->reason);
+    case PAYLOAD(SUSPENSION_LIFTED):
+        return check_enum(err, "suspension_lifted.reason",
+                          &parcours__v1__suspension_lift_reason__descriptor,
+                          (int)e->suspension_lifted->reason);
     default:
         return fail(err, ERROR_CODE(MALFORMED), "the event has no payload.");
     }
@@ -268,16 +355,34 @@ int event_decode(const uint8_t *frame, size_t len, size_t max_len, Parcours__V1_
     if (frame == NULL || len == 0)
         return fail(err, ERROR_CODE(MALFORMED), "The frame is empty; send one parcours.v1.Event.");
 
-    Parcours__V1__Event *e = parcours__v1__event__unpack(NULL, len, frame);
+    Parcours__V1__Event *e =
+        (Parcours__V1__Event *)wire_unpack(&parcours__v1__event__descriptor, frame, len);
     if (e == NULL)
         return fail(err, ERROR_CODE(MALFORMED),
                     "The frame is not a parcours.v1.Event (protobuf decoding failed).");
-    if (err_event_id != NULL && event_id_valid(e->event_id))
+    /* The Ack names the event only by an id that passed the rule: never raw partner bytes. */
+    if (err_event_id != NULL && wire_string_whole(e->event_id) && event_id_valid(e->event_id))
         memcpy(err_event_id, e->event_id, strlen(e->event_id) + 1);
 
     int rc = -1;
-    if (check_id(err, "event_id", e->event_id) || check_id(err, "partner_id", e->partner_id) ||
-        check_id(err, "beneficiary_id", e->beneficiary_id) ||
+    char field[128];
+    if (!wire_strings_check(&e->base, field, sizeof(field))) {
+        fail(err, ERROR_CODE(MALFORMED),
+             "%s holds a NUL byte or is not valid UTF-8; identifiers are %s, other strings "
+             "UTF-8.",
+             field, ID_RULE);
+        goto done;
+    }
+    if (check_id(err, "event_id", e->event_id) || check_id(err, "partner_id", e->partner_id))
+        goto done;
+    if (event_id_looks_like_nir(e->beneficiary_id)) {
+        fail(err, ERROR_CODE(MALFORMED),
+             "beneficiary_id looks like a social-security number (NIR), which must never reach "
+             "Parcours: send the pseudonym your system derives from it with the territory's key "
+             "(a keyed hash).");
+        goto done;
+    }
+    if (check_id(err, "beneficiary_id", e->beneficiary_id) ||
         check_time(err, "occurred_at", e->occurred_at))
         goto done;
     if (event_type(e) == EVENT_TYPE(UNSPECIFIED) || event_payload(e) == NULL) {
@@ -300,6 +405,15 @@ done:
     if (rc == 0)
         *out = e;
     else
-        parcours__v1__event__free_unpacked(e, NULL);
+        wire_free(&e->base);
     return rc;
+}
+
+size_t event_pack(const Parcours__V1__Event *e, uint8_t **buf, uint8_t *stack, size_t stack_len)
+{
+    size_t size = parcours__v1__event__get_packed_size(e);
+    *buf = size <= stack_len ? stack : malloc(size);
+    if (*buf == NULL)
+        return 0;
+    return parcours__v1__event__pack(e, *buf);
 }

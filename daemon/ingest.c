@@ -44,6 +44,7 @@ struct ingest {
     const partners_t *partners;
     size_t batch_max;
     size_t max_frame;
+    pathway_settings_t rules;
     uint8_t *frame;      /* max_frame + 1 bytes: a larger frame is seen, and refused, uncopied */
     pending_ack_t *acks; /* batch_max entries */
     size_t n_acks;
@@ -84,19 +85,27 @@ static int ingest_batch(ingest_t *in)
     return in->batch_error;
 }
 
-/* Applies one accepted event to the batch. */
+/* Applies one accepted event to the batch. The log holds the canonical encoding of the event as
+ * it was decoded and checked, never the frame received: a payload the frame superseded, or any
+ * byte the checks did not see, reaches neither the store nor a partner. */
 static void ingest_append(ingest_t *in, pending_ack_t *ack, const Parcours__V1__Event *e,
-                          const uint8_t *frame, size_t len, const pathway_outcome_t *outcome)
+                          const pathway_outcome_t *outcome)
 {
+    uint8_t stack[EVENT_FRAME_MAX];
+    uint8_t *canonical = NULL;
+    size_t len = event_pack(e, &canonical, stack, sizeof(stack));
     const char **recipients = malloc((outcome->n_recipients + 1) * sizeof(*recipients));
-    if (recipients == NULL) {
+    if (recipients == NULL || canonical == NULL) {
+        free(recipients);
+        if (canonical != stack)
+            free(canonical);
         in->batch_error = STORE_ENOMEM;
         return;
     }
     for (size_t i = 0; i < outcome->n_recipients; i++)
         recipients[i] = outcome->recipients[i].partner_id;
     store_event_t se = {
-        .raw = frame,
+        .raw = canonical,
         .raw_len = len,
         .type = ack->type,
         .occurred_at = e->occurred_at,
@@ -109,6 +118,8 @@ static void ingest_append(ingest_t *in, pending_ack_t *ack, const Parcours__V1__
     };
     int rc = store_batch_append(in->batch, &se, &ack->seq);
     free(recipients);
+    if (canonical != stack)
+        free(canonical);
     if (rc != STORE_OK) {
         in->batch_error = rc;
         return;
@@ -167,9 +178,9 @@ static void ingest_frame(ingest_t *in, pending_ack_t *ack, size_t len, const cha
         goto done;
     }
     pathway_outcome_t outcome;
-    rc = pathway_apply(current, e, sender, in->partners, &outcome);
+    rc = pathway_apply(current, e, sender, in->partners, &in->rules, &outcome);
     if (rc == 0)
-        ingest_append(in, ack, e, frame, len, &outcome);
+        ingest_append(in, ack, e, &outcome);
     else if (rc == 1)
         ack_set(ack, ACK_STATUS(REJECTED), outcome.code, true, outcome.message);
     else
@@ -375,6 +386,7 @@ int ingest_new(struct event_base *base, void *zmq_context, store_t *store,
     in->partners = partners;
     in->batch_max = options->batch_max;
     in->max_frame = options->max_frame;
+    in->rules = options->rules;
     in->frame = malloc(in->max_frame + 1);
     in->acks = calloc(in->batch_max, sizeof(pending_ack_t));
     in->socket = zmq_socket(zmq_context, ZMQ_ROUTER);

@@ -16,6 +16,7 @@
 #include <stdint.h>
 
 #include "partners.h"
+#include "pathway.h"
 #include "store.h"
 
 #define INGEST_CODES 16 /* room for every ErrorCode value, for the counters */
@@ -60,6 +61,7 @@ typedef struct ingest_options {
     size_t batch_max;
     size_t max_frame;
     const uint8_t *secret_key; /* the daemon's CURVE secret key (32 bytes), or NULL for none */
+    pathway_settings_t rules;  /* the territory's settings of the pathway rules */
 } ingest_options_t;
 
 typedef struct ingest ingest_t;

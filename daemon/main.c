@@ -399,6 +399,7 @@ int main(int argc, char **argv)
         .endpoint = config.ingest_endpoint,
         .batch_max = (size_t)config.ingest_batch_max,
         .max_frame = (size_t)config.ingest_max_frame,
+        .rules = {.legacy_contracts_refused_from = config.rules_legacy_contracts_refused_from},
         .secret_key = secret,
     };
     if (ingest_new(d.base, zmq_context, store, partners, &ingest_options, &d.ingest, err,

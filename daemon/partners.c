@@ -115,6 +115,17 @@ bool partner_in_territory(const partner_t *partner, const char *territory)
     return false;
 }
 
+bool partners_covers_every_territory(const partners_t *p, const partner_t *partner)
+{
+    for (size_t i = 0; i < partners_count(p); i++) {
+        const partner_t *other = partners_at(p, i);
+        for (size_t t = 0; t < other->n_territories; t++)
+            if (!partner_in_territory(partner, other->territories[t]))
+                return false;
+    }
+    return true;
+}
+
 bool partner_kind_territory_wide(Parcours__V1__PartnerKind kind)
 {
     return kind == PARTNER_KIND(DEPARTEMENT) || kind == PARTNER_KIND(FRANCE_TRAVAIL);

@@ -63,6 +63,10 @@ const partner_t *partners_at(const partners_t *p, size_t i);
 /* True when the partner is registered for this territory. */
 bool partner_in_territory(const partner_t *partner, const char *territory);
 
+/* True when the partner is registered for every territory any partner of the directory is
+ * registered for: the only partners that may see every pathway the daemon could hold. */
+bool partners_covers_every_territory(const partners_t *p, const partner_t *partner);
+
 /* True for the kinds with a territory-wide duty (DEPARTEMENT, FRANCE_TRAVAIL). */
 bool partner_kind_territory_wide(Parcours__V1__PartnerKind kind);
 

@@ -1,17 +1,22 @@
 /*
- * pathway.c: the pathway rules, as a pure function of (pathway, event, sender, directory).
+ * pathway.c: the pathway rules, as a pure function of (pathway, event, sender, directory,
+ * settings). The rules are docs/domain.md's; this file is their one implementation.
  *
  * An event goes through the same checks in the same order, and the first that fails decides
  * the rejection:
  *   1. the partner's may_emit narrowing;
- *   2. visibility: a partner that may not see the pathway gets one NOT_AUTHORISED sentence,
- *      the same whether the pathway exists or not and whatever its state (no oracle);
+ *   2. visibility: a partner that may not see the pathway (a *blind* sender) gets one
+ *      NOT_AUTHORISED sentence, the same whether the pathway exists or not and whatever its
+ *      state (no oracle); a registration is judged against what its sender may see;
  *   3. the right of the sender's kind (or role: referent's partner, member) for the type;
- *   4. expected_version;
- *   5. the transition table's precondition, then the partners the event names.
+ *   4. expected_version, against the version the sender may see;
+ *   5. the transition table's precondition, then the partners the event names. A precondition
+ *      on a fact an EMPLOYER or TRAINING_ORG may not see answers it with the blind sentence.
+ * Only checks 1 to 3 may depend on the sender alone; from 4 on, the sender may see the pathway.
  * Then the effect is applied to a copy of the pathway, and the recipients are computed from the
  * pathway after the event: the follow-up group, the territory-wide partners, minus the sender,
- * each filtered by what its kind may know.
+ * each filtered by what its kind may know (suspensions go to the referent's partner and the
+ * territory-wide partners only).
  *
  * Memory: the new pathway is an unpacked-style protobuf-c message. Every string is either the
  * shared protobuf_c_empty_string or a heap copy, every sub-message is heap allocated, so the
@@ -30,39 +35,60 @@
 
 #define KIND_BIT(kind) (UINT32_C(1) << (unsigned)PARTNER_KIND(kind))
 #define TERRITORY_WIDE (KIND_BIT(DEPARTEMENT) | KIND_BIT(FRANCE_TRAVAIL))
+#define MINIMISED      (KIND_BIT(TRAINING_ORG) | KIND_BIT(EMPLOYER))
 
 /*
- * Who may emit each type (domain.md, "Who may emit what"): a set of kinds, plus the partner that
- * refers the person, plus anyone who may see the pathway (its members and the territory-wide).
+ * Who may emit each type (docs/domain.md, "Who may emit what"): a set of kinds, plus the partner
+ * that refers the person, plus anyone who may see the pathway but the minimised kinds (they see
+ * too little of it to act on it). Suspensions follow their own rule (rsa_rule): the DEPARTEMENT
+ * for an RSA recipient, FRANCE_TRAVAIL otherwise.
  */
 static const struct {
     uint32_t kinds;
     bool referent_partner;
     bool any_visible;
+    bool rsa_rule;
 } emit_rights[] = {
     [EVENT_TYPE(BENEFICIARY_REGISTERED)] = {TERRITORY_WIDE | KIND_BIT(CAF) |
                                                 KIND_BIT(MISSION_LOCALE) | KIND_BIT(CAP_EMPLOI),
-                                            false, false},
-    [EVENT_TYPE(ORIENTATION_REQUESTED)] = {0, false, true},
-    [EVENT_TYPE(ORIENTATION_DECIDED)] = {TERRITORY_WIDE, false, false},
-    [EVENT_TYPE(ORIENTATION_DENIED)] = {TERRITORY_WIDE, false, false},
-    [EVENT_TYPE(REFERENT_ASSIGNED)] = {TERRITORY_WIDE, true, false},
-    [EVENT_TYPE(CONTRACT_SIGNED)] = {TERRITORY_WIDE, true, false},
-    [EVENT_TYPE(CONTRACT_ENDED)] = {TERRITORY_WIDE, true, false},
+                                            false, false, false},
+    [EVENT_TYPE(ORIENTATION_REQUESTED)] = {0, false, true, false},
+    [EVENT_TYPE(ORIENTATION_DECIDED)] = {TERRITORY_WIDE, false, false, false},
+    [EVENT_TYPE(ORIENTATION_DENIED)] = {TERRITORY_WIDE, false, false, false},
+    [EVENT_TYPE(REFERENT_ASSIGNED)] = {TERRITORY_WIDE, true, false, false},
+    [EVENT_TYPE(CONTRACT_SIGNED)] = {TERRITORY_WIDE, true, false, false},
+    [EVENT_TYPE(CONTRACT_ENDED)] = {TERRITORY_WIDE, true, false, false},
     [EVENT_TYPE(TRAINING_ENTERED)] = {KIND_BIT(TRAINING_ORG) | KIND_BIT(FRANCE_TRAVAIL), true,
-                                      false},
+                                      false, false},
     [EVENT_TYPE(TRAINING_EXITED)] = {KIND_BIT(TRAINING_ORG) | KIND_BIT(FRANCE_TRAVAIL), true,
-                                     false},
+                                     false, false},
     [EVENT_TYPE(JOB_PLACED)] = {KIND_BIT(EMPLOYER) | KIND_BIT(FRANCE_TRAVAIL) |
                                     KIND_BIT(MISSION_LOCALE) | KIND_BIT(CAP_EMPLOI),
-                                true, false},
+                                true, false, false},
     [EVENT_TYPE(JOB_ENDED)] = {KIND_BIT(EMPLOYER) | KIND_BIT(FRANCE_TRAVAIL) |
                                    KIND_BIT(MISSION_LOCALE) | KIND_BIT(CAP_EMPLOI),
-                               true, false},
-    [EVENT_TYPE(APPOINTMENT_RECORDED)] = {0, false, true},
-    [EVENT_TYPE(MEMBER_JOINED)] = {TERRITORY_WIDE, true, false},
-    [EVENT_TYPE(MEMBER_LEFT)] = {TERRITORY_WIDE, true, false},
-    [EVENT_TYPE(PATHWAY_EXITED)] = {TERRITORY_WIDE, true, false},
+                               true, false, false},
+    [EVENT_TYPE(APPOINTMENT_RECORDED)] = {0, false, true, false},
+    [EVENT_TYPE(MEMBER_JOINED)] = {TERRITORY_WIDE, true, false, false},
+    [EVENT_TYPE(MEMBER_LEFT)] = {TERRITORY_WIDE, true, false, false},
+    [EVENT_TYPE(PATHWAY_EXITED)] = {TERRITORY_WIDE, true, false, false},
+    [EVENT_TYPE(SUSPENSION_DECIDED)] = {0, false, false, true},
+    [EVENT_TYPE(SUSPENSION_LIFTED)] = {0, false, false, true},
+};
+#define EMIT_RIGHTS_COUNT (sizeof(emit_rights) / sizeof(emit_rights[0]))
+
+/*
+ * The kinds that may carry each referent body (docs/domain.md, "Who may emit what"): the
+ * oriented structure and the referent's partner must be of one of them. EMPLOYER, TRAINING_ORG
+ * and CAF carry none.
+ */
+static const uint32_t referent_body_kinds[] = {
+    [PARCOURS__V1__REFERENT_BODY__REFERENT_BODY_DEPARTEMENT] = KIND_BIT(DEPARTEMENT),
+    [PARCOURS__V1__REFERENT_BODY__REFERENT_BODY_FRANCE_TRAVAIL] = KIND_BIT(FRANCE_TRAVAIL),
+    [PARCOURS__V1__REFERENT_BODY__REFERENT_BODY_MISSION_LOCALE] = KIND_BIT(MISSION_LOCALE),
+    [PARCOURS__V1__REFERENT_BODY__REFERENT_BODY_CAP_EMPLOI] = KIND_BIT(CAP_EMPLOI),
+    [PARCOURS__V1__REFERENT_BODY__REFERENT_BODY_DELEGATED] = KIND_BIT(CCAS) |
+                                                             KIND_BIT(ASSOCIATION),
 };
 
 /* Everything one application of the rules looks at. */
@@ -72,12 +98,17 @@ typedef struct rules {
     Parcours__V1__EventType type;
     const partner_t *sender;
     const partners_t *directory;
+    pathway_settings_t settings;
     pathway_outcome_t *outcome;
 } rules_t;
 
 /* --- Small helpers ---------------------------------------------------------------------------- */
 
-/* Records a rejection and returns 1, so that every check reads `return reject(...)`. */
+/* Records a rejection and returns 1, so that every check reads `return reject(...)`. Sentences
+ * never name the beneficiary: the sender knows it from its event_id, and logs must not carry it. */
+static int reject(rules_t *r, Parcours__V1__ErrorCode code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
 static int reject(rules_t *r, Parcours__V1__ErrorCode code, const char *fmt, ...)
 {
     va_list ap;
@@ -88,19 +119,25 @@ static int reject(rules_t *r, Parcours__V1__ErrorCode code, const char *fmt, ...
     return 1;
 }
 
-/* The one sentence for a partner that may not see a pathway: it must reveal nothing. */
-static int reject_not_visible(rules_t *r)
+/* The one sentence for a partner blind to a pathway: it depends on the sender alone, so that it
+ * reveals nothing, and a blind sender gets it for every type in every state. */
+static int reject_blind(rules_t *r)
 {
     return reject(r, ERROR_CODE(NOT_AUTHORISED),
-                  "Partner %s may not act on beneficiary %s: only the members of the "
+                  "Partner %s may not act on this beneficiary: only the members of the "
                   "beneficiary's follow-up group and the territory's departement and France "
                   "Travail may. If you follow this person, ask the referent to add you.",
-                  r->sender->id, r->event->beneficiary_id);
+                  r->sender->id);
 }
 
 static bool is_empty(const char *s)
 {
     return s == NULL || s[0] == '\0';
+}
+
+static bool kind_in(uint32_t kinds, Parcours__V1__PartnerKind kind)
+{
+    return (kinds & (UINT32_C(1) << (unsigned)kind)) != 0;
 }
 
 /* Replaces *field by a copy of value (or the shared empty string); -1 when out of memory. */
@@ -161,22 +198,6 @@ static void members_remove(Parcours__V1__Pathway *p, const char *id)
     }
 }
 
-/* The partner that refers the person: the referent's, or else the oriented structure. */
-static const char *referent_partner(const Parcours__V1__Pathway *p)
-{
-    if (p->referent != NULL && !is_empty(p->referent->partner_id))
-        return p->referent->partner_id;
-    if (p->orientation != NULL && !is_empty(p->orientation->structure_id))
-        return p->orientation->structure_id;
-    return NULL;
-}
-
-bool pathway_visible_to(const Parcours__V1__Pathway *p, const partner_t *partner)
-{
-    return partner_in_territory(partner, p->territory) &&
-           (partner_kind_territory_wide(partner->kind) || pathway_has_member(p, partner->id));
-}
-
 /* A partner of the directory registered for the pathway's territory, or NULL. */
 static const partner_t *territory_partner(const rules_t *r, const char *territory, const char *id)
 {
@@ -192,6 +213,35 @@ static int reject_unknown_partner(rules_t *r, const char *field, const char *id)
                   field, id, r->current->territory);
 }
 
+static int invalid(rules_t *r, const char *why)
+{
+    return reject(r, ERROR_CODE(INVALID_TRANSITION), "%s cannot apply to this pathway: %s",
+                  event_type_name(r->type), why);
+}
+
+/* A partner the event names, which must carry the referent body: of the territory, and of a
+ * kind that fits the body. */
+static int check_fits_body(rules_t *r, const char *field, const char *id,
+                           Parcours__V1__ReferentBody body)
+{
+    const partner_t *named = territory_partner(r, r->current->territory, id);
+    if (named == NULL)
+        return reject_unknown_partner(r, field, id);
+    uint32_t kinds = (unsigned)body < sizeof(referent_body_kinds) / sizeof(referent_body_kinds[0])
+                         ? referent_body_kinds[body]
+                         : 0;
+    if (!kind_in(kinds, named->kind))
+        return reject(r, ERROR_CODE(INVALID_TRANSITION),
+                      "%s names partner %s, a %s, which cannot carry the referent body %s; a "
+                      "DEPARTEMENT, FRANCE_TRAVAIL, MISSION_LOCALE or CAP_EMPLOI carries its own "
+                      "body, a CCAS or an ASSOCIATION a DELEGATED one.",
+                      field, id, partner_kind_name(named->kind),
+                      protobuf_c_enum_descriptor_get_value(&parcours__v1__referent_body__descriptor,
+                                                           (int)body)
+                          ->name);
+    return 0;
+}
+
 /* --- Public queries ------------------------------------------------------------------------- */
 
 bool pathway_is_open(const Parcours__V1__Pathway *p)
@@ -205,6 +255,35 @@ bool pathway_has_member(const Parcours__V1__Pathway *p, const char *partner_id)
         if (strcmp(p->members[i], partner_id) == 0)
             return true;
     return false;
+}
+
+const char *pathway_referent_partner(const Parcours__V1__Pathway *p)
+{
+    if (p->referent != NULL && !is_empty(p->referent->partner_id))
+        return p->referent->partner_id;
+    if (p->orientation != NULL && !is_empty(p->orientation->structure_id))
+        return p->orientation->structure_id;
+    return NULL;
+}
+
+bool pathway_visible_to(const Parcours__V1__Pathway *p, const partner_t *partner)
+{
+    return partner_in_territory(partner, p->territory) &&
+           (partner_kind_territory_wide(partner->kind) || pathway_has_member(p, partner->id));
+}
+
+pathway_view_t pathway_view_for(const Parcours__V1__Pathway *p, const partner_t *partner)
+{
+    if (p == NULL || !pathway_visible_to(p, partner))
+        return PATHWAY_VIEW_NONE;
+    if (partner_kind_territory_wide(partner->kind))
+        return PATHWAY_VIEW_TERRITORY;
+    if (partner_kind_minimised(partner->kind))
+        return PATHWAY_VIEW_MINIMISED;
+    const char *referent = pathway_referent_partner(p);
+    if (referent != NULL && strcmp(referent, partner->id) == 0)
+        return PATHWAY_VIEW_REFERENT;
+    return PATHWAY_VIEW_MEMBER;
 }
 
 Parcours__V1__Phase pathway_phase(const Parcours__V1__Pathway *p)
@@ -247,9 +326,23 @@ bool pathway_kind_receives(Parcours__V1__PartnerKind kind, const Parcours__V1__E
     }
 }
 
-Parcours__V1__Pathway *pathway_copy(const Parcours__V1__Pathway *p, bool minimise)
+bool pathway_event_minimised_for(const partner_t *recipient, const Parcours__V1__Event *event)
 {
-    /* Packing and unpacking is the one deep copy protobuf-c offers; a pathway is small. */
+    return partner_kind_minimised(recipient->kind) && strcmp(recipient->id, event->partner_id) != 0;
+}
+
+Parcours__V1__Event pathway_event_minimise(const Parcours__V1__Event *event)
+{
+    Parcours__V1__Event shown = *event;
+    shown.partner_id = (char *)protobuf_c_empty_string;
+    shown.event_id = (char *)protobuf_c_empty_string;
+    shown.expected_version = 0;
+    return shown;
+}
+
+/* A deep copy of p. Packing and unpacking is the one deep copy protobuf-c offers. */
+static Parcours__V1__Pathway *pathway_clone(const Parcours__V1__Pathway *p)
+{
     size_t size = parcours__v1__pathway__get_packed_size(p);
     uint8_t stack[1024];
     uint8_t *buf = size <= sizeof(stack) ? stack : malloc(size);
@@ -259,24 +352,73 @@ Parcours__V1__Pathway *pathway_copy(const Parcours__V1__Pathway *p, bool minimis
     Parcours__V1__Pathway *copy = parcours__v1__pathway__unpack(NULL, size, buf);
     if (buf != stack)
         free(buf);
-    if (copy == NULL || !minimise)
-        return copy;
-
-    /* EMPLOYER and TRAINING_ORG never see the orientation (a "social" one is sensitive), nor
-     * the contract, the referent or the appointments. */
-    clear_message(&copy->orientation);
-    clear_message(&copy->pending_request);
-    clear_message(&copy->referent);
-    clear_message(&copy->contract);
-    clear_message(&copy->last_appointment);
-    copy->last_denial_reason =
-        PARCOURS__V1__ORIENTATION_DENIAL_REASON__ORIENTATION_DENIAL_REASON_UNSPECIFIED;
-    copy->last_contract_end_reason =
-        PARCOURS__V1__CONTRACT_END_REASON__CONTRACT_END_REASON_UNSPECIFIED;
-    if (copy->phase != PHASE(EXITED) && copy->phase != PHASE(EMPLOYED) &&
-        copy->phase != PHASE(IN_TRAINING))
-        copy->phase = PHASE(UNSPECIFIED);
     return copy;
+}
+
+/* Moves a field of from into to, leaving from's empty, so that freeing from spares it. */
+#define MOVE_MESSAGE(to, from, field)                                                              \
+    do {                                                                                           \
+        (to)->field = (from)->field;                                                               \
+        (from)->field = NULL;                                                                      \
+    } while (0)
+#define MOVE_STRING(to, from, field)                                                               \
+    do {                                                                                           \
+        (to)->field = (from)->field;                                                               \
+        (from)->field = (char *)protobuf_c_empty_string;                                           \
+    } while (0)
+
+/*
+ * The view of an EMPLOYER or TRAINING_ORG member, built by allowing fields one by one rather
+ * than hiding the others, so that a field the contract gains stays hidden from them until
+ * someone decides they need it.
+ */
+static Parcours__V1__Pathway *pathway_minimised(Parcours__V1__Pathway *full)
+{
+    Parcours__V1__Pathway *m = malloc(sizeof(*m));
+    if (m == NULL) {
+        parcours__v1__pathway__free_unpacked(full, NULL);
+        return NULL;
+    }
+    *m = (Parcours__V1__Pathway)PARCOURS__V1__PATHWAY__INIT;
+    MOVE_STRING(m, full, beneficiary_id);
+    MOVE_STRING(m, full, territory);
+    m->version = full->version;
+    MOVE_MESSAGE(m, full, training);
+    m->last_training_outcome = full->last_training_outcome;
+    MOVE_MESSAGE(m, full, employment);
+    m->last_job_end_reason = full->last_job_end_reason;
+    MOVE_MESSAGE(m, full, exit);
+    if (full->phase == PHASE(EXITED) || full->phase == PHASE(EMPLOYED) ||
+        full->phase == PHASE(IN_TRAINING))
+        m->phase = full->phase;
+    parcours__v1__pathway__free_unpacked(full, NULL);
+    return m;
+}
+
+Parcours__V1__Pathway *pathway_copy(const Parcours__V1__Pathway *p, pathway_view_t view)
+{
+    if (view == PATHWAY_VIEW_NONE)
+        return NULL;
+    Parcours__V1__Pathway *copy = pathway_clone(p);
+    if (copy == NULL)
+        return NULL;
+    switch (view) {
+    case PATHWAY_VIEW_MINIMISED:
+        return pathway_minimised(copy);
+    case PATHWAY_VIEW_MEMBER:
+        /* Suspensions are told to the referent's partner and the territory-wide only. */
+        clear_message(&copy->suspension);
+        copy->last_suspension_lift_reason =
+            PARCOURS__V1__SUSPENSION_LIFT_REASON__SUSPENSION_LIFT_REASON_UNSPECIFIED;
+        /* fall through */
+    case PATHWAY_VIEW_REFERENT:
+        /* Earlier episodes are not theirs to know: whoever joins a new episode joins a new
+         * pathway (its version and dates start again). */
+        copy->episode = 0;
+        return copy;
+    default:
+        return copy;
+    }
 }
 
 void pathway_outcome_clear(pathway_outcome_t *outcome)
@@ -293,33 +435,75 @@ void pathway_outcome_clear(pathway_outcome_t *outcome)
 static bool sender_has_right(const rules_t *r)
 {
     const Parcours__V1__Pathway *p = r->current;
-    if (emit_rights[r->type].any_visible)
+    Parcours__V1__PartnerKind kind = r->sender->kind;
+    if (emit_rights[r->type].rsa_rule)
+        return kind == PARTNER_KIND(DEPARTEMENT) ? p->rsa_recipient
+                                                 : kind == PARTNER_KIND(FRANCE_TRAVAIL) &&
+                                                       !p->rsa_recipient;
+    if (emit_rights[r->type].any_visible && !kind_in(MINIMISED, kind))
         return true; /* visibility was checked before */
     /* TRAINING_ORG and EMPLOYER act only on pathways they are members of: visibility, checked
      * before, already requires it. */
-    if (emit_rights[r->type].kinds & (UINT32_C(1) << (unsigned)r->sender->kind))
+    if (kind_in(emit_rights[r->type].kinds, kind))
         return true;
-    const char *referent = referent_partner(p);
+    const char *referent = pathway_referent_partner(p);
     return emit_rights[r->type].referent_partner && referent != NULL &&
            strcmp(referent, r->sender->id) == 0;
 }
 
-static int check_version(rules_t *r)
+static int reject_no_right(rules_t *r)
 {
-    uint64_t version = r->current ? r->current->version : 0;
+    const partner_t *sender = r->sender;
+    if (emit_rights[r->type].rsa_rule && partner_kind_territory_wide(sender->kind))
+        return reject(r, ERROR_CODE(NOT_AUTHORISED),
+                      "%s for %s is decided by %s, not by partner %s.", event_type_name(r->type),
+                      r->current->rsa_recipient ? "an RSA recipient"
+                                                : "a person who does not receive the RSA",
+                      r->current->rsa_recipient ? "the departement" : "France Travail",
+                      sender->id);
+    return reject(r, ERROR_CODE(NOT_AUTHORISED), "Partner %s (%s) may not send %s for this pathway.",
+                  sender->id, partner_kind_name(sender->kind), event_type_name(r->type));
+}
+
+/* expected_version against the version the sender may see (its caller made sure it may see
+ * current, or passes 0 for a pathway it may not see). */
+static int check_version(rules_t *r, uint64_t version)
+{
     if (r->event->expected_version != 0 && r->event->expected_version != version)
         return reject(r, ERROR_CODE(VERSION_CONFLICT),
-                      "The pathway of %s is at version %llu, not %llu: read it again, then "
-                      "decide whether to send the event.",
-                      r->event->beneficiary_id, (unsigned long long)version,
-                      (unsigned long long)r->event->expected_version);
+                      "The pathway is at version %llu, not %llu: read it again, then decide "
+                      "whether to send the event.",
+                      (unsigned long long)version, (unsigned long long)r->event->expected_version);
     return 0;
 }
 
-static int invalid(rules_t *r, const char *why)
+/* A CER or PPAE starting from the territory's cut-over date on: the contrat d'engagement of the
+ * 2023 law took their place. */
+static bool legacy_contract_refused(const rules_t *r, const Parcours__V1__ContractSigned *c)
 {
-    return reject(r, ERROR_CODE(INVALID_TRANSITION), "%s cannot apply to the pathway of %s: %s",
-                  event_type_name(r->type), r->event->beneficiary_id, why);
+    bool legacy = c->kind == PARCOURS__V1__CONTRACT_KIND__CONTRACT_KIND_CER ||
+                  c->kind == PARCOURS__V1__CONTRACT_KIND__CONTRACT_KIND_PPAE;
+    return legacy && c->start >= r->settings.legacy_contracts_refused_from;
+}
+
+static int check_member_left(rules_t *r)
+{
+    const Parcours__V1__Pathway *p = r->current;
+    const char *leaving = r->event->member_left->member_id;
+    if (!pathway_has_member(p, leaving))
+        return invalid(r, "that partner is not a member of the follow-up group.");
+    if (p->referent != NULL && strcmp(p->referent->partner_id, leaving) == 0)
+        return invalid(r, "the active referent's partner cannot leave; assign another referent "
+                          "first.");
+    if (p->referent == NULL && p->orientation != NULL &&
+        strcmp(p->orientation->structure_id, leaving) == 0)
+        return invalid(r, "the oriented structure acts as the referent's partner until a referent "
+                          "is named; it cannot leave before.");
+    if (p->training != NULL && strcmp(p->training->provider_id, leaving) == 0)
+        return invalid(r, "that partner provides the training in progress; end it first.");
+    if (p->employment != NULL && strcmp(p->employment->employer_partner_id, leaving) == 0)
+        return invalid(r, "that partner employs the person now; end the employment first.");
+    return 0;
 }
 
 /* Step 5: the precondition of the transition table, then the partners the event names. */
@@ -328,6 +512,7 @@ static int check_transition(rules_t *r)
     const Parcours__V1__Pathway *p = r->current;
     const Parcours__V1__Event *e = r->event;
     const partner_t *sender = r->sender;
+    bool minimised = partner_kind_minimised(sender->kind);
 
     switch (e->payload_case) {
     case PAYLOAD(ORIENTATION_REQUESTED):
@@ -335,10 +520,9 @@ static int check_transition(rules_t *r)
             return invalid(r, "an orientation request is already pending.");
         return 0;
     case PAYLOAD(ORIENTATION_DECIDED):
-        if (!territory_partner(r, p->territory, e->orientation_decided->structure_id))
-            return reject_unknown_partner(r, "orientation_decided.structure_id",
-                                          e->orientation_decided->structure_id);
-        return 0;
+        return check_fits_body(r, "orientation_decided.structure_id",
+                               e->orientation_decided->structure_id,
+                               e->orientation_decided->referent_body);
     case PAYLOAD(ORIENTATION_DENIED):
         if (p->pending_request == NULL)
             return invalid(r, "no orientation request is pending.");
@@ -346,15 +530,17 @@ static int check_transition(rules_t *r)
     case PAYLOAD(REFERENT_ASSIGNED):
         if (p->orientation == NULL)
             return invalid(r, "the person is not oriented yet.");
-        if (!territory_partner(r, p->territory, e->referent_assigned->referent_partner_id))
-            return reject_unknown_partner(r, "referent_assigned.referent_partner_id",
-                                          e->referent_assigned->referent_partner_id);
-        return 0;
+        return check_fits_body(r, "referent_assigned.referent_partner_id",
+                               e->referent_assigned->referent_partner_id,
+                               p->orientation->referent_body);
     case PAYLOAD(CONTRACT_SIGNED):
         if (p->referent == NULL)
             return invalid(r, "no referent follows the person yet.");
         if (p->contract != NULL)
             return invalid(r, "a contract is already in force; end it first.");
+        if (legacy_contract_refused(r, e->contract_signed))
+            return invalid(r, "a CER or a PPAE may no longer be signed in this territory; sign a "
+                              "contrat d'engagement (CONTRACT_KIND_CONTRAT_ENGAGEMENT).");
         return 0;
     case PAYLOAD(CONTRACT_ENDED):
         if (p->contract == NULL)
@@ -363,7 +549,8 @@ static int check_transition(rules_t *r)
     case PAYLOAD(TRAINING_ENTERED): {
         const char *provider = e->training_entered->provider_id;
         if (p->orientation == NULL)
-            return invalid(r, "the person is not oriented yet.");
+            /* A training provider may not know whether the person is oriented. */
+            return minimised ? reject_blind(r) : invalid(r, "the person is not oriented yet.");
         if (p->training != NULL)
             return invalid(r, "a training is already in progress.");
         if (sender->kind == PARTNER_KIND(TRAINING_ORG) && !is_empty(provider) &&
@@ -410,11 +597,14 @@ static int check_transition(rules_t *r)
             return invalid(r, "that partner is already a member of the follow-up group.");
         return 0;
     case PAYLOAD(MEMBER_LEFT):
-        if (!pathway_has_member(p, e->member_left->member_id))
-            return invalid(r, "that partner is not a member of the follow-up group.");
-        if (p->referent != NULL && strcmp(p->referent->partner_id, e->member_left->member_id) == 0)
-            return invalid(r, "the active referent's partner cannot leave; assign another "
-                              "referent first.");
+        return check_member_left(r);
+    case PAYLOAD(SUSPENSION_DECIDED):
+        if (p->suspension != NULL)
+            return invalid(r, "a suspension is already in force; lift it first.");
+        return 0;
+    case PAYLOAD(SUSPENSION_LIFTED):
+        if (p->suspension == NULL)
+            return invalid(r, "no suspension is in force.");
         return 0;
     default: /* AppointmentRecorded, PathwayExited: open is enough. */
         return 0;
@@ -422,6 +612,48 @@ static int check_transition(rules_t *r)
 }
 
 /* --- The effects -------------------------------------------------------------------------- */
+
+/* Ends the contract in force, if any, for this reason. */
+static void contract_end(Parcours__V1__Pathway *p, Parcours__V1__ContractEndReason reason)
+{
+    if (p->contract == NULL)
+        return;
+    clear_message(&p->contract);
+    p->last_contract_end_reason = reason;
+}
+
+/* The facts in force end with the pathway; its history (orientation, members, the last_*
+ * reasons) stays. */
+static void facts_end(Parcours__V1__Pathway *p)
+{
+    clear_message(&p->pending_request);
+    clear_message(&p->referent);
+    contract_end(p, PARCOURS__V1__CONTRACT_END_REASON__CONTRACT_END_REASON_PATHWAY_EXITED);
+    clear_message(&p->training);
+    clear_message(&p->employment);
+    clear_message(&p->suspension);
+}
+
+static int apply_contract(const rules_t *r, Parcours__V1__Pathway *p)
+{
+    const Parcours__V1__ContractSigned *c = r->event->contract_signed;
+    NEW_MESSAGE(p->contract, Parcours__V1__Contract, PARCOURS__V1__CONTRACT__INIT);
+    p->contract->kind = c->kind;
+    p->contract->start = c->start;
+    p->contract->end = c->end;
+    if (c->kind == PARCOURS__V1__CONTRACT_KIND__CONTRACT_KIND_CONTRAT_ENGAGEMENT) {
+        p->contract->hours_exempted = c->hours_exempted;
+        p->contract->weekly_hours = c->weekly_hours != 0 || c->hours_exempted
+                                        ? c->weekly_hours
+                                        : EVENT_WEEKLY_HOURS_DEFAULT;
+        p->contract->reduced_hours_reason = c->reduced_hours_reason;
+        if (set_string(&p->contract->plan_action_ref, c->plan_action_ref))
+            return -1;
+    }
+    if (set_string(&p->contract->signed_with, r->sender->id))
+        return -1;
+    return members_add(p, r->sender->id);
+}
 
 /* Applies the event to p (a copy of the current pathway). -1 when out of memory. */
 static int apply_effect(const rules_t *r, Parcours__V1__Pathway *p)
@@ -439,14 +671,18 @@ static int apply_effect(const rules_t *r, Parcours__V1__Pathway *p)
         return set_string(&p->pending_request->requested_by, sender);
     case PAYLOAD(ORIENTATION_DECIDED): {
         const Parcours__V1__OrientationDecided *d = e->orientation_decided;
-        /* A new structure brings its own referent: the old one is cleared, stays a member. */
-        if (p->orientation != NULL && strcmp(p->orientation->structure_id, d->structure_id) != 0)
+        /* A new structure brings its own referent (the old one is cleared, stays a member), and
+         * the contract signed with the old one ends. */
+        if (p->orientation != NULL && strcmp(p->orientation->structure_id, d->structure_id) != 0) {
             clear_message(&p->referent);
+            contract_end(p, PARCOURS__V1__CONTRACT_END_REASON__CONTRACT_END_REASON_REORIENTATION);
+        }
         clear_message(&p->pending_request);
         NEW_MESSAGE(p->orientation, Parcours__V1__Orientation, PARCOURS__V1__ORIENTATION__INIT);
         p->orientation->pathway_type = d->pathway_type;
         p->orientation->referent_body = d->referent_body;
         p->orientation->decided_at = e->occurred_at;
+        p->orientation->notified_at = d->notified_at;
         if (set_string(&p->orientation->structure_id, d->structure_id) ||
             set_string(&p->orientation->decided_by, sender))
             return -1;
@@ -465,19 +701,10 @@ static int apply_effect(const rules_t *r, Parcours__V1__Pathway *p)
             return -1;
         return members_add(p, a->referent_partner_id);
     }
-    case PAYLOAD(CONTRACT_SIGNED): {
-        const Parcours__V1__ContractSigned *c = e->contract_signed;
-        NEW_MESSAGE(p->contract, Parcours__V1__Contract, PARCOURS__V1__CONTRACT__INIT);
-        p->contract->kind = c->kind;
-        p->contract->start = c->start;
-        p->contract->end = c->end;
-        if (set_string(&p->contract->signed_with, sender))
-            return -1;
-        return members_add(p, sender);
-    }
+    case PAYLOAD(CONTRACT_SIGNED):
+        return apply_contract(r, p);
     case PAYLOAD(CONTRACT_ENDED):
-        clear_message(&p->contract);
-        p->last_contract_end_reason = e->contract_ended->reason;
+        contract_end(p, e->contract_ended->reason);
         return 0;
     case PAYLOAD(TRAINING_ENTERED): {
         const Parcours__V1__TrainingEntered *t = e->training_entered;
@@ -525,16 +752,30 @@ static int apply_effect(const rules_t *r, Parcours__V1__Pathway *p)
         members_remove(p, e->member_left->member_id);
         return 0;
     case PAYLOAD(PATHWAY_EXITED):
+        facts_end(p);
         NEW_MESSAGE(p->exit, Parcours__V1__Exit, PARCOURS__V1__EXIT__INIT);
         p->exit->reason = e->pathway_exited->reason;
         p->exit->at = e->occurred_at;
+        return 0;
+    case PAYLOAD(SUSPENSION_DECIDED):
+        NEW_MESSAGE(p->suspension, Parcours__V1__Suspension, PARCOURS__V1__SUSPENSION__INIT);
+        p->suspension->reason = e->suspension_decided->reason;
+        p->suspension->decided_at = e->occurred_at;
+        return set_string(&p->suspension->decided_by, sender);
+    case PAYLOAD(SUSPENSION_LIFTED):
+        clear_message(&p->suspension);
+        p->last_suspension_lift_reason = e->suspension_lifted->reason;
         return 0;
     default:
         return -1; /* registration is handled by open_episode; nothing else reaches here */
     }
 }
 
-/* A new pathway, or a new episode of an exited one: every fact of the old episode is reset. */
+/*
+ * A new pathway, or a new episode of an exited one. Every fact of the old episode is reset, its
+ * version and dates too: whoever joins the new episode learns nothing of the earlier ones (the
+ * log keeps them, and so does the beneficiary's history for the admins).
+ */
 static Parcours__V1__Pathway *open_episode(const rules_t *r, const char *territory)
 {
     const Parcours__V1__Pathway *old = r->current;
@@ -542,9 +783,13 @@ static Parcours__V1__Pathway *open_episode(const rules_t *r, const char *territo
     if (p == NULL)
         return NULL;
     *p = (Parcours__V1__Pathway)PARCOURS__V1__PATHWAY__INIT;
-    p->episode = old ? old->episode + 1 : 1;
-    p->version = old ? old->version : 0;
-    p->created_at = old ? old->created_at : r->event->occurred_at;
+    /* Episodes count the re-entries within one territory: a person who moved starts at 1 in
+     * the new territory, whose partners never saw the earlier episodes. */
+    p->episode = old != NULL && strcmp(old->territory, territory) == 0 ? old->episode + 1 : 1;
+    p->created_at = r->event->occurred_at;
+    /* A CAF registers when an RSA right opens. */
+    p->rsa_recipient = r->event->beneficiary_registered->rsa_recipient ||
+                       r->sender->kind == PARTNER_KIND(CAF);
     if (set_string(&p->beneficiary_id, r->event->beneficiary_id) ||
         set_string(&p->territory, territory) || members_add(p, r->sender->id)) {
         parcours__v1__pathway__free_unpacked(p, NULL);
@@ -573,15 +818,24 @@ static void recipients_add(const rules_t *r, const Parcours__V1__Pathway *p, con
     o->n_recipients++;
 }
 
-/* Need to know: the group after the event, the territory-wide partners, and a leaving member. */
+/*
+ * Need to know: the group after the event, the territory-wide partners, and a leaving member.
+ * A suspension is told to the territory-wide partners and the referent's partner only.
+ */
 static int recipients_compute(const rules_t *r, const Parcours__V1__Pathway *p)
 {
     size_t bound = p->n_members + partners_count(r->directory) + 1;
     r->outcome->recipients = calloc(bound, sizeof(pathway_recipient_t));
     if (r->outcome->recipients == NULL)
         return -1;
-    for (size_t i = 0; i < p->n_members; i++)
-        recipients_add(r, p, p->members[i]);
+    if (emit_rights[r->type].rsa_rule) {
+        const char *referent = pathway_referent_partner(p);
+        if (referent != NULL)
+            recipients_add(r, p, referent);
+    } else {
+        for (size_t i = 0; i < p->n_members; i++)
+            recipients_add(r, p, p->members[i]);
+    }
     for (size_t i = 0; i < partners_count(r->directory); i++) {
         const partner_t *partner = partners_at(r->directory, i);
         if (partner_kind_territory_wide(partner->kind))
@@ -598,7 +852,7 @@ static int check_registration(rules_t *r, const char **territory)
 {
     const partner_t *sender = r->sender;
     const char *asked = r->event->beneficiary_registered->territory;
-    if (!(emit_rights[r->type].kinds & (UINT32_C(1) << (unsigned)sender->kind)))
+    if (!kind_in(emit_rights[r->type].kinds, sender->kind))
         return reject(r, ERROR_CODE(NOT_AUTHORISED),
                       "Partners of kind %s may not register beneficiaries.",
                       partner_kind_name(sender->kind));
@@ -613,32 +867,36 @@ static int check_registration(rules_t *r, const char **territory)
     if (!partner_in_territory(sender, asked))
         return reject(r, ERROR_CODE(NOT_AUTHORISED),
                       "Partner %s is not registered for territory %s.", sender->id, asked);
+    /* Up to here, only the sender and its event decided; from here on, only what it may see:
+     * to a blind sender, the pathway is none, at version 0. */
+    bool visible = r->current != NULL && pathway_visible_to(r->current, sender);
+    if (check_version(r, visible ? r->current->version : 0))
+        return 1;
     if (pathway_is_open(r->current)) {
-        if (!pathway_visible_to(r->current, sender))
-            return reject_not_visible(r);
+        if (!visible)
+            return reject_blind(r); /* the reply it gets for any type it may not act on */
         return invalid(r, "it is open already; a new episode starts only after an exit.");
     }
     *territory = asked;
-    return check_version(r);
+    return 0;
 }
 
 static int check_event(rules_t *r)
 {
     const partner_t *sender = r->sender;
     if (r->current == NULL)
-        return partner_kind_territory_wide(sender->kind)
+        /* Only a partner that would see the pathway wherever it is may learn there is none. */
+        return partner_kind_territory_wide(sender->kind) &&
+                       partners_covers_every_territory(r->directory, sender)
                    ? reject(r, ERROR_CODE(UNKNOWN_BENEFICIARY),
-                            "Beneficiary %s has no pathway in this territory: register it "
-                            "first (BeneficiaryRegistered).",
-                            r->event->beneficiary_id)
-                   : reject_not_visible(r);
+                            "This beneficiary has no pathway here: register it first "
+                            "(BeneficiaryRegistered).")
+                   : reject_blind(r);
     if (!pathway_visible_to(r->current, sender))
-        return reject_not_visible(r);
+        return reject_blind(r);
     if (!sender_has_right(r))
-        return reject(r, ERROR_CODE(NOT_AUTHORISED),
-                      "Partner %s (%s) may not send %s for this pathway.", sender->id,
-                      partner_kind_name(sender->kind), event_type_name(r->type));
-    if (check_version(r))
+        return reject_no_right(r);
+    if (check_version(r, r->current->version))
         return 1;
     if (!pathway_is_open(r->current))
         return invalid(r, "the pathway has exited; register the person again to open a new "
@@ -647,11 +905,16 @@ static int check_event(rules_t *r)
 }
 
 int pathway_apply(const Parcours__V1__Pathway *current, const Parcours__V1__Event *event,
-                  const partner_t *sender, const partners_t *directory, pathway_outcome_t *outcome)
+                  const partner_t *sender, const partners_t *directory,
+                  const pathway_settings_t *settings, pathway_outcome_t *outcome)
 {
-    rules_t r = {current, event, event_type(event), sender, directory, outcome};
+    rules_t r = {current, event, event_type(event), sender, directory, {0}, outcome};
+    if (settings != NULL)
+        r.settings = *settings;
+    if (r.settings.legacy_contracts_refused_from == 0)
+        r.settings.legacy_contracts_refused_from = PATHWAY_LEGACY_CONTRACTS_REFUSED_FROM;
     memset(outcome, 0, sizeof(*outcome));
-    if (r.type == EVENT_TYPE(UNSPECIFIED))
+    if (r.type == EVENT_TYPE(UNSPECIFIED) || (size_t)r.type >= EMIT_RIGHTS_COUNT)
         return reject(&r, ERROR_CODE(MALFORMED), "The event has no payload.");
 
     if (sender->may_emit != 0 && !(sender->may_emit & PARTNERS_EMIT_BIT(r.type)))
@@ -669,7 +932,7 @@ int pathway_apply(const Parcours__V1__Pathway *current, const Parcours__V1__Even
     } else {
         if (check_event(&r))
             return 1;
-        p = pathway_copy(current, false);
+        p = pathway_clone(current);
         if (p != NULL && apply_effect(&r, p) != 0) {
             parcours__v1__pathway__free_unpacked(p, NULL);
             p = NULL;

@@ -2,21 +2,48 @@
  * pathway.h: the pathway rules of the SPIE, as a pure module (no I/O, no clock, no globals).
  *
  * pathway_apply() turns (the current pathway or none, a validated event, its sender, the
- * partners directory) into either the new pathway and the partners to notify, or a rejection
- * code with a sentence a person understands. The rules are those of the domain: the transition
- * table, who may emit what, territories, the no-oracle rule, the follow-up group, the need to
- * know and data minimisation for EMPLOYER and TRAINING_ORG members.
+ * partners directory, the territory's settings) into either the new pathway and the partners to
+ * notify, or a rejection code with a sentence a person understands. The rules are those of
+ * docs/domain.md: the transition table, who may emit what, territories, the no-oracle rule, the
+ * follow-up group, the need to know, the views each partner gets and data minimisation for
+ * EMPLOYER and TRAINING_ORG members, and the law of 18 December 2023.
  */
 #ifndef PARCOURS_PATHWAY_H
 #define PARCOURS_PATHWAY_H
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "parcours.pb-c.h"
 #include "partners.h"
 
 #define PATHWAY_MESSAGE_MAX 256
+
+/* The territory's settings the rules read. Zero means the default of each. */
+typedef struct pathway_settings {
+    /* unix ms: a CER or PPAE starting at or after it is refused (default 2025-01-01, when the
+     * contrat d'engagement of the 2023 law took their place) */
+    int64_t legacy_contracts_refused_from;
+} pathway_settings_t;
+
+/* 2025-01-01T00:00:00Z, the default of legacy_contracts_refused_from. */
+#define PATHWAY_LEGACY_CONTRACTS_REFUSED_FROM INT64_C(1735689600000)
+
+/*
+ * What a partner may see of a pathway, from least to most (docs/domain.md, "Need to know"):
+ * nothing; the minimised view of EMPLOYER and TRAINING_ORG members; a member's view (no
+ * episode, no suspension); the referent's partner's view (no episode); the territory's
+ * DEPARTEMENT and FRANCE_TRAVAIL see the whole pathway.
+ */
+typedef enum pathway_view {
+    PATHWAY_VIEW_NONE = 0,
+    PATHWAY_VIEW_MINIMISED,
+    PATHWAY_VIEW_MEMBER,
+    PATHWAY_VIEW_REFERENT,
+    PATHWAY_VIEW_TERRITORY,
+} pathway_view_t;
+#define PATHWAY_VIEWS 5
 
 /* A partner to notify of an accepted event. */
 typedef struct pathway_recipient {
@@ -35,11 +62,13 @@ typedef struct pathway_outcome {
 
 /*
  * Applies event (validated by event_decode) sent by sender to current (NULL when the beneficiary
- * has no pathway). Returns 0 when accepted, 1 when rejected (outcome->code and ->message set,
- * nothing else), or -1 when out of memory. current and event are not modified.
+ * has no pathway), under settings (NULL for the defaults). Returns 0 when accepted, 1 when
+ * rejected (outcome->code and ->message set, nothing else), or -1 when out of memory. current
+ * and event are not modified.
  */
 int pathway_apply(const Parcours__V1__Pathway *current, const Parcours__V1__Event *event,
-                  const partner_t *sender, const partners_t *directory, pathway_outcome_t *outcome);
+                  const partner_t *sender, const partners_t *directory,
+                  const pathway_settings_t *settings, pathway_outcome_t *outcome);
 
 /* Frees what the outcome holds and zeroes it. */
 void pathway_outcome_clear(pathway_outcome_t *outcome);
@@ -54,8 +83,15 @@ bool pathway_is_open(const Parcours__V1__Pathway *p);
 bool pathway_has_member(const Parcours__V1__Pathway *p, const char *partner_id);
 
 /* True when the partner may see the pathway: of its territory, and territory-wide (DEPARTEMENT,
- * FRANCE_TRAVAIL) or in its follow-up group. The rules and the notifications' views use it. */
+ * FRANCE_TRAVAIL) or in its follow-up group. A partner that may not is *blind* to it. */
 bool pathway_visible_to(const Parcours__V1__Pathway *p, const partner_t *partner);
+
+/* What partner may see of p now (PATHWAY_VIEW_NONE when blind to it). */
+pathway_view_t pathway_view_for(const Parcours__V1__Pathway *p, const partner_t *partner);
+
+/* The partner that refers the person: the referent's, or else the oriented structure's; NULL
+ * when neither. Points into p. */
+const char *pathway_referent_partner(const Parcours__V1__Pathway *p);
 
 /*
  * Whether a partner of this kind receives an event of this type when it is a recipient: EMPLOYER
@@ -66,11 +102,18 @@ bool pathway_kind_receives(Parcours__V1__PartnerKind kind, const Parcours__V1__E
                            const char *partner_id);
 
 /*
- * Returns a deep copy of p (caller owns: parcours__v1__pathway__free_unpacked(copy, NULL)), or
- * NULL when out of memory. With minimise, the copy keeps only what EMPLOYER and TRAINING_ORG may
- * see: no orientation, request, referent, contract or appointment, and a phase shown only when it
- * is EXITED, EMPLOYED or IN_TRAINING.
+ * Returns a deep copy of p as a partner with this view may see it (caller owns:
+ * parcours__v1__pathway__free_unpacked(copy, NULL)), or NULL when out of memory or for
+ * PATHWAY_VIEW_NONE. PATHWAY_VIEW_TERRITORY copies everything.
  */
-Parcours__V1__Pathway *pathway_copy(const Parcours__V1__Pathway *p, bool minimise);
+Parcours__V1__Pathway *pathway_copy(const Parcours__V1__Pathway *p, pathway_view_t view);
+
+/*
+ * True when recipient gets event minimised: an EMPLOYER or TRAINING_ORG that did not send it.
+ * pathway_event_minimise() then gives the event it is sent: a shallow copy (pointing into
+ * event, valid while it lives) without partner_id, event_id and expected_version.
+ */
+bool pathway_event_minimised_for(const partner_t *recipient, const Parcours__V1__Event *event);
+Parcours__V1__Event pathway_event_minimise(const Parcours__V1__Event *event);
 
 #endif

@@ -55,10 +55,10 @@ echo "== The partners of the territory"
 ctl partners
 
 echo
-echo "== Replaying the partners' events (seeds/scenario.jsonl); the last five are refused"
+echo "== Replaying the partners' events (seeds/scenario.jsonl); the last six are refused"
 ctl emit --json seeds/scenario.jsonl || true
 
-for b in B-93-0001 B-93-0002 B-93-0003; do
+for b in B-93-0001 B-93-0002 B-93-0003 B-93-0004; do
   echo
   echo "== Pathway of $b"
   ctl show "$b"
@@ -68,8 +68,12 @@ echo
 echo "== History of B-93-0001"
 ctl history B-93-0001
 
+echo
+echo "== History of B-93-0003 (a suspension-remobilisation decided and lifted by the departement)"
+ctl history B-93-0003
+
 if ctl help 2>&1 | grep -q '^  tail'; then
-  for p in cd93 ft93 ml93 ccas-est93 formapro93 logistique93; do
+  for p in cd93 ft93 ml93 capemploi93 ccas-est93 formapro93 logistique93; do
     echo
     echo "== What $p was told"
     ctl tail --as "$p" --idle 1 || true

@@ -1,7 +1,7 @@
 /*
  * rules_fixture.h: what test_pathway.c and test_event.c share to build events, a partners
- * directory and pathways, written from the rules (domain.md and the decisions of the lead),
- * not from the implementation.
+ * directory and pathways, written from the rules (docs/domain.md and the comments of
+ * proto/parcours.proto), not from the implementation.
  *
  * An fx_event_t is an Event with every payload stored inside it: fx_event_init() fills the
  * payload of the type with valid values, and a test changes what it needs. A fx_world_t holds
@@ -52,6 +52,8 @@ typedef struct fx_event {
     Parcours__V1__MemberJoined member_joined;
     Parcours__V1__MemberLeft member_left;
     Parcours__V1__PathwayExited pathway_exited;
+    Parcours__V1__SuspensionDecided suspension_decided;
+    Parcours__V1__SuspensionLifted suspension_lifted;
 } fx_event_t;
 
 /* Every event happens one second after the previous one, so dates tell events apart. */
@@ -106,6 +108,7 @@ static inline void fx_event_init(fx_event_t *f, Parcours__V1__EventType type, co
         m.pathway_type = PARCOURS__V1__PATHWAY_TYPE__PATHWAY_TYPE_SOCIO_PRO;
         m.referent_body = PARCOURS__V1__REFERENT_BODY__REFERENT_BODY_MISSION_LOCALE;
         m.structure_id = "ml93";
+        m.notified_at = at - 86400 * 1000;
         f->orientation_decided = m;
         f->e.orientation_decided = &f->orientation_decided;
         break;
@@ -205,6 +208,21 @@ static inline void fx_event_init(fx_event_t *f, Parcours__V1__EventType type, co
         f->e.pathway_exited = &f->pathway_exited;
         break;
     }
+    case EVENT_TYPE(SUSPENSION_DECIDED): {
+        Parcours__V1__SuspensionDecided m = PARCOURS__V1__SUSPENSION_DECIDED__INIT;
+        m.reason = PARCOURS__V1__SUSPENSION_REASON__SUSPENSION_REASON_APPOINTMENT_MISSED;
+        f->suspension_decided = m;
+        f->e.suspension_decided = &f->suspension_decided;
+        break;
+    }
+    case EVENT_TYPE(SUSPENSION_LIFTED): {
+        Parcours__V1__SuspensionLifted m = PARCOURS__V1__SUSPENSION_LIFTED__INIT;
+        m.reason =
+            PARCOURS__V1__SUSPENSION_LIFT_REASON__SUSPENSION_LIFT_REASON_REMOBILISED_PAID_BACK;
+        f->suspension_lifted = m;
+        f->e.suspension_lifted = &f->suspension_lifted;
+        break;
+    }
     default:
         fail_msg("fx_event_init: no such event type %d", (int)type);
     }
@@ -212,7 +230,7 @@ static inline void fx_event_init(fx_event_t *f, Parcours__V1__EventType type, co
 
 /* The first and last event types, for loops over all of them. */
 #define FX_TYPE_FIRST EVENT_TYPE(BENEFICIARY_REGISTERED)
-#define FX_TYPE_LAST  EVENT_TYPE(PATHWAY_EXITED)
+#define FX_TYPE_LAST  EVENT_TYPE(SUSPENSION_LIFTED)
 
 /* Packs a message into a buffer the caller frees; *len receives its size. */
 static inline uint8_t *fx_pack(const ProtobufCMessage *m, size_t *len)
@@ -252,6 +270,7 @@ static const fx_partner_def_t fx_partner_defs[] FX_UNUSED = {
     {"ft75", PARTNER_KIND(FRANCE_TRAVAIL), "75", NULL},
     {"ml75", PARTNER_KIND(MISSION_LOCALE), "75", NULL},
     {"cafidf", PARTNER_KIND(CAF), "75", "92"},
+    {"ml2-93", PARTNER_KIND(MISSION_LOCALE), "93", NULL},
 };
 
 static inline partners_t *fx_directory_new(void)
@@ -281,7 +300,8 @@ static inline partners_t *fx_directory_new(void)
 
 typedef struct fx_world {
     partners_t *directory;
-    pathway_outcome_t last; /* the outcome that holds the current pathway */
+    pathway_settings_t settings; /* zero: the defaults */
+    pathway_outcome_t last;      /* the outcome that holds the current pathway */
 } fx_world_t;
 
 static inline int fx_setup(void **state)
@@ -370,19 +390,39 @@ static inline bool fx_kind_receives(Parcours__V1__PartnerKind kind, const Parcou
     }
 }
 
-/* Whether id is in the expected recipients of an accepted event (as a set). */
+/* The partner that refers the person: the referent's, else the oriented structure's. */
+static inline const char *fx_referent_partner(const Parcours__V1__Pathway *p)
+{
+    if (p->referent != NULL && p->referent->partner_id[0] != '\0')
+        return p->referent->partner_id;
+    if (p->orientation != NULL && p->orientation->structure_id[0] != '\0')
+        return p->orientation->structure_id;
+    return NULL;
+}
+
+static inline bool fx_is_suspension(const Parcours__V1__Event *e)
+{
+    return e->payload_case == PAYLOAD(SUSPENSION_DECIDED) ||
+           e->payload_case == PAYLOAD(SUSPENSION_LIFTED);
+}
+
+/* Whether id is in the expected recipients of an accepted event (as a set): the group after the
+ * event (for a suspension, only the referent's partner), the territory-wide partners of the
+ * pathway's territory, a leaving member; filtered by what the kind receives, minus the sender. */
 static inline bool fx_expected_recipient(const fx_world_t *w, const Parcours__V1__Pathway *after,
                                          const Parcours__V1__Event *e, const partner_t *sender,
                                          const char *id)
 {
     const partner_t *p = partners_find(w->directory, id);
-    if (p == NULL)
+    if (p == NULL || !partner_in_territory(p, after->territory))
         return false;
     if (!sender->echo && strcmp(sender->id, id) == 0)
         return false;
+    const char *referent = fx_referent_partner(after);
+    bool in_group = fx_is_suspension(e) ? referent != NULL && strcmp(referent, id) == 0
+                                        : fx_has_member(after, id);
     bool candidate =
-        fx_has_member(after, id) ||
-        (fx_kind_territory_wide(p->kind) && partner_in_territory(p, after->territory)) ||
+        in_group || fx_kind_territory_wide(p->kind) ||
         (e->payload_case == PAYLOAD(MEMBER_LEFT) && strcmp(e->member_left->member_id, id) == 0);
     return candidate && fx_kind_receives(p->kind, e, id);
 }
@@ -420,7 +460,7 @@ static inline int fx_apply(fx_world_t *w, fx_event_t *f, const partner_t *sender
     uint8_t *ebefore = fx_snapshot(&f->e.base, &elen);
 
     memset(out, 0, sizeof(*out));
-    int rc = pathway_apply(current, &f->e, sender, w->directory, out);
+    int rc = pathway_apply(current, &f->e, sender, w->directory, &w->settings, out);
 
     uint8_t *cafter = fx_snapshot(current ? &current->base : NULL, &clen2);
     uint8_t *eafter = fx_snapshot(&f->e.base, &elen2);
@@ -451,7 +491,9 @@ static inline void fx_check_accepted(const fx_world_t *w, const Parcours__V1__Pa
                                      const pathway_outcome_t *o)
 {
     const Parcours__V1__Pathway *p = o->pathway;
-    assert_int_equal(p->version, (before ? before->version : 0) + 1);
+    /* The version counts the events of the episode: a registration starts a new one at 1. */
+    bool registration = e->payload_case == PAYLOAD(BENEFICIARY_REGISTERED);
+    assert_int_equal(p->version, registration ? 1 : before->version + 1);
     assert_int_equal(p->updated_at, e->occurred_at);
     assert_string_equal(p->beneficiary_id, e->beneficiary_id);
     assert_int_equal(p->phase, pathway_phase(p));

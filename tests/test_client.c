@@ -518,7 +518,29 @@ static void test_fields_set(void **state)
                      0);
     assert_int_equal(m->end, 1795773600000);
     assert_int_equal(fields_set(&m->base, fields_find(d, "kind"), "CDI", err, sizeof(err)), -1);
-    assert_non_null(strstr(err, "CER, PPAE, CEJ, PACEA, OTHER"));
+    assert_non_null(strstr(err, "CER, PPAE, CEJ, PACEA, OTHER, CONTRAT_ENGAGEMENT"));
+    /* The contrat d'engagement of the 2023 law and its fields, from the descriptors. */
+    assert_int_equal(
+        fields_set(&m->base, fields_find(d, "kind"), "CONTRAT_ENGAGEMENT", err, sizeof(err)), 0);
+    assert_int_equal(m->kind, PARCOURS__V1__CONTRACT_KIND__CONTRACT_KIND_CONTRAT_ENGAGEMENT);
+    assert_int_equal(
+        fields_set(&m->base, fields_find(d, "plan-action-ref"), "pa-ft93-0001", err, sizeof(err)),
+        0);
+    assert_string_equal(m->plan_action_ref, "pa-ft93-0001");
+    assert_int_equal(fields_set(&m->base, fields_find(d, "weekly_hours"), "8", err, sizeof(err)),
+                     0);
+    assert_int_equal(m->weekly_hours, 8);
+    assert_int_equal(fields_set(&m->base, fields_find(d, "weekly_hours"), "-1", err, sizeof(err)),
+                     -1);
+    assert_int_equal(fields_set(&m->base, fields_find(d, "reduced_hours_reason"),
+                                "lone_parent_without_childcare", err, sizeof(err)),
+                     0);
+    assert_int_equal(
+        m->reduced_hours_reason,
+        PARCOURS__V1__REDUCED_HOURS_REASON__REDUCED_HOURS_REASON_LONE_PARENT_WITHOUT_CHILDCARE);
+    assert_int_equal(
+        fields_set(&m->base, fields_find(d, "hours-exempted"), "yes", err, sizeof(err)), 0);
+    assert_true(m->hours_exempted);
     assert_int_equal(fields_set(&m->base, fields_find(d, "start"), "tomorrow", err, sizeof(err)),
                      -1);
     assert_non_null(strstr(err, "start"));
@@ -536,10 +558,35 @@ static void test_fields_set(void **state)
     assert_string_equal(r->referent_partner_id, "ft93");
     parcours__v1__referent_assigned__free_unpacked(r, NULL);
 
+    /* A bool (rsa_recipient) and a time that is not start/end (notified_at). */
+    Parcours__V1__BeneficiaryRegistered *b = malloc(sizeof(*b));
+    parcours__v1__beneficiary_registered__init(b);
+    const ProtobufCMessageDescriptor *bd = &parcours__v1__beneficiary_registered__descriptor;
+    assert_int_equal(
+        fields_set(&b->base, fields_find(bd, "rsa-recipient"), "true", err, sizeof(err)), 0);
+    assert_true(b->rsa_recipient);
+    assert_int_equal(
+        fields_set(&b->base, fields_find(bd, "rsa_recipient"), "maybe", err, sizeof(err)), -1);
+    assert_non_null(strstr(err, "true or false"));
+    parcours__v1__beneficiary_registered__free_unpacked(b, NULL);
+    Parcours__V1__OrientationDecided *o = malloc(sizeof(*o));
+    parcours__v1__orientation_decided__init(o);
+    const ProtobufCMessageDescriptor *od = &parcours__v1__orientation_decided__descriptor;
+    assert_true(fields_is_time(fields_find(od, "notified_at")));
+    assert_int_equal(fields_set(&o->base, fields_find(od, "notified-at"), "2026-11-27T10:00:00Z",
+                                err, sizeof(err)),
+                     0);
+    assert_int_equal(o->notified_at, 1795773600000);
+    parcours__v1__orientation_decided__free_unpacked(o, NULL);
+
+    /* The whole list of ContractSigned's fields fits the error buffer, its last one included. */
     char list[FIELDS_ERROR_MAX];
     fields_list(d, list, sizeof(list));
     assert_non_null(strstr(list, "kind (one of CER"));
     assert_non_null(strstr(list, "start (time"));
+    assert_non_null(strstr(list, "plan_action_ref (text); weekly_hours (number); "
+                                 "reduced_hours_reason (one of HEALTH, DISABILITY, "));
+    assert_non_null(strstr(list, "; hours_exempted (true or false)"));
 }
 
 static void test_fields_payloads(void **state)
@@ -556,7 +603,15 @@ static void test_fields_payloads(void **state)
     char list[1024];
     fields_payload_list(list, sizeof(list));
     assert_non_null(strstr(list, "BeneficiaryRegistered, OrientationRequested"));
-    assert_non_null(strstr(list, "PathwayExited"));
+    assert_non_null(strstr(list, "PathwayExited, SuspensionDecided, SuspensionLifted"));
+    /* The 2023 law's two types are found by either spelling. */
+    f = fields_payload_find("SuspensionDecided");
+    assert_non_null(f);
+    assert_int_equal(f->id, PARCOURS__V1__EVENT__PAYLOAD_SUSPENSION_DECIDED);
+    assert_ptr_equal(
+        fields_payload_find("suspension_lifted"),
+        protobuf_c_message_descriptor_get_field(&parcours__v1__event__descriptor,
+                                                PARCOURS__V1__EVENT__PAYLOAD_SUSPENSION_LIFTED));
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -569,14 +624,14 @@ static void test_eventtext_build(void **state)
                           "type",         "beneficiary",
                           "pathway_type", "referent_body",
                           "occurred_at",  "expected_version",
-                          "event_id"};
+                          "event_id",     "notified_at"};
     const char *values[] = {"ml93",   "cd93",           "OrientationDecided",   "B-TEST-0001",
                             "EMPLOI", "MISSION_LOCALE", "2026-11-27T10:00:00Z", "3",
-                            NULL};
+                            NULL,     "1795773600000"};
     Parcours__V1__Event *e;
     char err[EVENTTEXT_ERROR_MAX];
     int64_t before = now_ms();
-    assert_int_equal(eventtext_build(9, keys, values, &e, err, sizeof(err)), 0);
+    assert_int_equal(eventtext_build(10, keys, values, &e, err, sizeof(err)), 0);
     assert_string_equal(e->partner_id, "cd93");
     assert_string_equal(e->beneficiary_id, "B-TEST-0001");
     assert_int_equal(e->occurred_at, 1795773600000);
@@ -588,6 +643,7 @@ static void test_eventtext_build(void **state)
     assert_int_equal(e->orientation_decided->referent_body,
                      PARCOURS__V1__REFERENT_BODY__REFERENT_BODY_MISSION_LOCALE);
     assert_string_equal(e->orientation_decided->structure_id, "ml93");
+    assert_int_equal(e->orientation_decided->notified_at, 1795773600000);
     assert_string_equal(fields_payload_name(e), "OrientationDecided");
 
     /* It packs and unpacks to the same event. */
@@ -597,6 +653,7 @@ static void test_eventtext_build(void **state)
     Parcours__V1__Event *back = parcours__v1__event__unpack(NULL, len, buf);
     assert_non_null(back);
     assert_string_equal(back->orientation_decided->structure_id, "ml93");
+    assert_int_equal(back->orientation_decided->notified_at, 1795773600000);
     parcours__v1__event__free_unpacked(back, NULL);
     free(buf);
     eventtext_free(&e);
@@ -608,6 +665,44 @@ static void test_eventtext_build(void **state)
     assert_int_equal(eventtext_build(4, k2, v2, &e, err, sizeof(err)), 0);
     assert_true(e->occurred_at >= before && e->occurred_at <= now_ms() + 1);
     assert_int_equal(e->pathway_exited->reason, PARCOURS__V1__EXIT_REASON__EXIT_REASON_MOVED);
+    eventtext_free(&e);
+
+    /* The 2023 law's event types and fields, as a JSON line of the demo gives them. */
+    const char *k3[] = {"type",
+                        "as",
+                        "beneficiary",
+                        "kind",
+                        "plan_action_ref",
+                        "weekly_hours",
+                        "reduced_hours_reason",
+                        "start"};
+    const char *v3[] = {"ContractSigned",     "ccas-est93", "B-TEST-0003", "CONTRAT_ENGAGEMENT",
+                        "pa-ccas-est93-0003", "8",          "HEALTH",      "2026-06-01"};
+    assert_int_equal(eventtext_build(8, k3, v3, &e, err, sizeof(err)), 0);
+    assert_int_equal(e->contract_signed->kind,
+                     PARCOURS__V1__CONTRACT_KIND__CONTRACT_KIND_CONTRAT_ENGAGEMENT);
+    assert_string_equal(e->contract_signed->plan_action_ref, "pa-ccas-est93-0003");
+    assert_int_equal(e->contract_signed->weekly_hours, 8);
+    assert_int_equal(e->contract_signed->reduced_hours_reason,
+                     PARCOURS__V1__REDUCED_HOURS_REASON__REDUCED_HOURS_REASON_HEALTH);
+    eventtext_free(&e);
+    const char *k4[] = {"type", "as", "beneficiary", "reason"};
+    const char *v4[] = {"SuspensionDecided", "cd93", "B-TEST-0003", "APPOINTMENT_MISSED"};
+    assert_int_equal(eventtext_build(4, k4, v4, &e, err, sizeof(err)), 0);
+    assert_int_equal(e->payload_case, PARCOURS__V1__EVENT__PAYLOAD_SUSPENSION_DECIDED);
+    assert_int_equal(e->suspension_decided->reason,
+                     PARCOURS__V1__SUSPENSION_REASON__SUSPENSION_REASON_APPOINTMENT_MISSED);
+    eventtext_free(&e);
+    const char *v5[] = {"suspension_lifted", "cd93", "B-TEST-0003", "REMOBILISED_PAID_BACK"};
+    assert_int_equal(eventtext_build(4, k4, v5, &e, err, sizeof(err)), 0);
+    assert_int_equal(
+        e->suspension_lifted->reason,
+        PARCOURS__V1__SUSPENSION_LIFT_REASON__SUSPENSION_LIFT_REASON_REMOBILISED_PAID_BACK);
+    eventtext_free(&e);
+    const char *k6[] = {"type", "as", "beneficiary", "rsa_recipient"};
+    const char *v6[] = {"BeneficiaryRegistered", "caf93", "B-TEST-0004", "true"};
+    assert_int_equal(eventtext_build(4, k6, v6, &e, err, sizeof(err)), 0);
+    assert_true(e->beneficiary_registered->rsa_recipient);
     eventtext_free(&e);
 }
 

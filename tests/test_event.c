@@ -6,7 +6,9 @@
  * into an event that satisfies every rule of the contract, or be refused with TOO_LARGE or
  * MALFORMED and a sentence, without a leak or an out-of-bounds read (the suite runs under ASan).
  */
+#define _GNU_SOURCE /* memmem */
 #include "rules_fixture.h"
+#include "wire.h"
 
 static const char *const type_names[FX_TYPE_LAST + 1] = {
     NULL,
@@ -25,6 +27,8 @@ static const char *const type_names[FX_TYPE_LAST + 1] = {
     "MemberJoined",
     "MemberLeft",
     "PathwayExited",
+    "SuspensionDecided",
+    "SuspensionLifted",
 };
 
 /* What *out holds before a call, to see that a failing call sets it to NULL. */
@@ -169,7 +173,7 @@ static void test_event_type_names(void **state)
         assert_int_equal(event_type_from_name(name), t);
     }
     assert_null(event_type_name((Parcours__V1__EventType)99));
-    assert_null(event_type_name((Parcours__V1__EventType)16));
+    assert_null(event_type_name((Parcours__V1__EventType)18));
     assert_int_equal(event_type_from_name("NoSuchEvent"), EVENT_TYPE(UNSPECIFIED));
     assert_int_equal(event_type_from_name(""), EVENT_TYPE(UNSPECIFIED));
     assert_int_equal(event_type_from_name("TrainingEnteredX"), EVENT_TYPE(UNSPECIFIED));
@@ -417,7 +421,7 @@ static void test_decode_missing_payload(void **state)
 static void test_decode_unknown_enum_values(void **state)
 {
     (void)state;
-    static const int unknown[] = {99, 16, -1};
+    static const int unknown[] = {99, 18, -1};
     for (size_t i = 0; i < sizeof(unknown) / sizeof(unknown[0]); i++) {
         int v = unknown[i];
         fx_event_t f;
@@ -450,6 +454,10 @@ static void test_decode_unknown_enum_values(void **state)
         UNKNOWN_ENUM(APPOINTMENT_RECORDED, "cd93", appointment_recorded.status,
                      Parcours__V1__AppointmentStatus);
         UNKNOWN_ENUM(PATHWAY_EXITED, "cd93", pathway_exited.reason, Parcours__V1__ExitReason);
+        UNKNOWN_ENUM(SUSPENSION_DECIDED, "ft93", suspension_decided.reason,
+                     Parcours__V1__SuspensionReason);
+        UNKNOWN_ENUM(SUSPENSION_LIFTED, "ft93", suspension_lifted.reason,
+                     Parcours__V1__SuspensionLiftReason);
 #undef UNKNOWN_ENUM
     }
 
@@ -500,6 +508,10 @@ static void test_decode_required_payload_fields(void **state)
     MISSING(MEMBER_JOINED, f.member_joined.member_id = "");
     MISSING(MEMBER_LEFT, f.member_left.member_id = "");
     MISSING(PATHWAY_EXITED, f.pathway_exited.reason = 0);
+    MISSING(ORIENTATION_DECIDED, f.orientation_decided.notified_at = 0);
+    MISSING(ORIENTATION_DECIDED, f.orientation_decided.notified_at = -1);
+    MISSING(SUSPENSION_DECIDED, f.suspension_decided.reason = 0);
+    MISSING(SUSPENSION_LIFTED, f.suspension_lifted.reason = 0);
 
     /* Required identifiers follow the identifier charset. */
     MISSING(ORIENTATION_DECIDED, f.orientation_decided.structure_id = "ml 93");
@@ -565,6 +577,291 @@ static void test_decode_optional_payload_fields(void **state)
 #undef CASE
 }
 
+
+/* ------------------------------------------------------------------------------------------ */
+/* Bytes, not C strings (issue 10, item 2). */
+
+/* Packs f, then replaces, inside the field value marker (which must occur once in the frame),
+ * the byte at offset by value: the way to put into a frame what protobuf-c would never write
+ * from a C string. Returns the frame (caller frees). */
+static uint8_t *frame_with_byte(fx_event_t *f, const char *marker, size_t offset, uint8_t value,
+                                size_t *len)
+{
+    uint8_t *frame = fx_pack(&f->e.base, len);
+    uint8_t *at = memmem(frame, *len, marker, strlen(marker));
+    assert_non_null(at);
+    assert_null(memmem(at + 1, *len - (size_t)(at + 1 - frame), marker, strlen(marker)));
+    at[offset] = value;
+    return frame;
+}
+
+/* Every string field of every payload, with a NUL inside: refused, and the bytes after the NUL
+ * (which a C string check never sees) never come back in the sentence. */
+static void test_decode_embedded_nul(void **state)
+{
+    (void)state;
+    static const struct {
+        Parcours__V1__EventType type;
+        const char *sender;
+        int field;
+    } cases[] = {
+        {EVENT_TYPE(APPOINTMENT_RECORDED), "ml93", 0},   /* event_id */
+        {EVENT_TYPE(APPOINTMENT_RECORDED), "ml93", 1},   /* partner_id */
+        {EVENT_TYPE(APPOINTMENT_RECORDED), "ml93", 2},   /* beneficiary_id */
+        {EVENT_TYPE(BENEFICIARY_REGISTERED), "cd93", 3}, /* territory */
+        {EVENT_TYPE(ORIENTATION_DECIDED), "cd93", 4},    /* structure_id */
+        {EVENT_TYPE(REFERENT_ASSIGNED), "cd93", 5},      /* referent_partner_id */
+        {EVENT_TYPE(REFERENT_ASSIGNED), "cd93", 6},      /* professional_ref */
+        {EVENT_TYPE(TRAINING_ENTERED), "ml93", 7},       /* provider_id */
+        {EVENT_TYPE(TRAINING_ENTERED), "ml93", 8},       /* programme_code */
+        {EVENT_TYPE(JOB_PLACED), "ml93", 9},             /* employer_partner_id */
+        {EVENT_TYPE(MEMBER_JOINED), "ml93", 10},         /* member_id */
+        {EVENT_TYPE(MEMBER_LEFT), "ml93", 11},           /* member_id */
+        {EVENT_TYPE(CONTRACT_SIGNED), "ml93", 12},       /* plan_action_ref */
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        fx_event_t f;
+        fx_event_init(&f, cases[i].type, cases[i].sender);
+        char value[] = "Q-hXsecretpart";
+        switch (cases[i].field) {
+        case 0: f.e.event_id = value; break;
+        case 1: f.e.partner_id = value; break;
+        case 2: f.e.beneficiary_id = value; break;
+        case 3: f.beneficiary_registered.territory = "Q3X4"; break;
+        case 4: f.orientation_decided.structure_id = value; break;
+        case 5: f.referent_assigned.referent_partner_id = value; break;
+        case 6: f.referent_assigned.professional_ref = value; break;
+        case 7: f.training_entered.provider_id = value; break;
+        case 8: f.training_entered.programme_code = value; break;
+        case 9: f.job_placed.employer_partner_id = value; break;
+        case 10: f.member_joined.member_id = value; break;
+        case 11: f.member_left.member_id = value; break;
+        case 12:
+            f.contract_signed.kind = PARCOURS__V1__CONTRACT_KIND__CONTRACT_KIND_CONTRAT_ENGAGEMENT;
+            f.contract_signed.plan_action_ref = value;
+            break;
+        }
+        size_t len;
+        uint8_t *frame = frame_with_byte(&f, cases[i].field == 3 ? "Q3X4" : value,
+                                         cases[i].field == 3 ? 2 : 3, 0, &len);
+        decoded_t d;
+        decode(frame, len, 0, &d);
+        free(frame);
+        if (d.rc == 0) {
+            event_destroy(&d.event);
+            fail_msg("case %zu: an identifier with a NUL byte was accepted", i);
+        }
+        assert_int_equal(d.err.code, ERROR_CODE(MALFORMED));
+        assert_null(strstr(d.err.message, "secretpart"));
+        assert_null(strstr(d.err.message, "Q-h"));
+        /* The Ack names the event only when its id passed the rule. */
+        assert_string_equal(d.err_event_id, cases[i].field == 0 ? "" : f.event_id);
+    }
+    /* The same frames without the NUL are fine: it was the byte that was refused. */
+    fx_event_t f;
+    fx_event_init(&f, EVENT_TYPE(APPOINTMENT_RECORDED), "ml93");
+    f.e.beneficiary_id = "Q-hXsecretpart";
+    expect_valid(&f, "the same id without its NUL");
+}
+
+/* A byte that is not UTF-8 anywhere in a string: refused before any other check reads it. */
+static void test_decode_invalid_utf8(void **state)
+{
+    (void)state;
+    static const uint8_t bad[] = {0xC3, 0x80 ^ 0x40, 0xFF, 0xC0};
+    for (size_t i = 0; i < sizeof(bad); i++) {
+        fx_event_t f;
+        fx_event_init(&f, EVENT_TYPE(MEMBER_JOINED), "ml93");
+        char value[] = "trainerX93";
+        f.member_joined.member_id = value;
+        size_t len;
+        uint8_t *frame = frame_with_byte(&f, value, 7, bad[i], &len);
+        decoded_t d;
+        decode(frame, len, 0, &d);
+        free(frame);
+        assert_int_equal(d.rc, -1);
+        assert_int_equal(d.err.code, ERROR_CODE(MALFORMED));
+        assert_non_null(strstr(d.err.message, "member_joined.member_id"));
+    }
+}
+
+/* UTF-8 as the standard defines it. */
+static void test_wire_utf8(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *bytes;
+        bool valid;
+    } cases[] = {
+        {"", true},
+        {"plain", true},
+        {"caf\xc3\xa9", true},               /* é */
+        {"\xe2\x82\xac", true},              /* € */
+        {"\xf0\x9f\x98\x80", true},          /* U+1F600 */
+        {"\xf4\x8f\xbf\xbf", true},          /* U+10FFFF */
+        {"\xc3", false},                     /* truncated */
+        {"\xc3\x28", false},                 /* bad continuation */
+        {"\x80", false},                     /* a continuation first */
+        {"\xc0\xaf", false},                 /* overlong '/' */
+        {"\xe0\x80\xaf", false},             /* overlong, three bytes */
+        {"\xf0\x80\x80\xaf", false},         /* overlong, four bytes */
+        {"\xed\xa0\x80", false},             /* a UTF-16 surrogate */
+        {"\xf4\x90\x80\x80", false},         /* above U+10FFFF */
+        {"\xf5\x80\x80\x80", false},
+        {"\xff", false},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+        if (wire_utf8_valid((const uint8_t *)cases[i].bytes, strlen(cases[i].bytes)) !=
+            cases[i].valid)
+            fail_msg("case %zu: expected %s", i, cases[i].valid ? "valid" : "invalid");
+}
+
+/* A frame holding two payloads decodes to the last one (protobuf's rule), and what the daemon
+ * stores, event_pack() of what it checked, holds nothing of the first (issue 10, item 1). */
+static void test_decode_superseded_payload(void **state)
+{
+    (void)state;
+    fx_event_t first, second;
+    fx_event_init(&first, EVENT_TYPE(ORIENTATION_DECIDED), "employer93");
+    first.orientation_decided.pathway_type = PARCOURS__V1__PATHWAY_TYPE__PATHWAY_TYPE_SOCIAL;
+    first.orientation_decided.referent_body = PARCOURS__V1__REFERENT_BODY__REFERENT_BODY_DELEGATED;
+    first.orientation_decided.structure_id = "ccas93";
+    fx_event_init(&second, EVENT_TYPE(JOB_PLACED), "employer93");
+    second.e.event_id = first.e.event_id;
+    second.job_placed.employer_partner_id = "employer93";
+    size_t len1, len2;
+    uint8_t *a = fx_pack(&first.e.base, &len1);
+    uint8_t *b = fx_pack(&second.e.base, &len2);
+    uint8_t *frame = malloc(len1 + len2);
+    assert_non_null(frame);
+    memcpy(frame, a, len1);
+    memcpy(frame + len1, b, len2);
+    assert_non_null(memmem(frame, len1 + len2, "ccas93", 6));
+    decoded_t d;
+    decode(frame, len1 + len2, 0, &d);
+    assert_int_equal(d.rc, 0);
+    assert_int_equal(event_type(d.event), EVENT_TYPE(JOB_PLACED));
+    uint8_t stack[64], *canonical = NULL;
+    size_t n = event_pack(d.event, &canonical, stack, sizeof(stack));
+    assert_true(n > 0);
+    assert_null(memmem(canonical, n, "ccas93", 6));
+    /* Field 103 (OrientationDecided) as a tag: (103 << 3) | 2, as a two-byte varint. */
+    static const uint8_t tag103[] = {0xba, 0x06};
+    assert_null(memmem(canonical, n, tag103, sizeof(tag103)));
+    /* It is exactly the event that was checked, encoded the one way. */
+    assert_int_equal(n, len2);
+    assert_memory_equal(canonical, b, len2);
+    if (canonical != stack)
+        free(canonical);
+    event_destroy(&d.event);
+    free(frame);
+    free(a);
+    free(b);
+}
+
+/* A beneficiary id shaped like a NIR is refused with a sentence that says why and never repeats
+ * it (docs/domain.md, "Identifiers"). */
+static void test_decode_nir(void **state)
+{
+    (void)state;
+    static const char *const nirs[] = {
+        "185057800608436", /* 15 digits */
+        "1850578006084",   /* 13, without its key */
+        "2850A2B00608436", /* letters where only digits go: not a NIR? see below */
+        "185052A00608436", /* Corsica */
+        "185052b00608436", /* Corsica, lower case */
+        "1-85-05-78-006-084-36",
+        "1.85.05.78.006.084.36",
+        "1 85 05 78 006 084 36", /* spaces are outside the charset, but the sentence says NIR */
+    };
+    for (size_t i = 0; i < sizeof(nirs) / sizeof(nirs[0]); i++) {
+        bool nir = i != 2;
+        assert_int_equal(event_id_looks_like_nir(nirs[i]), nir);
+        fx_event_t f;
+        fx_event_init(&f, EVENT_TYPE(APPOINTMENT_RECORDED), "ml93");
+        f.e.beneficiary_id = (char *)nirs[i];
+        decoded_t d;
+        decode_event(&f, &d);
+        if (!nir) {
+            if (d.rc == 0)
+                event_destroy(&d.event);
+            continue;
+        }
+        assert_int_equal(d.rc, -1);
+        assert_int_equal(d.err.code, ERROR_CODE(MALFORMED));
+        if (strstr(d.err.message, "NIR") == NULL || strstr(d.err.message, "pseudonym") == NULL)
+            fail_msg("%s: the sentence does not say why: %s", nirs[i], d.err.message);
+        assert_null(strstr(d.err.message, "78006"));
+        assert_string_equal(d.err_event_id, f.event_id);
+    }
+    /* Pseudonyms are fine, digits included, when they are not of that shape. */
+    static const char *const pseudonyms[] = {"18505780060843",  "1850578006084361",
+                                             "B-185057800608436", "3f9a1c0e5b7d2a4c",
+                                             "985057800608436x"};
+    for (size_t i = 0; i < sizeof(pseudonyms) / sizeof(pseudonyms[0]); i++) {
+        assert_false(event_id_looks_like_nir(pseudonyms[i]));
+        fx_event_t f;
+        fx_event_init(&f, EVENT_TYPE(APPOINTMENT_RECORDED), "ml93");
+        f.e.beneficiary_id = (char *)pseudonyms[i];
+        expect_valid(&f, pseudonyms[i]);
+    }
+}
+
+/* The contrat d'engagement's fields (law of 18 December 2023). */
+static void test_decode_contrat_engagement(void **state)
+{
+    (void)state;
+    fx_event_t f;
+#define ENGAGEMENT(statement, valid)                                                               \
+    do {                                                                                           \
+        fx_event_init(&f, EVENT_TYPE(CONTRACT_SIGNED), "ml93");                                    \
+        f.contract_signed.kind = PARCOURS__V1__CONTRACT_KIND__CONTRACT_KIND_CONTRAT_ENGAGEMENT;    \
+        f.contract_signed.plan_action_ref = "pa-ml93-1";                                           \
+        statement;                                                                                 \
+        if (valid)                                                                                 \
+            expect_valid(&f, #statement);                                                          \
+        else                                                                                       \
+            expect_malformed(&f, f.event_id, #statement);                                          \
+    } while (0)
+    const int health = PARCOURS__V1__REDUCED_HOURS_REASON__REDUCED_HOURS_REASON_HEALTH;
+    ENGAGEMENT((void)0, true);
+    ENGAGEMENT(f.contract_signed.weekly_hours = 15, true);
+    ENGAGEMENT(f.contract_signed.weekly_hours = 48, true);
+    ENGAGEMENT(f.contract_signed.weekly_hours = 49, false);
+    ENGAGEMENT(f.contract_signed.weekly_hours = 14, false); /* fewer hours need a reason */
+    ENGAGEMENT((f.contract_signed.weekly_hours = 14,
+                f.contract_signed.reduced_hours_reason = (Parcours__V1__ReducedHoursReason)health),
+               true);
+    ENGAGEMENT((f.contract_signed.weekly_hours = 1,
+                f.contract_signed.reduced_hours_reason = (Parcours__V1__ReducedHoursReason)99),
+               false);
+    ENGAGEMENT((f.contract_signed.weekly_hours = 15,
+                f.contract_signed.reduced_hours_reason = (Parcours__V1__ReducedHoursReason)health),
+               false); /* a reason only for fewer hours */
+    ENGAGEMENT(f.contract_signed.reduced_hours_reason = (Parcours__V1__ReducedHoursReason)health,
+               false); /* 0 is the law's 15 */
+    ENGAGEMENT(f.contract_signed.hours_exempted = true, false); /* an exemption needs a reason */
+    ENGAGEMENT((f.contract_signed.hours_exempted = true,
+                f.contract_signed.reduced_hours_reason = (Parcours__V1__ReducedHoursReason)health),
+               true);
+    ENGAGEMENT((f.contract_signed.hours_exempted = true, f.contract_signed.weekly_hours = 5,
+                f.contract_signed.reduced_hours_reason = (Parcours__V1__ReducedHoursReason)health),
+               false);
+    ENGAGEMENT(f.contract_signed.plan_action_ref = "", false);
+    ENGAGEMENT(f.contract_signed.plan_action_ref = "plan d'action libre", false); /* no free text */
+#undef ENGAGEMENT
+    /* Those fields belong to a contrat d'engagement only. */
+    fx_event_init(&f, EVENT_TYPE(CONTRACT_SIGNED), "ml93");
+    f.contract_signed.plan_action_ref = "pa-ml93-1";
+    expect_malformed(&f, f.event_id, "plan_action_ref on a CEJ");
+    fx_event_init(&f, EVENT_TYPE(CONTRACT_SIGNED), "ml93");
+    f.contract_signed.weekly_hours = 20;
+    expect_malformed(&f, f.event_id, "weekly_hours on a CEJ");
+    fx_event_init(&f, EVENT_TYPE(CONTRACT_SIGNED), "ml93");
+    f.contract_signed.hours_exempted = true;
+    expect_malformed(&f, f.event_id, "hours_exempted on a CEJ");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -582,6 +879,12 @@ int main(void)
         cmocka_unit_test(test_decode_unknown_enum_values),
         cmocka_unit_test(test_decode_required_payload_fields),
         cmocka_unit_test(test_decode_optional_payload_fields),
+        cmocka_unit_test(test_decode_embedded_nul),
+        cmocka_unit_test(test_decode_invalid_utf8),
+        cmocka_unit_test(test_wire_utf8),
+        cmocka_unit_test(test_decode_superseded_payload),
+        cmocka_unit_test(test_decode_nir),
+        cmocka_unit_test(test_decode_contrat_engagement),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

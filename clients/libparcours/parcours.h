@@ -175,9 +175,11 @@ typedef struct parcours_ack {
      * event_id, to find out). */
     int status;
     uint64_t seq;     /* ACCEPTED, DUPLICATE: the event's position in the territory's log */
-    uint64_t version; /* ACCEPTED: the pathway's version after the event */
+    uint64_t version; /* ACCEPTED: the pathway's version after the event, counted within its
+                       * episode (a registration after an exit starts again at 1) */
     int code;         /* a Parcours__V1__ErrorCode: why REJECTED or RETRY; 0 otherwise */
-    char message[PARCOURS_MESSAGE_MAX]; /* the daemon's sentence, or the library's */
+    char message[PARCOURS_MESSAGE_MAX]; /* the daemon's sentence (never naming the
+                                         * beneficiary), or the library's */
     int attempts;                       /* how many times the event was sent */
 } parcours_ack_t;
 
@@ -488,8 +490,10 @@ uint64_t parcours_subscription_last(const parcours_subscription_t *sub);
  * stream_id changes only when the daemon's store was restored from a backup: the subscription
  * then hands the stream again from the restored cursor on, partner_seqs the callback saw
  * included (they may now be other notifications); the callback's own dedupe must then be on
- * (stream_id, partner_seq), or on the event's (partner_id, event_id). Owned by sub; valid
- * until the next parcours_subscription_poll() or parcours_subscription_destroy().
+ * (stream_id, partner_seq), or on the event's (partner_id, event_id) (not for an EMPLOYER or a
+ * TRAINING_ORG partner: it receives the events it did not send without partner_id and
+ * event_id). Owned by sub; valid until the next parcours_subscription_poll() or
+ * parcours_subscription_destroy().
  */
 const Parcours__V1__Subscribed *
 parcours_subscription_subscribed(const parcours_subscription_t *sub);

@@ -11,11 +11,11 @@
  *   {"type":"OrientationDecided","as":"cd93","beneficiary":"B-0001",
  *    "event_id":"optional","occurred_at":"optional ISO-8601 or unix ms",
  *    "expected_version":0,"pathway_type":"EMPLOI","referent_body":"MISSION_LOCALE",
- *    "structure_id":"ml93"}
+ *    "structure_id":"ml93","notified_at":"2026-01-20T10:00:00Z"}
  *
- * payload fields being top-level keys named as in parcours.proto, values strings or integers
- * (null means "not given"). Every line is read and checked before anything is sent: one bad
- * line sends nothing. The events are then pipelined on one connection, up to --window in
+ * payload fields being top-level keys named as in parcours.proto, values strings, integers,
+ * true or false (null means "not given"). Every line is read and checked before anything is sent:
+ * one bad line sends nothing. The events are then pipelined on one connection, up to --window in
  * flight; the daemon processes one connection's frames in order, so events on the same
  * beneficiary are applied in file order. One result line is printed per event, in file order.
  *

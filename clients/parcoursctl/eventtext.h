@@ -11,7 +11,8 @@
  *   occurred_at                optional, unix ms or ISO-8601; default now
  *   expected_version           optional, an integer; default 0 (no check)
  *   any field of the type's payload message, by its proto name ("structure_id"; "-" may
- *   replace "_"): text, enum short or full names, integers, times as unix ms or ISO-8601.
+ *   replace "_"): text, enum short or full names, integers, booleans (true/false, yes/no,
+ *   1/0: rsa_recipient), times as unix ms or ISO-8601 (notified_at, start...).
  */
 #ifndef PARCOURSCTL_EVENTTEXT_H
 #define PARCOURSCTL_EVENTTEXT_H

@@ -90,10 +90,10 @@ static void help(FILE *out)
         "  --help, --version\n"
         "\nTYPE is an event type such as OrientationDecided (or orientation_decided). Enum\n"
         "values take their short names (EMPLOI) or full ones (PATHWAY_TYPE_EMPLOI); times take\n"
-        "unix ms or ISO-8601 (2026-11-27, 2026-11-27T10:00:00Z). A JSON line is one flat\n"
-        "object: {\"type\":\"OrientationDecided\",\"as\":\"cd93\",\"beneficiary\":\"B-0001\",\n"
-        "\"pathway_type\":\"EMPLOI\",\"referent_body\":\"MISSION_LOCALE\","
-        "\"structure_id\":\"ml93\"}\n"
+        "unix ms or ISO-8601 (2026-11-27, 2026-11-27T10:00:00Z); booleans true or false. A\n"
+        "JSON line is one flat object: {\"type\":\"OrientationDecided\",\"as\":\"cd93\",\n"
+        "\"beneficiary\":\"B-0001\",\"pathway_type\":\"EMPLOI\",\"referent_body\":"
+        "\"MISSION_LOCALE\",\n\"structure_id\":\"ml93\",\"notified_at\":\"2026-11-27T10:00:00Z\"}\n"
         "\nexit codes: 0 done, 1 rejected or not found, 2 usage, 3 daemon unreachable\n");
 }
 

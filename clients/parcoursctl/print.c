@@ -470,11 +470,16 @@ void print_status(const Parcours__V1__Status *st, bool json)
     printf("%-18s %" PRIu64 " (mean %.1f events, max %" PRIu32 ")\n", "batches", st->batches,
            st->batch_size_mean, st->batch_size_max);
     printf("%-18s mean %.2f ms, max %.2f ms\n", "commit", st->commit_ms_mean, st->commit_ms_max);
-    printf("pathways by phase\n");
+    /* Per territory of the partners file and phase (a daemon older than the territories
+     * sends none: "-"). */
+    printf("pathways by territory and phase\n");
     for (size_t i = 0; i < st->n_pathways_per_phase; i++) {
         const Parcours__V1__PhaseCount *pc = st->pathways_per_phase[i];
         const char *name = fields_enum_name(&parcours__v1__phase__descriptor, (int)pc->phase);
-        printf("  %-22s %" PRIu64 "\n", name != NULL ? name : "?", pc->count);
+        const char *territory =
+            pc->territory != NULL && pc->territory[0] != '\0' ? pc->territory : "-";
+        printf("  %-8s %-22s %" PRIu64 "\n", clean(territory, tmp, sizeof(tmp)),
+               name != NULL ? name : "?", pc->count);
     }
     /* Where each partner's notification stream stands: lag is what it has not acknowledged. */
     printf("deliveries\n  %-20s %10s %10s %10s %11s\n", "PARTNER", "LAST", "CURSOR", "LAG",
@@ -495,6 +500,11 @@ void print_pathway(const Parcours__V1__Pathway *p, bool json)
     /* Who, where it stands and how many events made it first; then the facts that hold. */
     static const char *const first[] = {"beneficiary_id", "phase", "version"};
     const ProtobufCMessage *m = &p->base;
+    /* One column of names, as wide as the contract's longest (last_suspension_lift_reason). */
+    int width = 0;
+    for (unsigned i = 0; i < m->descriptor->n_fields; i++)
+        if ((int)strlen(m->descriptor->fields[i].name) > width)
+            width = (int)strlen(m->descriptor->fields[i].name);
     for (size_t k = 0; k < sizeof(first) / sizeof(first[0]); k++) {
         const ProtobufCFieldDescriptor *f =
             protobuf_c_message_descriptor_get_field_by_name(m->descriptor, first[k]);
@@ -503,7 +513,7 @@ void print_pathway(const Parcours__V1__Pathway *p, bool json)
         if (f == NULL)
             continue;
         text_field(m, f, value, sizeof(value), &used);
-        printf("%-26s %s\n", f->name, value);
+        printf("%-*s %s\n", width, f->name, value);
     }
     for (unsigned i = 0; i < m->descriptor->n_fields; i++) {
         const ProtobufCFieldDescriptor *f = &m->descriptor->fields[i];
@@ -515,7 +525,7 @@ void print_pathway(const Parcours__V1__Pathway *p, bool json)
         char value[TEXT_MAX] = "";
         size_t used = 0;
         text_field(m, f, value, sizeof(value), &used);
-        printf("%-26s %s\n", f->name, value);
+        printf("%-*s %s\n", width, f->name, value);
     }
 }
 
@@ -660,7 +670,8 @@ void print_notification(const Parcours__V1__Notification *n, bool json)
         fputc('\n', stdout);
         return;
     }
-    char when[FIELDS_TIME_MAX], beneficiary[TEXT_MAX], sender[TEXT_MAX], details[TEXT_MAX] = "";
+    char when[FIELDS_TIME_MAX], beneficiary[TEXT_MAX], sender[TEXT_MAX], by[TEXT_MAX + 8] = "";
+    char details[TEXT_MAX] = "";
     size_t used = 0;
     fields_time_format(n->committed_at, when);
     if (e == NULL) {
@@ -676,7 +687,11 @@ void print_notification(const Parcours__V1__Notification *n, bool json)
         if (phase != NULL)
             append(details, sizeof(details), &used, "%s[%s]", used > 0 ? "  " : "", phase);
     }
-    printf("%6" PRIu64 "  seq %-8" PRIu64 "  %-24s  %-21s  %s  by %s%s%s\n", n->partner_seq, n->seq,
+    /* An EMPLOYER or TRAINING_ORG is not told who sent an event it did not send itself: the
+     * event comes without partner_id, and the line without "by". */
+    if (e->partner_id != NULL && e->partner_id[0] != '\0')
+        snprintf(by, sizeof(by), "  by %s", clean(e->partner_id, sender, sizeof(sender)));
+    printf("%6" PRIu64 "  seq %-8" PRIu64 "  %-24s  %-21s  %s%s%s%s\n", n->partner_seq, n->seq,
            when, fields_payload_name(e), clean(e->beneficiary_id, beneficiary, sizeof(beneficiary)),
-           clean(e->partner_id, sender, sizeof(sender)), used > 0 ? "  " : "", details);
+           by, used > 0 ? "  " : "", details);
 }

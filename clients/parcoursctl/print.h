@@ -40,7 +40,8 @@ void print_partners(Parcours__V1__PartnerInfo *const *partners, size_t n, bool j
 
 /*
  * One notification of a partner's stream on one line. People read its partner_seq, seq, commit
- * time (UTC), event type, beneficiary, sender ("by cd93"), the payload's fields that are set,
+ * time (UTC), event type, beneficiary, sender ("by cd93", left out for an EMPLOYER or a
+ * TRAINING_ORG, whose events come without their sender), the payload's fields that are set,
  * and the pathway's phase in brackets when the partner may see it. JSON: the Notification's
  * fields (partner_seq, seq, event, pathway or null, committed_at) and "type", the event type's
  * name (OrientationDecided) or null for a purged event.

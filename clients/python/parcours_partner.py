@@ -214,7 +214,9 @@ class Subscription:
     backup answers with a new stream_id and numbers again from where the copy stood: the class
     then takes the stream anew after the restored cursor, so notifications come again from
     there, partner_seqs already seen included. Dedupe your own side on (stream_id, partner_seq),
-    or on the event's (partner_id, event_id).
+    or on the event's (partner_id, event_id); an EMPLOYER or TRAINING_ORG partner receives the
+    events it did not send without partner_id and event_id (who else acts on the pathway is not
+    its to know), so it dedupes on (stream_id, partner_seq), or on the notification's seq.
 
     The rules are libparcours' (clients/libparcours/subscription.c): between a Subscribe and its
     Subscribed, notifications are dropped (they come again) and no acknowledgement goes out; an

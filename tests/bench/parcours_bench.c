@@ -168,9 +168,14 @@ static void payloads_init(payloads_t *p)
     p->decided.pathway_type = PARCOURS__V1__PATHWAY_TYPE__PATHWAY_TYPE_EMPLOI;
     p->decided.referent_body = PARCOURS__V1__REFERENT_BODY__REFERENT_BODY_FRANCE_TRAVAIL;
     p->decided.structure_id = "ft93";
+    p->decided.notified_at = 1767225600000; /* required since the 2023 law */
     p->referent.referent_partner_id = "ft93";
-    p->contract.kind = PARCOURS__V1__CONTRACT_KIND__CONTRACT_KIND_PPAE;
+    /* The contrat d'engagement of the 2023 law: a PPAE starting after the territory's cut-over
+     * date (2025-01-01 by default) would be refused. */
+    p->contract.kind = PARCOURS__V1__CONTRACT_KIND__CONTRACT_KIND_CONTRAT_ENGAGEMENT;
     p->contract.start = 1767225600000;
+    p->contract.plan_action_ref = "pa-ft93-bench";
+    p->contract.weekly_hours = 15;
     p->appointment.kind = PARCOURS__V1__APPOINTMENT_KIND__APPOINTMENT_KIND_INDIVIDUAL;
     p->appointment.status = PARCOURS__V1__APPOINTMENT_STATUS__APPOINTMENT_STATUS_SEEN;
     p->appointment.at = 1767225600000;

@@ -19,11 +19,15 @@
  * the kept inputs (and the scratch mutants that flip the flag) build the state.
  *
  * Besides the sanitizers, the target checks what the rules and the store promise: a rejection
- * has a code and a sentence and no pathway; an accepted pathway has the next version, its
- * derived phase, distinct members, and recipients that need to know, once each; neither the
- * current pathway nor the event is modified; a partner that may not see a pathway gets the same
- * answer as if it did not exist (no oracle); a minimised copy hides what it must; and the store
- * gives back the pathway it was given. A broken promise aborts, which libFuzzer reports.
+ * has a code and a sentence and no pathway; an accepted pathway has the next version of its
+ * episode, its derived phase, distinct members, and recipients that need to know, once each;
+ * neither the current pathway nor the event is modified; a sender blind to a pathway gets the
+ * same answer as if it did not exist (no oracle, registrations included); each view hides what
+ * it must; the store gives back the pathway it was given, and its log holds the canonical
+ * encoding of the checked event. And what every recipient would be sent (the event as
+ * delivery encodes it for that partner, and the pathway as it may see it) decodes to exactly
+ * the checked event, passes the identifier and UTF-8 rules, and carries nothing a minimised
+ * recipient may not see, not even as bytes. A broken promise aborts, which libFuzzer reports.
  *
  * PARCOURS_FUZZ_VERBOSE=1 prints what happened to each frame (to check the seed corpus).
  */
@@ -43,6 +47,7 @@
 #include "partners.h"
 #include "pathway.h"
 #include "store.h"
+#include "wire.h"
 #include "wire_names.h"
 
 /* Overridable with -D, e.g. a tiny map to exercise the reset on a full map. */
@@ -70,8 +75,19 @@ static bool fuzz_verbose;
 /* What the run did, printed at exit: shows how deep the fuzzer went. */
 static struct {
     uint64_t frames, decoded, accepted, rejected, duplicates, commits, resets, max_version;
-    uint64_t accepted_by_type[16];
+    uint64_t accepted_by_type[32];
+    uint64_t notifications, minimised, log_checked;
 } fuzz_stats;
+
+/* The events appended in the open batch, with the bytes the log must hold for each: checked
+ * against the log once the batch commits. */
+#define FUZZ_PENDING_MAX 4096
+static struct {
+    uint64_t seq;
+    uint8_t *canonical;
+    size_t len;
+} fuzz_pending[FUZZ_PENDING_MAX];
+static size_t fuzz_n_pending;
 
 /* Reports a broken promise and aborts: libFuzzer saves the input and prints the stack. */
 static void fuzz_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
@@ -127,8 +143,16 @@ static void fuzz_store_open(void)
         fuzz_fail("cannot open a store in %s: %s", fuzz_dir, store_strerror(rc));
 }
 
+static void fuzz_pending_clear(void)
+{
+    for (size_t i = 0; i < fuzz_n_pending; i++)
+        free(fuzz_pending[i].canonical);
+    fuzz_n_pending = 0;
+}
+
 static void fuzz_store_close(void)
 {
+    fuzz_pending_clear();
     store_batch_abort(&fuzz_batch);
     store_close(&fuzz_store);
     fuzz_dir_remove();
@@ -162,16 +186,38 @@ static bool fuzz_batch_open(void)
     return true;
 }
 
+/* What the log holds for each event of the committed batch is the canonical encoding of the
+ * event that was checked: byte for byte. */
+static void fuzz_pending_check(void)
+{
+    for (size_t i = 0; i < fuzz_n_pending; i++) {
+        store_log_entry_t entry;
+        int rc = store_log_get(fuzz_store, fuzz_pending[i].seq, &entry);
+        if (rc != STORE_OK)
+            fuzz_fail("store_log_get(%llu): %s", (unsigned long long)fuzz_pending[i].seq,
+                      store_strerror(rc));
+        if (entry.raw_len != fuzz_pending[i].len ||
+            memcmp(entry.raw, fuzz_pending[i].canonical, entry.raw_len) != 0)
+            fuzz_fail("the log holds other bytes than the checked event's encoding at seq %llu",
+                      (unsigned long long)fuzz_pending[i].seq);
+        store_log_entry_clear(&entry);
+        fuzz_stats.log_checked++;
+    }
+    fuzz_pending_clear();
+}
+
 static void fuzz_batch_commit(void)
 {
     fuzz_inputs_in_batch = 0;
     if (fuzz_batch == NULL)
         return;
     int rc = store_batch_commit(&fuzz_batch);
-    if (rc != STORE_OK)
+    if (rc != STORE_OK) {
         fuzz_store_error(rc, "store_batch_commit");
-    else
-        fuzz_stats.commits++;
+        return;
+    }
+    fuzz_stats.commits++;
+    fuzz_pending_check();
 }
 
 /* --- Checks --------------------------------------------------------------------------------- */
@@ -229,7 +275,9 @@ static void fuzz_check_accepted(const Parcours__V1__Pathway *before, const Parco
     const Parcours__V1__Pathway *p = o->pathway;
     if (p == NULL || o->code != ERROR_CODE(UNSPECIFIED))
         fuzz_fail("an acceptance without a pathway, or with a code");
-    if (p->version != (before != NULL ? before->version : 0) + 1)
+    /* The version counts the episode's events: a registration opens a new episode at 1. */
+    uint64_t expected = event_type(e) == EVENT_TYPE(BENEFICIARY_REGISTERED) ? 1 : before->version + 1;
+    if (p->version != expected)
         fuzz_fail("version %llu after version %llu", (unsigned long long)p->version,
                   (unsigned long long)(before != NULL ? before->version : 0));
     if (strcmp(p->beneficiary_id, e->beneficiary_id) != 0)
@@ -268,60 +316,290 @@ static void fuzz_check_accepted(const Parcours__V1__Pathway *before, const Parco
             e->payload_case == PAYLOAD(MEMBER_LEFT) && strcmp(e->member_left->member_id, id) == 0;
         if (!pathway_has_member(p, id) && !partner_kind_territory_wide(r->kind) && !leaving)
             fuzz_fail("recipient %s is neither a member nor territory-wide", id);
+        bool suspension = e->payload_case == PAYLOAD(SUSPENSION_DECIDED) ||
+                          e->payload_case == PAYLOAD(SUSPENSION_LIFTED);
+        const char *referent = pathway_referent_partner(p);
+        if (suspension && !partner_kind_territory_wide(r->kind) &&
+            (referent == NULL || strcmp(referent, id) != 0))
+            fuzz_fail("recipient %s of a suspension is neither the referent's nor territory-wide",
+                      id);
         for (size_t j = i + 1; j < o->n_recipients; j++)
             if (strcmp(id, o->recipients[j].partner_id) == 0)
                 fuzz_fail("recipient %s twice", id);
     }
 }
 
-/* No oracle (domain.md): a partner neither member nor territory-wide gets the same answer
- * whether the pathway exists or not. */
+/* What a sender learns from one application of the rules: the reply, and when accepted, the
+ * pathway as it may then see it. Compared whole between two applications. */
+typedef struct fuzz_reply {
+    int rc;
+    int code;
+    char message[PATHWAY_MESSAGE_MAX];
+    uint64_t version;
+    uint8_t *view;
+    size_t view_len;
+} fuzz_reply_t;
+
+static void fuzz_reply_of(int rc, const pathway_outcome_t *o, const partner_t *sender,
+                          fuzz_reply_t *r)
+{
+    memset(r, 0, sizeof(*r));
+    r->rc = rc;
+    r->code = (int)o->code;
+    memcpy(r->message, o->message, sizeof(r->message));
+    if (rc == 0) {
+        r->version = o->pathway->version;
+        Parcours__V1__Pathway *view =
+            pathway_copy(o->pathway, pathway_view_for(o->pathway, sender));
+        r->view = fuzz_pack(view != NULL ? &view->base : NULL, &r->view_len);
+        if (view != NULL)
+            parcours__v1__pathway__free_unpacked(view, NULL);
+    }
+}
+
+static bool fuzz_reply_same(const fuzz_reply_t *a, const fuzz_reply_t *b)
+{
+    return a->rc == b->rc && a->code == b->code && strcmp(a->message, b->message) == 0 &&
+           a->version == b->version && fuzz_same(a->view, a->view_len, b->view, b->view_len);
+}
+
+/*
+ * No oracle (docs/domain.md): a sender blind to the pathway gets the reply it would get if
+ * there were none, registrations included; a registration that an open pathway stops gets the
+ * reply the sender gets for any other type it may not act on.
+ */
 static void fuzz_check_no_oracle(const Parcours__V1__Pathway *current, const Parcours__V1__Event *e,
                                  const partner_t *sender, int rc, const pathway_outcome_t *o)
 {
-    if (current == NULL || event_type(e) == EVENT_TYPE(BENEFICIARY_REGISTERED) ||
-        partner_kind_territory_wide(sender->kind) || pathway_has_member(current, sender->id))
+    if (current == NULL || pathway_visible_to(current, sender))
         return;
-    pathway_outcome_t none;
-    int rc_none = pathway_apply(NULL, e, sender, fuzz_directory, &none);
-    if (rc_none != rc || none.code != o->code || strcmp(none.message, o->message) != 0)
-        fuzz_fail("oracle: %s, no member of %s's pathway, gets \"%s\" (rc %d) but \"%s\" (rc %d) "
-                  "when there is no pathway",
-                  sender->id, e->beneficiary_id, o->message, rc, none.message, rc_none);
-    pathway_outcome_clear(&none);
+    fuzz_reply_t got, none;
+    fuzz_reply_of(rc, o, sender, &got);
+    pathway_outcome_t n;
+    int rc_none = pathway_apply(NULL, e, sender, fuzz_directory, NULL, &n);
+    fuzz_reply_of(rc_none, &n, sender, &none);
+    pathway_outcome_clear(&n);
+    if (rc_none == 0 && pathway_is_open(current)) {
+        /* The same event, as an appointment: the reply to a type the sender may not act on. */
+        Parcours__V1__AppointmentRecorded appointment = PARCOURS__V1__APPOINTMENT_RECORDED__INIT;
+        appointment.kind = PARCOURS__V1__APPOINTMENT_KIND__APPOINTMENT_KIND_PHONE;
+        appointment.status = PARCOURS__V1__APPOINTMENT_STATUS__APPOINTMENT_STATUS_SEEN;
+        appointment.at = 1;
+        Parcours__V1__Event other = *e;
+        other.payload_case = PAYLOAD(APPOINTMENT_RECORDED);
+        other.appointment_recorded = &appointment;
+        free(none.view);
+        rc_none = pathway_apply(NULL, &other, sender, fuzz_directory, NULL, &n);
+        fuzz_reply_of(rc_none, &n, sender, &none);
+        pathway_outcome_clear(&n);
+    }
+    if (!fuzz_reply_same(&got, &none))
+        fuzz_fail("oracle: %s, blind to %s's pathway, gets \"%s\" (rc %d, version %llu) but "
+                  "\"%s\" (rc %d, version %llu) when there is no pathway",
+                  sender->id, e->beneficiary_id, got.message, got.rc,
+                  (unsigned long long)got.version, none.message, none.rc,
+                  (unsigned long long)none.version);
+    free(got.view);
+    free(none.view);
 }
 
-/* What the delivery side does with an accepted pathway: the full and the minimised views. */
-static void fuzz_check_copies(const Parcours__V1__Pathway *p)
+/* A minimised view holds only what EMPLOYER and TRAINING_ORG may see (docs/domain.md). */
+static void fuzz_check_minimised_view(const Parcours__V1__Pathway *min,
+                                      const Parcours__V1__Pathway *p)
 {
-    Parcours__V1__Pathway *full = pathway_copy(p, false);
-    Parcours__V1__Pathway *min = pathway_copy(p, true);
-    if (full == NULL || min == NULL)
-        fuzz_fail("pathway_copy returned NULL");
-    if (!fuzz_same_message(&p->base, &full->base))
-        fuzz_fail("pathway_copy(p, false) differs from p");
     if (min->orientation != NULL || min->pending_request != NULL || min->referent != NULL ||
         min->contract != NULL || min->last_appointment != NULL || min->last_denial_reason != 0 ||
-        min->last_contract_end_reason != 0)
-        fuzz_fail("a minimised copy shows what EMPLOYER and TRAINING_ORG may not see");
+        min->last_contract_end_reason != 0 || min->n_members != 0 || min->suspension != NULL ||
+        min->last_suspension_lift_reason != 0 || min->rsa_recipient || min->episode != 0 ||
+        min->created_at != 0 || min->updated_at != 0)
+        fuzz_fail("a minimised view shows what EMPLOYER and TRAINING_ORG may not see");
     if (min->phase != PHASE(UNSPECIFIED) && min->phase != PHASE(EXITED) &&
         min->phase != PHASE(EMPLOYED) && min->phase != PHASE(IN_TRAINING))
-        fuzz_fail("a minimised copy shows phase %d", (int)min->phase);
+        fuzz_fail("a minimised view shows phase %d", (int)min->phase);
     if (strcmp(min->beneficiary_id, p->beneficiary_id) != 0 || min->version != p->version)
-        fuzz_fail("a minimised copy lost the beneficiary or the version");
-    /* Packing the minimised view must work too: the notification encoder does it. */
-    size_t len;
-    free(fuzz_pack(&min->base, &len));
+        fuzz_fail("a minimised view lost the beneficiary or the version");
+}
+
+/* What the delivery side does with an accepted pathway: every view. */
+static void fuzz_check_copies(const Parcours__V1__Pathway *p)
+{
+    Parcours__V1__Pathway *full = pathway_copy(p, PATHWAY_VIEW_TERRITORY);
+    Parcours__V1__Pathway *member = pathway_copy(p, PATHWAY_VIEW_MEMBER);
+    Parcours__V1__Pathway *referent = pathway_copy(p, PATHWAY_VIEW_REFERENT);
+    Parcours__V1__Pathway *min = pathway_copy(p, PATHWAY_VIEW_MINIMISED);
+    if (full == NULL || member == NULL || referent == NULL || min == NULL)
+        fuzz_fail("pathway_copy returned NULL");
+    if (!fuzz_same_message(&p->base, &full->base))
+        fuzz_fail("the territory's view differs from the pathway");
+    if (member->suspension != NULL || member->last_suspension_lift_reason != 0 ||
+        member->episode != 0 || referent->episode != 0)
+        fuzz_fail("a member's view shows a suspension or an episode");
+    if ((referent->suspension == NULL) != (p->suspension == NULL))
+        fuzz_fail("the referent's view lost the suspension");
+    fuzz_check_minimised_view(min, p);
     parcours__v1__pathway__free_unpacked(full, NULL);
+    parcours__v1__pathway__free_unpacked(member, NULL);
+    parcours__v1__pathway__free_unpacked(referent, NULL);
     parcours__v1__pathway__free_unpacked(min, NULL);
+}
+
+/* Whether needle occurs in the len bytes at hay. */
+static bool fuzz_bytes_hold(const uint8_t *hay, size_t len, const char *needle)
+{
+    size_t n = strlen(needle);
+    for (size_t i = 0; n > 0 && i + n <= len; i++)
+        if (memcmp(hay + i, needle, n) == 0)
+            return true;
+    return false;
+}
+
+/* Whether s is a substring of one of the n strings allowed (so that finding s in the bytes may
+ * be finding one of them). */
+static bool fuzz_within(const char *s, const char *const *allowed, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (allowed[i] != NULL && strstr(allowed[i], s) != NULL)
+            return true;
+    return false;
+}
+
+/*
+ * The ids a minimised recipient may not find in what it is sent: every partner of the pathway
+ * named outside its training and job facts, and the references of the others' records, unless
+ * the same string is also something it may see.
+ */
+static void fuzz_check_minimised_bytes(const Parcours__V1__Pathway *p, const partner_t *r,
+                                       const Parcours__V1__Event *e, const uint8_t *bytes,
+                                       size_t len)
+{
+    const char *allowed[8] = {r->id, p->beneficiary_id, p->territory};
+    size_t n = 3;
+    if (p->training != NULL) {
+        allowed[n++] = p->training->provider_id;
+        allowed[n++] = p->training->programme_code;
+    }
+    if (p->employment != NULL)
+        allowed[n++] = p->employment->employer_partner_id;
+    if (e->payload_case == PAYLOAD(JOB_PLACED))
+        allowed[n++] = e->job_placed->employer_partner_id;
+    else if (e->payload_case == PAYLOAD(TRAINING_ENTERED))
+        allowed[n++] = e->training_entered->provider_id;
+    const char *hidden[64];
+    size_t h = 0;
+    for (size_t i = 0; i < p->n_members && h < 48; i++)
+        hidden[h++] = p->members[i];
+    if (p->orientation != NULL) {
+        hidden[h++] = p->orientation->structure_id;
+        hidden[h++] = p->orientation->decided_by;
+    }
+    if (p->referent != NULL) {
+        hidden[h++] = p->referent->partner_id;
+        hidden[h++] = p->referent->professional_ref;
+    }
+    if (p->contract != NULL) {
+        hidden[h++] = p->contract->signed_with;
+        hidden[h++] = p->contract->plan_action_ref;
+    }
+    if (p->pending_request != NULL)
+        hidden[h++] = p->pending_request->requested_by;
+    if (p->last_appointment != NULL)
+        hidden[h++] = p->last_appointment->recorded_by;
+    if (p->suspension != NULL)
+        hidden[h++] = p->suspension->decided_by;
+    if (strcmp(e->partner_id, r->id) != 0) {
+        hidden[h++] = e->partner_id;
+        hidden[h++] = e->event_id;
+    }
+    for (size_t i = 0; i < h; i++)
+        if (hidden[i] != NULL && hidden[i][0] != '\0' && !fuzz_within(hidden[i], allowed, n) &&
+            fuzz_bytes_hold(bytes, len, hidden[i]))
+            fuzz_fail("%s, minimised, would be sent \"%s\", which it may not know", r->id,
+                      hidden[i]);
+}
+
+/*
+ * What delivery sends each recipient of the accepted event e, encoded as deliver.c encodes it
+ * (from the log's canonical bytes, pathway_event_minimise for the minimised, pathway_copy of
+ * pathway_view_for): it decodes to exactly the checked event (less who sent it, for the
+ * minimised), its strings pass the rules, and a minimised recipient finds nothing in its bytes
+ * that it may not see.
+ */
+static void fuzz_check_deliveries(const Parcours__V1__Event *e, const uint8_t *canonical,
+                                  size_t canonical_len, const pathway_outcome_t *o)
+{
+    for (size_t i = 0; i < o->n_recipients; i++) {
+        const partner_t *r = partners_find(fuzz_directory, o->recipients[i].partner_id);
+        fuzz_stats.notifications++;
+        /* The event, as the log gives it back. */
+        Parcours__V1__Event *logged = parcours__v1__event__unpack(NULL, canonical_len, canonical);
+        if (logged == NULL)
+            fuzz_fail("the canonical bytes of an accepted event do not decode");
+        Parcours__V1__Event shown = *logged;
+        bool minimised = pathway_event_minimised_for(r, logged);
+        if (minimised)
+            shown = pathway_event_minimise(logged);
+        size_t event_len;
+        uint8_t *event = fuzz_pack(&shown.base, &event_len);
+        parcours__v1__event__free_unpacked(logged, NULL);
+        /* It decodes, through the daemon's own boundary, to the event that was checked. */
+        Parcours__V1__Event *back =
+            (Parcours__V1__Event *)wire_unpack(&parcours__v1__event__descriptor, event, event_len);
+        if (back == NULL || !wire_strings_check(&back->base, NULL, 0))
+            fuzz_fail("what %s would be sent does not decode, or breaks the string rules", r->id);
+        Parcours__V1__Event expected = minimised ? pathway_event_minimise(e) : *e;
+        if (!fuzz_same_message(&back->base, &expected.base))
+            fuzz_fail("what %s would be sent is not the event that was checked", r->id);
+        if (!minimised) {
+            event_error_t err;
+            Parcours__V1__Event *again = NULL;
+            if (event_decode(event, event_len, EVENT_FRAME_MAX, &again, &err, NULL) != 0)
+                fuzz_fail("what %s would be sent fails the boundary: %s", r->id, err.message);
+            event_destroy(&again);
+        }
+        wire_free(&back->base);
+        /* The pathway as it may see it now. */
+        pathway_view_t v = pathway_view_for(o->pathway, r);
+        Parcours__V1__Pathway *view = pathway_copy(o->pathway, v);
+        size_t view_len = 0;
+        uint8_t *view_bytes = fuzz_pack(view != NULL ? &view->base : NULL, &view_len);
+        if (view != NULL) {
+            Parcours__V1__Pathway *decoded = (Parcours__V1__Pathway *)wire_unpack(
+                &parcours__v1__pathway__descriptor, view_bytes, view_len);
+            if (decoded == NULL || !wire_strings_check(&decoded->base, NULL, 0))
+                fuzz_fail("the view %s would be sent breaks the string rules", r->id);
+            for (size_t m = 0; m < decoded->n_members; m++)
+                if (!event_id_valid(decoded->members[m]))
+                    fuzz_fail("the view %s would be sent names an invalid member", r->id);
+            wire_free(&decoded->base);
+        }
+        if (partner_kind_minimised(r->kind)) {
+            fuzz_stats.minimised++;
+            if (v != PATHWAY_VIEW_MINIMISED && v != PATHWAY_VIEW_NONE)
+                fuzz_fail("%s, an EMPLOYER or TRAINING_ORG, gets view %d", r->id, (int)v);
+            if (view != NULL)
+                fuzz_check_minimised_view(view, o->pathway);
+            fuzz_check_minimised_bytes(o->pathway, r, e, event, event_len);
+            fuzz_check_minimised_bytes(o->pathway, r, e, view_bytes, view_len);
+        }
+        if (view != NULL)
+            parcours__v1__pathway__free_unpacked(view, NULL);
+        free(view_bytes);
+        free(event);
+    }
 }
 
 /* --- One frame: what ingest_frame does -------------------------------------------------------- */
 
-/* Appends an accepted event, then reads its pathway back from the batch. */
-static void fuzz_append(const Parcours__V1__Event *e, const uint8_t *frame, size_t len,
-                        const pathway_outcome_t *o)
+/* Appends an accepted event as ingest does (its canonical encoding, never the frame), checks
+ * what each recipient would be sent, then reads the pathway back from the batch. */
+static void fuzz_append(const Parcours__V1__Event *e, const pathway_outcome_t *o)
 {
+    uint8_t stack[EVENT_FRAME_MAX];
+    uint8_t *frame = NULL;
+    size_t len = event_pack(e, &frame, stack, sizeof(stack));
+    if (frame == NULL)
+        fuzz_fail("out of memory");
+    fuzz_check_deliveries(e, frame, len, o);
     const char **recipients = malloc((o->n_recipients + 1) * sizeof(*recipients));
     if (recipients == NULL)
         fuzz_fail("out of memory");
@@ -342,6 +620,18 @@ static void fuzz_append(const Parcours__V1__Event *e, const uint8_t *frame, size
     uint64_t seq = 0;
     int rc = store_batch_append(fuzz_batch, &se, &seq);
     free(recipients);
+    if (rc == STORE_OK && fuzz_n_pending < FUZZ_PENDING_MAX) {
+        uint8_t *copy = malloc(len);
+        if (copy == NULL)
+            fuzz_fail("out of memory");
+        memcpy(copy, frame, len);
+        fuzz_pending[fuzz_n_pending].seq = seq;
+        fuzz_pending[fuzz_n_pending].canonical = copy;
+        fuzz_pending[fuzz_n_pending].len = len;
+        fuzz_n_pending++;
+    }
+    if (frame != stack)
+        free(frame);
     if (rc != STORE_OK) {
         fuzz_store_error(rc, "store_batch_append");
         return;
@@ -360,12 +650,13 @@ static void fuzz_append(const Parcours__V1__Event *e, const uint8_t *frame, size
     parcours__v1__pathway__free_unpacked(stored, NULL);
 }
 
-/* Applies the decoded event e (its frame is frame, len bytes) as the daemon would. */
-static void fuzz_event(const Parcours__V1__Event *e, const uint8_t *frame, size_t len)
+/* Applies the decoded event e as the daemon would. */
+static void fuzz_event(const Parcours__V1__Event *e)
 {
     if (!event_id_valid(e->event_id) || !event_id_valid(e->partner_id) ||
         !event_id_valid(e->beneficiary_id) || e->occurred_at <= 0 ||
-        event_type_name(event_type(e)) == NULL)
+        event_type_name(event_type(e)) == NULL || !wire_strings_check(&e->base, NULL, 0) ||
+        event_id_looks_like_nir(e->beneficiary_id))
         fuzz_fail("event_decode let through an event it should have refused");
     const partner_t *sender = partners_find(fuzz_directory, e->partner_id);
     if (sender == NULL) {
@@ -398,7 +689,7 @@ static void fuzz_event(const Parcours__V1__Event *e, const uint8_t *frame, size_
     uint8_t *cbefore = fuzz_pack(current != NULL ? &current->base : NULL, &clen);
     uint8_t *ebefore = fuzz_pack(&e->base, &elen);
     pathway_outcome_t outcome;
-    rc = pathway_apply(current, e, sender, fuzz_directory, &outcome);
+    rc = pathway_apply(current, e, sender, fuzz_directory, NULL, &outcome);
     uint8_t *cafter = fuzz_pack(current != NULL ? &current->base : NULL, &clen2);
     uint8_t *eafter = fuzz_pack(&e->base, &elen2);
     if (!fuzz_same(cbefore, clen, cafter, clen2))
@@ -412,7 +703,7 @@ static void fuzz_event(const Parcours__V1__Event *e, const uint8_t *frame, size_
 
     if (rc == 0) {
         fuzz_stats.accepted++;
-        fuzz_stats.accepted_by_type[event_type(e) & 15]++;
+        fuzz_stats.accepted_by_type[event_type(e) & 31]++;
         if (outcome.pathway != NULL && outcome.pathway->version > fuzz_stats.max_version)
             fuzz_stats.max_version = outcome.pathway->version;
         fuzz_check_accepted(current, e, sender, &outcome);
@@ -422,7 +713,8 @@ static void fuzz_event(const Parcours__V1__Event *e, const uint8_t *frame, size_
                     e->event_id, event_type_name(event_type(e)), sender->id, e->beneficiary_id,
                     (unsigned long long)outcome.pathway->version, (int)outcome.pathway->phase,
                     outcome.n_recipients);
-        fuzz_append(e, frame, len, &outcome);
+        fuzz_check_no_oracle(current, e, sender, rc, &outcome);
+        fuzz_append(e, &outcome);
     } else if (rc == 1) {
         fuzz_stats.rejected++;
         fuzz_check_rejected(&outcome);
@@ -462,7 +754,7 @@ static void fuzz_frame(const uint8_t *data, size_t len)
                     err.message);
     } else {
         fuzz_stats.decoded++;
-        fuzz_event(e, frame, len);
+        fuzz_event(e);
     }
     event_destroy(&e);
     if (e != NULL)
@@ -479,13 +771,16 @@ static void fuzz_cleanup(void)
     partners_destroy(&fuzz_directory);
     fprintf(stderr,
             "fuzz_ingest: %llu frames, %llu decoded, %llu accepted (pathway versions up to %llu), "
-            "%llu rejected by the rules, %llu duplicates; %llu commits, %llu fresh stores\n",
+            "%llu rejected by the rules, %llu duplicates; %llu commits, %llu fresh stores; "
+            "%llu notifications checked (%llu minimised), %llu log entries read back\n",
             (unsigned long long)fuzz_stats.frames, (unsigned long long)fuzz_stats.decoded,
             (unsigned long long)fuzz_stats.accepted, (unsigned long long)fuzz_stats.max_version,
             (unsigned long long)fuzz_stats.rejected, (unsigned long long)fuzz_stats.duplicates,
-            (unsigned long long)fuzz_stats.commits, (unsigned long long)fuzz_stats.resets);
+            (unsigned long long)fuzz_stats.commits, (unsigned long long)fuzz_stats.resets,
+            (unsigned long long)fuzz_stats.notifications, (unsigned long long)fuzz_stats.minimised,
+            (unsigned long long)fuzz_stats.log_checked);
     fprintf(stderr, "fuzz_ingest: accepted by type:");
-    for (int t = 1; t < 16; t++)
+    for (int t = 1; t <= EVENT_TYPE(SUSPENSION_LIFTED); t++)
         fprintf(stderr, " %s %llu", event_type_name((Parcours__V1__EventType)t),
                 (unsigned long long)fuzz_stats.accepted_by_type[t]);
     fprintf(stderr, "\n");
@@ -540,9 +835,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         fuzz_frame(data + at, len);
         at += len;
     }
-    if (scratch)
+    if (scratch) {
         store_batch_abort(&fuzz_batch);
-    else if (++fuzz_inputs_in_batch >= FUZZ_COMMIT_EVERY)
+        fuzz_pending_clear();
+    } else if (++fuzz_inputs_in_batch >= FUZZ_COMMIT_EVERY)
         fuzz_batch_commit();
     return 0;
 }

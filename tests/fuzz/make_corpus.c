@@ -48,6 +48,8 @@ typedef struct corpus_event {
     Parcours__V1__MemberJoined member_joined;
     Parcours__V1__MemberLeft member_left;
     Parcours__V1__PathwayExited pathway_exited;
+    Parcours__V1__SuspensionDecided suspension_decided;
+    Parcours__V1__SuspensionLifted suspension_lifted;
 } corpus_event_t;
 
 /* One step of a sequence: the type, its sender, and the partner id or territory the payload
@@ -84,6 +86,29 @@ static int corpus_pick(const ProtobufCEnumDescriptor *d)
 }
 
 /* Fills c with a valid event of this type. f must not be copied afterwards. */
+/* The referent body a structure of the directory can carry (docs/domain.md): a sequence's
+ * orientations are then accepted, and the fuzzer mutates them into the refusals. */
+static Parcours__V1__ReferentBody corpus_body_for(const char *structure)
+{
+    for (size_t i = 0; i < FUZZ_N_PARTNERS; i++) {
+        if (strcmp(fuzz_partner_defs[i].id, structure) != 0)
+            continue;
+        switch (fuzz_partner_defs[i].kind) {
+        case FUZZ_KIND(DEPARTEMENT):
+            return PARCOURS__V1__REFERENT_BODY__REFERENT_BODY_DEPARTEMENT;
+        case FUZZ_KIND(FRANCE_TRAVAIL):
+            return PARCOURS__V1__REFERENT_BODY__REFERENT_BODY_FRANCE_TRAVAIL;
+        case FUZZ_KIND(MISSION_LOCALE):
+            return PARCOURS__V1__REFERENT_BODY__REFERENT_BODY_MISSION_LOCALE;
+        case FUZZ_KIND(CAP_EMPLOI):
+            return PARCOURS__V1__REFERENT_BODY__REFERENT_BODY_CAP_EMPLOI;
+        default:
+            return PARCOURS__V1__REFERENT_BODY__REFERENT_BODY_DELEGATED;
+        }
+    }
+    return PARCOURS__V1__REFERENT_BODY__REFERENT_BODY_DELEGATED;
+}
+
 static void corpus_event_init(corpus_event_t *c, const corpus_step_t *s, const char *beneficiary,
                               const char *event_id)
 {
@@ -119,9 +144,9 @@ static void corpus_event_init(corpus_event_t *c, const corpus_step_t *s, const c
         c->orientation_decided =
             (Parcours__V1__OrientationDecided)PARCOURS__V1__ORIENTATION_DECIDED__INIT;
         c->orientation_decided.pathway_type = corpus_pick(&parcours__v1__pathway_type__descriptor);
-        c->orientation_decided.referent_body =
-            corpus_pick(&parcours__v1__referent_body__descriptor);
         c->orientation_decided.structure_id = or_default(arg, "ml93");
+        c->orientation_decided.referent_body = corpus_body_for(c->orientation_decided.structure_id);
+        c->orientation_decided.notified_at = at - INT64_C(2) * 86400 * 1000;
         c->e.orientation_decided = &c->orientation_decided;
         break;
     case EVENT_TYPE(ORIENTATION_DENIED):
@@ -143,6 +168,13 @@ static void corpus_event_init(corpus_event_t *c, const corpus_step_t *s, const c
         c->contract_signed.kind = corpus_pick(&parcours__v1__contract_kind__descriptor);
         c->contract_signed.start = at;
         c->contract_signed.end = at + INT64_C(180) * 86400 * 1000;
+        if (c->contract_signed.kind ==
+            PARCOURS__V1__CONTRACT_KIND__CONTRACT_KIND_CONTRAT_ENGAGEMENT) {
+            c->contract_signed.plan_action_ref = "pa-17";
+            c->contract_signed.weekly_hours = 12;
+            c->contract_signed.reduced_hours_reason =
+                corpus_pick(&parcours__v1__reduced_hours_reason__descriptor);
+        }
         c->e.contract_signed = &c->contract_signed;
         break;
     case EVENT_TYPE(CONTRACT_ENDED):
@@ -197,6 +229,18 @@ static void corpus_event_init(corpus_event_t *c, const corpus_step_t *s, const c
         c->pathway_exited = (Parcours__V1__PathwayExited)PARCOURS__V1__PATHWAY_EXITED__INIT;
         c->pathway_exited.reason = corpus_pick(&parcours__v1__exit_reason__descriptor);
         c->e.pathway_exited = &c->pathway_exited;
+        break;
+    case EVENT_TYPE(SUSPENSION_DECIDED):
+        c->suspension_decided =
+            (Parcours__V1__SuspensionDecided)PARCOURS__V1__SUSPENSION_DECIDED__INIT;
+        c->suspension_decided.reason = corpus_pick(&parcours__v1__suspension_reason__descriptor);
+        c->e.suspension_decided = &c->suspension_decided;
+        break;
+    case EVENT_TYPE(SUSPENSION_LIFTED):
+        c->suspension_lifted = (Parcours__V1__SuspensionLifted)PARCOURS__V1__SUSPENSION_LIFTED__INIT;
+        c->suspension_lifted.reason =
+            corpus_pick(&parcours__v1__suspension_lift_reason__descriptor);
+        c->e.suspension_lifted = &c->suspension_lifted;
         break;
     default:
         fprintf(stderr, "make_corpus: no event type %d\n", (int)s->type);
@@ -299,6 +343,8 @@ static void write_singles(void)
         {EVENT_TYPE(MEMBER_JOINED), "cd93", "employer93"},
         {EVENT_TYPE(MEMBER_LEFT), "cd93", "trainer93"},
         {EVENT_TYPE(PATHWAY_EXITED), "cd93", NULL},
+        {EVENT_TYPE(SUSPENSION_DECIDED), "ft93", NULL},
+        {EVENT_TYPE(SUSPENSION_LIFTED), "ft93", NULL},
     };
     for (size_t i = 0; i < sizeof(singles) / sizeof(singles[0]); i++) {
         char name[64];
@@ -382,6 +428,26 @@ static void write_sequences(void)
         {EVENT_TYPE(PATHWAY_EXITED), "cd75", NULL}, /* closed already */
     };
     write_sequence("seq-refused", "X-0001", refused, N(refused));
+
+    /* An RSA recipient (registered by the CAF): the departement suspends, then lifts; France
+     * Travail may not. Then the exit ends the facts in force. */
+    static const corpus_step_t suspension[] = {
+        {EVENT_TYPE(BENEFICIARY_REGISTERED), "caf93", NULL},
+        {EVENT_TYPE(ORIENTATION_DECIDED), "cd93", "ccas93"},
+        {EVENT_TYPE(REFERENT_ASSIGNED), "ccas93", "ccas93"},
+        {EVENT_TYPE(CONTRACT_SIGNED), "ccas93", NULL},
+        {EVENT_TYPE(SUSPENSION_DECIDED), "ft93", NULL}, /* not for an RSA recipient */
+        {EVENT_TYPE(SUSPENSION_DECIDED), "cd93", NULL},
+        {EVENT_TYPE(MEMBER_JOINED), "ccas93", "employer93"},
+        {EVENT_TYPE(JOB_PLACED), "employer93", NULL},
+        {EVENT_TYPE(SUSPENSION_LIFTED), "cd93", NULL},
+        {EVENT_TYPE(SUSPENSION_DECIDED), "cd93", NULL},
+        {EVENT_TYPE(MEMBER_LEFT), "ccas93", "employer93"}, /* employs: refused */
+        {EVENT_TYPE(ORIENTATION_DECIDED), "cd93", "cap93"}, /* ends the contract */
+        {EVENT_TYPE(PATHWAY_EXITED), "cd93", NULL},
+        {EVENT_TYPE(BENEFICIARY_REGISTERED), "ml93", ""},
+    };
+    write_sequence("seq-suspension", "S-0001", suspension, N(suspension));
 }
 
 /* Frames the boundary must refuse, in one scratch input, plus a duplicate and a version
@@ -425,6 +491,25 @@ static void write_hostile(void)
     corpus_event_init(&c, &exit_step, "H-0001", "hostile-04");
     c.e.expected_version = 7;
     file_add_event(&f, &c.e);
+
+    /* An identifier with a NUL byte inside, and a frame whose payload a second one supersedes
+     * (what the daemon stores must be the second alone). */
+    corpus_event_init(&c, &reg, "H-0003", "hostile-05");
+    c.e.beneficiary_id = "H-0003Xtail";
+    len = parcours__v1__event__get_packed_size(&c.e);
+    parcours__v1__event__pack(&c.e, frame);
+    uint8_t *x = memchr(frame, 'X', len);
+    if (x != NULL)
+        *x = 0;
+    file_add_frame(&f, frame, len);
+    corpus_step_t decided = {EVENT_TYPE(ORIENTATION_DECIDED), "ft93", "ccas93"};
+    corpus_event_init(&c, &decided, "H-0001", "hostile-06");
+    len = parcours__v1__event__get_packed_size(&c.e);
+    parcours__v1__event__pack(&c.e, frame);
+    corpus_step_t exited = {EVENT_TYPE(PATHWAY_EXITED), "ft93", NULL};
+    corpus_event_init(&c, &exited, "H-0001", "hostile-06");
+    len += parcours__v1__event__pack(&c.e, frame + len);
+    file_add_frame(&f, frame, len);
     file_write("hostile", &f);
 }
 
@@ -440,8 +525,8 @@ static void write_dictionary(const char *path)
         fprintf(out, "\"\\x12\\x%02zx%s\"\n", strlen(id), id);
     }
     fprintf(out, "\"93\"\n\"75\"\n\"92\"\n\"2A\"\n");
-    /* The tags of the payload fields 101-115 (length-delimited): two-byte varints. */
-    for (unsigned field = 101; field <= 115; field++) {
+    /* The tags of the payload fields 101-117 (length-delimited): two-byte varints. */
+    for (unsigned field = 101; field <= 117; field++) {
         unsigned tag = field << 3 | 2;
         fprintf(out, "\"\\x%02x\\x%02x\"\n", (tag & 0x7f) | 0x80, tag >> 7);
     }

@@ -362,8 +362,45 @@ def event(event_id, partner, beneficiary, expected_version=0, **payload):
     return e
 
 
-def registered(event_id, partner, beneficiary):
-    return event(event_id, partner, beneficiary, beneficiary_registered=pb.BeneficiaryRegistered())
+# The one sentence every sender blind to a pathway gets, whatever the event type, whether the
+# pathway exists or not (docs/domain.md, "No oracle"); only the sender's id varies.
+BLIND_SENTENCE = ("Partner {partner} may not act on this beneficiary: only the members of the "
+                  "beneficiary's follow-up group and the territory's departement and France "
+                  "Travail may. If you follow this person, ask the referent to add you.")
+
+
+def blind_sentence(partner):
+    return BLIND_SENTENCE.format(partner=partner)
+
+
+def registered(event_id, partner, beneficiary, rsa_recipient=False, territory=""):
+    """A registration; rsa_recipient for an RSA recipient (always, when a CAF registers)."""
+    return event(event_id, partner, beneficiary, beneficiary_registered=pb.BeneficiaryRegistered(
+        territory=territory, rsa_recipient=rsa_recipient))
+
+
+def decided(event_id, partner, beneficiary, structure_id, referent_body,
+            pathway_type=pb.PATHWAY_TYPE_EMPLOI, notified_at=None, expected_version=0):
+    """An OrientationDecided; notified_at (required by the 2023 law) defaults to now.
+    referent_body must fit the structure's kind: DEPARTEMENT, FRANCE_TRAVAIL, MISSION_LOCALE and
+    CAP_EMPLOI their own kind, DELEGATED a CCAS or an ASSOCIATION."""
+    return event(event_id, partner, beneficiary, expected_version=expected_version,
+                 orientation_decided=pb.OrientationDecided(
+                     pathway_type=pathway_type, referent_body=referent_body,
+                     structure_id=structure_id,
+                     notified_at=now_ms() if notified_at is None else notified_at))
+
+
+def engagement(event_id, partner, beneficiary, plan_action_ref, weekly_hours=0,
+               reduced_hours_reason=pb.REDUCED_HOURS_REASON_UNSPECIFIED, hours_exempted=False,
+               start=None, end=0):
+    """A ContractSigned of the 2023 law's contrat d'engagement (CER and PPAE starting from the
+    territory's cut-over date, 2025-01-01 by default, are refused): a plan d'action reference
+    and weekly hours (0 = 15; below 15, or hours_exempted, with a reduced_hours_reason)."""
+    return event(event_id, partner, beneficiary, contract_signed=pb.ContractSigned(
+        kind=pb.CONTRACT_KIND_CONTRAT_ENGAGEMENT, start=now_ms() if start is None else start,
+        end=end, plan_action_ref=plan_action_ref, weekly_hours=weekly_hours,
+        reduced_hours_reason=reduced_hours_reason, hours_exempted=hours_exempted))
 
 
 def appointment(event_id, partner, beneficiary):

@@ -73,9 +73,15 @@ class Stream:
                 f"{self.partner}: gap, got partner_seq {n.partner_seq} after {self.max_seen}")
             self.by_partner_seq[n.partner_seq] = n.seq
             self.max_seen = n.partner_seq
+            if self.partner in MINIMISED:
+                # Who else acts on the pathway is not an employer's to know (it never sends
+                # here): the event comes without its sender and the sender's event id.
+                assert n.event.partner_id == "" and n.event.event_id == "", "minimisation broken"
+                assert n.event.beneficiary_id and n.event.occurred_at, "event emptied"
             if self.partner in MINIMISED and n.HasField("pathway"):
                 assert not n.pathway.HasField("orientation"), "minimisation broken"
                 assert not n.pathway.HasField("contract"), "minimisation broken"
+                assert not n.pathway.members, "minimisation broken"
 
 
 class DeliveryTest(unittest.TestCase):

@@ -11,7 +11,7 @@ import random
 import time
 import unittest
 
-from harness import Daemon, appointment, event, pb, registered, send_and_wait
+from harness import Daemon, appointment, engagement, event, now_ms, pb, registered, send_and_wait
 
 B = "B-hostile-1"
 
@@ -39,17 +39,20 @@ def with_unknown_field(data, number=50):
 
 
 def decided(**payload):
+    """A valid OrientationDecided frame (notified_at included) with some fields replaced."""
     d = pb.OrientationDecided(pathway_type=pb.PATHWAY_TYPE_EMPLOI,
-                              referent_body=pb.REFERENT_BODY_MISSION_LOCALE, structure_id="ml93")
+                              referent_body=pb.REFERENT_BODY_MISSION_LOCALE, structure_id="ml93",
+                              notified_at=now_ms())
     for name, value in payload.items():
         setattr(d, name, value)
     return event("h-dec", "cd93", B, orientation_decided=d).SerializeToString()
 
 
 def raw_enum_decided(value):
-    """OrientationDecided whose pathway_type carries a number the contract does not define."""
+    """OrientationDecided whose pathway_type carries a number the contract does not define
+    (every other field valid, notified_at included)."""
     inner = varint((1 << 3) | 0) + varint(value) + varint((2 << 3) | 0) + varint(3) + \
-        varint((3 << 3) | 2) + varint(4) + b"ml93"
+        varint((3 << 3) | 2) + varint(4) + b"ml93" + varint((4 << 3) | 0) + varint(now_ms())
     head = event("h-enum", "cd93", B).SerializeToString()
     return head + varint((103 << 3) | 2) + varint(len(inner)) + inner
 
@@ -81,16 +84,19 @@ CASES = [
     ("occurred_at negative", [frame(occurred_at=-5)], MALFORMED),
     ("missing payload", [event("h-np", "cd93", B).SerializeToString()], MALFORMED),
     ("missing required field", [decided(structure_id="")], MALFORMED),
+    ("orientation without notified_at", [decided(notified_at=0)], MALFORMED),
     ("unknown enum value", [raw_enum_decided(99)], MALFORMED),
     ("unknown field", [with_unknown_field(valid)], MALFORMED),
     ("wrong wire type", [varint((1 << 3) | 0) + varint(5)], MALFORMED),
     ("contract ending before it starts",
-     [event("h-c", "cd93", B, contract_signed=pb.ContractSigned(
-         kind=pb.CONTRACT_KIND_CER, start=2000, end=1000)).SerializeToString()], MALFORMED),
+     [engagement("h-c", "cd93", B, "pa-h-1", start=2000, end=1000).SerializeToString()],
+     MALFORMED),
     ("unknown partner", [frame(partner_id="intruder93")], pb.ERROR_CODE_NOT_AUTHORISED),
     ("wrong expected_version", [frame(expected_version=99)], pb.ERROR_CODE_VERSION_CONFLICT),
+    # cd93 may see territory 93 only (cd75's territory is in the partners file too): whether a
+    # pathway exists elsewhere is none of its business, so a missing one is NOT_AUTHORISED.
     ("unknown beneficiary", [frame(beneficiary_id="B-hostile-none")],
-     pb.ERROR_CODE_UNKNOWN_BENEFICIARY),
+     pb.ERROR_CODE_NOT_AUTHORISED),
 ]
 
 

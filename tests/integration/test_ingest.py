@@ -5,13 +5,24 @@ import random
 import time
 import unittest
 
-from harness import Daemon, appointment, event, pb, registered, send_and_wait
+from harness import (PARTNERS, Daemon, appointment, blind_sentence, event, pb, registered,
+                     send_and_wait)
+
+# A France Travail registered for every territory of the partners file (93 and 75): the only
+# kind of sender told that a beneficiary has no pathway (UNKNOWN_BENEFICIARY). Every other one,
+# ft93 included, gets the blind NOT_AUTHORISED sentence, whether a pathway exists or not.
+ALL_SEEING = "ftnational"
+INGEST_PARTNERS = PARTNERS + f"""[{ALL_SEEING}]
+name = France Travail, every territory (synthetic)
+kind = FRANCE_TRAVAIL
+territory = 93, 75
+"""
 
 
 class IngestTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
-        cls.daemon = Daemon().start()
+        cls.daemon = Daemon(partners=INGEST_PARTNERS).start()
 
     @classmethod
     def tearDownClass(cls):
@@ -48,10 +59,11 @@ class IngestTest(unittest.TestCase):
         self.assertGreater(history[0].committed_at, 0)
 
     def test_duplicate_returns_original_seq(self):
-        e = registered("dup-1", "caf93", "B-dup-1")
+        e = registered("dup-1", "caf93", "B-dup-1", rsa_recipient=True)  # a CAF: RSA
         original = self.ack(e)
         again = self.ack(e)
-        self.assertEqual(original.status, pb.ACK_STATUS_ACCEPTED)
+        self.assertEqual(original.status, pb.ACK_STATUS_ACCEPTED, original.message)
+        self.assertTrue(self.daemon.pathway("B-dup-1").rsa_recipient)
         self.assertEqual(again.status, pb.ACK_STATUS_DUPLICATE)
         self.assertEqual(again.seq, original.seq)
         # The same event twice in one pipeline, hence most likely in one batch.
@@ -73,14 +85,20 @@ class IngestTest(unittest.TestCase):
         self.assertTrue(ack.message.endswith("."), ack.message)
         if event_id is not None:
             self.assertEqual(ack.event_id, event_id)
+        if not isinstance(frame, bytes):  # sentences never name the beneficiary
+            self.assertNotIn(frame.beneficiary_id, ack.message)
         self.assertEqual(self.daemon.status().last_seq, before, "a rejected event changed the log")
         return ack
 
     def test_every_rejection_code_over_the_wire(self):
         b = "B-rej-1"
         self.assertEqual(self.ack(registered("rej-0", "cd93", b)).status, pb.ACK_STATUS_ACCEPTED)
-        self.assertRejected(appointment("rej-1", "ft93", "B-nobody"),
+        self.assertRejected(appointment("rej-1", ALL_SEEING, "B-nobody"),
                             pb.ERROR_CODE_UNKNOWN_BENEFICIARY, "rej-1")
+        # ft93 may see territory 93 only: a missing pathway is none of its business either.
+        blind = self.assertRejected(appointment("rej-1b", "ft93", "B-nobody"),
+                                    pb.ERROR_CODE_NOT_AUTHORISED, "rej-1b")
+        self.assertEqual(blind.message, blind_sentence("ft93"))
         self.assertRejected(registered("rej-2", "cd93", b), pb.ERROR_CODE_INVALID_TRANSITION)
         self.assertRejected(event("rej-3", "cd93", b, expected_version=7,
                                   appointment_recorded=appointment("x", "cd93", b).appointment_recorded),
@@ -105,7 +123,8 @@ class IngestTest(unittest.TestCase):
         # sender is the authenticated partner under CURVE; here, without, it is the one the event
         # claims, and "?" for a frame that does not decode as a valid event.
         lines = [l for l in self.daemon.log().splitlines() if "rejected: partner" in l]
-        for partner, event_id, code in (("ft93", "rej-1", "UNKNOWN_BENEFICIARY"),
+        for partner, event_id, code in ((ALL_SEEING, "rej-1", "UNKNOWN_BENEFICIARY"),
+                                        ("ft93", "rej-1b", "NOT_AUTHORISED"),
                                         ("cd93", "rej-2", "INVALID_TRANSITION"),
                                         ("cd93", "rej-3", "VERSION_CONFLICT"),
                                         ("nobody93", "rej-4", "NOT_AUTHORISED"),
@@ -117,6 +136,10 @@ class IngestTest(unittest.TestCase):
             self.assertIn(f"rejected: partner {partner} event {event_id}: ERROR_CODE_{code}: ",
                           mine[0])
             self.assertTrue(mine[0].startswith("<6>"), mine[0])  # info, for journald
+        # The log never carries a beneficiary id: sentences do not name it.
+        for line in lines:
+            self.assertNotIn(b, line)
+            self.assertNotIn("B-nobody", line)
 
     def test_four_clients_ten_thousand_pipelined_each(self):
         clients, per_client, window, beneficiaries = 4, 10_000, 500, 50

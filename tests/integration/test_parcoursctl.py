@@ -34,21 +34,52 @@ class ParcoursctlTest(unittest.TestCase):
         self.assertEqual(run.returncode, 1, run.stderr)  # the scenario ends with rejections
         results = [json.loads(line) for line in run.stdout.splitlines()]
         statuses = [r["status"] for r in results]
-        self.assertEqual(statuses.count("ACCEPTED"), 23, run.stdout)
-        rejected = [r["code"] for r in results if r["status"] == "REJECTED"]
-        self.assertEqual(rejected, ["NOT_AUTHORISED", "INVALID_TRANSITION", "UNKNOWN_BENEFICIARY",
-                                    "VERSION_CONFLICT", "INVALID_TRANSITION"])
-        self.assertTrue(all(r["message"] for r in results if r["status"] == "REJECTED"))
+        self.assertEqual(statuses.count("ACCEPTED"), 30, run.stdout)
+        rejected = [r for r in results if r["status"] == "REJECTED"]
+        self.assertEqual([r["code"] for r in rejected],
+                         ["NOT_AUTHORISED", "INVALID_TRANSITION", "INVALID_TRANSITION",
+                          "UNKNOWN_BENEFICIARY", "VERSION_CONFLICT", "INVALID_TRANSITION"])
+        self.assertTrue(all(r["message"] for r in rejected))
+        # No sentence names the beneficiary; the PPAE after the cut-over says what to sign.
+        self.assertTrue(all(r["beneficiary"] not in r["message"] for r in rejected), rejected)
+        self.assertEqual(rejected[2]["beneficiary"], "B-93-0004")
+        self.assertIn("contrat d'engagement", rejected[2]["message"])
 
         show = self.ctl("show", "B-93-0001", "--json")
         self.assertEqual(show.returncode, 0, show.stderr)
         pathway = json.loads(show.stdout)
         self.assertEqual(pathway["phase"], "EXITED")
         self.assertEqual(pathway["version"], 10)
+        self.assertTrue(pathway["rsa_recipient"])
+        self.assertEqual(pathway["orientation"]["notified_at"], 1768903200000)  # 2026-01-20T10Z
+        # The exit ended the contrat d'engagement in force.
+        self.assertIsNone(pathway["contract"])
+        self.assertEqual(pathway["last_contract_end_reason"], "PATHWAY_EXITED")
         human = self.ctl("show", "B-93-0003")
         self.assertEqual(human.returncode, 0)
         self.assertIn("CONTRACTED", human.stdout)
         self.assertIn("ccas-est93", human.stdout)
+        # The contrat d'engagement's plan and hours, and the suspension decided then lifted.
+        self.assertRegex(human.stdout, r"\ncontract\s+kind CONTRAT_ENGAGEMENT, .*plan_action_ref "
+                                       r"pa-ccas-est93-0003, weekly_hours 8, "
+                                       r"reduced_hours_reason HEALTH\n")
+        self.assertRegex(human.stdout, r"last_suspension_lift_reason\s+REMOBILISED_PAID_BACK")
+        self.assertRegex(human.stdout, r"rsa_recipient\s+yes")
+        self.assertNotRegex(human.stdout, r"\nsuspension ")
+        accompanied = json.loads(self.ctl("show", "B-93-0004", "--json").stdout)
+        self.assertEqual(accompanied["phase"], "ACCOMPANIED")
+        self.assertEqual(accompanied["version"], 3)
+        self.assertFalse(accompanied["rsa_recipient"])
+        suspended = json.loads(self.ctl("history", "B-93-0003", "--json").stdout)
+        self.assertEqual([h["type"] for h in suspended].count("SuspensionDecided"), 1)
+        self.assertEqual([h["type"] for h in suspended].count("SuspensionLifted"), 1)
+        self.assertEqual(len(suspended), 9)
+        # history shows the new event types and their fields, for people too.
+        text = self.ctl("history", "B-93-0003").stdout
+        self.assertRegex(text, r"SuspensionDecided\s+cd93\s+occurred_at \S+, "
+                               r"reason APPOINTMENT_MISSED")
+        self.assertRegex(text, r"SuspensionLifted\s+cd93\s+occurred_at \S+, "
+                               r"reason REMOBILISED_PAID_BACK")
 
         history = self.ctl("history", "B-93-0002", "--json")
         self.assertEqual(history.returncode, 0, history.stderr)
@@ -64,12 +95,20 @@ class ParcoursctlTest(unittest.TestCase):
         self.assertIn("last_seq", s)
         human = self.ctl("status").stdout
         self.assertRegex(human, r"durable\s+yes")
-        # Each partner's stream: after the demo scenario ft93 was told of 18 events and has
-        # acknowledged none of them.
+        # Each partner's stream: after the demo scenario ft93 (territory-wide) was told of the
+        # 23 accepted events it did not send, the suspensions included, and has acknowledged
+        # none of them.
         ft = [d for d in s["deliveries"] if d["partner_id"] == "ft93"][0]
         self.assertEqual((int(ft["last_partner_seq"]), int(ft.get("cursor", 0)), int(ft["lag"])),
-                         (18, 0, 18))
-        self.assertRegex(human, r"\n  ft93\s+18\s+0\s+18\s+0\n")
+                         (23, 0, 23))
+        self.assertRegex(human, r"\n  ft93\s+23\s+0\s+23\s+0\n")
+        # Pathways are counted per territory and phase.
+        counts = {(c.get("territory", ""), c["phase"]): int(c["count"])
+                  for c in s["pathways_per_phase"]}
+        self.assertEqual({k: v for k, v in counts.items() if v},
+                         {("93", "EXITED"): 1, ("93", "EMPLOYED"): 1, ("93", "CONTRACTED"): 1,
+                          ("93", "ACCOMPANIED"): 1})
+        self.assertRegex(human, r"\n  93\s+CONTRACTED\s+1\n")
         self.assertRegex(human, r"last seq\s+%d" % s["last_seq"])
         partners = json.loads(self.ctl("partners", "--json").stdout)
         ids = {p["partner_id"] for p in (partners if isinstance(partners, list) else partners["partners"])}
@@ -84,9 +123,27 @@ class ParcoursctlTest(unittest.TestCase):
         self.assertIn("INVALID_TRANSITION", again.stdout + again.stderr)
         decided = self.ctl("emit", "OrientationDecided", "--as", "cd93", "--beneficiary", "B-ctl-1",
                            "--pathway-type", "EMPLOI", "--referent-body", "MISSION_LOCALE",
-                           "--structure-id", "ml93", "--json")
+                           "--structure-id", "ml93", "--notified-at", "2026-11-27T10:00:00Z",
+                           "--json")
         self.assertEqual(decided.returncode, 0, decided.stdout + decided.stderr)
         self.assertEqual(json.loads(decided.stdout)["status"], "ACCEPTED")
+        # Without notified_at (required by the 2023 law), the daemon refuses the frame.
+        unnotified = self.ctl("emit", "OrientationDecided", "--as", "cd93", "--beneficiary",
+                              "B-ctl-1", "--pathway-type", "EMPLOI", "--referent-body",
+                              "MISSION_LOCALE", "--structure-id", "ml93", "--json")
+        self.assertEqual(unnotified.returncode, 1, unnotified.stdout + unnotified.stderr)
+        self.assertEqual(json.loads(unnotified.stdout)["code"], "MALFORMED")
+        # The new types, from the command line: a suspension of a non-RSA recipient is France
+        # Travail's to decide and to lift, and a registration says whether the RSA is paid.
+        for args in (["SuspensionDecided", "--as", "ft93", "--reason", "CONTRACT_NOT_DRAWN_UP"],
+                     ["SuspensionLifted", "--as", "ft93", "--reason", "DECISION_WITHDRAWN"]):
+            run = self.ctl("emit", *args, "--beneficiary", "B-ctl-1", "--json")
+            self.assertEqual(run.returncode, 0, run.stdout + run.stderr)
+            self.assertEqual(json.loads(run.stdout)["status"], "ACCEPTED")
+        rsa = self.ctl("emit", "BeneficiaryRegistered", "--as", "cd93", "--beneficiary",
+                       "B-ctl-2", "--rsa-recipient", "true", "--json")
+        self.assertEqual(rsa.returncode, 0, rsa.stdout + rsa.stderr)
+        self.assertTrue(json.loads(self.ctl("show", "B-ctl-2", "--json").stdout)["rsa_recipient"])
         self.assertEqual(self.ctl("show", "B-nobody").returncode, 1)
         # Usage errors: 2, with a message saying what to do.
         for args in (["emit", "NoSuchEvent", "--as", "cd93", "--beneficiary", "B-1"],

@@ -145,10 +145,11 @@ class CurveTest(unittest.TestCase):
         self.assertEqual(run_.returncode, 1, run_.stderr)  # the scenario ends with rejections
         results = [json.loads(line) for line in run_.stdout.splitlines()]
         statuses = [r["status"] for r in results]
-        self.assertEqual(statuses.count("ACCEPTED"), 23, run_.stdout)
+        self.assertEqual(statuses.count("ACCEPTED"), 30, run_.stdout)
         rejected = [r["code"] for r in results if r["status"] == "REJECTED"]
-        self.assertEqual(rejected, ["NOT_AUTHORISED", "INVALID_TRANSITION", "UNKNOWN_BENEFICIARY",
-                                    "VERSION_CONFLICT", "INVALID_TRANSITION"])
+        self.assertEqual(rejected, ["NOT_AUTHORISED", "INVALID_TRANSITION", "INVALID_TRANSITION",
+                                    "UNKNOWN_BENEFICIARY", "VERSION_CONFLICT",
+                                    "INVALID_TRANSITION"])
         self.assertEqual([r["line"] for r in results], sorted(r["line"] for r in results))
         # The accepted ones were applied in file order: seqs increase down the file.
         seqs = [int(r["seq"]) for r in results if r["status"] == "ACCEPTED"]

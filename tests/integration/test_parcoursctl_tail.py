@@ -11,7 +11,8 @@ import threading
 import time
 import unittest
 
-from harness import PARCOURSCTL, Daemon, appointment, free_port, pb, registered, send_and_wait
+from harness import (PARCOURSCTL, Daemon, appointment, event, free_port, pb, registered,
+                     send_and_wait)
 
 # Cursors are written on a 100 ms timer: wait longer than that before looking at one.
 CURSOR_FLUSH_WAIT = 0.3
@@ -136,6 +137,43 @@ class TailTest(unittest.TestCase):
                                    r"BeneficiaryRegistered\s+B-tail-1\s+by cd93.*\[REFERRED\]")
         self.assertRegex(lines[1], r"AppointmentRecorded\s+B-tail-1\s+by cd93\s+kind INDIVIDUAL, "
                                    r"status SEEN, at \S+")
+
+    def test_a_minimised_partners_tail(self):
+        """An employer is told of its own arrival and of the job, never of the appointment, and
+        never who acted: no sender on its lines, no partner_id nor event_id in its events."""
+        b = "B-tail-emp"
+        ingest = self.daemon.connect()
+        try:
+            acks = send_and_wait(ingest, [
+                registered("emp-1", "cd93", b),
+                event("emp-2", "cd93", b, member_joined=pb.MemberJoined(member_id="employer93")),
+                appointment("emp-3", "cd93", b),
+                event("emp-4", "ft93", b, job_placed=pb.JobPlaced(
+                    kind=pb.EMPLOYMENT_KIND_CDI, employer_partner_id="employer93",
+                    start=1767225600000))])
+        finally:
+            ingest.close()
+        self.assertTrue(all(a.status == pb.ACK_STATUS_ACCEPTED for a in acks), acks)
+
+        run = self.ctl("tail", "--as", "employer93", "--idle", "1.5", "--json", "--no-ack")
+        self.assertEqual(run.returncode, 0, run.stderr)
+        got = [json.loads(line) for line in run.stdout.splitlines()]
+        self.assertEqual([n["type"] for n in got], ["MemberJoined", "JobPlaced"])
+        for n in got:
+            self.assertEqual(n["event"]["beneficiary_id"], b)
+            self.assertFalse(n["event"].get("partner_id"), n)
+            self.assertFalse(n["event"].get("event_id"), n)
+            self.assertFalse(n["pathway"].get("members"), n)
+            self.assertIsNone(n["pathway"].get("orientation"), n)
+        self.assertEqual(got[1]["pathway"]["phase"], "EMPLOYED")
+
+        human = self.ctl("tail", "--as", "employer93", "--from", "1", "--no-ack", "--idle", "1")
+        self.assertEqual(human.returncode, 0, human.stderr)
+        lines = human.stdout.splitlines()
+        self.assertEqual(len(lines), 2, human.stdout)
+        self.assertRegex(lines[1], r"JobPlaced\s+B-tail-emp  kind CDI, employer_partner_id "
+                                   r"employer93, start 2026-01-01  \[EMPLOYED\]$")
+        self.assertFalse(any(" by " in line for line in lines), human.stdout)
 
     def test_refusals_and_exit_codes(self):
         unknown = self.ctl("tail", "--as", "nobody93", "--idle", "1.5")
