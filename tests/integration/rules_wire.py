@@ -3,7 +3,7 @@ test_minimisation, test_law2023): the partners file with every kind, one valid p
 type, a pipelined ingest client that matches acks by event_id, a raw subscriber that keeps the
 bytes it received, and a small protobuf wire-format reader to look inside those bytes.
 
-Everything here is written from proto/parcours.proto and the issue's design page, never from the
+Everything here is written from proto/parcours.proto and docs/domain.md, never from the
 daemon's sources.
 """
 
@@ -48,7 +48,7 @@ def partners_ini(partners=PARTNER_LIST):
 PARTNERS_FULL = partners_ini()
 PARTNERS_93_ONLY = partners_ini([x for x in PARTNER_LIST if x[2] == "93"])
 
-# The one sentence every blind sender gets (design, section 3); P is the sender's id.
+# The one sentence every blind sender gets (docs/domain.md, "No oracle"); P is the sender's id.
 BLIND_SENTENCE = ("Partner {} may not act on this beneficiary: only the members of the "
                   "beneficiary's follow-up group and the territory's departement and France "
                   "Travail may. If you follow this person, ask the referent to add you.")

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Issue 10, design sections 1 and 2, over the wire.
+"""Issue 10, docs/domain.md, "What is forwarded" and "Identifiers", over the wire.
 
 1. Canonical encoding: a frame whose oneof payload appears twice (OrientationDecided{SOCIAL,
    ccas93}, then JobPlaced) is the JobPlaced alone: that is what is stored (HISTORY holds the
@@ -94,27 +94,27 @@ class CanonicalTest(unittest.TestCase):
 
         a, raw_ack = self.wire.raw("ml93", frame)
         if a.status != pb.ACK_STATUS_ACCEPTED:
-            self.fail(f"section 1 (last oneof member wins): the frame OrientationDecided then "
+            self.fail(f"domain.md [What is forwarded] (last oneof member wins): the frame OrientationDecided then "
                       f"JobPlaced from the referent's partner must be accepted as JobPlaced: {fmt(a)}")
         if b"ccas93" in raw_ack:
-            F.add("section 2: no reply echoes what the partner sent", repr(raw_ack))
+            F.add("domain.md [Identifiers]: no reply echoes what the partner sent", repr(raw_ack))
 
         reply, stored = history_raw(self.daemon, b)
         last = stored[-1] if stored else b""
         if last != canonical:
-            F.add("section 1: the log stores the canonical encoding, never the received bytes",
+            F.add("domain.md [What is forwarded]: the log stores the canonical encoding, never the received bytes",
                   f"HISTORY's last event is {last!r}, the canonical JobPlaced is {canonical!r}"
                   f"{' (the received frame itself)' if last == frame else ''}")
         for n, raw_e in enumerate(stored):
             if pb.Event.FromString(raw_e).SerializeToString() != raw_e:
-                F.add("section 1: HISTORY holds canonical events (equal to re-serialising them)",
+                F.add("domain.md [What is forwarded]: HISTORY holds canonical events (equal to re-serialising them)",
                       f"{b} entry {n}: {raw_e!r}")
         p = self.daemon.pathway(b)
         if p.orientation.structure_id != "ml93" or p.orientation.pathway_type != pb.PATHWAY_TYPE_EMPLOI:
-            F.add("section 1: a superseded payload is not applied",
+            F.add("domain.md [What is forwarded]: a superseded payload is not applied",
                   f"orientation became {p.orientation}")
 
-        self.assertTrue(employer.wait_seq(a.seq), "section 4: the employer named by JobPlaced "
+        self.assertTrue(employer.wait_seq(a.seq), "domain.md [Minimisation]: the employer named by JobPlaced "
                         "(and so a member) must be told of it")
         self.assertTrue(ft.wait_seq(a.seq), "France Travail (territory-wide) must be told of it")
         for sub, want, who in ((employer, minimised, "the employer (minimised)"),
@@ -122,24 +122,24 @@ class CanonicalTest(unittest.TestCase):
             for raw_frame, raw_e, n in sub.for_seq(a.seq):
                 numbers = {f for f, _, _ in wire_fields(raw_e)}
                 if 103 in numbers:
-                    F.add("section 1: a superseded payload is never forwarded",
+                    F.add("domain.md [What is forwarded]: a superseded payload is never forwarded",
                           f"{who}'s notification event carries field 103 (OrientationDecided)")
                 for needle, label in ((b"ccas93", "ccas93"), (od_bytes, "the OrientationDecided"
                                       "{SOCIAL, DELEGATED, ccas93} bytes")):
                     if needle in raw_frame:
-                        F.add("section 1: a superseded payload is never forwarded",
+                        F.add("domain.md [What is forwarded]: a superseded payload is never forwarded",
                               f"{who}'s notification frame contains {label}")
                 if raw_e != want:
-                    F.add("section 1: every notification's event is built from the canonical bytes",
+                    F.add("domain.md [What is forwarded]: every notification's event is built from the canonical bytes",
                           f"{who} received event bytes {raw_e!r}, expected {want!r}")
                 if sub is employer:
                     if n.pathway.HasField("orientation") or \
                             n.pathway.orientation.pathway_type == pb.PATHWAY_TYPE_SOCIAL:
-                        F.add("section 4: an employer never sees the orientation (SOCIAL)",
+                        F.add("domain.md [Minimisation]: an employer never sees the orientation (SOCIAL)",
                               f"{n.pathway.orientation}")
                     if {"partner_id", "event_id", "expected_version"} & \
                             {f.name for f, _ in n.event.ListFields()}:
-                        F.add("section 1/4: an employer receives others' events without "
+                        F.add("domain.md [What is forwarded, Minimisation]: an employer receives others' events without "
                               "partner_id, event_id, expected_version", f"{n.event}")
         employer.close()
         ft.close()
@@ -162,7 +162,7 @@ class CanonicalTest(unittest.TestCase):
         a, _ = self.wire.raw("ml93", frame)
         if (a.status, a.code) != (pb.ACK_STATUS_REJECTED, pb.ERROR_CODE_MALFORMED) or \
                 "job_placed.kind" not in a.message:
-            F.add("section 1: a payload split over two occurrences is judged on the last one "
+            F.add("domain.md [What is forwarded]: a payload split over two occurrences is judged on the last one "
                   "alone (job_placed.kind missing: MALFORMED)", fmt(a))
         self.assertEqual(self.snapshot(), before, "a refused frame changed the store")
         # Two whole JobPlaced: the last is stored, canonically, and nothing of the first.
@@ -176,17 +176,17 @@ class CanonicalTest(unittest.TestCase):
                                  start=T0)).SerializeToString()
         a, _ = self.wire.raw("ml93", frame)
         if a.status != pb.ACK_STATUS_ACCEPTED:
-            self.fail(f"section 1: two whole JobPlaced, the last one valid, refused: {fmt(a)}")
+            self.fail(f"domain.md [What is forwarded]: two whole JobPlaced, the last one valid, refused: {fmt(a)}")
         _, stored = history_raw(self.daemon, b)
         if stored[-1] != canonical:
-            F.add("section 1: the last occurrence is stored canonically, nothing of the first",
+            F.add("domain.md [What is forwarded]: the last occurrence is stored canonically, nothing of the first",
                   f"stored {stored[-1]!r}, canonical {canonical!r}")
         if b"employer93b" in stored[-1]:
-            F.add("section 1: nothing of a superseded occurrence is stored", repr(stored[-1]))
+            F.add("domain.md [What is forwarded]: nothing of a superseded occurrence is stored", repr(stored[-1]))
         p = self.daemon.pathway(b)
         if (p.employment.kind, p.employment.employer_partner_id, p.employment.start) != (
                 pb.EMPLOYMENT_KIND_CDD, "employer93", T0):
-            F.add("section 1: the pathway holds the last occurrence", f"employment {p.employment}")
+            F.add("domain.md [What is forwarded]: the pathway holds the last occurrence", f"employment {p.employment}")
         # An unknown field inside a payload is MALFORMED too ("anywhere in an Event").
         before = self.snapshot()
         inner = pb.JobEnded(reason=pb.JOB_END_REASON_TERM_REACHED).SerializeToString() + \
@@ -195,7 +195,7 @@ class CanonicalTest(unittest.TestCase):
                          occurred_at=now_ms()).SerializeToString() + ld(111, inner)
         a, _ = self.wire.raw("ml93", frame)
         if (a.status, a.code) != (pb.ACK_STATUS_REJECTED, MALFORMED) or self.snapshot() != before:
-            F.add("section 1: unknown fields anywhere in an Event are MALFORMED",
+            F.add("domain.md [What is forwarded]: unknown fields anywhere in an Event are MALFORMED",
                   f"JobEnded with an unknown field 9: {fmt(a)}")
         self.check()
 
@@ -207,7 +207,7 @@ class CanonicalTest(unittest.TestCase):
         before = self.snapshot()
         a, raw_ack = self.wire.raw(sender, frame)
         after = self.snapshot()
-        rule = "section 2: identifiers are checked over their whole wire length, strings are UTF-8"
+        rule = "domain.md [Identifiers]: identifiers are checked over their whole wire length, strings are UTF-8"
         if (a.status, a.code) != (pb.ACK_STATUS_REJECTED, MALFORMED):
             F.add(rule, f"{name}: {fmt(a)} (expected REJECTED/MALFORMED)")
         if after != before:
@@ -216,10 +216,10 @@ class CanonicalTest(unittest.TestCase):
                   f"{name}: last_seq {before[0]} -> {after[0]}, outboxes of {grew} grew")
         for needle in bad:
             if needle in raw_ack:
-                F.add("section 2: no reply repeats unchecked partner bytes",
+                F.add("domain.md [Identifiers]: no reply repeats unchecked partner bytes",
                       f"{name}: the Ack's bytes contain {needle!r}: {raw_ack!r}")
         if not event_id_valid and a.event_id not in ("", "<undecodable>"):
-            F.add("section 2: the Ack's event_id is empty when the event_id was invalid",
+            F.add("domain.md [Identifiers]: the Ack's event_id is empty when the event_id was invalid",
                   f"{name}: Ack.event_id = {a.event_id!r}")
         if event_id_valid and a.event_id != event_id:
             F.add("Ack.event_id names the event when its id is valid",
@@ -274,13 +274,13 @@ class CanonicalTest(unittest.TestCase):
                                 event_id=eid)
         for ben in ("B-h", "B-nul-e", "B-nul-partner", "B-nul-t"):
             if self.daemon.pathway(ben) is not None or (self.daemon.history(ben) or []):
-                self.findings.add("section 2: an id with an embedded NUL is not its prefix",
+                self.findings.add("domain.md [Identifiers]: an id with an embedded NUL is not its prefix",
                                   f"a pathway or history of {ben} exists")
         for s in subs:
             s.poll(0.3)
             late = sorted(n.seq for _, _, n in s.notifications if n.seq >= first_probe)
             if late:
-                self.findings.add("section 2: nothing delivered for a MALFORMED frame",
+                self.findings.add("domain.md [Identifiers]: nothing delivered for a MALFORMED frame",
                                   f"{s.partner_id} was told of seqs {late}")
             s.close()
         self.check()
@@ -307,7 +307,7 @@ class CanonicalTest(unittest.TestCase):
             self.bad_bytes_case(f"event_id {eid[:20]!r}", "cd93", e.SerializeToString(),
                                 [eid.encode()], event_id_valid=False)
         if self.daemon.pathway("B-utf-4") is not None:
-            self.findings.add("section 2", "B-utf-4 was registered under an invalid event_id")
+            self.findings.add("domain.md [Identifiers]", "B-utf-4 was registered under an invalid event_id")
         self.check()
 
     def deliver_error(self, subscribe_bytes, bad, name):
@@ -316,22 +316,22 @@ class CanonicalTest(unittest.TestCase):
         sub.send_subscribe(subscribe_bytes)
         sub.wait_subscribed()
         if sub.subscribed is not None:
-            F.add("section 2: Subscribe.partner_id is checked over its whole length",
+            F.add("domain.md [Identifiers]: Subscribe.partner_id is checked over its whole length",
                   f"{name}: answered Subscribed as {sub.subscribed.partner_id!r}")
         for raw, err in sub.errors:
             if err is None:
-                F.add("section 2: a DeliverError never repeats unchecked bytes",
+                F.add("domain.md [Identifiers]: a DeliverError never repeats unchecked bytes",
                       f"{name}: the reply does not decode (raw bytes echoed?): {raw!r}")
                 continue
             if err.code != MALFORMED and name != "a partner_id that is not an identifier":
-                F.add("section 2: a bad Subscribe.partner_id is MALFORMED",
+                F.add("domain.md [Identifiers]: a bad Subscribe.partner_id is MALFORMED",
                       f"{name}: {pb.ErrorCode.Name(err.code)} {err.message!r}")
             for needle in bad:
                 if needle in raw:
-                    F.add("section 2: a DeliverError never repeats a partner_id that is not a "
+                    F.add("domain.md [Identifiers]: a DeliverError never repeats a partner_id that is not a "
                           "valid identifier", f"{name}: {raw!r}")
         if not sub.errors and sub.subscribed is None:
-            F.add("section 2", f"{name}: no answer to the Subscribe")
+            F.add("domain.md [Identifiers]", f"{name}: no answer to the Subscribe")
         sub.close()
 
     def test_5_subscribe_and_admin_with_bad_bytes(self):
@@ -356,16 +356,16 @@ class CanonicalTest(unittest.TestCase):
             try:
                 reply = pb.AdminReply.FromString(raw_reply)
             except Exception:  # noqa: BLE001
-                self.findings.add("section 2: the admin reply never repeats unchecked bytes",
+                self.findings.add("domain.md [Identifiers]: the admin reply never repeats unchecked bytes",
                                   f"{name}: undecodable reply {raw_reply[:80]!r}")
                 continue
             if reply.ok or reply.HasField("pathway"):
-                self.findings.add("section 2: every string of an AdminRequest is checked "
+                self.findings.add("domain.md [Identifiers]: every string of an AdminRequest is checked "
                                   "(no NUL, valid UTF-8)",
                                   f"SHOW with {name} in beneficiary_id answered ok with "
                                   f"{reply.pathway.beneficiary_id!r}")
             if b"\x00x" in raw_reply or b"\xff\xfe" in raw_reply:
-                self.findings.add("section 2: the admin reply never repeats unchecked bytes",
+                self.findings.add("domain.md [Identifiers]: the admin reply never repeats unchecked bytes",
                                   f"{name}: {raw_reply!r}")
         self.check()
 
@@ -381,13 +381,13 @@ class CanonicalTest(unittest.TestCase):
                            pb.BeneficiaryRegistered())
             a = self.wire.one(e)
             compact = re.sub(r"[ ._:-]", "", nir)
-            rule = ("section 2: a NIR-shaped beneficiary_id is MALFORMED with the sentence about "
+            rule = ("domain.md [Identifiers]: a NIR-shaped beneficiary_id is MALFORMED with the sentence about "
                     "pseudonyms")
             if (a.status, a.code) != (pb.ACK_STATUS_REJECTED, MALFORMED) or \
                     not re.search(r"pseudonym|NIR", a.message, re.I):
                 F.add(rule, f"{nir!r}: {fmt(a)}")
             if nir in a.message or compact in a.message or compact[:13] in a.message:
-                F.add("section 2: the NIR sentence never repeats the id", f"{nir!r}: {a.message!r}")
+                F.add("domain.md [Identifiers]: the NIR sentence never repeats the id", f"{nir!r}: {a.message!r}")
             if self.snapshot() != before:
                 F.add(rule + ": nothing stored", f"{nir!r} was stored")
         # Not NIR-shaped (14 or 16 characters, or characters 6-7 neither digits nor 2A/2B).
@@ -396,7 +396,7 @@ class CanonicalTest(unittest.TestCase):
             a = self.wire.one(make_event(f"can-notnir-{n}", "cd93", ok, "beneficiary_registered",
                                          pb.BeneficiaryRegistered()))
             if a.status != pb.ACK_STATUS_ACCEPTED:
-                F.add("section 2: only NIR-shaped ids are refused as NIRs", f"{ok!r}: {fmt(a)}")
+                F.add("domain.md [Identifiers]: only NIR-shaped ids are refused as NIRs", f"{ok!r}: {fmt(a)}")
         self.check()
 
 

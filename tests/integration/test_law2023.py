@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Issue 10, design sections 6 and 7, over the wire: the divergences fixed and the 2023 law.
+"""Issue 10, docs/domain.md, "Events" and "The 2023 law", over the wire: the divergences fixed and the 2023 law.
 
 - Contrat d'engagement: plan_action_ref required, weekly_hours 0 (stored 15) or 1..48, a
   reduced_hours_reason below 15 only; these fields on another kind are MALFORMED.
@@ -114,9 +114,9 @@ class Law(unittest.TestCase):
 
 
 class Law2023Test(Law):
-    # -------------------------------------------------------------------------- section 7
+    # -------------------------------------------------------------------------- domain.md [The 2023 law]
     def test_contrat_engagement(self):
-        rule = ("section 7: contrat d'engagement (plan_action_ref, weekly_hours, "
+        rule = ("domain.md [The 2023 law]: contrat d'engagement (plan_action_ref, weekly_hours, "
                 "reduced_hours_reason, hours_exempted)")
         R = pb
         accepted = [
@@ -149,7 +149,7 @@ class Law2023Test(Law):
             want = ("CONTRACT_KIND_CONTRAT_ENGAGEMENT", fields["plan_action_ref"], hours, reason,
                     fields.get("hours_exempted", False), "ml93")
             if got != want:
-                self.findings.add("section 7: the pathway's Contract keeps plan_action_ref, "
+                self.findings.add("domain.md [The 2023 law]: the pathway's Contract keeps plan_action_ref, "
                                   "weekly_hours (15 when 0 was sent without exemption), "
                                   "reduced_hours_reason, hours_exempted",
                                   f"{what}: stored (kind, plan_action_ref, weekly_hours, "
@@ -189,7 +189,7 @@ class Law2023Test(Law):
         self.check()
 
     def test_legacy_contracts_cut_over_default(self):
-        rule = ("section 7: CER and PPAE starting on or after legacy_contracts_refused_from "
+        rule = ("domain.md [The 2023 law]: CER and PPAE starting on or after legacy_contracts_refused_from "
                 "(default 2025-01-01) are INVALID_TRANSITION")
         cases = [
             ("CER starting 2025-01-01T00:00Z", pb.CONTRACT_KIND_CER, CUTOVER_2025, REJ),
@@ -212,7 +212,7 @@ class Law2023Test(Law):
                 self.findings.add(rule + " (the sentence says to sign a contrat d'engagement)",
                                   f"{what}: {a.message!r}")
             if b in a.message:
-                self.findings.add("section 2: rejection sentences never name the beneficiary",
+                self.findings.add("domain.md [Identifiers]: rejection sentences never name the beneficiary",
                                   f"{what}: {a.message!r}")
         # Migration: the CER in force ends (MIGRATION), a contrat d'engagement follows.
         b = self.fresh("migration")
@@ -220,19 +220,19 @@ class Law2023Test(Law):
             pb.CONTRACT_KIND_CER, CUTOVER_2025 - 100 * DAY))], rule + " (a CER from 2024)")
         self.expect(self.ev("ml93", b, "contract_ended",
                             pb.ContractEnded(reason=pb.CONTRACT_END_REASON_MIGRATION)), ACC, 0,
-                    "section 7: migration", "ContractEnded MIGRATION")
+                    "domain.md [The 2023 law]: migration", "ContractEnded MIGRATION")
         self.expect(self.ev("ml93", b, "contract_signed",
                             contract(CE, plan_action_ref="PA-MIG-1")), ACC, 0,
-                    "section 7: migration", "then ContractSigned CONTRAT_ENGAGEMENT")
+                    "domain.md [The 2023 law]: migration", "then ContractSigned CONTRAT_ENGAGEMENT")
         p = self.daemon.pathway(b)
         if (p.contract.kind, p.last_contract_end_reason) != (CE, pb.CONTRACT_END_REASON_MIGRATION):
-            self.findings.add("section 7: migration",
+            self.findings.add("domain.md [The 2023 law]: migration",
                               f"contract {pb.ContractKind.Name(p.contract.kind)}, last end reason "
                               f"{pb.ContractEndReason.Name(p.last_contract_end_reason)}")
         self.check()
 
     def test_orientation_notified_at(self):
-        rule = "section 7: OrientationDecided.notified_at is required (> 0) and kept"
+        rule = "domain.md [The 2023 law]: OrientationDecided.notified_at is required (> 0) and kept"
         b = self.fresh("notified")
         self.setup(self.registered(b), rule)
         self.expect(self.ev("cd93", b, "orientation_decided", decided("ml93", notified_at=0)),
@@ -249,9 +249,9 @@ class Law2023Test(Law):
 
     def test_suspensions(self):
         F = self.findings
-        rights = "section 7: SuspensionDecided/Lifted rights (DEPARTEMENT for RSA, else FRANCE_TRAVAIL)"
-        pre = "section 7: suspension preconditions (none in force / one in force)"
-        told = ("section 7: a suspension is told to the territory-wide partners and the referent's "
+        rights = "domain.md [The 2023 law]: SuspensionDecided/Lifted rights (DEPARTEMENT for RSA, else FRANCE_TRAVAIL)"
+        pre = "domain.md [The 2023 law]: suspension preconditions (none in force / one in force)"
+        told = ("domain.md [The 2023 law]: a suspension is told to the territory-wide partners and the referent's "
                 "partner only (minus the sender)")
         subs = {p: RawSubscriber(self.daemon, p) for p in ("cd93", "ft93", "ml93", "caf93", "cap93")}
         for s in subs.values():
@@ -263,7 +263,7 @@ class Law2023Test(Law):
         self.setup(self.accompanied(r, registrant="caf93", rsa=True) + [
             self.ev("cd93", r, "member_joined", pb.MemberJoined(member_id="cap93"))], rights)
         if not self.daemon.pathway(r).rsa_recipient:
-            F.add("section 7: BeneficiaryRegistered.rsa_recipient is kept on the pathway",
+            F.add("domain.md [The 2023 law]: BeneficiaryRegistered.rsa_recipient is kept on the pathway",
                   f"{r}: rsa_recipient false after a CAF registration with rsa_recipient")
         sd = pb.SuspensionDecided(reason=pb.SUSPENSION_REASON_CONTRACT_NOT_DRAWN_UP)
         sl = pb.SuspensionLifted(reason=pb.SUSPENSION_LIFT_REASON_DECISION_WITHDRAWN)
@@ -279,7 +279,7 @@ class Law2023Test(Law):
             p = self.daemon.pathway(r)
             got = (p.suspension.reason, p.suspension.decided_by, p.suspension.decided_at)
             if got != (pb.SUSPENSION_REASON_CONTRACT_NOT_DRAWN_UP, "cd93", occurred):
-                F.add("section 7: the pathway keeps the suspension in force",
+                F.add("domain.md [The 2023 law]: the pathway keeps the suspension in force",
                       f"suspension {got}")
             self.recipients(subs, a.seq, {"ft93", "ml93"}, told, "SuspensionDecided")
         self.expect(self.ev("cd93", r, "suspension_decided", sd), REJ, INVALID, pre,
@@ -292,7 +292,7 @@ class Law2023Test(Law):
             p = self.daemon.pathway(r)
             if p.HasField("suspension") or p.last_suspension_lift_reason != \
                     pb.SUSPENSION_LIFT_REASON_DECISION_WITHDRAWN:
-                F.add("section 7: a lifted suspension is no longer in force, its reason is kept",
+                F.add("domain.md [The 2023 law]: a lifted suspension is no longer in force, its reason is kept",
                       f"suspension {p.HasField('suspension')}, last lift reason "
                       f"{p.last_suspension_lift_reason}")
             self.recipients(subs, a.seq, {"ft93", "ml93"}, told, "SuspensionLifted")
@@ -316,10 +316,10 @@ class Law2023Test(Law):
         c = self.fresh("caf-flag")
         a = self.wire.one(self.ev("caf93", c, "beneficiary_registered", pb.BeneficiaryRegistered()))
         if a.status == ACC and not self.daemon.pathway(c).rsa_recipient:
-            F.add("section 7: rsa_recipient is true whenever a CAF registers",
+            F.add("domain.md [The 2023 law]: rsa_recipient is true whenever a CAF registers",
                   "a CAF registration without the flag left rsa_recipient false")
         elif a.status != ACC and a.code != MALFORMED:
-            F.add("section 7: rsa_recipient is true whenever a CAF registers", fmt(a))
+            F.add("domain.md [The 2023 law]: rsa_recipient is true whenever a CAF registers", fmt(a))
         self.check()
 
     def recipients(self, subs, seq, want, rule, what):
@@ -332,10 +332,10 @@ class Law2023Test(Law):
             if p not in want and s.has_seq(seq):
                 self.findings.add(rule, f"{what}: {p} was told")
 
-    # -------------------------------------------------------------------------- section 6
+    # -------------------------------------------------------------------------- domain.md [Events]
     def test_reorientation_ends_referent_and_contract(self):
         F = self.findings
-        rule = ("section 6: OrientationDecided to another structure clears the referent and ends "
+        rule = ("domain.md [Events]: OrientationDecided to another structure clears the referent and ends "
                 "the contract (REORIENTATION)")
         ml = RawSubscriber(self.daemon, "ml93")
         cap = RawSubscriber(self.daemon, "cap93")
@@ -360,7 +360,7 @@ class Law2023Test(Law):
             for sub, who in ((ml, "the old structure and the contract's signer ml93"),
                              (cap, "the new structure cap93")):
                 if not sub.wait_seq(a.seq):
-                    F.add("section 6: the recipients of a reorientation (the group after the "
+                    F.add("domain.md [Events]: the recipients of a reorientation (the group after the "
                           "event) include the old structure and the contract's signer",
                           f"{who} was not told")
                     continue
@@ -379,14 +379,14 @@ class Law2023Test(Law):
                         rule, "orientation decided again with the same structure")
         p = self.daemon.pathway(b)
         if a.status == ACC and not (p.HasField("referent") and p.HasField("contract")):
-            F.add("section 6: only a change of structure ends the referent and the contract",
+            F.add("domain.md [Events]: only a change of structure ends the referent and the contract",
                   f"same structure: referent {p.HasField('referent')}, contract "
                   f"{p.HasField('contract')}")
         self.check()
 
     def test_member_left_refusals(self):
-        rule = "section 6: MemberLeft refused (INVALID_TRANSITION)"
-        ok = "section 6: MemberLeft accepted once nothing holds the member"
+        rule = "domain.md [Events]: MemberLeft refused (INVALID_TRANSITION)"
+        ok = "domain.md [Events]: MemberLeft accepted once nothing holds the member"
 
         def left(b, who, by="cd93"):
             return self.ev(by, b, "member_left", pb.MemberLeft(member_id=who))
@@ -426,7 +426,7 @@ class Law2023Test(Law):
         self.check()
 
     def test_referent_body_and_kind_fit(self):
-        rule = ("section 6: referent body / kind fit (DEPARTEMENT->DEPARTEMENT, FT->FT, ML->ML, "
+        rule = ("domain.md [Events]: referent body / kind fit (DEPARTEMENT->DEPARTEMENT, FT->FT, ML->ML, "
                 "CAP_EMPLOI->CAP_EMPLOI, DELEGATED->CCAS or ASSOCIATION)")
         R = pb
         b = self.fresh("fit")
@@ -472,7 +472,7 @@ class Law2023Test(Law):
 
     def test_exit_ends_the_facts_in_force(self):
         F = self.findings
-        rule = ("section 6: PathwayExited ends the pending request, referent, contract "
+        rule = ("domain.md [Events]: PathwayExited ends the pending request, referent, contract "
                 "(PATHWAY_EXITED), training, employment, suspension; orientation, members and "
                 "last_* stay")
         b = self.fresh("exit")
@@ -514,7 +514,7 @@ class Law2023Test(Law):
 
     def test_version_restarts_with_a_new_episode(self):
         F = self.findings
-        rule = ("sections 3/7: a new episode restarts the version at 1, created_at is its "
+        rule = ("domain.md [No oracle, The 2023 law]: a new episode restarts the version at 1, created_at is its "
                 "registration's occurred_at")
         b = self.fresh("episode")
         self.setup(self.registered(b) + [
@@ -525,10 +525,10 @@ class Law2023Test(Law):
         conflict = self.wire.one(self.ev("cd93", b, "beneficiary_registered",
                                          pb.BeneficiaryRegistered(), version=first + 4))
         if (conflict.status, conflict.code) != (REJ, pb.ERROR_CODE_VERSION_CONFLICT):
-            F.add("section 3: a visible exited pathway's version is checked on registration",
+            F.add("domain.md [No oracle]: a visible exited pathway's version is checked on registration",
                   f"expected_version {first + 4} on version {first}: {fmt(conflict)}")
         elif b in conflict.message or str(first) not in conflict.message:
-            F.add("section 3: VERSION_CONFLICT names the versions, not the beneficiary",
+            F.add("domain.md [No oracle]: VERSION_CONFLICT names the versions, not the beneficiary",
                   repr(conflict.message))
         when = now_ms() - 60_000
         a = self.wire.one(self.ev("cd93", b, "beneficiary_registered", pb.BeneficiaryRegistered(),
@@ -566,7 +566,7 @@ class LegacyCutOverConfiguredTest(Law):
             super().tearDownClass()
 
     def test_cut_over_date_from_the_configuration(self):
-        rule = "section 7: [rules] legacy_contracts_refused_from sets the cut-over date"
+        rule = "domain.md [The 2023 law]: [rules] legacy_contracts_refused_from sets the cut-over date"
         if self.start_error:
             self.fail(f"{rule}: {self.start_error[:1500]}")
         for what, kind, start, status in (
@@ -584,7 +584,7 @@ class LegacyCutOverConfiguredTest(Law):
 class StatusPerTerritoryTest(unittest.TestCase):
     def test_counts_per_territory_and_phase(self):
         F = Findings()
-        rule = "section 6: Status counts pathways per territory and phase"
+        rule = "domain.md [Events]: Status counts pathways per territory and phase"
         daemon = Daemon(partners=PARTNERS_FULL)
         try:
             daemon.start()

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Issue 10, design sections 4 and 5, over the wire: what each partner is told, and how much.
+"""Issue 10, docs/domain.md, "Minimisation" and "Minimisation", over the wire: what each partner is told, and how much.
 
 A SOCIAL pathway delegated to a CCAS (registered by the CAF for an RSA recipient), its referent
 and contrat d'engagement, appointments, a Cap emploi member, then an employer joined and placed
@@ -120,7 +120,7 @@ class MinimisationTest(unittest.TestCase):
             for p in recipients:
                 expected[p].add((B, a.seq))
                 if not subs[p].wait_seq(a.seq, timeout=5):
-                    F.add("need to know: recipients (section 4/5, 7)",
+                    F.add("need to know: recipients (domain.md [Minimisation, Minimisation], 7)",
                           f"{p} was not told of step {i + 1}, {t} by {sender}")
 
         self.second_pathway(daemon, wire, subs, expected, event_ids)
@@ -135,10 +135,10 @@ class MinimisationTest(unittest.TestCase):
             for b, seq in sorted(got - expected[p], key=lambda x: x[1]):
                 what = (f"step {step_of[seq] + 1}, {STEPS[step_of[seq]][1]} by "
                         f"{STEPS[step_of[seq]][0]}" if b == B and seq in step_of else f"seq {seq}")
-                rule = ("section 4: an employer or trainer receives only training, job and exit "
+                rule = ("domain.md [Minimisation]: an employer or trainer receives only training, job and exit "
                         "events and the MemberJoined/MemberLeft naming it"
                         if p in ("employer93", "trainer93") else
-                        "section 7: a suspension is told to the territory-wide partners and the "
+                        "domain.md [The 2023 law]: a suspension is told to the territory-wide partners and the "
                         "referent's partner only" if "suspension" in what else
                         "need to know: recipients")
                 F.add(rule, f"{p} was told of {b} {what}")
@@ -182,7 +182,7 @@ class MinimisationTest(unittest.TestCase):
                     ("appointment_recorded", appointment())):
                 a = wire.one(make_event(f"min2-{who}-{t}", who, B2, t, payload))
                 if (a.status, a.code) != (pb.ACK_STATUS_REJECTED, pb.ERROR_CODE_NOT_AUTHORISED):
-                    F.add("section 4: an EMPLOYER or TRAINING_ORG may not send "
+                    F.add("domain.md [Minimisation]: an EMPLOYER or TRAINING_ORG may not send "
                           "OrientationRequested nor AppointmentRecorded (NOT_AUTHORISED)",
                           f"{who} (a member of {B2}) {t}: {fmt(a)}")
                     if a.status == pb.ACK_STATUS_ACCEPTED:
@@ -197,7 +197,7 @@ class MinimisationTest(unittest.TestCase):
         blind = wire.one(make_event("min2-te-blind", "trainer93", "B-min-none", "training_entered",
                                     te))
         other = wire.one(make_event("min2-te-b", "trainer93b", B2, "training_entered", te))
-        rule = ("section 4: a rejection sent to a TRAINING_ORG never depends on a fact outside its "
+        rule = ("domain.md [Minimisation]: a rejection sent to a TRAINING_ORG never depends on a fact outside its "
                 "view (TrainingEntered, not oriented: the blind sentence)")
         want = (pb.ACK_STATUS_REJECTED, pb.ERROR_CODE_NOT_AUTHORISED,
                 BLIND_SENTENCE.format("trainer93"), 0, 0)
@@ -223,20 +223,20 @@ class MinimisationTest(unittest.TestCase):
             if sender != partner:
                 leaked = {"partner_id", "event_id", "expected_version"} & set_fields(n.event)
                 if leaked:
-                    F.add("sections 1/4: an employer or trainer receives others' events without "
+                    F.add("domain.md [What is forwarded, Minimisation]: an employer or trainer receives others' events without "
                           "partner_id, event_id and expected_version",
                           f"{where}: event carries {sorted(leaked)}")
                 if eid and eid.encode() in raw:
-                    F.add("sections 1/4: another partner's event_id never reaches an employer "
+                    F.add("domain.md [What is forwarded, Minimisation]: another partner's event_id never reaches an employer "
                           "or trainer", f"{where}: raw bytes contain {eid!r}")
             extra = set_fields(n.pathway) - MINIMISED_VIEW
             if extra:
-                F.add("section 4: an employer's or trainer's view is only beneficiary_id, "
+                F.add("domain.md [Minimisation]: an employer's or trainer's view is only beneficiary_id, "
                       "territory, version, training, last_training_outcome, employment, "
                       "last_job_end_reason, exit, phase",
                       f"{where}: view carries {sorted(extra)}")
             if n.pathway.phase not in MINIMISED_PHASES:
-                F.add("section 4: the phase only when IN_TRAINING, EMPLOYED or EXITED",
+                F.add("domain.md [Minimisation]: the phase only when IN_TRAINING, EMPLOYED or EXITED",
                       f"{where}: phase {pb.Phase.Name(n.pathway.phase)}")
             # The same on the bytes: the pathway's field numbers, as sent.
             raw_view = (wire_field(wire_field(raw, 2)[0], 4) or [b""])[0]
@@ -245,11 +245,11 @@ class MinimisationTest(unittest.TestCase):
                 names = sorted(pb.Pathway.DESCRIPTOR.fields_by_number[f].name
                                if f in pb.Pathway.DESCRIPTOR.fields_by_number else str(f)
                                for f in numbers)
-                F.add("section 4: nothing outside the minimised view in the raw bytes",
+                F.add("domain.md [Minimisation]: nothing outside the minimised view in the raw bytes",
                       f"{where}: the pathway's bytes carry fields {names}")
             for needle in others:
                 if needle in raw:
-                    F.add("section 4: nothing outside the minimised view in the raw bytes",
+                    F.add("domain.md [Minimisation]: nothing outside the minimised view in the raw bytes",
                           f"{where}: the frame contains {needle.decode()!r}")
 
     def check_views(self, subs, seq_of):
@@ -261,7 +261,7 @@ class MinimisationTest(unittest.TestCase):
             got = subs[p].for_seq(seq_of[step])
             return got[0][2].pathway if got else None
 
-        rule_members = ("section 5: other members see all but episode, suspension and "
+        rule_members = ("domain.md [Minimisation]: other members see all but episode, suspension and "
                         "last_suspension_lift_reason")
         for p in ("caf93", "cap93"):
             for _, _, n in subs[p].notifications:
@@ -279,15 +279,15 @@ class MinimisationTest(unittest.TestCase):
                           f"{p}: view lacks {sorted(missing)}")
         for _, _, n in subs["ccas93"].notifications:
             if n.pathway.episode:
-                F.add("section 5: the referent's partner sees all but the episode",
+                F.add("domain.md [Minimisation]: the referent's partner sees all but the episode",
                       f"ccas93 seq {n.seq}: episode {n.pathway.episode}")
         v = view("ccas93", S_SUSPENDED_APPT_BY_CD)
         if v is not None and not v.HasField("suspension"):
-            F.add("section 5: the referent's partner sees the suspension",
+            F.add("domain.md [Minimisation]: the referent's partner sees the suspension",
                   "ccas93's view after the suspension has none")
         v = view("ccas93", S_AFTER_LIFT)
         if v is not None and not v.last_suspension_lift_reason:
-            F.add("section 5: the referent's partner sees last_suspension_lift_reason",
+            F.add("domain.md [Minimisation]: the referent's partner sees last_suspension_lift_reason",
                   "ccas93's view after the lift has none")
         for p, step in (("ft93", S_SUSPENDED_APPT_BY_CD), ("cd93", S_APPT_BY_CCAS)):
             v = view(p, step)
@@ -295,15 +295,15 @@ class MinimisationTest(unittest.TestCase):
                 continue
             if v.episode != 1 or not v.HasField("suspension") or not v.rsa_recipient or \
                     not v.created_at or not v.HasField("contract") or not v.HasField("referent"):
-                F.add("section 5: territory-wide partners see the whole pathway",
+                F.add("domain.md [Minimisation]: territory-wide partners see the whole pathway",
                       f"{p}'s view while suspended: episode {v.episode}, fields "
                       f"{sorted(set_fields(v))}")
             elif v.contract.plan_action_ref != "PLAN-ACT-42" or v.contract.weekly_hours != 20:
-                F.add("section 7: the pathway's Contract keeps plan_action_ref and weekly_hours",
+                F.add("domain.md [The 2023 law]: the pathway's Contract keeps plan_action_ref and weekly_hours",
                       f"{p}: {v.contract}")
         v = view("cd93", S_AFTER_LIFT)
         if v is not None and not v.last_suspension_lift_reason:
-            F.add("section 5: territory-wide partners see the whole pathway",
+            F.add("domain.md [Minimisation]: territory-wide partners see the whole pathway",
                   "cd93's view after the lift has no last_suspension_lift_reason")
 
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Issue 10, design section 3: the no-oracle property, exhaustively, over the wire.
+"""Issue 10, docs/domain.md, "No oracle": the no-oracle property, exhaustively, over the wire.
 
 Partners of every kind in territory 93 and four of territory 75. Pathways are built with real
 events, one beneficiary per state (every phase, an exited pathway with a past episode, a
@@ -272,7 +272,7 @@ class NoOracleTest(unittest.TestCase):
                              f"{s} {t} about {state or 'none'}: event_id {a.event_id!r}, sent "
                              f"{e.event_id!r}")
             if e.beneficiary_id in a.message:
-                self.finding("section 2: rejection sentences never name the beneficiary",
+                self.finding("domain.md [Identifiers]: rejection sentences never name the beneficiary",
                              f"{s} {t} v{v} about {state or 'none'}: {a.message!r}",
                              group=a.code)
 
@@ -284,10 +284,10 @@ class NoOracleTest(unittest.TestCase):
                     want = (pb.ACK_STATUS_REJECTED, pb.ERROR_CODE_NOT_AUTHORISED,
                             BLIND_SENTENCE.format(s), 0, 0)
                     if key(a) != want:
-                        rule = ("section 3: no all-seeing sender in a multi-territory file: "
+                        rule = ("domain.md [No oracle]: no all-seeing sender in a multi-territory file: "
                                 "territory-wide partners get NOT_AUTHORISED for a missing pathway"
                                 if KIND[s] in TERRITORY_WIDE_KINDS else
-                                "section 3: the one blind sentence for a missing pathway")
+                                "domain.md [No oracle]: the one blind sentence for a missing pathway")
                         self.finding(rule, f"{s} {t} v{v} (no pathway): {fmt(a)}", group=(s, a.code))
             for v in VERSIONS:
                 a = baseline[(s, REG, v)]
@@ -299,7 +299,7 @@ class NoOracleTest(unittest.TestCase):
                     ok = (a.status, a.code, a.seq, a.version) == (
                         pb.ACK_STATUS_REJECTED, pb.ERROR_CODE_VERSION_CONFLICT, 0, 0)
                 if not ok:
-                    self.finding("section 3: registration with no pathway (version seen is 0)",
+                    self.finding("domain.md [No oracle]: registration with no pathway (version seen is 0)",
                                  f"{s} BeneficiaryRegistered v{v} (no pathway): {fmt(a)}",
                                  group=(s, v))
 
@@ -316,25 +316,25 @@ class NoOracleTest(unittest.TestCase):
                 # sender compares against version 0 first, and gets the conflict it would get
                 # with no pathway (the check cannot tell an open pathway from none).
                 ref_type = REFERENCE_TYPE
-                rule = ("section 3 (no oracle): a blind registration on an open pathway, which "
+                rule = ("domain.md [No oracle] (no oracle): a blind registration on an open pathway, which "
                         "no pathway would have accepted, equals the sender's blind reply to any "
                         "other type")
             elif t == REG and pb.ACK_STATUS_ACCEPTED in (a.status, baseline[(s, REG, v)].status):
                 ref_type, with_seq = REG, False
-                rule = ("section 3 (no oracle): a blind registration on an exited pathway is a new "
+                rule = ("domain.md [No oracle] (no oracle): a blind registration on an exited pathway is a new "
                         "episode whose Ack equals the one for no pathway (version 1), seq apart")
             else:
                 ref_type = t
-                rule = "section 3 (no oracle): the blind reply equals the reply for no pathway"
+                rule = "domain.md [No oracle] (no oracle): the blind reply equals the reply for no pathway"
             ref = baseline[(s, ref_type, v)]
             if key(a, with_seq) != key(ref, with_seq):
                 if key(a, with_seq, e.beneficiary_id) == key(ref, with_seq, baseline_bid[(s, ref_type, v)]):
-                    rule += " -- differing only by naming the beneficiary (section 2)"
+                    rule += " -- differing only by naming the beneficiary (domain.md [Identifiers])"
                 self.finding(rule, f"sender {s} blind to {state}, {t}, expected_version {v}: got "
                                    f"{fmt(a)}; with no pathway {fmt(ref)}", group=(state, t))
             if t != REG and a.status == pb.ACK_STATUS_REJECTED and \
                     a.message != BLIND_SENTENCE.format(s):
-                self.finding("section 3: the one blind sentence (P = sender, nothing else varies)",
+                self.finding("domain.md [No oracle]: the one blind sentence (P = sender, nothing else varies)",
                              f"{s} blind to {state}, {t}, v{v}: {a.message!r}", group=s)
 
         # Accepted registrations of phase B took exactly the next log positions.
@@ -363,19 +363,19 @@ class NoOracleTest(unittest.TestCase):
                       for t in NON_REG for v in VERSIONS]
             for (e, s, t, v), a in zip(probes, wire.run([p[0] for p in probes])):
                 if KIND[s] in TERRITORY_WIDE_KINDS:
-                    rule = ("section 3: an all-seeing sender (territory-wide, registered for every "
+                    rule = ("domain.md [No oracle]: an all-seeing sender (territory-wide, registered for every "
                             "territory of the file) gets UNKNOWN_BENEFICIARY for a missing pathway")
                     ok = (a.status, a.code, a.seq, a.version) == (
                         pb.ACK_STATUS_REJECTED, pb.ERROR_CODE_UNKNOWN_BENEFICIARY, 0, 0)
                 else:
-                    rule = "section 3: the one blind sentence for a missing pathway (93-only file)"
+                    rule = "domain.md [No oracle]: the one blind sentence for a missing pathway (93-only file)"
                     ok = key(a) == (pb.ACK_STATUS_REJECTED, pb.ERROR_CODE_NOT_AUTHORISED,
                                     BLIND_SENTENCE.format(s), 0, 0)
                 if not ok:
                     self.finding(rule, f"{s} {t} v{v} (93-only file, no pathway): {fmt(a)}",
                                  group=(s, a.code))
                 if "NO2-none" in a.message:
-                    self.finding("section 2: rejection sentences never name the beneficiary",
+                    self.finding("domain.md [Identifiers]: rejection sentences never name the beneficiary",
                                  f"{s} {t} v{v} (93-only file): {a.message!r}", group=a.code)
             wire.close()
             self.assertEqual(daemon.stop(), 0)
