@@ -371,8 +371,8 @@ void config_write_reference(void *out_file)
 {
     FILE *out = out_file;
     fprintf(out, "| section | key | type | default | meaning |\n|---|---|---|---|---|\n");
-    static const char *const type_names[] = {"string", "path",    "yes/no", "integer",
-                                             "size",   "level",   "address", "date"};
+    static const char *const type_names[] = {"string", "path",  "yes/no",  "integer",
+                                             "size",   "level", "address", "date"};
     for (size_t i = 0; i < CONFIG_KEY_COUNT; i++) {
         const config_key_t *k = &config_keys[i];
         fprintf(out, "| [%s] | %s | %s | %s | %s |\n", k->section, k->name, type_names[k->type],

@@ -28,11 +28,11 @@ typedef struct config {
                                            */
     char partners_file[CONFIG_PATH_MAX];  /* [partners] file; relative to the config's folder */
     bool security_curve;                  /* [security] curve */
-    char security_secret_key[CONFIG_PATH_MAX]; /* [security] secret_key */
-    char admin_keys[CONFIG_PATH_MAX];          /* [admin] keys: Z85 public keys */
-    uint64_t admin_backup_idle_timeout;        /* [admin] backup_idle_timeout, seconds */
-    char http_listen[64];                      /* [http] listen: loopback host:port, or empty */
-    char log_level[16];                        /* [log] level */
+    char security_secret_key[CONFIG_PATH_MAX];   /* [security] secret_key */
+    char admin_keys[CONFIG_PATH_MAX];            /* [admin] keys: Z85 public keys */
+    uint64_t admin_backup_idle_timeout;          /* [admin] backup_idle_timeout, seconds */
+    char http_listen[64];                        /* [http] listen: loopback host:port, or empty */
+    char log_level[16];                          /* [log] level */
     int64_t rules_legacy_contracts_refused_from; /* [rules] legacy_contracts_refused_from, ms */
 } config_t;
 

@@ -52,12 +52,12 @@ typedef struct pass_event {
     bool has_event;          /* entry.raw is a well-formed Event frame */
     char beneficiary_id[STORE_ID_MAX + 1];
     bool pathway_read;
-    Parcours__V1__Pathway *pathway;   /* the beneficiary's pathway now, or NULL */
-    uint8_t *view[PATHWAY_VIEWS];     /* the pathway packed as each view shows it */
+    Parcours__V1__Pathway *pathway; /* the beneficiary's pathway now, or NULL */
+    uint8_t *view[PATHWAY_VIEWS];   /* the pathway packed as each view shows it */
     size_t view_len[PATHWAY_VIEWS];
     bool view_packed[PATHWAY_VIEWS];
-    Parcours__V1__Event *event;       /* entry.raw decoded, once a minimised event is needed */
-    uint8_t *minimised;               /* the event as EMPLOYER and TRAINING_ORG get it, packed */
+    Parcours__V1__Event *event; /* entry.raw decoded, once a minimised event is needed */
+    uint8_t *minimised;         /* the event as EMPLOYER and TRAINING_ORG get it, packed */
     size_t minimised_len;
     bool minimised_packed;
     bool cached; /* false for the spare entry, used when the cache is full */
@@ -362,7 +362,8 @@ static void pass_view(deliver_t *d, pass_event_t *e, const partner_t *partner, c
         return;
     if (!e->view_packed[v]) {
         e->view_packed[v] = true;
-        Parcours__V1__Pathway *copy = v == PATHWAY_VIEW_TERRITORY ? NULL : pathway_copy(e->pathway, v);
+        Parcours__V1__Pathway *copy =
+            v == PATHWAY_VIEW_TERRITORY ? NULL : pathway_copy(e->pathway, v);
         const Parcours__V1__Pathway *shown = v == PATHWAY_VIEW_TERRITORY ? e->pathway : copy;
         if (shown != NULL) {
             size_t len = parcours__v1__pathway__get_packed_size(shown);

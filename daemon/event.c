@@ -199,8 +199,8 @@ static int check_contract(event_error_t *err, const Parcours__V1__ContractSigned
 {
     bool engagement = p->kind == PARCOURS__V1__CONTRACT_KIND__CONTRACT_KIND_CONTRAT_ENGAGEMENT;
     if (!engagement) {
-        if (p->plan_action_ref[0] != '\0' || p->weekly_hours != 0 ||
-            p->reduced_hours_reason != 0 || p->hours_exempted)
+        if (p->plan_action_ref[0] != '\0' || p->weekly_hours != 0 || p->reduced_hours_reason != 0 ||
+            p->hours_exempted)
             return fail(err, ERROR_CODE(MALFORMED),
                         "contract_signed.plan_action_ref, weekly_hours, reduced_hours_reason and "
                         "hours_exempted belong to a contrat d'engagement "
@@ -218,8 +218,8 @@ static int check_contract(event_error_t *err, const Parcours__V1__ContractSigned
         return fail(err, ERROR_CODE(MALFORMED),
                     "contract_signed.hours_exempted means no weekly activity: weekly_hours must "
                     "be 0.");
-    bool reduced = p->hours_exempted ||
-                   (p->weekly_hours != 0 && p->weekly_hours < EVENT_WEEKLY_HOURS_DEFAULT);
+    bool reduced =
+        p->hours_exempted || (p->weekly_hours != 0 && p->weekly_hours < EVENT_WEEKLY_HOURS_DEFAULT);
     if (reduced)
         return check_enum(err,
                           "contract_signed.reduced_hours_reason (fewer than 15 hours a week, or "

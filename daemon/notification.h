@@ -1,11 +1,12 @@
 /*
  * notification.h: the DeliverReply{notification} frame, written by hand.
  *
- * The deliver endpoint sends the same event to many partners. The log keeps each Event frame
- * exactly as it was received (a valid packed Event, checked at the ingest boundary), and the
- * frame's Notification.event field is nothing but those bytes with a length in front: writing
- * the frame by hand embeds them as they are, where protobuf-c would need the event unpacked
- * and packed again for every notification. The bytes written are those
+ * The deliver endpoint sends the same event to many partners. The log keeps each event as the
+ * canonical encoding of what the ingest boundary checked (never the frame received), and the
+ * frame's Notification.event field is nothing but those bytes with a length in front (or, for
+ * an EMPLOYER or TRAINING_ORG, the minimised event): writing the frame by hand embeds them as
+ * they are, where protobuf-c would need the event unpacked and packed again for every
+ * notification. The bytes written are those
  * parcours__v1__deliver_reply__pack() writes for the same fields (proto3: a zero number is
  * left out, an absent message is left out, fields in number order).
  */
@@ -19,7 +20,7 @@
 typedef struct notification {
     uint64_t partner_seq;
     uint64_t seq;
-    const uint8_t *event; /* a packed Event (the frame as received), or NULL for none */
+    const uint8_t *event; /* a packed Event (canonical, or minimised), or NULL for none */
     size_t event_len;
     const uint8_t *pathway; /* a packed Pathway (the partner's view), or NULL for none */
     size_t pathway_len;

@@ -60,8 +60,8 @@ static const struct {
     [EVENT_TYPE(CONTRACT_ENDED)] = {TERRITORY_WIDE, true, false, false},
     [EVENT_TYPE(TRAINING_ENTERED)] = {KIND_BIT(TRAINING_ORG) | KIND_BIT(FRANCE_TRAVAIL), true,
                                       false, false},
-    [EVENT_TYPE(TRAINING_EXITED)] = {KIND_BIT(TRAINING_ORG) | KIND_BIT(FRANCE_TRAVAIL), true,
-                                     false, false},
+    [EVENT_TYPE(TRAINING_EXITED)] = {KIND_BIT(TRAINING_ORG) | KIND_BIT(FRANCE_TRAVAIL), true, false,
+                                     false},
     [EVENT_TYPE(JOB_PLACED)] = {KIND_BIT(EMPLOYER) | KIND_BIT(FRANCE_TRAVAIL) |
                                     KIND_BIT(MISSION_LOCALE) | KIND_BIT(CAP_EMPLOI),
                                 true, false, false},
@@ -87,8 +87,7 @@ static const uint32_t referent_body_kinds[] = {
     [PARCOURS__V1__REFERENT_BODY__REFERENT_BODY_FRANCE_TRAVAIL] = KIND_BIT(FRANCE_TRAVAIL),
     [PARCOURS__V1__REFERENT_BODY__REFERENT_BODY_MISSION_LOCALE] = KIND_BIT(MISSION_LOCALE),
     [PARCOURS__V1__REFERENT_BODY__REFERENT_BODY_CAP_EMPLOI] = KIND_BIT(CAP_EMPLOI),
-    [PARCOURS__V1__REFERENT_BODY__REFERENT_BODY_DELEGATED] = KIND_BIT(CCAS) |
-                                                             KIND_BIT(ASSOCIATION),
+    [PARCOURS__V1__REFERENT_BODY__REFERENT_BODY_DELEGATED] = KIND_BIT(CCAS) | KIND_BIT(ASSOCIATION),
 };
 
 /* Everything one application of the rules looks at. */
@@ -437,9 +436,9 @@ static bool sender_has_right(const rules_t *r)
     const Parcours__V1__Pathway *p = r->current;
     Parcours__V1__PartnerKind kind = r->sender->kind;
     if (emit_rights[r->type].rsa_rule)
-        return kind == PARTNER_KIND(DEPARTEMENT) ? p->rsa_recipient
-                                                 : kind == PARTNER_KIND(FRANCE_TRAVAIL) &&
-                                                       !p->rsa_recipient;
+        return kind == PARTNER_KIND(DEPARTEMENT)
+                   ? p->rsa_recipient
+                   : kind == PARTNER_KIND(FRANCE_TRAVAIL) && !p->rsa_recipient;
     if (emit_rights[r->type].any_visible && !kind_in(MINIMISED, kind))
         return true; /* visibility was checked before */
     /* TRAINING_ORG and EMPLOYER act only on pathways they are members of: visibility, checked
@@ -459,10 +458,10 @@ static int reject_no_right(rules_t *r)
                       "%s for %s is decided by %s, not by partner %s.", event_type_name(r->type),
                       r->current->rsa_recipient ? "an RSA recipient"
                                                 : "a person who does not receive the RSA",
-                      r->current->rsa_recipient ? "the departement" : "France Travail",
-                      sender->id);
-    return reject(r, ERROR_CODE(NOT_AUTHORISED), "Partner %s (%s) may not send %s for this pathway.",
-                  sender->id, partner_kind_name(sender->kind), event_type_name(r->type));
+                      r->current->rsa_recipient ? "the departement" : "France Travail", sender->id);
+    return reject(r, ERROR_CODE(NOT_AUTHORISED),
+                  "Partner %s (%s) may not send %s for this pathway.", sender->id,
+                  partner_kind_name(sender->kind), event_type_name(r->type));
 }
 
 /* expected_version against the version the sender may see (its caller made sure it may see
@@ -788,8 +787,8 @@ static Parcours__V1__Pathway *open_episode(const rules_t *r, const char *territo
     p->episode = old != NULL && strcmp(old->territory, territory) == 0 ? old->episode + 1 : 1;
     p->created_at = r->event->occurred_at;
     /* A CAF registers when an RSA right opens. */
-    p->rsa_recipient = r->event->beneficiary_registered->rsa_recipient ||
-                       r->sender->kind == PARTNER_KIND(CAF);
+    p->rsa_recipient =
+        r->event->beneficiary_registered->rsa_recipient || r->sender->kind == PARTNER_KIND(CAF);
     if (set_string(&p->beneficiary_id, r->event->beneficiary_id) ||
         set_string(&p->territory, territory) || members_add(p, r->sender->id)) {
         parcours__v1__pathway__free_unpacked(p, NULL);

@@ -139,9 +139,8 @@ static bool check_message(const ProtobufCMessage *m, char *path, size_t pathlen)
             if (v == NULL)
                 continue;
             path_push(path, pathlen, at, f->name);
-            bool ok = f->type == PROTOBUF_C_TYPE_STRING
-                          ? string_ok(v)
-                          : check_message(v, path, pathlen);
+            bool ok =
+                f->type == PROTOBUF_C_TYPE_STRING ? string_ok(v) : check_message(v, path, pathlen);
             if (!ok)
                 return false;
             if (path != NULL && at < pathlen)

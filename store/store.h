@@ -2,7 +2,8 @@
  * store.h: the Parcours store, the only code that touches LMDB.
  *
  * One store is one data directory holding one LMDB environment with these databases:
- *   log       seq (u64) -> the event as received, its type, occurred_at and commit time
+ *   log       seq (u64) -> the event as checked (its canonical encoding), its type, occurred_at
+ *             and commit time
  *   dedupe    (partner_id, event_id) -> seq
  *   pathways  beneficiary_id -> the Pathway and the seqs of the beneficiary's events
  *   outbox    (partner_id, partner_seq) -> seq, partner_seq running 1, 2, 3... with no gap
@@ -168,7 +169,7 @@ int store_batch_pathway_get(store_batch_t *b, const char *beneficiary_id,
 
 /* An event the rules accepted, with what it changes. Nothing here is retained by the store. */
 typedef struct store_event {
-    const uint8_t *raw; /* the Event frame as received */
+    const uint8_t *raw; /* the packed Event: the caller's canonical encoding of the checked event */
     size_t raw_len;
     Parcours__V1__EventType type;
     int64_t occurred_at;
@@ -215,7 +216,7 @@ typedef struct store_log_entry {
     Parcours__V1__EventType type;
     int64_t occurred_at;
     int64_t committed_at;
-    const uint8_t *raw; /* the Event frame as received */
+    const uint8_t *raw; /* the packed Event, as store_batch_append was given it */
     size_t raw_len;
 } store_log_entry_t;
 

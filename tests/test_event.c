@@ -577,7 +577,6 @@ static void test_decode_optional_payload_fields(void **state)
 #undef CASE
 }
 
-
 /* ------------------------------------------------------------------------------------------ */
 /* Bytes, not C strings (issue 10, item 2). */
 
@@ -624,18 +623,42 @@ static void test_decode_embedded_nul(void **state)
         fx_event_init(&f, cases[i].type, cases[i].sender);
         char value[] = "Q-hXsecretpart";
         switch (cases[i].field) {
-        case 0: f.e.event_id = value; break;
-        case 1: f.e.partner_id = value; break;
-        case 2: f.e.beneficiary_id = value; break;
-        case 3: f.beneficiary_registered.territory = "Q3X4"; break;
-        case 4: f.orientation_decided.structure_id = value; break;
-        case 5: f.referent_assigned.referent_partner_id = value; break;
-        case 6: f.referent_assigned.professional_ref = value; break;
-        case 7: f.training_entered.provider_id = value; break;
-        case 8: f.training_entered.programme_code = value; break;
-        case 9: f.job_placed.employer_partner_id = value; break;
-        case 10: f.member_joined.member_id = value; break;
-        case 11: f.member_left.member_id = value; break;
+        case 0:
+            f.e.event_id = value;
+            break;
+        case 1:
+            f.e.partner_id = value;
+            break;
+        case 2:
+            f.e.beneficiary_id = value;
+            break;
+        case 3:
+            f.beneficiary_registered.territory = "Q3X4";
+            break;
+        case 4:
+            f.orientation_decided.structure_id = value;
+            break;
+        case 5:
+            f.referent_assigned.referent_partner_id = value;
+            break;
+        case 6:
+            f.referent_assigned.professional_ref = value;
+            break;
+        case 7:
+            f.training_entered.provider_id = value;
+            break;
+        case 8:
+            f.training_entered.programme_code = value;
+            break;
+        case 9:
+            f.job_placed.employer_partner_id = value;
+            break;
+        case 10:
+            f.member_joined.member_id = value;
+            break;
+        case 11:
+            f.member_left.member_id = value;
+            break;
         case 12:
             f.contract_signed.kind = PARCOURS__V1__CONTRACT_KIND__CONTRACT_KIND_CONTRAT_ENGAGEMENT;
             f.contract_signed.plan_action_ref = value;
@@ -695,18 +718,18 @@ static void test_wire_utf8(void **state)
     } cases[] = {
         {"", true},
         {"plain", true},
-        {"caf\xc3\xa9", true},               /* é */
-        {"\xe2\x82\xac", true},              /* € */
-        {"\xf0\x9f\x98\x80", true},          /* U+1F600 */
-        {"\xf4\x8f\xbf\xbf", true},          /* U+10FFFF */
-        {"\xc3", false},                     /* truncated */
-        {"\xc3\x28", false},                 /* bad continuation */
-        {"\x80", false},                     /* a continuation first */
-        {"\xc0\xaf", false},                 /* overlong '/' */
-        {"\xe0\x80\xaf", false},             /* overlong, three bytes */
-        {"\xf0\x80\x80\xaf", false},         /* overlong, four bytes */
-        {"\xed\xa0\x80", false},             /* a UTF-16 surrogate */
-        {"\xf4\x90\x80\x80", false},         /* above U+10FFFF */
+        {"caf\xc3\xa9", true},       /* é */
+        {"\xe2\x82\xac", true},      /* € */
+        {"\xf0\x9f\x98\x80", true},  /* U+1F600 */
+        {"\xf4\x8f\xbf\xbf", true},  /* U+10FFFF */
+        {"\xc3", false},             /* truncated */
+        {"\xc3\x28", false},         /* bad continuation */
+        {"\x80", false},             /* a continuation first */
+        {"\xc0\xaf", false},         /* overlong '/' */
+        {"\xe0\x80\xaf", false},     /* overlong, three bytes */
+        {"\xf0\x80\x80\xaf", false}, /* overlong, four bytes */
+        {"\xed\xa0\x80", false},     /* a UTF-16 surrogate */
+        {"\xf4\x90\x80\x80", false}, /* above U+10FFFF */
         {"\xf5\x80\x80\x80", false},
         {"\xff", false},
     };
@@ -770,8 +793,7 @@ static void test_decode_nir(void **state)
         "2850A2B00608436", /* letters where only digits go: not a NIR? see below */
         "185052A00608436", /* Corsica */
         "185052b00608436", /* Corsica, lower case */
-        "1-85-05-78-006-084-36",
-        "1.85.05.78.006.084.36",
+        "1-85-05-78-006-084-36", "1.85.05.78.006.084.36",
         "1 85 05 78 006 084 36", /* spaces are outside the charset, but the sentence says NIR */
     };
     for (size_t i = 0; i < sizeof(nirs) / sizeof(nirs[0]); i++) {
@@ -795,7 +817,7 @@ static void test_decode_nir(void **state)
         assert_string_equal(d.err_event_id, f.event_id);
     }
     /* Pseudonyms are fine, digits included, when they are not of that shape. */
-    static const char *const pseudonyms[] = {"18505780060843",  "1850578006084361",
+    static const char *const pseudonyms[] = {"18505780060843", "1850578006084361",
                                              "B-185057800608436", "3f9a1c0e5b7d2a4c",
                                              "985057800608436x"};
     for (size_t i = 0; i < sizeof(pseudonyms) / sizeof(pseudonyms[0]); i++) {
@@ -839,7 +861,7 @@ static void test_decode_contrat_engagement(void **state)
                 f.contract_signed.reduced_hours_reason = (Parcours__V1__ReducedHoursReason)health),
                false); /* a reason only for fewer hours */
     ENGAGEMENT(f.contract_signed.reduced_hours_reason = (Parcours__V1__ReducedHoursReason)health,
-               false); /* 0 is the law's 15 */
+               false);                                          /* 0 is the law's 15 */
     ENGAGEMENT(f.contract_signed.hours_exempted = true, false); /* an exemption needs a reason */
     ENGAGEMENT((f.contract_signed.hours_exempted = true,
                 f.contract_signed.reduced_hours_reason = (Parcours__V1__ReducedHoursReason)health),

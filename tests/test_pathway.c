@@ -539,8 +539,8 @@ static void test_referent_assigned(void **state)
 
     /* The referent's partner must fit the orientation's referent body (MISSION_LOCALE here):
      * never a CCAS there, nor ever an employer, a trainer or the CAF. */
-    static const char *const unfit[] = {"ccas93", "asso93", "cap93", "cd93", "ft93",
-                                        "caf93",  "employer93", "trainer93"};
+    static const char *const unfit[] = {"ccas93", "asso93", "cap93",      "cd93",
+                                        "ft93",   "caf93",  "employer93", "trainer93"};
     for (size_t i = 0; i < sizeof(unfit) / sizeof(unfit[0]); i++) {
         fx_event_init(&f, EVENT_TYPE(REFERENT_ASSIGNED), "cd93");
         f.referent_assigned.referent_partner_id = (char *)unfit[i];
@@ -1253,8 +1253,8 @@ static void oracle_state_75(fx_world_t *w, bool exited)
 static void oracle_state_crowded(fx_world_t *w)
 {
     fx_build(w, PHASE(ACCOMPANIED));
-    static const char *const joiners[] = {"cap93", "caf93", "ccas93", "asso93", "trainer93",
-                                          "employer93"};
+    static const char *const joiners[] = {"cap93",  "caf93",     "ccas93",
+                                          "asso93", "trainer93", "employer93"};
     for (size_t i = 0; i < sizeof(joiners) / sizeof(joiners[0]); i++)
         fx_join(w, "ml93", joiners[i]);
 }
@@ -1262,10 +1262,11 @@ static void oracle_state_crowded(fx_world_t *w)
 /* Builds state i of the property (0: no pathway); false past the last. */
 static bool oracle_state(fx_world_t *w, size_t i, const char **name)
 {
-    static const char *const names[] = {
-        "none",      "REFERRED", "ORIENTATION_REQUESTED", "ORIENTED",       "ACCOMPANIED",
-        "CONTRACTED", "IN_TRAINING", "EMPLOYED",          "EXITED",         "exited twice",
-        "reopened",  "suspended", "open in 75",           "exited in 75",   "crowded"};
+    static const char *const names[] = {"none",         "REFERRED",     "ORIENTATION_REQUESTED",
+                                        "ORIENTED",     "ACCOMPANIED",  "CONTRACTED",
+                                        "IN_TRAINING",  "EMPLOYED",     "EXITED",
+                                        "exited twice", "reopened",     "suspended",
+                                        "open in 75",   "exited in 75", "crowded"};
     if (i >= sizeof(names) / sizeof(names[0]))
         return false;
     *name = names[i];
@@ -1395,8 +1396,7 @@ static void test_no_oracle(void **state)
                 fx_reject_as(W, &g, NULL, ERROR_CODE(NOT_AUTHORISED), message_v);
                 if (strcmp(message, reference[s]) != 0 || strcmp(message_v, reference[s]) != 0)
                     fail_msg("%s, type %d, phase %d: \"%s\" / \"%s\" differs from \"%s\"",
-                             strangers[s], t, (int)fx_phases[i], message, message_v,
-                             reference[s]);
+                             strangers[s], t, (int)fx_phases[i], message, message_v, reference[s]);
             }
         }
     }
@@ -1937,11 +1937,11 @@ static void test_view_for(void **state)
         const char *id;
         pathway_view_t view;
     } expected[] = {
-        {"cd93", PATHWAY_VIEW_TERRITORY},   {"ft93", PATHWAY_VIEW_TERRITORY},
-        {"ml93", PATHWAY_VIEW_REFERENT},    {"caf93", PATHWAY_VIEW_MEMBER},
+        {"cd93", PATHWAY_VIEW_TERRITORY},      {"ft93", PATHWAY_VIEW_TERRITORY},
+        {"ml93", PATHWAY_VIEW_REFERENT},       {"caf93", PATHWAY_VIEW_MEMBER},
         {"trainer93", PATHWAY_VIEW_MINIMISED}, {"ccas93", PATHWAY_VIEW_NONE},
-        {"employer93", PATHWAY_VIEW_NONE},  {"cd75", PATHWAY_VIEW_NONE},
-        {"ft75", PATHWAY_VIEW_NONE},        {"cafidf", PATHWAY_VIEW_NONE},
+        {"employer93", PATHWAY_VIEW_NONE},     {"cd75", PATHWAY_VIEW_NONE},
+        {"ft75", PATHWAY_VIEW_NONE},           {"cafidf", PATHWAY_VIEW_NONE},
     };
     for (size_t i = 0; i < sizeof(expected) / sizeof(expected[0]); i++)
         if (pathway_view_for(p, fx_partner(W, expected[i].id)) != expected[i].view)
@@ -1951,8 +1951,7 @@ static void test_view_for(void **state)
     assert_int_equal(pathway_view_for(NULL, fx_partner(W, "cd93")), PATHWAY_VIEW_NONE);
     /* Without a referent, the oriented structure acts as the referent's partner. */
     fx_build(W, PHASE(ORIENTED));
-    assert_int_equal(pathway_view_for(fx_current(W), fx_partner(W, "ml93")),
-                     PATHWAY_VIEW_REFERENT);
+    assert_int_equal(pathway_view_for(fx_current(W), fx_partner(W, "ml93")), PATHWAY_VIEW_REFERENT);
 }
 
 /* The event an EMPLOYER or TRAINING_ORG is sent: without who sent it, unless it did. */
@@ -2085,7 +2084,7 @@ static void test_minimised_senders_rights(void **state)
  */
 static void test_minimised_senders_replies(void **state)
 {
-    typedef void (*build_fn)(fx_world_t *w);
+    typedef void (*build_fn)(fx_world_t * w);
     for (int m = 0; m < 2; m++) {
         const char *member = m == 0 ? "trainer93" : "employer93";
         /* Group 0: not oriented; group 1: oriented to ml93. */
@@ -2181,8 +2180,9 @@ static void test_contrat_engagement(void **state)
         PARCOURS__V1__REDUCED_HOURS_REASON__REDUCED_HOURS_REASON_LONE_PARENT_WITHOUT_CHILDCARE;
     p = fx_accept(W, &f);
     assert_int_equal(p->contract->weekly_hours, 8);
-    assert_int_equal(p->contract->reduced_hours_reason,
-                     PARCOURS__V1__REDUCED_HOURS_REASON__REDUCED_HOURS_REASON_LONE_PARENT_WITHOUT_CHILDCARE);
+    assert_int_equal(
+        p->contract->reduced_hours_reason,
+        PARCOURS__V1__REDUCED_HOURS_REASON__REDUCED_HOURS_REASON_LONE_PARENT_WITHOUT_CHILDCARE);
     fx_build(W, PHASE(ACCOMPANIED));
     fx_event_init(&f, EVENT_TYPE(CONTRACT_SIGNED), "ml93");
     f.contract_signed.kind = PARCOURS__V1__CONTRACT_KIND__CONTRACT_KIND_CONTRAT_ENGAGEMENT;
@@ -2206,8 +2206,9 @@ static void test_legacy_contracts_cutover(void **state)
 {
     static const int64_t day = INT64_C(86400000);
     const int64_t cutover = PATHWAY_LEGACY_CONTRACTS_REFUSED_FROM; /* 2025-01-01 */
-    static const Parcours__V1__ContractKind legacy[] = {PARCOURS__V1__CONTRACT_KIND__CONTRACT_KIND_CER,
-                                                        PARCOURS__V1__CONTRACT_KIND__CONTRACT_KIND_PPAE};
+    static const Parcours__V1__ContractKind legacy[] = {
+        PARCOURS__V1__CONTRACT_KIND__CONTRACT_KIND_CER,
+        PARCOURS__V1__CONTRACT_KIND__CONTRACT_KIND_PPAE};
     for (size_t i = 0; i < 2; i++) {
         /* Before the cut-over: still accepted (a contract signed then, recorded now). */
         fx_build(W, PHASE(ACCOMPANIED));
@@ -2279,7 +2280,7 @@ static void test_orientation_notified_at(void **state)
  * for anyone else; nobody else, not even the referent's partner. */
 static void test_suspension_rights(void **state)
 {
-    static const char *const senders[] = {"cd93", "ft93", "ml93", "cap93", "caf93",
+    static const char *const senders[] = {"cd93",   "ft93",   "ml93",      "cap93",     "caf93",
                                           "ccas93", "asso93", "trainer93", "employer93"};
     for (int rsa = 0; rsa < 3; rsa++) {
         for (size_t i = 0; i < sizeof(senders) / sizeof(senders[0]); i++) {
@@ -2292,8 +2293,8 @@ static void test_suspension_rights(void **state)
             assert_int_equal(p->rsa_recipient, rsa != 0);
             fx_send(W, EVENT_TYPE(ORIENTATION_DECIDED), "cd93");
             fx_send(W, EVENT_TYPE(REFERENT_ASSIGNED), "ml93");
-            static const char *const joiners[] = {"cap93", "caf93", "ccas93", "asso93",
-                                                  "trainer93", "employer93"};
+            static const char *const joiners[] = {"cap93",  "caf93",     "ccas93",
+                                                  "asso93", "trainer93", "employer93"};
             for (size_t j = 0; j < sizeof(joiners) / sizeof(joiners[0]); j++)
                 if (!fx_has_member(fx_current(W), joiners[j]))
                     fx_join(W, "ml93", joiners[j]);

@@ -276,7 +276,8 @@ static void fuzz_check_accepted(const Parcours__V1__Pathway *before, const Parco
     if (p == NULL || o->code != ERROR_CODE(UNSPECIFIED))
         fuzz_fail("an acceptance without a pathway, or with a code");
     /* The version counts the episode's events: a registration opens a new episode at 1. */
-    uint64_t expected = event_type(e) == EVENT_TYPE(BENEFICIARY_REGISTERED) ? 1 : before->version + 1;
+    uint64_t expected =
+        event_type(e) == EVENT_TYPE(BENEFICIARY_REGISTERED) ? 1 : before->version + 1;
     if (p->version != expected)
         fuzz_fail("version %llu after version %llu", (unsigned long long)p->version,
                   (unsigned long long)(before != NULL ? before->version : 0));

@@ -237,7 +237,8 @@ static void corpus_event_init(corpus_event_t *c, const corpus_step_t *s, const c
         c->e.suspension_decided = &c->suspension_decided;
         break;
     case EVENT_TYPE(SUSPENSION_LIFTED):
-        c->suspension_lifted = (Parcours__V1__SuspensionLifted)PARCOURS__V1__SUSPENSION_LIFTED__INIT;
+        c->suspension_lifted =
+            (Parcours__V1__SuspensionLifted)PARCOURS__V1__SUSPENSION_LIFTED__INIT;
         c->suspension_lifted.reason =
             corpus_pick(&parcours__v1__suspension_lift_reason__descriptor);
         c->e.suspension_lifted = &c->suspension_lifted;
@@ -442,7 +443,7 @@ static void write_sequences(void)
         {EVENT_TYPE(JOB_PLACED), "employer93", NULL},
         {EVENT_TYPE(SUSPENSION_LIFTED), "cd93", NULL},
         {EVENT_TYPE(SUSPENSION_DECIDED), "cd93", NULL},
-        {EVENT_TYPE(MEMBER_LEFT), "ccas93", "employer93"}, /* employs: refused */
+        {EVENT_TYPE(MEMBER_LEFT), "ccas93", "employer93"},  /* employs: refused */
         {EVENT_TYPE(ORIENTATION_DECIDED), "cd93", "cap93"}, /* ends the contract */
         {EVENT_TYPE(PATHWAY_EXITED), "cd93", NULL},
         {EVENT_TYPE(BENEFICIARY_REGISTERED), "ml93", ""},
