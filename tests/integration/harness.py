@@ -476,3 +476,14 @@ class Subscriber:
 
     def close(self):
         self.sock.close()
+
+
+def varint(n):
+    """n as a protobuf varint, to build frames by hand."""
+    out = bytearray()
+    while True:
+        c = n & 0x7F
+        n >>= 7
+        out.append(c | (0x80 if n else 0))
+        if not n:
+            return bytes(out)

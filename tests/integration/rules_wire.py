@@ -9,10 +9,11 @@ daemon's sources.
 
 import collections
 import time
+import unittest
 
 import zmq
 
-from harness import Daemon, now_ms, pb  # noqa: F401  (re-exported for the tests)
+from harness import Daemon, now_ms, pb, varint  # noqa: F401  (re-exported for the tests)
 
 # Every kind of partner in territory 93 (two training providers and two employers), and four
 # partners of territory 75.
@@ -331,16 +332,6 @@ def wire_field(b, number):
     return [v for n, _, v in wire_fields(b) if n == number]
 
 
-def varint(n):
-    out = bytearray()
-    while True:
-        c = n & 0x7F
-        n >>= 7
-        out.append(c | (0x80 if n else 0))
-        if not n:
-            return bytes(out)
-
-
 def ld(number, data):
     """A length-delimited field."""
     return varint((number << 3) | 2) + varint(len(data)) + data
@@ -477,3 +468,31 @@ def watchdog(seconds):
 
     signal.signal(signal.SIGALRM, expired)
     signal.alarm(seconds)
+
+
+class RulesTestCase(unittest.TestCase):
+    """One real daemon per test class (partners and extra [rules] from the class), one
+    pipelined Wire to it, and the findings of each test, reported together at its end."""
+    partners = PARTNERS_FULL
+    rules = ""
+    examples = 30
+
+    @classmethod
+    def setUpClass(cls):
+        cls.daemon = start_daemon(cls.partners, cls.rules)
+        cls.wire = Wire(cls.daemon)
+        cls.ids = Ids(cls.__name__.lower())
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.wire.close()
+        rc = cls.daemon.stop()
+        cls.daemon.cleanup()
+        assert rc == 0, rc
+
+    def setUp(self):
+        self.findings = Findings()
+
+    def check(self):
+        if self.findings:
+            self.fail(self.findings.report(examples=self.examples))

@@ -16,9 +16,9 @@
 import re
 import unittest
 
-from rules_wire import (DAY, PARTNERS_FULL, T0, admin_raw, Findings, fmt, history_raw, Ids, ld,
-                        make_event, now_ms, pb, RawSubscriber, replace_same_length, start_daemon,
-                        varint, watchdog, Wire, wire_fields)
+from rules_wire import (DAY, T0, RawSubscriber, RulesTestCase, admin_raw, fmt, history_raw, ld,
+                        make_event, now_ms, pb, replace_same_length, varint, watchdog,
+                        wire_fields)
 
 MALFORMED = pb.ERROR_CODE_MALFORMED
 
@@ -35,29 +35,8 @@ def setup_accompanied(wire, ids, b):
     ], conn="setup")
 
 
-class CanonicalTest(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.daemon = start_daemon(PARTNERS_FULL)
-        cls.wire = Wire(cls.daemon)
-        cls.ids = Ids("can")
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.wire.close()
-        rc = cls.daemon.stop()
-        cls.daemon.cleanup()
-        assert rc == 0, rc
-
-    def setUp(self):
-        self.findings = Findings()
-
-    def tearDown(self):
-        pass
-
-    def check(self):
-        if self.findings:
-            self.fail(self.findings.report(examples=40))
+class CanonicalTest(RulesTestCase):
+    examples = 40
 
     def must_accept(self, acks, what):
         bad = [fmt(a) for a in acks if a.status != pb.ACK_STATUS_ACCEPTED]

@@ -11,7 +11,8 @@ import random
 import time
 import unittest
 
-from harness import Daemon, appointment, engagement, event, now_ms, pb, registered, send_and_wait
+from harness import (Daemon, appointment, engagement, event, now_ms, pb, registered, send_and_wait,
+                     varint)
 
 B = "B-hostile-1"
 
@@ -22,16 +23,6 @@ def frame(**fields):
     for name, value in fields.items():
         setattr(e, name, value)
     return e.SerializeToString()
-
-
-def varint(n):
-    out = bytearray()
-    while True:
-        b = n & 0x7F
-        n >>= 7
-        out.append(b | (0x80 if n else 0))
-        if not n:
-            return bytes(out)
 
 
 def with_unknown_field(data, number=50):

@@ -21,9 +21,8 @@ import subprocess
 import unittest
 
 from harness import PARCOURSCTL, Daemon
-from rules_wire import (CUTOVER_2025, DAY, PARTNERS_FULL, T0, Y2030, Findings, fmt, Ids,
-                        make_event, now_ms, pb, RawSubscriber, set_fields, start_daemon, watchdog,
-                        Wire)
+from rules_wire import (CUTOVER_2025, DAY, PARTNERS_FULL, T0, Y2030, Findings, Ids, RawSubscriber,
+                        RulesTestCase, Wire, fmt, make_event, now_ms, pb, set_fields, watchdog)
 
 ACC, REJ = pb.ACK_STATUS_ACCEPTED, pb.ACK_STATUS_REJECTED
 MALFORMED, INVALID = pb.ERROR_CODE_MALFORMED, pb.ERROR_CODE_INVALID_TRANSITION
@@ -49,30 +48,8 @@ def appointment():
                                   status=pb.APPOINTMENT_STATUS_SEEN, at=T0)
 
 
-class Law(unittest.TestCase):
-    partners = PARTNERS_FULL
-    rules = ""
+class Law(RulesTestCase):
     n = 0
-
-    @classmethod
-    def setUpClass(cls):
-        cls.daemon = start_daemon(cls.partners, cls.rules)
-        cls.wire = Wire(cls.daemon)
-        cls.ids = Ids(cls.__name__.lower())
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.wire.close()
-        rc = cls.daemon.stop()
-        cls.daemon.cleanup()
-        assert rc == 0, rc
-
-    def setUp(self):
-        self.findings = Findings()
-
-    def check(self):
-        if self.findings:
-            self.fail(self.findings.report(examples=30))
 
     def fresh(self, name):
         Law.n += 1
