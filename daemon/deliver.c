@@ -57,10 +57,7 @@ typedef struct pass_event {
     size_t view_len[PATHWAY_VIEWS];
     bool view_packed[PATHWAY_VIEWS];
     Parcours__V1__Event *event; /* entry.raw decoded, once a minimised event is needed */
-    uint8_t *minimised;         /* the event as EMPLOYER and TRAINING_ORG get it, packed */
-    size_t minimised_len;
-    bool minimised_packed;
-    bool cached; /* false for the spare entry, used when the cache is full */
+    bool cached;                /* false for the spare entry, used when the cache is full */
 } pass_event_t;
 
 /*
@@ -263,7 +260,6 @@ static void pass_event_clear(pass_event_t *e)
         free(e->view[v]);
     if (e->event != NULL)
         parcours__v1__event__free_unpacked(e->event, NULL);
-    free(e->minimised);
     memset(e, 0, sizeof(*e));
 }
 
@@ -343,14 +339,30 @@ static void pass_release(deliver_t *d, pass_event_t *e)
         pass_event_clear(&d->cache.spare);
 }
 
-/* The pathway of e's beneficiary as this partner may see it now (pathway_view_for), packed:
- * nothing once it has left the group (or when there is no pathway, or out of memory). Sets
- * *view to NULL then. The bytes belong to the pass. */
-static void pass_view(deliver_t *d, pass_event_t *e, const partner_t *partner, const uint8_t **view,
-                      size_t *view_len)
+/* Packs m into a new buffer (caller frees); NULL when out of memory. */
+static uint8_t *pack_new(const ProtobufCMessage *m, size_t *len)
+{
+    *len = protobuf_c_message_get_packed_size(m);
+    uint8_t *buf = malloc(*len ? *len : 1);
+    if (buf != NULL)
+        protobuf_c_message_pack(m, buf);
+    return buf;
+}
+
+/*
+ * The pathway of e's beneficiary as this partner may see it now (pathway_view_for), packed:
+ * *view is NULL once it has left the group, or when there is no pathway. The views of the
+ * territory, the referent and the members are the same for every partner that has them and
+ * belong to the pass; a minimised view names its partner, so it is made for this partner
+ * alone, and *owned holds it for the caller to free after the send. Returns -1 when out of
+ * memory: the caller sends nothing, and the next pass tries again.
+ */
+static int pass_view(deliver_t *d, pass_event_t *e, const partner_t *partner, const uint8_t **view,
+                     size_t *view_len, uint8_t **owned)
 {
     *view = NULL;
     *view_len = 0;
+    *owned = NULL;
     if (!e->pathway_read) {
         e->pathway_read = true;
         if (e->beneficiary_id[0] == '\0' ||
@@ -359,39 +371,47 @@ static void pass_view(deliver_t *d, pass_event_t *e, const partner_t *partner, c
     }
     pathway_view_t v = pathway_view_for(e->pathway, partner);
     if (v == PATHWAY_VIEW_NONE)
-        return;
-    if (!e->view_packed[v]) {
-        e->view_packed[v] = true;
+        return 0;
+    if (v == PATHWAY_VIEW_MINIMISED || !e->view_packed[v]) {
         Parcours__V1__Pathway *copy =
-            v == PATHWAY_VIEW_TERRITORY ? NULL : pathway_copy(e->pathway, v);
+            v == PATHWAY_VIEW_TERRITORY ? NULL : pathway_copy(e->pathway, v, partner->id);
         const Parcours__V1__Pathway *shown = v == PATHWAY_VIEW_TERRITORY ? e->pathway : copy;
-        if (shown != NULL) {
-            size_t len = parcours__v1__pathway__get_packed_size(shown);
-            e->view[v] = malloc(len ? len : 1);
-            if (e->view[v] != NULL) {
-                e->view_len[v] = parcours__v1__pathway__pack(shown, e->view[v]);
-                if (e->cached)
-                    d->cache.bytes += len;
-            }
-        }
+        size_t len = 0;
+        uint8_t *bytes = shown != NULL ? pack_new(&shown->base, &len) : NULL;
         if (copy != NULL)
             parcours__v1__pathway__free_unpacked(copy, NULL);
+        if (bytes == NULL)
+            return -1;
+        if (v == PATHWAY_VIEW_MINIMISED) {
+            *owned = bytes;
+            *view = bytes;
+            *view_len = len;
+            return 0;
+        }
+        e->view[v] = bytes;
+        e->view_len[v] = len;
+        e->view_packed[v] = true;
+        if (e->cached)
+            d->cache.bytes += len;
     }
     *view = e->view[v];
     *view_len = e->view_len[v];
+    return 0;
 }
 
 /*
  * The event of e as this partner is sent it: the log's canonical bytes, or for an EMPLOYER or
- * TRAINING_ORG that did not send it, the same event without who sent it (pathway_event_minimise).
- * Returns -1 when the minimised event cannot be made (out of memory): then nothing is sent. The
- * bytes belong to the pass.
+ * TRAINING_ORG that did not send it, the event without who sent it nor any other partner's id
+ * (pathway_event_minimise), made for this partner alone: *owned holds it for the caller to free
+ * after the send. Returns -1 when out of memory: then nothing is sent, and the next pass tries
+ * again.
  */
-static int pass_event_bytes(deliver_t *d, pass_event_t *e, const partner_t *partner,
-                            const uint8_t **event, size_t *event_len)
+static int pass_event_bytes(pass_event_t *e, const partner_t *partner, const uint8_t **event,
+                            size_t *event_len, uint8_t **owned)
 {
     *event = e->entry.raw;
     *event_len = e->entry.raw_len;
+    *owned = NULL;
     if (!partner_kind_minimised(partner->kind))
         return 0;
     if (e->event == NULL) {
@@ -401,18 +421,11 @@ static int pass_event_bytes(deliver_t *d, pass_event_t *e, const partner_t *part
     }
     if (!pathway_event_minimised_for(partner, e->event))
         return 0;
-    if (!e->minimised_packed) {
-        Parcours__V1__Event shown = pathway_event_minimise(e->event);
-        size_t len = parcours__v1__event__get_packed_size(&shown);
-        if ((e->minimised = malloc(len ? len : 1)) == NULL)
-            return -1;
-        e->minimised_len = parcours__v1__event__pack(&shown, e->minimised);
-        e->minimised_packed = true;
-        if (e->cached)
-            d->cache.bytes += len;
-    }
-    *event = e->minimised;
-    *event_len = e->minimised_len;
+    pathway_event_view_t shown;
+    pathway_event_minimise(e->event, partner->id, &shown);
+    if ((*owned = pack_new(&shown.event.base, event_len)) == NULL)
+        return -1;
+    *event = *owned;
     return 0;
 }
 
@@ -498,14 +511,18 @@ static int pump_entry(uint64_t partner_seq, uint64_t seq, void *ctx)
             .committed_at = e->entry.committed_at,
             .stream_id = p->d->stream_id,
         };
-        if (e->has_event) {
-            if (pass_event_bytes(p->d, e, p->partner, &n.event, &n.event_len) != 0) {
-                pass_release(p->d, e);
-                return 1; /* out of memory: the next pass sends it */
-            }
-            pass_view(p->d, e, p->partner, &n.pathway, &n.pathway_len);
+        uint8_t *owned_event = NULL, *owned_view = NULL;
+        if (e->has_event &&
+            (pass_event_bytes(e, p->partner, &n.event, &n.event_len, &owned_event) != 0 ||
+             pass_view(p->d, e, p->partner, &n.pathway, &n.pathway_len, &owned_view) != 0)) {
+            free(owned_event);
+            free(owned_view);
+            pass_release(p->d, e);
+            return 1; /* out of memory: the next pass sends it */
         }
         rc = deliver_send_notification(p->d, s, &n);
+        free(owned_event);
+        free(owned_view);
         if (rc == 0) {
             s->last_sent_ms = monotonic_ms();
             s->in_flight[(s->head + s->count) % s->window] = partner_seq;

@@ -91,29 +91,47 @@ void event_destroy(Parcours__V1__Event **e)
  * A NIR (numéro d'inscription au répertoire, the French social-security number): a sex digit,
  * two digits of year and two of month, the departement of birth (two digits, or 2A / 2B for
  * Corsica), three of commune, three of order, then a two-digit key. Partners write it with
- * spaces or other separators; the identifier rule already refuses spaces, but the sentence must
- * say why, so the shape is looked for with every separator removed, with or without its key.
+ * spaces or other separators, and may put a few letters before or after it; the identifier rule
+ * already refuses spaces, but the sentence must say why, so the shape is looked for with every
+ * separator removed and up to three letters at either end set aside, with or without its key.
+ * More would refuse too many pseudonyms: a hexadecimal keyed hash often holds long runs of
+ * digits inside it.
  */
+#define NIR_AFFIX_MAX 3
+
+static bool nir_shaped(const char *c, size_t n)
+{
+    if (n != 13 && n != 15)
+        return false;
+    bool corsica = c[5] == '2' && (c[6] == 'A' || c[6] == 'B');
+    for (size_t i = 0; i < n; i++)
+        if (!(i == 6 && corsica) && !isdigit((unsigned char)c[i]))
+            return false;
+    return true;
+}
+
 bool event_id_looks_like_nir(const char *s)
 {
-    char c[16];
+    char c[EVENT_ID_MAX + 1];
     size_t n = 0;
     for (; *s != '\0'; s++) {
         if (*s == ' ' || *s == '.' || *s == '-' || *s == '_' || *s == ':')
             continue;
-        if (n == sizeof(c))
+        if (n == EVENT_ID_MAX)
             return false;
         c[n++] = (char)toupper((unsigned char)*s);
     }
-    if (n != 13 && n != 15)
-        return false;
-    for (size_t i = 0; i < n; i++) {
-        bool corsica = (i == 5 && c[5] == '2' && (c[6] == 'A' || c[6] == 'B')) ||
-                       (i == 6 && c[5] == '2' && (c[6] == 'A' || c[6] == 'B'));
-        if (!corsica && !isdigit((unsigned char)c[i]))
-            return false;
-    }
-    return true;
+    size_t lead = 0, trail = 0;
+    while (lead < n && lead < NIR_AFFIX_MAX && isalpha((unsigned char)c[lead]))
+        lead++;
+    while (trail < n - lead && trail < NIR_AFFIX_MAX && isalpha((unsigned char)c[n - 1 - trail]))
+        trail++;
+    /* Letters at the ends may also be a Corsican department's: try every split of them. */
+    for (size_t l = 0; l <= lead; l++)
+        for (size_t t = 0; t <= trail; t++)
+            if (nir_shaped(c + l, n - l - t))
+                return true;
+    return false;
 }
 
 /* Sets err and returns -1, so that every check reads `return fail(...)`. */

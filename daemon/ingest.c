@@ -124,7 +124,7 @@ static void ingest_append(ingest_t *in, pending_ack_t *ack, const Parcours__V1__
         in->batch_error = rc;
         return;
     }
-    ack->version = outcome->pathway->version;
+    ack->version = outcome->version;
     ack_set(ack, ACK_STATUS(ACCEPTED), ERROR_CODE(UNSPECIFIED), true, NULL);
 }
 

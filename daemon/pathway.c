@@ -241,6 +241,19 @@ static int check_fits_body(rules_t *r, const char *field, const char *id,
     return 0;
 }
 
+/* A partner the event names in a role only one kind plays (the provider of a training, the
+ * employer of a job): of the territory, and of that kind. */
+static int check_kind(rules_t *r, const char *field, const char *id, Parcours__V1__PartnerKind kind)
+{
+    const partner_t *named = territory_partner(r, r->current->territory, id);
+    if (named == NULL)
+        return reject_unknown_partner(r, field, id);
+    if (named->kind != kind)
+        return reject(r, ERROR_CODE(INVALID_TRANSITION), "%s names partner %s, a %s, not a %s.",
+                      field, id, partner_kind_name(named->kind), partner_kind_name(kind));
+    return 0;
+}
+
 /* --- Public queries ------------------------------------------------------------------------- */
 
 bool pathway_is_open(const Parcours__V1__Pathway *p)
@@ -330,13 +343,35 @@ bool pathway_event_minimised_for(const partner_t *recipient, const Parcours__V1_
     return partner_kind_minimised(recipient->kind) && strcmp(recipient->id, event->partner_id) != 0;
 }
 
-Parcours__V1__Event pathway_event_minimise(const Parcours__V1__Event *event)
+/* id when it is the viewer's own, else the empty string: the minimised see no other partner. */
+static char *own_id(char *id, const char *viewer_id)
 {
-    Parcours__V1__Event shown = *event;
-    shown.partner_id = (char *)protobuf_c_empty_string;
-    shown.event_id = (char *)protobuf_c_empty_string;
-    shown.expected_version = 0;
-    return shown;
+    return viewer_id != NULL && strcmp(id, viewer_id) == 0 ? id : (char *)protobuf_c_empty_string;
+}
+
+void pathway_event_minimise(const Parcours__V1__Event *event, const char *viewer_id,
+                            pathway_event_view_t *out)
+{
+    memset(out, 0, sizeof(*out));
+    out->event = *event;
+    out->event.partner_id = (char *)protobuf_c_empty_string;
+    out->event.event_id = (char *)protobuf_c_empty_string;
+    out->event.expected_version = 0;
+    if (event->payload_case == PAYLOAD(TRAINING_ENTERED)) {
+        out->training_entered = *event->training_entered;
+        out->training_entered.provider_id = own_id(out->training_entered.provider_id, viewer_id);
+        out->event.training_entered = &out->training_entered;
+    } else if (event->payload_case == PAYLOAD(JOB_PLACED)) {
+        out->job_placed = *event->job_placed;
+        out->job_placed.employer_partner_id =
+            own_id(out->job_placed.employer_partner_id, viewer_id);
+        out->event.job_placed = &out->job_placed;
+    }
+}
+
+void pathway_settings_default(pathway_settings_t *s)
+{
+    s->legacy_contracts_refused_from = PATHWAY_LEGACY_CONTRACTS_REFUSED_FROM;
 }
 
 /* A deep copy of p. Packing and unpacking is the one deep copy protobuf-c offers. */
@@ -366,12 +401,24 @@ static Parcours__V1__Pathway *pathway_clone(const Parcours__V1__Pathway *p)
         (from)->field = (char *)protobuf_c_empty_string;                                           \
     } while (0)
 
+/* Empties a string field that is not the viewer's own id (the string stays allocated in the
+ * copy, which frees it). */
+static void keep_own_id(char **field, const char *viewer_id)
+{
+    if (*field == protobuf_c_empty_string || (viewer_id != NULL && strcmp(*field, viewer_id) == 0))
+        return;
+    free(*field);
+    *field = (char *)protobuf_c_empty_string;
+}
+
 /*
  * The view of an EMPLOYER or TRAINING_ORG member, built by allowing fields one by one rather
  * than hiding the others, so that a field the contract gains stays hidden from them until
- * someone decides they need it.
+ * someone decides they need it. It names no partner but the viewer (another trainer or
+ * employer would tell who else follows the person), and carries no version: the version counts
+ * events they are not told of.
  */
-static Parcours__V1__Pathway *pathway_minimised(Parcours__V1__Pathway *full)
+static Parcours__V1__Pathway *pathway_minimised(Parcours__V1__Pathway *full, const char *viewer_id)
 {
     Parcours__V1__Pathway *m = malloc(sizeof(*m));
     if (m == NULL) {
@@ -381,10 +428,13 @@ static Parcours__V1__Pathway *pathway_minimised(Parcours__V1__Pathway *full)
     *m = (Parcours__V1__Pathway)PARCOURS__V1__PATHWAY__INIT;
     MOVE_STRING(m, full, beneficiary_id);
     MOVE_STRING(m, full, territory);
-    m->version = full->version;
     MOVE_MESSAGE(m, full, training);
+    if (m->training != NULL)
+        keep_own_id(&m->training->provider_id, viewer_id);
     m->last_training_outcome = full->last_training_outcome;
     MOVE_MESSAGE(m, full, employment);
+    if (m->employment != NULL)
+        keep_own_id(&m->employment->employer_partner_id, viewer_id);
     m->last_job_end_reason = full->last_job_end_reason;
     MOVE_MESSAGE(m, full, exit);
     if (full->phase == PHASE(EXITED) || full->phase == PHASE(EMPLOYED) ||
@@ -394,7 +444,8 @@ static Parcours__V1__Pathway *pathway_minimised(Parcours__V1__Pathway *full)
     return m;
 }
 
-Parcours__V1__Pathway *pathway_copy(const Parcours__V1__Pathway *p, pathway_view_t view)
+Parcours__V1__Pathway *pathway_copy(const Parcours__V1__Pathway *p, pathway_view_t view,
+                                    const char *viewer_id)
 {
     if (view == PATHWAY_VIEW_NONE)
         return NULL;
@@ -403,7 +454,7 @@ Parcours__V1__Pathway *pathway_copy(const Parcours__V1__Pathway *p, pathway_view
         return NULL;
     switch (view) {
     case PATHWAY_VIEW_MINIMISED:
-        return pathway_minimised(copy);
+        return pathway_minimised(copy, viewer_id);
     case PATHWAY_VIEW_MEMBER:
         /* Suspensions are told to the referent's partner and the territory-wide only. */
         clear_message(&copy->suspension);
@@ -546,18 +597,21 @@ static int check_transition(rules_t *r)
             return invalid(r, "no contract is in force.");
         return 0;
     case PAYLOAD(TRAINING_ENTERED): {
+        /* What depends on the sender and the directory alone first: a provider must not learn
+         * from the order of the checks what it may not see. */
         const char *provider = e->training_entered->provider_id;
+        if (sender->kind == PARTNER_KIND(TRAINING_ORG) && !is_empty(provider) &&
+            strcmp(provider, sender->id) != 0)
+            return reject(r, ERROR_CODE(NOT_AUTHORISED),
+                          "A training provider may only record its own trainings.");
+        if (!is_empty(provider) &&
+            check_kind(r, "training_entered.provider_id", provider, PARTNER_KIND(TRAINING_ORG)))
+            return 1;
         if (p->orientation == NULL)
             /* A training provider may not know whether the person is oriented. */
             return minimised ? reject_blind(r) : invalid(r, "the person is not oriented yet.");
         if (p->training != NULL)
             return invalid(r, "a training is already in progress.");
-        if (sender->kind == PARTNER_KIND(TRAINING_ORG) && !is_empty(provider) &&
-            strcmp(provider, sender->id) != 0)
-            return reject(r, ERROR_CODE(NOT_AUTHORISED),
-                          "A training provider may only record its own trainings.");
-        if (!is_empty(provider) && !territory_partner(r, p->territory, provider))
-            return reject_unknown_partner(r, "training_entered.provider_id", provider);
         return 0;
     }
     case PAYLOAD(TRAINING_EXITED):
@@ -570,14 +624,15 @@ static int check_transition(rules_t *r)
         return 0;
     case PAYLOAD(JOB_PLACED): {
         const char *employer = e->job_placed->employer_partner_id;
-        if (p->employment != NULL)
-            return invalid(r, "an employment is already in progress.");
         if (sender->kind == PARTNER_KIND(EMPLOYER) && !is_empty(employer) &&
             strcmp(employer, sender->id) != 0)
             return reject(r, ERROR_CODE(NOT_AUTHORISED),
                           "An employer may only record its own hirings.");
-        if (!is_empty(employer) && !territory_partner(r, p->territory, employer))
-            return reject_unknown_partner(r, "job_placed.employer_partner_id", employer);
+        if (!is_empty(employer) &&
+            check_kind(r, "job_placed.employer_partner_id", employer, PARTNER_KIND(EMPLOYER)))
+            return 1;
+        if (p->employment != NULL)
+            return invalid(r, "an employment is already in progress.");
         return 0;
     }
     case PAYLOAD(JOB_ENDED):
@@ -621,10 +676,16 @@ static void contract_end(Parcours__V1__Pathway *p, Parcours__V1__ContractEndReas
     p->last_contract_end_reason = reason;
 }
 
-/* The facts in force end with the pathway; its history (orientation, members, the last_*
- * reasons) stays. */
+/* The facts in force end with the pathway, the follow-up group among them: its members are
+ * told of the exit, then see the pathway no more, so that a new episode opened by someone
+ * else changes nothing in what they are told. The orientation and the last_* reasons stay. */
 static void facts_end(Parcours__V1__Pathway *p)
 {
+    for (size_t i = 0; i < p->n_members; i++)
+        free(p->members[i]);
+    free(p->members);
+    p->members = NULL;
+    p->n_members = 0;
     clear_message(&p->pending_request);
     clear_message(&p->referent);
     contract_end(p, PARCOURS__V1__CONTRACT_END_REASON__CONTRACT_END_REASON_PATHWAY_EXITED);
@@ -707,7 +768,10 @@ static int apply_effect(const rules_t *r, Parcours__V1__Pathway *p)
         return 0;
     case PAYLOAD(TRAINING_ENTERED): {
         const Parcours__V1__TrainingEntered *t = e->training_entered;
-        const char *provider = is_empty(t->provider_id) ? sender : t->provider_id;
+        /* Left empty, the provider is the sender when it is one, else not a partner. */
+        const char *provider = t->provider_id;
+        if (is_empty(provider) && r->sender->kind == PARTNER_KIND(TRAINING_ORG))
+            provider = sender;
         NEW_MESSAGE(p->training, Parcours__V1__Training, PARCOURS__V1__TRAINING__INIT);
         p->training->start = t->start;
         p->training->expected_end = t->expected_end;
@@ -823,17 +887,20 @@ static void recipients_add(const rules_t *r, const Parcours__V1__Pathway *p, con
  */
 static int recipients_compute(const rules_t *r, const Parcours__V1__Pathway *p)
 {
-    size_t bound = p->n_members + partners_count(r->directory) + 1;
+    size_t bound = p->n_members + partners_count(r->directory) + 1 +
+                   (r->current != NULL ? r->current->n_members : 0);
     r->outcome->recipients = calloc(bound, sizeof(pathway_recipient_t));
     if (r->outcome->recipients == NULL)
         return -1;
+    /* The group that ends with an exit is told of it. */
+    const Parcours__V1__Pathway *group = r->type == EVENT_TYPE(PATHWAY_EXITED) ? r->current : p;
     if (emit_rights[r->type].rsa_rule) {
         const char *referent = pathway_referent_partner(p);
         if (referent != NULL)
             recipients_add(r, p, referent);
     } else {
-        for (size_t i = 0; i < p->n_members; i++)
-            recipients_add(r, p, p->members[i]);
+        for (size_t i = 0; i < group->n_members; i++)
+            recipients_add(r, p, group->members[i]);
     }
     for (size_t i = 0; i < partners_count(r->directory); i++) {
         const partner_t *partner = partners_at(r->directory, i);
@@ -895,6 +962,12 @@ static int check_event(rules_t *r)
         return reject_blind(r);
     if (!sender_has_right(r))
         return reject_no_right(r);
+    /* Employers and training providers do not see the version (it counts events they are not
+     * told of): they have nothing to compare it with. */
+    if (partner_kind_minimised(sender->kind) && r->event->expected_version != 0)
+        return reject(r, ERROR_CODE(NOT_AUTHORISED),
+                      "Employers and training providers do not see a pathway's version: send "
+                      "expected_version 0.");
     if (check_version(r, r->current->version))
         return 1;
     if (!pathway_is_open(r->current))
@@ -910,8 +983,8 @@ int pathway_apply(const Parcours__V1__Pathway *current, const Parcours__V1__Even
     rules_t r = {current, event, event_type(event), sender, directory, {0}, outcome};
     if (settings != NULL)
         r.settings = *settings;
-    if (r.settings.legacy_contracts_refused_from == 0)
-        r.settings.legacy_contracts_refused_from = PATHWAY_LEGACY_CONTRACTS_REFUSED_FROM;
+    else
+        pathway_settings_default(&r.settings);
     memset(outcome, 0, sizeof(*outcome));
     if (r.type == EVENT_TYPE(UNSPECIFIED) || (size_t)r.type >= EMIT_RIGHTS_COUNT)
         return reject(&r, ERROR_CODE(MALFORMED), "The event has no payload.");
@@ -939,10 +1012,15 @@ int pathway_apply(const Parcours__V1__Pathway *current, const Parcours__V1__Even
     }
     if (p == NULL)
         return -1;
-    p->version++;
-    p->updated_at = event->occurred_at;
+    /* The version and the date of the last change count the events every member is told of: a
+     * suspension, told to fewer, changes neither, or the others would read it from them. */
+    if (!emit_rights[r.type].rsa_rule) {
+        p->version++;
+        p->updated_at = event->occurred_at;
+    }
     p->phase = pathway_phase(p);
     outcome->pathway = p;
+    outcome->version = partner_kind_minimised(sender->kind) ? 0 : p->version;
     if (recipients_compute(&r, p) != 0) {
         pathway_outcome_clear(outcome);
         return -1;

@@ -20,7 +20,7 @@
 
 #define PATHWAY_MESSAGE_MAX 256
 
-/* The territory's settings the rules read. Zero means the default of each. */
+/* The territory's settings the rules read; pathway_settings_default() fills the defaults. */
 typedef struct pathway_settings {
     /* unix ms: a CER or PPAE starting at or after it is refused (default 2025-01-01, when the
      * contrat d'engagement of the 2023 law took their place) */
@@ -29,6 +29,9 @@ typedef struct pathway_settings {
 
 /* 2025-01-01T00:00:00Z, the default of legacy_contracts_refused_from. */
 #define PATHWAY_LEGACY_CONTRACTS_REFUSED_FROM INT64_C(1735689600000)
+
+/* Fills s with the defaults. */
+void pathway_settings_default(pathway_settings_t *s);
 
 /*
  * What a partner may see of a pathway, from least to most (docs/domain.md, "Need to know"):
@@ -56,7 +59,9 @@ typedef struct pathway_outcome {
     Parcours__V1__ErrorCode code;      /* ERROR_CODE_UNSPECIFIED when accepted */
     char message[PATHWAY_MESSAGE_MAX]; /* when rejected: why, and what to do */
     Parcours__V1__Pathway *pathway;    /* when accepted: the new pathway (owned by the outcome) */
-    pathway_recipient_t *recipients;   /* when accepted: who needs to know (owned by the outcome) */
+    uint64_t version; /* when accepted: the version the sender may be told (0 for an EMPLOYER or
+                       * TRAINING_ORG, which does not see it) */
+    pathway_recipient_t *recipients; /* when accepted: who needs to know (owned by the outcome) */
     size_t n_recipients;
 } pathway_outcome_t;
 
@@ -104,16 +109,28 @@ bool pathway_kind_receives(Parcours__V1__PartnerKind kind, const Parcours__V1__E
 /*
  * Returns a deep copy of p as a partner with this view may see it (caller owns:
  * parcours__v1__pathway__free_unpacked(copy, NULL)), or NULL when out of memory or for
- * PATHWAY_VIEW_NONE. PATHWAY_VIEW_TERRITORY copies everything.
+ * PATHWAY_VIEW_NONE. PATHWAY_VIEW_TERRITORY copies everything. viewer_id is the partner the
+ * copy is for: a minimised view keeps no partner id but that one (NULL: none).
  */
-Parcours__V1__Pathway *pathway_copy(const Parcours__V1__Pathway *p, pathway_view_t view);
+Parcours__V1__Pathway *pathway_copy(const Parcours__V1__Pathway *p, pathway_view_t view,
+                                    const char *viewer_id);
+
+/* An event as a minimised recipient is sent it: event points into the original and into the
+ * payloads here. */
+typedef struct pathway_event_view {
+    Parcours__V1__Event event;
+    Parcours__V1__TrainingEntered training_entered;
+    Parcours__V1__JobPlaced job_placed;
+} pathway_event_view_t;
 
 /*
  * True when recipient gets event minimised: an EMPLOYER or TRAINING_ORG that did not send it.
- * pathway_event_minimise() then gives the event it is sent: a shallow copy (pointing into
- * event, valid while it lives) without partner_id, event_id and expected_version.
+ * pathway_event_minimise() then fills out with the event it is sent: without partner_id,
+ * event_id and expected_version, and without any partner id in the payload but viewer_id's.
+ * out points into event: valid while event lives.
  */
 bool pathway_event_minimised_for(const partner_t *recipient, const Parcours__V1__Event *event);
-Parcours__V1__Event pathway_event_minimise(const Parcours__V1__Event *event);
+void pathway_event_minimise(const Parcours__V1__Event *event, const char *viewer_id,
+                            pathway_event_view_t *out);
 
 #endif

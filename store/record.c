@@ -216,14 +216,19 @@ int record_pathway_size(const Parcours__V1__Pathway *pathway, size_t n_seqs, siz
     return STORE_OK;
 }
 
-void record_pathway_encode(uint8_t *out, const Parcours__V1__Pathway *pathway, size_t packed_len,
-                           const record_pathway_t *old, uint64_t seq)
+void record_pathway_encode_seqs(uint8_t *out, const Parcours__V1__Pathway *pathway,
+                                size_t packed_len, const record_pathway_t *old)
 {
     out[0] = RECORD_FORMAT;
     put_le32(out + 1, (uint32_t)packed_len);
     parcours__v1__pathway__pack(pathway, out + RECORD_PATHWAY_HEADER);
-    uint8_t *p = out + RECORD_PATHWAY_HEADER + packed_len;
     if (old->n_seqs > 0)
-        memcpy(p, old->seqs, 8 * old->n_seqs);
-    put_le64(p + 8 * old->n_seqs, seq);
+        memcpy(out + RECORD_PATHWAY_HEADER + packed_len, old->seqs, 8 * old->n_seqs);
+}
+
+void record_pathway_encode(uint8_t *out, const Parcours__V1__Pathway *pathway, size_t packed_len,
+                           const record_pathway_t *old, uint64_t seq)
+{
+    record_pathway_encode_seqs(out, pathway, packed_len, old);
+    put_le64(out + RECORD_PATHWAY_HEADER + packed_len + 8 * old->n_seqs, seq);
 }

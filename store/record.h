@@ -5,7 +5,7 @@
  * Databases and their records (all integers little-endian unless said otherwise):
  *   log       key u64 seq in native order (MDB_INTEGERKEY, written with MDB_APPEND)
  *             value u8 format (1), u8 reserved (0), u16 type, i64 occurred_at, i64 committed_at,
- *             then the raw Event frame
+ *             then the packed Event (schema 2: the canonical encoding of the checked event)
  *   dedupe    key partner_id, 0x00, event_id; value u64 seq
  *   pathways  key beneficiary_id; value u8 format (1), u32 length L, L bytes of a packed
  *             parcours.v1.Pathway, then the beneficiary's seqs as u64, oldest first
@@ -115,5 +115,10 @@ int record_pathway_size(const Parcours__V1__Pathway *pathway, size_t n_seqs, siz
  * of pathway, then old's seqs, then seq. old may point into the map but must not overlap out. */
 void record_pathway_encode(uint8_t *out, const Parcours__V1__Pathway *pathway, size_t packed_len,
                            const record_pathway_t *old, uint64_t seq);
+
+/* Writes into out (the record_len record_pathway_size gave for old->n_seqs seqs) the record of
+ * pathway with old's seqs as they are. */
+void record_pathway_encode_seqs(uint8_t *out, const Parcours__V1__Pathway *pathway,
+                                size_t packed_len, const record_pathway_t *old);
 
 #endif

@@ -232,10 +232,18 @@ static int store_databases_open(store_t *s)
     mrc = mdb_get(txn, s->meta, &key, &value);
     if (mrc == MDB_SUCCESS) {
         uint32_t version;
-        if (record_u32_decode(value.mv_data, value.mv_size, &version) != STORE_OK ||
-            version != STORE_SCHEMA_VERSION) {
+        if (record_u32_decode(value.mv_data, value.mv_size, &version) != STORE_OK || version == 0 ||
+            version > STORE_SCHEMA_VERSION) {
             mdb_txn_abort(txn);
             return STORE_ESCHEMA;
+        }
+        if (version < STORE_SCHEMA_VERSION) {
+            /* Written by an older Parcours: brought to this schema now, all or nothing. */
+            int rc_up = store_upgrade(s, txn, version);
+            if (rc_up != STORE_OK) {
+                mdb_txn_abort(txn);
+                return rc_up;
+            }
         }
     } else if (mrc == MDB_NOTFOUND) {
         uint8_t version[4];
@@ -313,6 +321,9 @@ int store_open(const char *dir, const store_options_t *options, store_t **out)
     s->durable = o.durable;
     int rc = store_env_open(s, dir, &o);
     if (rc == STORE_OK)
+        rc = store_databases_open(s);
+    /* An upgrade rewrites much of the file in one transaction: the map may need to grow. */
+    while (rc == STORE_EFULL && store_map_grow(s) == STORE_OK)
         rc = store_databases_open(s);
     if (rc != STORE_OK) {
         store_close(&s);

@@ -56,7 +56,9 @@ typedef struct store_batch store_batch_t;
 #define STORE_EACCESS   (-8) /* permission denied on the data directory */
 #define STORE_EEXIST    (-9) /* the (partner_id, event_id) pair is already in the log */
 
-#define STORE_SCHEMA_VERSION 1
+/* Schema 2 (2026-12): the log holds the canonical encoding of each checked event, a pathway's
+ * version counts its current episode. A store of schema 1 is upgraded when opened. */
+#define STORE_SCHEMA_VERSION 2
 #define STORE_ID_MAX         64 /* longest partner, event or beneficiary id, in bytes */
 
 /* Returns a static sentence naming err. Never NULL. */

@@ -4,6 +4,7 @@
  *   store.c  the environment: opening, closing, figures, the stream id, hot copies
  *   batch.c  writing: batches, their journal replay when the map grows, commits
  *   read.c   reading: one read transaction per call, and the readers batches share
+ *   upgrade.c  bringing a store of an older schema to this one, as it is opened
  */
 #ifndef PARCOURS_STORE_INTERNAL_H
 #define PARCOURS_STORE_INTERNAL_H
@@ -57,6 +58,11 @@ int store_txn_begin(store_t *s, unsigned flags, MDB_txn **txn);
 
 /* Doubles the map, up to max_map_size. No transaction of this process may be open. */
 int store_map_grow(store_t *s);
+
+/* Brings a store of schema `from` to STORE_SCHEMA_VERSION inside txn (upgrade.c), the schema
+ * record included. STORE_ESCHEMA for a schema it cannot upgrade; STORE_EFULL when the map must
+ * grow first; STORE_ECORRUPT, STORE_ENOMEM, STORE_EIO. */
+int store_upgrade(store_t *s, MDB_txn *txn, uint32_t from);
 
 /* Readers inside a transaction, shared by read.c and batch.c (see read.c). */
 int store_pathway_read(MDB_txn *txn, MDB_dbi dbi, const char *beneficiary_id,

@@ -795,6 +795,9 @@ static void test_decode_nir(void **state)
         "185052b00608436", /* Corsica, lower case */
         "1-85-05-78-006-084-36", "1.85.05.78.006.084.36",
         "1 85 05 78 006 084 36", /* spaces are outside the charset, but the sentence says NIR */
+        "N185057800608436",      /* a few letters around it change nothing */
+        "185057800608436AB",     "NIR-185057800608436",
+        "B-185057800608436",
     };
     for (size_t i = 0; i < sizeof(nirs) / sizeof(nirs[0]); i++) {
         bool nir = i != 2;
@@ -817,9 +820,10 @@ static void test_decode_nir(void **state)
         assert_string_equal(d.err_event_id, f.event_id);
     }
     /* Pseudonyms are fine, digits included, when they are not of that shape. */
-    static const char *const pseudonyms[] = {"18505780060843", "1850578006084361",
-                                             "B-185057800608436", "3f9a1c0e5b7d2a4c",
-                                             "985057800608436x"};
+    static const char *const pseudonyms[] = {
+        "18505780060843", "1850578006084361", "BENEF-185057800608436", "3f9a1c0e5b7d2a4c",
+        /* A keyed hash in hexadecimal often holds long runs of digits: those stay pseudonyms. */
+        "9d1850578006084363f0c2e81a7b5d4c6e9f0a1b2c3d4e5f60718293a4b5c6d7"};
     for (size_t i = 0; i < sizeof(pseudonyms) / sizeof(pseudonyms[0]); i++) {
         assert_false(event_id_looks_like_nir(pseudonyms[i]));
         fx_event_t f;

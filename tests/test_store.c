@@ -678,6 +678,166 @@ static void test_schema_mismatch(void **state)
     assert_null(f->store);
 }
 
+/* Packs an Event of this type (registration, appointment or exit) into buf; returns its size. */
+static size_t upgrade_frame(uint8_t *buf, const char *event_id, const char *beneficiary,
+                            Parcours__V1__EventType type, int64_t at)
+{
+    Parcours__V1__Event e = PARCOURS__V1__EVENT__INIT;
+    Parcours__V1__BeneficiaryRegistered reg = PARCOURS__V1__BENEFICIARY_REGISTERED__INIT;
+    Parcours__V1__AppointmentRecorded app = PARCOURS__V1__APPOINTMENT_RECORDED__INIT;
+    Parcours__V1__PathwayExited exit = PARCOURS__V1__PATHWAY_EXITED__INIT;
+    e.event_id = (char *)event_id;
+    e.partner_id = "cd93";
+    e.beneficiary_id = (char *)beneficiary;
+    e.occurred_at = at;
+    reg.territory = "93";
+    app.kind = PARCOURS__V1__APPOINTMENT_KIND__APPOINTMENT_KIND_PHONE;
+    app.status = PARCOURS__V1__APPOINTMENT_STATUS__APPOINTMENT_STATUS_SEEN;
+    app.at = at;
+    exit.reason = PARCOURS__V1__EXIT_REASON__EXIT_REASON_MOVED;
+    e.payload_case = (Parcours__V1__Event__PayloadCase)(100 + (int)type);
+    if (type == PARCOURS__V1__EVENT_TYPE__EVENT_TYPE_BENEFICIARY_REGISTERED)
+        e.beneficiary_registered = &reg;
+    else if (type == PARCOURS__V1__EVENT_TYPE__EVENT_TYPE_APPOINTMENT_RECORDED)
+        e.appointment_recorded = &app;
+    else
+        e.pathway_exited = &exit;
+    return parcours__v1__event__pack(&e, buf);
+}
+
+/* Appends a schema-1 style log entry (raw frame) with the pathway as it stood after it. */
+static void upgrade_append(store_batch_t *b, const uint8_t *raw, size_t len,
+                           Parcours__V1__EventType type, int64_t at, const char *event_id,
+                           const char *beneficiary, Parcours__V1__Pathway *pathway)
+{
+    store_event_t e = {
+        .raw = raw,
+        .raw_len = len,
+        .type = type,
+        .occurred_at = at,
+        .partner_id = "cd93",
+        .event_id = event_id,
+        .beneficiary_id = beneficiary,
+        .pathway = pathway,
+    };
+    assert_int_equal(store_batch_append(b, &e, NULL), STORE_OK);
+}
+
+/* A store written under schema 1 (frames as received, versions over every episode, exited
+ * pathways keeping their group) is brought to schema 2 when opened: canonical log entries, the
+ * current episode's version and date, no group once exited. */
+static void test_upgrade_from_schema_1(void **state)
+{
+    fixture_t *f = *state;
+    store_options_t o = small_options();
+    store_t *s = open_store(f, &o);
+    store_batch_t *b;
+    assert_int_equal(store_batch_begin(s, 5, &b), STORE_OK);
+    const Parcours__V1__EventType reg = PARCOURS__V1__EVENT_TYPE__EVENT_TYPE_BENEFICIARY_REGISTERED,
+                                  app = PARCOURS__V1__EVENT_TYPE__EVENT_TYPE_APPOINTMENT_RECORDED,
+                                  ext = PARCOURS__V1__EVENT_TYPE__EVENT_TYPE_PATHWAY_EXITED;
+    /* The first frame carries a superseded payload naming a partner: an OrientationDecided
+     * (field 103) that a BeneficiaryRegistered after it replaced. */
+    uint8_t raw[512], canonical1[256];
+    Parcours__V1__Event first = PARCOURS__V1__EVENT__INIT;
+    Parcours__V1__OrientationDecided decided = PARCOURS__V1__ORIENTATION_DECIDED__INIT;
+    decided.structure_id = "ccas93";
+    decided.pathway_type = PARCOURS__V1__PATHWAY_TYPE__PATHWAY_TYPE_SOCIAL;
+    first.payload_case = PARCOURS__V1__EVENT__PAYLOAD_ORIENTATION_DECIDED;
+    first.orientation_decided = &decided;
+    size_t head = parcours__v1__event__pack(&first, raw);
+    size_t canonical1_len = upgrade_frame(canonical1, "e1", "b1", reg, 1000);
+    memcpy(raw + head, canonical1, canonical1_len);
+    Parcours__V1__Pathway p = PARCOURS__V1__PATHWAY__INIT;
+    char *members[] = {"cd93", "ml93"};
+    p.beneficiary_id = "b1";
+    p.territory = "93";
+    p.episode = 1;
+    p.created_at = 1000;
+    p.members = members;
+    p.n_members = 2;
+    p.version = 1;
+    upgrade_append(b, raw, head + canonical1_len, reg, 1000, "e1", "b1", &p);
+    /* Then an appointment, an exit, a new episode and an appointment in it. */
+    static const struct {
+        const char *id;
+        Parcours__V1__EventType type;
+        int64_t at;
+    } steps[] = {{"e2", 0, 2000}, {"e3", 0, 3000}, {"e4", 0, 4000}, {"e5", 0, 5000}};
+    Parcours__V1__EventType types[] = {app, ext, reg, app};
+    Parcours__V1__Exit exited = PARCOURS__V1__EXIT__INIT;
+    for (size_t i = 0; i < 4; i++) {
+        size_t len = upgrade_frame(raw, steps[i].id, "b1", types[i], steps[i].at);
+        p.version = 2 + i; /* schema 1 counted every episode */
+        p.exit = types[i] == ext ? &exited : NULL;
+        p.episode = i >= 2 ? 2 : 1;
+        upgrade_append(b, raw, len, types[i], steps[i].at, steps[i].id, "b1", &p);
+    }
+    /* A pathway that exited, with its group. */
+    size_t len = upgrade_frame(raw, "e6", "b2", reg, 6000);
+    p.beneficiary_id = "b2";
+    p.exit = NULL;
+    p.episode = 1;
+    p.version = 1;
+    p.created_at = 6000;
+    upgrade_append(b, raw, len, reg, 6000, "e6", "b2", &p);
+    len = upgrade_frame(raw, "e7", "b2", ext, 7000);
+    p.exit = &exited;
+    p.version = 2;
+    upgrade_append(b, raw, len, ext, 7000, "e7", "b2", &p);
+    assert_int_equal(store_batch_commit(&b), STORE_OK);
+    store_close(&f->store);
+
+    /* Mark it schema 1, as a store of before 2026-12. */
+    MDB_env *env;
+    MDB_txn *txn;
+    MDB_dbi meta;
+    assert_int_equal(mdb_env_create(&env), 0);
+    assert_int_equal(mdb_env_set_maxdbs(env, 8), 0);
+    assert_int_equal(mdb_env_open(env, f->dir, 0, 0600), 0);
+    assert_int_equal(mdb_txn_begin(env, NULL, 0, &txn), 0);
+    assert_int_equal(mdb_dbi_open(txn, "meta", 0, &meta), 0);
+    uint8_t version[4] = {1, 0, 0, 0};
+    MDB_val key = {6, "schema"}, value = {4, version};
+    assert_int_equal(mdb_put(txn, meta, &key, &value, 0), 0);
+    assert_int_equal(mdb_txn_commit(txn), 0);
+    mdb_env_close(env);
+
+    s = open_store(f, &o);
+    /* The superseded payload is gone from the log: the entry is the canonical event. */
+    store_log_entry_t entry;
+    assert_int_equal(store_log_get(s, 1, &entry), STORE_OK);
+    assert_int_equal(entry.raw_len, canonical1_len);
+    assert_memory_equal(entry.raw, canonical1, canonical1_len);
+    assert_int_equal(entry.type, reg);
+    assert_int_equal(entry.occurred_at, 1000);
+    assert_int_equal(entry.committed_at, 5);
+    store_log_entry_clear(&entry);
+    /* The version counts the current episode, its date is the episode's registration. */
+    Parcours__V1__Pathway *got;
+    assert_int_equal(store_pathway_get(s, "b1", &got), STORE_OK);
+    assert_int_equal(got->version, 2);
+    assert_int_equal(got->created_at, 4000);
+    assert_int_equal(got->episode, 2);
+    assert_int_equal(got->n_members, 2);
+    parcours__v1__pathway__free_unpacked(got, NULL);
+    uint64_t *seqs;
+    size_t n;
+    assert_int_equal(store_pathway_seqs(s, "b1", &seqs, &n), STORE_OK);
+    assert_int_equal(n, 5);
+    free(seqs);
+    /* An exited pathway has no group any more. */
+    assert_int_equal(store_pathway_get(s, "b2", &got), STORE_OK);
+    assert_int_equal(got->n_members, 0);
+    assert_non_null(got->exit);
+    assert_int_equal(got->version, 2);
+    parcours__v1__pathway__free_unpacked(got, NULL);
+    /* Done once: the store is of this schema now, and goes on. */
+    store_close(&f->store);
+    s = open_store(f, &o);
+    assert_int_equal(last_seq_of(s), 7);
+}
+
 static void test_full(void **state)
 {
     fixture_t *f = *state;
@@ -903,6 +1063,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_map_grows_within_batch, setup, teardown),
         cmocka_unit_test_setup_teardown(test_no_growth_inside_callback, setup, teardown),
         cmocka_unit_test_setup_teardown(test_schema_mismatch, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_upgrade_from_schema_1, setup, teardown),
         cmocka_unit_test_setup_teardown(test_full, setup, teardown),
         cmocka_unit_test_setup_teardown(test_invalid_arguments, setup, teardown),
         cmocka_unit_test_setup_teardown(test_access_denied, setup, teardown),

@@ -176,7 +176,8 @@ typedef struct parcours_ack {
     int status;
     uint64_t seq;     /* ACCEPTED, DUPLICATE: the event's position in the territory's log */
     uint64_t version; /* ACCEPTED: the pathway's version after the event, counted within its
-                       * episode (a registration after an exit starts again at 1) */
+                       * episode (a registration after an exit starts again at 1); 0 for an
+                       * EMPLOYER or TRAINING_ORG, which does not see it */
     int code;         /* a Parcours__V1__ErrorCode: why REJECTED or RETRY; 0 otherwise */
     char message[PARCOURS_MESSAGE_MAX]; /* the daemon's sentence (never naming the
                                          * beneficiary), or the library's */

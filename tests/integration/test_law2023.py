@@ -450,7 +450,7 @@ class Law2023Test(Law):
     def test_exit_ends_the_facts_in_force(self):
         F = self.findings
         rule = ("domain.md [Events]: PathwayExited ends the pending request, referent, contract "
-                "(PATHWAY_EXITED), training, employment, suspension; orientation, members and "
+                "(PATHWAY_EXITED), training, employment, suspension and the group; orientation and "
                 "last_* stay")
         b = self.fresh("exit")
         self.setup(self.accompanied(b, registrant="caf93", rsa=True) + [
@@ -481,11 +481,12 @@ class Law2023Test(Law):
         if p.last_contract_end_reason != pb.CONTRACT_END_REASON_PATHWAY_EXITED:
             F.add(rule, "last_contract_end_reason is "
                         f"{pb.ContractEndReason.Name(p.last_contract_end_reason)}")
-        kept = (p.orientation == before.orientation, set(before.members) <= set(p.members),
+        # The group ends with the exit too (its members were told, and see the pathway no more).
+        kept = (p.orientation == before.orientation, len(before.members) > 0 and not p.members,
                 p.last_denial_reason == pb.ORIENTATION_DENIAL_REASON_CURRENT_ORIENTATION_FITS,
                 p.HasField("exit"), pb.Phase.Name(p.phase))
         if a.status == ACC and kept != (True, True, True, True, "PHASE_EXITED"):
-            F.add(rule, f"(orientation kept, members kept, last_denial_reason kept, exit, phase) "
+            F.add(rule, f"(orientation kept, members ended, last_denial_reason kept, exit, phase) "
                         f"= {kept}")
         self.check()
 

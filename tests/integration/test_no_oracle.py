@@ -105,14 +105,15 @@ def track(steps):
     """The pathway as the spec says the steps leave it: (territory, members, open, version)."""
     territory, members, is_open, version = None, [], False, 0
     for sender, (t, p) in steps:
-        version += 1
+        if t not in ("suspension_decided", "suspension_lifted"):  # told to few, counted by none
+            version += 1
         if t == REG:
             territory, members, is_open, version = TERRITORY[sender], [sender], True, 1
         elif t == "orientation_decided":
             members.append(p.structure_id)
         elif t == "referent_assigned":
             members.append(p.referent_partner_id)
-        elif t == "training_entered":
+        elif t == "training_entered" and (p.provider_id or KIND[sender] == "TRAINING_ORG"):
             members.append(p.provider_id or sender)
         elif t == "job_placed" and p.employer_partner_id:
             members.append(p.employer_partner_id)
@@ -120,8 +121,8 @@ def track(steps):
             members.append(p.member_id)
         elif t == "member_left":
             members.remove(p.member_id)
-        elif t == "pathway_exited":
-            is_open = False
+        elif t == "pathway_exited":  # the group ends with the exit
+            is_open, members = False, []
         members = list(dict.fromkeys(members))
     return territory, set(members), is_open, version
 
