@@ -416,7 +416,11 @@ void print_ack(const parcours_ack_t *ack, size_t line, const char *type, const c
     const char *code = fields_enum_name(&parcours__v1__error_code__descriptor, ack->code);
     switch (ack->status) {
     case PARCOURS__V1__ACK_STATUS__ACK_STATUS_ACCEPTED:
-        printf("%s: seq %" PRIu64 ", version %" PRIu64, what, ack->seq, ack->version);
+        /* Employers and training providers are not told the version: the daemon sends 0. */
+        if (ack->version != 0)
+            printf("%s: seq %" PRIu64 ", version %" PRIu64, what, ack->seq, ack->version);
+        else
+            printf("%s: seq %" PRIu64, what, ack->seq);
         break;
     case PARCOURS__V1__ACK_STATUS__ACK_STATUS_DUPLICATE:
         printf("%s: already applied as seq %" PRIu64, what, ack->seq);
