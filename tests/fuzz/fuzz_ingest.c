@@ -1,10 +1,11 @@
 /*
  * fuzz_ingest.c: a libFuzzer target over what parcoursd does with one Event frame (G6, G11).
  *
- * For each frame it runs the daemon's ingest path (daemon/ingest.c, ingest_frame): event_decode
- * with the daemon's largest frame, the sender's lookup in a partners directory, the dedupe
- * check and the current pathway read inside a store batch, pathway_apply, and for an accepted
- * event store_batch_append with its recipients. The store is a real LMDB store in a temporary
+ * For each frame it runs the daemon's own ingest path, ingest_apply() (daemon/ingest_apply.c,
+ * which daemon/ingest.c calls for every frame it receives): event_decode with the daemon's
+ * largest frame, the sender's lookup in a partners directory, the dedupe check and the current
+ * pathway read inside a store batch, pathway_apply, and for an accepted event its canonical
+ * encoding appended with its recipients. The store is a real LMDB store in a temporary
  * directory, opened once (not durable, a small map); one batch takes the kept inputs and is
  * committed every FUZZ_COMMIT_EVERY of them (or before a scratch input), so pathways accumulate
  * across inputs and the fuzzer reaches deep states. When the map is full (STORE_EFULL) the store
@@ -44,6 +45,7 @@
 
 #include "event.h"
 #include "fuzz_partners.h"
+#include "ingest_apply.h"
 #include "partners.h"
 #include "pathway.h"
 #include "store.h"
@@ -66,7 +68,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static partners_t *fuzz_directory;
 static store_t *fuzz_store;
-static store_batch_t *fuzz_batch;
+static ingest_context_t fuzz_ctx; /* ingest_apply's: the store, the open batch, the directory */
 static char fuzz_dir[PATH_MAX];
 static unsigned fuzz_inputs_in_batch;
 static int64_t fuzz_committed_at = INT64_C(1700000000000); /* a fixed clock: runs repeat */
@@ -153,7 +155,8 @@ static void fuzz_pending_clear(void)
 static void fuzz_store_close(void)
 {
     fuzz_pending_clear();
-    store_batch_abort(&fuzz_batch);
+    store_batch_abort(&fuzz_ctx.batch);
+    fuzz_ctx.batch_error = 0;
     store_close(&fuzz_store);
     fuzz_dir_remove();
     fuzz_inputs_in_batch = 0;
@@ -170,20 +173,6 @@ static void fuzz_store_error(int rc, const char *what)
     fuzz_stats.resets++;
     fuzz_store_close();
     fuzz_store_open();
-}
-
-/* Opens the batch on first need, as ingest_batch does. false when the store refused. */
-static bool fuzz_batch_open(void)
-{
-    if (fuzz_batch != NULL)
-        return true;
-    fuzz_committed_at += 1000;
-    int rc = store_batch_begin(fuzz_store, fuzz_committed_at, &fuzz_batch);
-    if (rc != STORE_OK) {
-        fuzz_store_error(rc, "store_batch_begin");
-        return false;
-    }
-    return true;
 }
 
 /* What the log holds for each event of the committed batch is the canonical encoding of the
@@ -209,9 +198,9 @@ static void fuzz_pending_check(void)
 static void fuzz_batch_commit(void)
 {
     fuzz_inputs_in_batch = 0;
-    if (fuzz_batch == NULL)
+    if (fuzz_ctx.batch == NULL)
         return;
-    int rc = store_batch_commit(&fuzz_batch);
+    int rc = store_batch_commit(&fuzz_ctx.batch);
     if (rc != STORE_OK) {
         fuzz_store_error(rc, "store_batch_commit");
         return;
@@ -607,146 +596,100 @@ static void fuzz_check_deliveries(const Parcours__V1__Event *e, const uint8_t *c
     }
 }
 
-/* --- One frame: what ingest_frame does -------------------------------------------------------- */
+/* --- One frame: the daemon's ingest_apply ------------------------------------------------------
+ */
 
-/* Appends an accepted event as ingest does (its canonical encoding, never the frame), checks
- * what each recipient would be sent, then reads the pathway back from the batch. */
-static void fuzz_append(const Parcours__V1__Event *e, const pathway_outcome_t *o)
+/* After an accepted event: what each recipient would be sent, what the log must hold (checked
+ * at the commit), and the pathway the batch gives back. */
+static void fuzz_accepted(const ingest_decision_t *d)
 {
+    const Parcours__V1__Event *e = d->event;
     uint8_t stack[EVENT_FRAME_MAX];
-    uint8_t *frame = NULL;
-    size_t len = event_pack(e, &frame, stack, sizeof(stack));
-    if (frame == NULL)
+    uint8_t *canonical = NULL;
+    size_t len = event_pack(e, &canonical, stack, sizeof(stack));
+    if (canonical == NULL)
         fuzz_fail("out of memory");
-    fuzz_check_deliveries(e, frame, len, o);
-    const char **recipients = malloc((o->n_recipients + 1) * sizeof(*recipients));
-    if (recipients == NULL)
-        fuzz_fail("out of memory");
-    for (size_t i = 0; i < o->n_recipients; i++)
-        recipients[i] = o->recipients[i].partner_id;
-    store_event_t se = {
-        .raw = frame,
-        .raw_len = len,
-        .type = event_type(e),
-        .occurred_at = e->occurred_at,
-        .partner_id = e->partner_id,
-        .event_id = e->event_id,
-        .beneficiary_id = e->beneficiary_id,
-        .pathway = o->pathway,
-        .recipients = recipients,
-        .n_recipients = o->n_recipients,
-    };
-    uint64_t seq = 0;
-    int rc = store_batch_append(fuzz_batch, &se, &seq);
-    free(recipients);
-    if (rc == STORE_OK && fuzz_n_pending < FUZZ_PENDING_MAX) {
+    fuzz_check_deliveries(e, canonical, len, &d->outcome);
+    if (d->seq == 0)
+        fuzz_fail("an accepted event got seq 0");
+    if (fuzz_n_pending < FUZZ_PENDING_MAX) {
         uint8_t *copy = malloc(len);
         if (copy == NULL)
             fuzz_fail("out of memory");
-        memcpy(copy, frame, len);
-        fuzz_pending[fuzz_n_pending].seq = seq;
+        memcpy(copy, canonical, len);
+        fuzz_pending[fuzz_n_pending].seq = d->seq;
         fuzz_pending[fuzz_n_pending].canonical = copy;
         fuzz_pending[fuzz_n_pending].len = len;
         fuzz_n_pending++;
     }
-    if (frame != stack)
-        free(frame);
-    if (rc != STORE_OK) {
-        fuzz_store_error(rc, "store_batch_append");
-        return;
-    }
-    if (seq == 0)
-        fuzz_fail("store_batch_append gave seq 0");
+    if (canonical != stack)
+        free(canonical);
     Parcours__V1__Pathway *stored = NULL;
-    rc = store_batch_pathway_get(fuzz_batch, e->beneficiary_id, &stored);
+    int rc = store_batch_pathway_get(fuzz_ctx.batch, e->beneficiary_id, &stored);
     if (rc != STORE_OK) {
         fuzz_store_error(rc, "store_batch_pathway_get after append");
         return;
     }
-    if (!fuzz_same_message(&stored->base, &o->pathway->base))
+    if (!fuzz_same_message(&stored->base, &d->outcome.pathway->base))
         fuzz_fail("the store gave back another pathway than it was given for %s",
                   e->beneficiary_id);
     parcours__v1__pathway__free_unpacked(stored, NULL);
 }
 
-/* Applies the decoded event e as the daemon would. */
-static void fuzz_event(const Parcours__V1__Event *e)
+/* The decision on a decoded event, against the promises of the rules. */
+static void fuzz_decided(const ingest_decision_t *d)
 {
+    const Parcours__V1__Event *e = d->event;
     if (!event_id_valid(e->event_id) || !event_id_valid(e->partner_id) ||
         !event_id_valid(e->beneficiary_id) || e->occurred_at <= 0 ||
         event_type_name(event_type(e)) == NULL || !wire_strings_check(&e->base, NULL, 0) ||
         event_id_looks_like_nir(e->beneficiary_id))
         fuzz_fail("event_decode let through an event it should have refused");
-    const partner_t *sender = partners_find(fuzz_directory, e->partner_id);
-    if (sender == NULL) {
-        if (fuzz_verbose)
-            fprintf(stderr, "  %s: unknown partner %s\n", e->event_id, e->partner_id);
+    if (strcmp(d->event_id, e->event_id) != 0)
+        fuzz_fail("the ack would not name the event it answers");
+    if (d->sender == NULL) {
+        if (d->status != ACK_STATUS(REJECTED) || d->code != ERROR_CODE(NOT_AUTHORISED))
+            fuzz_fail("an unknown partner's event is not refused");
         return;
     }
-    if (!fuzz_batch_open())
-        return;
-    uint64_t seq;
-    int rc = store_batch_dedupe_find(fuzz_batch, e->partner_id, e->event_id, &seq);
-    if (rc == STORE_OK) {
+    if (d->status == ACK_STATUS(DUPLICATE)) {
         fuzz_stats.duplicates++;
-        if (fuzz_verbose)
-            fprintf(stderr, "  %s: duplicate of seq %llu\n", e->event_id, (unsigned long long)seq);
+        if (d->applied || d->seq == 0)
+            fuzz_fail("a duplicate went to the rules, or has no seq");
         return;
     }
-    if (rc != STORE_ENOTFOUND) {
-        fuzz_store_error(rc, "store_batch_dedupe_find");
-        return;
-    }
-    Parcours__V1__Pathway *current = NULL;
-    rc = store_batch_pathway_get(fuzz_batch, e->beneficiary_id, &current);
-    if (rc != STORE_OK && rc != STORE_ENOTFOUND) {
-        fuzz_store_error(rc, "store_batch_pathway_get");
-        return;
-    }
-
-    size_t clen, elen, clen2, elen2;
-    uint8_t *cbefore = fuzz_pack(current != NULL ? &current->base : NULL, &clen);
-    uint8_t *ebefore = fuzz_pack(&e->base, &elen);
-    pathway_outcome_t outcome;
-    rc = pathway_apply(current, e, sender, fuzz_directory, NULL, &outcome);
-    uint8_t *cafter = fuzz_pack(current != NULL ? &current->base : NULL, &clen2);
-    uint8_t *eafter = fuzz_pack(&e->base, &elen2);
-    if (!fuzz_same(cbefore, clen, cafter, clen2))
-        fuzz_fail("pathway_apply modified the current pathway");
-    if (!fuzz_same(ebefore, elen, eafter, elen2))
-        fuzz_fail("pathway_apply modified the event");
-    free(cbefore);
-    free(ebefore);
-    free(cafter);
-    free(eafter);
-
-    if (rc == 0) {
+    if (!d->applied)
+        fuzz_fail("ingest_apply decided %d without the rules", (int)d->status);
+    const Parcours__V1__Pathway *current = d->current;
+    if (d->status == ACK_STATUS(ACCEPTED)) {
+        const pathway_outcome_t *o = &d->outcome;
         fuzz_stats.accepted++;
         fuzz_stats.accepted_by_type[event_type(e) & 31]++;
-        if (outcome.pathway != NULL && outcome.pathway->version > fuzz_stats.max_version)
-            fuzz_stats.max_version = outcome.pathway->version;
-        fuzz_check_accepted(current, e, sender, &outcome);
-        fuzz_check_copies(outcome.pathway);
+        if (o->pathway != NULL && o->pathway->version > fuzz_stats.max_version)
+            fuzz_stats.max_version = o->pathway->version;
+        fuzz_check_accepted(current, e, d->sender, o);
+        fuzz_check_copies(o->pathway);
+        if (d->version != o->version)
+            fuzz_fail("the ack's version is not the one the rules give the sender");
         if (fuzz_verbose)
             fprintf(stderr, "  %s: %s from %s accepted: %s version %llu phase %d, %zu recipients\n",
-                    e->event_id, event_type_name(event_type(e)), sender->id, e->beneficiary_id,
-                    (unsigned long long)outcome.pathway->version, (int)outcome.pathway->phase,
-                    outcome.n_recipients);
-        fuzz_check_no_oracle(current, e, sender, rc, &outcome);
-        fuzz_append(e, &outcome);
-    } else if (rc == 1) {
+                    e->event_id, event_type_name(event_type(e)), d->sender->id, e->beneficiary_id,
+                    (unsigned long long)o->pathway->version, (int)o->pathway->phase,
+                    o->n_recipients);
+        fuzz_check_no_oracle(current, e, d->sender, 0, o);
+        fuzz_accepted(d);
+    } else if (d->status == ACK_STATUS(REJECTED)) {
         fuzz_stats.rejected++;
-        fuzz_check_rejected(&outcome);
-        fuzz_check_no_oracle(current, e, sender, rc, &outcome);
+        fuzz_check_rejected(&d->outcome);
+        if (d->code != d->outcome.code || strcmp(d->message, d->outcome.message) != 0)
+            fuzz_fail("the ack does not carry the rules' rejection");
+        fuzz_check_no_oracle(current, e, d->sender, 1, &d->outcome);
         if (fuzz_verbose)
             fprintf(stderr, "  %s: %s from %s rejected (%d): %s\n", e->event_id,
-                    event_type_name(event_type(e)), sender->id, (int)outcome.code, outcome.message);
+                    event_type_name(event_type(e)), d->sender->id, (int)d->code, d->message);
     } else {
-        fuzz_fail("pathway_apply returned %d", rc);
+        fuzz_fail("ingest_apply decided status %d", (int)d->status);
     }
-    pathway_outcome_clear(&outcome);
-    if (current != NULL)
-        parcours__v1__pathway__free_unpacked(current, NULL);
 }
 
 static void fuzz_frame(const uint8_t *data, size_t len)
@@ -758,26 +701,31 @@ static void fuzz_frame(const uint8_t *data, size_t len)
         fuzz_fail("out of memory");
     if (len > 0)
         memcpy(frame, data, len);
-    event_error_t err;
-    char err_event_id[EVENT_ID_MAX + 1];
-    Parcours__V1__Event *e = NULL;
-    if (event_decode(frame, len, EVENT_FRAME_MAX, &e, &err, err_event_id) != 0) {
-        fuzz_check_string(err.message, EVENT_MESSAGE_MAX - 1, "the decode error");
-        fuzz_check_string(err_event_id, EVENT_ID_MAX, "the refused event's id");
-        if (e != NULL || err.code == ERROR_CODE(UNSPECIFIED) || err.message[0] == '\0')
-            fuzz_fail("event_decode refused a frame without saying why, or with an event");
-        if (err_event_id[0] != '\0' && !event_id_valid(err_event_id))
-            fuzz_fail("event_decode names an invalid event id");
+    if (fuzz_ctx.batch == NULL)
+        fuzz_committed_at += 1000;
+    fuzz_ctx.store = fuzz_store;
+    fuzz_ctx.committed_at = fuzz_committed_at;
+    ingest_decision_t d;
+    ingest_apply(&fuzz_ctx, frame, len, NULL, &d);
+    fuzz_check_string(d.message, EVENT_MESSAGE_MAX - 1, "the ack's message");
+    fuzz_check_string(d.event_id, EVENT_ID_MAX, "the ack's event id");
+    if (d.event_id[0] != '\0' && !event_id_valid(d.event_id))
+        fuzz_fail("the ack names an invalid event id");
+    if (fuzz_ctx.batch_error != 0) {
+        fuzz_store_error(fuzz_ctx.batch_error, "ingest_apply");
+    } else if (d.event == NULL) {
+        if (d.status != ACK_STATUS(REJECTED) || d.code == ERROR_CODE(UNSPECIFIED) ||
+            d.message[0] == '\0' || d.applied)
+            fuzz_fail("a frame that does not decode is refused without saying why");
         if (fuzz_verbose)
-            fprintf(stderr, "  frame of %zu bytes refused (%d): %s\n", len, (int)err.code,
-                    err.message);
+            fprintf(stderr, "  frame of %zu bytes refused (%d): %s\n", len, (int)d.code, d.message);
     } else {
         fuzz_stats.decoded++;
-        fuzz_event(e);
+        fuzz_decided(&d);
     }
-    event_destroy(&e);
-    if (e != NULL)
-        fuzz_fail("event_destroy did not clear the pointer");
+    ingest_decision_clear(&d);
+    if (d.event != NULL || d.current != NULL || d.applied)
+        fuzz_fail("ingest_decision_clear left something");
     free(frame);
 }
 
@@ -832,6 +780,8 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
             fuzz_fail("partners_add(%s) returned %d", d->id, rc);
     }
     fuzz_store_open();
+    fuzz_ctx = (ingest_context_t){
+        .store = fuzz_store, .partners = fuzz_directory, .max_frame = EVENT_FRAME_MAX};
     atexit(fuzz_cleanup);
     return 0;
 }
@@ -855,7 +805,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         at += len;
     }
     if (scratch) {
-        store_batch_abort(&fuzz_batch);
+        store_batch_abort(&fuzz_ctx.batch);
         fuzz_pending_clear();
     } else if (++fuzz_inputs_in_batch >= FUZZ_COMMIT_EVERY)
         fuzz_batch_commit();

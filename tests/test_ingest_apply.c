@@ -1,0 +1,192 @@
+/*
+ * test_ingest_apply.c: the daemon's decision for one frame (daemon/ingest_apply.c), on a real
+ * store, with no socket: the boundary, the sender, the dedupe record, the rules and what is
+ * appended. ingest.c and the fuzz target call the same function.
+ */
+#define _GNU_SOURCE /* memmem, mkdtemp */
+#include "rules_fixture.h"
+
+#include <dirent.h>
+#include <unistd.h>
+
+#include "ingest_apply.h"
+
+typedef struct world {
+    char dir[64];
+    store_t *store;
+    partners_t *directory;
+    pathway_settings_t rules;
+    ingest_context_t ctx;
+} world_t;
+
+static int setup(void **state)
+{
+    world_t *w = calloc(1, sizeof(*w));
+    assert_non_null(w);
+    snprintf(w->dir, sizeof(w->dir), "/tmp/parcours-apply-XXXXXX");
+    assert_non_null(mkdtemp(w->dir));
+    store_options_t o;
+    store_options_default(&o);
+    o.initial_map_size = (size_t)1 << 20;
+    o.max_map_size = (size_t)64 << 20;
+    o.durable = false;
+    assert_int_equal(store_open(w->dir, &o, &w->store), STORE_OK);
+    w->directory = fx_directory_new();
+    pathway_settings_default(&w->rules);
+    w->ctx = (ingest_context_t){.store = w->store,
+                                .partners = w->directory,
+                                .rules = &w->rules,
+                                .max_frame = EVENT_FRAME_MAX,
+                                .committed_at = 42};
+    *state = w;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    world_t *w = *state;
+    store_batch_abort(&w->ctx.batch);
+    store_close(&w->store);
+    partners_destroy(&w->directory);
+    DIR *d = opendir(w->dir);
+    struct dirent *ent;
+    while (d != NULL && (ent = readdir(d)) != NULL) {
+        char path[sizeof(w->dir) + 256 + 2];
+        snprintf(path, sizeof(path), "%s/%s", w->dir, ent->d_name);
+        if (ent->d_name[0] != '.')
+            unlink(path);
+    }
+    if (d != NULL)
+        closedir(d);
+    rmdir(w->dir);
+    free(w);
+    return 0;
+}
+
+/* Applies the packed event f (or bytes) and returns the decision, its pointers cleared. */
+static void apply_bytes(world_t *w, const uint8_t *frame, size_t len, const char *authenticated,
+                        ingest_decision_t *d)
+{
+    ingest_apply(&w->ctx, frame, len, authenticated, d);
+    assert_int_equal(w->ctx.batch_error, 0);
+    ingest_decision_clear(d);
+    assert_null(d->event);
+    assert_null(d->current);
+}
+
+static void apply_event(world_t *w, fx_event_t *f, const char *authenticated, ingest_decision_t *d)
+{
+    size_t len;
+    uint8_t *frame = fx_pack(&f->e.base, &len);
+    apply_bytes(w, frame, len, authenticated, d);
+    free(frame);
+}
+
+static void commit(world_t *w)
+{
+    assert_int_equal(store_batch_commit(&w->ctx.batch), STORE_OK);
+}
+
+static void test_refusals_before_the_store(void **state)
+{
+    world_t *w = *state;
+    ingest_decision_t d;
+    static const uint8_t noise[] = {0xff, 0xff, 0xff};
+    apply_bytes(w, noise, sizeof(noise), NULL, &d);
+    assert_int_equal(d.status, ACK_STATUS(REJECTED));
+    assert_int_equal(d.code, ERROR_CODE(MALFORMED));
+    assert_false(d.needs_commit);
+    assert_string_equal(d.event_id, "");
+    /* Nothing a refusal of the boundary decides needs a batch. */
+    assert_null(w->ctx.batch);
+
+    fx_event_t f;
+    fx_event_init(&f, EVENT_TYPE(BENEFICIARY_REGISTERED), "cd93");
+    apply_event(w, &f, "ft93", &d);
+    assert_int_equal(d.code, ERROR_CODE(NOT_AUTHORISED));
+    assert_string_equal(d.partner_id, "ft93"); /* the log names who sent it: its key's */
+    assert_string_equal(d.event_id, f.event_id);
+    fx_event_init(&f, EVENT_TYPE(BENEFICIARY_REGISTERED), "nobody93");
+    apply_event(w, &f, NULL, &d);
+    assert_int_equal(d.code, ERROR_CODE(NOT_AUTHORISED));
+    assert_string_equal(d.partner_id, "nobody93");
+    assert_null(w->ctx.batch);
+}
+
+static void test_accepted_then_duplicate(void **state)
+{
+    world_t *w = *state;
+    ingest_decision_t d, again;
+    fx_event_t f;
+    fx_event_init(&f, EVENT_TYPE(BENEFICIARY_REGISTERED), "caf93");
+    apply_event(w, &f, NULL, &d);
+    assert_int_equal(d.status, ACK_STATUS(ACCEPTED));
+    assert_int_equal(d.seq, 1);
+    assert_int_equal(d.version, 1);
+    assert_true(d.needs_commit);
+    /* In the same batch and after its commit: the original seq. */
+    apply_event(w, &f, NULL, &again);
+    assert_int_equal(again.status, ACK_STATUS(DUPLICATE));
+    assert_int_equal(again.seq, 1);
+    commit(w);
+    apply_event(w, &f, NULL, &again);
+    assert_int_equal(again.status, ACK_STATUS(DUPLICATE));
+    assert_int_equal(again.seq, 1);
+    /* A rejection of the rules also depends on the store: RETRY if the batch fails. */
+    fx_event_init(&f, EVENT_TYPE(BENEFICIARY_REGISTERED), "cd93");
+    apply_event(w, &f, NULL, &d);
+    assert_int_equal(d.status, ACK_STATUS(REJECTED));
+    assert_int_equal(d.code, ERROR_CODE(INVALID_TRANSITION));
+    assert_true(d.needs_commit);
+    /* An employer's ack carries no version. */
+    fx_event_init(&f, EVENT_TYPE(MEMBER_JOINED), "cd93");
+    f.member_joined.member_id = "employer93";
+    apply_event(w, &f, NULL, &d);
+    assert_int_equal(d.status, ACK_STATUS(ACCEPTED));
+    fx_event_init(&f, EVENT_TYPE(JOB_PLACED), "employer93");
+    f.job_placed.employer_partner_id = "";
+    apply_event(w, &f, NULL, &d);
+    assert_int_equal(d.status, ACK_STATUS(ACCEPTED));
+    assert_int_equal(d.version, 0);
+}
+
+/* What the log holds is the canonical encoding of the checked event, not the frame. */
+static void test_the_log_holds_the_checked_event(void **state)
+{
+    world_t *w = *state;
+    fx_event_t first, second;
+    fx_event_init(&first, EVENT_TYPE(ORIENTATION_DECIDED), "caf93");
+    first.orientation_decided.structure_id = "ccas93";
+    fx_event_init(&second, EVENT_TYPE(BENEFICIARY_REGISTERED), "caf93");
+    second.e.event_id = first.e.event_id;
+    size_t len1, len2;
+    uint8_t *a = fx_pack(&first.e.base, &len1), *b = fx_pack(&second.e.base, &len2);
+    uint8_t *frame = malloc(len1 + len2);
+    assert_non_null(frame);
+    memcpy(frame, a, len1);
+    memcpy(frame + len1, b, len2);
+    ingest_decision_t d;
+    apply_bytes(w, frame, len1 + len2, NULL, &d);
+    assert_int_equal(d.status, ACK_STATUS(ACCEPTED));
+    commit(w);
+    store_log_entry_t entry;
+    assert_int_equal(store_log_get(w->store, d.seq, &entry), STORE_OK);
+    assert_int_equal(entry.raw_len, len2);
+    assert_memory_equal(entry.raw, b, len2);
+    assert_null(memmem(entry.raw, entry.raw_len, "ccas93", 6));
+    assert_int_equal(entry.committed_at, 42);
+    store_log_entry_clear(&entry);
+    free(frame);
+    free(a);
+    free(b);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_refusals_before_the_store, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_accepted_then_duplicate, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_the_log_holds_the_checked_event, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
