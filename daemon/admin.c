@@ -14,6 +14,7 @@
 #include "event.h"
 #include "clock.h"
 #include "log.h"
+#include "phase_counts.h"
 #include "wire.h"
 #include "wire_names.h"
 #include "zap.h"
@@ -37,18 +38,18 @@ static void admin_error(Parcours__V1__AdminReply *reply, char *sentence)
     reply->error = sentence;
 }
 
-/* The pathways per territory and phase: the territories of the partners file first (each
- * with every phase, zeros included), then any other a pathway is in. */
-typedef struct phase_counts {
+/* The pathways per territory and phase as Status shows them: the territories of the partners
+ * file first (each with every phase, zeros included), then any other a pathway is in. */
+typedef struct status_phases {
     char territory[ADMIN_TERRITORIES][PARTNERS_TERRITORY_MAX + 1];
     uint64_t counts[ADMIN_TERRITORIES][ADMIN_PHASES];
     size_t n;
     Parcours__V1__PhaseCount items[ADMIN_TERRITORIES * (ADMIN_PHASES - 1)];
     Parcours__V1__PhaseCount *ptrs[ADMIN_TERRITORIES * (ADMIN_PHASES - 1)];
-} phase_counts_t;
+} status_phases_t;
 
 /* The row of a territory, added when new; the last row takes what does not fit. */
-static size_t phase_counts_row(phase_counts_t *c, const char *territory)
+static size_t status_phases_row(status_phases_t *c, const char *territory)
 {
     for (size_t i = 0; i < c->n; i++)
         if (strcmp(c->territory[i], territory) == 0)
@@ -60,16 +61,8 @@ static size_t phase_counts_row(phase_counts_t *c, const char *territory)
     return c->n++;
 }
 
-static int count_phase(const Parcours__V1__Pathway *p, void *ctx)
-{
-    phase_counts_t *c = ctx;
-    if ((unsigned)p->phase < ADMIN_PHASES)
-        c->counts[phase_counts_row(c, p->territory)][p->phase]++;
-    return 0;
-}
-
 /* Fills status; the counts it points to live in c, which the caller owns. */
-static void admin_status(admin_t *a, Parcours__V1__Status *status, phase_counts_t *c)
+static void admin_status(admin_t *a, Parcours__V1__Status *status, status_phases_t *c)
 {
     const ingest_stats_t *st = ingest_stats(a->sources->ingest);
     store_info_t info;
@@ -78,10 +71,15 @@ static void admin_status(admin_t *a, Parcours__V1__Status *status, phase_counts_
     for (size_t i = 0; i < partners_count(partners); i++) {
         const partner_t *p = partners_at(partners, i);
         for (size_t t = 0; t < p->n_territories; t++)
-            phase_counts_row(c, p->territories[t]);
+            status_phases_row(c, p->territories[t]);
     }
-    /* A scan: fine for a territory's tens of thousands of pathways, and never on the hot path. */
-    store_pathway_foreach(a->sources->store, count_phase, c);
+    /* Kept as batches commit (phase_counts.h): no walk of the pathways on the loop. */
+    const phase_counts_t *counts = ingest_phase_counts(a->sources->ingest);
+    for (size_t r = 0; r < phase_counts_rows(counts); r++) {
+        size_t row = status_phases_row(c, phase_counts_territory(counts, r));
+        for (unsigned i = 0; i < ADMIN_PHASES; i++)
+            c->counts[row][i] += phase_counts_get(counts, r, (Parcours__V1__Phase)i);
+    }
     status->version = PARCOURS_VERSION;
     status->uptime_ms = monotonic_ms() - a->sources->started_at_ms;
     status->last_seq = info.last_seq;
@@ -265,7 +263,7 @@ static void admin_handle(admin_t *a, const void *identity, size_t identity_len,
 {
     Parcours__V1__AdminReply reply = PARCOURS__V1__ADMIN_REPLY__INIT;
     Parcours__V1__Status status = PARCOURS__V1__STATUS__INIT;
-    phase_counts_t *phase_counts = NULL;
+    status_phases_t *phase_counts = NULL;
     Parcours__V1__Pathway *pathway = NULL;
     char error[256];
     reply.ok = 1;

@@ -12,6 +12,7 @@
 #include "config.h"
 #include "event.h"
 #include "log.h"
+#include "phase_counts.h"
 
 #define HTTP_TIMEOUT_S 10 /* a client that sends nothing for this long is dropped */
 
@@ -131,6 +132,19 @@ static void http_metrics(http_t *h, struct evbuffer *b)
         const partner_t *p = partners_at(partners, i);
         evbuffer_add_printf(b, "parcours_partner_connections{partner=\"%s\"} %u\n", p->id,
                             deliver_subscribers(h->sources->deliver, p->id));
+    }
+
+    /* Per territory and phase, kept as batches commit: a scrape walks no pathway. */
+    metric_header(b, "parcours_pathways", "gauge", "Pathways of a territory in a phase.");
+    const phase_counts_t *counts = ingest_phase_counts(h->sources->ingest);
+    for (size_t r = 0; r < phase_counts_rows(counts); r++) {
+        for (int phase = 1; phase < PHASE_COUNTS_PHASES; phase++) {
+            const ProtobufCEnumValue *v =
+                protobuf_c_enum_descriptor_get_value(&parcours__v1__phase__descriptor, phase);
+            evbuffer_add_printf(b, "parcours_pathways{territory=\"%s\",phase=\"%s\"} %" PRIu64 "\n",
+                                phase_counts_territory(counts, r), v->name + strlen("PHASE_"),
+                                phase_counts_get(counts, r, (Parcours__V1__Phase)phase));
+        }
     }
 
     metric_header(b, "parcours_zap_refused_total", "counter",

@@ -12,6 +12,7 @@
 #include "event.h"
 #include "clock.h"
 #include "ingest_apply.h"
+#include "phase_counts.h"
 #include "log.h"
 #include "pathway.h"
 #include "wire_names.h"
@@ -29,6 +30,10 @@ typedef struct pending_ack {
     size_t identity_len;
     struct timespec received; /* CLOCK_MONOTONIC, for the ack latency */
     ingest_decision_t d;
+    /* An accepted event moves its pathway between the phase counts once its batch commits. */
+    bool had_pathway;
+    char old_territory[PARTNERS_TERRITORY_MAX + 1], new_territory[PARTNERS_TERRITORY_MAX + 1];
+    Parcours__V1__Phase old_phase, new_phase;
 } pending_ack_t;
 
 struct ingest {
@@ -43,6 +48,7 @@ struct ingest {
     pending_ack_t *acks; /* batch_max entries */
     size_t n_acks;
     ingest_context_t apply; /* the batch of one pass, and what ingest_apply needs */
+    phase_counts_t *counts; /* the pathways per territory and phase, as committed */
     char endpoint[512];     /* as bound, to bind again */
     bool stopped;
     ingest_stats_t stats;
@@ -113,6 +119,16 @@ static bool ingest_receive(ingest_t *in)
         in->apply.partners = in->partners;
         ingest_apply(&in->apply, in->frame, (size_t)len, authenticated[0] ? authenticated : NULL,
                      &ack->d);
+        if (ack->d.status == ACK_STATUS(ACCEPTED)) {
+            const Parcours__V1__Pathway *before = ack->d.current, *after = ack->d.outcome.pathway;
+            ack->had_pathway = before != NULL;
+            if (before != NULL) {
+                snprintf(ack->old_territory, sizeof(ack->old_territory), "%s", before->territory);
+                ack->old_phase = before->phase;
+            }
+            snprintf(ack->new_territory, sizeof(ack->new_territory), "%s", after->territory);
+            ack->new_phase = after->phase;
+        }
         ingest_decision_clear(&ack->d);
     }
     return true;
@@ -147,6 +163,14 @@ static void ingest_commit(ingest_t *in)
     if (in->apply.batch_error == 0) {
         if (!had_batch)
             return;
+        for (size_t i = 0; i < in->n_acks; i++) {
+            const pending_ack_t *ack = &in->acks[i];
+            if (ack->d.status == ACK_STATUS(ACCEPTED) &&
+                phase_counts_move(in->counts, ack->had_pathway ? ack->old_territory : NULL,
+                                  ack->old_phase, ack->new_territory, ack->new_phase) != 0)
+                log_warning("ingest: out of memory counting pathways per phase; the counts of "
+                            "status and /metrics are short until a restart");
+        }
         if (in->n_acks > in->stats.batch_size_max)
             in->stats.batch_size_max = (uint32_t)in->n_acks;
         if (ms > in->stats.commit_ms_max)
@@ -268,6 +292,11 @@ int ingest_new(struct event_base *base, void *zmq_context, store_t *store,
     in->rules = options->rules;
     in->apply = (ingest_context_t){
         .store = store, .partners = partners, .rules = &in->rules, .max_frame = in->max_frame};
+    int rc = phase_counts_load(store, &in->counts);
+    if (rc != STORE_OK) {
+        snprintf(err, errlen, "cannot count the pathways of the store: %s", store_strerror(rc));
+        goto fail;
+    }
     in->frame = malloc(in->max_frame + 1);
     in->acks = calloc(in->batch_max, sizeof(pending_ack_t));
     in->socket = zmq_socket(zmq_context, ZMQ_ROUTER);
@@ -325,6 +354,11 @@ const ingest_stats_t *ingest_stats(const ingest_t *in)
     return &in->stats;
 }
 
+const phase_counts_t *ingest_phase_counts(const ingest_t *in)
+{
+    return in->counts;
+}
+
 void ingest_destroy(ingest_t **in)
 {
     if (in == NULL || *in == NULL)
@@ -332,6 +366,7 @@ void ingest_destroy(ingest_t **in)
     ingest_t *i = *in;
     zwatch_destroy(&i->watch);
     store_batch_abort(&i->apply.batch);
+    phase_counts_destroy(&i->counts);
     if (i->socket != NULL)
         zmq_close(i->socket);
     free(i->frame);

@@ -76,6 +76,11 @@ int ingest_new(struct event_base *base, void *zmq_context, store_t *store,
                const partners_t *partners, const ingest_options_t *options, ingest_t **out,
                char *err, size_t errlen);
 
+/* The pathways per territory and phase, as committed (phase_counts.h); valid while the ingest
+ * lives, until its next pass. */
+struct phase_counts;
+const struct phase_counts *ingest_phase_counts(const ingest_t *in);
+
 /* Uses another partners directory from the next event on (the caller keeps owning it). */
 void ingest_set_partners(ingest_t *in, const partners_t *partners);
 

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "ingest_apply.h"
+#include "phase_counts.h"
 
 typedef struct world {
     char dir[64];
@@ -181,12 +182,57 @@ static void test_the_log_holds_the_checked_event(void **state)
     free(b);
 }
 
+/* The counts per territory and phase: loaded from the store, then moved pathway by pathway. */
+static void test_phase_counts(void **state)
+{
+    world_t *w = *state;
+    ingest_decision_t d;
+    fx_event_t f;
+    static const char *const ids[] = {"B-1", "B-2", "B-3"};
+    for (size_t i = 0; i < 3; i++) {
+        fx_event_init(&f, EVENT_TYPE(BENEFICIARY_REGISTERED), "cd93");
+        f.e.beneficiary_id = (char *)ids[i];
+        apply_event(w, &f, NULL, &d);
+        assert_int_equal(d.status, ACK_STATUS(ACCEPTED));
+    }
+    fx_event_init(&f, EVENT_TYPE(BENEFICIARY_REGISTERED), "cd75");
+    f.beneficiary_registered.territory = "75";
+    apply_event(w, &f, NULL, &d);
+    fx_event_init(&f, EVENT_TYPE(ORIENTATION_DECIDED), "cd93");
+    f.e.beneficiary_id = "B-1";
+    apply_event(w, &f, NULL, &d);
+    assert_int_equal(d.status, ACK_STATUS(ACCEPTED));
+    commit(w);
+    phase_counts_t *c;
+    assert_int_equal(phase_counts_load(w->store, &c), STORE_OK);
+    long r93 = phase_counts_find(c, "93"), r75 = phase_counts_find(c, "75");
+    assert_true(r93 >= 0 && r75 >= 0);
+    assert_int_equal(phase_counts_find(c, "92"), -1);
+    assert_int_equal(phase_counts_get(c, (size_t)r93, PHASE(REFERRED)), 2);
+    assert_int_equal(phase_counts_get(c, (size_t)r93, PHASE(ORIENTED)), 1);
+    assert_int_equal(phase_counts_get(c, (size_t)r75, PHASE(REFERRED)), 1);
+    /* A move takes one from a phase and gives it to another, across territories too. */
+    assert_int_equal(phase_counts_move(c, "93", PHASE(ORIENTED), "93", PHASE(EXITED)), 0);
+    assert_int_equal(phase_counts_move(c, "75", PHASE(REFERRED), "92", PHASE(REFERRED)), 0);
+    assert_int_equal(phase_counts_move(c, NULL, 0, "93", PHASE(REFERRED)), 0);
+    r93 = phase_counts_find(c, "93");
+    assert_int_equal(phase_counts_get(c, (size_t)r93, PHASE(ORIENTED)), 0);
+    assert_int_equal(phase_counts_get(c, (size_t)r93, PHASE(EXITED)), 1);
+    assert_int_equal(phase_counts_get(c, (size_t)r93, PHASE(REFERRED)), 3);
+    assert_int_equal(phase_counts_get(c, (size_t)phase_counts_find(c, "75"), PHASE(REFERRED)), 0);
+    assert_int_equal(phase_counts_get(c, (size_t)phase_counts_find(c, "92"), PHASE(REFERRED)), 1);
+    assert_int_equal(phase_counts_rows(c), 3);
+    phase_counts_destroy(&c);
+    assert_null(c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_refusals_before_the_store, setup, teardown),
         cmocka_unit_test_setup_teardown(test_accepted_then_duplicate, setup, teardown),
         cmocka_unit_test_setup_teardown(test_the_log_holds_the_checked_event, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_phase_counts, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -58,7 +58,8 @@ class HttpTest(unittest.TestCase):
                            ("parcours_lmdb_map_size_bytes", "gauge"),
                            ("parcours_lmdb_map_used_bytes", "gauge"),
                            ("parcours_lmdb_readers_used", "gauge"),
-                           ("parcours_last_seq", "gauge")):
+                           ("parcours_last_seq", "gauge"),
+                           ("parcours_pathways", "gauge")):
             self.assertIn(name, families)
             self.assertEqual(families[name]["type"], kind, name)
         self.assertGreater(value(families, "parcours_lmdb_map_size_bytes"), 0)
@@ -94,6 +95,10 @@ class HttpTest(unittest.TestCase):
                          value(before, "parcours_ack_latency_seconds",
                                "parcours_ack_latency_seconds_count") + n + 1)
         self.assertEqual(value(after, "parcours_last_seq"), value(before, "parcours_last_seq") + n)
+        # Pathways per territory and phase, moved by the committed batches (no walk per scrape).
+        referred = dict(territory="93", phase="REFERRED")
+        self.assertEqual(value(after, "parcours_pathways", **referred),
+                         value(before, "parcours_pathways", **referred) + n)
 
 
 class HttpReloadTest(unittest.TestCase):

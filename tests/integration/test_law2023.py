@@ -603,6 +603,17 @@ class StatusPerTerritoryTest(unittest.TestCase):
                 got = f"unreadable: {exc}: {run.stdout[:300]!r}"
             if got != want:
                 F.add(rule + " (parcoursctl status --json)", f"{got}, expected {want}")
+            # Kept as batches commit, and counted again from the store at the next start.
+            wire.close()
+            self.assertEqual(daemon.stop(), 0)
+            daemon.start()
+            wire = Wire(daemon)
+            got = {}
+            for c in daemon.status().pathways_per_phase:
+                if c.count:
+                    got[(c.territory, phase(pb.Phase.Name(c.phase)))] = c.count
+            if got != want:
+                F.add(rule + " (after a restart)", f"{got}, expected {want}")
             wire.close()
             self.assertEqual(daemon.stop(), 0)
         finally:
