@@ -34,7 +34,8 @@ typedef struct subscriber {
     uint8_t identity[DELIVER_IDENTITY_MAX];
     size_t identity_len;
     char partner_id[PARTNERS_ID_MAX + 1];
-    uint32_t types; /* PARTNERS_EMIT_BIT of each type wanted; 0 = all */
+    char user[PARTNERS_ID_MAX + 1]; /* the partner its key authenticated, "" without CURVE */
+    uint32_t types;                 /* PARTNERS_EMIT_BIT of each type wanted; 0 = all */
     uint32_t window;
     uint64_t next;       /* the next partner_seq to look at */
     uint64_t *in_flight; /* ring of the partner_seqs sent and not yet acknowledged */
@@ -339,6 +340,40 @@ static void pass_release(deliver_t *d, pass_event_t *e)
         pass_event_clear(&d->cache.spare);
 }
 
+/* Reads the pathway of e's beneficiary for the pass, once. */
+static void pass_pathway(deliver_t *d, pass_event_t *e)
+{
+    if (e->pathway_read)
+        return;
+    e->pathway_read = true;
+    if (e->beneficiary_id[0] == '\0' ||
+        store_pathway_get(d->store, e->beneficiary_id, &e->pathway) != STORE_OK)
+        e->pathway = NULL;
+}
+
+/*
+ * Whether this partner may still be sent e. The outbox entry was written for what the partner
+ * was when the event committed; a reload may since have changed its kind or its territories,
+ * and a replay must not send it what it may no longer know: an entry of a territory it is no
+ * longer registered for, or, now that it is an EMPLOYER or TRAINING_ORG, an event of a type its
+ * kind does not receive. 1 yes, 0 no (the entry is passed over, as a type filter does), -1 out
+ * of memory.
+ */
+static int pass_may_receive(deliver_t *d, pass_event_t *e, const partner_t *partner)
+{
+    if (!e->has_event)
+        return 1;
+    pass_pathway(d, e);
+    if (e->pathway != NULL && !partner_in_territory(partner, e->pathway->territory))
+        return 0;
+    if (!partner_kind_minimised(partner->kind))
+        return 1;
+    if (e->event == NULL &&
+        (e->event = parcours__v1__event__unpack(NULL, e->entry.raw_len, e->entry.raw)) == NULL)
+        return -1;
+    return pathway_kind_receives(partner->kind, e->event, partner->id) ? 1 : 0;
+}
+
 /* Packs m into a new buffer (caller frees); NULL when out of memory. */
 static uint8_t *pack_new(const ProtobufCMessage *m, size_t *len)
 {
@@ -363,12 +398,7 @@ static int pass_view(deliver_t *d, pass_event_t *e, const partner_t *partner, co
     *view = NULL;
     *view_len = 0;
     *owned = NULL;
-    if (!e->pathway_read) {
-        e->pathway_read = true;
-        if (e->beneficiary_id[0] == '\0' ||
-            store_pathway_get(d->store, e->beneficiary_id, &e->pathway) != STORE_OK)
-            e->pathway = NULL;
-    }
+    pass_pathway(d, e);
     pathway_view_t v = pathway_view_for(e->pathway, partner);
     if (v == PATHWAY_VIEW_NONE)
         return 0;
@@ -503,8 +533,13 @@ static int pump_entry(uint64_t partner_seq, uint64_t seq, void *ctx)
     if (e == NULL)
         return 1;
     bool wanted = s->types == 0 || (s->types & PARTNERS_EMIT_BIT(e->entry.type));
+    int may = wanted ? pass_may_receive(p->d, e, p->partner) : 1;
+    if (may < 0) {
+        pass_release(p->d, e);
+        return 1; /* out of memory: the next pass tries again */
+    }
     int rc = 0;
-    if (wanted) {
+    if (wanted && may) {
         notification_t n = {
             .partner_seq = partner_seq,
             .seq = seq,
@@ -664,6 +699,7 @@ static void deliver_subscribe(deliver_t *d, const uint8_t *identity, size_t iden
     memcpy(s->identity, identity, identity_len);
     s->identity_len = identity_len;
     snprintf(s->partner_id, sizeof(s->partner_id), "%s", partner->id);
+    snprintf(s->user, sizeof(s->user), "%s", authenticated != NULL ? authenticated : "");
     s->types = types;
     s->window = window;
     s->next = from;
@@ -753,6 +789,24 @@ static void deliver_on_readable(void *socket, void *ctx)
             len = -1;
         }
         size_t identity_len = (size_t)id_len < sizeof(identity) ? (size_t)id_len : sizeof(identity);
+        /* libzmq names a connection with a zero byte first; a routing id a client chose itself
+         * could be taken by another connection once this one goes, and that one would be sent
+         * this stream: such connections are not served. */
+        if (identity_len == 0 || identity[0] != 0) {
+            deliver_error(d, identity, identity_len, ERROR_CODE(MALFORMED),
+                          "Leave ZMQ_ROUTING_ID unset on the deliver socket: the daemon ties a "
+                          "stream to the connection libzmq names.");
+            continue;
+        }
+        /* The routing id of a subscription, now used by a connection of another partner (its
+         * own went): the subscription ends before anything more goes to that routing id. */
+        subscriber_t *holder = subscriber_find(d, identity, identity_len);
+        if (holder != NULL && strcmp(holder->user, authenticated) != 0) {
+            log_warning("deliver: a connection of %s took a routing id %s subscribed with; "
+                        "that subscription ends",
+                        authenticated[0] ? authenticated : "?", holder->partner_id);
+            subscriber_remove(d, holder);
+        }
         Parcours__V1__DeliverRequest *req =
             (len > 0 && len <= (int)sizeof(frame))
                 ? (Parcours__V1__DeliverRequest *)wire_unpack(

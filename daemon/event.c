@@ -91,11 +91,11 @@ void event_destroy(Parcours__V1__Event **e)
  * A NIR (numéro d'inscription au répertoire, the French social-security number): a sex digit,
  * two digits of year and two of month, the departement of birth (two digits, or 2A / 2B for
  * Corsica), three of commune, three of order, then a two-digit key. Partners write it with
- * spaces or other separators, and may put a few letters before or after it; the identifier rule
- * already refuses spaces, but the sentence must say why, so the shape is looked for with every
- * separator removed and up to three letters at either end set aside, with or without its key.
- * More would refuse too many pseudonyms: a hexadecimal keyed hash often holds long runs of
- * digits inside it.
+ * spaces or other separators, and may put a few letters or other segments before or after it;
+ * the identifier rule already refuses spaces, but the sentence must say why. The shape is
+ * looked for in every run of the id's segments, with up to three letters at either end set
+ * aside, with or without its key. No more than that: a hexadecimal keyed hash often holds long
+ * runs of digits inside it, and those are pseudonyms.
  */
 #define NIR_AFFIX_MAX 3
 
@@ -110,17 +110,10 @@ static bool nir_shaped(const char *c, size_t n)
     return true;
 }
 
-bool event_id_looks_like_nir(const char *s)
+/* True when the n characters at c, with up to NIR_AFFIX_MAX letters at either end set aside,
+ * have the shape of a NIR. */
+static bool nir_within(const char *c, size_t n)
 {
-    char c[EVENT_ID_MAX + 1];
-    size_t n = 0;
-    for (; *s != '\0'; s++) {
-        if (*s == ' ' || *s == '.' || *s == '-' || *s == '_' || *s == ':')
-            continue;
-        if (n == EVENT_ID_MAX)
-            return false;
-        c[n++] = (char)toupper((unsigned char)*s);
-    }
     size_t lead = 0, trail = 0;
     while (lead < n && lead < NIR_AFFIX_MAX && isalpha((unsigned char)c[lead]))
         lead++;
@@ -131,6 +124,46 @@ bool event_id_looks_like_nir(const char *s)
         for (size_t t = 0; t <= trail; t++)
             if (nir_shaped(c + l, n - l - t))
                 return true;
+    return false;
+}
+
+static bool nir_separator(char c)
+{
+    return c == ' ' || c == '.' || c == '-' || c == '_' || c == ':';
+}
+
+/*
+ * The separators cut an id into segments ("93:185077512345678:v2"); a NIR may be written
+ * over several of them ("1 85 07 75 123 456 78") or stand in one, beside others. So every run
+ * of consecutive segments is put together and looked at. A keyed hash in hexadecimal has no
+ * separator: it is one segment, looked at whole.
+ */
+bool event_id_looks_like_nir(const char *s)
+{
+    size_t start[EVENT_ID_MAX + 1], len[EVENT_ID_MAX + 1], n_segments = 0, total = strlen(s);
+    if (total > EVENT_ID_MAX)
+        return false;
+    for (size_t i = 0; i < total;) {
+        while (i < total && nir_separator(s[i]))
+            i++;
+        if (i == total)
+            break;
+        start[n_segments] = i;
+        while (i < total && !nir_separator(s[i]))
+            i++;
+        len[n_segments] = i - start[n_segments];
+        n_segments++;
+    }
+    char c[EVENT_ID_MAX + 1];
+    for (size_t first = 0; first < n_segments; first++) {
+        size_t n = 0;
+        for (size_t last = first; last < n_segments; last++) {
+            for (size_t k = 0; k < len[last]; k++)
+                c[n++] = (char)toupper((unsigned char)s[start[last] + k]);
+            if (nir_within(c, n))
+                return true;
+        }
+    }
     return false;
 }
 

@@ -50,9 +50,9 @@ void event_destroy(Parcours__V1__Event **e);
  */
 size_t event_pack(const Parcours__V1__Event *e, uint8_t **buf, uint8_t *stack, size_t stack_len);
 
-/* True when s, once spaces and the separators . - _ : are removed and up to three letters at
- * either end set aside, has the shape of a NIR (13 digits and a 2-digit key, 2A/2B for
- * Corsica), with or without its key. */
+/* True when a run of the segments of s (cut at spaces and the separators . - _ :), put
+ * together and with up to three letters at either end set aside, has the shape of a NIR (13
+ * digits and a 2-digit key, 2A/2B for Corsica), with or without its key. */
 bool event_id_looks_like_nir(const char *s);
 
 /* The type of a decoded event (from its payload). */

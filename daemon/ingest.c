@@ -112,6 +112,12 @@ static bool ingest_receive(ingest_t *in)
     if (len < 0)
         ack_set(ack, ACK_STATUS(RETRY), ERROR_CODE(UNAVAILABLE), false,
                 "The daemon could not read the frame; send the event again.");
+    else if (ack->identity_len == 0 || ack->identity[0] != 0)
+        /* libzmq names a connection with a zero byte first; a routing id the client chose could
+         * be taken by another connection, which would then be sent this one's acks. */
+        ack_set(ack, ACK_STATUS(REJECTED), ERROR_CODE(MALFORMED), false,
+                "Leave ZMQ_ROUTING_ID unset on the ingest socket: acks go to the connection "
+                "libzmq names.");
     else if (extra)
         ack_set(ack, ACK_STATUS(REJECTED), ERROR_CODE(MALFORMED), false,
                 "Send each Event as a message of exactly one frame.");

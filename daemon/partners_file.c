@@ -164,9 +164,22 @@ int partners_file_load(const char *path, partners_t **out, char *errors, size_t 
                               : p->n_territories == 0 ? "territory"
                                                       : NULL;
         size_t used = strlen(errors);
+        /* One key, one partner: the key is who a connection is, and a key given to two would
+         * make one of them the other (ZAP takes the first), reading its stream. */
+        size_t twin = i;
+        for (size_t j = 0; p->has_public_key && j < i; j++)
+            if (pp.items[j].has_public_key &&
+                memcmp(pp.items[j].public_key, p->public_key, sizeof(p->public_key)) == 0)
+                twin = j;
         if (missing != NULL) {
             snprintf(errors + used, errlen - used, "%s:%d: partner [%s] has no %s\n", path,
                      pp.lines[i], p->id, missing);
+            n++;
+        } else if (twin != i) {
+            snprintf(errors + used, errlen - used,
+                     "%s:%d: partner [%s] has the public_key of partner [%s] (line %d); each "
+                     "partner needs a key of its own (parcoursctl keygen)\n",
+                     path, pp.lines[i], p->id, pp.items[twin].id, pp.lines[twin]);
             n++;
         } else if (n == 0 && partners_add(dir, p) != PARTNERS_OK) {
             snprintf(errors + used, errlen - used, "%s:%d: partner [%s] is not valid\n", path,

@@ -8,12 +8,14 @@
  *    never leave the store again. Packing what protobuf-c decodes from a schema-1 frame gives
  *    exactly what the daemon of that time checked and applied: it read the same decoded message.
  *  - A pathway's version counted every episode; it now counts the events of the current episode
- *    (from its last registration on), and created_at is that registration's occurred_at.
+ *    (from its last registration on) but its suspensions, created_at is that registration's
+ *    occurred_at and updated_at the last counted event's.
  *  - An exited pathway has no follow-up group any more: schema 2 ends the group with the exit,
  *    so that what its former members are told does not change when someone else opens a new
  *    episode.
  * The whole upgrade runs in the write transaction that opens the databases: all or nothing.
  */
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -126,12 +128,14 @@ static int upgrade_log(store_t *s, MDB_txn *txn)
     return rc;
 }
 
-/* The version and creation date of the current episode of a pathway record: its events from
- * the last registration on, read from their log entries. */
+/* The version, creation and last-change dates of the current episode of a pathway record: its
+ * events from the last registration on, read from their log entries. Suspensions are counted
+ * by none, as in schema 2 (told to few, they would show in a version step or a date). */
 static int episode_of(store_t *s, MDB_txn *txn, const record_pathway_t *r, uint64_t *version,
-                      int64_t *created_at)
+                      int64_t *created_at, int64_t *updated_at)
 {
     *version = 0;
+    bool updated = false;
     for (size_t i = r->n_seqs; i-- > 0;) {
         uint64_t seq = record_pathway_seq(r, i);
         MDB_val key = {sizeof(seq), &seq}, value;
@@ -142,7 +146,14 @@ static int episode_of(store_t *s, MDB_txn *txn, const record_pathway_t *r, uint6
         int rc = record_log_decode(key.mv_data, key.mv_size, value.mv_data, value.mv_size, &entry);
         if (rc != STORE_OK)
             return rc;
+        if (entry.type == PARCOURS__V1__EVENT_TYPE__EVENT_TYPE_SUSPENSION_DECIDED ||
+            entry.type == PARCOURS__V1__EVENT_TYPE__EVENT_TYPE_SUSPENSION_LIFTED)
+            continue;
         (*version)++;
+        if (!updated) {
+            *updated_at = entry.occurred_at;
+            updated = true;
+        }
         if (entry.type == PARCOURS__V1__EVENT_TYPE__EVENT_TYPE_BENEFICIARY_REGISTERED) {
             *created_at = entry.occurred_at;
             return STORE_OK;
@@ -167,11 +178,12 @@ static int upgrade_pathway(store_t *s, MDB_txn *txn, const MDB_val *key)
     if (p == NULL)
         return STORE_ECORRUPT;
     uint64_t version;
-    int64_t created_at = p->created_at;
-    rc = episode_of(s, txn, &r, &version, &created_at);
+    int64_t created_at = p->created_at, updated_at = p->updated_at;
+    rc = episode_of(s, txn, &r, &version, &created_at, &updated_at);
     if (rc == STORE_OK) {
         p->version = version;
         p->created_at = created_at;
+        p->updated_at = updated_at;
         if (p->exit != NULL) {
             for (size_t i = 0; i < p->n_members; i++)
                 free(p->members[i]);

@@ -797,7 +797,9 @@ static void test_decode_nir(void **state)
         "1 85 05 78 006 084 36", /* spaces are outside the charset, but the sentence says NIR */
         "N185057800608436",      /* a few letters around it change nothing */
         "185057800608436AB",     "NIR-185057800608436",
-        "B-185057800608436",
+        "B-185057800608436",     "93:185077512345678", /* other segments around it */
+        "185077512345678:v2",    "P1-1850775123456-78",
+        "BENEF-185057800608436",
     };
     for (size_t i = 0; i < sizeof(nirs) / sizeof(nirs[0]); i++) {
         bool nir = i != 2;
@@ -821,7 +823,7 @@ static void test_decode_nir(void **state)
     }
     /* Pseudonyms are fine, digits included, when they are not of that shape. */
     static const char *const pseudonyms[] = {
-        "18505780060843", "1850578006084361", "BENEF-185057800608436", "3f9a1c0e5b7d2a4c",
+        "18505780060843", "1850578006084361", "BENEF-1850578006084361", "3f9a1c0e5b7d2a4c",
         /* A keyed hash in hexadecimal often holds long runs of digits: those stay pseudonyms. */
         "9d1850578006084363f0c2e81a7b5d4c6e9f0a1b2c3d4e5f60718293a4b5c6d7"};
     for (size_t i = 0; i < sizeof(pseudonyms) / sizeof(pseudonyms[0]); i++) {

@@ -773,6 +773,21 @@ static void test_upgrade_from_schema_1(void **state)
         p.episode = i >= 2 ? 2 : 1;
         upgrade_append(b, raw, len, types[i], steps[i].at, steps[i].id, "b1", &p);
     }
+    /* A suspension in the second episode, after its appointment: counted by none. */
+    Parcours__V1__Event susp = PARCOURS__V1__EVENT__INIT;
+    Parcours__V1__SuspensionDecided decision = PARCOURS__V1__SUSPENSION_DECIDED__INIT;
+    decision.reason = PARCOURS__V1__SUSPENSION_REASON__SUSPENSION_REASON_APPOINTMENT_MISSED;
+    susp.event_id = "e5s";
+    susp.partner_id = "cd93";
+    susp.beneficiary_id = "b1";
+    susp.occurred_at = 5500;
+    susp.payload_case = PARCOURS__V1__EVENT__PAYLOAD_SUSPENSION_DECIDED;
+    susp.suspension_decided = &decision;
+    size_t susp_len = parcours__v1__event__pack(&susp, raw);
+    p.version = 6;
+    p.updated_at = 5500;
+    upgrade_append(b, raw, susp_len, PARCOURS__V1__EVENT_TYPE__EVENT_TYPE_SUSPENSION_DECIDED, 5500,
+                   "e5s", "b1", &p);
     /* A pathway that exited, with its group. */
     size_t len = upgrade_frame(raw, "e6", "b2", reg, 6000);
     p.beneficiary_id = "b2";
@@ -816,15 +831,17 @@ static void test_upgrade_from_schema_1(void **state)
     /* The version counts the current episode, its date is the episode's registration. */
     Parcours__V1__Pathway *got;
     assert_int_equal(store_pathway_get(s, "b1", &got), STORE_OK);
-    assert_int_equal(got->version, 2);
+    assert_int_equal(got->version,
+                     2); /* the registration and the appointment, not the suspension */
     assert_int_equal(got->created_at, 4000);
+    assert_int_equal(got->updated_at, 5000);
     assert_int_equal(got->episode, 2);
     assert_int_equal(got->n_members, 2);
     parcours__v1__pathway__free_unpacked(got, NULL);
     uint64_t *seqs;
     size_t n;
     assert_int_equal(store_pathway_seqs(s, "b1", &seqs, &n), STORE_OK);
-    assert_int_equal(n, 5);
+    assert_int_equal(n, 6);
     free(seqs);
     /* An exited pathway has no group any more. */
     assert_int_equal(store_pathway_get(s, "b2", &got), STORE_OK);
@@ -835,7 +852,7 @@ static void test_upgrade_from_schema_1(void **state)
     /* Done once: the store is of this schema now, and goes on. */
     store_close(&f->store);
     s = open_store(f, &o);
-    assert_int_equal(last_seq_of(s), 7);
+    assert_int_equal(last_seq_of(s), 8);
 }
 
 static void test_full(void **state)

@@ -353,7 +353,8 @@ class CanonicalTest(RulesTestCase):
         nirs = ["185057800608436", "1850578006084", "1 85 05 78 006 084 36",
                 "1.85.05.78.006.084.36", "1-85-05-78-006-084-36", "1_85_05_78_006_084_36",
                 "1:85:05:78:006:084:36", "285052A00608436", "2 85 05 2b 006 084 36",
-                "2-85-05-2A-006-084", "B-185057800608436", "N185057800608436AB"]
+                "2-85-05-2A-006-084", "B-185057800608436", "N185057800608436AB",
+                "93:185077512345678", "P1-1850775123456-78", "BENEF-185057800608436"]
         for n, nir in enumerate(nirs):
             before = self.snapshot()
             e = make_event(f"can-nir-{n}", "cd93", nir, "beneficiary_registered",
@@ -372,7 +373,7 @@ class CanonicalTest(RulesTestCase):
         # Not NIR-shaped (14 or 16 characters, characters 6-7 neither digits nor 2A/2B, more than
         # three letters around the digits, or a keyed hash's digits inside it).
         for n, ok in enumerate(["18505780060843", "1850578006084365", "185057A00608436",
-                                "BENEF-185057800608436",
+                                "BENEF-1850578006084361",
                                 "9d1850578006084363f0c2e81a7b5d4c6e9f0a1b2c3d4e5f6071829"]):
             a = self.wire.one(make_event(f"can-notnir-{n}", "cd93", ok, "beneficiary_registered",
                                          pb.BeneficiaryRegistered()))

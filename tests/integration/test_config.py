@@ -11,7 +11,7 @@ import unittest
 
 import zmq
 
-from harness import PARCOURSD, PARTNERS
+from harness import curve_keypair, PARCOURSD, PARTNERS
 
 
 class ConfigTest(unittest.TestCase):
@@ -93,6 +93,19 @@ class ConfigTest(unittest.TestCase):
                             (23, "has no kind")):
             self.assertRegex(run.stderr, rf"{re.escape(p)}:{line}: .*{re.escape(words)}")
         self.assertIn("partners file is refused", run.stderr)
+
+    def test_a_key_given_to_two_partners_is_refused(self):
+        # The key is who a connection is: a key pasted into a second section would make one
+        # partner the other (the first in the file), and read its stream.
+        public, _ = curve_keypair()
+        key = public.decode()
+        partners = (f"[asso93]\nname = A\nkind = ASSOCIATION\nterritory = 93\npublic_key = {key}\n"
+                    f"[ml93]\nname = M\nkind = MISSION_LOCALE\nterritory = 93\npublic_key = {key}\n")
+        run = self.check(self.BASE, partners)
+        self.assertEqual(run.returncode, 1, run.stderr)
+        p = os.path.join(self.dir, "partners.ini")
+        self.assertRegex(run.stderr, rf"{re.escape(p)}:6: partner \[ml93\] has the public_key of "
+                                     rf"partner \[asso93\] \(line 1\)")
 
 
     @unittest.skipUnless(os.geteuid() == 0 and shutil.which("setpriv"),

@@ -6,10 +6,15 @@ reply to it must not change with what the prober may not know (docs/domain.md, "
 asserts the replies are the same, then checks what the prober is sent.
 """
 
+import os
+import signal
 import time
 import unittest
 
-from rules_wire import T0, RawSubscriber, RulesTestCase, fmt, key, make_event, pb, watchdog
+import zmq
+
+from rules_wire import (PARTNERS_FULL, T0, RawSubscriber, RulesTestCase, fmt, key, ld, make_event,
+                        pb, start_daemon, watchdog, Wire)
 
 
 class ProbeTest(RulesTestCase):
@@ -140,6 +145,103 @@ class ProbeTest(RulesTestCase):
         # The same replies as about a beneficiary nobody registered.
         self.same(before[0], self.ev("employer93", "B-probe-nobody", "job_ended"),
                   "a former member's probe against no pathway")
+
+    def test_a_routing_id_a_client_chose_is_not_served(self):
+        # A routing id the client chose could be taken by another connection once this one
+        # went, and the daemon would send that one this stream or these acks.
+        sock = self.daemon.context.socket(zmq.DEALER)
+        sock.setsockopt(zmq.LINGER, 0)
+        sock.setsockopt(zmq.ROUTING_ID, b"ml93-fixed")
+        sock.connect(self.daemon.deliver)
+        sock.send(ld(1, pb.Subscribe(partner_id="ml93").SerializeToString()))
+        self.assertTrue(sock.poll(5000), "no answer to a Subscribe")
+        reply = pb.DeliverReply.FromString(sock.recv())
+        self.assertEqual(reply.WhichOneof("kind"), "error", reply)
+        self.assertEqual(reply.error.code, pb.ERROR_CODE_MALFORMED)
+        self.assertIn("ZMQ_ROUTING_ID", reply.error.message)
+        sock.close()
+        sock = self.daemon.context.socket(zmq.DEALER)
+        sock.setsockopt(zmq.LINGER, 0)
+        sock.setsockopt(zmq.ROUTING_ID, b"cd93-fixed")
+        sock.connect(self.daemon.ingest)
+        before = self.daemon.status().last_seq
+        sock.send(make_event("probe-rid", "cd93", "B-probe-rid", "beneficiary_registered",
+                             pb.BeneficiaryRegistered()).SerializeToString())
+        self.assertTrue(sock.poll(5000), "no ack")
+        ack = pb.Ack.FromString(sock.recv())
+        self.assertEqual((ack.status, ack.code), (pb.ACK_STATUS_REJECTED, pb.ERROR_CODE_MALFORMED))
+        self.assertIn("ZMQ_ROUTING_ID", ack.message)
+        self.assertEqual(self.daemon.status().last_seq, before)
+        sock.close()
+
+
+class ReloadTest(unittest.TestCase):
+    def test_a_reclassified_partner_is_not_replayed_what_it_may_no_longer_know(self):
+        # Its outbox was written for what it was; once the partners file makes it an employer,
+        # or moves it to another territory, a replay sends it only what it may know now.
+        daemon = start_daemon(PARTNERS_FULL)
+        try:
+            wire = Wire(daemon)
+            n = [0]
+
+            def ev(sender, t, payload=None):
+                n[0] += 1
+                a = wire.one(make_event(f"reload-{n[0]}", sender, "B-reload", t, payload))
+                self.assertEqual(a.status, pb.ACK_STATUS_ACCEPTED, fmt(a))
+                return a
+
+            ev("cd93", "beneficiary_registered", pb.BeneficiaryRegistered())
+            ev("cd93", "orientation_decided", pb.OrientationDecided(
+                pathway_type=pb.PATHWAY_TYPE_SOCIAL, referent_body=pb.REFERENT_BODY_DELEGATED,
+                structure_id="ccas93", notified_at=T0))
+            ev("ccas93", "member_joined", pb.MemberJoined(member_id="ml93"))
+            ev("ccas93", "member_joined", pb.MemberJoined(member_id="cap93"))
+            ev("ccas93", "referent_assigned", pb.ReferentAssigned(referent_partner_id="ccas93"))
+            last = ev("ccas93", "job_placed", pb.JobPlaced(kind=pb.EMPLOYMENT_KIND_CDD, start=T0))
+            sub = RawSubscriber(daemon, "ml93")
+            self.assertTrue(sub.wait_seq(last.seq), "ml93 was not told")
+            told = {n.event.WhichOneof("payload") for _, _, n in sub.notifications}
+            self.assertIn("referent_assigned", told)
+            sub.close()
+            wire.close()
+
+            for change, allowed in (("kind = MISSION_LOCALE", "kind = EMPLOYER"),
+                                    ("territory = 93", "territory = 75")):
+                path = os.path.join(daemon.folder, "partners.ini")
+                with open(path) as f:
+                    text = f.read()
+                head, _, tail = text.partition("[ml93]\n")
+                section, sep, rest = tail.partition("\n[")
+                text = head + "[ml93]\n" + section.replace(change, allowed) + sep + rest
+                with open(path, "w") as f:
+                    f.write(text)
+                daemon.process.send_signal(signal.SIGHUP)
+                deadline = time.monotonic() + 10
+                while allowed.split(" = ")[1] not in {
+                        (pb.PartnerKind.Name(p.kind).replace("PARTNER_KIND_", "") if "kind" in allowed
+                         else ",".join(p.territories))
+                        for p in daemon.admin(pb.ADMIN_COMMAND_PARTNERS).partners
+                        if p.partner_id == "ml93"}:
+                    self.assertLess(time.monotonic(), deadline, "the reload did not happen")
+                    time.sleep(0.1)
+                sub = RawSubscriber(daemon, "ml93", subscribe=False)
+                sub.send_subscribe(pb.Subscribe(partner_id="ml93", **{"from": 1}).SerializeToString())
+                self.assertTrue(sub.wait_subscribed(), "no Subscribed")
+                sub.wait(lambda: False, timeout=1.0)
+                got = [(raw, n) for raw, _, n in sub.notifications]
+                types = {n.event.WhichOneof("payload") for _, n in got}
+                if "EMPLOYER" in allowed:
+                    self.assertLessEqual(types, {"job_placed", "member_joined"}, types)
+                    for raw, n in got:
+                        self.assertNotIn(b"ccas93", raw, n)
+                        self.assertNotIn(b"cap93", raw, n)
+                        self.assertEqual(n.pathway.version, 0)
+                else:
+                    self.assertEqual(got, [], "a partner moved to 75 replays 93's events")
+                sub.close()
+            self.assertEqual(daemon.stop(), 0)
+        finally:
+            daemon.cleanup()
 
 
 if __name__ == "__main__":
