@@ -17,16 +17,15 @@
 #include "phase_counts.h"
 #include "wire.h"
 #include "wire_names.h"
+#include "router.h"
 #include "zap.h"
-#include "zwatch.h"
 
 #define ADMIN_REQUEST_MAX 4096
 #define ADMIN_PHASES      9   /* Phase values 0..8 */
 #define ADMIN_TERRITORIES 256 /* territories counted apart; the rest are counted as "other" */
 
 struct admin {
-    void *socket;
-    zwatch_t *watch;
+    router_t *router;
     const daemon_sources_t *sources;
     backup_t *backup;
 };
@@ -246,9 +245,11 @@ static void admin_reply_send(admin_t *a, const void *identity, size_t identity_l
     if (buf == NULL)
         return;
     parcours__v1__admin_reply__pack(reply, buf);
-    if (zmq_send(a->socket, identity, identity_len, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0 ||
-        zmq_send(a->socket, buf, len, ZMQ_DONTWAIT) < 0)
-        log_debug("admin: reply not sent: %s", zmq_strerror(errno));
+    /* A backup's parts are sent from its timer as well as from requests: the router looks at
+     * the socket again after every send, so no request waits behind one. */
+    int rc = router_send(a->router, identity, identity_len, buf, len);
+    if (rc != 0)
+        log_debug("admin: reply not sent: %s", zmq_strerror(rc));
     free(buf);
 }
 
@@ -336,31 +337,16 @@ send:
     wire_free(req != NULL ? &req->base : NULL);
 }
 
-static void admin_on_readable(void *socket, void *ctx)
+static void admin_on_readable(router_t *r, void *ctx)
 {
     admin_t *a = ctx;
-    uint8_t identity[256];
     uint8_t frame[ADMIN_REQUEST_MAX];
-    for (int served = 0; served < 64; served++) {
-        int id_len = zmq_recv(socket, identity, sizeof(identity), ZMQ_DONTWAIT);
-        if (id_len < 0)
-            return;
-        int more = 0, len = -1;
-        size_t more_len = sizeof(more);
-        zmq_getsockopt(socket, ZMQ_RCVMORE, &more, &more_len);
-        if (more)
-            len = zmq_recv(socket, frame, sizeof(frame), 0);
-        zmq_getsockopt(socket, ZMQ_RCVMORE, &more, &more_len);
-        while (more) {
-            zmq_recv(socket, frame, 0, 0);
-            zmq_getsockopt(socket, ZMQ_RCVMORE, &more, &more_len);
-            len = -1;
-        }
-        if (len > (int)sizeof(frame))
-            len = -1;
-        admin_handle(a, identity,
-                     id_len < (int)sizeof(identity) ? (size_t)id_len : sizeof(identity), frame,
-                     len);
+    router_message_t m;
+    for (int served = 0; served < 64 && router_receive(r, &m, frame, sizeof(frame)); served++) {
+        int len = m.has_frame && !m.read_error && !m.extra_frames && m.len <= sizeof(frame)
+                      ? (int)m.len
+                      : -1;
+        admin_handle(a, m.identity, m.identity_len, frame, len);
     }
 }
 
@@ -378,15 +364,8 @@ int admin_new(struct event_base *base, void *zmq_context, const char *endpoint,
         snprintf(err, errlen, "out of memory");
         goto fail;
     }
-    a->socket = zmq_socket(zmq_context, ZMQ_ROUTER);
-    int linger = 0;
-    int64_t max_msg = ADMIN_REQUEST_MAX;
-    if (a->socket == NULL || zmq_setsockopt(a->socket, ZMQ_LINGER, &linger, sizeof(linger)) ||
-        zmq_setsockopt(a->socket, ZMQ_MAXMSGSIZE, &max_msg, sizeof(max_msg))) {
-        snprintf(err, errlen, "cannot create the admin socket: %s", zmq_strerror(errno));
-        goto fail;
-    }
-    /* The socket file must never exist with wider rights, even for an instant. */
+    /* Off ipc, the endpoint is reached from the network: CURVE with the admin keys, or no
+     * endpoint at all. On ipc, the socket file is owner-only from its creation on. */
     bool ipc = strncmp(endpoint, "ipc://", 6) == 0;
     if (!ipc && secret_key == NULL) {
         snprintf(err, errlen,
@@ -395,28 +374,17 @@ int admin_new(struct event_base *base, void *zmq_context, const char *endpoint,
                  endpoint);
         goto fail;
     }
-    if (!ipc && zap_secure_socket(a->socket, ZAP_DOMAIN_ADMIN, secret_key) != 0) {
-        snprintf(err, errlen, "cannot set CURVE on the admin socket: %s", zmq_strerror(errno));
+    router_options_t o = {
+        .name = "admin",
+        .endpoint = endpoint,
+        .secret_key = ipc ? NULL : secret_key,
+        .zap_domain = ZAP_DOMAIN_ADMIN,
+        .max_message = ADMIN_REQUEST_MAX,
+        .linger_ms = 0,
+        .owner_only = ipc,
+    };
+    if (router_new(base, zmq_context, &o, admin_on_readable, a, &a->router, err, errlen) != 0)
         goto fail;
-    }
-    mode_t old_mask = ipc ? umask(0077) : 0;
-    int rc = zmq_bind(a->socket, endpoint);
-    if (ipc)
-        umask(old_mask);
-    if (rc != 0) {
-        snprintf(err, errlen, "cannot bind the admin endpoint %s: %s", endpoint,
-                 zmq_strerror(errno));
-        goto fail;
-    }
-    if (ipc && chmod(endpoint + 6, 0600) != 0) {
-        snprintf(err, errlen, "cannot make %s owner-only: %s", endpoint + 6, strerror(errno));
-        goto fail;
-    }
-    a->watch = zwatch_new(base, a->socket, admin_on_readable, a);
-    if (a->watch == NULL) {
-        snprintf(err, errlen, "cannot watch the admin socket");
-        goto fail;
-    }
     *out = a;
     return 0;
 fail:
@@ -434,9 +402,7 @@ void admin_destroy(admin_t **a)
     if (a == NULL || *a == NULL)
         return;
     backup_destroy(&(*a)->backup); /* before the store closes */
-    zwatch_destroy(&(*a)->watch);
-    if ((*a)->socket != NULL)
-        zmq_close((*a)->socket);
+    router_destroy(&(*a)->router);
     free(*a);
     *a = NULL;
 }

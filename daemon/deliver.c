@@ -16,10 +16,9 @@
 #include "pathway.h"
 #include "wire.h"
 #include "wire_names.h"
+#include "router.h"
 #include "zap.h"
-#include "zwatch.h"
 
-#define DELIVER_IDENTITY_MAX    256
 #define DELIVER_REQUEST_MAX     1024 /* a DeliverRequest is a few dozen bytes */
 #define DELIVER_SUBSCRIBERS_MAX 1024
 #define DELIVER_PER_PARTNER_MAX 8    /* connections of one partner kept; the oldest goes first */
@@ -31,7 +30,7 @@
 
 /* One subscribed connection. */
 typedef struct subscriber {
-    uint8_t identity[DELIVER_IDENTITY_MAX];
+    uint8_t identity[ROUTER_IDENTITY_MAX];
     size_t identity_len;
     char partner_id[PARTNERS_ID_MAX + 1];
     char user[PARTNERS_ID_MAX + 1]; /* the partner its key authenticated, "" without CURVE */
@@ -85,8 +84,7 @@ typedef struct cursor {
 } cursor_t;
 
 struct deliver {
-    void *socket;
-    zwatch_t *watch;
+    router_t *router;
     store_t *store;
     uint64_t stream_id; /* the store's, fixed while it is open */
     const partners_t *partners;
@@ -96,7 +94,6 @@ struct deliver {
     cursor_t *cursors;
     size_t n_cursors;
     size_t cursors_capacity;
-    char endpoint[512]; /* as bound, to bind again */
     struct event *flush_timer;
     struct event *heartbeat_timer;
     int64_t heartbeat_ms;
@@ -230,10 +227,7 @@ static int deliver_send(deliver_t *d, const uint8_t *identity, size_t identity_l
     if (buf == NULL)
         return ENOMEM;
     parcours__v1__deliver_reply__pack(reply, buf);
-    int rc = 0;
-    if (zmq_send(d->socket, identity, identity_len, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0 ||
-        zmq_send(d->socket, buf, len, ZMQ_DONTWAIT) < 0)
-        rc = errno;
+    int rc = router_send(d->router, identity, identity_len, buf, len);
     free(buf);
     return rc;
 }
@@ -469,10 +463,7 @@ static int deliver_send_notification(deliver_t *d, const subscriber_t *s, const 
     if (zmq_msg_init_size(&msg, notification_packed_size(n)) != 0)
         return errno;
     notification_pack(n, zmq_msg_data(&msg));
-    int rc = 0;
-    if (zmq_send(d->socket, s->identity, s->identity_len, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0 ||
-        zmq_msg_send(&msg, d->socket, ZMQ_DONTWAIT) < 0)
-        rc = errno;
+    int rc = router_send_msg(d->router, s->identity, s->identity_len, &msg);
     zmq_msg_close(&msg); /* after a successful send, this only releases the emptied message */
     return rc;
 }
@@ -510,7 +501,6 @@ static void deliver_on_heartbeat_timer(evutil_socket_t fd, short what, void *arg
      * now rather than at the next commit or acknowledgement, which a quiet stream may not have.
      * A subscriber with no credit costs nothing. */
     event_active(d->pump_event, EV_TIMEOUT, 0);
-    zwatch_check(d->watch);
 }
 
 typedef struct pump {
@@ -604,7 +594,6 @@ static void deliver_pump_all(deliver_t *d)
     pass_end(d);
     if (more)
         event_active(d->pump_event, EV_TIMEOUT, 0);
-    zwatch_check(d->watch);
 }
 
 static void deliver_on_pump(evutil_socket_t fd, short what, void *arg)
@@ -757,42 +746,22 @@ static void deliver_ack(deliver_t *d, const uint8_t *identity, size_t identity_l
         event_active(d->pump_event, EV_TIMEOUT, 0);
 }
 
-static void deliver_on_readable(void *socket, void *ctx)
+static void deliver_on_readable(router_t *r, void *ctx)
 {
     deliver_t *d = ctx;
-    uint8_t identity[DELIVER_IDENTITY_MAX];
     uint8_t frame[DELIVER_REQUEST_MAX];
-    for (int served = 0; served < 256; served++) {
-        int id_len = zmq_recv(socket, identity, sizeof(identity), ZMQ_DONTWAIT);
-        if (id_len < 0)
-            break;
-        int more = 0, len = -1;
-        size_t more_len = sizeof(more);
-        zmq_getsockopt(socket, ZMQ_RCVMORE, &more, &more_len);
-        char authenticated[PARTNERS_ID_MAX + 1] = "";
-        if (more) {
-            /* As a message, to read the partner its connection authenticated as. */
-            zmq_msg_t msg;
-            zmq_msg_init(&msg);
-            len = zmq_msg_recv(&msg, socket, 0);
-            const char *user = len >= 0 ? zap_message_user(&msg) : NULL;
-            if (user != NULL)
-                snprintf(authenticated, sizeof(authenticated), "%s", user);
-            if (len > 0 && len <= (int)sizeof(frame))
-                memcpy(frame, zmq_msg_data(&msg), (size_t)len);
-            zmq_msg_close(&msg);
-        }
-        zmq_getsockopt(socket, ZMQ_RCVMORE, &more, &more_len);
-        while (more) {
-            zmq_recv(socket, frame, 0, 0);
-            zmq_getsockopt(socket, ZMQ_RCVMORE, &more, &more_len);
-            len = -1;
-        }
-        size_t identity_len = (size_t)id_len < sizeof(identity) ? (size_t)id_len : sizeof(identity);
+    router_message_t m;
+    for (int served = 0; served < 256 && router_receive(r, &m, frame, sizeof(frame)); served++) {
+        const uint8_t *identity = m.identity;
+        size_t identity_len = m.identity_len;
+        const char *authenticated = m.user;
+        int len = m.has_frame && !m.read_error && !m.extra_frames && m.len <= sizeof(frame)
+                      ? (int)m.len
+                      : -1;
         /* libzmq names a connection with a zero byte first; a routing id a client chose itself
          * could be taken by another connection once this one goes, and that one would be sent
          * this stream: such connections are not served. */
-        if (identity_len == 0 || identity[0] != 0) {
+        if (!router_identity_is_own(identity, identity_len)) {
             deliver_error(d, identity, identity_len, ERROR_CODE(MALFORMED),
                           "Leave ZMQ_ROUTING_ID unset on the deliver socket: the daemon ties a "
                           "stream to the connection libzmq names.");
@@ -845,52 +814,38 @@ int deliver_new(struct event_base *base, void *zmq_context, store_t *store,
     d->stream_id = store_info(store, &info) == STORE_OK ? info.stream_id : 0;
     d->partners = partners;
     d->subs = calloc(DELIVER_SUBSCRIBERS_MAX, sizeof(subscriber_t));
-    d->socket = zmq_socket(zmq_context, ZMQ_ROUTER);
-    if (d->subs == NULL || d->socket == NULL) {
-        snprintf(err, errlen, "cannot create the deliver socket: %s", zmq_strerror(errno));
+    if (d->subs == NULL) {
+        snprintf(err, errlen, "out of memory");
         goto fail;
     }
     /* A subscriber never has more than its window in flight, so the send queue of one
      * connection never needs more than the largest window, and a few Heartbeats; a peer that
      * stopped reading fills it with them in the end, and sends then get EAGAIN and are tried
-     * again at the next pass. */
-    int mandatory = 1, hwm = DELIVER_WINDOW_MAX + 16, linger = 1000;
-    int64_t max_msg = DELIVER_REQUEST_MAX;
-    /* libzmq's own heartbeats (ZMTP PING) close a connection whose peer vanished without a
-     * word (a cut network, a dead machine); the Heartbeat frames then find it gone. */
+     * again at the next pass. libzmq's own heartbeats (ZMTP PING) close a connection whose
+     * peer vanished without a word (a cut network, a dead machine); the Heartbeat frames then
+     * find it gone. */
     d->heartbeat_ms = 1000 * (int64_t)(options->heartbeat_s ? options->heartbeat_s : 10);
-    int ping_ms = (int)d->heartbeat_ms, ping_timeout_ms = 3 * (int)d->heartbeat_ms;
-    if (zmq_setsockopt(d->socket, ZMQ_ROUTER_MANDATORY, &mandatory, sizeof(mandatory)) ||
-        zmq_setsockopt(d->socket, ZMQ_HEARTBEAT_IVL, &ping_ms, sizeof(ping_ms)) ||
-        zmq_setsockopt(d->socket, ZMQ_HEARTBEAT_TIMEOUT, &ping_timeout_ms,
-                       sizeof(ping_timeout_ms)) ||
-        zmq_setsockopt(d->socket, ZMQ_SNDHWM, &hwm, sizeof(hwm)) ||
-        zmq_setsockopt(d->socket, ZMQ_LINGER, &linger, sizeof(linger)) ||
-        zmq_setsockopt(d->socket, ZMQ_MAXMSGSIZE, &max_msg, sizeof(max_msg))) {
-        snprintf(err, errlen, "cannot set deliver socket options: %s", zmq_strerror(errno));
+    router_options_t o = {
+        .name = "deliver",
+        .endpoint = options->endpoint,
+        .secret_key = options->secret_key,
+        .zap_domain = ZAP_DOMAIN_DELIVER,
+        .max_message = DELIVER_REQUEST_MAX,
+        .send_hwm = DELIVER_WINDOW_MAX + 16,
+        .linger_ms = 1000,
+        .mandatory = true,
+        .heartbeat_ms = (int)d->heartbeat_ms,
+    };
+    if (router_new(base, zmq_context, &o, deliver_on_readable, d, &d->router, err, errlen) != 0)
         goto fail;
-    }
-    if (options->secret_key != NULL &&
-        zap_secure_socket(d->socket, ZAP_DOMAIN_DELIVER, options->secret_key) != 0) {
-        snprintf(err, errlen, "cannot set CURVE on the deliver socket: %s", zmq_strerror(errno));
-        goto fail;
-    }
-    snprintf(d->endpoint, sizeof(d->endpoint), "%s", options->endpoint);
-    if (zmq_bind(d->socket, options->endpoint) != 0) {
-        snprintf(err, errlen, "cannot bind the deliver endpoint %s: %s", options->endpoint,
-                 zmq_strerror(errno));
-        goto fail;
-    }
     unsigned flush_ms = options->cursor_flush_ms ? options->cursor_flush_ms : 100;
     struct timeval every = {(time_t)(flush_ms / 1000), (suseconds_t)(flush_ms % 1000) * 1000};
     struct timeval beat = {(time_t)(d->heartbeat_ms / 1000), 0};
     d->flush_timer = event_new(base, -1, EV_PERSIST, deliver_on_flush_timer, d);
     d->heartbeat_timer = event_new(base, -1, EV_PERSIST, deliver_on_heartbeat_timer, d);
     d->pump_event = event_new(base, -1, 0, deliver_on_pump, d);
-    d->watch = zwatch_new(base, d->socket, deliver_on_readable, d);
     if (d->flush_timer == NULL || d->heartbeat_timer == NULL || d->pump_event == NULL ||
-        d->watch == NULL || event_add(d->flush_timer, &every) != 0 ||
-        event_add(d->heartbeat_timer, &beat) != 0) {
+        event_add(d->flush_timer, &every) != 0 || event_add(d->heartbeat_timer, &beat) != 0) {
         snprintf(err, errlen, "cannot watch the deliver socket");
         goto fail;
     }
@@ -918,15 +873,13 @@ void deliver_destroy(deliver_t **d)
     deliver_t *x = *d;
     if (x->store != NULL && x->cursors != NULL)
         deliver_flush(x);
-    zwatch_destroy(&x->watch);
+    router_destroy(&x->router);
     if (x->flush_timer != NULL)
         event_free(x->flush_timer);
     if (x->heartbeat_timer != NULL)
         event_free(x->heartbeat_timer);
     if (x->pump_event != NULL)
         event_free(x->pump_event);
-    if (x->socket != NULL)
-        zmq_close(x->socket);
     pass_end(x);
     for (size_t i = 0; i < x->n_subs; i++)
         free(x->subs[i].in_flight);
@@ -938,9 +891,7 @@ void deliver_destroy(deliver_t **d)
 
 void deliver_rebind(deliver_t *d)
 {
-    if (zap_reauthenticate(d->socket, d->endpoint) != 0)
-        log_error("deliver: cannot bind %s again: %s; partners cannot connect until a restart",
-                  d->endpoint, zmq_strerror(errno));
+    router_rebind(d->router);
     for (size_t i = 0; i < d->n_subs; i++)
         free(d->subs[i].in_flight);
     d->n_subs = 0; /* the connections are gone; their partners subscribe again */

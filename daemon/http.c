@@ -102,6 +102,10 @@ static void http_metrics(http_t *h, struct evbuffer *b)
                             s->rejected_by_code[c]);
     }
 
+    metric_header(b, "parcours_acks_unsent_total", "counter",
+                  "Acks a connection could not take: its queue full, or the connection gone "
+                  "(its sender sends the event again; the dedupe answers).");
+    evbuffer_add_printf(b, "parcours_acks_unsent_total %" PRIu64 "\n", s->acks_unsent);
     metric_header(b, "parcours_batches_total", "counter", "Batches committed by ingest.");
     evbuffer_add_printf(b, "parcours_batches_total %" PRIu64 "\n", s->batch_size.count);
 

@@ -16,17 +16,16 @@
 #include "log.h"
 #include "pathway.h"
 #include "wire_names.h"
+#include "router.h"
 #include "zap.h"
-#include "zwatch.h"
 
-#define INGEST_IDENTITY_MAX 256    /* a ROUTER peer identity is at most 255 bytes */
-#define INGEST_LINGER_MS    2000   /* how long closing may wait to flush the last acks */
-#define INGEST_SNDHWM       100000 /* acks queued per peer before the peer is deemed stuck */
+#define INGEST_LINGER_MS 2000   /* how long closing may wait to flush the last acks */
+#define INGEST_SNDHWM    100000 /* acks queued per peer before the peer is deemed stuck */
 
 /* An ack waiting for its batch to commit: where it goes, and what ingest_apply decided (its
  * pointers already freed). */
 typedef struct pending_ack {
-    uint8_t identity[INGEST_IDENTITY_MAX];
+    uint8_t identity[ROUTER_IDENTITY_MAX];
     size_t identity_len;
     struct timespec received; /* CLOCK_MONOTONIC, for the ack latency */
     ingest_decision_t d;
@@ -37,8 +36,7 @@ typedef struct pending_ack {
 } pending_ack_t;
 
 struct ingest {
-    void *socket;
-    zwatch_t *watch;
+    router_t *router;
     store_t *store;
     const partners_t *partners;
     size_t batch_max;
@@ -78,53 +76,31 @@ static bool ingest_receive(ingest_t *in)
 {
     pending_ack_t *ack = &in->acks[in->n_acks];
     memset(ack, 0, sizeof(*ack));
-    int n = zmq_recv(in->socket, ack->identity, sizeof(ack->identity), ZMQ_DONTWAIT);
-    if (n < 0)
+    router_message_t m;
+    if (!router_receive(in->router, &m, in->frame, in->max_frame + 1))
         return false;
     clock_gettime(CLOCK_MONOTONIC, &ack->received);
-    ack->identity_len = (size_t)n < sizeof(ack->identity) ? (size_t)n : sizeof(ack->identity);
-    int more = 0;
-    size_t more_len = sizeof(more);
-    zmq_getsockopt(in->socket, ZMQ_RCVMORE, &more, &more_len);
-    if (!more)
+    memcpy(ack->identity, m.identity, m.identity_len);
+    ack->identity_len = m.identity_len;
+    if (!m.has_frame)
         return true; /* cannot happen with a ROUTER; nothing to answer */
-    /* The frame comes as a message to read the partner its connection authenticated as. */
-    zmq_msg_t msg;
-    zmq_msg_init(&msg);
-    int len = zmq_msg_recv(&msg, in->socket, 0);
-    char authenticated[PARTNERS_ID_MAX + 1] = "";
-    const char *user = len >= 0 ? zap_message_user(&msg) : NULL;
-    if (user != NULL)
-        snprintf(authenticated, sizeof(authenticated), "%s", user);
-    snprintf(ack->d.partner_id, sizeof(ack->d.partner_id), "%s", authenticated);
-    if (len >= 0)
-        memcpy(in->frame, zmq_msg_data(&msg),
-               (size_t)len <= in->max_frame ? (size_t)len : in->max_frame + 1);
-    zmq_msg_close(&msg);
-    zmq_getsockopt(in->socket, ZMQ_RCVMORE, &more, &more_len);
-    bool extra = more;
-    while (more) { /* a message of more than one frame: drop the rest */
-        char sink[64];
-        zmq_recv(in->socket, sink, sizeof(sink), 0);
-        zmq_getsockopt(in->socket, ZMQ_RCVMORE, &more, &more_len);
-    }
+    snprintf(ack->d.partner_id, sizeof(ack->d.partner_id), "%s", m.user);
     in->n_acks++;
-    if (len < 0)
+    if (m.read_error)
         ack_set(ack, ACK_STATUS(RETRY), ERROR_CODE(UNAVAILABLE), false,
                 "The daemon could not read the frame; send the event again.");
-    else if (ack->identity_len == 0 || ack->identity[0] != 0)
-        /* libzmq names a connection with a zero byte first; a routing id the client chose could
-         * be taken by another connection, which would then be sent this one's acks. */
+    else if (!router_identity_is_own(m.identity, m.identity_len))
+        /* A routing id the client chose could be taken by another connection, which would
+         * then be sent this one's acks. */
         ack_set(ack, ACK_STATUS(REJECTED), ERROR_CODE(MALFORMED), false,
                 "Leave ZMQ_ROUTING_ID unset on the ingest socket: acks go to the connection "
                 "libzmq names.");
-    else if (extra)
+    else if (m.extra_frames)
         ack_set(ack, ACK_STATUS(REJECTED), ERROR_CODE(MALFORMED), false,
                 "Send each Event as a message of exactly one frame.");
     else {
         in->apply.partners = in->partners;
-        ingest_apply(&in->apply, in->frame, (size_t)len, authenticated[0] ? authenticated : NULL,
-                     &ack->d);
+        ingest_apply(&in->apply, in->frame, m.len, m.user[0] ? m.user : NULL, &ack->d);
         if (ack->d.status == ACK_STATUS(ACCEPTED)) {
             const Parcours__V1__Pathway *before = ack->d.current, *after = ack->d.outcome.pathway;
             ack->had_pathway = before != NULL;
@@ -235,6 +211,7 @@ static void ingest_count(ingest_t *in, const pending_ack_t *ack)
 static void ingest_send_acks(ingest_t *in)
 {
     uint8_t buf[EVENT_MESSAGE_MAX + 256];
+    unsigned full = 0, gone = 0;
     for (size_t i = 0; i < in->n_acks; i++) {
         const pending_ack_t *ack = &in->acks[i];
         ingest_count(in, ack);
@@ -247,23 +224,32 @@ static void ingest_send_acks(ingest_t *in)
         msg.message = (char *)ack->d.message;
         size_t len = parcours__v1__ack__pack(&msg, buf);
         /* A peer that left or stopped reading loses its acks; it re-sends after its timeout
-         * and the dedupe answers DUPLICATE: nothing acknowledged is lost. */
-        if (zmq_send(in->socket, ack->identity, ack->identity_len, ZMQ_SNDMORE | ZMQ_DONTWAIT) <
-                0 ||
-            zmq_send(in->socket, buf, len, ZMQ_DONTWAIT) < 0)
-            log_debug("ingest: ack for %s not sent: %s", ack->d.event_id, zmq_strerror(errno));
-        else
+         * and the dedupe answers DUPLICATE: nothing acknowledged is lost. Such acks are
+         * counted apart, never as sent. */
+        int rc = router_send(in->router, ack->identity, ack->identity_len, buf, len);
+        if (rc == 0) {
             histogram_observe(&in->stats.ack_seconds, BOUNDS(seconds_bounds),
                               clock_elapsed_ms(&ack->received) / 1000.0);
+        } else {
+            in->stats.acks_unsent++;
+            if (rc == EAGAIN)
+                full++;
+            else
+                gone++;
+        }
     }
+    if (full > 0 || gone > 0)
+        log_warning("ingest: %u acks not sent: %u to connections whose queue is full (%d acks), "
+                    "%u to connections gone; their senders will send the events again",
+                    full + gone, full, INGEST_SNDHWM, gone);
     in->n_acks = 0;
 }
 
-/* One pass: drain up to batch_max events, commit once, ack. zwatch calls it again if more
+/* One pass: drain up to batch_max events, commit once, ack. The router calls it again if more
  * are waiting, after the loop has served the other sockets. */
-static void ingest_on_readable(void *socket, void *ctx)
+static void ingest_on_readable(router_t *r, void *ctx)
 {
-    (void)socket;
+    (void)r;
     ingest_t *in = ctx;
     in->apply.committed_at = clock_ms(CLOCK_REALTIME);
     while (!in->stopped && in->n_acks < in->batch_max && ingest_receive(in))
@@ -305,38 +291,24 @@ int ingest_new(struct event_base *base, void *zmq_context, store_t *store,
     }
     in->frame = malloc(in->max_frame + 1);
     in->acks = calloc(in->batch_max, sizeof(pending_ack_t));
-    in->socket = zmq_socket(zmq_context, ZMQ_ROUTER);
-    if (in->frame == NULL || in->acks == NULL || in->socket == NULL) {
-        snprintf(err, errlen, "cannot create the ingest socket: %s", zmq_strerror(errno));
+    if (in->frame == NULL || in->acks == NULL) {
+        snprintf(err, errlen, "out of memory");
         goto fail;
     }
     /* Frames far above max_frame close the connection inside libzmq; those up to this bound
      * reach us and get a TOO_LARGE ack that tells the partner what is wrong. */
-    int64_t max_msg = (int64_t)(in->max_frame * 16 > 65536 ? in->max_frame * 16 : 65536);
-    int mandatory = 1, hwm = INGEST_SNDHWM, linger = INGEST_LINGER_MS;
-    if (zmq_setsockopt(in->socket, ZMQ_MAXMSGSIZE, &max_msg, sizeof(max_msg)) != 0 ||
-        zmq_setsockopt(in->socket, ZMQ_ROUTER_MANDATORY, &mandatory, sizeof(mandatory)) != 0 ||
-        zmq_setsockopt(in->socket, ZMQ_SNDHWM, &hwm, sizeof(hwm)) != 0 ||
-        zmq_setsockopt(in->socket, ZMQ_LINGER, &linger, sizeof(linger)) != 0) {
-        snprintf(err, errlen, "cannot set ingest socket options: %s", zmq_strerror(errno));
+    router_options_t o = {
+        .name = "ingest",
+        .endpoint = options->endpoint,
+        .secret_key = options->secret_key,
+        .zap_domain = ZAP_DOMAIN_INGEST,
+        .max_message = (int64_t)(in->max_frame * 16 > 65536 ? in->max_frame * 16 : 65536),
+        .send_hwm = INGEST_SNDHWM,
+        .linger_ms = INGEST_LINGER_MS,
+        .mandatory = true,
+    };
+    if (router_new(base, zmq_context, &o, ingest_on_readable, in, &in->router, err, errlen) != 0)
         goto fail;
-    }
-    if (options->secret_key != NULL &&
-        zap_secure_socket(in->socket, ZAP_DOMAIN_INGEST, options->secret_key) != 0) {
-        snprintf(err, errlen, "cannot set CURVE on the ingest socket: %s", zmq_strerror(errno));
-        goto fail;
-    }
-    snprintf(in->endpoint, sizeof(in->endpoint), "%s", options->endpoint);
-    if (zmq_bind(in->socket, options->endpoint) != 0) {
-        snprintf(err, errlen, "cannot bind the ingest endpoint %s: %s", options->endpoint,
-                 zmq_strerror(errno));
-        goto fail;
-    }
-    in->watch = zwatch_new(base, in->socket, ingest_on_readable, in);
-    if (in->watch == NULL) {
-        snprintf(err, errlen, "cannot watch the ingest socket");
-        goto fail;
-    }
     *out = in;
     return 0;
 fail:
@@ -352,7 +324,7 @@ void ingest_set_partners(ingest_t *in, const partners_t *partners)
 void ingest_stop(ingest_t *in)
 {
     in->stopped = true;
-    zwatch_pause(in->watch);
+    router_pause(in->router);
 }
 
 const ingest_stats_t *ingest_stats(const ingest_t *in)
@@ -370,11 +342,9 @@ void ingest_destroy(ingest_t **in)
     if (in == NULL || *in == NULL)
         return;
     ingest_t *i = *in;
-    zwatch_destroy(&i->watch);
+    router_destroy(&i->router);
     store_batch_abort(&i->apply.batch);
     phase_counts_destroy(&i->counts);
-    if (i->socket != NULL)
-        zmq_close(i->socket);
     free(i->frame);
     free(i->acks);
     free(i);
@@ -383,7 +353,5 @@ void ingest_destroy(ingest_t **in)
 
 void ingest_rebind(ingest_t *in)
 {
-    if (zap_reauthenticate(in->socket, in->endpoint) != 0)
-        log_error("ingest: cannot bind %s again: %s; partners cannot connect until a restart",
-                  in->endpoint, zmq_strerror(errno));
+    router_rebind(in->router);
 }

@@ -54,6 +54,7 @@ typedef struct ingest_stats {
     ingest_histogram_t batch_size;
     ingest_histogram_t commit_seconds; /* per committed batch, INGEST_SECONDS_BOUNDS */
     ingest_histogram_t ack_seconds;    /* per ack sent, from its frame's receipt; same bounds */
+    uint64_t acks_unsent; /* acks a connection could not take (its queue full, or gone) */
 } ingest_stats_t;
 
 typedef struct ingest_options {

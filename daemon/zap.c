@@ -194,20 +194,6 @@ int zap_secure_socket(void *socket, const char *domain, const uint8_t secret_key
     return 0;
 }
 
-int zap_reauthenticate(void *socket, const char *endpoint)
-{
-    if (zmq_unbind(socket, endpoint) != 0)
-        return -1;
-    for (int attempt = 0; attempt < 200; attempt++) {
-        if (zmq_bind(socket, endpoint) == 0)
-            return 0;
-        if (errno != EADDRINUSE)
-            return -1;
-        nanosleep(&(struct timespec){0, 10 * 1000 * 1000}, NULL);
-    }
-    return -1;
-}
-
 const char *zap_message_user(zmq_msg_t *msg)
 {
     const char *user = zmq_msg_gets(msg, "User-Id");

@@ -61,14 +61,6 @@ const zap_counters_t *zap_counters(const zap_t *z);
 int zap_secure_socket(void *socket, const char *domain, const uint8_t secret_key[32]);
 
 /*
- * Drops every connection of a bound socket so that each must authenticate again (after a key
- * was revoked): unbinding ends the listener and the connections it accepted, then the endpoint
- * is bound again. libzmq closes the old listener in its I/O thread, so the new bind is retried
- * for up to 2 s while the port is still held. Returns 0, or -1 with errno set.
- */
-int zap_reauthenticate(void *socket, const char *endpoint);
-
-/*
  * The partner a message's connection authenticated as (the ZAP user id), or NULL when the
  * connection is not authenticated (CURVE off, or an ipc socket). Valid while msg lives.
  */

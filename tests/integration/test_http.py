@@ -10,6 +10,8 @@ import tempfile
 import time
 import unittest
 
+import zmq
+
 from harness import (PARCOURSD, PARTNERS, Daemon, free_port, http_get, metrics, pb, registered,
                      send_and_wait, value)
 
@@ -99,6 +101,33 @@ class HttpTest(unittest.TestCase):
         referred = dict(territory="93", phase="REFERRED")
         self.assertEqual(value(after, "parcours_pathways", **referred),
                          value(before, "parcours_pathways", **referred) + n)
+
+
+class HttpUnsentAcksTest(unittest.TestCase):
+    def test_acks_a_gone_connection_cannot_take_are_counted_not_sent(self):
+        port = free_port()
+        daemon = Daemon(extra_config=f"http.listen = 127.0.0.1:{port}").start()
+        try:
+            before = value(metrics(port), "parcours_acks_unsent_total")
+            for attempt in range(20):
+                sock = daemon.context.socket(zmq.DEALER)
+                sock.setsockopt(zmq.LINGER, 2000)  # the events go out, then the socket closes
+                sock.connect(daemon.ingest)
+                for i in range(200):
+                    sock.send(registered(f"gone-{attempt}-{i}", "cd93",
+                                         f"B-gone-{attempt}-{i}").SerializeToString())
+                sock.close()
+                deadline = time.monotonic() + 5
+                while time.monotonic() < deadline and daemon.status().last_seq < 200 * (attempt + 1):
+                    time.sleep(0.05)
+                if value(metrics(port), "parcours_acks_unsent_total") > before:
+                    break
+            after = metrics(port)
+            self.assertGreater(value(after, "parcours_acks_unsent_total"), before)
+            self.assertIn("acks not sent", daemon.log())
+            self.assertEqual(daemon.stop(), 0)
+        finally:
+            daemon.cleanup()
 
 
 class HttpReloadTest(unittest.TestCase):
