@@ -151,7 +151,9 @@ int deliver_flush(deliver_t *d)
         rc = store_batch_commit(&batch);
     store_batch_abort(&batch);
     if (rc != STORE_OK) {
-        log_warning("deliver: cursors not written (%s); they will be retried", store_strerror(rc));
+        if (rc != STORE_EPANIC) /* said once, by the daemon (store_on_unusable) */
+            log_warning("deliver: cursors not written (%s); they will be retried",
+                        store_strerror(rc));
         return rc;
     }
     for (size_t i = 0; i < d->n_cursors; i++)

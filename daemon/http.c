@@ -20,7 +20,7 @@ struct http {
     struct evhttp *server;
     const daemon_sources_t *sources;
     const admin_t *admin;
-    bool draining;
+    const char *unready; /* NULL while ready, else the line /readyz answers with its 503 */
 };
 
 static void http_reply(struct evhttp_request *req, int code, const char *reason,
@@ -202,8 +202,8 @@ static void http_on_request(struct evhttp_request *req, void *arg)
     if (strcmp(path, "/healthz") == 0) {
         http_reply_text(req, 200, "OK", "ok\n");
     } else if (strcmp(path, "/readyz") == 0) {
-        if (h->draining)
-            http_reply_text(req, 503, "Service Unavailable", "draining\n");
+        if (h->unready != NULL)
+            http_reply_text(req, 503, "Service Unavailable", h->unready);
         else
             http_reply_text(req, 200, "OK", "ready\n");
     } else if (strcmp(path, "/metrics") == 0) {
@@ -254,10 +254,10 @@ int http_new(struct event_base *base, const char *listen, const daemon_sources_t
     return 0;
 }
 
-void http_set_draining(http_t *h)
+void http_set_unready(http_t *h, const char *why)
 {
     if (h != NULL)
-        h->draining = true;
+        h->unready = why;
 }
 
 void http_destroy(http_t **h)

@@ -2,7 +2,7 @@
  * http.h: the daemon's HTTP endpoint on loopback, for supervisors and Prometheus.
  *
  * GET /healthz answers 200 while the loop runs; GET /readyz answers 200 while the daemon takes
- * events (store open, sockets bound, not draining) and 503 otherwise; GET /metrics exposes the
+ * events (store open and writable, sockets bound, not draining) and 503 otherwise; GET /metrics exposes the
  * counters in Prometheus text format 0.0.4. Only GET and HEAD are served. The endpoint binds on
  * loopback only: it has no authentication, and the configuration refuses any other host.
  */
@@ -32,8 +32,9 @@ typedef struct http http_t;
 int http_new(struct event_base *base, const char *listen, const daemon_sources_t *sources,
              const admin_t *admin, http_t **out, char *err, size_t errlen);
 
-/* The daemon is stopping: /readyz answers 503 from now on. */
-void http_set_draining(http_t *h);
+/* The daemon is stopping: /readyz answers 503 from now on, its body the line why (a static
+ * string: "draining", "store unusable"). */
+void http_set_unready(http_t *h, const char *why);
 
 /* Unbinds, frees, and sets *h to NULL. Takes NULL. */
 void http_destroy(http_t **h);

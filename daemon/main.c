@@ -47,6 +47,8 @@ typedef struct daemon_state {
     http_t *http; /* NULL when [http] listen is empty */
     zap_t *zap;
     daemon_sources_t sources; /* what admin and http read; its partners are the ones in force */
+    struct event *unusable_exit; /* armed once the store is unusable */
+    int exit_code;               /* 0, or 1 once the store is unusable (systemd restarts us) */
 } daemon_state_t;
 
 static void usage(FILE *out)
@@ -203,9 +205,44 @@ static void on_stop_signal(evutil_socket_t signal_number, short what, void *arg)
     daemon_state_t *d = arg;
     log_info("signal %d: stopping; every event read is committed and acked", (int)signal_number);
     sd_notify(0, "STOPPING=1");
-    http_set_draining(d->http);
+    http_set_unready(d->http, "draining\n");
     ingest_stop(d->ingest);
     event_base_loopexit(d->base, NULL);
+}
+
+/* How long /readyz answers 503 before the process exits once the store is unusable: long
+ * enough for a probe or a load balancer polling every few hundred milliseconds to see it. */
+#define UNUSABLE_EXIT_DELAY_MS 1000
+
+static void on_unusable_exit(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    daemon_state_t *d = arg;
+    event_base_loopexit(d->base, NULL);
+}
+
+/* The store refuses every transaction (LMDB's MDB_PANIC, after a failed meta page write): the
+ * events already acknowledged are on disk, those of the failing batch are answered RETRY, and
+ * only opening the store again helps. Called from inside the store function that found it,
+ * so it only takes note: says it once, stops reading events, turns /readyz to 503, and exits
+ * non-zero shortly after, which systemd's Restart=on-failure turns into that new open. */
+static void on_store_unusable(void *arg)
+{
+    daemon_state_t *d = arg;
+    log_error("store %s: LMDB can no longer write it (a meta page write failed; the kernel log "
+              "names the device). Every acknowledged event is on disk and the last batch was "
+              "answered RETRY; parcoursd exits with status 1 so that systemd starts it again. "
+              "If it fails again, check the disk and the file system of the store.",
+              d->config->store_path);
+    sd_notify(0, "STOPPING=1");
+    http_set_unready(d->http, "store unusable\n");
+    ingest_stop(d->ingest);
+    d->exit_code = 1;
+    struct timeval delay = {UNUSABLE_EXIT_DELAY_MS / 1000, (UNUSABLE_EXIT_DELAY_MS % 1000) * 1000};
+    d->unusable_exit = evtimer_new(d->base, on_unusable_exit, d);
+    if (d->unusable_exit == NULL || evtimer_add(d->unusable_exit, &delay) != 0)
+        event_base_loopexit(d->base, NULL);
 }
 
 /* True when some partner of old lost its key, or has another one, in new. */
@@ -416,6 +453,7 @@ int main(int argc, char **argv)
     /* Each committed batch may have written outbox entries: the subscribers with credit get
      * them at once, in the same pass. */
     ingest_on_commit(d.ingest, on_commit, d.deliver);
+    store_on_unusable(store, on_store_unusable, &d);
     d.sources = (daemon_sources_t){store, partners, d.ingest, d.deliver, d.zap, monotonic_ms()};
     if (admin_new(d.base, zmq_context, config.admin_endpoint, secret, &d.sources,
                   (unsigned)config.admin_backup_idle_timeout, &d.admin, err, sizeof(err)) != 0)
@@ -447,6 +485,8 @@ int main(int argc, char **argv)
 
     if (watchdog != NULL)
         event_free(watchdog);
+    if (d.unusable_exit != NULL)
+        event_free(d.unusable_exit);
 
     event_free(sigterm);
     event_free(sigint);
@@ -460,6 +500,9 @@ int main(int argc, char **argv)
     event_base_free(d.base);
     store_close(&store);
     partners_destroy(&d.partners);
-    log_info("parcoursd stopped");
-    return 0;
+    if (d.exit_code != 0)
+        log_info("parcoursd stopped: the store was unusable");
+    else
+        log_info("parcoursd stopped");
+    return d.exit_code;
 }

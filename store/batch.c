@@ -166,7 +166,8 @@ int store_batch_commit(store_batch_t **pb)
             if (mrc == ENOSPC || mrc == EDQUOT || (mrc == EIO && store_fs_full(b->store)))
                 rc = STORE_EFULL;
             else
-                rc = mrc == MDB_SUCCESS ? STORE_OK : STORE_EIO;
+                rc = mrc == MDB_SUCCESS ? STORE_OK
+                     : store_failed(b->store, mrc == MDB_PANIC ? STORE_EPANIC : STORE_EIO);
             break;
         }
         rc = store_batch_regrow(b);

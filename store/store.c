@@ -51,6 +51,8 @@ int store_error_from_mdb(int rc)
     case MDB_INCOMPATIBLE:
     case MDB_VERSION_MISMATCH:
         return STORE_ESCHEMA;
+    case MDB_PANIC:
+        return STORE_EPANIC;
     default:
         return STORE_EIO;
     }
@@ -74,7 +76,25 @@ int store_txn_begin(store_t *s, unsigned flags, MDB_txn **txn)
         if (rc == MDB_SUCCESS)
             rc = mdb_txn_begin(s->env, NULL, flags, txn);
     }
-    return store_error_from_mdb(rc);
+    return store_failed(s, store_error_from_mdb(rc));
+}
+
+int store_failed(store_t *s, int rc)
+{
+    if (rc != STORE_EPANIC && (rc != STORE_EIO || store_usable(s)))
+        return rc;
+    if (!s->unusable) {
+        s->unusable = true;
+        if (s->on_unusable != NULL)
+            s->on_unusable(s->on_unusable_ctx);
+    }
+    return STORE_EPANIC;
+}
+
+void store_on_unusable(store_t *s, store_unusable_fn fn, void *ctx)
+{
+    s->on_unusable = fn;
+    s->on_unusable_ctx = ctx;
 }
 
 /* Doubles the map, up to max_map_size. No transaction of this process may be open. */
@@ -159,6 +179,9 @@ const char *store_strerror(int err)
         return "A store function was called with an invalid argument or a dead batch.";
     case STORE_EACCESS:
         return "Permission was denied on the store's data directory.";
+    case STORE_EPANIC:
+        return "LMDB can no longer write the store (a meta page write failed); the process must "
+               "open it again.";
     case STORE_EEXIST:
         return "This partner already sent an event with this event id.";
     default:
@@ -331,6 +354,16 @@ int store_open(const char *dir, const store_options_t *options, store_t **out)
     }
     *out = s;
     return STORE_OK;
+}
+
+bool store_usable(store_t *s)
+{
+    MDB_txn *txn;
+    if (s == NULL || mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn) == MDB_PANIC)
+        return false;
+    if (txn != NULL)
+        mdb_txn_abort(txn);
+    return true;
 }
 
 int store_stream_id_renew(store_t *s)

@@ -55,6 +55,8 @@ typedef struct store_batch store_batch_t;
 #define STORE_EINVAL    (-7) /* bad argument (NULL, id too long, batch already failed...) */
 #define STORE_EACCESS   (-8) /* permission denied on the data directory */
 #define STORE_EEXIST    (-9) /* the (partner_id, event_id) pair is already in the log */
+#define STORE_EPANIC    (-10) /* LMDB can no longer write this environment (a meta page write
+                               * failed): only closing and opening it again can help */
 
 /* Schema 2 (2026-12): the log holds the canonical encoding of each checked event, a pathway's
  * version counts its current episode. A store of schema 1 is upgraded when opened. */
@@ -101,6 +103,17 @@ typedef struct store_info {
 
 /* Fills info with figures of the store. */
 int store_info(store_t *s, store_info_t *info);
+
+/* False when LMDB has given up on the environment (after a failed meta page write every later
+ * transaction fails, STORE_EPANIC): the process must close the store and open it again, which
+ * a restart does. Cheap: begins and ends a read transaction. */
+bool store_usable(store_t *s);
+
+/* Called once, the first time a store function finds the store unusable (it then returns
+ * STORE_EPANIC): from inside that function, so fn must only take note and schedule (stop
+ * reading, exit the loop), never call the store. NULL for none. */
+typedef void (*store_unusable_fn)(void *ctx);
+void store_on_unusable(store_t *s, store_unusable_fn fn, void *ctx);
 
 /* --- Hot copies ------------------------------------------------------------------------------- */
 

@@ -33,6 +33,9 @@ struct store {
     bool copying;         /* a hot copy reads the map from another thread: no remapping */
     size_t copy_headroom; /* store_options_t's */
     uint64_t stream_id;   /* meta "stream_id": names this incarnation of the partner streams */
+    bool unusable;        /* LMDB refuses every transaction (MDB_PANIC) */
+    store_unusable_fn on_unusable;
+    void *on_unusable_ctx;
 };
 
 struct store_batch {
@@ -52,6 +55,10 @@ size_t store_id_len(const char *id);
 
 /* Translates an LMDB or errno code into a STORE_E* code. */
 int store_error_from_mdb(int rc);
+
+/* rc, or STORE_EPANIC when the failure behind rc left the environment unusable (then the
+ * store_on_unusable callback runs, the first time). */
+int store_failed(store_t *s, int rc);
 
 /* Begins a transaction, adopting a map size another process set (MDB_MAP_RESIZED). */
 int store_txn_begin(store_t *s, unsigned flags, MDB_txn **txn);

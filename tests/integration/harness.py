@@ -169,14 +169,17 @@ class Daemon:
         lines = [l.split(".", 1)[1] for l in extra.splitlines() if l.startswith(name + ".")]
         return "".join(l + "\n" for l in lines)
 
-    def start(self, timeout=30.0):
+    def start(self, timeout=30.0, env=None):
+        """Starts parcoursd and waits for its admin endpoint; env adds variables to its
+        environment (an LD_PRELOAD, for instance)."""
         log = open(self.log_path, "a")
         command = [PARCOURSD, "-c", self.config]
         if os.environ.get("PARCOURS_VALGRIND"):
             command = self._valgrind() + command
             timeout *= VALGRIND_SLOWDOWN
         self.process = subprocess.Popen(
-            command, stdout=log, stderr=subprocess.STDOUT
+            command, stdout=log, stderr=subprocess.STDOUT,
+            env=dict(os.environ, **env) if env else None
         )
         if os.environ.get("PARCOURS_VALGRIND"):  # valgrind runs parcoursd in its own process
             self.valgrind_log_paths.append(f"{self.valgrind_prefix}.{self.process.pid}.log")
