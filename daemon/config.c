@@ -14,6 +14,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <zmq.h>
+
 #include "ini_file.h"
 #include "log.h"
 
@@ -26,6 +28,7 @@ typedef enum config_type {
     CONFIG_LEVEL,    /* a log level name */
     CONFIG_LOOPBACK, /* host:port on loopback (127.0.0.0/8 or [::1]), or empty for none */
     CONFIG_DATE,     /* a day, YYYY-MM-DD, kept as the unix ms of its midnight UTC (int64_t) */
+    CONFIG_KEYS,     /* Z85 public keys, comma-separated, decoded into a config_key_list_t */
 } config_type_t;
 
 typedef struct config_key {
@@ -71,7 +74,7 @@ static const config_key_t config_keys[] = {
      "that went are dropped."},
     {"admin", "endpoint", CONFIG_STRING, FIELD(admin_endpoint), 0, 0, NULL,
      "Endpoint of parcoursctl's requests; default ipc://<store path>/admin.sock (mode 0600)."},
-    {"admin", "keys", CONFIG_STRING, FIELD(admin_keys), 0, 0, NULL,
+    {"admin", "keys", CONFIG_KEYS, FIELD(admin_keys), 0, 0, NULL,
      "CURVE public keys (Z85, comma-separated) admitted on a tcp:// admin endpoint."},
     {"admin", "backup_idle_timeout", CONFIG_UINT, FIELD(admin_backup_idle_timeout), 1, 3600, "30",
      "Seconds a hot backup waits for its client's next request before it is abandoned."},
@@ -92,18 +95,18 @@ static const config_key_t config_keys[] = {
 };
 #define CONFIG_KEY_COUNT (sizeof(config_keys) / sizeof(config_keys[0]))
 
+_Static_assert(CONFIG_KEY_COUNT <= CONFIG_KEY_SLOTS, "config_t.key_lines is too short");
+
 typedef struct config_parse {
     config_t *config;
     char folder[CONFIG_PATH_MAX]; /* of the configuration file, for relative paths */
-    int line_of[CONFIG_KEY_COUNT];
 } config_parse_t;
 
-/* The line a key was set on, or 0 when it kept its default. */
-static int config_line_of(const config_parse_t *p, const char *section, const char *name)
+int config_line(const config_t *c, const char *section, const char *name)
 {
     for (size_t i = 0; i < CONFIG_KEY_COUNT; i++)
         if (strcmp(config_keys[i].section, section) == 0 && strcmp(config_keys[i].name, name) == 0)
-            return p->line_of[i];
+            return c->key_lines[i];
     return 0;
 }
 
@@ -200,6 +203,33 @@ static int parse_date(const char *value, int64_t *out)
     return 0;
 }
 
+/* Z85 public keys of 40 characters, separated by commas or blanks. */
+static int parse_keys(const config_key_t *k, const char *value, config_key_list_t *list,
+                      char *err, size_t errlen)
+{
+    list->count = 0;
+    for (const char *s = value;;) {
+        s += strspn(s, ", \t");
+        if (*s == '\0')
+            return 0;
+        size_t n = strcspn(s, ", \t");
+        char key[41];
+        if (list->count == CONFIG_ADMIN_KEYS_MAX)
+            return snprintf(err, errlen, "[%s] %s holds more than %d keys", k->section, k->name,
+                            CONFIG_ADMIN_KEYS_MAX),
+                   -1;
+        if (n != 40 || (memcpy(key, s, 40), key[40] = '\0',
+                        zmq_z85_decode(list->keys[list->count], key) == NULL))
+            return snprintf(err, errlen,
+                            "[%s] %s: key %zu (\"%.*s\") is not a public key of 40 Z85 "
+                            "characters (parcoursctl keygen writes them)",
+                            k->section, k->name, list->count + 1, n > 48 ? 48 : (int)n, s),
+                   -1;
+        list->count++;
+        s += n;
+    }
+}
+
 /* Sets one key from its text; -1 with err written when the value is not valid. */
 static int config_set(const config_key_t *k, void *base, const char *folder, const char *value,
                       char *err, size_t errlen)
@@ -267,6 +297,8 @@ static int config_set(const config_key_t *k, void *base, const char *folder, con
                             k->section, k->name, value),
                    -1;
         return 0;
+    case CONFIG_KEYS:
+        return parse_keys(k, value, (config_key_list_t *)field, err, errlen);
     case CONFIG_LEVEL:
         if (log_level_from_name(value) < 0)
             return snprintf(err, errlen,
@@ -300,11 +332,11 @@ static int config_entry(void *ctx, int line, const char *section, const char *na
             return 0; /* a known section */
         if (strcmp(k->name, name) != 0)
             continue;
-        if (p->line_of[i] != 0)
+        if (p->config->key_lines[i] != 0)
             return snprintf(err, errlen, "[%s] %s is set twice (first on line %d)", section, name,
-                            p->line_of[i]),
+                            p->config->key_lines[i]),
                    -1;
-        p->line_of[i] = line;
+        p->config->key_lines[i] = line;
         return config_set(k, p->config, p->folder, value, err, errlen);
     }
     if (name == NULL)
@@ -339,7 +371,8 @@ int config_load(config_t *c, const char *path, char *errors, size_t errlen)
         snprintf(errors + used, errlen - used, "%s: %s\n", path, required[i].what);
         n++;
     }
-    if (n == 0 && c->security_curve && c->security_secret_key[0] == '\0') {
+    /* Each check below stands on its own, so that one run reports every error. */
+    if (c->security_curve && c->security_secret_key[0] == '\0') {
         size_t used = strlen(errors);
         snprintf(errors + used, errlen - used,
                  "%s: [security] secret_key is required while [security] curve = yes (make one "
@@ -347,7 +380,7 @@ int config_load(config_t *c, const char *path, char *errors, size_t errlen)
                  path);
         n++;
     }
-    if (n == 0 && c->admin_endpoint[0] == '\0') {
+    if (c->store_path[0] != '\0' && c->admin_endpoint[0] == '\0') {
         int len = snprintf(c->admin_endpoint, sizeof(c->admin_endpoint), "ipc://%s/admin.sock",
                            c->store_path);
         if (len < 0 || (size_t)len >= sizeof(c->admin_endpoint)) {
@@ -356,12 +389,13 @@ int config_load(config_t *c, const char *path, char *errors, size_t errlen)
             n++;
         }
     }
-    if (n == 0 && c->store_initial_map_size > c->store_max_map_size) {
-        int line = config_line_of(&p, "store", "initial_map_size");
+    if (c->store_initial_map_size > c->store_max_map_size) {
+        int line = config_line(c, "store", "initial_map_size");
         if (line == 0)
-            line = config_line_of(&p, "store", "max_map_size");
-        snprintf(errors, errlen, "%s:%d: [store] initial_map_size is above max_map_size\n", path,
-                 line);
+            line = config_line(c, "store", "max_map_size");
+        size_t used = strlen(errors);
+        snprintf(errors + used, errlen - used,
+                 "%s:%d: [store] initial_map_size is above max_map_size\n", path, line);
         n++;
     }
     return n;
@@ -371,8 +405,8 @@ void config_write_reference(void *out_file)
 {
     FILE *out = out_file;
     fprintf(out, "| section | key | type | default | meaning |\n|---|---|---|---|---|\n");
-    static const char *const type_names[] = {"string", "path",  "yes/no",  "integer",
-                                             "size",   "level", "address", "date"};
+    static const char *const type_names[] = {"string", "path",    "yes/no", "integer", "size",
+                                             "level",  "address", "date",   "keys"};
     for (size_t i = 0; i < CONFIG_KEY_COUNT; i++) {
         const config_key_t *k = &config_keys[i];
         fprintf(out, "| [%s] | %s | %s | %s | %s |\n", k->section, k->name, type_names[k->type],

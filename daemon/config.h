@@ -12,6 +12,14 @@
 #include <stdint.h>
 
 #define CONFIG_PATH_MAX 512
+#define CONFIG_ADMIN_KEYS_MAX 16 /* public keys in [admin] keys */
+#define CONFIG_KEY_SLOTS 32      /* room for the line of every key of the table */
+
+/* Z85 public keys, decoded. */
+typedef struct config_key_list {
+    uint8_t keys[CONFIG_ADMIN_KEYS_MAX][32];
+    size_t count;
+} config_key_list_t;
 
 typedef struct config {
     char store_path[CONFIG_PATH_MAX];       /* [store] path */
@@ -29,11 +37,12 @@ typedef struct config {
     char partners_file[CONFIG_PATH_MAX];  /* [partners] file; relative to the config's folder */
     bool security_curve;                  /* [security] curve */
     char security_secret_key[CONFIG_PATH_MAX];   /* [security] secret_key */
-    char admin_keys[CONFIG_PATH_MAX];            /* [admin] keys: Z85 public keys */
+    config_key_list_t admin_keys;                /* [admin] keys: Z85 public keys */
     uint64_t admin_backup_idle_timeout;          /* [admin] backup_idle_timeout, seconds */
     char http_listen[64];                        /* [http] listen: loopback host:port, or empty */
     char log_level[16];                          /* [log] level */
     int64_t rules_legacy_contracts_refused_from; /* [rules] legacy_contracts_refused_from, ms */
+    int key_lines[CONFIG_KEY_SLOTS]; /* where each key of the table was set; 0 = its default */
 } config_t;
 
 /* Fills c with every default (paths empty where there is no default). */
@@ -45,6 +54,10 @@ void config_defaults(config_t *c);
  * folder of the configuration file, so a config and its partners file can travel together.
  */
 int config_load(config_t *c, const char *path, char *errors, size_t errlen);
+
+/* The line of the configuration file that set [section] name, or 0 when it kept its default:
+ * for errors found later about a value (a key file that cannot be read). */
+int config_line(const config_t *c, const char *section, const char *name);
 
 /*
  * Splits a loopback listen address ("127.0.0.1:7480" or "[::1]:7480") into host (without

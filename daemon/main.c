@@ -27,10 +27,10 @@
 #include "deliver.h"
 #include "http.h"
 #include "ingest.h"
-#include "keys.h"
 #include "clock.h"
 #include "log.h"
 #include "partners_file.h"
+#include "startup.h"
 #include "store.h"
 #include "zap.h"
 
@@ -210,6 +210,8 @@ static void on_stop_signal(evutil_socket_t signal_number, short what, void *arg)
     event_base_loopexit(d->base, NULL);
 }
 
+_Static_assert(ZAP_ADMIN_KEYS_MAX == CONFIG_ADMIN_KEYS_MAX, "[admin] keys must fit the ZAP handler");
+
 /* How long /readyz answers 503 before the process exits once the store is unusable: long
  * enough for a probe or a load balancer polling every few hundred milliseconds to see it. */
 #define UNUSABLE_EXIT_DELAY_MS 1000
@@ -322,21 +324,6 @@ static void on_commit(void *deliver)
     deliver_wake(deliver);
 }
 
-/* Parses [admin] keys (Z85, comma-separated) into keys; returns the count or -1. */
-static int admin_keys_parse(const char *list, uint8_t (*keys)[32], int max)
-{
-    char copy[CONFIG_PATH_MAX];
-    snprintf(copy, sizeof(copy), "%s", list);
-    int n = 0;
-    for (char *save = NULL, *k = strtok_r(copy, ", \t", &save); k != NULL;
-         k = strtok_r(NULL, ", \t", &save)) {
-        if (n == max || strlen(k) != 40 || zmq_z85_decode(keys[n], k) == NULL)
-            return -1;
-        n++;
-    }
-    return n;
-}
-
 int main(int argc, char **argv)
 {
     const char *config_path = "/etc/parcours/parcoursd.conf";
@@ -365,18 +352,18 @@ int main(int argc, char **argv)
         }
     }
 
+    /* Everything a start reads, checked in one run: -n, --restore and a start report every
+     * error of the configuration, the keys and the partners file at once. */
     static char errors[ERRORS_MAX];
-    config_t config;
-    if (config_load(&config, config_path, errors, sizeof(errors)) != 0) {
-        fprintf(stderr, "%sparcoursd: the configuration is refused\n", errors);
+    static startup_t startup;
+    if (startup_load(config_path, &startup, errors, sizeof(errors)) != 0) {
+        fputs(errors, stderr);
         return 1;
     }
+    config_t config = startup.config;
+    partners_t *partners = startup.partners;
+    startup.partners = NULL;
     log_set_level((log_level_t)log_level_from_name(config.log_level));
-    partners_t *partners = NULL;
-    if (partners_file_load(config.partners_file, &partners, errors, sizeof(errors)) != 0) {
-        fprintf(stderr, "%sparcoursd: the partners file is refused\n", errors);
-        return 1;
-    }
     if (check_only) {
         printf("configuration OK (%zu partners)\n", partners_count(partners));
         partners_destroy(&partners);
@@ -410,21 +397,15 @@ int main(int argc, char **argv)
 
     /* CURVE: the handler first, proven to answer, then the endpoints. libzmq would admit
      * everyone if no handler answered. */
-    uint8_t secret_key[32];
     const uint8_t *secret = NULL;
     if (config.security_curve) {
-        uint8_t admin_keys[ZAP_ADMIN_KEYS_MAX][32];
-        int n_admin = admin_keys_parse(config.admin_keys, admin_keys, ZAP_ADMIN_KEYS_MAX);
-        if (n_admin < 0)
-            fatal("[admin] keys must be Z85 public keys of 40 characters, comma-separated");
-        if (keys_read(config.security_secret_key, 1, secret_key, err, sizeof(err)) != 0)
-            fatal("cannot read the daemon's secret key: %s", err);
-        secret = secret_key;
+        secret = startup.secret_key;
         /* PARCOURS_TEST_NO_ZAP leaves the handler out, so that a test can prove the daemon
          * then refuses to start. */
         if (getenv("PARCOURS_TEST_NO_ZAP") == NULL &&
-            zap_new(d.base, zmq_context, partners, (const uint8_t(*)[32])admin_keys,
-                    (size_t)n_admin, &d.zap, err, sizeof(err)) != 0)
+            zap_new(d.base, zmq_context, partners,
+                    (const uint8_t(*)[32])config.admin_keys.keys, config.admin_keys.count, &d.zap,
+                    err, sizeof(err)) != 0)
             fatal("refusing to start: %s", err);
         if (zap_selftest(d.zap, zmq_context, err, sizeof(err)) != 0)
             fatal("refusing to start with CURVE on: %s; without a working ZAP handler libzmq "

@@ -10,10 +10,15 @@
 #include "ini_file.h"
 
 #define PARTNERS_FILE_MAX 4096 /* partners in one territory, far above any real one */
+#define GIVEN_NAME      1u
+#define GIVEN_KIND      2u
+#define GIVEN_TERRITORY 4u
 
 typedef struct partners_parse {
     partner_t *items;
-    int *lines; /* the line of each partner's section, for errors found at the end */
+    int *lines;      /* the line of each partner's section, for errors found at the end */
+    unsigned *given; /* GIVEN_* bits of each partner's section: required keys that appeared,
+                      * valid or not (an invalid one is reported once, on its own line) */
     size_t count;
     partner_t *current;
 } partners_parse_t;
@@ -93,6 +98,11 @@ static int partners_entry(void *ctx, int line, const char *section, const char *
         return 0; /* the section header was refused and reported already */
     partner_t *p = pp->current;
     char list[512];
+    unsigned *given = &pp->given[pp->count - 1];
+    *given |= strcmp(name, "name") == 0        ? GIVEN_NAME
+              : strcmp(name, "kind") == 0      ? GIVEN_KIND
+              : strcmp(name, "territory") == 0 ? GIVEN_TERRITORY
+                                               : 0u;
     if (strcmp(name, "name") == 0) {
         if (value[0] == '\0' || strlen(value) > PARTNERS_NAME_MAX)
             return snprintf(err, errlen, "name must be 1 to %d bytes", PARTNERS_NAME_MAX), -1;
@@ -113,8 +123,13 @@ static int partners_entry(void *ctx, int line, const char *section, const char *
         if (strlen(value) >= sizeof(list))
             return snprintf(err, errlen, "%s is too long", name), -1;
         snprintf(list, sizeof(list), "%s", value);
-        return name[0] == 't' ? split_list(list, add_territory, p, err, errlen)
-                              : split_list(list, add_may_emit, p, err, errlen);
+        if (name[0] != 't')
+            return split_list(list, add_may_emit, p, err, errlen);
+        if (split_list(list, add_territory, p, err, errlen) != 0)
+            return -1;
+        if (p->n_territories == 0)
+            return snprintf(err, errlen, "territory must name at least one territory"), -1;
+        return 0;
     }
     if (strcmp(name, "echo") == 0) {
         int b;
@@ -146,9 +161,10 @@ int partners_file_load(const char *path, partners_t **out, char *errors, size_t 
     partners_parse_t pp = {0};
     pp.items = calloc(PARTNERS_FILE_MAX, sizeof(partner_t));
     pp.lines = calloc(PARTNERS_FILE_MAX, sizeof(int));
+    pp.given = calloc(PARTNERS_FILE_MAX, sizeof(unsigned));
     partners_t *dir = partners_new();
     int n = -1;
-    if (pp.items == NULL || pp.lines == NULL || dir == NULL) {
+    if (pp.items == NULL || pp.lines == NULL || pp.given == NULL || dir == NULL) {
         snprintf(errors, errlen, "%s: out of memory\n", path);
         goto done;
     }
@@ -158,11 +174,11 @@ int partners_file_load(const char *path, partners_t **out, char *errors, size_t 
     /* What only the whole section can tell: required keys. */
     for (size_t i = 0; i < pp.count; i++) {
         const partner_t *p = &pp.items[i];
-        const char *missing = p->name[0] == '\0' ? "name"
-                              : p->kind == PARCOURS__V1__PARTNER_KIND__PARTNER_KIND_UNSPECIFIED
-                                  ? "kind"
-                              : p->n_territories == 0 ? "territory"
-                                                      : NULL;
+        unsigned given = pp.given[i];
+        const char *missing = !(given & GIVEN_NAME)        ? "name"
+                              : !(given & GIVEN_KIND)      ? "kind"
+                              : !(given & GIVEN_TERRITORY) ? "territory"
+                                                           : NULL;
         size_t used = strlen(errors);
         /* One key, one partner: the key is who a connection is, and a key given to two would
          * make one of them the other (ZAP takes the first), reading its stream. */
@@ -194,6 +210,7 @@ int partners_file_load(const char *path, partners_t **out, char *errors, size_t 
 done:
     free(pp.items);
     free(pp.lines);
+    free(pp.given);
     if (n == 0)
         *out = dir;
     else

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
-"""parcoursd -n: the configuration and the partners file are checked whole; every error names
-file:line and says what is expected; any error refuses the file."""
+"""parcoursd -n: the configuration, the keys and the partners file are checked whole, in one
+run; every error names file:line and says what is expected; any error refuses the start."""
 
 import os
 import re
@@ -69,11 +69,61 @@ class ConfigTest(unittest.TestCase):
         self.write("server.secret", secret.decode() + "\n", mode=0o644)
         config = ("[store]\npath = data\n[partners]\nfile = partners.ini\n"
                   "[security]\ncurve = yes\nsecret_key = server.secret\n")
-        self.check(config)  # -n checks files, the key is read at start
-        run = subprocess.run([PARCOURSD, "-c", os.path.join(self.dir, "parcoursd.conf")],
-                             capture_output=True, text=True, timeout=30)
-        self.assertEqual(run.returncode, 1)
-        self.assertIn("owner only", run.stderr)
+        conf = os.path.join(self.dir, "parcoursd.conf")
+        for run in (self.check(config),  # -n reads the key as a start would
+                    subprocess.run([PARCOURSD, "-c", conf], capture_output=True, text=True,
+                                   timeout=30)):
+            self.assertEqual(run.returncode, 1, run.stderr)
+            self.assertIn(f"{conf}:7: [security] secret_key: {self.dir}/server.secret: a secret "
+                          f"key must be readable by its owner only (chmod 600)", run.stderr)
+            self.assertIn("the daemon's secret key is refused", run.stderr)
+        os.chmod(os.path.join(self.dir, "server.secret"), 0o600)
+        run = self.check(config)
+        self.assertEqual((run.returncode, run.stdout), (0, "configuration OK (8 partners)\n"),
+                         run.stderr)
+
+    def test_errors_of_config_keys_and_partners_are_reported_in_one_run(self):
+        # One run of -n names every error of every file: a broken installation is fixed in one
+        # round, not one error at a time.
+        public, secret = zmq.curve_keypair()
+        admin_public, _ = zmq.curve_keypair()
+        self.write("server.secret", "# a key file without its key\n", mode=0o600)
+        config = ("[store]\npath = data\ninitial_map_size = 2G\nmax_map_size = 1G\n"
+                  "[ingest]\nbatch_max = lots\n"
+                  f"[admin]\nkeys = {admin_public.decode()}, not-a-key\n"
+                  "[partners]\nfile = partners.ini\n"
+                  "[security]\ncurve = yes\nsecret_key = server.secret\n")
+        partners = ("[cd93]\nname = D\nkind = DEPARTEMENT\nterritory = 93\n"
+                    "[ml93]\nname = M\nkind = MAIRIE\nterritory = 93\n")
+        run = self.check(config, partners)
+        self.assertEqual(run.returncode, 1, run.stderr)
+        conf = os.path.join(self.dir, "parcoursd.conf")
+        p = os.path.join(self.dir, "partners.ini")
+        expected = [
+            rf"{re.escape(conf)}:6: \[ingest\] batch_max must be a whole number",
+            rf'{re.escape(conf)}:8: \[admin\] keys: key 2 \("not-a-key"\) is not a public key '
+            r"of 40 Z85 characters",
+            rf"{re.escape(conf)}:\d+: \[store\] initial_map_size is above max_map_size",
+            r"parcoursd: the configuration is refused",
+            rf"{re.escape(conf)}:13: \[security\] secret_key: {re.escape(self.dir)}/server.secret: "
+            r"no key of 40 Z85 characters found",
+            r"parcoursd: the daemon's secret key is refused",
+            rf'{re.escape(p)}:7: .*kind "MAIRIE" is unknown',
+            r"parcoursd: the partners file is refused",
+        ]
+        lines = run.stderr.splitlines()
+        self.assertEqual(len(lines), len(expected), run.stderr)
+        for line, pattern in zip(lines, expected):
+            self.assertRegex(line, pattern)
+        self.assertEqual(run.stdout, "")
+
+    def test_a_key_file_that_is_not_a_file_is_refused(self):
+        os.mkfifo(os.path.join(self.dir, "server.secret"), 0o600)
+        config = ("[store]\npath = data\n[partners]\nfile = partners.ini\n"
+                  "[security]\ncurve = yes\nsecret_key = server.secret\n")
+        run = self.check(config)  # must not hang on the FIFO
+        self.assertEqual(run.returncode, 1, run.stderr)
+        self.assertIn("server.secret: not a regular file", run.stderr)
 
     def test_partners_file_errors(self):
         partners = ("[cd93]\nname = D\nkind = DEPARTEMENT\nterritory = 93\n"

@@ -11,6 +11,8 @@ import subprocess
 import tempfile
 import unittest
 
+import zmq
+
 PARCOURSD = os.environ["PARCOURSD"]
 PARCOURSCTL = os.environ.get("PARCOURSCTL", "")
 SOURCE = os.path.normpath(os.path.join(os.path.dirname(__file__), "..", ".."))
@@ -177,6 +179,13 @@ class ManPagesTest(unittest.TestCase):
                 self.assertIn((section.group(1), tag.split()[0]), real,
                               f"parcoursd.conf.5 documents [{section.group(1)}] {tag}")
 
+    @staticmethod
+    def write_conf(folder, text):
+        path = os.path.join(folder, "parcoursd.conf")
+        with open(path, "w") as f:
+            f.write(text)
+        return path
+
     def test_conf_page_example_is_a_valid_configuration(self):
         """The EXAMPLE's configuration and partners file, as a reader copies them, pass
         parcoursd -n."""
@@ -192,6 +201,17 @@ class ManPagesTest(unittest.TestCase):
             with open(os.path.join(folder, "partners.ini"), "w") as f:
                 f.write(partners)
             conf = conf.replace("/etc/parcours/partners.ini", "partners.ini")
+            # -n reads the key as a start does: the reader's is in the service's credentials,
+            # this one is made here.
+            credential = "/run/credentials/parcoursd.service/parcoursd.secret"
+            self.assertIn(credential, conf)
+            done = run([PARCOURSD, "-n", "-c", self.write_conf(folder, conf)])
+            self.assertIn("a systemd credential exists only inside its service", done.stderr)
+            secret = os.path.join(folder, "parcoursd.secret")
+            fd = os.open(secret, os.O_WRONLY | os.O_CREAT, 0o600)
+            os.write(fd, zmq.curve_keypair()[1] + b"\n")
+            os.close(fd)
+            conf = conf.replace(credential, secret)
             with open(os.path.join(folder, "parcoursd.conf"), "w") as f:
                 f.write(conf)
             done = run([PARCOURSD, "-n", "-c", os.path.join(folder, "parcoursd.conf")])

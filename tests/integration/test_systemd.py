@@ -15,6 +15,8 @@ import subprocess
 import tempfile
 import unittest
 
+import zmq
+
 PARCOURSD = os.environ["PARCOURSD"]
 SOURCE_DIR = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 UNIT = os.path.join(SOURCE_DIR, "systemd", "parcoursd.service")
@@ -141,8 +143,9 @@ class ExampleConfigurationTest(unittest.TestCase):
                              "[%s] %s is missing from the example" % (section, key))
 
     def test_check_passes(self):
-        """parcoursd -n on the example, its partners file swapped for a temporary one (there
-        is no /etc/parcours/partners.ini here); -n reads no key and opens no store."""
+        """parcoursd -n on the example, its partners file and its secret key (a credential of
+        the service, absent outside it) swapped for temporary ones; -n reads the key as a start
+        would, and opens no store."""
         partners = os.path.join(self.dir, "partners.ini")
         with open(partners, "w", encoding="utf-8") as f:
             f.write(PARTNERS)
@@ -150,6 +153,13 @@ class ExampleConfigurationTest(unittest.TestCase):
             text = f.read()
         self.assertIn("file = /etc/parcours/partners.ini\n", text)
         text = text.replace("file = /etc/parcours/partners.ini\n", "file = %s\n" % partners)
+        credential = "/run/credentials/parcoursd.service/parcoursd.secret"
+        self.assertIn(credential, text)
+        secret = os.path.join(self.dir, "parcoursd.secret")
+        fd = os.open(secret, os.O_WRONLY | os.O_CREAT, 0o600)
+        os.write(fd, zmq.curve_keypair()[1] + b"\n")
+        os.close(fd)
+        text = text.replace(credential, secret)
         config = os.path.join(self.dir, "parcoursd.conf")
         with open(config, "w", encoding="utf-8") as f:
             f.write(text)
