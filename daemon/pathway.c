@@ -31,6 +31,7 @@
 #include <string.h>
 
 #include "event.h"
+#include "message_copy.h"
 #include "wire_names.h"
 
 #define KIND_BIT(kind) (UINT32_C(1) << (unsigned)PARTNER_KIND(kind))
@@ -377,16 +378,7 @@ void pathway_settings_default(pathway_settings_t *s)
 /* A deep copy of p. Packing and unpacking is the one deep copy protobuf-c offers. */
 static Parcours__V1__Pathway *pathway_clone(const Parcours__V1__Pathway *p)
 {
-    size_t size = parcours__v1__pathway__get_packed_size(p);
-    uint8_t stack[1024];
-    uint8_t *buf = size <= sizeof(stack) ? stack : malloc(size);
-    if (buf == NULL)
-        return NULL;
-    parcours__v1__pathway__pack(p, buf);
-    Parcours__V1__Pathway *copy = parcours__v1__pathway__unpack(NULL, size, buf);
-    if (buf != stack)
-        free(buf);
-    return copy;
+    return (Parcours__V1__Pathway *)message_copy(&p->base);
 }
 
 /* Moves a field of from into to, leaving from's empty, so that freeing from spares it. */

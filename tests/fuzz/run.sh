@@ -40,7 +40,8 @@ common=(-std=c11 -D_POSIX_C_SOURCE=200809L -g -O1 -fno-omit-frame-pointer
 warnings=(-Wall -Wextra -Wshadow -Wformat=2 -Wstrict-prototypes -Wmissing-prototypes
           -Wold-style-definition -Wpointer-arith -Wvla -Werror)
 sanitize=("-fsanitize=address,undefined" -fno-sanitize-recover=all)
-sources=("$root/daemon/event.c" "$root/daemon/pathway.c" "$root/daemon/partners.c" "$root/daemon/wire.c" "$root/daemon/ingest_apply.c"
+sources=("$root/daemon/event.c" "$root/daemon/pathway.c" "$root/daemon/partners.c" "$root/daemon/wire.c" "$root/daemon/message_copy.c"
+         "$root/daemon/ingest_apply.c"
          "$root"/store/*.c "$gen/parcours.pb-c.c")
 
 echo "fuzz_ingest: building with $("$cc" --version | head -n 1)"
