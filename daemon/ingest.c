@@ -18,6 +18,7 @@
 #include "wire_names.h"
 #include "router.h"
 #include "zap.h"
+#include "text.h"
 
 #define INGEST_LINGER_MS 2000   /* how long closing may wait to flush the last acks */
 #define INGEST_SNDHWM    100000 /* acks queued per peer before the peer is deemed stuck */
@@ -68,7 +69,7 @@ static void ack_set(pending_ack_t *ack, Parcours__V1__AckStatus status,
     ack->d.status = status;
     ack->d.code = code;
     ack->d.needs_commit = needs_commit;
-    snprintf(ack->d.message, sizeof(ack->d.message), "%s", message ? message : "");
+    text_copy(ack->d.message, sizeof(ack->d.message), message);
 }
 
 /* Receives one [identity, event] message into the next ack slot; false when none is waiting. */
@@ -84,7 +85,7 @@ static bool ingest_receive(ingest_t *in)
     ack->identity_len = m.identity_len;
     if (!m.has_frame)
         return true; /* cannot happen with a ROUTER; nothing to answer */
-    snprintf(ack->d.partner_id, sizeof(ack->d.partner_id), "%s", m.user);
+    text_copy(ack->d.partner_id, sizeof(ack->d.partner_id), m.user);
     in->n_acks++;
     if (m.read_error)
         ack_set(ack, ACK_STATUS(RETRY), ERROR_CODE(UNAVAILABLE), false,
@@ -105,10 +106,10 @@ static bool ingest_receive(ingest_t *in)
             const Parcours__V1__Pathway *before = ack->d.current, *after = ack->d.outcome.pathway;
             ack->had_pathway = before != NULL;
             if (before != NULL) {
-                snprintf(ack->old_territory, sizeof(ack->old_territory), "%s", before->territory);
+                text_copy(ack->old_territory, sizeof(ack->old_territory), before->territory);
                 ack->old_phase = before->phase;
             }
-            snprintf(ack->new_territory, sizeof(ack->new_territory), "%s", after->territory);
+            text_copy(ack->new_territory, sizeof(ack->new_territory), after->territory);
             ack->new_phase = after->phase;
         }
         ingest_decision_clear(&ack->d);
@@ -131,8 +132,9 @@ static const double batch_size_bounds[] = INGEST_BATCH_SIZE_BOUNDS;
 static const double seconds_bounds[] = INGEST_SECONDS_BOUNDS;
 #define BOUNDS(b) (b), (sizeof(b) / sizeof((b)[0]))
 
-/* Ends the pass's batch: commit, or turn its state-dependent acks into RETRY. */
-static void ingest_commit(ingest_t *in)
+/* Ends the pass's batch: commit, or turn its state-dependent acks into RETRY. Returns true
+ * when a batch holding accepted events committed: the deliveries then have entries to send. */
+static bool ingest_commit(ingest_t *in)
 {
     struct timespec start;
     clock_gettime(CLOCK_MONOTONIC, &start);
@@ -144,11 +146,14 @@ static void ingest_commit(ingest_t *in)
 
     if (in->apply.batch_error == 0) {
         if (!had_batch)
-            return;
+            return false;
+        bool appended = false;
         for (size_t i = 0; i < in->n_acks; i++) {
             const pending_ack_t *ack = &in->acks[i];
-            if (ack->d.status == ACK_STATUS(ACCEPTED) &&
-                phase_counts_move(in->counts, ack->had_pathway ? ack->old_territory : NULL,
+            if (ack->d.status != ACK_STATUS(ACCEPTED))
+                continue;
+            appended = true;
+            if (phase_counts_move(in->counts, ack->had_pathway ? ack->old_territory : NULL,
                                   ack->old_phase, ack->new_territory, ack->new_phase) != 0)
                 log_warning("ingest: out of memory counting pathways per phase; the counts of "
                             "status and /metrics are short until a restart");
@@ -159,7 +164,7 @@ static void ingest_commit(ingest_t *in)
             in->stats.commit_ms_max = ms;
         histogram_observe(&in->stats.batch_size, BOUNDS(batch_size_bounds), (double)in->n_acks);
         histogram_observe(&in->stats.commit_seconds, BOUNDS(seconds_bounds), ms / 1000.0);
-        return;
+        return appended;
     }
     bool full = in->apply.batch_error == STORE_EFULL;
     /* An unusable store is said once, by the daemon (store_on_unusable), not per batch. */
@@ -178,6 +183,7 @@ static void ingest_commit(ingest_t *in)
                      : "The daemon could not commit; nothing was applied. Send the event again.");
     }
     in->apply.batch_error = 0;
+    return false;
 }
 
 static void ingest_count(ingest_t *in, const pending_ack_t *ack)
@@ -258,10 +264,9 @@ static void ingest_on_readable(router_t *r, void *ctx)
         ;
     if (in->n_acks == 0)
         return;
-    uint64_t accepted = in->stats.accepted;
-    ingest_commit(in);
+    bool appended = ingest_commit(in);
     ingest_send_acks(in);
-    if (in->stats.accepted != accepted && in->on_commit != NULL)
+    if (appended && in->on_commit != NULL)
         in->on_commit(in->on_commit_ctx);
 }
 

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "wire_names.h"
+#include "text.h"
 
 static void decide(ingest_decision_t *d, Parcours__V1__AckStatus status,
                    Parcours__V1__ErrorCode code, bool needs_commit, const char *message)
@@ -13,7 +14,7 @@ static void decide(ingest_decision_t *d, Parcours__V1__AckStatus status,
     d->status = status;
     d->code = code;
     d->needs_commit = needs_commit;
-    snprintf(d->message, sizeof(d->message), "%s", message != NULL ? message : "");
+    text_copy(d->message, sizeof(d->message), message);
 }
 
 /* The pass's batch, opened on first need; NULL once it failed. */
@@ -36,16 +37,10 @@ static void append(ingest_context_t *ctx, ingest_decision_t *d)
     uint8_t stack[EVENT_FRAME_MAX];
     uint8_t *canonical = NULL;
     size_t len = event_pack(d->event, &canonical, stack, sizeof(stack));
-    const char **recipients = malloc((o->n_recipients + 1) * sizeof(*recipients));
-    if (recipients == NULL || canonical == NULL) {
-        free(recipients);
-        if (canonical != stack)
-            free(canonical);
+    if (canonical == NULL) {
         ctx->batch_error = STORE_ENOMEM;
         return;
     }
-    for (size_t i = 0; i < o->n_recipients; i++)
-        recipients[i] = o->recipients[i].partner_id;
     store_event_t se = {
         .raw = canonical,
         .raw_len = len,
@@ -55,11 +50,10 @@ static void append(ingest_context_t *ctx, ingest_decision_t *d)
         .event_id = d->event->event_id,
         .beneficiary_id = d->event->beneficiary_id,
         .pathway = o->pathway,
-        .recipients = recipients,
+        .recipients = o->recipients,
         .n_recipients = o->n_recipients,
     };
     int rc = store_batch_append(ctx->batch, &se, &d->seq);
-    free(recipients);
     if (canonical != stack)
         free(canonical);
     if (rc != STORE_OK) {
@@ -75,7 +69,7 @@ void ingest_apply(ingest_context_t *ctx, const uint8_t *frame, size_t len,
 {
     memset(out, 0, sizeof(*out));
     if (authenticated != NULL)
-        snprintf(out->partner_id, sizeof(out->partner_id), "%s", authenticated);
+        text_copy(out->partner_id, sizeof(out->partner_id), authenticated);
     event_error_t err;
     if (event_decode(frame, len, ctx->max_frame, &out->event, &err, out->event_id) != 0) {
         decide(out, ACK_STATUS(REJECTED), err.code, false, err.message);
@@ -84,7 +78,7 @@ void ingest_apply(ingest_context_t *ctx, const uint8_t *frame, size_t len,
     const Parcours__V1__Event *e = out->event;
     out->type = event_type(e);
     if (authenticated == NULL)
-        snprintf(out->partner_id, sizeof(out->partner_id), "%s", e->partner_id);
+        text_copy(out->partner_id, sizeof(out->partner_id), e->partner_id);
     char message[EVENT_MESSAGE_MAX];
     if (authenticated != NULL && strcmp(authenticated, e->partner_id) != 0) {
         snprintf(message, sizeof(message),

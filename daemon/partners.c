@@ -16,6 +16,14 @@ struct partners {
     partner_t *items;
     size_t count;
     size_t capacity;
+    /* Found by hash: index + 1 into items in each slot, 0 = free; slots_cap a power of two
+     * at least twice count, so that probes stay short. */
+    uint32_t *slots;
+    size_t slots_cap;
+    /* The territory-wide partners (DEPARTEMENT, FRANCE_TRAVAIL), by index: the recipients of
+     * every event of their territories, found without a walk of the directory. */
+    uint32_t *wide;
+    size_t n_wide;
 };
 
 static const struct {
@@ -43,8 +51,43 @@ void partners_destroy(partners_t **p)
     if (p == NULL || *p == NULL)
         return;
     free((*p)->items);
+    free((*p)->slots);
+    free((*p)->wide);
     free(*p);
     *p = NULL;
+}
+
+/* FNV-1a of an id. */
+static size_t id_hash(const char *id)
+{
+    uint64_t h = UINT64_C(0xcbf29ce484222325);
+    for (const unsigned char *c = (const unsigned char *)id; *c != '\0'; c++)
+        h = (h ^ *c) * UINT64_C(0x100000001b3);
+    return (size_t)h;
+}
+
+/* The slot of id: the one holding it, or the free one where it would go. */
+static size_t partners_slot(const partners_t *p, const char *id)
+{
+    size_t i = id_hash(id) & (p->slots_cap - 1);
+    while (p->slots[i] != 0 && strcmp(p->items[p->slots[i] - 1].id, id) != 0)
+        i = (i + 1) & (p->slots_cap - 1);
+    return i;
+}
+
+/* Doubles the slots and places every partner again. */
+static int partners_rehash(partners_t *p)
+{
+    size_t cap = p->slots_cap ? 2 * p->slots_cap : 32;
+    uint32_t *slots = calloc(cap, sizeof(*slots));
+    if (slots == NULL)
+        return -1;
+    free(p->slots);
+    p->slots = slots;
+    p->slots_cap = cap;
+    for (size_t i = 0; i < p->count; i++)
+        p->slots[partners_slot(p, p->items[i].id)] = (uint32_t)(i + 1);
+    return 0;
 }
 
 /* A departement code: 1-8 letters or digits ("93", "2A", "971"). */
@@ -75,6 +118,8 @@ int partners_add(partners_t *p, const partner_t *partner)
     }
     if (partners_find(p, partner->id) != NULL)
         return PARTNERS_EEXIST;
+    if (p->count == UINT32_MAX - 1)
+        return PARTNERS_ENOMEM;
     if (p->count == p->capacity) {
         size_t capacity = p->capacity ? 2 * p->capacity : 16;
         partner_t *items = realloc(p->items, capacity * sizeof(*items));
@@ -83,18 +128,38 @@ int partners_add(partners_t *p, const partner_t *partner)
         p->items = items;
         p->capacity = capacity;
     }
-    p->items[p->count++] = *partner;
+    if (2 * (p->count + 1) > p->slots_cap && partners_rehash(p) != 0)
+        return PARTNERS_ENOMEM;
+    bool wide = partner_kind_territory_wide(partner->kind);
+    if (wide) {
+        uint32_t *list = realloc(p->wide, (p->n_wide + 1) * sizeof(*list));
+        if (list == NULL)
+            return PARTNERS_ENOMEM;
+        p->wide = list;
+        p->wide[p->n_wide++] = (uint32_t)p->count;
+    }
+    p->items[p->count] = *partner;
+    p->slots[partners_slot(p, partner->id)] = (uint32_t)(p->count + 1);
+    p->count++;
     return PARTNERS_OK;
 }
 
 const partner_t *partners_find(const partners_t *p, const char *id)
 {
-    if (p == NULL || id == NULL)
+    if (p == NULL || id == NULL || p->slots_cap == 0)
         return NULL;
-    for (size_t i = 0; i < p->count; i++)
-        if (strcmp(p->items[i].id, id) == 0)
-            return &p->items[i];
-    return NULL;
+    uint32_t index = p->slots[partners_slot(p, id)];
+    return index != 0 ? &p->items[index - 1] : NULL;
+}
+
+size_t partners_territory_wide_count(const partners_t *p)
+{
+    return p ? p->n_wide : 0;
+}
+
+const partner_t *partners_territory_wide_at(const partners_t *p, size_t i)
+{
+    return p != NULL && i < p->n_wide ? &p->items[p->wide[i]] : NULL;
 }
 
 size_t partners_count(const partners_t *p)

@@ -53,12 +53,17 @@ void partners_destroy(partners_t **p);
  * charset, its kind is unknown or it has no territory; PARTNERS_EEXIST for a duplicate id. */
 int partners_add(partners_t *p, const partner_t *partner);
 
-/* Returns the partner with this id, or NULL. Valid while the directory lives. */
+/* Returns the partner with this id, or NULL, found by hash. Valid while the directory lives. */
 const partner_t *partners_find(const partners_t *p, const char *id);
 
 /* The number of partners and the i-th one (in the order they were added). */
 size_t partners_count(const partners_t *p);
 const partner_t *partners_at(const partners_t *p, size_t i);
+
+/* The territory-wide partners (partner_kind_territory_wide), in the order they were added:
+ * their number and the i-th one. */
+size_t partners_territory_wide_count(const partners_t *p);
+const partner_t *partners_territory_wide_at(const partners_t *p, size_t i);
 
 /* True when the partner is registered for this territory. */
 bool partner_in_territory(const partner_t *partner, const char *territory);

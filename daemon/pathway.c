@@ -467,7 +467,7 @@ void pathway_outcome_clear(pathway_outcome_t *outcome)
 {
     if (outcome->pathway != NULL)
         parcours__v1__pathway__free_unpacked(outcome->pathway, NULL);
-    free(outcome->recipients);
+    free((void *)outcome->recipients);
     memset(outcome, 0, sizeof(*outcome));
 }
 
@@ -865,12 +865,12 @@ static void recipients_add(const rules_t *r, const Parcours__V1__Pathway *p, con
         return;
     if (!pathway_kind_receives(partner->kind, r->event, partner->id))
         return;
+    /* Ids point into the directory: one partner, one pointer. R is the group and the
+     * territory-wide partners, a dozen at most in a real territory. */
     for (size_t i = 0; i < o->n_recipients; i++)
-        if (strcmp(o->recipients[i].partner_id, partner->id) == 0)
+        if (o->recipients[i] == partner->id)
             return;
-    o->recipients[o->n_recipients].partner_id = partner->id;
-    o->recipients[o->n_recipients].minimised = partner_kind_minimised(partner->kind);
-    o->n_recipients++;
+    o->recipients[o->n_recipients++] = partner->id;
 }
 
 /*
@@ -879,9 +879,9 @@ static void recipients_add(const rules_t *r, const Parcours__V1__Pathway *p, con
  */
 static int recipients_compute(const rules_t *r, const Parcours__V1__Pathway *p)
 {
-    size_t bound = p->n_members + partners_count(r->directory) + 1 +
+    size_t bound = p->n_members + partners_territory_wide_count(r->directory) + 1 +
                    (r->current != NULL ? r->current->n_members : 0);
-    r->outcome->recipients = calloc(bound, sizeof(pathway_recipient_t));
+    r->outcome->recipients = calloc(bound, sizeof(*r->outcome->recipients));
     if (r->outcome->recipients == NULL)
         return -1;
     /* The group that ends with an exit is told of it. */
@@ -894,11 +894,8 @@ static int recipients_compute(const rules_t *r, const Parcours__V1__Pathway *p)
         for (size_t i = 0; i < group->n_members; i++)
             recipients_add(r, p, group->members[i]);
     }
-    for (size_t i = 0; i < partners_count(r->directory); i++) {
-        const partner_t *partner = partners_at(r->directory, i);
-        if (partner_kind_territory_wide(partner->kind))
-            recipients_add(r, p, partner->id);
-    }
+    for (size_t i = 0; i < partners_territory_wide_count(r->directory); i++)
+        recipients_add(r, p, partners_territory_wide_at(r->directory, i)->id);
     if (r->event->payload_case == PAYLOAD(MEMBER_LEFT))
         recipients_add(r, p, r->event->member_left->member_id);
     return 0;

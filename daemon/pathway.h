@@ -48,12 +48,6 @@ typedef enum pathway_view {
 } pathway_view_t;
 #define PATHWAY_VIEWS 5
 
-/* A partner to notify of an accepted event. */
-typedef struct pathway_recipient {
-    const char *partner_id; /* points into the partners directory */
-    bool minimised;         /* EMPLOYER / TRAINING_ORG: show them a minimised pathway view */
-} pathway_recipient_t;
-
 /* What pathway_apply decided. Zero it before the first use; pathway_outcome_clear frees it. */
 typedef struct pathway_outcome {
     Parcours__V1__ErrorCode code;      /* ERROR_CODE_UNSPECIFIED when accepted */
@@ -61,7 +55,10 @@ typedef struct pathway_outcome {
     Parcours__V1__Pathway *pathway;    /* when accepted: the new pathway (owned by the outcome) */
     uint64_t version; /* when accepted: the version the sender may be told (0 for an EMPLOYER or
                        * TRAINING_ORG, which does not see it) */
-    pathway_recipient_t *recipients; /* when accepted: who needs to know (owned by the outcome) */
+    /* When accepted: the ids of the partners who need to know, each once, pointing into the
+     * partners directory (the array is owned by the outcome). What each may see of the event
+     * and the pathway is decided when it is sent (deliver.c), with the directory then in force. */
+    const char **recipients;
     size_t n_recipients;
 } pathway_outcome_t;
 

@@ -109,17 +109,31 @@ static bool string_ok(const char *s)
     return wire_string_whole(s) && (s == NULL || wire_utf8_valid((const uint8_t *)s, strlen(s)));
 }
 
-/* Appends ".name" (or "name" at the start) to the path of the field being looked at. */
-static void path_push(char *path, size_t pathlen, size_t at, const char *name)
+/* Puts "name." before the path a failing sub-message wrote (or "name" when path is empty),
+ * cut to pathlen. Paths are written only on the way back from a failure: a message that passes
+ * costs no formatting. */
+static void path_prepend(char *path, size_t pathlen, const char *name)
 {
-    if (path != NULL && at < pathlen)
-        snprintf(path + at, pathlen - at, "%s%s", at > 0 ? "." : "", name);
+    if (path == NULL || pathlen == 0)
+        return;
+    size_t n = strlen(name), len = strlen(path), sep = len > 0 ? 1 : 0;
+    if (n + sep >= pathlen) { /* not even the name fits whole */
+        memcpy(path, name, pathlen - 1);
+        path[pathlen - 1] = '\0';
+        return;
+    }
+    if (n + sep + len >= pathlen)
+        len = pathlen - 1 - n - sep;
+    memmove(path + n + sep, path, len);
+    path[n + sep + len] = '\0';
+    memcpy(path, name, n);
+    if (sep)
+        path[n] = '.';
 }
 
 static bool check_message(const ProtobufCMessage *m, char *path, size_t pathlen)
 {
     const ProtobufCMessageDescriptor *d = m->descriptor;
-    size_t at = path != NULL ? strlen(path) : 0;
     for (unsigned i = 0; i < d->n_fields; i++) {
         const ProtobufCFieldDescriptor *f = &d->fields[i];
         if (f->type != PROTOBUF_C_TYPE_STRING && f->type != PROTOBUF_C_TYPE_MESSAGE)
@@ -138,13 +152,12 @@ static bool check_message(const ProtobufCMessage *m, char *path, size_t pathlen)
             const void *v = values[k];
             if (v == NULL)
                 continue;
-            path_push(path, pathlen, at, f->name);
             bool ok =
                 f->type == PROTOBUF_C_TYPE_STRING ? string_ok(v) : check_message(v, path, pathlen);
-            if (!ok)
+            if (!ok) {
+                path_prepend(path, pathlen, f->name);
                 return false;
-            if (path != NULL && at < pathlen)
-                path[at] = '\0';
+            }
         }
     }
     return true;

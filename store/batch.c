@@ -19,6 +19,7 @@ void store_batch_free(store_batch_t *b)
         b->store->batch = NULL;
     journal_destroy(&b->journal);
     free(b->scratch);
+    free(b->tails);
     free(b);
 }
 
@@ -102,21 +103,48 @@ static int store_batch_regrow(store_batch_t *b)
     }
 }
 
-/* Journals and performs one put. Any error kills the batch. */
+/* Journals and performs one put: an LMDB code, or -1 when the journal ran out of memory. */
+static int store_batch_write(store_batch_t *b, MDB_dbi dbi, MDB_val *k, MDB_val *v,
+                             unsigned flags)
+{
+    b->read_valid = false; /* a write may move the page a value read before points into */
+    if (journal_add(b->journal, dbi, k, v, flags) != STORE_OK)
+        return -1;
+    return mdb_put(b->txn, dbi, k, v, flags);
+}
+
+/* One put. Any error kills the batch. */
 static int store_batch_put(store_batch_t *b, MDB_dbi dbi, const void *key, size_t key_len,
                            const void *value, size_t value_len, unsigned flags)
 {
     MDB_val k = {key_len, (void *)key}, v = {value_len, (void *)value};
-    int rc = journal_add(b->journal, dbi, &k, &v, flags);
-    if (rc != STORE_OK)
-        return store_batch_fail(b, rc);
-    int mrc = mdb_put(b->txn, dbi, &k, &v, flags);
-    if (mrc == MDB_MAP_FULL)
+    int mrc = store_batch_write(b, dbi, &k, &v, flags);
+    int rc;
+    if (mrc == -1)
+        rc = STORE_ENOMEM;
+    else if (mrc == MDB_MAP_FULL)
         rc = store_batch_regrow(b);
     else if (mrc == MDB_KEYEXIST)
         rc = STORE_EIO; /* the store checked first: the data disagrees with itself */
     else
         rc = store_error_from_mdb(mrc);
+    return rc == STORE_OK ? STORE_OK : store_batch_fail(b, rc);
+}
+
+/* As store_batch_put with MDB_NOOVERWRITE, but a key already there is an answer, not a fault:
+ * STORE_EEXIST, with nothing written (nor journaled) and the batch alive. */
+static int store_batch_put_new(store_batch_t *b, MDB_dbi dbi, const void *key, size_t key_len,
+                               const void *value, size_t value_len)
+{
+    MDB_val k = {key_len, (void *)key}, v = {value_len, (void *)value};
+    int mrc = store_batch_write(b, dbi, &k, &v, MDB_NOOVERWRITE);
+    if (mrc == MDB_KEYEXIST) {
+        journal_drop_last(b->journal);
+        return STORE_EEXIST;
+    }
+    int rc = mrc == -1              ? STORE_ENOMEM
+             : mrc == MDB_MAP_FULL ? store_batch_regrow(b)
+                                   : store_error_from_mdb(mrc);
     return rc == STORE_OK ? STORE_OK : store_batch_fail(b, rc);
 }
 
@@ -199,7 +227,19 @@ int store_batch_pathway_get(store_batch_t *b, const char *beneficiary_id,
     int rc = store_batch_usable(b);
     if (rc != STORE_OK)
         return rc;
-    return store_pathway_read(b->txn, b->store->pathways, beneficiary_id, out);
+    size_t len = store_id_len(beneficiary_id);
+    if (len == 0 || out == NULL)
+        return STORE_EINVAL;
+    MDB_val key = {len, (void *)beneficiary_id}, value;
+    int mrc = mdb_get(b->txn, b->store->pathways, &key, &value);
+    if (mrc != MDB_SUCCESS && mrc != MDB_NOTFOUND)
+        return store_error_from_mdb(mrc);
+    memcpy(b->read_id, beneficiary_id, len + 1);
+    b->read_value = mrc == MDB_SUCCESS ? value : (MDB_val){0, NULL};
+    b->read_valid = true;
+    if (mrc == MDB_NOTFOUND)
+        return STORE_ENOTFOUND;
+    return record_pathway_unpack(value.mv_data, value.mv_size, out);
 }
 
 static int store_event_check(const store_event_t *e)
@@ -222,7 +262,13 @@ static int store_pathway_build(store_batch_t *b, const store_event_t *e, uint64_
     size_t id_len = strlen(e->beneficiary_id);
     MDB_val key = {id_len, (void *)e->beneficiary_id}, value;
     record_pathway_t old = {0};
-    int rc = mdb_get(b->txn, b->store->pathways, &key, &value);
+    int rc;
+    if (b->read_valid && strcmp(b->read_id, e->beneficiary_id) == 0) {
+        value = b->read_value; /* what the rules were given, read once */
+        rc = value.mv_data != NULL ? MDB_SUCCESS : MDB_NOTFOUND;
+    } else {
+        rc = mdb_get(b->txn, b->store->pathways, &key, &value);
+    }
     if (rc == MDB_SUCCESS)
         rc = record_pathway_decode(value.mv_data, value.mv_size, &old);
     else if (rc == MDB_NOTFOUND)
@@ -242,6 +288,58 @@ static int store_pathway_build(store_batch_t *b, const store_event_t *e, uint64_
     return STORE_OK;
 }
 
+/* FNV-1a of a partner id: the slot its outbox tail starts looking from. */
+static size_t tail_hash(const char *id, size_t len)
+{
+    uint64_t h = UINT64_C(0xcbf29ce484222325);
+    for (size_t i = 0; i < len; i++)
+        h = (h ^ (uint8_t)id[i]) * UINT64_C(0x100000001b3);
+    return (size_t)h;
+}
+
+static struct outbox_tail *tail_slot(struct outbox_tail *tails, size_t cap, const char *id,
+                                     size_t len)
+{
+    size_t i = tail_hash(id, len) & (cap - 1);
+    while (tails[i].partner_id[0] != '\0' && strcmp(tails[i].partner_id, id) != 0)
+        i = (i + 1) & (cap - 1);
+    return &tails[i];
+}
+
+/* The batch's tail of partner_id's outbox, read from the tree the first time; NULL with *rc
+ * set when it cannot be read or remembered. */
+static struct outbox_tail *store_outbox_tail(store_batch_t *b, const char *partner_id,
+                                             size_t partner_len, int *rc)
+{
+    if (b->tails_len + 1 > b->tails_cap / 2) { /* at most half full: probes stay short */
+        size_t cap = b->tails_cap ? 2 * b->tails_cap : 64;
+        struct outbox_tail *tails = calloc(cap, sizeof(*tails));
+        if (tails == NULL) {
+            *rc = STORE_ENOMEM;
+            return NULL;
+        }
+        for (size_t i = 0; i < b->tails_cap; i++)
+            if (b->tails[i].partner_id[0] != '\0')
+                *tail_slot(tails, cap, b->tails[i].partner_id, strlen(b->tails[i].partner_id)) =
+                    b->tails[i];
+        free(b->tails);
+        b->tails = tails;
+        b->tails_cap = cap;
+    }
+    struct outbox_tail *t = tail_slot(b->tails, b->tails_cap, partner_id, partner_len);
+    if (t->partner_id[0] != '\0')
+        return t;
+    uint64_t last;
+    *rc = store_outbox_read_last(b->txn, b->store->outbox, partner_id, partner_len, &last);
+    if (*rc != STORE_OK)
+        return NULL;
+    memcpy(t->partner_id, partner_id, partner_len + 1);
+    t->last = last;
+    t->last_event = 0;
+    b->tails_len++;
+    return t;
+}
+
 /* Appends the outbox entries of an event: one per distinct recipient. */
 static int store_outbox_append(store_batch_t *b, const store_event_t *e, uint64_t seq)
 {
@@ -249,23 +347,22 @@ static int store_outbox_append(store_batch_t *b, const store_event_t *e, uint64_
     record_u64_encode(value, seq);
     for (size_t i = 0; i < e->n_recipients; i++) {
         const char *partner_id = e->recipients[i];
-        bool seen = false;
-        for (size_t j = 0; j < i && !seen; j++)
-            seen = strcmp(e->recipients[j], partner_id) == 0;
-        if (seen)
-            continue;
         size_t partner_len = strlen(partner_id);
-        uint64_t last;
-        int rc = store_outbox_read_last(b->txn, b->store->outbox, partner_id, partner_len, &last);
-        if (rc != STORE_OK)
+        int rc = STORE_OK;
+        struct outbox_tail *t = store_outbox_tail(b, partner_id, partner_len, &rc);
+        if (t == NULL)
             return store_batch_fail(b, rc);
+        if (t->last_event == seq)
+            continue; /* named twice: one entry */
         uint8_t key[RECORD_KEY_MAX];
-        size_t key_len = record_outbox_key(key, partner_id, partner_len, last + 1);
+        size_t key_len = record_outbox_key(key, partner_id, partner_len, t->last + 1);
         /* Not MDB_APPEND: another partner's keys may sort after this one. */
         rc = store_batch_put(b, b->store->outbox, key, key_len, value, sizeof value,
                              MDB_NOOVERWRITE);
         if (rc != STORE_OK)
             return rc;
+        t->last++;
+        t->last_event = seq;
     }
     return STORE_OK;
 }
@@ -277,13 +374,9 @@ int store_batch_append(store_batch_t *b, const store_event_t *e, uint64_t *seq_o
         return rc;
     if (store_event_check(e) != STORE_OK)
         return STORE_EINVAL;
-    /* Everything that can refuse the event is read first, so a refusal writes nothing. */
-    uint64_t old_seq;
-    rc = store_dedupe_read(b->txn, b->store->dedupe, e->partner_id, e->event_id, &old_seq);
-    if (rc == STORE_OK)
-        return STORE_EEXIST;
-    if (rc != STORE_ENOTFOUND)
-        return rc;
+    /* The new pathway record is built from the old one before any put (a put may move the
+     * page the old one is read from), then the dedupe record goes in first: it is also the
+     * check, so a duplicate writes nothing, and the dedupe tree is searched once. */
     uint64_t seq = b->last_seq + 1;
     size_t record_len;
     rc = store_pathway_build(b, e, seq, &record_len);
@@ -298,20 +391,21 @@ int store_batch_append(store_batch_t *b, const store_event_t *e, uint64_t *seq_o
     record_log_encode(log, e->type, e->occurred_at, b->committed_at, e->raw, e->raw_len);
 
     store_t *s = b->store;
-    rc = store_batch_put(b, s->log, &seq, sizeof seq, log, log_len, MDB_APPEND);
-    if (rc != STORE_OK)
-        return rc;
-    b->last_seq = seq;
-    b->appended = true;
     size_t partner_len = strlen(e->partner_id);
     uint8_t key[RECORD_KEY_MAX], value[8];
     size_t key_len =
         record_dedupe_key(key, e->partner_id, partner_len, e->event_id, strlen(e->event_id));
     record_u64_encode(value, seq);
-    rc = store_batch_put(b, s->dedupe, key, key_len, value, sizeof value, MDB_NOOVERWRITE);
-    if (rc == STORE_OK)
-        rc = store_batch_put(b, s->pathways, e->beneficiary_id, strlen(e->beneficiary_id),
-                             b->scratch, record_len, 0);
+    rc = store_batch_put_new(b, s->dedupe, key, key_len, value, sizeof value);
+    if (rc != STORE_OK)
+        return rc;
+    rc = store_batch_put(b, s->log, &seq, sizeof seq, log, log_len, MDB_APPEND);
+    if (rc != STORE_OK)
+        return rc;
+    b->last_seq = seq;
+    b->appended = true;
+    rc = store_batch_put(b, s->pathways, e->beneficiary_id, strlen(e->beneficiary_id),
+                         b->scratch, record_len, 0);
     if (rc == STORE_OK)
         rc = store_outbox_append(b, e, seq);
     if (rc != STORE_OK)

@@ -90,3 +90,11 @@ int journal_replay(const journal_t *j, MDB_txn *txn)
     }
     return MDB_SUCCESS;
 }
+
+void journal_drop_last(journal_t *j)
+{
+    if (j->writes_len == 0)
+        return;
+    j->writes_len--;
+    j->bytes_len = j->writes[j->writes_len].key_offset;
+}

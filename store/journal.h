@@ -30,6 +30,9 @@ void journal_destroy(journal_t **j);
 int journal_add(journal_t *j, MDB_dbi dbi, const MDB_val *key, const MDB_val *value,
                 unsigned flags);
 
+/* Forgets the last write added (a put that LMDB refused without writing, MDB_KEYEXIST). */
+void journal_drop_last(journal_t *j);
+
 /* Puts every journaled write into txn, in order. Returns an LMDB code: MDB_SUCCESS, or the
  * first put's error (MDB_MAP_FULL when the map is still too small). */
 int journal_replay(const journal_t *j, MDB_txn *txn);

@@ -48,6 +48,24 @@ struct store_batch {
     journal_t *journal; /* every put of the batch, replayed after the map grew */
     uint8_t *scratch;   /* where a value is built before its put */
     size_t scratch_cap;
+    /* The pathway record store_batch_pathway_get read last, kept until the batch's next put
+     * (LMDB keeps a value valid until its transaction writes), so that the append that follows
+     * builds the new record from it instead of searching the tree again. */
+    bool read_valid;
+    char read_id[STORE_ID_MAX + 1];
+    MDB_val read_value; /* mv_data NULL: the beneficiary had no pathway */
+    /* The tail of each outbox the batch appended to (open addressing on the partner id), so
+     * that a partner told of many events of a batch has its tail searched once per batch. */
+    struct outbox_tail *tails;
+    size_t tails_cap, tails_len; /* tails_cap a power of two, or 0 */
+};
+
+/* The last partner_seq of one partner's outbox within a batch, and the last event (seq) given
+ * an entry in it, which tells a recipient named twice for one event. */
+struct outbox_tail {
+    char partner_id[STORE_ID_MAX + 1]; /* "" = a free slot */
+    uint64_t last;
+    uint64_t last_event;
 };
 
 /* Length of id when it is a valid id (1..STORE_ID_MAX bytes), else 0. */

@@ -708,6 +708,45 @@ static void test_decode_invalid_utf8(void **state)
     }
 }
 
+/* wire_strings_check names the failing field by its dotted path, cut to the room given. */
+static void test_wire_field_path(void **state)
+{
+    (void)state;
+    fx_event_t f;
+    fx_event_init(&f, EVENT_TYPE(MEMBER_JOINED), "ml93");
+    char value[] = "trainerX93";
+    f.member_joined.member_id = value;
+    size_t len;
+    uint8_t *frame = frame_with_byte(&f, value, 7, 0xFF, &len);
+    ProtobufCMessage *m = wire_unpack(&parcours__v1__event__descriptor, frame, len);
+    free(frame);
+    assert_non_null(m);
+    static const struct {
+        size_t room;
+        const char *path;
+    } cases[] = {{64, "member_joined.member_id"}, {24, "member_joined.member_id"},
+                 {23, "member_joined.member_i"},  {15, "member_joined."},
+                 {14, "member_joined"},            {5, "memb"},
+                 {1, ""}};
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char path[64];
+        memset(path, 'x', sizeof(path));
+        assert_false(wire_strings_check(m, path, cases[i].room));
+        assert_string_equal(path, cases[i].path);
+    }
+    assert_false(wire_strings_check(m, NULL, 0));
+    wire_free(m);
+    /* A message that passes leaves an empty path. */
+    fx_event_init(&f, EVENT_TYPE(MEMBER_JOINED), "ml93");
+    frame = fx_pack(&f.e.base, &len);
+    m = wire_unpack(&parcours__v1__event__descriptor, frame, len);
+    free(frame);
+    char path[16] = "untouched";
+    assert_true(wire_strings_check(m, path, sizeof(path)));
+    assert_string_equal(path, "");
+    wire_free(m);
+}
+
 /* UTF-8 as the standard defines it. */
 static void test_wire_utf8(void **state)
 {
@@ -909,6 +948,7 @@ int main(void)
         cmocka_unit_test(test_decode_optional_payload_fields),
         cmocka_unit_test(test_decode_embedded_nul),
         cmocka_unit_test(test_decode_invalid_utf8),
+        cmocka_unit_test(test_wire_field_path),
         cmocka_unit_test(test_wire_utf8),
         cmocka_unit_test(test_decode_superseded_payload),
         cmocka_unit_test(test_decode_nir),

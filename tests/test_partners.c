@@ -102,12 +102,56 @@ static void test_kinds(void **state)
     assert_int_equal(partner_kind_from_name("BANK"), PARTNER_KIND(UNSPECIFIED));
 }
 
+/* A directory the size of a large territory: every partner found by id, none found that is
+ * not there, and the territory-wide ones listed in the order they came. */
+static void test_lookup_and_territory_wide_at_scale(void **state)
+{
+    (void)state;
+    partners_t *dir = partners_new();
+    static const Parcours__V1__PartnerKind kinds[] = {
+        PARTNER_KIND(EMPLOYER), PARTNER_KIND(ASSOCIATION), PARTNER_KIND(DEPARTEMENT),
+        PARTNER_KIND(TRAINING_ORG), PARTNER_KIND(FRANCE_TRAVAIL), PARTNER_KIND(CCAS)};
+    char id[32];
+    size_t wide = 0;
+    for (int i = 0; i < 3000; i++) {
+        snprintf(id, sizeof(id), "p%04d.%c", i, 'a' + i % 26);
+        Parcours__V1__PartnerKind kind = kinds[i % 6];
+        partner_t p = make_partner(id, kind, i % 2 ? "93" : "75");
+        assert_int_equal(partners_add(dir, &p), PARTNERS_OK);
+        wide += partner_kind_territory_wide(kind);
+    }
+    for (int i = 0; i < 3000; i++) {
+        snprintf(id, sizeof(id), "p%04d.%c", i, 'a' + i % 26);
+        const partner_t *found = partners_find(dir, id);
+        assert_non_null(found);
+        assert_ptr_equal(found, partners_at(dir, (size_t)i));
+        snprintf(id, sizeof(id), "p%04d.%c", i, 'a' + (i + 1) % 26);
+        assert_null(partners_find(dir, id));
+        partner_t again = make_partner(partners_at(dir, (size_t)i)->id, kinds[0], "93");
+        assert_int_equal(partners_add(dir, &again), PARTNERS_EEXIST);
+    }
+    assert_null(partners_find(dir, ""));
+    assert_int_equal(partners_territory_wide_count(dir), wide);
+    size_t next = 0;
+    for (size_t i = 0; i < partners_count(dir); i++) {
+        const partner_t *p = partners_at(dir, i);
+        if (!partner_kind_territory_wide(p->kind))
+            continue;
+        assert_ptr_equal(partners_territory_wide_at(dir, next), p);
+        next++;
+    }
+    assert_int_equal(next, wide);
+    assert_null(partners_territory_wide_at(dir, wide));
+    partners_destroy(&dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_add_and_find),
         cmocka_unit_test(test_add_rejects_invalid),
         cmocka_unit_test(test_many_partners_grow),
+        cmocka_unit_test(test_lookup_and_territory_wide_at_scale),
         cmocka_unit_test(test_kinds),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

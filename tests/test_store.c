@@ -560,6 +560,80 @@ static void test_info_and_log_foreach(void **state)
     assert_int_equal(expected, 11);
 }
 
+/* A batch reads each pathway once: the append after store_batch_pathway_get builds the new
+ * record from what the get read, and any put makes it read the tree again. */
+static void test_pathway_read_once_per_append(void **state)
+{
+    fixture_t *f = *state;
+    store_options_t o = small_options();
+    store_t *s = open_store(f, &o);
+    store_batch_t *b;
+    Parcours__V1__Pathway *p = NULL;
+    assert_int_equal(store_batch_begin(s, 1, &b), STORE_OK);
+    assert_int_equal(store_batch_pathway_get(b, "b1", &p), STORE_ENOTFOUND);
+    assert_int_equal(append_one(b, "p1", "e1", "b1", NULL), 1);
+    /* No get in between: the record the first append wrote is read again. */
+    assert_int_equal(append_one(b, "p1", "e2", "b1", NULL), 2);
+    assert_int_equal(store_batch_pathway_get(b, "b1", &p), STORE_OK);
+    parcours__v1__pathway__free_unpacked(p, NULL);
+    assert_int_equal(append_one(b, "p1", "e3", "b1", NULL), 3);
+    /* A get of another beneficiary, then an append to this one. */
+    assert_int_equal(store_batch_pathway_get(b, "b1", &p), STORE_OK);
+    parcours__v1__pathway__free_unpacked(p, NULL);
+    assert_int_equal(store_batch_pathway_get(b, "b2", &p), STORE_ENOTFOUND);
+    assert_int_equal(append_one(b, "p1", "e4", "b1", NULL), 4);
+    assert_int_equal(store_batch_pathway_get(b, "b2", &p), STORE_ENOTFOUND);
+    assert_int_equal(append_one(b, "p1", "e5", "b2", NULL), 5);
+    assert_int_equal(store_batch_commit(&b), STORE_OK);
+    uint64_t *seqs;
+    size_t n;
+    assert_int_equal(store_pathway_seqs(s, "b1", &seqs, &n), STORE_OK);
+    assert_int_equal(n, 4);
+    for (size_t i = 0; i < n; i++)
+        assert_int_equal(seqs[i], i + 1);
+    free(seqs);
+    assert_int_equal(store_pathway_seqs(s, "b2", &seqs, &n), STORE_OK);
+    assert_int_equal(n, 1);
+    assert_int_equal(seqs[0], 5);
+    free(seqs);
+}
+
+/* A duplicate refused by its dedupe put leaves nothing to replay when the map then grows in
+ * the same batch. */
+static void test_duplicate_then_growth(void **state)
+{
+    fixture_t *f = *state;
+    store_options_t o = small_options();
+    store_t *s = open_store(f, &o);
+    static uint8_t big[60000];
+    store_batch_t *b;
+    assert_int_equal(store_batch_begin(s, 1, &b), STORE_OK);
+    assert_int_equal(append_one(b, "p1", "dup", "b1", "a"), 1);
+    test_event_t t;
+    test_event_make(&t, "p1", "dup", "b2", 1);
+    assert_int_equal(store_batch_append(b, &t.e, NULL), STORE_EEXIST);
+    char id[16];
+    for (int i = 0; i < 40; i++) {
+        snprintf(id, sizeof id, "e%03d", i);
+        test_event_make(&t, "p1", id, "b1", 1);
+        memset(big, i, sizeof big);
+        t.e.raw = big;
+        t.e.raw_len = sizeof big;
+        assert_int_equal(store_batch_append(b, &t.e, NULL), STORE_OK);
+    }
+    assert_int_equal(store_batch_commit(&b), STORE_OK);
+    store_info_t info;
+    assert_int_equal(store_info(s, &info), STORE_OK);
+    assert_true(info.map_grows >= 1);
+    assert_int_equal(info.last_seq, 41);
+    uint64_t seq;
+    assert_int_equal(store_dedupe_find(s, "p1", "dup", &seq), STORE_OK);
+    assert_int_equal(seq, 1);
+    uint64_t *seqs;
+    size_t n;
+    assert_int_equal(store_pathway_seqs(s, "b2", &seqs, &n), STORE_ENOTFOUND);
+}
+
 static void test_map_grows_within_batch(void **state)
 {
     fixture_t *f = *state;
@@ -1071,6 +1145,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_open_close_reopen, setup, teardown),
         cmocka_unit_test_setup_teardown(test_append_round_trip, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pathway_fields, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_pathway_read_once_per_append, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_duplicate_then_growth, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pathway_foreach, setup, teardown),
         cmocka_unit_test_setup_teardown(test_dedupe, setup, teardown),
         cmocka_unit_test_setup_teardown(test_abort_leaves_no_trace, setup, teardown),
