@@ -52,7 +52,12 @@ typedef struct pass_event {
     bool has_event;          /* entry.raw is a well-formed Event frame */
     char beneficiary_id[STORE_ID_MAX + 1];
     bool pathway_read;
-    Parcours__V1__Pathway *pathway; /* the beneficiary's pathway now, or NULL */
+    /* The beneficiary's pathway now, as stored (packed): what a territory-wide partner is
+     * sent as it is, so that the most common view needs no decoding and no packing. */
+    uint8_t *packed;                /* NULL when there is no pathway */
+    size_t packed_len;
+    char territory[PARTNERS_TERRITORY_MAX + 1];
+    Parcours__V1__Pathway *pathway; /* packed decoded, once another view needs it, or NULL */
     uint8_t *view[PATHWAY_VIEWS];   /* the pathway packed as each view shows it */
     size_t view_len[PATHWAY_VIEWS];
     bool view_packed[PATHWAY_VIEWS];
@@ -61,11 +66,13 @@ typedef struct pass_event {
 } pass_event_t;
 
 /*
- * The events of one pass. A pass is the pumps of one callback of the loop (deliver_wake after a
- * commit, the pump event, or the requests read in one go): no commit runs in the middle of it,
- * so every pathway stays as it is for the whole pass, and an event's notification differs
- * between subscribers only in partner_seq and in the pathway view. Everything is freed when the
- * pass ends, so the cache never holds more than one pass's bounded share of the log.
+ * The events read since the store last changed. Between two commits every pathway stays as it
+ * is, so an event's notification differs between subscribers only in partner_seq and in the
+ * pathway view, and each event is read, and each view packed, once for every subscriber whose
+ * acknowledgement comes before the next commit (they come one by one: caching for one
+ * callback only read each event again for each subscriber). The cache is emptied when the
+ * store's generation moves (any commit), when the partners change, and is bounded in events
+ * and bytes.
  */
 typedef struct pass_cache {
     uint32_t *slots;      /* index + 1 into events, 0 = free; DELIVER_CACHE_SLOTS of them */
@@ -73,7 +80,8 @@ typedef struct pass_cache {
     size_t n_events;
     size_t capacity;
     size_t bytes;
-    pass_event_t spare; /* an event that did not fit, freed after its one use */
+    pass_event_t spare;  /* an event that did not fit, freed after its one use */
+    uint64_t generation; /* the store's generation the events were read at */
 } pass_cache_t;
 
 /* A partner's acknowledged position, and whether the store has it yet. */
@@ -99,6 +107,7 @@ struct deliver {
     int64_t heartbeat_ms;
     struct event *pump_event; /* another pass, when a scan stopped at DELIVER_SCAN_MAX */
     pass_cache_t cache;
+    unsigned territory_field; /* the field number of Pathway.territory */
 };
 
 /* --- Cursors ---------------------------------------------------------------------------------- */
@@ -251,6 +260,7 @@ static void deliver_error(deliver_t *d, const uint8_t *identity, size_t identity
 static void pass_event_clear(pass_event_t *e)
 {
     store_log_entry_clear(&e->entry);
+    free(e->packed);
     if (e->pathway != NULL)
         parcours__v1__pathway__free_unpacked(e->pathway, NULL);
     for (int v = 0; v < PATHWAY_VIEWS; v++)
@@ -260,16 +270,27 @@ static void pass_event_clear(pass_event_t *e)
     memset(e, 0, sizeof(*e));
 }
 
-/* Ends a pass: frees what it cached. */
-static void pass_end(deliver_t *d)
+/* Forgets every event cached (the store changed), keeping the tables for the next ones. */
+static void pass_reset(deliver_t *d)
 {
     pass_cache_t *c = &d->cache;
     for (size_t i = 0; i < c->n_events; i++)
         pass_event_clear(&c->events[i]);
     pass_event_clear(&c->spare);
-    free(c->slots);
-    free(c->events);
-    memset(c, 0, sizeof(*c));
+    if (c->slots != NULL)
+        memset(c->slots, 0, DELIVER_CACHE_SLOTS * sizeof(*c->slots));
+    c->n_events = 0;
+    c->bytes = 0;
+    c->generation = store_generation(d->store);
+}
+
+/* Frees the cache and its tables. */
+static void pass_free(deliver_t *d)
+{
+    pass_reset(d);
+    free(d->cache.slots);
+    free(d->cache.events);
+    memset(&d->cache, 0, sizeof(d->cache));
 }
 
 /* Reads event seq from the log. Returns a store error when it cannot be read. */
@@ -298,6 +319,8 @@ static int pass_event_load(deliver_t *d, uint64_t seq, pass_event_t *e)
 static pass_event_t *pass_event(deliver_t *d, uint64_t seq)
 {
     pass_cache_t *c = &d->cache;
+    if (c->generation != store_generation(d->store))
+        pass_reset(d);
     if (c->slots == NULL && (c->slots = calloc(DELIVER_CACHE_SLOTS, sizeof(*c->slots))) == NULL)
         return pass_event_load(d, seq, &c->spare) == STORE_OK ? &c->spare : NULL;
     /* Fibonacci hashing: the seqs of a pass come in runs (one per subscriber's position), which
@@ -336,15 +359,40 @@ static void pass_release(deliver_t *d, pass_event_t *e)
         pass_event_clear(&d->cache.spare);
 }
 
-/* Reads the pathway of e's beneficiary for the pass, once. */
-static void pass_pathway(deliver_t *d, pass_event_t *e)
+/* Reads the pathway of e's beneficiary, packed, once: false when there is none. */
+static bool pass_pathway(deliver_t *d, pass_event_t *e)
 {
     if (e->pathway_read)
-        return;
+        return e->packed != NULL;
     e->pathway_read = true;
+    const uint8_t *territory;
+    size_t territory_len;
     if (e->beneficiary_id[0] == '\0' ||
-        store_pathway_get(d->store, e->beneficiary_id, &e->pathway) != STORE_OK)
-        e->pathway = NULL;
+        store_pathway_get_packed(d->store, e->beneficiary_id, &e->packed, &e->packed_len) !=
+            STORE_OK)
+        return false;
+    if (notification_bytes_field(e->packed, e->packed_len, d->territory_field, &territory,
+                                 &territory_len) != 0 ||
+        territory_len > PARTNERS_TERRITORY_MAX) {
+        free(e->packed); /* not a pathway this daemon wrote: shown to no one */
+        e->packed = NULL;
+        return false;
+    }
+    memcpy(e->territory, territory, territory_len);
+    e->territory[territory_len] = '\0';
+    if (e->cached)
+        d->cache.bytes += e->packed_len;
+    return true;
+}
+
+/* The pathway of e decoded, once: NULL when there is none or memory ran out. */
+static const Parcours__V1__Pathway *pass_pathway_decoded(deliver_t *d, pass_event_t *e)
+{
+    if (!pass_pathway(d, e))
+        return NULL;
+    if (e->pathway == NULL)
+        e->pathway = parcours__v1__pathway__unpack(NULL, e->packed_len, e->packed);
+    return e->pathway;
 }
 
 /*
@@ -359,8 +407,7 @@ static int pass_may_receive(deliver_t *d, pass_event_t *e, const partner_t *part
 {
     if (!e->has_event)
         return 1;
-    pass_pathway(d, e);
-    if (e->pathway != NULL && !partner_in_territory(partner, e->pathway->territory))
+    if (pass_pathway(d, e) && !partner_in_territory(partner, e->territory))
         return 0;
     if (!partner_kind_minimised(partner->kind))
         return 1;
@@ -394,16 +441,27 @@ static int pass_view(deliver_t *d, pass_event_t *e, const partner_t *partner, co
     *view = NULL;
     *view_len = 0;
     *owned = NULL;
-    pass_pathway(d, e);
-    pathway_view_t v = pathway_view_for(e->pathway, partner);
+    if (!pass_pathway(d, e))
+        return 0;
+    /* A territory-wide partner of the pathway's territory sees it whole (pathway_view_for):
+     * the stored bytes are that view. */
+    if (partner_kind_territory_wide(partner->kind)) {
+        if (partner_in_territory(partner, e->territory)) {
+            *view = e->packed;
+            *view_len = e->packed_len;
+        }
+        return 0;
+    }
+    const Parcours__V1__Pathway *pathway = pass_pathway_decoded(d, e);
+    if (pathway == NULL)
+        return -1;
+    pathway_view_t v = pathway_view_for(pathway, partner);
     if (v == PATHWAY_VIEW_NONE)
         return 0;
     if (v == PATHWAY_VIEW_MINIMISED || !e->view_packed[v]) {
-        Parcours__V1__Pathway *copy =
-            v == PATHWAY_VIEW_TERRITORY ? NULL : pathway_copy(e->pathway, v, partner->id);
-        const Parcours__V1__Pathway *shown = v == PATHWAY_VIEW_TERRITORY ? e->pathway : copy;
+        Parcours__V1__Pathway *copy = pathway_copy(pathway, v, partner->id);
         size_t len = 0;
-        uint8_t *bytes = shown != NULL ? pack_new(&shown->base, &len) : NULL;
+        uint8_t *bytes = copy != NULL ? pack_new(&copy->base, &len) : NULL;
         if (copy != NULL)
             parcours__v1__pathway__free_unpacked(copy, NULL);
         if (bytes == NULL)
@@ -593,7 +651,6 @@ static void deliver_pump_all(deliver_t *d)
             subscriber_remove(d, &d->subs[i]);
         }
     }
-    pass_end(d);
     if (more)
         event_active(d->pump_event, EV_TIMEOUT, 0);
 }
@@ -796,9 +853,6 @@ static void deliver_on_readable(router_t *r, void *ctx)
                           "Send one parcours.v1.DeliverRequest per frame (subscribe or ack).");
         wire_free(req != NULL ? &req->base : NULL);
     }
-    /* The DeliveryAcks of many subscribers of the same events often arrive together: their
-     * pumps share one pass, so each event is read once for all of them. */
-    pass_end(d);
 }
 
 /* --- Lifecycle -------------------------------------------------------------------------------- */
@@ -812,6 +866,10 @@ int deliver_new(struct event_base *base, void *zmq_context, store_t *store,
     if (d == NULL)
         return snprintf(err, errlen, "out of memory"), -1;
     d->store = store;
+    d->territory_field =
+        protobuf_c_message_descriptor_get_field_by_name(&parcours__v1__pathway__descriptor,
+                                                        "territory")
+            ->id;
     store_info_t info;
     d->stream_id = store_info(store, &info) == STORE_OK ? info.stream_id : 0;
     d->partners = partners;
@@ -861,6 +919,7 @@ fail:
 void deliver_set_partners(deliver_t *d, const partners_t *partners)
 {
     d->partners = partners;
+    pass_reset(d);
     for (size_t i = 0; i < d->n_subs;)
         if (partners_find(partners, d->subs[i].partner_id) == NULL)
             subscriber_remove(d, &d->subs[i]);
@@ -882,7 +941,7 @@ void deliver_destroy(deliver_t **d)
         event_free(x->heartbeat_timer);
     if (x->pump_event != NULL)
         event_free(x->pump_event);
-    pass_end(x);
+    pass_free(x);
     for (size_t i = 0; i < x->n_subs; i++)
         free(x->subs[i].in_flight);
     free(x->subs);

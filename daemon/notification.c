@@ -119,16 +119,22 @@ static int varint_get(const uint8_t *buf, size_t end, size_t *at, uint64_t *v)
 int notification_event_beneficiary(const uint8_t *event, size_t len, const uint8_t **id,
                                    size_t *id_len)
 {
-    *id = NULL;
-    *id_len = 0;
+    return notification_bytes_field(event, len, EVENT_BENEFICIARY, id, id_len);
+}
+
+int notification_bytes_field(const uint8_t *message, size_t len, unsigned field,
+                             const uint8_t **value, size_t *value_len)
+{
+    *value = NULL;
+    *value_len = 0;
     size_t at = 0;
     while (at < len) {
         uint64_t tag, n;
-        if (varint_get(event, len, &at, &tag) != 0 || (tag >> 3) == 0)
+        if (varint_get(message, len, &at, &tag) != 0 || (tag >> 3) == 0)
             return -1;
         switch (tag & 7) {
         case WIRE_VARINT:
-            if (varint_get(event, len, &at, &n) != 0)
+            if (varint_get(message, len, &at, &n) != 0)
                 return -1;
             break;
         case WIRE_FIXED64:
@@ -139,12 +145,12 @@ int notification_event_beneficiary(const uint8_t *event, size_t len, const uint8
             at += n;
             break;
         case WIRE_LENGTH:
-            if (varint_get(event, len, &at, &n) != 0 || len - at < n)
+            if (varint_get(message, len, &at, &n) != 0 || len - at < n)
                 return -1;
             /* The last occurrence wins, as in every protobuf decoder. */
-            if ((tag >> 3) == EVENT_BENEFICIARY) {
-                *id = event + at;
-                *id_len = (size_t)n;
+            if ((tag >> 3) == field) {
+                *value = message + at;
+                *value_len = (size_t)n;
             }
             at += (size_t)n;
             break;

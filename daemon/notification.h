@@ -43,4 +43,9 @@ size_t notification_pack(const notification_t *n, uint8_t *out);
 int notification_event_beneficiary(const uint8_t *event, size_t len, const uint8_t **id,
                                    size_t *id_len);
 
+/* The same for any length-delimited field of any packed message (a string, bytes or message
+ * field number `field`): the last occurrence, as every protobuf decoder takes it. */
+int notification_bytes_field(const uint8_t *message, size_t len, unsigned field,
+                             const uint8_t **value, size_t *value_len);
+
 #endif

@@ -172,7 +172,7 @@ int router_send(router_t *r, const uint8_t *identity, size_t identity_len, const
     if (zmq_send(r->socket, identity, identity_len, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0 ||
         zmq_send(r->socket, data, len, ZMQ_DONTWAIT) < 0)
         rc = errno;
-    zwatch_check(r->watch);
+    zwatch_sent(r->watch);
     return rc;
 }
 
@@ -182,7 +182,7 @@ int router_send_msg(router_t *r, const uint8_t *identity, size_t identity_len, z
     if (zmq_send(r->socket, identity, identity_len, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0 ||
         zmq_msg_send(msg, r->socket, ZMQ_DONTWAIT) < 0)
         rc = errno;
-    zwatch_check(r->watch);
+    zwatch_sent(r->watch);
     return rc;
 }
 

@@ -11,6 +11,7 @@ struct zwatch {
     void *ctx;
     struct event *fd_event;    /* the ZMQ_FD readable edge */
     struct event *again_event; /* a deferred pass when messages are left after a handler */
+    bool again_pending;        /* again_event is active: the pass will check */
     bool paused;
 };
 
@@ -30,6 +31,7 @@ static void zwatch_pass(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     zwatch_t *w = arg;
+    w->again_pending = false;
     if (w->paused)
         return;
     if (zwatch_readable(w))
@@ -39,8 +41,20 @@ static void zwatch_pass(evutil_socket_t fd, short what, void *arg)
 
 void zwatch_check(zwatch_t *w)
 {
-    if (!w->paused && zwatch_readable(w))
+    if (!w->paused && !w->again_pending && zwatch_readable(w)) {
+        w->again_pending = true;
         event_active(w->again_event, EV_TIMEOUT, 0);
+    }
+}
+
+void zwatch_sent(zwatch_t *w)
+{
+    /* One pass, queued: it runs in this turn of the loop, before libevent waits on any fd
+     * again, and looks at ZMQ_EVENTS once however many sends came before it. */
+    if (!w->paused && !w->again_pending) {
+        w->again_pending = true;
+        event_active(w->again_event, EV_TIMEOUT, 0);
+    }
 }
 
 zwatch_t *zwatch_new(struct event_base *base, void *socket, zwatch_fn fn, void *ctx)

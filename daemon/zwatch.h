@@ -24,9 +24,17 @@ typedef void (*zwatch_fn)(void *socket, void *ctx);
  */
 zwatch_t *zwatch_new(struct event_base *base, void *socket, zwatch_fn fn, void *ctx);
 
-/* Looks at ZMQ_EVENTS again and schedules the handler if messages wait. Call it after sending
- * on the socket from outside the handler. */
+/* Looks at ZMQ_EVENTS again and schedules the handler if messages wait. */
 void zwatch_check(zwatch_t *w);
+
+/*
+ * To be called after every send on the socket, from the handler or any other callback: it
+ * queues one pass of the watch, which libevent runs in this same turn of the loop, before it
+ * waits on any fd again, and which checks ZMQ_EVENTS. So the rule holds (no wait on the fd
+ * with a message queued) while a burst of sends costs one check, not one each: checking
+ * ZMQ_EVENTS after each of eight subscribers' notifications was a sixth of the main thread.
+ */
+void zwatch_sent(zwatch_t *w);
 
 /* Stops calling the handler for good (messages stay queued in the socket): a draining ingest. */
 void zwatch_pause(zwatch_t *w);

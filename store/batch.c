@@ -200,6 +200,8 @@ int store_batch_commit(store_batch_t **pb)
         }
         rc = store_batch_regrow(b);
     }
+    if (rc == STORE_OK && b->store != NULL)
+        b->store->generation++;
     store_batch_free(b);
     return rc;
 }

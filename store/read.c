@@ -149,6 +149,36 @@ int store_pathway_get(store_t *s, const char *beneficiary_id, Parcours__V1__Path
     return rc;
 }
 
+int store_pathway_get_packed(store_t *s, const char *beneficiary_id, uint8_t **packed,
+                             size_t *len)
+{
+    size_t id_len = store_id_len(beneficiary_id);
+    if (s == NULL || id_len == 0 || packed == NULL || len == NULL)
+        return STORE_EINVAL;
+    *packed = NULL;
+    *len = 0;
+    MDB_txn *txn;
+    int rc = store_txn_begin(s, MDB_RDONLY, &txn);
+    if (rc != STORE_OK)
+        return rc;
+    MDB_val key = {id_len, (void *)beneficiary_id}, value;
+    record_pathway_t record;
+    rc = store_error_from_mdb(mdb_get(txn, s->pathways, &key, &value));
+    if (rc == STORE_OK)
+        rc = record_pathway_decode(value.mv_data, value.mv_size, &record);
+    if (rc == STORE_OK) {
+        *packed = malloc(record.packed_len > 0 ? record.packed_len : 1);
+        if (*packed == NULL) {
+            rc = STORE_ENOMEM;
+        } else {
+            memcpy(*packed, record.packed, record.packed_len);
+            *len = record.packed_len;
+        }
+    }
+    mdb_txn_abort(txn);
+    return rc;
+}
+
 int store_pathway_seqs(store_t *s, const char *beneficiary_id, uint64_t **seqs, size_t *n)
 {
     size_t len = store_id_len(beneficiary_id);

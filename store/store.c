@@ -91,6 +91,11 @@ int store_failed(store_t *s, int rc)
     return STORE_EPANIC;
 }
 
+uint64_t store_generation(const store_t *s)
+{
+    return s != NULL ? s->generation : 0;
+}
+
 void store_on_unusable(store_t *s, store_unusable_fn fn, void *ctx)
 {
     s->on_unusable = fn;

@@ -109,6 +109,10 @@ int store_info(store_t *s, store_info_t *info);
  * a restart does. Cheap: begins and ends a read transaction. */
 bool store_usable(store_t *s);
 
+/* A number that changes whenever a batch of this process commits: what was read before is
+ * still what the store holds as long as it has not changed (the daemon is the only writer). */
+uint64_t store_generation(const store_t *s);
+
 /* Called once, the first time a store function finds the store unusable (it then returns
  * STORE_EPANIC): from inside that function, so fn must only take note and schedule (stop
  * reading, exit the loop), never call the store. NULL for none. */
@@ -212,6 +216,12 @@ int store_batch_cursor_set(store_batch_t *b, const char *partner_id, uint64_t up
 
 /* Reads a pathway; as store_batch_pathway_get, outside any batch. */
 int store_pathway_get(store_t *s, const char *beneficiary_id, Parcours__V1__Pathway **out);
+
+/* Reads a pathway as it is stored: a packed parcours.v1.Pathway, which the caller owns
+ * (free()), of *len bytes. For who forwards it whole, without decoding it. STORE_ENOTFOUND when
+ * the beneficiary has no pathway. */
+int store_pathway_get_packed(store_t *s, const char *beneficiary_id, uint8_t **packed,
+                             size_t *len);
 
 /*
  * Reads the seqs of a beneficiary's events, oldest first. On STORE_OK *seqs is an array of *n

@@ -34,6 +34,7 @@ struct store {
     size_t copy_headroom; /* store_options_t's */
     uint64_t stream_id;   /* meta "stream_id": names this incarnation of the partner streams */
     bool unusable;        /* LMDB refuses every transaction (MDB_PANIC) */
+    uint64_t generation;  /* batches committed since open (store_generation) */
     store_unusable_fn on_unusable;
     void *on_unusable_ctx;
 };
