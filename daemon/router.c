@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 
 #include "log.h"
+#include "text.h"
 #include "zap.h"
 #include "zwatch.h"
 
@@ -147,7 +148,7 @@ bool router_receive(router_t *r, router_message_t *m, uint8_t *buf, size_t cap)
     } else {
         const char *user = zap_message_user(&msg);
         if (user != NULL)
-            snprintf(m->user, sizeof(m->user), "%s", user);
+            text_copy(m->user, sizeof(m->user), user);
         m->len = (size_t)len;
         memcpy(buf, zmq_msg_data(&msg), m->len <= cap ? m->len : cap);
     }
