@@ -8,7 +8,6 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
-#include <zmq.h>
 
 #include "backup.h"
 #include "event.h"
@@ -249,7 +248,7 @@ static void admin_reply_send(admin_t *a, const void *identity, size_t identity_l
      * the socket again after every send, so no request waits behind one. */
     int rc = router_send(a->router, identity, identity_len, buf, len);
     if (rc != 0)
-        log_debug("admin: reply not sent: %s", zmq_strerror(rc));
+        log_debug("admin: reply not sent: %s", router_strerror(rc));
     free(buf);
 }
 

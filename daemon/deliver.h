@@ -48,8 +48,7 @@ void deliver_set_partners(deliver_t *d, const partners_t *partners);
 /* New events were committed: send what the subscribers with credit are waiting for. */
 void deliver_wake(deliver_t *d);
 
-/* A partner's cursor (acknowledged, possibly not yet written) and its subscribed connections. */
-uint64_t deliver_cursor(deliver_t *d, const char *partner_id);
+/* A partner's subscribed connections. */
 unsigned deliver_subscribers(const deliver_t *d, const char *partner_id);
 
 /* Where a partner's stream stands, for status and metrics. */

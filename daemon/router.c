@@ -177,14 +177,25 @@ int router_send(router_t *r, const uint8_t *identity, size_t identity_len, const
     return rc;
 }
 
-int router_send_msg(router_t *r, const uint8_t *identity, size_t identity_len, zmq_msg_t *msg)
+int router_send_built(router_t *r, const uint8_t *identity, size_t identity_len, size_t len,
+                      router_fill_fn fill, void *ctx)
 {
+    zmq_msg_t msg;
+    if (zmq_msg_init_size(&msg, len) != 0)
+        return ENOMEM;
+    fill(zmq_msg_data(&msg), ctx);
     int rc = 0;
     if (zmq_send(r->socket, identity, identity_len, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0 ||
-        zmq_msg_send(msg, r->socket, ZMQ_DONTWAIT) < 0)
+        zmq_msg_send(&msg, r->socket, ZMQ_DONTWAIT) < 0)
         rc = errno;
+    zmq_msg_close(&msg); /* after a successful send, this only releases the emptied message */
     zwatch_sent(r->watch);
     return rc;
+}
+
+const char *router_strerror(int err)
+{
+    return zmq_strerror(err);
 }
 
 void router_rebind(router_t *r)

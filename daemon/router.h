@@ -77,9 +77,19 @@ bool router_identity_is_own(const uint8_t *identity, size_t len);
 int router_send(router_t *r, const uint8_t *identity, size_t identity_len, const void *data,
                 size_t len);
 
-/* As router_send, for a message already built (zmq_msg_init_size and filled): its ownership
- * passes to libzmq when sent; the caller closes it either way. */
-int router_send_msg(router_t *r, const uint8_t *identity, size_t identity_len, zmq_msg_t *msg);
+/* Writes a frame of the length given to router_send_built into out. */
+typedef void (*router_fill_fn)(uint8_t *out, void *ctx);
+
+/*
+ * As router_send, for a frame of len bytes that fill writes straight into the message libzmq
+ * sends (no copy of a frame built elsewhere). Returns 0, ENOMEM, or libzmq's errno as
+ * router_send does.
+ */
+int router_send_built(router_t *r, const uint8_t *identity, size_t identity_len, size_t len,
+                      router_fill_fn fill, void *ctx);
+
+/* A sentence for an errno router_send returned (libzmq has errnos of its own). */
+const char *router_strerror(int err);
 
 /*
  * Drops every connection so that each must authenticate again (after a key was revoked):
