@@ -10,13 +10,11 @@
  */
 #include <errno.h>
 #include <event2/event.h>
-#include <fcntl.h>
 #include <stdbool.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <systemd/sd-daemon.h>
 #include <time.h>
 #include <unistd.h>
@@ -30,6 +28,7 @@
 #include "clock.h"
 #include "log.h"
 #include "partners_file.h"
+#include "restore.h"
 #include "startup.h"
 #include "store.h"
 #include "zap.h"
@@ -60,143 +59,6 @@ static void usage(FILE *out)
                  "  --restore BACKUP    put a backup's data.mdb (parcoursctl backup) in the empty\n"
                  "                      [store] path, give it a new stream id, then exit\n"
                  "  --config-reference  print every configuration key, as Markdown\n");
-}
-
-/* Copies the file at from to a new file at to (0600), fsynced. Returns 0 or -1 with errno. */
-static int copy_file(const char *from, const char *to)
-{
-    int in = open(from, O_RDONLY | O_CLOEXEC);
-    if (in < 0)
-        return -1;
-    int out = open(to, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-    if (out < 0) {
-        int e = errno;
-        close(in);
-        errno = e;
-        return -1;
-    }
-    static uint8_t buffer[1 << 16];
-    ssize_t n;
-    int rc = 0;
-    while (rc == 0 && (n = read(in, buffer, sizeof(buffer))) != 0) {
-        if (n < 0 && errno == EINTR)
-            continue;
-        for (ssize_t done = 0; rc == 0 && n > 0 && done < n;) {
-            ssize_t w = write(out, buffer + done, (size_t)(n - done));
-            if (w < 0 && errno != EINTR)
-                rc = -1;
-            else if (w > 0)
-                done += w;
-        }
-        if (n < 0)
-            rc = -1;
-    }
-    int e = errno;
-    if (rc == 0 && fsync(out) != 0)
-        rc = -1, e = errno;
-    if (close(out) != 0 && rc == 0)
-        rc = -1, e = errno;
-    close(in);
-    errno = e;
-    return rc;
-}
-
-/* Takes a failed restore's files away, so that it can run again; returns the exit status. */
-static int restore_undo(const char *store_path)
-{
-    char file[CONFIG_PATH_MAX + 32];
-    snprintf(file, sizeof(file), "%s/data.mdb", store_path);
-    unlink(file);
-    snprintf(file, sizeof(file), "%s/lock.mdb", store_path);
-    unlink(file);
-    return 1;
-}
-
-/*
- * parcoursd --restore BACKUP: puts a copy made by `parcoursctl backup` in place, as data.mdb of
- * the [store] path, which must hold none (a running daemon's, or one not moved aside, is
- * refused). The copy is opened as a store, which checks that it is one of this schema, and
- * given a new stream id: its outboxes number again from where the copy stood, and partners must
- * learn that the partner_seqs they saw past that point may now name other notifications.
- */
-static int restore(const config_t *config, const char *backup)
-{
-    char path[CONFIG_PATH_MAX + 32], partial[CONFIG_PATH_MAX + 48];
-    snprintf(path, sizeof(path), "%s/data.mdb", config->store_path);
-    snprintf(partial, sizeof(partial), "%s.restoring", path);
-    struct stat st;
-    if (stat(backup, &st) != 0 || !S_ISREG(st.st_mode)) {
-        fprintf(stderr, "parcoursd: %s: %s\n", backup,
-                access(backup, F_OK) != 0 ? strerror(errno) : "not a file");
-        return 1;
-    }
-    if (stat(path, &st) == 0) {
-        fprintf(stderr,
-                "parcoursd: %s exists: a restore goes into an empty [store] path. Stop parcoursd "
-                "and move the data directory's contents aside first, keeping the directory.\n",
-                path);
-        return 1;
-    }
-    /* Under systemd's DynamicUser the store path is a link into /var/lib/private: moving the
-     * directory it names away leaves the link dangling. */
-    if (lstat(config->store_path, &st) == 0 && S_ISLNK(st.st_mode) &&
-        stat(config->store_path, &st) != 0) {
-        fprintf(stderr,
-                "parcoursd: %s is a link to a directory that does not exist. Keep the data "
-                "directory and move only its contents aside, then restore again.\n",
-                config->store_path);
-        return 1;
-    }
-    unlink(partial); /* an interrupted restore's */
-    if ((mkdir(config->store_path, 0700) != 0 && errno != EEXIST) ||
-        copy_file(backup, partial) != 0 || rename(partial, path) != 0) {
-        fprintf(stderr, "parcoursd: cannot copy %s into %s: %s\n", backup, config->store_path,
-                strerror(errno));
-        unlink(partial);
-        return 1;
-    }
-    store_options_t options;
-    store_options_default(&options);
-    options.max_map_size = (size_t)config->store_max_map_size;
-    store_t *store = NULL;
-    int rc = store_open(config->store_path, &options, &store);
-    if (rc == STORE_OK)
-        rc = store_stream_id_renew(store);
-    store_info_t info = {0};
-    if (rc == STORE_OK)
-        rc = store_info(store, &info);
-    store_close(&store);
-    if (rc != STORE_OK) {
-        fprintf(stderr,
-                "parcoursd: %s is not a store this parcoursd can open (%s); nothing was "
-                "restored\n",
-                backup, store_strerror(rc));
-        return restore_undo(config->store_path);
-    }
-    /* Run as root, the restore must not leave root's files where the daemon's user has to
-     * open them: they take the owner of the data directory (systemd's dynamic user keeps the
-     * UID that owns it, and does not look inside a directory it already owns). */
-    int dir = open(config->store_path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dir < 0 || fstat(dir, &st) != 0 ||
-        (geteuid() == 0 && (fchownat(dir, "data.mdb", st.st_uid, st.st_gid, 0) != 0 ||
-                            fchownat(dir, "lock.mdb", st.st_uid, st.st_gid, 0) != 0)) ||
-        fsync(dir) != 0) {
-        fprintf(stderr,
-                "parcoursd: cannot give the restored files to the owner of %s: %s; nothing was "
-                "restored\n",
-                config->store_path, strerror(errno));
-        if (dir >= 0)
-            close(dir);
-        return restore_undo(config->store_path);
-    }
-    close(dir);
-    printf("restored %s into %s: last seq %llu, new stream id %llu\n"
-           "Start parcoursd. Partners re-send what they sent after the backup (DUPLICATE for "
-           "what it holds), and their subscriptions take the streams anew from their restored "
-           "cursors.\n",
-           backup, config->store_path, (unsigned long long)info.last_seq,
-           (unsigned long long)info.stream_id);
-    return 0;
 }
 
 static void on_stop_signal(evutil_socket_t signal_number, short what, void *arg)
@@ -247,21 +109,6 @@ static void on_store_unusable(void *arg)
         event_base_loopexit(d->base, NULL);
 }
 
-/* True when some partner of old lost its key, or has another one, in new. */
-static bool keys_revoked(const partners_t *old, const partners_t *new)
-{
-    for (size_t i = 0; i < partners_count(old); i++) {
-        const partner_t *before = partners_at(old, i);
-        const partner_t *after = partners_find(new, before->id);
-        if (!before->has_public_key)
-            continue;
-        if (after == NULL || !after->has_public_key ||
-            memcmp(before->public_key, after->public_key, 32) != 0)
-            return true;
-    }
-    return false;
-}
-
 /* SIGHUP: the partners file again. Every module takes the new directory between two passes of
  * the loop, so no pass ever sees two. */
 static void on_reload_signal(evutil_socket_t signal_number, short what, void *arg)
@@ -275,7 +122,7 @@ static void on_reload_signal(evutil_socket_t signal_number, short what, void *ar
         log_error("reload refused, the partners file in force is kept:\n%s", errors);
         return;
     }
-    bool revoked = keys_revoked(d->partners, fresh);
+    bool revoked = partners_keys_revoked(d->partners, fresh);
     ingest_set_partners(d->ingest, fresh);
     deliver_set_partners(d->deliver, fresh);
     d->sources.partners = fresh;
@@ -371,7 +218,7 @@ int main(int argc, char **argv)
     }
     if (restore_from != NULL) {
         partners_destroy(&partners);
-        return restore(&config, restore_from);
+        return restore_run(&config, restore_from);
     }
     signal(SIGPIPE, SIG_IGN);
 

@@ -216,3 +216,17 @@ Parcours__V1__PartnerKind partner_kind_from_name(const char *name)
             return partner_kind_names[i].kind;
     return PARTNER_KIND(UNSPECIFIED);
 }
+
+bool partners_keys_revoked(const partners_t *old, const partners_t *new)
+{
+    for (size_t i = 0; i < partners_count(old); i++) {
+        const partner_t *before = partners_at(old, i);
+        if (!before->has_public_key)
+            continue;
+        const partner_t *after = partners_find(new, before->id);
+        if (after == NULL || !after->has_public_key ||
+            memcmp(before->public_key, after->public_key, sizeof(before->public_key)) != 0)
+            return true;
+    }
+    return false;
+}

@@ -65,6 +65,10 @@ const partner_t *partners_at(const partners_t *p, size_t i);
 size_t partners_territory_wide_count(const partners_t *p);
 const partner_t *partners_territory_wide_at(const partners_t *p, size_t i);
 
+/* True when a partner of old that had a public key has none, or another one, in new (it left
+ * the file, or its key was replaced): its connections must authenticate again. */
+bool partners_keys_revoked(const partners_t *old, const partners_t *new);
+
 /* True when the partner is registered for this territory. */
 bool partner_in_territory(const partner_t *partner, const char *territory);
 

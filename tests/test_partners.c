@@ -145,6 +145,43 @@ static void test_lookup_and_territory_wide_at_scale(void **state)
     partners_destroy(&dir);
 }
 
+/* A reload revokes a key when its partner leaves the file, loses its key or gets another. */
+static void test_keys_revoked(void **state)
+{
+    (void)state;
+    partners_t *old = partners_new(), *same = partners_new(), *gone = partners_new(),
+               *other = partners_new(), *keyless = partners_new(), *added = partners_new();
+    partner_t a = make_partner("asso93", PARTNER_KIND(ASSOCIATION), "93");
+    partner_t b = make_partner("ml93", PARTNER_KIND(MISSION_LOCALE), "93");
+    a.has_public_key = true;
+    memset(a.public_key, 7, sizeof(a.public_key));
+    partner_t a2 = a;
+    a2.public_key[31] = 8;
+    partner_t a_none = a;
+    a_none.has_public_key = false;
+    partner_t c = make_partner("cd93", PARTNER_KIND(DEPARTEMENT), "93");
+    c.has_public_key = true;
+    memset(c.public_key, 9, sizeof(c.public_key));
+    assert_int_equal(partners_add(old, &a), PARTNERS_OK);
+    assert_int_equal(partners_add(old, &b), PARTNERS_OK);
+    assert_int_equal(partners_add(same, &b), PARTNERS_OK);
+    assert_int_equal(partners_add(same, &a), PARTNERS_OK);
+    assert_int_equal(partners_add(gone, &b), PARTNERS_OK);
+    assert_int_equal(partners_add(other, &a2), PARTNERS_OK);
+    assert_int_equal(partners_add(keyless, &a_none), PARTNERS_OK);
+    assert_int_equal(partners_add(added, &a), PARTNERS_OK);
+    assert_int_equal(partners_add(added, &c), PARTNERS_OK);
+    assert_false(partners_keys_revoked(old, same));   /* same keys, another order */
+    assert_false(partners_keys_revoked(old, added));  /* a new partner revokes nothing */
+    assert_true(partners_keys_revoked(old, gone));    /* asso93 left */
+    assert_true(partners_keys_revoked(old, other));   /* asso93 has another key */
+    assert_true(partners_keys_revoked(old, keyless)); /* asso93 has no key */
+    assert_false(partners_keys_revoked(keyless, old)); /* ml93 never had one */
+    partners_t *all[] = {old, same, gone, other, keyless, added};
+    for (size_t i = 0; i < 6; i++)
+        partners_destroy(&all[i]);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -152,6 +189,7 @@ int main(void)
         cmocka_unit_test(test_add_rejects_invalid),
         cmocka_unit_test(test_many_partners_grow),
         cmocka_unit_test(test_lookup_and_territory_wide_at_scale),
+        cmocka_unit_test(test_keys_revoked),
         cmocka_unit_test(test_kinds),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
