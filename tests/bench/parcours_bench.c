@@ -20,9 +20,14 @@
  * A batch that finds the map full during a copy is answered RETRY: the clients send those
  * events again, as libparcours does, and the bench prints how many RETRY answers there were.
  *
+ * With --status yes, a thread asks the admin endpoint for STATUS every 50 ms while the load
+ * runs, and the bench prints how long each answer took and how many pathways the store held
+ * at the end: with as many beneficiaries as wanted (--beneficiaries 1000000 and twice as many
+ * events registers each of them, then walks on), what a STATUS costs the loop at that size.
+ *
  *   parcours-bench --daemon PATH [--clients N] [--window W] [--events E] [--beneficiaries M]
  *                  [--durable yes|no] [--batch-max B] [--subscribers S] [--stalled yes|no]
- *                  [--curve yes|no] [--backup yes|no]
+ *                  [--curve yes|no] [--backup yes|no] [--status yes|no]
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -54,6 +59,7 @@ typedef struct bench_options {
     bool curve;
     bool stalled; /* the subscribers take their window and never acknowledge (G5) */
     bool backup;  /* hot backups back to back while the load runs */
+    bool status;  /* STATUS asked every 50 ms while the load runs, each answer timed */
 } bench_options_t;
 
 /* CURVE keys, made at run time: the daemon's pair, and one pair per partner. */
@@ -514,6 +520,34 @@ static Parcours__V1__Status *bench_status(void *ctx, const char *endpoint,
     return reply ? reply->status : NULL;
 }
 
+/* STATUS asked again and again while the load runs, each answer timed. */
+typedef struct bench_status_probe {
+    const char *endpoint;
+    void *zmq_context;
+    int64_t *latency_ns;
+    long n, cap;
+    long failed;
+} bench_status_probe_t;
+
+static void *bench_status_run(void *arg)
+{
+    bench_status_probe_t *p = arg;
+    while (!__atomic_load_n(&bench_clients_done, __ATOMIC_ACQUIRE)) {
+        Parcours__V1__AdminReply *reply = NULL;
+        int64_t t0 = now_ns();
+        Parcours__V1__Status *st = bench_status(p->zmq_context, p->endpoint, &reply);
+        int64_t t1 = now_ns();
+        if (st != NULL && p->n < p->cap)
+            p->latency_ns[p->n++] = t1 - t0;
+        else if (st == NULL)
+            p->failed++;
+        if (reply != NULL)
+            parcours__v1__admin_reply__free_unpacked(reply, NULL);
+        nanosleep(&(struct timespec){0, 50000000}, NULL);
+    }
+    return NULL;
+}
+
 /* The daemon's peak resident memory (VmHWM), in KiB. */
 static long peak_rss_kib(pid_t pid)
 {
@@ -584,7 +618,7 @@ static pid_t start_daemon(const bench_options_t *o, const char *dir, char *inges
 
 int main(int argc, char **argv)
 {
-    bench_options_t o = {NULL, 1, 200, 200000, 10000, true, 2000, 0, true, false, false};
+    bench_options_t o = {NULL, 1, 200, 200000, 10000, true, 2000, 0, true, false, false, false};
     for (int i = 1; i + 1 < argc; i += 2) {
         if (strcmp(argv[i], "--daemon") == 0)
             o.daemon = argv[i + 1];
@@ -608,6 +642,8 @@ int main(int argc, char **argv)
             o.stalled = strcmp(argv[i + 1], "no") != 0;
         else if (strcmp(argv[i], "--backup") == 0)
             o.backup = strcmp(argv[i + 1], "no") != 0;
+        else if (strcmp(argv[i], "--status") == 0)
+            o.status = strcmp(argv[i + 1], "no") != 0;
         else
             o.daemon = NULL;
     }
@@ -616,7 +652,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "usage: parcours-bench --daemon PATH [--clients N] [--window W] "
                         "[--events E] [--beneficiaries M] [--durable yes|no] [--batch-max B] "
                         "[--subscribers S] [--stalled yes|no] [--curve yes|no] "
-                        "[--backup yes|no]\n");
+                        "[--backup yes|no] [--status yes|no]\n");
         return 2;
     }
     char dir[] = "/tmp/parcours-bench-XXXXXX";
@@ -668,6 +704,12 @@ int main(int argc, char **argv)
     pthread_t backup_thread;
     if (o.backup)
         pthread_create(&backup_thread, NULL, bench_backup_run, &backup);
+    bench_status_probe_t probe = {.endpoint = admin, .zmq_context = ctx, .cap = 100000};
+    pthread_t status_thread;
+    if (o.status) {
+        probe.latency_ns = calloc((size_t)probe.cap, sizeof(int64_t));
+        pthread_create(&status_thread, NULL, bench_status_run, &probe);
+    }
     long acked = 0, not_accepted = 0, retry_answers = 0, retried = 0;
     for (int i = 0; i < o.clients; i++) {
         pthread_join(threads[i], NULL);
@@ -685,6 +727,8 @@ int main(int argc, char **argv)
     }
     if (o.backup) /* the backup under way when the load ended is finished, and counted */
         pthread_join(backup_thread, NULL);
+    if (o.status)
+        pthread_join(status_thread, NULL);
 
     int64_t *all = calloc((size_t)acked + 1, sizeof(int64_t));
     long n = 0;
@@ -736,6 +780,19 @@ int main(int argc, char **argv)
                seconds > 0 ? 100.0 * busy / seconds : 0);
         if (backup.failed)
             printf("  BACKUP FAILED   %ld (first: %s)\n", backup.failed, backup.first_error);
+    }
+    if (o.status) {
+        qsort(probe.latency_ns, (size_t)probe.n, sizeof(int64_t), compare_i64);
+        uint64_t pathways = 0;
+        for (size_t i = 0; st != NULL && i < st->n_pathways_per_phase; i++)
+            pathways += st->pathways_per_phase[i]->count;
+        printf("  status          %ld answers during the load%s, ms p50 %.2f  p99 %.2f  max %.2f; "
+               "%" PRIu64 " pathways at the end\n",
+               probe.n, probe.failed ? " (some unanswered within 1 s)" : "",
+               percentile_ms(probe.latency_ns, probe.n, 0.50),
+               percentile_ms(probe.latency_ns, probe.n, 0.99),
+               probe.n ? (double)probe.latency_ns[probe.n - 1] / 1e6 : 0, pathways);
+        free(probe.latency_ns);
     }
     if (retry_answers > 0)
         printf("  RETRY answers   %ld, on %ld events, each sent again after a backoff (200 ms, "
