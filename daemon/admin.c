@@ -11,17 +11,14 @@
 
 #include "backup.h"
 #include "event.h"
-#include "clock.h"
+#include "figures.h"
 #include "log.h"
-#include "phase_counts.h"
 #include "wire.h"
 #include "wire_names.h"
 #include "router.h"
 #include "zap.h"
 
 #define ADMIN_REQUEST_MAX 4096
-#define ADMIN_PHASES      9   /* Phase values 0..8 */
-#define ADMIN_TERRITORIES 256 /* territories counted apart; the rest are counted as "other" */
 
 struct admin {
     router_t *router;
@@ -36,111 +33,83 @@ static void admin_error(Parcours__V1__AdminReply *reply, char *sentence)
     reply->error = sentence;
 }
 
-/* The pathways per territory and phase as Status shows them: the territories of the partners
- * file first (each with every phase, zeros included), then any other a pathway is in. */
-typedef struct status_phases {
-    char territory[ADMIN_TERRITORIES][PARTNERS_TERRITORY_MAX + 1];
-    uint64_t counts[ADMIN_TERRITORIES][ADMIN_PHASES];
-    size_t n;
-    Parcours__V1__PhaseCount items[ADMIN_TERRITORIES * (ADMIN_PHASES - 1)];
-    Parcours__V1__PhaseCount *ptrs[ADMIN_TERRITORIES * (ADMIN_PHASES - 1)];
-} status_phases_t;
+/* A Status reply and what it points to: the figures it renders and the arrays of its repeated
+ * fields. Made by admin_status_new, freed by admin_status_free. */
+typedef struct admin_status {
+    figures_t figures;
+    Parcours__V1__Status status;
+    Parcours__V1__PhaseCount *counts;
+    Parcours__V1__PhaseCount **count_pointers;
+    Parcours__V1__PartnerDelivery *deliveries;
+    Parcours__V1__PartnerDelivery **delivery_pointers;
+} admin_status_t;
 
-/* The row of a territory, added when new; the last row takes what does not fit. */
-static size_t status_phases_row(status_phases_t *c, const char *territory)
+static void admin_status_free(admin_status_t *s)
 {
-    for (size_t i = 0; i < c->n; i++)
-        if (strcmp(c->territory[i], territory) == 0)
-            return i;
-    if (c->n == ADMIN_TERRITORIES)
-        return ADMIN_TERRITORIES - 1;
-    snprintf(c->territory[c->n], sizeof(c->territory[c->n]), "%s",
-             c->n == ADMIN_TERRITORIES - 1 ? "other" : territory);
-    return c->n++;
+    figures_release(&s->figures);
+    free(s->counts);
+    free(s->count_pointers);
+    free(s->deliveries);
+    free(s->delivery_pointers);
 }
 
-/* Fills status; the counts it points to live in c, which the caller owns. */
-static void admin_status(admin_t *a, Parcours__V1__Status *status, status_phases_t *c)
+/* Fills s->status from the figures (figures.h), which /metrics renders too; its strings point
+ * into s->figures. Returns 0, or -1 when out of memory (s is then left for admin_status_free). */
+static int admin_status_new(admin_t *a, admin_status_t *s)
 {
-    const ingest_stats_t *st = ingest_stats(a->sources->ingest);
-    store_info_t info;
-    store_info(a->sources->store, &info);
-    const partners_t *partners = a->sources->partners;
-    for (size_t i = 0; i < partners_count(partners); i++) {
-        const partner_t *p = partners_at(partners, i);
-        for (size_t t = 0; t < p->n_territories; t++)
-            status_phases_row(c, p->territories[t]);
-    }
-    /* Kept as batches commit (phase_counts.h): no walk of the pathways on the loop. */
-    const phase_counts_t *counts = ingest_phase_counts(a->sources->ingest);
-    for (size_t r = 0; r < phase_counts_rows(counts); r++) {
-        size_t row = status_phases_row(c, phase_counts_territory(counts, r));
-        for (unsigned i = 0; i < ADMIN_PHASES; i++)
-            c->counts[row][i] += phase_counts_get(counts, r, (Parcours__V1__Phase)i);
-    }
-    status->version = PARCOURS_VERSION;
-    status->uptime_ms = monotonic_ms() - a->sources->started_at_ms;
-    status->last_seq = info.last_seq;
-    status->n_pathways_per_phase = 0;
-    status->pathways_per_phase = c->ptrs;
-    for (size_t t = 0; t < c->n; t++) {
-        for (unsigned i = 1; i < ADMIN_PHASES; i++) {
-            Parcours__V1__PhaseCount *item = &c->items[status->n_pathways_per_phase];
+    *s = (admin_status_t){.status = PARCOURS__V1__STATUS__INIT};
+    figures_t *f = &s->figures;
+    if (figures_collect(a->sources, backup_stats(a->backup), f) != 0)
+        return -1;
+    /* Every phase but PHASE_UNSPECIFIED, for each territory. */
+    size_t n_counts = f->n_territories * (FIGURES_PHASES - 1);
+    s->counts = calloc(n_counts ? n_counts : 1, sizeof(*s->counts));
+    s->count_pointers = calloc(n_counts ? n_counts : 1, sizeof(*s->count_pointers));
+    s->deliveries = calloc(f->n_deliveries ? f->n_deliveries : 1, sizeof(*s->deliveries));
+    s->delivery_pointers =
+        calloc(f->n_deliveries ? f->n_deliveries : 1, sizeof(*s->delivery_pointers));
+    if (s->counts == NULL || s->count_pointers == NULL || s->deliveries == NULL ||
+        s->delivery_pointers == NULL)
+        return -1;
+
+    Parcours__V1__Status *status = &s->status;
+    status->version = (char *)f->version;
+    status->uptime_ms = f->uptime_ms;
+    status->last_seq = f->store.last_seq;
+    status->pathways_per_phase = s->count_pointers;
+    for (size_t t = 0; t < f->n_territories; t++) {
+        for (unsigned phase = 1; phase < FIGURES_PHASES; phase++) {
+            Parcours__V1__PhaseCount *item = &s->counts[status->n_pathways_per_phase];
             *item = (Parcours__V1__PhaseCount)PARCOURS__V1__PHASE_COUNT__INIT;
-            item->phase = (Parcours__V1__Phase)i;
-            item->count = c->counts[t][i];
-            item->territory = c->territory[t];
-            c->ptrs[status->n_pathways_per_phase++] = item;
+            item->phase = (Parcours__V1__Phase)phase;
+            item->count = f->territories[t].pathways[phase];
+            item->territory = f->territories[t].territory;
+            s->count_pointers[status->n_pathways_per_phase++] = item;
         }
     }
-    status->events_accepted = st->accepted;
-    status->events_duplicate = st->duplicate;
-    status->events_rejected = st->rejected;
-    uint64_t batches = st->batch_size.count;
-    status->batches = batches;
-    status->batch_size_mean = batches ? st->batch_size.sum / (double)batches : 0;
-    status->batch_size_max = st->batch_size_max;
-    status->commit_ms_mean = batches ? 1000.0 * st->commit_seconds.sum / (double)batches : 0;
-    status->commit_ms_max = st->commit_ms_max;
-    status->durable = info.durable;
-    status->stream_id = info.stream_id;
-}
-
-/* Fills status->deliveries, one per partner; freed by admin_deliveries_free. */
-static void admin_deliveries(admin_t *a, Parcours__V1__Status *status)
-{
-    size_t n = partners_count(a->sources->partners);
-    Parcours__V1__PartnerDelivery *items = calloc(n ? n : 1, sizeof(*items));
-    status->deliveries = calloc(n ? n : 1, sizeof(*status->deliveries));
-    if (items == NULL || status->deliveries == NULL || n == 0) {
-        /* Nothing to show, or no memory: admin_deliveries_free frees through deliveries[0]. */
-        free(items);
-        free(status->deliveries);
-        status->deliveries = NULL;
-        return;
-    }
-    for (size_t i = 0; i < n; i++) {
-        const partner_t *p = partners_at(a->sources->partners, i);
-        Parcours__V1__PartnerDelivery *item = &items[i];
+    status->events_accepted = f->ingest.accepted;
+    status->events_duplicate = f->ingest.duplicate;
+    status->events_rejected = f->ingest.rejected;
+    status->batches = f->batches;
+    status->batch_size_mean = f->batch_size_mean;
+    status->batch_size_max = f->ingest.batch_size_max;
+    status->commit_ms_mean = f->commit_ms_mean;
+    status->commit_ms_max = f->ingest.commit_ms_max;
+    status->durable = f->store.durable;
+    status->deliveries = s->delivery_pointers;
+    for (size_t i = 0; i < f->n_deliveries; i++) {
+        const figures_delivery_t *d = &f->deliveries[i];
+        Parcours__V1__PartnerDelivery *item = &s->deliveries[i];
         *item = (Parcours__V1__PartnerDelivery)PARCOURS__V1__PARTNER_DELIVERY__INIT;
-        item->partner_id = (char *)p->id;
-        deliver_position_t at;
-        deliver_position(a->sources->deliver, p->id, &at);
-        item->last_partner_seq = at.last;
-        item->cursor = at.cursor;
-        item->lag = at.lag;
-        item->subscribers = at.subscribers;
-        status->deliveries[status->n_deliveries++] = item;
+        item->partner_id = (char *)d->partner_id;
+        item->last_partner_seq = d->position.last;
+        item->cursor = d->position.cursor;
+        item->lag = d->position.lag;
+        item->subscribers = d->position.subscribers;
+        s->delivery_pointers[status->n_deliveries++] = item;
     }
-}
-
-static void admin_deliveries_free(Parcours__V1__Status *status)
-{
-    if (status->deliveries == NULL)
-        return;
-    if (status->n_deliveries > 0)
-        free(status->deliveries[0]); /* the first item is the start of one array */
-    free(status->deliveries);
+    status->stream_id = f->store.stream_id;
+    return 0;
 }
 
 /* Fills reply->history; the entries and events are freed by admin_history_free. */
@@ -262,8 +231,7 @@ static void admin_handle(admin_t *a, const void *identity, size_t identity_len,
                          const uint8_t *frame, int len)
 {
     Parcours__V1__AdminReply reply = PARCOURS__V1__ADMIN_REPLY__INIT;
-    Parcours__V1__Status status = PARCOURS__V1__STATUS__INIT;
-    status_phases_t *phase_counts = NULL;
+    admin_status_t status = {.status = PARCOURS__V1__STATUS__INIT};
     Parcours__V1__Pathway *pathway = NULL;
     char error[256];
     reply.ok = 1;
@@ -290,13 +258,11 @@ static void admin_handle(admin_t *a, const void *identity, size_t identity_len,
     int rc = STORE_OK;
     switch (req->command) {
     case PARCOURS__V1__ADMIN_COMMAND__ADMIN_COMMAND_STATUS:
-        if ((phase_counts = calloc(1, sizeof(*phase_counts))) == NULL) {
+        if (admin_status_new(a, &status) != 0) {
             admin_error(&reply, "The daemon is out of memory; ask again later.");
             break;
         }
-        admin_status(a, &status, phase_counts);
-        admin_deliveries(a, &status);
-        reply.status = &status;
+        reply.status = &status.status;
         break;
     case PARCOURS__V1__ADMIN_COMMAND__ADMIN_COMMAND_SHOW:
         rc = store_pathway_get(a->sources->store, req->beneficiary_id, &pathway);
@@ -329,10 +295,9 @@ send:
     admin_reply_send(a, identity, identity_len, &reply);
     admin_history_free(&reply);
     admin_partners_free(&reply);
-    admin_deliveries_free(&status);
+    admin_status_free(&status);
     if (pathway != NULL)
         parcours__v1__pathway__free_unpacked(pathway, NULL);
-    free(phase_counts);
     wire_free(req != NULL ? &req->base : NULL);
 }
 

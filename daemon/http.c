@@ -12,7 +12,7 @@
 #include "config.h"
 #include "event.h"
 #include "log.h"
-#include "phase_counts.h"
+#include "figures.h"
 
 #define HTTP_TIMEOUT_S 10 /* a client that sends nothing for this long is dropped */
 
@@ -70,9 +70,10 @@ static const char *error_code_name(int code)
     return v != NULL ? v->name : NULL;
 }
 
-static void http_metrics(http_t *h, struct evbuffer *b)
+/* Renders the figures (figures.h), which the admin Status renders too, in the text format. */
+static void http_metrics(const figures_t *f, struct evbuffer *b)
 {
-    const ingest_stats_t *s = ingest_stats(h->sources->ingest);
+    const ingest_stats_t *s = &f->ingest;
 
     metric_header(b, "parcours_events_total", "counter",
                   "Events acknowledged, by event type and outcome.");
@@ -107,7 +108,7 @@ static void http_metrics(http_t *h, struct evbuffer *b)
                   "(its sender sends the event again; the dedupe answers).");
     evbuffer_add_printf(b, "parcours_acks_unsent_total %" PRIu64 "\n", s->acks_unsent);
     metric_header(b, "parcours_batches_total", "counter", "Batches committed by ingest.");
-    evbuffer_add_printf(b, "parcours_batches_total %" PRIu64 "\n", s->batch_size.count);
+    evbuffer_add_printf(b, "parcours_batches_total %" PRIu64 "\n", f->batches);
 
     static const double batch_bounds[] = INGEST_BATCH_SIZE_BOUNDS;
     static const double seconds_bounds[] = INGEST_SECONDS_BOUNDS;
@@ -120,54 +121,43 @@ static void http_metrics(http_t *h, struct evbuffer *b)
                      "Time from an event frame's receipt to its ack being sent.", &s->ack_seconds,
                      seconds_bounds, sizeof(seconds_bounds) / sizeof(seconds_bounds[0]));
 
-    const partners_t *partners = h->sources->partners;
     metric_header(b, "parcours_delivery_lag", "gauge",
                   "Notifications in a partner's outbox not yet acknowledged by it.");
-    for (size_t i = 0; i < partners_count(partners); i++) {
-        const partner_t *p = partners_at(partners, i);
-        deliver_position_t at;
-        deliver_position(h->sources->deliver, p->id, &at);
-        evbuffer_add_printf(b, "parcours_delivery_lag{partner=\"%s\"} %" PRIu64 "\n", p->id,
-                            at.lag);
-    }
+    for (size_t i = 0; i < f->n_deliveries; i++)
+        evbuffer_add_printf(b, "parcours_delivery_lag{partner=\"%s\"} %" PRIu64 "\n",
+                            f->deliveries[i].partner_id, f->deliveries[i].position.lag);
     metric_header(b, "parcours_partner_connections", "gauge",
                   "Subscribed deliver connections of a partner.");
-    for (size_t i = 0; i < partners_count(partners); i++) {
-        const partner_t *p = partners_at(partners, i);
-        evbuffer_add_printf(b, "parcours_partner_connections{partner=\"%s\"} %u\n", p->id,
-                            deliver_subscribers(h->sources->deliver, p->id));
-    }
+    for (size_t i = 0; i < f->n_deliveries; i++)
+        evbuffer_add_printf(b, "parcours_partner_connections{partner=\"%s\"} %u\n",
+                            f->deliveries[i].partner_id, f->deliveries[i].position.subscribers);
 
     /* Per territory and phase, kept as batches commit: a scrape walks no pathway. */
     metric_header(b, "parcours_pathways", "gauge", "Pathways of a territory in a phase.");
-    const phase_counts_t *counts = ingest_phase_counts(h->sources->ingest);
-    for (size_t r = 0; r < phase_counts_rows(counts); r++) {
-        for (int phase = 1; phase < PHASE_COUNTS_PHASES; phase++) {
+    for (size_t t = 0; t < f->n_territories; t++) {
+        for (int phase = 1; phase < FIGURES_PHASES; phase++) {
             const ProtobufCEnumValue *v =
                 protobuf_c_enum_descriptor_get_value(&parcours__v1__phase__descriptor, phase);
             evbuffer_add_printf(b, "parcours_pathways{territory=\"%s\",phase=\"%s\"} %" PRIu64 "\n",
-                                phase_counts_territory(counts, r), v->name + strlen("PHASE_"),
-                                phase_counts_get(counts, r, (Parcours__V1__Phase)phase));
+                                f->territories[t].territory, v->name + strlen("PHASE_"),
+                                f->territories[t].pathways[phase]);
         }
     }
 
     metric_header(b, "parcours_zap_refused_total", "counter",
                   "CURVE handshakes refused by the ZAP handler.");
-    evbuffer_add_printf(b, "parcours_zap_refused_total %" PRIu64 "\n",
-                        h->sources->zap != NULL ? zap_counters(h->sources->zap)->refused : 0);
+    evbuffer_add_printf(b, "parcours_zap_refused_total %" PRIu64 "\n", f->zap_refused);
 
-    store_info_t info = {0};
-    store_info(h->sources->store, &info);
     metric_header(b, "parcours_lmdb_map_size_bytes", "gauge", "Size of the LMDB map now.");
-    evbuffer_add_printf(b, "parcours_lmdb_map_size_bytes %zu\n", info.map_size);
+    evbuffer_add_printf(b, "parcours_lmdb_map_size_bytes %zu\n", f->store.map_size);
     metric_header(b, "parcours_lmdb_map_used_bytes", "gauge", "Bytes of the LMDB map in use.");
-    evbuffer_add_printf(b, "parcours_lmdb_map_used_bytes %zu\n", info.map_used);
+    evbuffer_add_printf(b, "parcours_lmdb_map_used_bytes %zu\n", f->store.map_used);
     metric_header(b, "parcours_lmdb_readers_used", "gauge", "LMDB reader slots in use.");
-    evbuffer_add_printf(b, "parcours_lmdb_readers_used %u\n", info.readers_used);
+    evbuffer_add_printf(b, "parcours_lmdb_readers_used %u\n", f->store.readers_used);
     metric_header(b, "parcours_last_seq", "gauge", "The last seq committed to the log.");
-    evbuffer_add_printf(b, "parcours_last_seq %" PRIu64 "\n", info.last_seq);
+    evbuffer_add_printf(b, "parcours_last_seq %" PRIu64 "\n", f->store.last_seq);
 
-    const backup_stats_t *bk = admin_backup_stats(h->admin);
+    const backup_stats_t *bk = &f->backup;
     metric_header(b, "parcours_backups_total", "counter",
                   "Hot backups by outcome: done (sent whole), failed, abandoned.");
     evbuffer_add_printf(b,
@@ -207,12 +197,17 @@ static void http_on_request(struct evhttp_request *req, void *arg)
         else
             http_reply_text(req, 200, "OK", "ready\n");
     } else if (strcmp(path, "/metrics") == 0) {
+        figures_t figures;
         struct evbuffer *body = evbuffer_new();
-        if (body == NULL) {
+        if (body == NULL ||
+            figures_collect(h->sources, admin_backup_stats(h->admin), &figures) != 0) {
+            if (body != NULL)
+                evbuffer_free(body);
             evhttp_send_error(req, 500, NULL);
             return;
         }
-        http_metrics(h, body);
+        http_metrics(&figures, body);
+        figures_release(&figures);
         http_reply(req, 200, "OK", "text/plain; version=0.0.4; charset=utf-8", body);
         evbuffer_free(body);
     } else {

@@ -1,5 +1,6 @@
 /*
- * sources.h: what the daemon's observers, the admin endpoint and the HTTP endpoint, read from.
+ * sources.h: what the daemon's observers, the admin endpoint and the HTTP endpoint, read from
+ * (their figures through one collector, figures.h).
  *
  * main.c owns the one instance and the observers keep a pointer to it, so that a SIGHUP that
  * puts another partners directory in force changes it for both at once. Everything it points

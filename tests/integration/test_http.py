@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
 """The HTTP endpoint on loopback: /healthz, /readyz, /metrics in Prometheus text format 0.0.4,
-404 and 405, and the refusal of a listen address off loopback."""
+404 and 405, the refusal of a listen address off loopback, and the agreement of /metrics with
+the admin Status on every figure the two show."""
 
+import math
 import os
 import shutil
 import signal
@@ -12,8 +14,8 @@ import unittest
 
 import zmq
 
-from harness import (PARCOURSD, PARTNERS, Daemon, free_port, http_get, metrics, pb, registered,
-                     send_and_wait, value)
+from harness import (PARCOURSD, PARTNERS, Daemon, Subscriber, decided, free_port, http_get,
+                     metrics, pb, registered, send_and_wait, value)
 
 
 class HttpTest(unittest.TestCase):
@@ -101,6 +103,116 @@ class HttpTest(unittest.TestCase):
         referred = dict(territory="93", phase="REFERRED")
         self.assertEqual(value(after, "parcours_pathways", **referred),
                          value(before, "parcours_pathways", **referred) + n)
+
+
+class HttpAgreesWithStatusTest(unittest.TestCase):
+    """Status and /metrics render the same figures (daemon/figures.c): every figure both show must
+    be the same in both, after events of every outcome, in two territories and two phases, a
+    territory of the partners file with no pathway yet, and a subscriber that acknowledged part
+    of its stream."""
+
+    # cd13's territory has no pathway: both must show its rows, zeros included.
+    PARTNERS_WITH_AN_EMPTY_TERRITORY = PARTNERS + (
+        "[cd13]\nname = Departement 13 (synthetic)\nkind = DEPARTEMENT\nterritory = 13\n")
+
+    def setUp(self):
+        self.port = free_port()
+        self.daemon = Daemon(partners=self.PARTNERS_WITH_AN_EMPTY_TERRITORY,
+                             extra_config=f"http.listen = 127.0.0.1:{self.port}").start()
+
+    def tearDown(self):
+        rc = self.daemon.stop()
+        self.daemon.cleanup()
+        self.assertEqual(rc, 0, f"parcoursd exited with {rc} on SIGTERM")
+
+    def snapshot(self):
+        """Status and /metrics of one moment: a Status taken before and after the scrape, the
+        same but for the uptime, says that nothing moved in between."""
+        for _ in range(20):
+            before, families, after = self.daemon.status(), metrics(self.port), self.daemon.status()
+            before.uptime_ms = after.uptime_ms = 0
+            if before == after:
+                return after, families
+            time.sleep(0.1)
+        self.fail("the figures kept moving between two Status requests")
+
+    def test_every_figure_shown_by_both_is_the_same(self):
+        sock = self.daemon.connect()
+        try:
+            first = registered("agree-0", "cd93", "B-agree-0")
+            acks = send_and_wait(sock, [first] + [registered(f"agree-{i}", "cd93", f"B-agree-{i}")
+                                                  for i in range(1, 5)])
+            acks += send_and_wait(sock, [
+                decided("agree-decided", "cd93", "B-agree-0", "ml93",
+                        pb.REFERENT_BODY_MISSION_LOCALE),
+                registered("agree-75", "cd75", "B-agree-75")])
+            self.assertEqual([a.status for a in acks], [pb.ACK_STATUS_ACCEPTED] * 7)
+            again = send_and_wait(sock, [first, b"\xff\xff\xff"])
+            self.assertEqual([a.status for a in again],
+                             [pb.ACK_STATUS_DUPLICATE, pb.ACK_STATUS_REJECTED])
+        finally:
+            sock.close()
+        # ft93 is told of the six events of territory 93 and acknowledges two of them.
+        ft93 = Subscriber(self.daemon, "ft93", auto_ack=False)
+        try:
+            self.assertTrue(ft93.wait_for(6), f"ft93 got {len(ft93.received)} notifications")
+            ft93.ack(ft93.received[1].partner_seq)
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline and {
+                    d.partner_id: d.cursor for d in self.daemon.status().deliveries}["ft93"] != 2:
+                time.sleep(0.05)
+            status, families = self.snapshot()
+        finally:
+            ft93.close()
+
+        # What the test did, so that agreement is not that of two empty answers.
+        deliveries = {d.partner_id: d for d in status.deliveries}
+        ft = deliveries["ft93"]
+        self.assertEqual((ft.last_partner_seq, ft.cursor, ft.lag, ft.subscribers), (6, 2, 4, 1))
+        self.assertEqual((status.last_seq, status.events_accepted, status.events_duplicate,
+                          status.events_rejected), (7, 7, 1, 1))
+
+        self.assertEqual(value(families, "parcours_last_seq"), status.last_seq)
+        accepted = sum(v for _, labels, v in families["parcours_events_total"]["samples"]
+                       if labels["outcome"] == "accepted")
+        self.assertEqual(accepted, status.events_accepted)
+        self.assertEqual(value(families, "parcours_events_total", type="", outcome="duplicate"),
+                         status.events_duplicate)
+        self.assertEqual(value(families, "parcours_events_total", type="", outcome="rejected"),
+                         status.events_rejected)
+        self.assertGreater(status.batches, 0)
+        self.assertEqual(value(families, "parcours_batches_total"), status.batches)
+        for family in ("parcours_batch_size", "parcours_commit_seconds"):
+            self.assertEqual(value(families, family, family + "_count"), status.batches, family)
+        # The means of Status are the histograms' sums over their counts.
+        self.assertTrue(math.isclose(
+            value(families, "parcours_batch_size", "parcours_batch_size_sum") / status.batches,
+            status.batch_size_mean, rel_tol=1e-6))
+        self.assertTrue(math.isclose(
+            1000 * value(families, "parcours_commit_seconds", "parcours_commit_seconds_sum")
+            / status.batches, status.commit_ms_mean, rel_tol=1e-6))
+
+        # Per partner, the same partners in both. /metrics shows no cursor (only the lag and the
+        # connections): the lag it shows must be the one Status derives from its cursor.
+        lag = {s[1]["partner"]: s[2] for s in families["parcours_delivery_lag"]["samples"]}
+        connections = {s[1]["partner"]: s[2]
+                       for s in families["parcours_partner_connections"]["samples"]}
+        self.assertEqual(set(lag), set(deliveries))
+        self.assertEqual(set(connections), set(deliveries))
+        for partner, d in deliveries.items():
+            self.assertEqual(d.lag, d.last_partner_seq - d.cursor, partner)
+            self.assertEqual(lag[partner], d.lag, partner)
+            self.assertEqual(connections[partner], d.subscribers, partner)
+
+        # Pathways per territory and phase: the same rows, zeros included, with the same counts.
+        shown = {(c.territory, pb.Phase.Name(c.phase)[len("PHASE_"):]): c.count
+                 for c in status.pathways_per_phase}
+        scraped = {(s[1]["territory"], s[1]["phase"]): s[2]
+                   for s in families["parcours_pathways"]["samples"]}
+        self.assertEqual(scraped, shown)
+        self.assertEqual({k: v for k, v in shown.items() if v},
+                         {("93", "REFERRED"): 4, ("93", "ORIENTED"): 1, ("75", "REFERRED"): 1})
+        self.assertIn(("13", "REFERRED"), shown)
 
 
 class HttpUnsentAcksTest(unittest.TestCase):
