@@ -1,0 +1,259 @@
+/* admin_apply.c: one admin request from its bytes to its reply (admin_apply.h). */
+#include "admin_apply.h"
+
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "event.h"
+#include "wire.h"
+#include "wire_names.h"
+
+/* Marks the reply failed with a sentence (which must outlive the reply). */
+static void admin_error(Parcours__V1__AdminReply *reply, char *sentence)
+{
+    reply->ok = 0;
+    reply->error = sentence;
+}
+
+static void admin_status_free(admin_status_t *s)
+{
+    figures_release(&s->figures);
+    free(s->counts);
+    free(s->count_pointers);
+    free(s->deliveries);
+    free(s->delivery_pointers);
+}
+
+/* Fills s->status from the figures (figures.h), which /metrics renders too; its strings point
+ * into s->figures. Returns 0, or -1 when out of memory (s is then left for admin_status_free). */
+static int admin_status_new(const daemon_sources_t *sources, const backup_stats_t *backups,
+                            admin_status_t *s)
+{
+    *s = (admin_status_t){.status = PARCOURS__V1__STATUS__INIT};
+    figures_t *f = &s->figures;
+    if (figures_collect(sources, backups, f) != 0)
+        return -1;
+    /* Every phase but PHASE_UNSPECIFIED, for each territory. */
+    size_t n_counts = f->n_territories * (FIGURES_PHASES - 1);
+    s->counts = calloc(n_counts ? n_counts : 1, sizeof(*s->counts));
+    s->count_pointers = calloc(n_counts ? n_counts : 1, sizeof(*s->count_pointers));
+    s->deliveries = calloc(f->n_deliveries ? f->n_deliveries : 1, sizeof(*s->deliveries));
+    s->delivery_pointers =
+        calloc(f->n_deliveries ? f->n_deliveries : 1, sizeof(*s->delivery_pointers));
+    if (s->counts == NULL || s->count_pointers == NULL || s->deliveries == NULL ||
+        s->delivery_pointers == NULL)
+        return -1;
+
+    Parcours__V1__Status *status = &s->status;
+    status->version = (char *)f->version;
+    status->uptime_ms = f->uptime_ms;
+    status->last_seq = f->store.last_seq;
+    status->pathways_per_phase = s->count_pointers;
+    for (size_t t = 0; t < f->n_territories; t++) {
+        for (unsigned phase = 1; phase < FIGURES_PHASES; phase++) {
+            Parcours__V1__PhaseCount *item = &s->counts[status->n_pathways_per_phase];
+            *item = (Parcours__V1__PhaseCount)PARCOURS__V1__PHASE_COUNT__INIT;
+            item->phase = (Parcours__V1__Phase)phase;
+            item->count = f->territories[t].pathways[phase];
+            item->territory = f->territories[t].territory;
+            s->count_pointers[status->n_pathways_per_phase++] = item;
+        }
+    }
+    status->events_accepted = f->ingest.accepted;
+    status->events_duplicate = f->ingest.duplicate;
+    status->events_rejected = f->ingest.rejected;
+    status->batches = f->batches;
+    status->batch_size_mean = f->batch_size_mean;
+    status->batch_size_max = f->ingest.batch_size_max;
+    status->commit_ms_mean = f->commit_ms_mean;
+    status->commit_ms_max = f->ingest.commit_ms_max;
+    status->durable = f->store.durable;
+    status->deliveries = s->delivery_pointers;
+    for (size_t i = 0; i < f->n_deliveries; i++) {
+        const figures_delivery_t *d = &f->deliveries[i];
+        Parcours__V1__PartnerDelivery *item = &s->deliveries[i];
+        *item = (Parcours__V1__PartnerDelivery)PARCOURS__V1__PARTNER_DELIVERY__INIT;
+        item->partner_id = (char *)d->partner_id;
+        item->last_partner_seq = d->position.last;
+        item->cursor = d->position.cursor;
+        item->lag = d->position.lag;
+        item->subscribers = d->position.subscribers;
+        s->delivery_pointers[status->n_deliveries++] = item;
+    }
+    status->stream_id = f->store.stream_id;
+    return 0;
+}
+
+/* Fills reply->history; the entries and events are freed by admin_history_free. */
+static int admin_history(const daemon_sources_t *sources, const char *beneficiary,
+                         Parcours__V1__AdminReply *reply)
+{
+    uint64_t *seqs = NULL;
+    size_t n = 0;
+    int rc = store_pathway_seqs(sources->store, beneficiary, &seqs, &n);
+    if (rc != STORE_OK)
+        return rc;
+    reply->history = calloc(n ? n : 1, sizeof(*reply->history));
+    if (reply->history == NULL) {
+        free(seqs);
+        return STORE_ENOMEM;
+    }
+    for (size_t i = 0; i < n && rc == STORE_OK; i++) {
+        store_log_entry_t entry;
+        rc = store_log_get(sources->store, seqs[i], &entry);
+        if (rc != STORE_OK)
+            break;
+        Parcours__V1__HistoryEntry *h = malloc(sizeof(*h));
+        if (h == NULL) {
+            store_log_entry_clear(&entry);
+            rc = STORE_ENOMEM;
+            break;
+        }
+        *h = (Parcours__V1__HistoryEntry)PARCOURS__V1__HISTORY_ENTRY__INIT;
+        h->seq = entry.seq;
+        h->committed_at = entry.committed_at;
+        /* A purged event keeps only its seq, type and dates: it has no payload to show. */
+        if (entry.raw_len > 0)
+            h->event = parcours__v1__event__unpack(NULL, entry.raw_len, entry.raw);
+        store_log_entry_clear(&entry);
+        reply->history[reply->n_history++] = h;
+    }
+    free(seqs);
+    return rc;
+}
+
+static void admin_history_free(Parcours__V1__AdminReply *reply)
+{
+    for (size_t i = 0; i < reply->n_history; i++) {
+        if (reply->history[i]->event != NULL)
+            parcours__v1__event__free_unpacked(reply->history[i]->event, NULL);
+        free(reply->history[i]);
+    }
+    free(reply->history);
+}
+
+/* Fills reply->partners; freed by admin_partners_free. */
+static void admin_partners(const daemon_sources_t *sources, Parcours__V1__AdminReply *reply)
+{
+    size_t n = partners_count(sources->partners);
+    reply->partners = calloc(n ? n : 1, sizeof(*reply->partners));
+    Parcours__V1__PartnerInfo *infos = calloc(n ? n : 1, sizeof(*infos));
+    char **territories = calloc(n ? n : 1, PARTNERS_TERRITORIES_MAX * sizeof(char *));
+    if (reply->partners == NULL || infos == NULL || territories == NULL) {
+        free(reply->partners);
+        free(infos);
+        free(territories);
+        reply->partners = NULL;
+        return;
+    }
+    if (n == 0) {
+        free(infos);
+        free(territories);
+        return;
+    }
+    for (size_t i = 0; i < n; i++) {
+        const partner_t *p = partners_at(sources->partners, i);
+        Parcours__V1__PartnerInfo *info = &infos[i];
+        *info = (Parcours__V1__PartnerInfo)PARCOURS__V1__PARTNER_INFO__INIT;
+        info->partner_id = (char *)p->id;
+        info->name = (char *)p->name;
+        info->kind = p->kind;
+        info->territories = &territories[i * PARTNERS_TERRITORIES_MAX];
+        for (size_t t = 0; t < p->n_territories; t++)
+            info->territories[info->n_territories++] = (char *)p->territories[t];
+        reply->partners[reply->n_partners++] = info;
+    }
+}
+
+static void admin_partners_free(Parcours__V1__AdminReply *reply)
+{
+    if (reply->partners == NULL)
+        return;
+    /* admin_partners made one array of infos and one of territories: the first entry points
+     * at the start of both. */
+    if (reply->n_partners > 0) {
+        free(reply->partners[0]->territories);
+        free(reply->partners[0]);
+    }
+    free(reply->partners);
+}
+
+
+void admin_apply(const daemon_sources_t *sources, const backup_stats_t *backups,
+                 const uint8_t *frame, int len, admin_decision_t *d)
+{
+    memset(d, 0, sizeof(*d));
+    d->reply = (Parcours__V1__AdminReply)PARCOURS__V1__ADMIN_REPLY__INIT;
+    d->status = (admin_status_t){.status = PARCOURS__V1__STATUS__INIT};
+    Parcours__V1__AdminReply *reply = &d->reply;
+    reply->ok = 1;
+
+    Parcours__V1__AdminRequest *req =
+        (len > 0 && len <= ADMIN_REQUEST_MAX)
+            ? (Parcours__V1__AdminRequest *)wire_unpack(&parcours__v1__admin_request__descriptor,
+                                                        frame, (size_t)len)
+            : NULL;
+    d->request = req;
+    if (req == NULL) {
+        admin_error(reply, "The request is not a parcours.v1.AdminRequest.");
+        return;
+    }
+    if (!wire_strings_check(&req->base, NULL, 0)) {
+        admin_error(reply, "A string of the request holds a NUL byte or is not valid UTF-8.");
+        return;
+    }
+    bool needs_beneficiary = req->command == PARCOURS__V1__ADMIN_COMMAND__ADMIN_COMMAND_SHOW ||
+                             req->command == PARCOURS__V1__ADMIN_COMMAND__ADMIN_COMMAND_HISTORY;
+    if (needs_beneficiary && !event_id_valid(req->beneficiary_id)) {
+        admin_error(reply, "beneficiary_id must be 1 to 64 characters among A-Z a-z 0-9 . _ : -");
+        return;
+    }
+    int rc = STORE_OK;
+    switch (req->command) {
+    case PARCOURS__V1__ADMIN_COMMAND__ADMIN_COMMAND_STATUS:
+        if (admin_status_new(sources, backups, &d->status) != 0) {
+            admin_error(reply, "The daemon is out of memory; ask again later.");
+            break;
+        }
+        reply->status = &d->status.status;
+        break;
+    case PARCOURS__V1__ADMIN_COMMAND__ADMIN_COMMAND_SHOW:
+        rc = store_pathway_get(sources->store, req->beneficiary_id, &d->pathway);
+        reply->pathway = d->pathway;
+        break;
+    case PARCOURS__V1__ADMIN_COMMAND__ADMIN_COMMAND_HISTORY:
+        rc = admin_history(sources, req->beneficiary_id, reply);
+        break;
+    case PARCOURS__V1__ADMIN_COMMAND__ADMIN_COMMAND_PARTNERS:
+        admin_partners(sources, reply);
+        break;
+    case PARCOURS__V1__ADMIN_COMMAND__ADMIN_COMMAND_BACKUP:
+        d->backup = req; /* answered by the backup, now or once its copy has more */
+        return;
+    default:
+        admin_error(reply,
+                    "Unknown admin command; parcoursctl and parcoursd may differ in version.");
+        break;
+    }
+    if (rc == STORE_ENOTFOUND) {
+        snprintf(d->error, sizeof(d->error), "Beneficiary %s has no pathway here.",
+                 req->beneficiary_id);
+        admin_error(reply, d->error);
+    } else if (rc != STORE_OK) {
+        snprintf(d->error, sizeof(d->error), "The store failed: %s", store_strerror(rc));
+        admin_error(reply, d->error);
+    }
+}
+
+void admin_decision_clear(admin_decision_t *d)
+{
+    admin_history_free(&d->reply);
+    admin_partners_free(&d->reply);
+    admin_status_free(&d->status);
+    if (d->pathway != NULL)
+        parcours__v1__pathway__free_unpacked(d->pathway, NULL);
+    wire_free(d->request != NULL ? &d->request->base : NULL);
+    memset(d, 0, sizeof(*d));
+}
