@@ -11,8 +11,9 @@
 #include <zmq.h>
 
 #include "backup.h"
-#include "event.h"
 #include "clock.h"
+#include "event.h"
+#include "identifier.h"
 #include "log.h"
 #include "phase_counts.h"
 #include "wire.h"
@@ -80,7 +81,7 @@ static void admin_status(admin_t *a, Parcours__V1__Status *status, status_phases
             c->counts[row][i] += phase_counts_get(counts, r, (Parcours__V1__Phase)i);
     }
     status->version = PARCOURS_VERSION;
-    status->uptime_ms = monotonic_ms() - a->sources->started_at_ms;
+    status->uptime_ms = clock_monotonic_ms() - a->sources->started_at_ms;
     status->last_seq = info.last_seq;
     status->n_pathways_per_phase = 0;
     status->pathways_per_phase = c->ptrs;
@@ -284,7 +285,7 @@ static void admin_handle(admin_t *a, const void *identity, size_t identity_len,
     }
     bool needs_beneficiary = req->command == PARCOURS__V1__ADMIN_COMMAND__ADMIN_COMMAND_SHOW ||
                              req->command == PARCOURS__V1__ADMIN_COMMAND__ADMIN_COMMAND_HISTORY;
-    if (needs_beneficiary && !event_id_valid(req->beneficiary_id)) {
+    if (needs_beneficiary && !identifier_valid(req->beneficiary_id)) {
         admin_error(&reply, "beneficiary_id must be 1 to 64 characters among A-Z a-z 0-9 . _ : -");
         goto send;
     }

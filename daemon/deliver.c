@@ -9,8 +9,9 @@
 #include <time.h>
 #include <zmq.h>
 
-#include "event.h"
 #include "clock.h"
+#include "event.h"
+#include "identifier.h"
 #include "log.h"
 #include "notification.h"
 #include "pathway.h"
@@ -537,7 +538,7 @@ static void deliver_on_heartbeat_timer(evutil_socket_t fd, short what, void *arg
     (void)fd;
     (void)what;
     deliver_t *d = arg;
-    int64_t now = monotonic_ms();
+    int64_t now = clock_monotonic_ms();
     Parcours__V1__Heartbeat heartbeat = PARCOURS__V1__HEARTBEAT__INIT;
     Parcours__V1__DeliverReply reply = PARCOURS__V1__DELIVER_REPLY__INIT;
     reply.kind_case = PARCOURS__V1__DELIVER_REPLY__KIND_HEARTBEAT;
@@ -609,7 +610,7 @@ static int pump_entry(uint64_t partner_seq, uint64_t seq, void *ctx)
         free(owned_event);
         free(owned_view);
         if (rc == 0) {
-            s->last_sent_ms = monotonic_ms();
+            s->last_sent_ms = clock_monotonic_ms();
             s->in_flight[(s->head + s->count) % s->window] = partner_seq;
             s->count++;
         }
@@ -674,7 +675,7 @@ static void deliver_subscribe(deliver_t *d, const uint8_t *identity, size_t iden
 {
     char message[256];
     /* Only an identifier that passed the rule is ever repeated in a reply. */
-    if (sub->partner_id[0] != '\0' && !event_id_valid(sub->partner_id)) {
+    if (sub->partner_id[0] != '\0' && !identifier_valid(sub->partner_id)) {
         deliver_error(d, identity, identity_len, ERROR_CODE(MALFORMED),
                       "Subscribe.partner_id must be 1 to 64 characters among A-Z a-z 0-9 . _ : - "
                       "(or empty on a connection authenticated by its key).");
@@ -752,7 +753,7 @@ static void deliver_subscribe(deliver_t *d, const uint8_t *identity, size_t iden
     s->window = window;
     s->next = from;
     s->serial = ++d->serial;
-    s->last_sent_ms = monotonic_ms();
+    s->last_sent_ms = clock_monotonic_ms();
 
     Parcours__V1__Subscribed ok = PARCOURS__V1__SUBSCRIBED__INIT;
     Parcours__V1__DeliverReply reply = PARCOURS__V1__DELIVER_REPLY__INIT;
