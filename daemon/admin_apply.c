@@ -206,7 +206,7 @@ void admin_apply(const daemon_sources_t *sources, const backup_stats_t *backups,
     }
     bool needs_beneficiary = req->command == PARCOURS__V1__ADMIN_COMMAND__ADMIN_COMMAND_SHOW ||
                              req->command == PARCOURS__V1__ADMIN_COMMAND__ADMIN_COMMAND_HISTORY;
-    if (needs_beneficiary && !event_id_valid(req->beneficiary_id)) {
+    if (needs_beneficiary && !identifier_valid(req->beneficiary_id)) {
         admin_error(reply, "beneficiary_id must be 1 to 64 characters among A-Z a-z 0-9 . _ : -");
         return;
     }

@@ -98,7 +98,7 @@ static uint64_t backup_token(void)
     uint64_t token = 0;
     while (token == 0) {
         if (getrandom(&token, sizeof(token), 0) != (ssize_t)sizeof(token))
-            token = (uint64_t)monotonic_ms() ^ ((uint64_t)getpid() << 32);
+            token = (uint64_t)clock_monotonic_ms() ^ ((uint64_t)getpid() << 32);
     }
     return token;
 }
@@ -149,7 +149,7 @@ static int backup_start(backup_t *b, char *err, size_t errlen)
     b->running = true;
     b->token = backup_token();
     b->offset = 0;
-    b->started_ms = monotonic_ms();
+    b->started_ms = clock_monotonic_ms();
     b->stats.running = true;
     log_info("backup: started");
     return 0;
@@ -186,7 +186,7 @@ static void backup_serve(backup_t *b)
     size_t identity_len = b->identity_len;
     memcpy(identity, b->identity, identity_len);
     uint64_t bytes = b->offset;
-    double seconds = (double)(monotonic_ms() - b->started_ms) / 1000.0;
+    double seconds = (double)(clock_monotonic_ms() - b->started_ms) / 1000.0;
     backup_end(b);
     if (b->result == STORE_OK) {
         log_info("backup: done, %llu bytes in %.1f s", (unsigned long long)bytes, seconds);
@@ -286,7 +286,7 @@ void backup_request(backup_t *b, const void *identity, size_t identity_len,
             snprintf(sentence, sizeof(sentence),
                      "A backup is already running (started %lld s ago): wait for it to end, or "
                      "for it to be abandoned %u s after its last request.",
-                     (long long)((monotonic_ms() - b->started_ms) / 1000), b->idle_seconds);
+                     (long long)((clock_monotonic_ms() - b->started_ms) / 1000), b->idle_seconds);
             reply_error(b, identity, identity_len, sentence);
             return;
         }

@@ -177,7 +177,7 @@ static void deliver_on_heartbeat_timer(evutil_socket_t fd, short what, void *arg
     (void)fd;
     (void)what;
     deliver_t *d = arg;
-    int64_t now = monotonic_ms();
+    int64_t now = clock_monotonic_ms();
     Parcours__V1__Heartbeat heartbeat = PARCOURS__V1__HEARTBEAT__INIT;
     Parcours__V1__DeliverReply reply = PARCOURS__V1__DELIVER_REPLY__INIT;
     reply.kind_case = PARCOURS__V1__DELIVER_REPLY__KIND_HEARTBEAT;
@@ -229,7 +229,7 @@ static int pump_entry(uint64_t partner_seq, uint64_t seq, void *ctx)
         built.n.stream_id = p->d->stream_id;
         rc = deliver_send_notification(p->d, s, &built.n);
         if (rc == 0) {
-            s->last_sent_ms = monotonic_ms();
+            s->last_sent_ms = clock_monotonic_ms();
             s->in_flight[(s->head + s->count) % s->window] = partner_seq;
             s->count++;
         }
@@ -294,7 +294,7 @@ static void deliver_subscribe(deliver_t *d, const uint8_t *identity, size_t iden
 {
     char message[256];
     /* Only an identifier that passed the rule is ever repeated in a reply. */
-    if (sub->partner_id[0] != '\0' && !event_id_valid(sub->partner_id)) {
+    if (sub->partner_id[0] != '\0' && !identifier_valid(sub->partner_id)) {
         deliver_error(d, identity, identity_len, ERROR_CODE(MALFORMED),
                       "Subscribe.partner_id must be 1 to 64 characters among A-Z a-z 0-9 . _ : - "
                       "(or empty on a connection authenticated by its key).");
@@ -372,7 +372,7 @@ static void deliver_subscribe(deliver_t *d, const uint8_t *identity, size_t iden
     s->window = window;
     s->next = from;
     s->serial = ++d->serial;
-    s->last_sent_ms = monotonic_ms();
+    s->last_sent_ms = clock_monotonic_ms();
 
     Parcours__V1__Subscribed ok = PARCOURS__V1__SUBSCRIBED__INIT;
     Parcours__V1__DeliverReply reply = PARCOURS__V1__DELIVER_REPLY__INIT;

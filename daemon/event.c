@@ -40,22 +40,6 @@ static const char *const event_type_names[] = {
 };
 #define EVENT_TYPE_COUNT (sizeof(event_type_names) / sizeof(event_type_names[0]))
 
-bool event_id_valid(const char *s)
-{
-    if (s == NULL)
-        return false;
-    size_t n = 0;
-    for (; s[n] != '\0'; n++) {
-        char c = s[n];
-        if (n >= EVENT_ID_MAX)
-            return false;
-        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-              c == '.' || c == '_' || c == ':' || c == '-'))
-            return false;
-    }
-    return n > 0;
-}
-
 Parcours__V1__EventType event_type(const Parcours__V1__Event *e)
 {
     int type = (int)e->payload_case - EVENT_PAYLOAD_OFFSET;
@@ -178,12 +162,10 @@ static int fail(event_error_t *err, Parcours__V1__ErrorCode code, const char *fm
     return -1;
 }
 
-#define ID_RULE "1 to 64 characters among A-Z a-z 0-9 . _ : -"
-
 static int check_id(event_error_t *err, const char *field, const char *value)
 {
-    if (!event_id_valid(value))
-        return fail(err, ERROR_CODE(MALFORMED), "%s must be %s.", field, ID_RULE);
+    if (!identifier_valid(value))
+        return fail(err, ERROR_CODE(MALFORMED), "%s must be %s.", field, IDENTIFIER_RULE);
     return 0;
 }
 
@@ -412,7 +394,7 @@ int event_decode(const uint8_t *frame, size_t len, size_t max_len, Parcours__V1_
         return fail(err, ERROR_CODE(MALFORMED),
                     "The frame is not a parcours.v1.Event (protobuf decoding failed).");
     /* The Ack names the event only by an id that passed the rule: never raw partner bytes. */
-    if (err_event_id != NULL && wire_string_whole(e->event_id) && event_id_valid(e->event_id))
+    if (err_event_id != NULL && wire_string_whole(e->event_id) && identifier_valid(e->event_id))
         memcpy(err_event_id, e->event_id, strlen(e->event_id) + 1);
 
     int rc = -1;
@@ -421,7 +403,7 @@ int event_decode(const uint8_t *frame, size_t len, size_t max_len, Parcours__V1_
         fail(err, ERROR_CODE(MALFORMED),
              "%s holds a NUL byte or is not valid UTF-8; identifiers are %s, other strings "
              "UTF-8.",
-             field, ID_RULE);
+             field, IDENTIFIER_RULE);
         goto done;
     }
     if (check_id(err, "event_id", e->event_id) || check_id(err, "partner_id", e->partner_id))

@@ -14,11 +14,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "identifier.h"
 #include "parcours.pb-c.h"
 
-#define EVENT_ID_MAX      64   /* bytes of any identifier */
-#define EVENT_FRAME_MAX   4096 /* the largest Event frame accepted, in bytes */
-#define EVENT_MESSAGE_MAX 256  /* room for a rejection sentence */
+#define EVENT_ID_MAX      IDENTIFIER_MAX /* bytes of any identifier (common/identifier.h) */
+#define EVENT_FRAME_MAX   4096           /* the largest Event frame accepted, in bytes */
+#define EVENT_MESSAGE_MAX 256            /* room for a rejection sentence */
 
 #define EVENT_WEEKLY_HOURS_DEFAULT 15 /* a contrat d'engagement's weekly activity by default */
 #define EVENT_WEEKLY_HOURS_MAX     48 /* the most weekly hours a contract may plan */
@@ -63,8 +64,5 @@ const char *event_type_name(Parcours__V1__EventType type);
 
 /* The event type for a name of event_type_name(), or EVENT_TYPE_UNSPECIFIED. */
 Parcours__V1__EventType event_type_from_name(const char *name);
-
-/* True when s is 1-64 bytes of [A-Za-z0-9._:-]. */
-bool event_id_valid(const char *s);
 
 #endif

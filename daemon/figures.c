@@ -73,7 +73,7 @@ int figures_collect(const daemon_sources_t *sources, const backup_stats_t *backu
 {
     memset(out, 0, sizeof(*out));
     out->version = PARCOURS_VERSION;
-    out->uptime_ms = monotonic_ms() - sources->started_at_ms;
+    out->uptime_ms = clock_monotonic_ms() - sources->started_at_ms;
     /* A store that cannot be read leaves its figures at zero (store_info clears them first) but
      * must not hide the others: an unusable store is when an operator looks at them. */
     store_info(sources->store, &out->store);

@@ -8,8 +8,8 @@
 #include <string.h>
 #include <time.h>
 
-#include "event.h"
 #include "clock.h"
+#include "event.h"
 #include "ingest_apply.h"
 #include "phase_counts.h"
 #include "log.h"
@@ -258,7 +258,7 @@ static void ingest_on_readable(router_t *r, void *ctx)
 {
     (void)r;
     ingest_t *in = ctx;
-    in->apply.committed_at = clock_ms(CLOCK_REALTIME);
+    in->apply.committed_at = clock_realtime_ms();
     while (!in->stopped && in->n_acks < in->batch_max && ingest_receive(in))
         ;
     if (in->n_acks == 0)

@@ -21,11 +21,11 @@
 #include <zmq.h>
 
 #include "admin.h"
+#include "clock.h"
 #include "config.h"
 #include "deliver.h"
 #include "http.h"
 #include "ingest.h"
-#include "clock.h"
 #include "log.h"
 #include "partners_file.h"
 #include "restore.h"
@@ -282,7 +282,8 @@ int main(int argc, char **argv)
      * them at once, in the same pass. */
     ingest_on_commit(d.ingest, on_commit, d.deliver);
     store_on_unusable(store, on_store_unusable, &d);
-    d.sources = (daemon_sources_t){store, partners, d.ingest, d.deliver, d.zap, monotonic_ms()};
+    d.sources =
+        (daemon_sources_t){store, partners, d.ingest, d.deliver, d.zap, clock_monotonic_ms()};
     if (admin_new(d.base, zmq_context, config.admin_endpoint, secret, &d.sources,
                   (unsigned)config.admin_backup_idle_timeout, &d.admin, err, sizeof(err)) != 0)
         fatal("%s", err);

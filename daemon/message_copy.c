@@ -1,45 +1,14 @@
 /* message_copy.c: a deep copy of a protobuf-c message (message_copy.h). */
 #include "message_copy.h"
 
-#include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "pbwalk.h"
+
+/* A member of a message being filled, for writing (pbwalk.h reads them). */
 #define MEMBER(type, message, offset) (*(type *)((uint8_t *)(message) + (offset)))
-
-/* The size of one element of a repeated field of type t, as protobuf-c lays it out. */
-static size_t element_size(ProtobufCType t)
-{
-    switch (t) {
-    case PROTOBUF_C_TYPE_INT64:
-    case PROTOBUF_C_TYPE_SINT64:
-    case PROTOBUF_C_TYPE_SFIXED64:
-    case PROTOBUF_C_TYPE_UINT64:
-    case PROTOBUF_C_TYPE_FIXED64:
-        return sizeof(uint64_t);
-    case PROTOBUF_C_TYPE_DOUBLE:
-        return sizeof(double);
-    case PROTOBUF_C_TYPE_BOOL:
-        return sizeof(protobuf_c_boolean);
-    case PROTOBUF_C_TYPE_STRING:
-        return sizeof(char *);
-    case PROTOBUF_C_TYPE_BYTES:
-        return sizeof(ProtobufCBinaryData);
-    case PROTOBUF_C_TYPE_MESSAGE:
-        return sizeof(ProtobufCMessage *);
-    default: /* int32, sint32, sfixed32, uint32, fixed32, float, enum */
-        return sizeof(uint32_t);
-    }
-}
-
-/* Whether field f of m holds a value of its own: every field but the members of a oneof that
- * are not the selected one (they share the selected one's storage). */
-static bool field_selected(const ProtobufCMessage *m, const ProtobufCFieldDescriptor *f)
-{
-    return !(f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) ||
-           MEMBER(uint32_t, m, f->quantifier_offset) == f->id;
-}
 
 /* Makes field f of c own nothing (what free_unpacked then leaves alone), before it is filled. */
 static void field_clear(ProtobufCMessage *c, const ProtobufCFieldDescriptor *f)
@@ -103,14 +72,14 @@ static int field_copy(ProtobufCMessage *c, const ProtobufCMessage *m,
     if (f->label != PROTOBUF_C_LABEL_REPEATED) {
         if (f->type == PROTOBUF_C_TYPE_STRING || f->type == PROTOBUF_C_TYPE_BYTES ||
             f->type == PROTOBUF_C_TYPE_MESSAGE)
-            return value_copy(f, (const uint8_t *)m + f->offset, (uint8_t *)c + f->offset);
+            return value_copy(f, pbwalk_field_member(m, f), (uint8_t *)c + f->offset);
         return 0; /* a scalar: copied with the struct */
     }
-    size_t n = MEMBER(size_t, m, f->quantifier_offset);
-    const uint8_t *from = MEMBER(void *, m, f->offset);
+    size_t n = pbwalk_field_count(m, f);
+    const uint8_t *from = *(const uint8_t *const *)pbwalk_field_member(m, f);
     if (n == 0 || from == NULL)
         return 0;
-    size_t size = element_size(f->type);
+    size_t size = pbwalk_element_size(f->type);
     uint8_t *array = calloc(n, size);
     if (array == NULL)
         return -1;
@@ -160,11 +129,11 @@ ProtobufCMessage *message_copy(const ProtobufCMessage *m)
     c->n_unknown_fields = 0;
     c->unknown_fields = NULL;
     for (unsigned i = 0; i < d->n_fields; i++)
-        if (field_selected(m, &d->fields[i]))
+        if (pbwalk_field_selected(m, &d->fields[i]))
             field_clear(c, &d->fields[i]);
     int rc = 0;
     for (unsigned i = 0; rc == 0 && i < d->n_fields; i++)
-        if (field_selected(m, &d->fields[i]))
+        if (pbwalk_field_selected(m, &d->fields[i]))
             rc = field_copy(c, m, &d->fields[i]);
     if (rc == 0)
         rc = unknown_fields_copy(c, m);

@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "event.h"
+#include "identifier.h"
 #include "wire_names.h"
 
 struct partners {
@@ -106,7 +106,7 @@ static bool territory_valid(const char *t)
 
 int partners_add(partners_t *p, const partner_t *partner)
 {
-    if (p == NULL || partner == NULL || !event_id_valid(partner->id) ||
+    if (p == NULL || partner == NULL || !identifier_valid(partner->id) ||
         partner_kind_name(partner->kind) == NULL || partner->n_territories == 0 ||
         partner->n_territories > PARTNERS_TERRITORIES_MAX ||
         memchr(partner->name, '\0', sizeof(partner->name)) == NULL)

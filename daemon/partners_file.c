@@ -7,6 +7,7 @@
 #include <zmq.h>
 
 #include "event.h"
+#include "identifier.h"
 #include "ini_file.h"
 
 #define PARTNERS_FILE_MAX 4096 /* partners in one territory, far above any real one */
@@ -75,12 +76,8 @@ static int partners_entry(void *ctx, int line, const char *section, const char *
 {
     partners_parse_t *pp = ctx;
     if (name == NULL) {
-        if (!event_id_valid(section))
-            return snprintf(
-                       err, errlen,
-                       "[%s] is not a partner id: 1 to 64 characters among A-Z a-z 0-9 . _ : -",
-                       section),
-                   -1;
+        if (!identifier_valid(section))
+            return snprintf(err, errlen, "[%s] is not a partner id: " IDENTIFIER_RULE, section), -1;
         for (size_t i = 0; i < pp->count; i++)
             if (strcmp(pp->items[i].id, section) == 0)
                 return snprintf(err, errlen, "partner [%s] is declared twice (first on line %d)",

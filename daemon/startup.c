@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "keys.h"
+#include "keyfile.h"
 #include "partners_file.h"
 
 /* Appends one formatted line to errors; a full buffer keeps what fits. */
@@ -37,7 +37,7 @@ int startup_load(const char *config_path, startup_t *s, char *errors, size_t err
     const config_t *c = &s->config;
     if (c->security_curve && c->security_secret_key[0] != '\0') {
         char err[CONFIG_PATH_MAX + 128];
-        if (keys_read(c->security_secret_key, 1, s->secret_key, err, sizeof(err)) != 0) {
+        if (keyfile_read(c->security_secret_key, true, s->secret_key, err, sizeof(err)) != 0) {
             /* A systemd credential exists only for the service's processes: an admin running
              * -n by hand on the production file is told where the key really is. */
             bool credential = strncmp(c->security_secret_key, "/run/credentials/", 17) == 0 &&

@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "pbwalk.h"
+
 /*
  * Every block given to protobuf-c starts after a header that records its size. protobuf-c
  * allocates a string field of n wire bytes as n + 1 bytes (the bytes, then a terminator), so a
@@ -138,18 +140,13 @@ static bool check_message(const ProtobufCMessage *m, char *path, size_t pathlen)
         const ProtobufCFieldDescriptor *f = &d->fields[i];
         if (f->type != PROTOBUF_C_TYPE_STRING && f->type != PROTOBUF_C_TYPE_MESSAGE)
             continue;
-        const char *base = (const char *)m;
-        if ((f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) &&
-            *(const uint32_t *)(base + f->quantifier_offset) != f->id)
+        if (!pbwalk_field_selected(m, f))
             continue; /* another member of the oneof is set */
-        size_t n = 1;
-        const void *const *values = (const void *const *)(base + f->offset);
-        if (f->label == PROTOBUF_C_LABEL_REPEATED) {
-            n = *(const size_t *)(base + f->quantifier_offset);
-            values = *(const void *const *const *)(base + f->offset);
-        }
+        bool repeated = f->label == PROTOBUF_C_LABEL_REPEATED;
+        size_t n = repeated ? pbwalk_field_count(m, f) : 1;
         for (size_t k = 0; k < n; k++) {
-            const void *v = values[k];
+            const void *v = *(const void *const *)(repeated ? pbwalk_field_element(m, f, k)
+                                                            : pbwalk_field_member(m, f));
             if (v == NULL)
                 continue;
             bool ok =

@@ -180,31 +180,6 @@ static void test_event_type_names(void **state)
     assert_int_equal(event_type_from_name("Training"), EVENT_TYPE(UNSPECIFIED));
 }
 
-static void test_event_id_valid(void **state)
-{
-    (void)state;
-    char id[EVENT_ID_MAX + 2];
-    memset(id, 'a', EVENT_ID_MAX);
-    id[EVENT_ID_MAX] = '\0';
-    assert_true(event_id_valid(id));
-    id[EVENT_ID_MAX] = 'a';
-    id[EVENT_ID_MAX + 1] = '\0';
-    assert_false(event_id_valid(id));
-    assert_true(event_id_valid("a"));
-    assert_true(event_id_valid("AZaz09._:-"));
-    assert_true(event_id_valid("01HZX3K9P2QF7T5W8Y"));
-    assert_false(event_id_valid(""));
-    assert_false(event_id_valid("a b"));
-    assert_false(event_id_valid("a/b"));
-    assert_false(event_id_valid("a\\b"));
-    assert_false(event_id_valid("a\tb"));
-    assert_false(event_id_valid("a\nb"));
-    assert_false(event_id_valid("a+b"));
-    assert_false(event_id_valid("a@b"));
-    assert_false(event_id_valid("caf\xc3\xa9"));
-    assert_false(event_id_valid("\x80"));
-}
-
 /* ------------------------------------------------------------------------------------------ */
 /* Size. */
 
@@ -330,9 +305,9 @@ static void test_decode_mutated_frames(void **state)
         decoded_t d;
         decode(frame, len, 0, &d);
         if (d.rc == 0) {
-            assert_true(event_id_valid(d.event->event_id));
-            assert_true(event_id_valid(d.event->partner_id));
-            assert_true(event_id_valid(d.event->beneficiary_id));
+            assert_true(identifier_valid(d.event->event_id));
+            assert_true(identifier_valid(d.event->partner_id));
+            assert_true(identifier_valid(d.event->beneficiary_id));
             assert_true(d.event->occurred_at > 0);
             assert_int_not_equal(event_type(d.event), EVENT_TYPE(UNSPECIFIED));
             event_destroy(&d.event);
@@ -935,7 +910,6 @@ int main(void)
         cmocka_unit_test(test_decode_valid_event_of_each_type),
         cmocka_unit_test(test_decode_accepts_null_err_event_id),
         cmocka_unit_test(test_event_type_names),
-        cmocka_unit_test(test_event_id_valid),
         cmocka_unit_test(test_decode_too_large),
         cmocka_unit_test(test_decode_truncated_frames),
         cmocka_unit_test(test_decode_random_bytes),

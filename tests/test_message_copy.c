@@ -163,7 +163,7 @@ static ProtobufCMessage *random_message(const ProtobufCMessageDescriptor *d, int
             continue;
         }
         if (f->label == PROTOBUF_C_LABEL_REPEATED) {
-            size_t n = rnd() % 4, size = element_size(f->type);
+            size_t n = rnd() % 4, size = pbwalk_element_size(f->type);
             if (n == 0)
                 continue;
             uint8_t *array = calloc(n, size);

@@ -14,7 +14,7 @@
 #include <unistd.h>
 #include <zmq.h>
 
-#include "time_ms.h"
+#include "clock.h"
 #include "curve.h"
 #include "parcours.h"
 
@@ -69,13 +69,13 @@ static int admin_exchange(admin_conn_t *c, const Parcours__V1__AdminRequest *req
     if (frame == NULL)
         return PARCOURS_ENOMEM;
     parcours__v1__admin_request__pack(request, frame);
-    int64_t until = clock_ms(CLOCK_MONOTONIC) + timeout_ms;
+    int64_t until = clock_monotonic_ms() + timeout_ms;
     int rc = zmq_send(c->socket, frame, len, 0) < 0
                  ? (errno == EAGAIN ? PARCOURS_EUNREACHABLE : PARCOURS_ESOCKET)
                  : PARCOURS_OK;
     free(frame);
     while (rc == PARCOURS_OK) {
-        int64_t left = until - clock_ms(CLOCK_MONOTONIC);
+        int64_t left = until - clock_monotonic_ms();
         zmq_pollitem_t item = {.socket = c->socket, .events = ZMQ_POLLIN};
         int n = zmq_poll(&item, 1, left > 0 ? (long)left : 0);
         if (n > 0)

@@ -28,9 +28,13 @@
 #include <time.h>
 #include <zmq.h>
 
-#include "time_ms.h"
+#include "clock.h"
 #include "curve.h"
 #include "identifier.h"
+
+/* parcours.h cannot include common/identifier.h (it is installed alone): the two limits must
+ * stay one. */
+_Static_assert(PARCOURS_ID_MAX == IDENTIFIER_MAX, "PARCOURS_ID_MAX is the identifier rule's");
 
 #define DEFAULT_ACK_TIMEOUT_MS   5000
 #define DEFAULT_MAX_ATTEMPTS     5
@@ -200,7 +204,7 @@ int parcours_event_id_new(char out[PARCOURS_EVENT_ID_LEN + 1])
     /* Drawn outside the lock: getrandom may block early at boot, and most calls need it. */
     if (random_fill(fresh, sizeof(fresh)) != PARCOURS_OK)
         return PARCOURS_ERANDOM;
-    uint64_t now = (uint64_t)clock_ms(CLOCK_REALTIME) & 0xFFFFFFFFFFFFull;
+    uint64_t now = (uint64_t)clock_realtime_ms() & 0xFFFFFFFFFFFFull;
 
     pthread_mutex_lock(&id_lock);
     if (now > id_last_ms) {
@@ -369,7 +373,7 @@ int parcours_client_new(const char *endpoint, const char *partner_id,
     if (out == NULL)
         return PARCOURS_EINVAL;
     *out = NULL;
-    if (endpoint == NULL || !parcours_identifier_valid(partner_id))
+    if (endpoint == NULL || !identifier_valid(partner_id))
         return PARCOURS_EINVAL;
     parcours_client_options_t o = PARCOURS_CLIENT_OPTIONS_INIT;
     if (opts != NULL)
@@ -625,12 +629,12 @@ int parcours_client_publish(parcours_client_t *client, const Parcours__V1__Event
         if (rc != PARCOURS_OK)
             return rc;
         copy.event_id = id;
-    } else if (!parcours_identifier_valid(event->event_id)) {
+    } else if (!identifier_valid(event->event_id)) {
         return PARCOURS_EINVAL;
     }
     if (str_empty(event->partner_id))
         copy.partner_id = c->partner_id;
-    else if (!parcours_identifier_valid(event->partner_id))
+    else if (!identifier_valid(event->partner_id))
         return PARCOURS_EINVAL;
     if (index_find(c, copy.event_id) != NIL)
         return PARCOURS_EINFLIGHT;
@@ -652,7 +656,7 @@ int parcours_client_publish(parcours_client_t *client, const Parcours__V1__Event
     s->backoff_ms = c->retry_backoff_ms;
     index_insert(c, i);
     c->in_flight++;
-    slot_attempt(c, i, clock_ms(CLOCK_MONOTONIC));
+    slot_attempt(c, i, clock_monotonic_ms());
     if (event_id != NULL)
         copy_text(event_id, PARCOURS_ID_MAX + 1, s->event_id);
     /* A socket failure here shows again, and is reported, on the next poll. */
@@ -665,10 +669,10 @@ int parcours_client_poll(parcours_client_t *client, int timeout_ms, parcours_ack
     parcours_client_t *c = client;
     if (c == NULL || ack == NULL)
         return PARCOURS_EINVAL;
-    int64_t start = clock_ms(CLOCK_MONOTONIC);
+    int64_t start = clock_monotonic_ms();
     int64_t until = timeout_ms < 0 ? INT64_MAX : start + timeout_ms;
     for (;;) {
-        int64_t now = clock_ms(CLOCK_MONOTONIC);
+        int64_t now = clock_monotonic_ms();
         int rc = client_receive(c, now);
         if (rc != PARCOURS_OK)
             return rc;
@@ -710,17 +714,17 @@ int parcours_client_send(parcours_client_t *client, const Parcours__V1__Event *e
         return PARCOURS_EINVAL;
     if (client->in_flight > 0)
         return PARCOURS_EBUSY;
-    int64_t until = clock_ms(CLOCK_MONOTONIC) + (timeout_ms < 0 ? 0 : timeout_ms);
+    int64_t until = clock_monotonic_ms() + (timeout_ms < 0 ? 0 : timeout_ms);
     int rc = parcours_client_publish(client, event, NULL);
     if (rc != PARCOURS_OK)
         return rc;
     for (;;) {
-        int64_t left = until - clock_ms(CLOCK_MONOTONIC);
+        int64_t left = until - clock_monotonic_ms();
         rc = parcours_client_poll(client, timeout_ms < 0 ? -1 : (left > 0 ? (int)left : 0), ack);
         if (rc != 0)
             return rc == 1 ? PARCOURS_OK : rc;
         /* Nothing final yet: the time is up, or a signal cut the wait short. */
-        if (timeout_ms >= 0 && clock_ms(CLOCK_MONOTONIC) >= until)
+        if (timeout_ms >= 0 && clock_monotonic_ms() >= until)
             return PARCOURS_EUNREACHABLE;
     }
 }

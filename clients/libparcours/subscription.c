@@ -41,7 +41,7 @@
 #include <time.h>
 #include <zmq.h>
 
-#include "time_ms.h"
+#include "clock.h"
 #include "curve.h"
 #include "identifier.h"
 
@@ -357,7 +357,7 @@ int parcours_subscription_new(const char *endpoint, const char *partner_id,
     parcours_subscription_options_t o = PARCOURS_SUBSCRIPTION_OPTIONS_INIT;
     if (opts != NULL)
         o = *opts;
-    if (endpoint == NULL || !parcours_identifier_valid(partner_id) || o.window < 0 ||
+    if (endpoint == NULL || !identifier_valid(partner_id) || o.window < 0 ||
         o.window > PARCOURS_SUBSCRIPTION_WINDOW_MAX || o.n_types > MAX_TYPES ||
         (int)o.ack_mode < (int)PARCOURS_ACK_AUTO || (int)o.ack_mode > (int)PARCOURS_ACK_NEVER ||
         (o.n_types > 0 && o.types == NULL) ||
@@ -462,7 +462,7 @@ int parcours_subscription_poll(parcours_subscription_t *sub, int timeout_ms,
         return PARCOURS_EINVAL;
     if (sub->refused)
         return PARCOURS_EREFUSED;
-    int64_t until = timeout_ms < 0 ? INT64_MAX : clock_ms(CLOCK_MONOTONIC) + timeout_ms;
+    int64_t until = timeout_ms < 0 ? INT64_MAX : clock_monotonic_ms() + timeout_ms;
     int handed = 0;
     for (;;) {
         /* The monitor first: a new connection's Subscribe goes out before anything else. */
@@ -475,7 +475,7 @@ int parcours_subscription_poll(parcours_subscription_t *sub, int timeout_ms,
             return rc;
         if (rc == HANDLED_STOP || handed > 0)
             return handed;
-        int64_t now = clock_ms(CLOCK_MONOTONIC);
+        int64_t now = clock_monotonic_ms();
         if (now >= until)
             return 0;
 

@@ -64,7 +64,7 @@ static envelope_t envelope_find(const char *key)
 
 static int set_id(char **field, const char *name, const char *value, char *err, size_t errlen)
 {
-    if (!parcours_identifier_valid(value)) {
+    if (!identifier_valid(value)) {
         snprintf(err, errlen,
                  "%s: \"%s\" is not an identifier (1 to %d characters among "
                  "A-Z a-z 0-9 . _ : -)",

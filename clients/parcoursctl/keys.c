@@ -4,11 +4,11 @@
  *   keygen NAME [--dir DIR]
  *
  * writes DIR/NAME.secret (mode 0600) and DIR/NAME.public, each a comment line and the key as
- * 40 Z85 characters (the format of daemon/keys.c and parcours_keys_read), and prints the line
- * the partners file takes, `public_key = <Z85>`, alone on stdout so that a script can append
- * it. A key is never overwritten: both files are created with O_EXCL, and an existing one is an
- * error. The same command makes the daemon's key (its .secret goes to [security] secret_key,
- * its .public to the clients) and admin keys (their public key goes to [admin] keys).
+ * 40 Z85 characters (the format common/keyfile.c reads, for parcoursd and parcours_keys_read),
+ * and prints the line the partners file takes, `public_key = <Z85>`, alone on stdout so that a
+ * script can append it. A key is never overwritten: both files are created with O_EXCL, and an
+ * existing one is an error. The same command makes the daemon's key (its .secret goes to [security]
+ * secret_key, its .public to the clients) and admin keys (their public key goes to [admin] keys).
  *
  * With CURVE on (see parcoursctl.h), every connection needs its own secret key, the daemon
  * knowing the connection as the key's partner, and the daemon's public key. A key that cannot
@@ -23,18 +23,10 @@
 #include <unistd.h>
 #include <zmq.h>
 
-#include "parcours.h"
 #include "identifier.h"
+#include "keyfile.h"
+#include "parcours.h"
 #include "parcoursctl.h"
-
-#define KEY_Z85_LEN 40
-
-static void keys_wipe(void *p, size_t n)
-{
-    volatile uint8_t *b = p;
-    while (n-- > 0)
-        *b++ = 0;
-}
 
 /* ------------------------------------------------------------------------------------------ */
 /* keygen */
@@ -110,7 +102,7 @@ int cmd_keygen(ctl_t *ctl, int argc, char **argv)
         return ctl_usage("keygen");
     /* A key's name is a partner id (the wire's identifier rule: no / can slip in), and becomes
      * a file name: no hidden files either. */
-    if (!parcours_identifier_valid(name) || name[0] == '.') {
+    if (!identifier_valid(name) || name[0] == '.') {
         fprintf(stderr,
                 "parcoursctl keygen: the name is a partner id (or \"parcoursd\", \"admin\"): 1 "
                 "to %d characters of A-Z a-z 0-9 . _ : -, not starting with a dot\n",
@@ -137,7 +129,7 @@ int cmd_keygen(ctl_t *ctl, int argc, char **argv)
 
     /* A Z85 key never starts with '#' (a group's first character encodes at most 2^32 - 1,
      * index 82 of the 85), so the files can keep '#' for comments. */
-    char public_z85[KEY_Z85_LEN + 1], secret_z85[KEY_Z85_LEN + 1];
+    char public_z85[KEYFILE_Z85_LENGTH + 1], secret_z85[KEYFILE_Z85_LENGTH + 1];
     if (zmq_curve_keypair(public_z85, secret_z85) != 0) {
         fprintf(stderr, "parcoursctl keygen: %s\n",
                 errno == ENOTSUP ? parcours_strerror(PARCOURS_ENOCURVE) : zmq_strerror(errno));
@@ -152,7 +144,7 @@ int cmd_keygen(ctl_t *ctl, int argc, char **argv)
              "# CURVE public key of %s, made by parcoursctl keygen. In the partners file, [%s] "
              "takes:\n# public_key = %s\n%s\n",
              name, name, public_z85, public_z85);
-    keys_wipe(secret_z85, sizeof(secret_z85));
+    keyfile_wipe(secret_z85, sizeof(secret_z85));
 
     /* O_EXCL decides, should another keygen have come between the checks and here. */
     const char *failed = NULL;
@@ -164,7 +156,7 @@ int cmd_keygen(ctl_t *ctl, int argc, char **argv)
         unlink(secret_path); /* a secret key without its public key is of no use */
         errno = e;
     }
-    keys_wipe(secret_text, sizeof(secret_text));
+    keyfile_wipe(secret_text, sizeof(secret_text));
     if (failed != NULL) {
         if (errno == EEXIST)
             return keygen_exists(failed);
@@ -273,7 +265,7 @@ static int curve_server(const ctl_t *ctl, ctl_curve_t *curve)
     const char *option = ctl->server_key_option;
     if (option != NULL) {
         struct stat st;
-        if (strlen(option) == KEY_Z85_LEN && stat(option, &st) != 0 &&
+        if (strlen(option) == KEYFILE_Z85_LENGTH && stat(option, &st) != 0 &&
             zmq_z85_decode(curve->server, option) != NULL)
             return CTL_EXIT_OK;
         return curve_read(option, 0, true, curve->server);
@@ -302,7 +294,7 @@ int ctl_curve_keys(const ctl_t *ctl, const char *who, ctl_curve_t *curve)
     memset(curve, 0, sizeof(*curve));
     if (!ctl_curve_wanted(ctl))
         return CTL_EXIT_OK;
-    if (!parcours_identifier_valid(who)) {
+    if (!identifier_valid(who)) {
         fprintf(stderr,
                 "parcoursctl: \"%s\" is not a partner id (1 to %d characters of A-Z a-z 0-9 . _ "
                 ": -)\n",
@@ -322,7 +314,7 @@ int ctl_curve_keys(const ctl_t *ctl, const char *who, ctl_curve_t *curve)
 
 void ctl_curve_wipe(ctl_curve_t *curve)
 {
-    keys_wipe(curve->secret, sizeof(curve->secret));
+    keyfile_wipe(curve->secret, sizeof(curve->secret));
 }
 
 void ctl_curve_hint(const char *endpoint, const char *who, const ctl_curve_t *curve)

@@ -18,6 +18,7 @@
 
 #include "fields.h"
 #include "jsonwriter.h"
+#include "pbwalk.h"
 
 #define TEXT_MAX 2048
 
@@ -46,43 +47,6 @@ __attribute__((format(printf, 4, 5))) static void append(char *buf, size_t size,
     va_end(ap);
     if (n > 0)
         *used += (size_t)n < size - *used ? (size_t)n : size - *used - 1;
-}
-
-static const void *member_at(const ProtobufCMessage *m, size_t offset)
-{
-    return (const char *)m + offset;
-}
-
-/* False when a oneof field is not the one set. */
-static bool oneof_selected(const ProtobufCMessage *m, const ProtobufCFieldDescriptor *f)
-{
-    if (!(f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF))
-        return true;
-    return *(const uint32_t *)member_at(m, f->quantifier_offset) == f->id;
-}
-
-/* The size of one element of a repeated field. */
-static size_t element_size(const ProtobufCFieldDescriptor *f)
-{
-    switch (f->type) {
-    case PROTOBUF_C_TYPE_INT64:
-    case PROTOBUF_C_TYPE_SINT64:
-    case PROTOBUF_C_TYPE_SFIXED64:
-    case PROTOBUF_C_TYPE_UINT64:
-    case PROTOBUF_C_TYPE_FIXED64:
-    case PROTOBUF_C_TYPE_DOUBLE:
-        return 8;
-    case PROTOBUF_C_TYPE_BOOL:
-        return sizeof(protobuf_c_boolean);
-    case PROTOBUF_C_TYPE_STRING:
-        return sizeof(char *);
-    case PROTOBUF_C_TYPE_BYTES:
-        return sizeof(ProtobufCBinaryData);
-    case PROTOBUF_C_TYPE_MESSAGE:
-        return sizeof(ProtobufCMessage *);
-    default:
-        return 4;
-    }
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -152,19 +116,17 @@ static void json_members(jsonwriter_t *w, const ProtobufCMessage *m)
     const ProtobufCMessageDescriptor *d = m->descriptor;
     for (unsigned i = 0; i < d->n_fields; i++) {
         const ProtobufCFieldDescriptor *f = &d->fields[i];
-        if (!oneof_selected(m, f))
+        if (!pbwalk_field_selected(m, f))
             continue;
         jsonwriter_key(w, f->name);
-        const void *p = member_at(m, f->offset);
         if (f->label != PROTOBUF_C_LABEL_REPEATED) {
-            json_value(w, f, p);
+            json_value(w, f, pbwalk_field_member(m, f));
             continue;
         }
-        size_t n = *(const size_t *)member_at(m, f->quantifier_offset);
-        const char *elements = *(const char *const *)p;
+        size_t n = pbwalk_field_count(m, f);
         jsonwriter_array_begin(w);
         for (size_t k = 0; k < n; k++)
-            json_value(w, f, elements + k * element_size(f));
+            json_value(w, f, pbwalk_field_element(m, f, k));
         jsonwriter_array_end(w);
     }
 }
@@ -211,11 +173,11 @@ void print_error_json(const char *message)
 /* True when the field holds its zero value (a fact that does not hold). */
 static bool field_empty(const ProtobufCMessage *m, const ProtobufCFieldDescriptor *f)
 {
-    const void *p = member_at(m, f->offset);
-    if (!oneof_selected(m, f))
+    if (!pbwalk_field_selected(m, f))
         return true;
     if (f->label == PROTOBUF_C_LABEL_REPEATED)
-        return *(const size_t *)member_at(m, f->quantifier_offset) == 0;
+        return pbwalk_field_count(m, f) == 0;
+    const void *p = pbwalk_field_member(m, f);
     switch (f->type) {
     case PROTOBUF_C_TYPE_STRING:
         return *(char *const *)p == NULL || (*(char *const *)p)[0] == '\0';
@@ -306,17 +268,15 @@ static void text_value(const ProtobufCFieldDescriptor *f, const void *p, char *b
 static void text_field(const ProtobufCMessage *m, const ProtobufCFieldDescriptor *f, char *buf,
                        size_t size, size_t *used)
 {
-    const void *p = member_at(m, f->offset);
     if (f->label != PROTOBUF_C_LABEL_REPEATED) {
-        text_value(f, p, buf, size, used);
+        text_value(f, pbwalk_field_member(m, f), buf, size, used);
         return;
     }
-    size_t n = *(const size_t *)member_at(m, f->quantifier_offset);
-    const char *elements = *(const char *const *)p;
+    size_t n = pbwalk_field_count(m, f);
     for (size_t k = 0; k < n; k++) {
         if (k > 0)
             append(buf, size, used, "%s", ", ");
-        text_value(f, elements + k * element_size(f), buf, size, used);
+        text_value(f, pbwalk_field_element(m, f, k), buf, size, used);
     }
 }
 

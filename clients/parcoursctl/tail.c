@@ -26,6 +26,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "clock.h"
 #include "fields.h"
 #include "parcours.h"
 #include "parcoursctl.h"
@@ -57,13 +58,6 @@ static void tail_on_signal(int signo)
 {
     (void)signo;
     tail_stop = 1;
-}
-
-static int64_t tail_clock_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 /* Reads a comma-separated list of event types: OrientationDecided, orientation_decided,
@@ -221,10 +215,10 @@ static int tail_follow(ctl_t *ctl, const tail_args_t *a, const ctl_curve_t *curv
                        parcours_subscription_t *sub)
 {
     tail_output_t out = {.json = ctl->json};
-    int64_t start = tail_clock_ms(), quiet_since = start;
+    int64_t start = clock_monotonic_ms(), quiet_since = start;
     bool told_waiting = false;
     while (!tail_stop) {
-        int64_t now = tail_clock_ms();
+        int64_t now = clock_monotonic_ms();
         int slice = TAIL_SLICE_MS;
         if (a->idle_ms >= 0) {
             int64_t left = quiet_since + a->idle_ms - now;
@@ -249,9 +243,9 @@ static int tail_follow(ctl_t *ctl, const tail_args_t *a, const ctl_curve_t *curv
             return CTL_EXIT_REJECTED;
         }
         if (n > 0)
-            quiet_since = tail_clock_ms();
+            quiet_since = clock_monotonic_ms();
         if (!told_waiting && a->idle_ms < 0 && parcours_subscription_subscribed(sub) == NULL &&
-            tail_clock_ms() - start >= ctl->timeout_ms) {
+            clock_monotonic_ms() - start >= ctl->timeout_ms) {
             /* Following forever: say why nothing shows, and keep waiting for the daemon. */
             fprintf(stderr,
                     "parcoursctl: parcoursd has not answered on %s yet; waiting for it (check "

@@ -45,6 +45,7 @@
 
 #include "event.h"
 #include "fuzz_partners.h"
+#include "identifier.h"
 #include "ingest_apply.h"
 #include "partners.h"
 #include "pathway.h"
@@ -288,7 +289,7 @@ static void fuzz_check_accepted(const Parcours__V1__Pathway *before, const Parco
         fuzz_fail("the pathway is %s after event type %d", exited ? "open" : "closed",
                   (int)event_type(e));
     for (size_t i = 0; i < p->n_members; i++) {
-        if (!event_id_valid(p->members[i]))
+        if (!identifier_valid(p->members[i]))
             fuzz_fail("member %zu has an invalid id", i);
         for (size_t j = i + 1; j < p->n_members; j++)
             if (strcmp(p->members[i], p->members[j]) == 0)
@@ -574,7 +575,7 @@ static void fuzz_check_deliveries(const Parcours__V1__Event *e, const uint8_t *c
             if (decoded == NULL || !wire_strings_check(&decoded->base, NULL, 0))
                 fuzz_fail("the view %s would be sent breaks the string rules", r->id);
             for (size_t m = 0; m < decoded->n_members; m++)
-                if (!event_id_valid(decoded->members[m]))
+                if (!identifier_valid(decoded->members[m]))
                     fuzz_fail("the view %s would be sent names an invalid member", r->id);
             wire_free(&decoded->base);
         }
@@ -638,8 +639,8 @@ static void fuzz_accepted(const ingest_decision_t *d)
 static void fuzz_decided(const ingest_decision_t *d)
 {
     const Parcours__V1__Event *e = d->event;
-    if (!event_id_valid(e->event_id) || !event_id_valid(e->partner_id) ||
-        !event_id_valid(e->beneficiary_id) || e->occurred_at <= 0 ||
+    if (!identifier_valid(e->event_id) || !identifier_valid(e->partner_id) ||
+        !identifier_valid(e->beneficiary_id) || e->occurred_at <= 0 ||
         event_type_name(event_type(e)) == NULL || !wire_strings_check(&e->base, NULL, 0) ||
         event_id_looks_like_nir(e->beneficiary_id))
         fuzz_fail("event_decode let through an event it should have refused");
@@ -707,7 +708,7 @@ static void fuzz_frame(const uint8_t *data, size_t len)
     ingest_apply(&fuzz_ctx, frame, len, NULL, &d);
     fuzz_check_string(d.message, EVENT_MESSAGE_MAX - 1, "the ack's message");
     fuzz_check_string(d.event_id, EVENT_ID_MAX, "the ack's event id");
-    if (d.event_id[0] != '\0' && !event_id_valid(d.event_id))
+    if (d.event_id[0] != '\0' && !identifier_valid(d.event_id))
         fuzz_fail("the ack names an invalid event id");
     if (fuzz_ctx.batch_error != 0) {
         fuzz_store_error(fuzz_ctx.batch_error, "ingest_apply");
