@@ -4,8 +4,8 @@
  *
  * Every identifier of proto/parcours.proto (event, partner, beneficiary, member, structure,
  * programme ids...) is 1 to IDENTIFIER_MAX bytes of [A-Za-z0-9._:-]. The daemon applies the
- * rule at its trust boundary (daemon/event.c) and wherever an id enters from elsewhere (the
- * partners file, Subscribe, admin requests); libparcours and parcoursctl apply it before they
+ * rule at its trust boundary (daemon/rules/event_frame.c) and wherever an id enters from elsewhere
+ * (the partners file, Subscribe, admin requests); libparcours and parcoursctl apply it before they
  * send, so that a partner hears of a bad id at once rather than in a rejection. They must agree
  * to the byte, hence one function.
  */
@@ -24,7 +24,7 @@
  * for NULL, for "", for a longer string and for any other byte (a space, a '/', any byte above
  * 0x7F). s is read up to its NUL and at most IDENTIFIER_MAX + 1 bytes, so an unterminated
  * buffer of that size is safe. A C string cannot hold a NUL inside: a field with one must be
- * refused before, as bytes (daemon/wire.c).
+ * refused before, as bytes (daemon/rules/wire.c).
  */
 bool identifier_valid(const char *s);
 

@@ -6,9 +6,9 @@
  * singular field is a member at f->offset; a repeated field is a count (size_t) at
  * f->quantifier_offset and an array pointer at f->offset; the members of a oneof share one
  * storage, and the number of the member that holds it (uint32_t) is at f->quantifier_offset.
- * The daemon's deep copy (daemon/message_copy.c), its string checks (daemon/wire.c) and
- * parcoursctl's JSON and text output (clients/parcoursctl/print.c) walk messages this way; the
- * layout is written down here once, so that they cannot disagree on it.
+ * The daemon's deep copy (daemon/rules/message_copy.c), its string checks
+ * (daemon/rules/wire.c) and parcoursctl's JSON and text output (clients/parcoursctl/print.c)
+ * walk messages this way; the layout is written down here once, so that they cannot disagree.
  *
  * Every function reads the message only, during the call; a returned pointer points into m and
  * is valid as long as m is. None allocates, logs or fails.

@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "event.h"
+#include "event_frame.h"
 #include "wire.h"
 #include "wire_names.h"
 
@@ -179,7 +179,6 @@ static void admin_partners_free(Parcours__V1__AdminReply *reply)
     }
     free(reply->partners);
 }
-
 
 void admin_apply(const daemon_sources_t *sources, const backup_stats_t *backups,
                  const uint8_t *frame, int len, admin_decision_t *d)

@@ -8,7 +8,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "event.h"
+#include "event_frame.h"
 #include "clock.h"
 #include "cursors.h"
 #include "delivery_cache.h"
@@ -54,7 +54,7 @@ struct deliver {
     struct event *heartbeat_timer;
     int64_t heartbeat_ms;
     struct event *pump_event; /* another pass, when a scan stopped at DELIVER_SCAN_MAX */
-    delivery_cache_t *cache; /* the events sent, read once for every subscriber */
+    delivery_cache_t *cache;  /* the events sent, read once for every subscriber */
 };
 
 /* --- Cursors ---------------------------------------------------------------------------------- */
@@ -63,8 +63,7 @@ int deliver_flush(deliver_t *d)
 {
     int rc = cursors_write(d->cursors);
     if (rc != STORE_OK && rc != STORE_EPANIC) /* an unusable store is said once, by the daemon */
-        log_warning("deliver: cursors not written (%s); they will be retried",
-                    store_strerror(rc));
+        log_warning("deliver: cursors not written (%s); they will be retried", store_strerror(rc));
     return rc;
 }
 

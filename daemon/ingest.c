@@ -9,7 +9,7 @@
 #include <time.h>
 
 #include "clock.h"
-#include "event.h"
+#include "event_frame.h"
 #include "ingest_apply.h"
 #include "phase_counts.h"
 #include "log.h"
@@ -168,8 +168,8 @@ static bool ingest_commit(ingest_t *in)
     bool full = in->apply.batch_error == STORE_EFULL;
     /* An unusable store is said once, by the daemon (store_on_unusable), not per batch. */
     if (in->apply.batch_error != STORE_EPANIC)
-        log_warning("ingest: batch of %zu events not committed: %s; senders get RETRY",
-                    in->n_acks, store_strerror(in->apply.batch_error));
+        log_warning("ingest: batch of %zu events not committed: %s; senders get RETRY", in->n_acks,
+                    store_strerror(in->apply.batch_error));
     for (size_t i = 0; i < in->n_acks; i++) {
         pending_ack_t *ack = &in->acks[i];
         if (!ack->d.needs_commit && ack->d.status != 0)

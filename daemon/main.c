@@ -27,6 +27,7 @@
 #include "http.h"
 #include "ingest.h"
 #include "log.h"
+#include "metrics.h"
 #include "partners_file.h"
 #include "restore.h"
 #include "startup.h"
@@ -45,7 +46,7 @@ typedef struct daemon_state {
     admin_t *admin;
     http_t *http; /* NULL when [http] listen is empty */
     zap_t *zap;
-    daemon_sources_t sources; /* what admin and http read; its partners are the ones in force */
+    daemon_sources_t sources;    /* what admin and http read; its partners are the ones in force */
     struct event *unusable_exit; /* armed once the store is unusable */
     int exit_code;               /* 0, or 1 once the store is unusable (systemd restarts us) */
 } daemon_state_t;
@@ -72,7 +73,8 @@ static void on_stop_signal(evutil_socket_t signal_number, short what, void *arg)
     event_base_loopexit(d->base, NULL);
 }
 
-_Static_assert(ZAP_ADMIN_KEYS_MAX == CONFIG_ADMIN_KEYS_MAX, "[admin] keys must fit the ZAP handler");
+_Static_assert(ZAP_ADMIN_KEYS_MAX == CONFIG_ADMIN_KEYS_MAX,
+               "[admin] keys must fit the ZAP handler");
 
 /* How long /readyz answers 503 before the process exits once the store is unusable: long
  * enough for a probe or a load balancer polling every few hundred milliseconds to see it. */
@@ -171,6 +173,18 @@ static void on_commit(void *deliver)
     deliver_wake(deliver);
 }
 
+/* GET /metrics: the figures Status shows too, collected now, in Prometheus' text format. */
+static int on_metrics(struct evbuffer *body, void *arg)
+{
+    const daemon_state_t *d = arg;
+    figures_t figures;
+    if (figures_collect(&d->sources, admin_backup_stats(d->admin), &figures) != 0)
+        return -1;
+    metrics_write(&figures, body);
+    figures_release(&figures);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     const char *config_path = "/etc/parcours/parcoursd.conf";
@@ -250,9 +264,8 @@ int main(int argc, char **argv)
         /* PARCOURS_TEST_NO_ZAP leaves the handler out, so that a test can prove the daemon
          * then refuses to start. */
         if (getenv("PARCOURS_TEST_NO_ZAP") == NULL &&
-            zap_new(d.base, zmq_context, partners,
-                    (const uint8_t(*)[32])config.admin_keys.keys, config.admin_keys.count, &d.zap,
-                    err, sizeof(err)) != 0)
+            zap_new(d.base, zmq_context, partners, (const uint8_t(*)[32])config.admin_keys.keys,
+                    config.admin_keys.count, &d.zap, err, sizeof(err)) != 0)
             fatal("refusing to start: %s", err);
         if (zap_selftest(d.zap, zmq_context, err, sizeof(err)) != 0)
             fatal("refusing to start with CURVE on: %s; without a working ZAP handler libzmq "
@@ -290,7 +303,7 @@ int main(int argc, char **argv)
     /* The HTTP endpoint only observes: a port already taken (another daemon's default) costs
      * the metrics, never the events, so the daemon starts without it and says so. */
     if (config.http_listen[0] != '\0' &&
-        http_new(d.base, config.http_listen, &d.sources, d.admin, &d.http, err, sizeof(err)) != 0)
+        http_new(d.base, config.http_listen, on_metrics, &d, &d.http, err, sizeof(err)) != 0)
         log_error("%s; running without HTTP", err);
     struct event *sigterm = evsignal_new(d.base, SIGTERM, on_stop_signal, &d);
     struct event *sigint = evsignal_new(d.base, SIGINT, on_stop_signal, &d);

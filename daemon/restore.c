@@ -62,11 +62,11 @@ static int restore_undo(const char *store_path)
 }
 
 /*
- * parcoursd --restore BACKUP (restore.h): puts a copy made by `parcoursctl backup` in place, as data.mdb of
- * the [store] path, which must hold none (a running daemon's, or one not moved aside, is
- * refused). The copy is opened as a store, which checks that it is one of this schema, and
- * given a new stream id: its outboxes number again from where the copy stood, and partners must
- * learn that the partner_seqs they saw past that point may now name other notifications.
+ * parcoursd --restore BACKUP (restore.h): puts a copy made by `parcoursctl backup` in place, as
+ * data.mdb of the [store] path, which must hold none (a running daemon's, or one not moved aside,
+ * is refused). The copy is opened as a store, which checks that it is one of this schema, and given
+ * a new stream id: its outboxes number again from where the copy stood, and partners must learn
+ * that the partner_seqs they saw past that point may now name other notifications.
  */
 int restore_run(const config_t *config, const char *backup)
 {

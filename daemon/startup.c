@@ -58,8 +58,8 @@ int startup_load(const char *config_path, startup_t *s, char *errors, size_t err
     if (c->partners_file[0] != '\0') {
         partners_t *partners = NULL;
         size_t used = strlen(errors);
-        int n_partners = partners_file_load(c->partners_file, &partners, errors + used,
-                                            errlen - used);
+        int n_partners =
+            partners_file_load(c->partners_file, &partners, errors + used, errlen - used);
         if (n_partners != 0) {
             append(errors, errlen, "parcoursd: the partners file is refused\n");
             n += n_partners < 0 ? 1 : n_partners;

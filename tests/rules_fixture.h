@@ -20,7 +20,7 @@
 #include <string.h>
 #include <cmocka.h>
 
-#include "event.h"
+#include "event_frame.h"
 #include "partners.h"
 #include "pathway.h"
 #include "wire_names.h"

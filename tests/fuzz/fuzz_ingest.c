@@ -43,7 +43,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "event.h"
+#include "event_frame.h"
 #include "fuzz_partners.h"
 #include "identifier.h"
 #include "ingest_apply.h"

@@ -36,14 +36,14 @@ mkdir -p "$work/seeds" "$work/corpus" "$artifacts"
 read -ra pkg_cflags <<<"$(pkg-config --cflags libprotobuf-c lmdb)"
 read -ra libs <<<"$(pkg-config --libs libprotobuf-c lmdb)"
 common=(-std=c11 -D_POSIX_C_SOURCE=200809L -g -O1 -fno-omit-frame-pointer
-        -I"$root/common" -I"$root/daemon" -I"$root/store" -I"$root/tests/fuzz" -I"$gen"
+        -I"$root/common" -I"$root/daemon/rules" -I"$root/daemon/handlers" -I"$root/store" -I"$root/tests/fuzz" -I"$gen"
         "${pkg_cflags[@]}")
 warnings=(-Wall -Wextra -Wshadow -Wformat=2 -Wstrict-prototypes -Wmissing-prototypes
           -Wold-style-definition -Wpointer-arith -Wvla -Werror)
 sanitize=("-fsanitize=address,undefined" -fno-sanitize-recover=all)
 # common/keyfile.c is left out: the daemon's rules and store read no key file.
-sources=("$root/daemon/event.c" "$root/daemon/pathway.c" "$root/daemon/partners.c" "$root/daemon/wire.c" "$root/daemon/message_copy.c"
-         "$root/daemon/ingest_apply.c" "$root/common/identifier.c" "$root/common/pbwalk.c"
+sources=("$root"/daemon/rules/*.c
+         "$root/daemon/handlers/ingest_apply.c" "$root/common/identifier.c" "$root/common/pbwalk.c"
          "$root"/store/*.c "$gen/parcours.pb-c.c")
 
 echo "fuzz_ingest: building with $("$cc" --version | head -n 1)"

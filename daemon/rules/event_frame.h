@@ -1,5 +1,6 @@
 /*
- * event.h: the trust boundary for Events.
+ * event_frame.h: the trust boundary for Event frames (named apart from libevent's
+ * <event2/event.h>).
  *
  * Every frame a partner sends is checked here once, before anything else sees it: its size, the
  * protobuf decoding, every string as bytes (no NUL, valid UTF-8), the required fields, the
@@ -7,8 +8,8 @@
  * the enum values. What passes is trusted by the pathway rules; what is stored and forwarded is
  * event_pack() of it, never the bytes received.
  */
-#ifndef PARCOURS_EVENT_H
-#define PARCOURS_EVENT_H
+#ifndef PARCOURS_EVENT_FRAME_H
+#define PARCOURS_EVENT_FRAME_H
 
 #include <stdbool.h>
 #include <stddef.h>

@@ -11,9 +11,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define CONFIG_PATH_MAX 512
+#define CONFIG_PATH_MAX       512
 #define CONFIG_ADMIN_KEYS_MAX 16 /* public keys in [admin] keys */
-#define CONFIG_KEY_SLOTS 32      /* room for the line of every key of the table */
+#define CONFIG_KEY_SLOTS      32 /* room for the line of every key of the table */
 
 /* Z85 public keys, decoded. */
 typedef struct config_key_list {

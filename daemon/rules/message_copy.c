@@ -53,8 +53,7 @@ static int value_copy(const ProtobufCFieldDescriptor *f, const void *from, void 
     case PROTOBUF_C_TYPE_MESSAGE: {
         const ProtobufCMessage *sm = *(ProtobufCMessage *const *)from;
         ProtobufCMessage *copy = (ProtobufCMessage *)sm;
-        if (sm != NULL && (const void *)sm != f->default_value &&
-            (copy = message_copy(sm)) == NULL)
+        if (sm != NULL && (const void *)sm != f->default_value && (copy = message_copy(sm)) == NULL)
             return -1;
         *(ProtobufCMessage **)out = copy;
         return 0;

@@ -6,14 +6,14 @@
 #include <string.h>
 #include <zmq.h>
 
-#include "event.h"
+#include "event_frame.h"
 #include "identifier.h"
 #include "ini_file.h"
 
 #define PARTNERS_FILE_MAX 4096 /* partners in one territory, far above any real one */
-#define GIVEN_NAME      1u
-#define GIVEN_KIND      2u
-#define GIVEN_TERRITORY 4u
+#define GIVEN_NAME        1u
+#define GIVEN_KIND        2u
+#define GIVEN_TERRITORY   4u
 
 typedef struct partners_parse {
     partner_t *items;

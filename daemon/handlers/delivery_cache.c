@@ -14,7 +14,7 @@
 
 #define CACHE_SLOT_BITS 12
 #define CACHE_SLOTS     (1u << CACHE_SLOT_BITS) /* hash slots */
-#define CACHE_EVENTS    3072 /* events it holds at most: fewer than slots, so probes end */
+#define CACHE_EVENTS    3072       /* events it holds at most: fewer than slots, so probes end */
 #define CACHE_BYTES     (8u << 20) /* and bytes (event frames and pathway views) */
 
 /* What the cache knows of one event: read, decoded and packed once, however many subscribers
@@ -27,7 +27,7 @@ typedef struct cached_event {
     bool pathway_read;
     /* The beneficiary's pathway now, as stored (packed): what a territory-wide partner is
      * sent as it is, so that the most common view needs no decoding and no packing. */
-    uint8_t *packed;                /* NULL when there is no pathway */
+    uint8_t *packed; /* NULL when there is no pathway */
     size_t packed_len;
     char territory[PARTNERS_TERRITORY_MAX + 1];
     Parcours__V1__Pathway *pathway; /* packed decoded, once another view needs it, or NULL */
@@ -50,13 +50,13 @@ typedef struct cached_event {
 struct delivery_cache {
     store_t *store;
     unsigned territory_field; /* the field number of Pathway.territory */
-    uint32_t *slots;      /* index + 1 into events, 0 = free; CACHE_SLOTS of them */
-    cached_event_t *events; /* the events cached, in order of arrival */
+    uint32_t *slots;          /* index + 1 into events, 0 = free; CACHE_SLOTS of them */
+    cached_event_t *events;   /* the events cached, in order of arrival */
     size_t n_events;
     size_t capacity;
     size_t bytes;
-    cached_event_t spare;  /* an event that did not fit, freed after its one use */
-    uint64_t generation; /* the store's generation the events were read at */
+    cached_event_t spare; /* an event that did not fit, freed after its one use */
+    uint64_t generation;  /* the store's generation the events were read at */
 };
 
 static void cached_event_clear(cached_event_t *e)
@@ -106,8 +106,8 @@ static int cached_event_load(delivery_cache_t *c, uint64_t seq, cached_event_t *
     return STORE_OK;
 }
 
-/* Event seq, read on first use since the store last changed; NULL when it cannot be read. Valid until the
- * next call, which may reuse the spare entry; cached_release() it after use. */
+/* Event seq, read on first use since the store last changed; NULL when it cannot be read. Valid
+ * until the next call, which may reuse the spare entry; cached_release() it after use. */
 static cached_event_t *cached_event(delivery_cache_t *c, uint64_t seq)
 {
     if (c->generation != store_generation(c->store))
@@ -226,8 +226,8 @@ static uint8_t *pack_new(const ProtobufCMessage *m, size_t *len)
  * alone, and *owned holds it for the caller to free after the send. Returns -1 when out of
  * memory: the caller sends nothing, and the next pass tries again.
  */
-static int cached_view(delivery_cache_t *c, cached_event_t *e, const partner_t *partner, const uint8_t **view,
-                     size_t *view_len, uint8_t **owned)
+static int cached_view(delivery_cache_t *c, cached_event_t *e, const partner_t *partner,
+                       const uint8_t **view, size_t *view_len, uint8_t **owned)
 {
     *view = NULL;
     *view_len = 0;
@@ -282,7 +282,7 @@ static int cached_view(delivery_cache_t *c, cached_event_t *e, const partner_t *
  * again.
  */
 static int cached_event_bytes(cached_event_t *e, const partner_t *partner, const uint8_t **event,
-                            size_t *event_len, uint8_t **owned)
+                              size_t *event_len, uint8_t **owned)
 {
     *event = e->entry.raw;
     *event_len = e->entry.raw_len;
@@ -304,17 +304,15 @@ static int cached_event_bytes(cached_event_t *e, const partner_t *partner, const
     return 0;
 }
 
-
 delivery_cache_t *delivery_cache_new(store_t *store)
 {
     delivery_cache_t *c = calloc(1, sizeof(*c));
     if (c == NULL)
         return NULL;
     c->store = store;
-    c->territory_field =
-        protobuf_c_message_descriptor_get_field_by_name(&parcours__v1__pathway__descriptor,
-                                                        "territory")
-            ->id;
+    c->territory_field = protobuf_c_message_descriptor_get_field_by_name(
+                             &parcours__v1__pathway__descriptor, "territory")
+                             ->id;
     c->generation = store_generation(store);
     return c;
 }

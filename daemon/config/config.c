@@ -204,8 +204,8 @@ static int parse_date(const char *value, int64_t *out)
 }
 
 /* Z85 public keys of 40 characters, separated by commas or blanks. */
-static int parse_keys(const config_key_t *k, const char *value, config_key_list_t *list,
-                      char *err, size_t errlen)
+static int parse_keys(const config_key_t *k, const char *value, config_key_list_t *list, char *err,
+                      size_t errlen)
 {
     list->count = 0;
     for (const char *s = value;;) {

@@ -1,5 +1,5 @@
 /*
- * event.c: decoding and validating Event frames, once, at the trust boundary.
+ * event_frame.c: decoding and validating Event frames, once, at the trust boundary.
  *
  * Everything a partner sends is checked here before the rules or the store see it: the frame's
  * size before unpacking, the unpack result, unknown fields (a field this daemon does not know
@@ -8,7 +8,7 @@
  * which proto3 would otherwise carry through as a bare number. The rules are docs/domain.md's
  * "Identifiers" and the comments of proto/parcours.proto.
  */
-#include "event.h"
+#include "event_frame.h"
 
 #include <ctype.h>
 #include <stdarg.h>

@@ -1,5 +1,5 @@
 /*
- * test_event.c: the trust boundary for Events (event.h), tested from the wire contract.
+ * test_event_frame.c: the Event frame boundary (event_frame.h), tested from the wire contract.
  *
  * Frames are built the way a partner's system builds them: an Event message packed with
  * protobuf-c, then possibly cut, padded or replaced by noise. Every frame must either decode

@@ -30,7 +30,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "event.h"
+#include "event_frame.h"
 #include "message_copy.h"
 #include "wire_names.h"
 

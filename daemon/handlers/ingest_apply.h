@@ -15,7 +15,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "event.h"
+#include "event_frame.h"
 #include "partners.h"
 #include "pathway.h"
 #include "store.h"
