@@ -9,46 +9,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "clock.h"
+#include "erased_register.h"
 #include "store.h"
-
-/* Copies the file at from to a new file at to (0600), fsynced. Returns 0 or -1 with errno. */
-static int copy_file(const char *from, const char *to)
-{
-    int in = open(from, O_RDONLY | O_CLOEXEC);
-    if (in < 0)
-        return -1;
-    int out = open(to, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-    if (out < 0) {
-        int e = errno;
-        close(in);
-        errno = e;
-        return -1;
-    }
-    static uint8_t buffer[1 << 16];
-    ssize_t n;
-    int rc = 0;
-    while (rc == 0 && (n = read(in, buffer, sizeof(buffer))) != 0) {
-        if (n < 0 && errno == EINTR)
-            continue;
-        for (ssize_t done = 0; rc == 0 && n > 0 && done < n;) {
-            ssize_t w = write(out, buffer + done, (size_t)(n - done));
-            if (w < 0 && errno != EINTR)
-                rc = -1;
-            else if (w > 0)
-                done += w;
-        }
-        if (n < 0)
-            rc = -1;
-    }
-    int e = errno;
-    if (rc == 0 && fsync(out) != 0)
-        rc = -1, e = errno;
-    if (close(out) != 0 && rc == 0)
-        rc = -1, e = errno;
-    close(in);
-    errno = e;
-    return rc;
-}
 
 /* Takes a failed restore's files away, so that it can run again; returns the exit status. */
 static int restore_undo(const char *store_path)
@@ -57,6 +20,8 @@ static int restore_undo(const char *store_path)
     snprintf(file, sizeof(file), "%s/data.mdb", store_path);
     unlink(file);
     snprintf(file, sizeof(file), "%s/lock.mdb", store_path);
+    unlink(file);
+    snprintf(file, sizeof(file), "%s/keys.vault", store_path);
     unlink(file);
     return 1;
 }
@@ -97,12 +62,21 @@ int restore_run(const config_t *config, const char *backup)
         return 1;
     }
     unlink(partial); /* an interrupted restore's */
-    if ((mkdir(config->store_path, 0700) != 0 && errno != EEXIST) ||
-        copy_file(backup, partial) != 0 || rename(partial, path) != 0) {
-        fprintf(stderr, "parcoursd: cannot copy %s into %s: %s\n", backup, config->store_path,
-                strerror(errno));
-        unlink(partial);
+    snprintf(partial, sizeof(partial), "%s/keys.vault", config->store_path);
+    if (stat(partial, &st) == 0) {
+        fprintf(stderr,
+                "parcoursd: %s exists: a restore goes into an empty [store] path. Move the "
+                "data directory's contents aside first.\n",
+                partial);
         return 1;
+    }
+    int urc = STORE_OK;
+    if ((mkdir(config->store_path, 0700) != 0 && errno != EEXIST) ||
+        (urc = store_copy_unpack(backup, config->store_path)) != STORE_OK) {
+        fprintf(stderr, "parcoursd: cannot copy %s into %s: %s\n", backup, config->store_path,
+                urc == STORE_ECORRUPT ? "the copy's vault does not add up (a truncated file?)"
+                                      : strerror(errno));
+        return restore_undo(config->store_path);
     }
     store_options_t options;
     store_options_default(&options);
@@ -111,6 +85,16 @@ int restore_run(const config_t *config, const char *backup)
     int rc = store_open(config->store_path, &options, &store);
     if (rc == STORE_OK)
         rc = store_stream_id_renew(store);
+    /* Whoever was erased after the copy was taken is erased again before anyone can read it. */
+    size_t entries = 0, erased = 0;
+    char err[512];
+    if (rc == STORE_OK &&
+        erased_register_apply(config->store_erased_register, store, clock_realtime_ms(), &entries,
+                              &erased, err, sizeof(err)) != 0) {
+        store_close(&store);
+        fprintf(stderr, "parcoursd: %s; nothing was restored\n", err);
+        return restore_undo(config->store_path);
+    }
     store_info_t info = {0};
     if (rc == STORE_OK)
         rc = store_info(store, &info);
@@ -128,7 +112,8 @@ int restore_run(const config_t *config, const char *backup)
     int dir = open(config->store_path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (dir < 0 || fstat(dir, &st) != 0 ||
         (geteuid() == 0 && (fchownat(dir, "data.mdb", st.st_uid, st.st_gid, 0) != 0 ||
-                            fchownat(dir, "lock.mdb", st.st_uid, st.st_gid, 0) != 0)) ||
+                            fchownat(dir, "lock.mdb", st.st_uid, st.st_gid, 0) != 0 ||
+                            fchownat(dir, "keys.vault", st.st_uid, st.st_gid, 0) != 0)) ||
         fsync(dir) != 0) {
         fprintf(stderr,
                 "parcoursd: cannot give the restored files to the owner of %s: %s; nothing was "
@@ -139,11 +124,12 @@ int restore_run(const config_t *config, const char *backup)
         return restore_undo(config->store_path);
     }
     close(dir);
-    printf("restored %s into %s: last seq %llu, new stream id %llu\n"
+    printf("restored %s into %s: last seq %llu, new stream id %llu; %zu erased again by the "
+           "register (%zu entries)\n"
            "Start parcoursd. Partners re-send what they sent after the backup (DUPLICATE for "
            "what it holds), and their subscriptions take the streams anew from their restored "
            "cursors.\n",
            backup, config->store_path, (unsigned long long)info.last_seq,
-           (unsigned long long)info.stream_id);
+           (unsigned long long)info.stream_id, erased, entries);
     return 0;
 }

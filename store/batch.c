@@ -8,8 +8,18 @@
 #include <string.h>
 #include <sys/statvfs.h>
 
+#include <sodium.h>
+
 #include "record.h"
 #include "store_internal.h"
+
+/* Frees a buffer that held personal bytes in clear, zeroing it first. */
+static void sodium_free_plain(void *p, size_t len)
+{
+    if (p != NULL)
+        sodium_memzero(p, len);
+    free(p);
+}
 
 void store_batch_free(store_batch_t *b)
 {
@@ -20,6 +30,10 @@ void store_batch_free(store_batch_t *b)
     journal_destroy(&b->journal);
     free(b->scratch);
     free(b->tails);
+    free(b->read_plain);
+    free(b->sealed);
+    free(b->shred);
+    free(b->told);
     free(b);
 }
 
@@ -35,6 +49,8 @@ int store_batch_fail(store_batch_t *b, int err)
 }
 
 /* --- Batches --------------------------------------------------------------------------------- */
+
+static int store_batch_del(store_batch_t *b, MDB_dbi dbi, const void *key, size_t key_len);
 
 int store_batch_begin(store_t *s, int64_t committed_at, store_batch_t **out)
 {
@@ -59,7 +75,16 @@ int store_batch_begin(store_t *s, int64_t committed_at, store_batch_t **out)
         return rc;
     }
     b->store = s;
+    b->vault_next = s->vault_next;
     s->batch = b;
+    /* The shred records of slots already zeroed go with this batch. */
+    for (size_t i = 0; i < s->n_shredded && rc == STORE_OK; i++)
+        rc = store_batch_del(b, s->shred, &s->shredded[i], sizeof s->shredded[i]);
+    b->shred_dropped = s->n_shredded;
+    if (rc != STORE_OK) {
+        store_batch_free(b);
+        return rc;
+    }
     *out = b;
     return STORE_OK;
 }
@@ -104,13 +129,28 @@ static int store_batch_regrow(store_batch_t *b)
 }
 
 /* Journals and performs one put: an LMDB code, or -1 when the journal ran out of memory. */
-static int store_batch_write(store_batch_t *b, MDB_dbi dbi, MDB_val *k, MDB_val *v,
-                             unsigned flags)
+static int store_batch_write(store_batch_t *b, MDB_dbi dbi, MDB_val *k, MDB_val *v, unsigned flags)
 {
-    b->read_valid = false; /* a write may move the page a value read before points into */
+    if (dbi == b->store->pathways)
+        b->read_valid = false; /* the pathway read last may be the one written */
     if (journal_add(b->journal, dbi, k, v, flags) != STORE_OK)
         return -1;
+    if (flags & JOURNAL_DELETE) {
+        int rc = mdb_del(b->txn, dbi, k, NULL);
+        return rc == MDB_NOTFOUND ? MDB_SUCCESS : rc;
+    }
     return mdb_put(b->txn, dbi, k, v, flags);
+}
+
+/* Deletes one key (absent is fine). Any error kills the batch. */
+static int store_batch_del(store_batch_t *b, MDB_dbi dbi, const void *key, size_t key_len)
+{
+    MDB_val k = {key_len, (void *)key}, v = {0, NULL};
+    int mrc = store_batch_write(b, dbi, &k, &v, JOURNAL_DELETE);
+    int rc = mrc == -1             ? STORE_ENOMEM
+             : mrc == MDB_MAP_FULL ? store_batch_regrow(b)
+                                   : store_error_from_mdb(mrc);
+    return rc == STORE_OK ? STORE_OK : store_batch_fail(b, rc);
 }
 
 /* One put. Any error kills the batch. */
@@ -142,7 +182,7 @@ static int store_batch_put_new(store_batch_t *b, MDB_dbi dbi, const void *key, s
         journal_drop_last(b->journal);
         return STORE_EEXIST;
     }
-    int rc = mrc == -1              ? STORE_ENOMEM
+    int rc = mrc == -1             ? STORE_ENOMEM
              : mrc == MDB_MAP_FULL ? store_batch_regrow(b)
                                    : store_error_from_mdb(mrc);
     return rc == STORE_OK ? STORE_OK : store_batch_fail(b, rc);
@@ -175,6 +215,40 @@ static bool store_fs_full(store_t *s)
     return (uint64_t)st.f_bavail * st.f_frsize < ((uint64_t)1 << 20);
 }
 
+/* After a commit: the store takes the batch's state, and the keys of what it destroyed are
+ * zeroed now. A key that cannot be zeroed makes the store unusable, so that the process starts
+ * again and finishes the destruction at open (the shred records say which). */
+static int store_batch_committed(store_batch_t *b)
+{
+    store_t *s = b->store;
+    s->generation++;
+    s->vault_next = b->vault_next;
+    s->notices_pending += b->notices_added;
+    s->notices_pending -= (uint64_t)b->notices_removed;
+    if (b->shred_dropped > 0) {
+        memmove(s->shredded, s->shredded + b->shred_dropped,
+                (s->n_shredded - b->shred_dropped) * sizeof *s->shredded);
+        s->n_shredded -= b->shred_dropped;
+    }
+    if (b->n_shred == 0)
+        return STORE_OK;
+    if (vault_destroy(s->vault, b->shred, b->n_shred) != STORE_OK)
+        return store_failed(s, STORE_EPANIC);
+    if (s->n_shredded + b->n_shred > s->shredded_cap) {
+        size_t cap = s->shredded_cap ? 2 * s->shredded_cap : 64;
+        while (cap < s->n_shredded + b->n_shred)
+            cap *= 2;
+        uint32_t *p = realloc(s->shredded, cap * sizeof *p);
+        if (p == NULL)
+            return STORE_OK; /* the records stay until the next open: harmless */
+        s->shredded = p;
+        s->shredded_cap = cap;
+    }
+    memcpy(s->shredded + s->n_shredded, b->shred, b->n_shred * sizeof *b->shred);
+    s->n_shredded += b->n_shred;
+    return STORE_OK;
+}
+
 int store_batch_commit(store_batch_t **pb)
 {
     if (pb == NULL || *pb == NULL)
@@ -187,6 +261,11 @@ int store_batch_commit(store_batch_t **pb)
         record_u64_encode(value, b->last_seq);
         rc = store_batch_put(b, b->store->meta, "last_seq", 8, value, sizeof value, 0);
     }
+    if (rc == STORE_OK && b->vault_next != b->store->vault_next) {
+        uint8_t value[4];
+        record_u32_encode(value, b->vault_next);
+        rc = store_batch_put(b, b->store->meta, "vault_next", 10, value, sizeof value, 0);
+    }
     while (rc == STORE_OK) {
         int mrc = mdb_txn_commit(b->txn);
         b->txn = NULL; /* the commit frees the transaction, even when it fails */
@@ -194,14 +273,15 @@ int store_batch_commit(store_batch_t **pb)
             if (mrc == ENOSPC || mrc == EDQUOT || (mrc == EIO && store_fs_full(b->store)))
                 rc = STORE_EFULL;
             else
-                rc = mrc == MDB_SUCCESS ? STORE_OK
-                     : store_failed(b->store, mrc == MDB_PANIC ? STORE_EPANIC : STORE_EIO);
+                rc = mrc == MDB_SUCCESS
+                         ? STORE_OK
+                         : store_failed(b->store, mrc == MDB_PANIC ? STORE_EPANIC : STORE_EIO);
             break;
         }
         rc = store_batch_regrow(b);
     }
     if (rc == STORE_OK && b->store != NULL)
-        b->store->generation++;
+        rc = store_batch_committed(b);
     store_batch_free(b);
     return rc;
 }
@@ -223,6 +303,33 @@ int store_batch_dedupe_find(store_batch_t *b, const char *partner_id, const char
     return store_dedupe_read(b->txn, b->store->dedupe, partner_id, event_id, seq);
 }
 
+/* Reads and unseals the pathway of beneficiary_id into b->read_plain, and remembers it (the
+ * read cache: read_valid until the batch writes a pathway). STORE_OK or STORE_ENOTFOUND. */
+static int store_batch_pathway_load(store_batch_t *b, const char *beneficiary_id, size_t len)
+{
+    if (b->read_valid && strcmp(b->read_id, beneficiary_id) == 0)
+        return b->read_found ? STORE_OK : STORE_ENOTFOUND;
+    uint8_t k[VAULT_HASH_SIZE];
+    store_pathway_key(b->store, beneficiary_id, len, k);
+    MDB_val key = {sizeof k, k}, value;
+    int mrc = mdb_get(b->txn, b->store->pathways, &key, &value);
+    if (mrc != MDB_SUCCESS && mrc != MDB_NOTFOUND)
+        return store_error_from_mdb(mrc);
+    b->read_found = mrc == MDB_SUCCESS;
+    if (b->read_found) {
+        record_pathway2_t r;
+        int rc = store_pathway_unseal(b->store, k, &value, &b->read_plain, &b->read_plain_cap,
+                                      &b->read_plain_len, &r);
+        if (rc != STORE_OK)
+            return rc;
+        b->read_slot = r.slot;
+        b->read_flags = r.flags;
+    }
+    memcpy(b->read_id, beneficiary_id, len + 1);
+    b->read_valid = true;
+    return b->read_found ? STORE_OK : STORE_ENOTFOUND;
+}
+
 int store_batch_pathway_get(store_batch_t *b, const char *beneficiary_id,
                             Parcours__V1__Pathway **out)
 {
@@ -232,16 +339,37 @@ int store_batch_pathway_get(store_batch_t *b, const char *beneficiary_id,
     size_t len = store_id_len(beneficiary_id);
     if (len == 0 || out == NULL)
         return STORE_EINVAL;
-    MDB_val key = {len, (void *)beneficiary_id}, value;
-    int mrc = mdb_get(b->txn, b->store->pathways, &key, &value);
-    if (mrc != MDB_SUCCESS && mrc != MDB_NOTFOUND)
-        return store_error_from_mdb(mrc);
-    memcpy(b->read_id, beneficiary_id, len + 1);
-    b->read_value = mrc == MDB_SUCCESS ? value : (MDB_val){0, NULL};
-    b->read_valid = true;
-    if (mrc == MDB_NOTFOUND)
-        return STORE_ENOTFOUND;
-    return record_pathway_unpack(value.mv_data, value.mv_size, out);
+    rc = store_batch_pathway_load(b, beneficiary_id, len);
+    if (rc != STORE_OK)
+        return rc;
+    return record_pathway_unpack(b->read_plain, b->read_plain_len, out);
+}
+
+/* Hands out the next vault slot, its key generated and synced ahead. */
+static int store_batch_slot(store_batch_t *b, uint32_t *slot)
+{
+    if (b->vault_next == UINT32_MAX)
+        return STORE_EFULL;
+    int rc = vault_reserve(b->store->vault, b->vault_next);
+    if (rc != STORE_OK)
+        return rc;
+    *slot = b->vault_next++;
+    return STORE_OK;
+}
+
+/* Remembers a slot to zero once the batch commits, and records it in the shred database. */
+static int store_batch_shred(store_batch_t *b, uint32_t slot)
+{
+    if (b->n_shred == b->shred_cap) {
+        size_t cap = b->shred_cap ? 2 * b->shred_cap : 16;
+        uint32_t *p = realloc(b->shred, cap * sizeof *p);
+        if (p == NULL)
+            return store_batch_fail(b, STORE_ENOMEM);
+        b->shred = p;
+        b->shred_cap = cap;
+    }
+    b->shred[b->n_shred++] = slot;
+    return store_batch_put(b, b->store->shred, &slot, sizeof slot, "", 0, 0);
 }
 
 static int store_event_check(const store_event_t *e)
@@ -257,33 +385,21 @@ static int store_event_check(const store_event_t *e)
     return STORE_OK;
 }
 
-/* Builds the beneficiary's new pathway record in b->scratch: the new packed pathway, the old
- * record's seqs and seq. Reads only: nothing is written. *len is the record's length. */
+/* Builds the beneficiary's new pathway record in b->scratch (format 1, in clear): the new
+ * packed pathway, the old record's seqs (b->read_plain, loaded before) and seq. *len is its
+ * length. */
 static int store_pathway_build(store_batch_t *b, const store_event_t *e, uint64_t seq, size_t *len)
 {
-    size_t id_len = strlen(e->beneficiary_id);
-    MDB_val key = {id_len, (void *)e->beneficiary_id}, value;
     record_pathway_t old = {0};
-    int rc;
-    if (b->read_valid && strcmp(b->read_id, e->beneficiary_id) == 0) {
-        value = b->read_value; /* what the rules were given, read once */
-        rc = value.mv_data != NULL ? MDB_SUCCESS : MDB_NOTFOUND;
-    } else {
-        rc = mdb_get(b->txn, b->store->pathways, &key, &value);
+    if (b->read_found) {
+        int rc = record_pathway_decode(b->read_plain, b->read_plain_len, &old);
+        if (rc != STORE_OK)
+            return rc;
     }
-    if (rc == MDB_SUCCESS)
-        rc = record_pathway_decode(value.mv_data, value.mv_size, &old);
-    else if (rc == MDB_NOTFOUND)
-        rc = STORE_OK;
-    else
-        return store_error_from_mdb(rc);
-    if (rc != STORE_OK)
-        return rc;
     size_t packed_len;
-    rc = record_pathway_size(e->pathway, old.n_seqs + 1, &packed_len, len);
+    int rc = record_pathway_size(e->pathway, old.n_seqs + 1, &packed_len, len);
     if (rc != STORE_OK)
         return rc;
-    /* old points into the map; b->scratch is ours, so the copy below is safe. */
     if (store_batch_scratch(b, *len) != STORE_OK)
         return STORE_ENOMEM;
     record_pathway_encode(b->scratch, e->pathway, packed_len, &old, seq);
@@ -342,31 +458,118 @@ static struct outbox_tail *store_outbox_tail(store_batch_t *b, const char *partn
     return t;
 }
 
-/* Appends the outbox entries of an event: one per distinct recipient. */
-static int store_outbox_append(store_batch_t *b, const store_event_t *e, uint64_t seq)
+/* Numbers an event's outbox entries: one per distinct recipient, at the next partner_seq of
+ * each, into b->told (*n of them). Reads only; store_outbox_put writes them. */
+static int store_told_prepare(store_batch_t *b, const char *const *recipients, size_t n_recipients,
+                              uint64_t seq, size_t *n)
 {
-    uint8_t value[8];
-    record_u64_encode(value, seq);
-    for (size_t i = 0; i < e->n_recipients; i++) {
-        const char *partner_id = e->recipients[i];
+    if (n_recipients > b->told_cap) {
+        record_told_t *told = realloc(b->told, n_recipients * sizeof(*told));
+        if (told == NULL)
+            return STORE_ENOMEM;
+        b->told = told;
+        b->told_cap = n_recipients;
+    }
+    *n = 0;
+    for (size_t i = 0; i < n_recipients; i++) {
+        const char *partner_id = recipients[i];
         size_t partner_len = strlen(partner_id);
         int rc = STORE_OK;
         struct outbox_tail *t = store_outbox_tail(b, partner_id, partner_len, &rc);
         if (t == NULL)
-            return store_batch_fail(b, rc);
+            return rc;
         if (t->last_event == seq)
             continue; /* named twice: one entry */
-        uint8_t key[RECORD_KEY_MAX];
-        size_t key_len = record_outbox_key(key, partner_id, partner_len, t->last + 1);
-        /* Not MDB_APPEND: another partner's keys may sort after this one. */
-        rc = store_batch_put(b, b->store->outbox, key, key_len, value, sizeof value,
-                             MDB_NOOVERWRITE);
-        if (rc != STORE_OK)
-            return rc;
         t->last++;
         t->last_event = seq;
+        b->told[(*n)++] = (record_told_t){partner_id, partner_len, t->last};
     }
     return STORE_OK;
+}
+
+/* Writes the outbox entries store_told_prepare numbered. */
+static int store_outbox_put(store_batch_t *b, size_t n, uint64_t seq)
+{
+    uint8_t value[8];
+    record_u64_encode(value, seq);
+    for (size_t i = 0; i < n; i++) {
+        uint8_t key[RECORD_KEY_MAX];
+        size_t key_len = record_outbox_key(key, b->told[i].partner_id, b->told[i].partner_len,
+                                           b->told[i].partner_seq);
+        /* Not MDB_APPEND: another partner's keys may sort after this one. */
+        int rc = store_batch_put(b, b->store->outbox, key, key_len, value, sizeof value,
+                                 MDB_NOOVERWRITE);
+        if (rc != STORE_OK)
+            return rc;
+    }
+    return STORE_OK;
+}
+
+/* Seals a log value (kind, type, dates, slot; body in clear of body_len bytes at body) into
+ * out, RECORD_LOG2_HEADER + body_len + VAULT_SEAL_OVERHEAD bytes. */
+static int store_log_seal(store_batch_t *b, uint64_t seq, uint8_t kind, uint16_t type,
+                          int64_t occurred_at, uint32_t slot, const uint8_t *body, size_t body_len,
+                          uint8_t *out)
+{
+    record_log2_header(out, kind, type, occurred_at, b->committed_at, slot);
+    uint8_t ad[RECORD_LOG2_AD];
+    record_log2_ad(ad, seq, out);
+    return vault_seal(b->store->vault, slot, ad, sizeof ad, body, body_len,
+                      out + RECORD_LOG2_HEADER);
+}
+
+/* Appends a log entry of kind at the next seq, sealed under slot, told to recipients (their
+ * outbox entries written too). *seq_out is its seq. */
+static int store_log_append(store_batch_t *b, uint8_t kind, uint16_t type, int64_t occurred_at,
+                            uint32_t slot, const uint8_t *raw, size_t raw_len,
+                            const char *const *recipients, size_t n_recipients, size_t *n_told,
+                            uint64_t *seq_out)
+{
+    uint64_t seq = b->last_seq + 1;
+    size_t n;
+    int rc = store_told_prepare(b, recipients, n_recipients, seq, &n);
+    if (rc != STORE_OK)
+        return store_batch_fail(b, rc);
+    size_t body_len = record_body_size(raw_len, b->told, n);
+    size_t value_len = RECORD_LOG2_HEADER + body_len + VAULT_SEAL_OVERHEAD;
+    /* The body in clear after what scratch holds for the caller (the pathway record), the
+     * sealed value in a buffer of its own. */
+    if (store_grow(&b->sealed, &b->sealed_cap, value_len) != STORE_OK)
+        return store_batch_fail(b, STORE_ENOMEM);
+    uint8_t *body = malloc(body_len);
+    if (body == NULL)
+        return store_batch_fail(b, STORE_ENOMEM);
+    record_body_encode(body, raw, raw_len, b->told, n);
+    rc = store_log_seal(b, seq, kind, type, occurred_at, slot, body, body_len, b->sealed);
+    sodium_free_plain(body, body_len);
+    if (rc == STORE_OK)
+        rc = store_batch_put(b, b->store->log, &seq, sizeof seq, b->sealed, value_len, MDB_APPEND);
+    if (rc != STORE_OK)
+        return rc == STORE_ENOTFOUND ? store_batch_fail(b, STORE_EIO) : rc;
+    b->last_seq = seq;
+    b->appended = true;
+    rc = store_outbox_put(b, n, seq);
+    if (rc != STORE_OK)
+        return rc;
+    if (n_told != NULL)
+        *n_told = n;
+    *seq_out = seq;
+    return STORE_OK;
+}
+
+/* Seals a pathway record in clear (plain, plain_len) under slot and puts it under its key. */
+static int store_pathway_put(store_batch_t *b, const uint8_t key[VAULT_HASH_SIZE], uint8_t flags,
+                             uint32_t slot, const uint8_t *plain, size_t plain_len)
+{
+    size_t value_len = RECORD_PATHWAY2_HEADER + plain_len + VAULT_SEAL_OVERHEAD;
+    if (store_grow(&b->sealed, &b->sealed_cap, value_len) != STORE_OK)
+        return store_batch_fail(b, STORE_ENOMEM);
+    record_pathway2_header(b->sealed, flags, slot);
+    int rc = vault_seal(b->store->vault, slot, key, VAULT_HASH_SIZE, plain, plain_len,
+                        b->sealed + RECORD_PATHWAY2_HEADER);
+    if (rc != STORE_OK)
+        return store_batch_fail(b, STORE_EIO);
+    return store_batch_put(b, b->store->pathways, key, VAULT_HASH_SIZE, b->sealed, value_len, 0);
 }
 
 int store_batch_append(store_batch_t *b, const store_event_t *e, uint64_t *seq_out)
@@ -376,21 +579,21 @@ int store_batch_append(store_batch_t *b, const store_event_t *e, uint64_t *seq_o
         return rc;
     if (store_event_check(e) != STORE_OK)
         return STORE_EINVAL;
-    /* The new pathway record is built from the old one before any put (a put may move the
-     * page the old one is read from), then the dedupe record goes in first: it is also the
-     * check, so a duplicate writes nothing, and the dedupe tree is searched once. */
+    /* The old pathway first (read once: what the rules were given is still in the read cache),
+     * then the dedupe record: it is also the check, so a duplicate writes nothing and the dedupe
+     * tree is searched once. */
+    size_t id_len = strlen(e->beneficiary_id);
+    rc = store_batch_pathway_load(b, e->beneficiary_id, id_len);
+    if (rc != STORE_OK && rc != STORE_ENOTFOUND)
+        return rc;
+    bool found = b->read_found;
+    uint32_t slot = b->read_slot;
+    uint8_t flags = b->read_flags;
     uint64_t seq = b->last_seq + 1;
     size_t record_len;
     rc = store_pathway_build(b, e, seq, &record_len);
     if (rc != STORE_OK)
         return rc;
-
-    /* The log value is built after the pathway record in the same scratch buffer. */
-    size_t log_len = record_log_size(e->raw_len);
-    if (store_batch_scratch(b, record_len + log_len) != STORE_OK)
-        return STORE_ENOMEM;
-    uint8_t *log = b->scratch + record_len;
-    record_log_encode(log, e->type, e->occurred_at, b->committed_at, e->raw, e->raw_len);
 
     store_t *s = b->store;
     size_t partner_len = strlen(e->partner_id);
@@ -401,19 +604,24 @@ int store_batch_append(store_batch_t *b, const store_event_t *e, uint64_t *seq_o
     rc = store_batch_put_new(b, s->dedupe, key, key_len, value, sizeof value);
     if (rc != STORE_OK)
         return rc;
-    rc = store_batch_put(b, s->log, &seq, sizeof seq, log, log_len, MDB_APPEND);
+    if (!found) {
+        rc = store_batch_slot(b, &slot);
+        if (rc != STORE_OK)
+            return store_batch_fail(b, rc);
+        flags = 0;
+    }
+    uint64_t appended;
+    rc = store_log_append(b, RECORD_LOG_EVENT, (uint16_t)e->type, e->occurred_at, slot, e->raw,
+                          e->raw_len, e->recipients, e->n_recipients, NULL, &appended);
     if (rc != STORE_OK)
         return rc;
-    b->last_seq = seq;
-    b->appended = true;
-    rc = store_batch_put(b, s->pathways, e->beneficiary_id, strlen(e->beneficiary_id),
-                         b->scratch, record_len, 0);
-    if (rc == STORE_OK)
-        rc = store_outbox_append(b, e, seq);
+    uint8_t pkey[VAULT_HASH_SIZE];
+    store_pathway_key(s, e->beneficiary_id, id_len, pkey);
+    rc = store_pathway_put(b, pkey, flags, slot, b->scratch, record_len);
     if (rc != STORE_OK)
         return rc;
     if (seq_out != NULL)
-        *seq_out = seq;
+        *seq_out = appended;
     return STORE_OK;
 }
 
@@ -428,4 +636,271 @@ int store_batch_cursor_set(store_batch_t *b, const char *partner_id, uint64_t up
     uint8_t value[8];
     record_u64_encode(value, up_to);
     return store_batch_put(b, b->store->cursors, partner_id, len, value, sizeof value, 0);
+}
+
+/* --- Destruction ------------------------------------------------------------------------------ */
+
+/* Partner ids, each once. */
+typedef struct id_set {
+    char (*ids)[STORE_ID_MAX + 1];
+    size_t n, cap;
+} id_set_t;
+
+static int id_set_add(id_set_t *set, const char *id, size_t len)
+{
+    for (size_t i = 0; i < set->n; i++)
+        if (strlen(set->ids[i]) == len && memcmp(set->ids[i], id, len) == 0)
+            return STORE_OK;
+    if (set->n == set->cap) {
+        size_t cap = set->cap ? 2 * set->cap : 16;
+        char(*ids)[STORE_ID_MAX + 1] = realloc(set->ids, cap * sizeof(*ids));
+        if (ids == NULL)
+            return STORE_ENOMEM;
+        set->ids = ids;
+        set->cap = cap;
+    }
+    memcpy(set->ids[set->n], id, len);
+    set->ids[set->n][len] = '\0';
+    set->n++;
+    return STORE_OK;
+}
+
+/* Turns the log entry at seq into a tombstone, adding the partners told of it to told (may be
+ * NULL). *was_live says whether there was anything to destroy. */
+static int store_log_tombstone(store_batch_t *b, uint64_t seq, id_set_t *told, bool *was_live)
+{
+    store_t *s = b->store;
+    MDB_val key = {sizeof seq, &seq}, value;
+    int mrc = mdb_get(b->txn, s->log, &key, &value);
+    if (mrc != MDB_SUCCESS)
+        return store_error_from_mdb(mrc);
+    store_log_entry_t entry;
+    const uint8_t *t, *end;
+    size_t n;
+    uint8_t *buf = NULL;
+    size_t cap = 0;
+    int rc = store_log_unseal(s, &key, &value, &buf, &cap, &entry, &t, &n, &end);
+    *was_live = rc == STORE_OK && entry.kind != STORE_LOG_WITHDRAWN;
+    for (size_t i = 0; rc == STORE_OK && told != NULL && i < n; i++) {
+        record_told_t one;
+        rc = record_body_next(&t, end, &one);
+        if (rc == STORE_OK)
+            rc = id_set_add(told, one.partner_id, one.partner_len);
+    }
+    sodium_free_plain(buf, cap);
+    if (rc != STORE_OK || !*was_live)
+        return rc;
+    uint8_t tombstone[RECORD_LOG2_HEADER];
+    record_log2_header(tombstone, RECORD_LOG_TOMBSTONE, (uint16_t)entry.type, entry.occurred_at,
+                       entry.committed_at, 0);
+    return store_batch_put(b, s->log, &seq, sizeof seq, tombstone, sizeof tombstone, 0);
+}
+
+/* Destroys the pathway under key (see store_batch_erase). erased_at >= 0: only when its first
+ * event was committed at or before it. */
+static int store_erase_key(store_batch_t *b, const uint8_t key[VAULT_HASH_SIZE],
+                           const uint8_t *notice, size_t notice_len, int64_t erased_at,
+                           store_erasure_t *out)
+{
+    store_t *s = b->store;
+    memset(out, 0, sizeof *out);
+    MDB_val k = {VAULT_HASH_SIZE, (void *)key}, value;
+    int mrc = mdb_get(b->txn, s->pathways, &k, &value);
+    if (mrc != MDB_SUCCESS)
+        return store_error_from_mdb(mrc);
+    uint8_t *plain = NULL;
+    size_t cap = 0, plain_len;
+    record_pathway2_t r2;
+    record_pathway_t r;
+    int rc = store_pathway_unseal(s, key, &value, &plain, &cap, &plain_len, &r2);
+    if (rc == STORE_OK)
+        rc = record_pathway_decode(plain, plain_len, &r);
+    if (rc == STORE_OK && erased_at >= 0) {
+        /* A person registered anew after their erasure is not the one the register names. */
+        uint64_t first = r.n_seqs > 0 ? record_pathway_seq(&r, 0) : 0;
+        MDB_val lk = {sizeof first, &first}, lv;
+        record_log2_t head;
+        rc = r.n_seqs == 0 ? STORE_ECORRUPT
+             : store_error_from_mdb(mdb_get(b->txn, s->log, &lk, &lv)) != STORE_OK
+                 ? STORE_ECORRUPT
+                 : record_log2_decode(lv.mv_data, lv.mv_size, &head);
+        if (rc == STORE_OK && head.committed_at > erased_at)
+            rc = STORE_ENOTFOUND;
+    }
+    if (rc == STORE_OK)
+        rc = record_pathway_unpack(plain, plain_len, &out->pathway);
+    uint64_t *seqs = NULL;
+    size_t n_seqs = rc == STORE_OK ? r.n_seqs : 0;
+    if (rc == STORE_OK && (seqs = malloc(n_seqs * sizeof *seqs + 1)) == NULL)
+        rc = STORE_ENOMEM;
+    for (size_t i = 0; i < n_seqs && seqs != NULL; i++)
+        seqs[i] = record_pathway_seq(&r, i);
+    sodium_free_plain(plain, cap);
+    id_set_t told = {0};
+    for (size_t i = 0; rc == STORE_OK && i < n_seqs; i++) {
+        bool live;
+        rc = store_log_tombstone(b, seqs[i], notice != NULL ? &told : NULL, &live);
+        if (rc == STORE_OK && live)
+            out->events++;
+    }
+    free(seqs);
+    if (rc == STORE_OK)
+        rc = store_batch_del(b, s->pathways, key, VAULT_HASH_SIZE);
+    if (rc == STORE_OK)
+        rc = store_batch_shred(b, r2.slot);
+    if (rc == STORE_OK && notice != NULL && told.n > 0) {
+        uint32_t slot;
+        const char **ids = malloc(told.n * sizeof *ids);
+        rc = ids == NULL ? STORE_ENOMEM : store_batch_slot(b, &slot);
+        for (size_t i = 0; rc == STORE_OK && i < told.n; i++)
+            ids[i] = told.ids[i];
+        if (rc == STORE_OK)
+            rc = store_log_append(b, RECORD_LOG_ERASURE, 0, b->committed_at, slot, notice,
+                                  notice_len, ids, told.n, &out->told, &out->notice_seq);
+        free(ids);
+        if (rc == STORE_OK)
+            rc = store_batch_put(b, s->notices, &out->notice_seq, sizeof out->notice_seq, &slot,
+                                 sizeof slot, 0);
+        if (rc == STORE_OK)
+            b->notices_added++;
+    }
+    free(told.ids);
+    if (rc != STORE_OK) {
+        parcours__v1__pathway__free_unpacked(out->pathway, NULL);
+        out->pathway = NULL;
+        /* A pathway that is not there, or younger than the register's erasure: nothing was
+         * written, the batch lives on. Anything else has killed it (or must). */
+        if (rc != STORE_ENOTFOUND && b->error == STORE_OK)
+            store_batch_fail(b, rc);
+    }
+    return rc;
+}
+
+int store_batch_erase(store_batch_t *b, const char *beneficiary_id, const uint8_t *notice,
+                      size_t notice_len, store_erasure_t *out)
+{
+    int rc = store_batch_usable(b);
+    if (rc != STORE_OK)
+        return rc;
+    size_t len = store_id_len(beneficiary_id);
+    if (len == 0 || out == NULL || (notice == NULL && notice_len > 0) || notice_len > UINT32_MAX)
+        return STORE_EINVAL;
+    uint8_t key[VAULT_HASH_SIZE];
+    store_pathway_key(b->store, beneficiary_id, len, key);
+    return store_erase_key(b, key, notice, notice_len, -1, out);
+}
+
+int store_batch_erase_hash(store_batch_t *b, const uint8_t hash[STORE_HASH_SIZE], int64_t erased_at,
+                           store_erasure_t *out)
+{
+    int rc = store_batch_usable(b);
+    if (rc != STORE_OK)
+        return rc;
+    if (hash == NULL || out == NULL || erased_at < 0)
+        return STORE_EINVAL;
+    return store_erase_key(b, hash, NULL, 0, erased_at, out);
+}
+
+/* Whether every partner told of the notice at seq has acknowledged it. */
+static int store_notice_acked(store_batch_t *b, uint64_t seq, bool *acked)
+{
+    store_t *s = b->store;
+    MDB_val key = {sizeof seq, &seq}, value;
+    *acked = false;
+    int mrc = mdb_get(b->txn, s->log, &key, &value);
+    if (mrc == MDB_NOTFOUND) {
+        *acked = true; /* nothing left to deliver */
+        return STORE_OK;
+    }
+    if (mrc != MDB_SUCCESS)
+        return store_error_from_mdb(mrc);
+    store_log_entry_t entry;
+    const uint8_t *t, *end;
+    size_t n;
+    uint8_t *buf = NULL;
+    size_t cap = 0;
+    int rc = store_log_unseal(s, &key, &value, &buf, &cap, &entry, &t, &n, &end);
+    bool all = true;
+    for (size_t i = 0; rc == STORE_OK && all && i < n; i++) {
+        record_told_t one;
+        rc = record_body_next(&t, end, &one);
+        if (rc != STORE_OK)
+            break;
+        MDB_val ck = {one.partner_len, (void *)one.partner_id}, cv;
+        uint64_t up_to = 0;
+        mrc = mdb_get(b->txn, s->cursors, &ck, &cv);
+        if (mrc == MDB_SUCCESS)
+            rc = record_u64_decode(cv.mv_data, cv.mv_size, &up_to);
+        else if (mrc != MDB_NOTFOUND)
+            rc = store_error_from_mdb(mrc);
+        all = up_to >= one.partner_seq;
+    }
+    sodium_free_plain(buf, cap);
+    *acked = rc == STORE_OK && all;
+    return rc;
+}
+
+int store_batch_notices_settle(store_batch_t *b, size_t *settled)
+{
+    int rc = store_batch_usable(b);
+    if (rc != STORE_OK)
+        return rc;
+    if (settled != NULL)
+        *settled = 0;
+    store_t *s = b->store;
+    /* The notices are listed first: writing under an open cursor would move it. */
+    MDB_cursor *c;
+    int mrc = mdb_cursor_open(b->txn, s->notices, &c);
+    if (mrc != MDB_SUCCESS)
+        return store_batch_fail(b, store_error_from_mdb(mrc));
+    struct pending {
+        uint64_t seq;
+        uint32_t slot;
+    } *list = NULL;
+    size_t n = 0, cap = 0;
+    MDB_val key, value;
+    for (mrc = mdb_cursor_get(c, &key, &value, MDB_FIRST); mrc == MDB_SUCCESS && rc == STORE_OK;
+         mrc = mdb_cursor_get(c, &key, &value, MDB_NEXT)) {
+        if (key.mv_size != 8 || value.mv_size != 4) {
+            rc = STORE_ECORRUPT;
+            break;
+        }
+        if (n == cap) {
+            cap = cap ? 2 * cap : 16;
+            struct pending *p = realloc(list, cap * sizeof *p);
+            if (p == NULL) {
+                rc = STORE_ENOMEM;
+                break;
+            }
+            list = p;
+        }
+        memcpy(&list[n].seq, key.mv_data, 8);
+        memcpy(&list[n].slot, value.mv_data, 4);
+        n++;
+    }
+    mdb_cursor_close(c);
+    if (rc == STORE_OK && mrc != MDB_NOTFOUND && mrc != MDB_SUCCESS)
+        rc = store_error_from_mdb(mrc);
+    for (size_t i = 0; rc == STORE_OK && i < n; i++) {
+        bool acked, live;
+        rc = store_notice_acked(b, list[i].seq, &acked);
+        if (rc != STORE_OK || !acked)
+            continue;
+        rc = store_log_tombstone(b, list[i].seq, NULL, &live);
+        if (rc == STORE_ENOTFOUND)
+            rc = STORE_OK;
+        if (rc == STORE_OK)
+            rc = store_batch_del(b, s->notices, &list[i].seq, sizeof list[i].seq);
+        if (rc == STORE_OK)
+            rc = store_batch_shred(b, list[i].slot);
+        if (rc == STORE_OK) {
+            b->notices_removed++;
+            if (settled != NULL)
+                (*settled)++;
+        }
+    }
+    free(list);
+    if (rc != STORE_OK && b->error == STORE_OK)
+        store_batch_fail(b, rc);
+    return rc;
 }

@@ -84,7 +84,10 @@ int journal_replay(const journal_t *j, MDB_txn *txn)
         const journal_write_t *w = &j->writes[i];
         MDB_val key = {w->key_len, j->bytes + w->key_offset};
         MDB_val value = {w->value_len, j->bytes + w->value_offset};
-        int rc = mdb_put(txn, w->dbi, &key, &value, w->flags);
+        int rc = w->flags & JOURNAL_DELETE ? mdb_del(txn, w->dbi, &key, NULL)
+                                           : mdb_put(txn, w->dbi, &key, &value, w->flags);
+        if (rc == MDB_NOTFOUND && (w->flags & JOURNAL_DELETE))
+            rc = MDB_SUCCESS;
         if (rc != MDB_SUCCESS)
             return rc;
     }

@@ -17,6 +17,10 @@
 
 typedef struct journal journal_t;
 
+/* In a write's flags: the write is a delete of the key (the value is ignored). Above every
+ * MDB_* put flag. */
+#define JOURNAL_DELETE 0x80000000u
+
 /* Returns a new empty journal the caller owns (journal_destroy), or NULL when out of memory. */
 journal_t *journal_new(void);
 

@@ -9,20 +9,123 @@
 #include "record.h"
 #include "store_internal.h"
 
+/* --- Sealed records ------------------------------------------------------------------------- */
+
+int store_grow(uint8_t **buf, size_t *cap, size_t need)
+{
+    if (need <= *cap)
+        return STORE_OK;
+    size_t c = *cap ? *cap : 256;
+    while (c < need)
+        c *= 2;
+    uint8_t *p = realloc(*buf, c);
+    if (p == NULL)
+        return STORE_ENOMEM;
+    *buf = p;
+    *cap = c;
+    return STORE_OK;
+}
+
+void store_pathway_key(const store_t *s, const char *beneficiary_id, size_t len,
+                       uint8_t key[VAULT_HASH_SIZE])
+{
+    vault_hash(s->vault, beneficiary_id, len, key);
+}
+
+void store_id_hash(const store_t *s, const char *id, uint8_t out[STORE_HASH_SIZE])
+{
+    vault_hash(s->vault, id, strlen(id), out);
+}
+
+uint64_t store_notices_pending(const store_t *s)
+{
+    return s != NULL ? s->notices_pending : 0;
+}
+
+int store_pathway_unseal(const store_t *s, const uint8_t key[VAULT_HASH_SIZE], const MDB_val *value,
+                         uint8_t **buf, size_t *cap, size_t *plain_len, record_pathway2_t *r)
+{
+    int rc = record_pathway2_decode(value->mv_data, value->mv_size, r);
+    if (rc != STORE_OK)
+        return rc;
+    if (r->sealed_len < VAULT_SEAL_OVERHEAD)
+        return STORE_ECORRUPT;
+    *plain_len = r->sealed_len - VAULT_SEAL_OVERHEAD;
+    if (store_grow(buf, cap, *plain_len + 1) != STORE_OK)
+        return STORE_ENOMEM;
+    rc = vault_unseal(s->vault, r->slot, key, VAULT_HASH_SIZE, r->sealed, r->sealed_len, *buf);
+    /* A pathway record always has its key: one destroyed under it is a store that disagrees. */
+    return rc == STORE_ENOTFOUND ? STORE_ECORRUPT : rc;
+}
+
+int store_log_unseal(const store_t *s, const MDB_val *key, const MDB_val *value, uint8_t **buf,
+                     size_t *cap, store_log_entry_t *entry, const uint8_t **told, size_t *n_told,
+                     const uint8_t **told_end)
+{
+    uint64_t seq;
+    record_log2_t r;
+    int rc = record_log_key_decode(key->mv_data, key->mv_size, &seq);
+    if (rc == STORE_OK)
+        rc = record_log2_decode(value->mv_data, value->mv_size, &r);
+    if (rc != STORE_OK)
+        return rc;
+    memset(entry, 0, sizeof *entry);
+    entry->seq = seq;
+    entry->type = (Parcours__V1__EventType)r.type;
+    entry->occurred_at = r.occurred_at;
+    entry->committed_at = r.committed_at;
+    if (told != NULL)
+        *told = NULL, *n_told = 0, *told_end = NULL;
+    if (r.kind == RECORD_LOG_TOMBSTONE) {
+        entry->kind = STORE_LOG_WITHDRAWN;
+        return STORE_OK;
+    }
+    entry->kind = r.kind == RECORD_LOG_ERASURE ? STORE_LOG_ERASURE : STORE_LOG_EVENT;
+    if (r.sealed_len < VAULT_SEAL_OVERHEAD)
+        return STORE_ECORRUPT;
+    size_t plain_len = r.sealed_len - VAULT_SEAL_OVERHEAD;
+    if (store_grow(buf, cap, plain_len + 1) != STORE_OK)
+        return STORE_ENOMEM;
+    uint8_t ad[RECORD_LOG2_AD];
+    record_log2_ad(ad, seq, value->mv_data);
+    rc = vault_unseal(s->vault, r.slot, ad, sizeof ad, r.sealed, r.sealed_len, *buf);
+    if (rc == STORE_ENOTFOUND) {
+        /* Its key was destroyed and the tombstone not yet written (a notice being settled):
+         * nothing of it can be read, which is what a tombstone says. */
+        entry->kind = STORE_LOG_WITHDRAWN;
+        return STORE_OK;
+    }
+    const uint8_t *t;
+    size_t n;
+    if (rc == STORE_OK)
+        rc = record_body_decode(*buf, plain_len, &entry->raw, &entry->raw_len, &t, &n);
+    if (rc == STORE_OK && told != NULL) {
+        *told = t;
+        *n_told = n;
+        *told_end = *buf + plain_len;
+    }
+    return rc;
+}
+
 /* --- Reading records in a transaction --------------------------------------------------------- */
 
 /* Reads and unpacks a pathway in txn. On STORE_OK the caller owns *out. */
-int store_pathway_read(MDB_txn *txn, MDB_dbi dbi, const char *beneficiary_id,
+int store_pathway_read(store_t *s, MDB_txn *txn, const char *beneficiary_id,
                        Parcours__V1__Pathway **out)
 {
     size_t len = store_id_len(beneficiary_id);
     if (len == 0 || out == NULL)
         return STORE_EINVAL;
-    MDB_val key = {len, (void *)beneficiary_id}, value;
-    int rc = mdb_get(txn, dbi, &key, &value);
+    uint8_t k[VAULT_HASH_SIZE];
+    store_pathway_key(s, beneficiary_id, len, k);
+    MDB_val key = {sizeof k, k}, value;
+    int rc = mdb_get(txn, s->pathways, &key, &value);
     if (rc != MDB_SUCCESS)
         return store_error_from_mdb(rc);
-    return record_pathway_unpack(value.mv_data, value.mv_size, out);
+    size_t plain_len;
+    record_pathway2_t r;
+    rc = store_pathway_unseal(s, k, &value, &s->plain, &s->plain_cap, &plain_len, &r);
+    return rc == STORE_OK ? record_pathway_unpack(s->plain, plain_len, out) : rc;
 }
 
 int store_dedupe_read(MDB_txn *txn, MDB_dbi dbi, const char *partner_id, const char *event_id,
@@ -144,13 +247,27 @@ int store_pathway_get(store_t *s, const char *beneficiary_id, Parcours__V1__Path
     int rc = store_txn_begin(s, MDB_RDONLY, &txn);
     if (rc != STORE_OK)
         return rc;
-    rc = store_pathway_read(txn, s->pathways, beneficiary_id, out);
+    rc = store_pathway_read(s, txn, beneficiary_id, out);
     mdb_txn_abort(txn);
     return rc;
 }
 
-int store_pathway_get_packed(store_t *s, const char *beneficiary_id, uint8_t **packed,
-                             size_t *len)
+/* Reads and unseals a pathway record into s->plain: *r points into it. */
+static int store_pathway_record(store_t *s, MDB_txn *txn, const char *beneficiary_id, size_t len,
+                                record_pathway_t *r)
+{
+    uint8_t k[VAULT_HASH_SIZE];
+    store_pathway_key(s, beneficiary_id, len, k);
+    MDB_val key = {sizeof k, k}, value;
+    int rc = store_error_from_mdb(mdb_get(txn, s->pathways, &key, &value));
+    size_t plain_len;
+    record_pathway2_t r2;
+    if (rc == STORE_OK)
+        rc = store_pathway_unseal(s, k, &value, &s->plain, &s->plain_cap, &plain_len, &r2);
+    return rc == STORE_OK ? record_pathway_decode(s->plain, plain_len, r) : rc;
+}
+
+int store_pathway_get_packed(store_t *s, const char *beneficiary_id, uint8_t **packed, size_t *len)
 {
     size_t id_len = store_id_len(beneficiary_id);
     if (s == NULL || id_len == 0 || packed == NULL || len == NULL)
@@ -161,11 +278,8 @@ int store_pathway_get_packed(store_t *s, const char *beneficiary_id, uint8_t **p
     int rc = store_txn_begin(s, MDB_RDONLY, &txn);
     if (rc != STORE_OK)
         return rc;
-    MDB_val key = {id_len, (void *)beneficiary_id}, value;
     record_pathway_t record;
-    rc = store_error_from_mdb(mdb_get(txn, s->pathways, &key, &value));
-    if (rc == STORE_OK)
-        rc = record_pathway_decode(value.mv_data, value.mv_size, &record);
+    rc = store_pathway_record(s, txn, beneficiary_id, id_len, &record);
     if (rc == STORE_OK) {
         *packed = malloc(record.packed_len > 0 ? record.packed_len : 1);
         if (*packed == NULL) {
@@ -188,11 +302,8 @@ int store_pathway_seqs(store_t *s, const char *beneficiary_id, uint64_t **seqs, 
     int rc = store_txn_begin(s, MDB_RDONLY, &txn);
     if (rc != STORE_OK)
         return rc;
-    MDB_val key = {len, (void *)beneficiary_id}, value;
     record_pathway_t record;
-    rc = store_error_from_mdb(mdb_get(txn, s->pathways, &key, &value));
-    if (rc == STORE_OK)
-        rc = record_pathway_decode(value.mv_data, value.mv_size, &record);
+    rc = store_pathway_record(s, txn, beneficiary_id, len, &record);
     if (rc == STORE_OK) {
         *seqs = malloc(record.n_seqs > 0 ? record.n_seqs * sizeof **seqs : 1);
         if (*seqs == NULL)
@@ -208,17 +319,26 @@ int store_pathway_seqs(store_t *s, const char *beneficiary_id, uint64_t **seqs, 
 }
 
 /* store_pathway_foreach's caller, for the scan. */
+/* A scan unseals into a buffer of its own: its callback may read the store (s->plain). */
 typedef struct pathway_visit {
+    store_t *s;
     store_pathway_fn fn;
     void *ctx;
+    uint8_t *buf;
+    size_t cap;
 } pathway_visit_t;
 
 static int pathway_visit(const MDB_val *key, const MDB_val *value, void *ctx)
 {
-    (void)key;
     pathway_visit_t *v = ctx;
+    if (key->mv_size != VAULT_HASH_SIZE)
+        return STORE_ECORRUPT;
     Parcours__V1__Pathway *pathway;
-    int rc = record_pathway_unpack(value->mv_data, value->mv_size, &pathway);
+    size_t plain_len;
+    record_pathway2_t r;
+    int rc = store_pathway_unseal(v->s, key->mv_data, value, &v->buf, &v->cap, &plain_len, &r);
+    if (rc == STORE_OK)
+        rc = record_pathway_unpack(v->buf, plain_len, &pathway);
     if (rc != STORE_OK)
         return rc;
     int stop = v->fn(pathway, v->ctx);
@@ -230,8 +350,10 @@ int store_pathway_foreach(store_t *s, store_pathway_fn fn, void *ctx)
 {
     if (s == NULL || fn == NULL)
         return STORE_EINVAL;
-    pathway_visit_t v = {fn, ctx};
-    return store_scan(s, s->pathways, NULL, pathway_visit, &v);
+    pathway_visit_t v = {s, fn, ctx, NULL, 0};
+    int rc = store_scan(s, s->pathways, NULL, pathway_visit, &v);
+    free(v.buf);
+    return rc;
 }
 
 int store_log_get(store_t *s, uint64_t seq, store_log_entry_t *entry)
@@ -247,8 +369,10 @@ int store_log_get(store_t *s, uint64_t seq, store_log_entry_t *entry)
     store_log_entry_t found;
     rc = store_error_from_mdb(mdb_get(txn, s->log, &key, &value));
     if (rc == STORE_OK)
-        rc = record_log_decode(key.mv_data, key.mv_size, value.mv_data, value.mv_size, &found);
-    if (rc == STORE_OK) {
+        rc = store_log_unseal(s, &key, &value, &s->plain, &s->plain_cap, &found, NULL, NULL, NULL);
+    if (rc == STORE_OK && found.kind == STORE_LOG_WITHDRAWN) {
+        *entry = found;
+    } else if (rc == STORE_OK) {
         uint8_t *raw = malloc(found.raw_len > 0 ? found.raw_len : 1);
         if (raw == NULL) {
             rc = STORE_ENOMEM;
@@ -272,15 +396,18 @@ void store_log_entry_clear(store_log_entry_t *entry)
 }
 
 typedef struct log_visit {
+    store_t *s;
     store_log_fn fn;
     void *ctx;
+    uint8_t *buf;
+    size_t cap;
 } log_visit_t;
 
 static int log_visit(const MDB_val *key, const MDB_val *value, void *ctx)
 {
     log_visit_t *v = ctx;
     store_log_entry_t entry;
-    int rc = record_log_decode(key->mv_data, key->mv_size, value->mv_data, value->mv_size, &entry);
+    int rc = store_log_unseal(v->s, key, value, &v->buf, &v->cap, &entry, NULL, NULL, NULL);
     if (rc != STORE_OK)
         return rc;
     return v->fn(&entry, v->ctx) ? 1 : 0;
@@ -290,9 +417,11 @@ int store_log_foreach(store_t *s, uint64_t from, store_log_fn fn, void *ctx)
 {
     if (s == NULL || fn == NULL)
         return STORE_EINVAL;
-    log_visit_t v = {fn, ctx};
+    log_visit_t v = {s, fn, ctx, NULL, 0};
     MDB_val start = {sizeof from, &from};
-    return store_scan(s, s->log, &start, log_visit, &v);
+    int rc = store_scan(s, s->log, &start, log_visit, &v);
+    free(v.buf);
+    return rc;
 }
 
 int store_dedupe_find(store_t *s, const char *partner_id, const char *event_id, uint64_t *seq)
@@ -371,6 +500,36 @@ int store_cursor_get(store_t *s, const char *partner_id, uint64_t *up_to)
         rc = record_u64_decode(value.mv_data, value.mv_size, up_to);
     else if (mrc != MDB_NOTFOUND)
         rc = store_error_from_mdb(mrc);
+    mdb_txn_abort(txn);
+    return rc;
+}
+
+int store_log_told(store_t *s, uint64_t seq, store_told_fn fn, void *ctx)
+{
+    if (s == NULL || fn == NULL)
+        return STORE_EINVAL;
+    MDB_txn *txn;
+    int rc = store_txn_begin(s, MDB_RDONLY, &txn);
+    if (rc != STORE_OK)
+        return rc;
+    MDB_val key = {sizeof seq, &seq}, value;
+    store_log_entry_t entry;
+    const uint8_t *told, *end;
+    size_t n = 0;
+    rc = store_error_from_mdb(mdb_get(txn, s->log, &key, &value));
+    if (rc == STORE_OK)
+        rc = store_log_unseal(s, &key, &value, &s->plain, &s->plain_cap, &entry, &told, &n, &end);
+    for (size_t i = 0; rc == STORE_OK && i < n; i++) {
+        record_told_t t;
+        char id[STORE_ID_MAX + 1];
+        rc = record_body_next(&told, end, &t);
+        if (rc != STORE_OK)
+            break;
+        memcpy(id, t.partner_id, t.partner_len);
+        id[t.partner_len] = '\0';
+        if (fn(id, t.partner_seq, ctx) != 0)
+            break;
+    }
     mdb_txn_abort(txn);
     return rc;
 }

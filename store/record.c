@@ -232,3 +232,120 @@ void record_pathway_encode(uint8_t *out, const Parcours__V1__Pathway *pathway, s
     record_pathway_encode_seqs(out, pathway, packed_len, old);
     put_le64(out + RECORD_PATHWAY_HEADER + packed_len + 8 * old->n_seqs, seq);
 }
+
+/* --- Schema 3: sealed records ----------------------------------------------------------------- */
+
+void record_log2_header(uint8_t out[RECORD_LOG2_HEADER], uint8_t kind, uint16_t type,
+                        int64_t occurred_at, int64_t committed_at, uint32_t slot)
+{
+    out[0] = RECORD_SEALED_FORMAT;
+    out[1] = kind;
+    put_le16(out + 2, type);
+    put_le64(out + 4, (uint64_t)occurred_at);
+    put_le64(out + 12, (uint64_t)committed_at);
+    put_le32(out + 20, slot);
+}
+
+int record_log2_decode(const void *value, size_t len, record_log2_t *r)
+{
+    const uint8_t *v = value;
+    if (len < RECORD_LOG2_HEADER || v[0] != RECORD_SEALED_FORMAT || v[1] > RECORD_LOG_TOMBSTONE)
+        return STORE_ECORRUPT;
+    r->kind = v[1];
+    r->type = get_le16(v + 2);
+    r->occurred_at = (int64_t)get_le64(v + 4);
+    r->committed_at = (int64_t)get_le64(v + 12);
+    r->slot = get_le32(v + 20);
+    bool tombstone = r->kind == RECORD_LOG_TOMBSTONE;
+    if (tombstone != (len == RECORD_LOG2_HEADER) || tombstone != (r->slot == 0))
+        return STORE_ECORRUPT;
+    r->sealed = tombstone ? NULL : v + RECORD_LOG2_HEADER;
+    r->sealed_len = len - RECORD_LOG2_HEADER;
+    return STORE_OK;
+}
+
+void record_log2_ad(uint8_t out[RECORD_LOG2_AD], uint64_t seq, const uint8_t *header)
+{
+    put_le64(out, seq);
+    memcpy(out + 8, header, RECORD_LOG2_HEADER);
+}
+
+size_t record_body_size(size_t raw_len, const record_told_t *told, size_t n)
+{
+    size_t size = 4 + raw_len + 2;
+    for (size_t i = 0; i < n; i++)
+        size += 1 + told[i].partner_len + 8;
+    return size;
+}
+
+void record_body_encode(uint8_t *out, const uint8_t *raw, size_t raw_len, const record_told_t *told,
+                        size_t n)
+{
+    put_le32(out, (uint32_t)raw_len);
+    if (raw_len > 0)
+        memcpy(out + 4, raw, raw_len);
+    out += 4 + raw_len;
+    put_le16(out, (uint16_t)n);
+    out += 2;
+    for (size_t i = 0; i < n; i++) {
+        *out++ = (uint8_t)told[i].partner_len;
+        memcpy(out, told[i].partner_id, told[i].partner_len);
+        out += told[i].partner_len;
+        put_le64(out, told[i].partner_seq);
+        out += 8;
+    }
+}
+
+int record_body_decode(const uint8_t *body, size_t len, const uint8_t **raw, size_t *raw_len,
+                       const uint8_t **told, size_t *n)
+{
+    if (len < 6)
+        return STORE_ECORRUPT;
+    size_t l = get_le32(body);
+    if (l > len - 6)
+        return STORE_ECORRUPT;
+    *raw = body + 4;
+    *raw_len = l;
+    *n = get_le16(body + 4 + l);
+    *told = body + 6 + l;
+    /* Every recipient must fit: checked once here, so that record_body_next cannot overrun. */
+    const uint8_t *c = *told, *end = body + len;
+    for (size_t i = 0; i < *n; i++) {
+        record_told_t t;
+        if (record_body_next(&c, end, &t) != STORE_OK)
+            return STORE_ECORRUPT;
+    }
+    return c == end ? STORE_OK : STORE_ECORRUPT;
+}
+
+int record_body_next(const uint8_t **cursor, const uint8_t *end, record_told_t *out)
+{
+    const uint8_t *c = *cursor;
+    if (c >= end || (size_t)(end - c) < 1u + c[0] + 8u || c[0] == 0 || c[0] > STORE_ID_MAX)
+        return STORE_ECORRUPT;
+    out->partner_len = c[0];
+    out->partner_id = (const char *)c + 1;
+    out->partner_seq = get_le64(c + 1 + c[0]);
+    *cursor = c + 1 + c[0] + 8;
+    return STORE_OK;
+}
+
+void record_pathway2_header(uint8_t out[RECORD_PATHWAY2_HEADER], uint8_t flags, uint32_t slot)
+{
+    out[0] = RECORD_SEALED_FORMAT;
+    out[1] = flags;
+    out[2] = out[3] = 0;
+    put_le32(out + 4, slot);
+}
+
+int record_pathway2_decode(const void *value, size_t len, record_pathway2_t *r)
+{
+    const uint8_t *v = value;
+    if (len < RECORD_PATHWAY2_HEADER + 1 || v[0] != RECORD_SEALED_FORMAT)
+        return STORE_ECORRUPT;
+    r->flags = v[1];
+    r->slot = get_le32(v + 4);
+    r->sealed = v + RECORD_PATHWAY2_HEADER;
+    r->sealed_len = len - RECORD_PATHWAY2_HEADER;
+    return r->slot == 0 ? STORE_ECORRUPT : STORE_OK;
+}

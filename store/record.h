@@ -2,17 +2,30 @@
  * record.h: the layouts of the store's keys and values on disk. Internal to store/, not
  * installed: only the store's own files include it.
  *
- * Databases and their records (all integers little-endian unless said otherwise):
+ * Databases and their records (all integers little-endian unless said otherwise). Schema 3 seals
+ * everything personal under the person's vault key (vault.h); "sealed(x)" is vault_seal's nonce,
+ * ciphertext of x and tag:
  *   log       key u64 seq in native order (MDB_INTEGERKEY, written with MDB_APPEND)
- *             value u8 format (1), u8 reserved (0), u16 type, i64 occurred_at, i64 committed_at,
- *             then the packed Event (schema 2: the canonical encoding of the checked event)
+ *             value u8 format (2), u8 kind (RECORD_LOG_*), u16 type, i64 occurred_at,
+ *             i64 committed_at, u32 slot, then sealed(u32 L, L bytes of the packed Event (the
+ *             canonical encoding of the checked event) or of an Erasure notice, u16 R, R times
+ *             (u8 length, partner id, u64 partner_seq): who was told, at which partner_seq).
+ *             A tombstone is the header alone, kind RECORD_LOG_TOMBSTONE and slot 0.
+ *             Associated data: the seq and the header.
  *   dedupe    key partner_id, 0x00, event_id; value u64 seq
- *   pathways  key beneficiary_id; value u8 format (1), u32 length L, L bytes of a packed
- *             parcours.v1.Pathway, then the beneficiary's seqs as u64, oldest first
+ *   pathways  key the keyed hash of beneficiary_id (VAULT_HASH_SIZE bytes); value u8 format (2),
+ *             u8 flags, u16 reserved, u32 slot, then sealed(u8 1, u32 length L, L bytes of a
+ *             packed parcours.v1.Pathway, then the beneficiary's seqs as u64, oldest first).
+ *             Associated data: the key.
  *   outbox    key partner_id, 0x00, partner_seq as u64 BIG-endian, so that a partner's entries
  *             sort by partner_seq; value u64 seq
  *   cursors   key partner_id; value u64 partner_seq
- *   meta      "schema" -> u32, "last_seq" -> u64
+ *   shred     key u32 slot: vault slots a committed destruction must still zero (done right after
+ *             the commit, and again at open after a crash); value empty
+ *   notices   key u64 seq of an Erasure notice; value u32 slot: the notice's own key, destroyed
+ *             once every partner it went to has acknowledged it
+ *   meta      "schema" -> u32, "last_seq" -> u64, "vault_next" -> u32 (the next slot to hand
+ *             out)
  * The 0x00 separator sorts below every byte of an id, so partner "a" and partner "ab" never
  * interleave: every key of "a" sorts before every key of "ab".
  *
@@ -83,6 +96,61 @@ void record_log_encode(uint8_t *out, Parcours__V1__EventType type, int64_t occur
  * is. STORE_OK or STORE_ECORRUPT. */
 int record_log_decode(const void *key, size_t key_len, const void *value, size_t value_len,
                       store_log_entry_t *entry);
+
+/* --- Schema 3: sealed records (vault.h) ------------------------------------------------------- */
+
+#define RECORD_SEALED_FORMAT     2
+#define RECORD_LOG_EVENT         0 /* a partner's event */
+#define RECORD_LOG_ERASURE       1 /* an Erasure notice (raw is a packed parcours.v1.Erasure) */
+#define RECORD_LOG_TOMBSTONE     2 /* what is left of a destroyed event: seq, type, dates */
+#define RECORD_LOG2_HEADER       24
+#define RECORD_PATHWAY2_HEADER   8
+#define RECORD_PATHWAY_FLAG_HOLD 0x01 /* a litigation hold: retention does not run */
+
+typedef struct record_log2 {
+    uint8_t kind;
+    uint16_t type;
+    int64_t occurred_at, committed_at;
+    uint32_t slot;
+    const uint8_t *sealed; /* NULL for a tombstone */
+    size_t sealed_len;
+} record_log2_t;
+
+void record_log2_header(uint8_t out[RECORD_LOG2_HEADER], uint8_t kind, uint16_t type,
+                        int64_t occurred_at, int64_t committed_at, uint32_t slot);
+int record_log2_decode(const void *value, size_t len, record_log2_t *r);
+
+/* The associated data of a log record: seq then the header (RECORD_LOG2_HEADER + 8 bytes). */
+#define RECORD_LOG2_AD (RECORD_LOG2_HEADER + 8)
+void record_log2_ad(uint8_t out[RECORD_LOG2_AD], uint64_t seq, const uint8_t *header);
+
+/* One recipient of an event as the log's sealed body names it. */
+typedef struct record_told {
+    const char *partner_id; /* NOT terminated when decoded: partner_len bytes */
+    size_t partner_len;
+    uint64_t partner_seq;
+} record_told_t;
+
+/* Size of a log body holding raw_len bytes and n recipients of the given id lengths. */
+size_t record_body_size(size_t raw_len, const record_told_t *told, size_t n);
+void record_body_encode(uint8_t *out, const uint8_t *raw, size_t raw_len, const record_told_t *told,
+                        size_t n);
+/* Decodes a body: *raw and *raw_len point into body; the recipients are read by
+ * record_body_told (index i < *n). */
+int record_body_decode(const uint8_t *body, size_t len, const uint8_t **raw, size_t *raw_len,
+                       const uint8_t **told, size_t *n);
+/* Walks the recipients of a decoded body: *cursor starts at the told pointer. */
+int record_body_next(const uint8_t **cursor, const uint8_t *end, record_told_t *out);
+
+typedef struct record_pathway2 {
+    uint8_t flags;
+    uint32_t slot;
+    const uint8_t *sealed;
+    size_t sealed_len;
+} record_pathway2_t;
+
+void record_pathway2_header(uint8_t out[RECORD_PATHWAY2_HEADER], uint8_t flags, uint32_t slot);
+int record_pathway2_decode(const void *value, size_t len, record_pathway2_t *r);
 
 /* --- Pathway records ------------------------------------------------------------------------- */
 

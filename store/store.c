@@ -5,6 +5,7 @@
  * for how a batch survives the map growing under it.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -146,13 +147,124 @@ int store_copy_begin(store_t *s)
     return rc;
 }
 
+#define STORE_COPY_MAGIC "PCRSVLT1"
+
+static int store_write_fd(int fd, const void *buf, size_t len)
+{
+    const uint8_t *p = buf;
+    while (len > 0) {
+        ssize_t n = write(fd, p, len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return STORE_EIO;
+        p += n;
+        len -= (size_t)n;
+    }
+    return STORE_OK;
+}
+
 int store_copy_fd(store_t *s, int fd)
 {
     if (s == NULL || fd < 0)
         return STORE_EINVAL;
     int rc = mdb_env_copyfd2(s->env, fd, MDB_CP_COMPACT);
     /* A closed pipe (EPIPE) or any write error is an I/O failure of this copy only. */
-    return rc == MDB_SUCCESS ? STORE_OK : rc == ENOMEM ? STORE_ENOMEM : STORE_EIO;
+    if (rc != MDB_SUCCESS)
+        return rc == ENOMEM ? STORE_ENOMEM : STORE_EIO;
+    /* The vault after the copy's snapshot: every key the snapshot needs was generated (and
+     * synced) before its slot was handed out, and a key zeroed since stays zero in the copy.
+     * The length is the one at the start: chunks appended meanwhile are of no use to it. */
+    uint64_t len = vault_size(s->vault);
+    uint8_t buf[65536];
+    for (uint64_t at = 0; at < len;) {
+        size_t want = len - at < sizeof buf ? (size_t)(len - at) : sizeof buf;
+        ssize_t n = pread(vault_fd(s->vault), buf, want, (off_t)at);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0 || store_write_fd(fd, buf, (size_t)n) != STORE_OK)
+            return STORE_EIO;
+        at += (uint64_t)n;
+    }
+    uint8_t tail[16];
+    record_u64_encode(tail, len);
+    memcpy(tail + 8, STORE_COPY_MAGIC, 8);
+    return store_write_fd(fd, tail, sizeof tail);
+}
+
+/* Copies len bytes of in from offset at into a new file path (0600), fsynced. */
+static int store_copy_range(int in, uint64_t at, uint64_t len, const char *path)
+{
+    int out = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (out < 0)
+        return errno == EEXIST ? STORE_EEXIST : STORE_EIO;
+    uint8_t buf[65536];
+    int rc = STORE_OK;
+    while (rc == STORE_OK && len > 0) {
+        size_t want = len < sizeof buf ? (size_t)len : sizeof buf;
+        ssize_t n = pread(in, buf, want, (off_t)at);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            rc = STORE_EIO;
+        else
+            rc = store_write_fd(out, buf, (size_t)n);
+        at += (uint64_t)(n > 0 ? n : 0);
+        len -= (uint64_t)(n > 0 ? n : 0);
+    }
+    if (rc == STORE_OK && fsync(out) != 0)
+        rc = STORE_EIO;
+    int e = errno;
+    if (close(out) != 0 && rc == STORE_OK)
+        rc = STORE_EIO;
+    if (rc != STORE_OK)
+        unlink(path);
+    errno = e;
+    return rc;
+}
+
+int store_copy_unpack(const char *copy, const char *dir)
+{
+    if (copy == NULL || dir == NULL)
+        return STORE_EINVAL;
+    char data[4096], vault[4096];
+    if ((size_t)snprintf(data, sizeof data, "%s/data.mdb", dir) >= sizeof data ||
+        (size_t)snprintf(vault, sizeof vault, "%s/keys.vault", dir) >= sizeof vault)
+        return STORE_EINVAL;
+    struct stat st;
+    if (stat(data, &st) == 0 || stat(vault, &st) == 0)
+        return STORE_EEXIST;
+    int in = open(copy, O_RDONLY | O_CLOEXEC);
+    if (in < 0)
+        return STORE_EIO;
+    int rc = fstat(in, &st) == 0 ? STORE_OK : STORE_EIO;
+    uint64_t size = rc == STORE_OK ? (uint64_t)st.st_size : 0, vault_len = 0;
+    uint8_t tail[16];
+    bool sealed = false;
+    if (rc == STORE_OK && size >= sizeof tail &&
+        pread(in, tail, sizeof tail, (off_t)(size - sizeof tail)) == (ssize_t)sizeof tail &&
+        memcmp(tail + 8, STORE_COPY_MAGIC, 8) == 0) {
+        sealed = true;
+        record_u64_decode(tail, 8, &vault_len);
+        if (vault_len < VAULT_HEADER_SIZE || vault_len > size - sizeof tail)
+            rc = STORE_ECORRUPT;
+    }
+    uint64_t data_len = sealed ? size - sizeof tail - vault_len : size;
+    if (rc == STORE_OK)
+        rc = store_copy_range(in, 0, data_len, data);
+    if (rc == STORE_OK && sealed) {
+        rc = store_copy_range(in, data_len, vault_len, vault);
+        if (rc != STORE_OK)
+            unlink(data);
+    }
+    close(in);
+    int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd >= 0) {
+        if (rc == STORE_OK && fsync(dfd) != 0)
+            rc = STORE_EIO;
+        close(dfd);
+    }
+    return rc;
 }
 
 void store_copy_end(store_t *s)
@@ -233,6 +345,22 @@ static int store_stream_id_read(store_t *s, MDB_txn *txn)
     return mdb_put(txn, s->meta, &key, &value, 0);
 }
 
+/* Whether the data file already holds sealed records (schema 3): then its vault must exist. */
+static bool store_has_sealed(store_t *s)
+{
+    MDB_txn *txn;
+    if (mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn) != MDB_SUCCESS)
+        return false;
+    MDB_dbi meta;
+    MDB_val key = {6, "schema"}, value;
+    uint32_t version = 0;
+    if (mdb_dbi_open(txn, "meta", 0, &meta) == MDB_SUCCESS &&
+        mdb_get(txn, meta, &key, &value) == MDB_SUCCESS)
+        record_u32_decode(value.mv_data, value.mv_size, &version);
+    mdb_txn_abort(txn);
+    return version >= 3;
+}
+
 /* Opens the databases and checks or writes the schema version, in one write transaction. */
 static int store_databases_open(store_t *s)
 {
@@ -245,9 +373,14 @@ static int store_databases_open(store_t *s)
         unsigned flags;
         MDB_dbi *dbi;
     } dbs[STORE_DB_COUNT] = {
-        {"log", MDB_INTEGERKEY, &s->log}, {"dedupe", 0, &s->dedupe},
-        {"pathways", 0, &s->pathways},    {"outbox", 0, &s->outbox},
-        {"cursors", 0, &s->cursors},      {"meta", 0, &s->meta},
+        {"log", MDB_INTEGERKEY, &s->log},
+        {"dedupe", 0, &s->dedupe},
+        {"pathways", 0, &s->pathways},
+        {"outbox", 0, &s->outbox},
+        {"cursors", 0, &s->cursors},
+        {"shred", MDB_INTEGERKEY, &s->shred},
+        {"notices", MDB_INTEGERKEY, &s->notices},
+        {"meta", 0, &s->meta},
     };
     int mrc = MDB_SUCCESS;
     for (int i = 0; i < STORE_DB_COUNT && mrc == MDB_SUCCESS; i++)
@@ -281,6 +414,29 @@ static int store_databases_open(store_t *s)
     }
     if (mrc == MDB_SUCCESS)
         mrc = store_stream_id_read(s, txn);
+    if (mrc == MDB_SUCCESS) {
+        MDB_val vkey = {10, "vault_next"}, vvalue;
+        mrc = mdb_get(txn, s->meta, &vkey, &vvalue);
+        s->vault_next = 1;
+        if (mrc == MDB_SUCCESS)
+            mrc = record_u32_decode(vvalue.mv_data, vvalue.mv_size, &s->vault_next) == STORE_OK &&
+                          s->vault_next > 0
+                      ? MDB_SUCCESS
+                      : MDB_CORRUPTED;
+        else if (mrc == MDB_NOTFOUND)
+            mrc = MDB_SUCCESS;
+    }
+    /* A destruction committed but not finished by a crash is finished now. */
+    if (mrc == MDB_SUCCESS) {
+        int rc_shred = store_shred_recover(s, txn);
+        if (rc_shred != STORE_OK) {
+            mdb_txn_abort(txn);
+            return rc_shred;
+        }
+        MDB_stat st;
+        mrc = mdb_stat(txn, s->notices, &st);
+        s->notices_pending = mrc == MDB_SUCCESS ? st.ms_entries : 0;
+    }
     /* Committed, not aborted, also when nothing was written: aborting would close the database
      * handles just opened. */
     if (mrc != MDB_SUCCESS) {
@@ -327,6 +483,116 @@ static int store_env_open(store_t *s, const char *dir, const store_options_t *o)
     return store_error_from_mdb(rc);
 }
 
+/* The databases by name, with their flags: what store_rebuild copies. */
+static const struct {
+    const char *name;
+    unsigned flags;
+} store_db_names[STORE_DB_COUNT] = {
+    {"log", MDB_INTEGERKEY},
+    {"dedupe", 0},
+    {"pathways", 0},
+    {"outbox", 0},
+    {"cursors", 0},
+    {"shred", MDB_INTEGERKEY},
+    {"notices", MDB_INTEGERKEY},
+    {"meta", 0},
+};
+
+/*
+ * Writes every record of dir's data file into a new one, key by key, and puts it in its place.
+ * After the upgrade that seals a store, the old file still holds what it replaced, in clear, in
+ * free pages and in the unused middle of live pages (LMDB clears neither; its compacting copy
+ * carries some of it too). A file built record by record holds the live records only. The store
+ * must be closed.
+ */
+static int store_rebuild(const char *dir, size_t map_size)
+{
+    char tmp[4096], from[4200], to[4200];
+    if ((size_t)snprintf(tmp, sizeof tmp, "%s/rebuild.tmp", dir) >= sizeof tmp)
+        return STORE_EINVAL;
+    snprintf(from, sizeof from, "%s/data.mdb", tmp);
+    snprintf(to, sizeof to, "%s/data.mdb", dir);
+    if (mkdir(tmp, 0700) != 0 && errno != EEXIST)
+        return STORE_EIO;
+    unlink(from);
+    MDB_env *src = NULL, *dst = NULL;
+    MDB_txn *rt = NULL, *wt = NULL;
+    int mrc = mdb_env_create(&src);
+    if (mrc == MDB_SUCCESS)
+        mrc = mdb_env_set_maxdbs(src, STORE_DB_COUNT);
+    if (mrc == MDB_SUCCESS)
+        mrc = mdb_env_set_mapsize(src, map_size);
+    if (mrc == MDB_SUCCESS)
+        mrc = mdb_env_open(src, dir, MDB_RDONLY, 0600);
+    if (mrc == MDB_SUCCESS)
+        mrc = mdb_env_create(&dst);
+    if (mrc == MDB_SUCCESS)
+        mrc = mdb_env_set_maxdbs(dst, STORE_DB_COUNT);
+    if (mrc == MDB_SUCCESS)
+        mrc = mdb_env_set_mapsize(dst, map_size);
+    if (mrc == MDB_SUCCESS)
+        mrc = mdb_env_open(dst, tmp, 0, 0600);
+    if (mrc == MDB_SUCCESS)
+        mrc = mdb_txn_begin(src, NULL, MDB_RDONLY, &rt);
+    if (mrc == MDB_SUCCESS)
+        mrc = mdb_txn_begin(dst, NULL, 0, &wt);
+    for (int i = 0; i < STORE_DB_COUNT && mrc == MDB_SUCCESS; i++) {
+        MDB_dbi a, b;
+        MDB_cursor *c;
+        mrc = mdb_dbi_open(rt, store_db_names[i].name, store_db_names[i].flags, &a);
+        if (mrc == MDB_NOTFOUND) {
+            mrc = MDB_SUCCESS;
+            continue;
+        }
+        if (mrc == MDB_SUCCESS)
+            mrc =
+                mdb_dbi_open(wt, store_db_names[i].name, store_db_names[i].flags | MDB_CREATE, &b);
+        if (mrc == MDB_SUCCESS)
+            mrc = mdb_cursor_open(rt, a, &c);
+        if (mrc != MDB_SUCCESS)
+            break;
+        MDB_val key, value;
+        for (mrc = mdb_cursor_get(c, &key, &value, MDB_FIRST); mrc == MDB_SUCCESS;
+             mrc = mdb_cursor_get(c, &key, &value, MDB_NEXT)) {
+            mrc = mdb_put(wt, b, &key, &value, MDB_APPEND);
+            if (mrc != MDB_SUCCESS)
+                break;
+        }
+        mdb_cursor_close(c);
+        if (mrc == MDB_NOTFOUND)
+            mrc = MDB_SUCCESS;
+    }
+    if (rt != NULL)
+        mdb_txn_abort(rt);
+    if (wt != NULL) {
+        if (mrc == MDB_SUCCESS)
+            mrc = mdb_txn_commit(wt);
+        else
+            mdb_txn_abort(wt);
+    }
+    if (mrc == MDB_SUCCESS)
+        mrc = mdb_env_sync(dst, 1);
+    if (dst != NULL)
+        mdb_env_close(dst);
+    if (src != NULL)
+        mdb_env_close(src);
+    int rc = store_error_from_mdb(mrc);
+    if (rc == STORE_OK && rename(from, to) != 0)
+        rc = STORE_EIO;
+    snprintf(from, sizeof from, "%s/lock.mdb", tmp);
+    unlink(from);
+    snprintf(from, sizeof from, "%s/data.mdb", tmp);
+    unlink(from);
+    rmdir(tmp);
+    int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd >= 0) {
+        if (rc == STORE_OK && fsync(dfd) != 0)
+            rc = STORE_EIO;
+        close(dfd);
+    }
+    return rc;
+}
+
 int store_open(const char *dir, const store_options_t *options, store_t **out)
 {
     store_options_t o;
@@ -348,11 +614,35 @@ int store_open(const char *dir, const store_options_t *options, store_t **out)
     s->copy_headroom = o.copy_headroom;
     s->durable = o.durable;
     int rc = store_env_open(s, dir, &o);
+    /* The vault is made with a new store only: a data file without its vault is either older
+     * than schema 3 (the upgrade makes one) or a vault that went missing (refused). */
+    if (rc == STORE_OK) {
+        rc = vault_open(dir, !store_has_sealed(s), o.durable, &s->vault);
+        if (rc == STORE_ENOTFOUND)
+            rc = STORE_ECORRUPT; /* sealed records whose keys are gone: not a store to serve */
+    }
     if (rc == STORE_OK)
         rc = store_databases_open(s);
     /* An upgrade rewrites much of the file in one transaction: the map may need to grow. */
     while (rc == STORE_EFULL && store_map_grow(s) == STORE_OK)
         rc = store_databases_open(s);
+    /* Sealed by the upgrade just now: the file is rebuilt without what was in clear, and the
+     * store opened again on it. */
+    if (rc == STORE_OK && s->sealed_now) {
+        MDB_envinfo info;
+        mdb_env_info(s->env, &info);
+        mdb_env_close(s->env);
+        s->env = NULL;
+        vault_close(&s->vault);
+        rc = store_rebuild(dir, info.me_mapsize);
+        s->sealed_now = false;
+        if (rc == STORE_OK)
+            rc = store_env_open(s, dir, &o);
+        if (rc == STORE_OK)
+            rc = vault_open(dir, false, o.durable, &s->vault);
+        if (rc == STORE_OK)
+            rc = store_databases_open(s);
+    }
     if (rc != STORE_OK) {
         store_close(&s);
         return rc;
@@ -406,6 +696,9 @@ void store_close(store_t **s)
     }
     if (store->env != NULL)
         mdb_env_close(store->env);
+    vault_close(&store->vault);
+    free(store->plain);
+    free(store->shredded);
     free(store);
     *s = NULL;
 }
@@ -451,4 +744,40 @@ int store_info(store_t *s, store_info_t *info)
     info->durable = s->durable;
     info->stream_id = s->stream_id;
     return STORE_OK;
+}
+
+int store_shred_recover(store_t *s, MDB_txn *txn)
+{
+    MDB_cursor *c;
+    int mrc = mdb_cursor_open(txn, s->shred, &c);
+    if (mrc != MDB_SUCCESS)
+        return store_error_from_mdb(mrc);
+    uint32_t *slots = NULL;
+    size_t n = 0, cap = 0;
+    int rc = STORE_OK;
+    MDB_val key, value;
+    for (mrc = mdb_cursor_get(c, &key, &value, MDB_FIRST); mrc == MDB_SUCCESS;
+         mrc = mdb_cursor_get(c, &key, &value, MDB_NEXT)) {
+        if (key.mv_size != sizeof(uint32_t)) {
+            rc = STORE_ECORRUPT;
+            break;
+        }
+        if (n == cap) {
+            cap = cap ? 2 * cap : 64;
+            uint32_t *p = realloc(slots, cap * sizeof *p);
+            if (p == NULL) {
+                rc = STORE_ENOMEM;
+                break;
+            }
+            slots = p;
+        }
+        memcpy(&slots[n++], key.mv_data, sizeof *slots);
+    }
+    mdb_cursor_close(c);
+    if (rc == STORE_OK && n > 0)
+        rc = vault_destroy(s->vault, slots, n);
+    if (rc == STORE_OK && n > 0)
+        rc = store_error_from_mdb(mdb_drop(txn, s->shred, 0));
+    free(slots);
+    return rc;
 }

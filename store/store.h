@@ -2,14 +2,20 @@
  * store.h: the Parcours store, the only code that touches LMDB.
  *
  * One store is one data directory holding one LMDB environment with these databases:
- *   log       seq (u64) -> the event as checked (its canonical encoding), its type, occurred_at
- *             and commit time
- *   dedupe    (partner_id, event_id) -> seq
- *   pathways  beneficiary_id -> the Pathway and the seqs of the beneficiary's events
+ *   log       seq (u64) -> the event as checked (its canonical encoding) with the partners told of
+ *             it, its type, occurred_at and commit time; a tombstone (seq, type, dates) once its
+ *             person was destroyed
+ *   dedupe    (partner_id, event_id) -> seq (kept after a destruction: event ids are not personal,
+ *             and a re-sent old event must not bring its person back)
+ *   pathways  keyed hash of beneficiary_id -> the Pathway and the seqs of the beneficiary's events
  *   outbox    (partner_id, partner_seq) -> seq, partner_seq running 1, 2, 3... with no gap
  *   cursors   partner_id -> the last partner_seq the partner acknowledged
+ *   shred, notices   destructions under way (record.h)
  *   meta      "schema" -> schema version, "last_seq" -> the last seq committed,
  *             "stream_id" -> the incarnation of the partner streams (see store_stream_id_renew)
+ * and, beside data.mdb, the vault keys.vault (vault.h): every personal byte is sealed under its
+ * person's key there, and destroying a person zeroes that key in place, so that no copy of their
+ * bytes LMDB left in free or reused pages can be read again.
  *
  * The schema is designed for the disk: a durable commit costs every distinct page the batch
  * dirtied, so an event writes only one random key (its pathway; the dedupe key is time-ordered
@@ -55,12 +61,16 @@ typedef struct store_batch store_batch_t;
 #define STORE_EINVAL    (-7) /* bad argument (NULL, id too long, batch already failed...) */
 #define STORE_EACCESS   (-8) /* permission denied on the data directory */
 #define STORE_EEXIST    (-9) /* the (partner_id, event_id) pair is already in the log */
-#define STORE_EPANIC    (-10) /* LMDB can no longer write this environment (a meta page write
-                               * failed): only closing and opening it again can help */
+#define STORE_EPANIC                                                                               \
+    (-10) /* LMDB can no longer write this environment (a meta page write                          \
+           * failed): only closing and opening it again can help */
 
 /* Schema 2 (2026-12): the log holds the canonical encoding of each checked event, a pathway's
- * version counts its current episode. A store of schema 1 is upgraded when opened. */
-#define STORE_SCHEMA_VERSION 2
+ * version counts its current episode. Schema 3 (2026-12): personal bytes sealed under per-person
+ * keys (vault.h), pathways keyed by a keyed hash, the partners told kept with each event. A store
+ * of schema 1 or 2 is upgraded when opened. */
+#define STORE_SCHEMA_VERSION 3
+#define STORE_HASH_SIZE      16 /* the keyed hash naming a person (store_id_hash) */
 #define STORE_ID_MAX         64 /* longest partner, event or beneficiary id, in bytes */
 
 /* Returns a static sentence naming err. Never NULL. */
@@ -132,6 +142,10 @@ void store_on_unusable(store_t *s, store_unusable_fn fn, void *ctx);
  *                      store_copy_end.
  *                      A batch that needs more map meanwhile fails with STORE_EFULL (retry).
  *   store_copy_fd      any thread, between begin and end: writes the copy to fd (a file or a
+ *                      pipe): LMDB's copy, then the vault as it is once that copy is written
+ *                      (a person destroyed meanwhile is destroyed in the copy too), then 16
+ *                      bytes: the vault's length (u64) and "PCRSVLT1". store_copy_unpack
+ *                      parts such a file into a data directory again.
  *                      pipe; a reader that goes away makes it fail with STORE_EIO).
  *   store_copy_end     the owning thread, once the copying thread is done with fd.
  *
@@ -142,6 +156,12 @@ void store_on_unusable(store_t *s, store_unusable_fn fn, void *ctx);
 int store_copy_begin(store_t *s);
 int store_copy_fd(store_t *s, int fd);
 void store_copy_end(store_t *s);
+
+/* Writes the copy in file `copy` (as store_copy_fd wrote it) into directory dir as data.mdb and
+ * keys.vault, each fsynced (dir too). A copy made before schema 3 (no vault) gives data.mdb
+ * alone: opening it upgrades it. STORE_EEXIST when dir holds either file; STORE_ECORRUPT when the
+ * copy's tail does not add up; STORE_EIO with errno set. Nothing is left behind on failure. */
+int store_copy_unpack(const char *copy, const char *dir);
 
 /*
  * Gives the store a new stream id. A partner_seq names one notification only within one stream
@@ -220,8 +240,7 @@ int store_pathway_get(store_t *s, const char *beneficiary_id, Parcours__V1__Path
 /* Reads a pathway as it is stored: a packed parcours.v1.Pathway, which the caller owns
  * (free()), of *len bytes. For who forwards it whole, without decoding it. STORE_ENOTFOUND when
  * the beneficiary has no pathway. */
-int store_pathway_get_packed(store_t *s, const char *beneficiary_id, uint8_t **packed,
-                             size_t *len);
+int store_pathway_get_packed(store_t *s, const char *beneficiary_id, uint8_t **packed, size_t *len);
 
 /*
  * Reads the seqs of a beneficiary's events, oldest first. On STORE_OK *seqs is an array of *n
@@ -234,10 +253,16 @@ int store_pathway_seqs(store_t *s, const char *beneficiary_id, uint64_t **seqs, 
 typedef int (*store_pathway_fn)(const Parcours__V1__Pathway *pathway, void *ctx);
 int store_pathway_foreach(store_t *s, store_pathway_fn fn, void *ctx);
 
+/* What a log entry holds. */
+#define STORE_LOG_EVENT     0 /* a partner's event: raw is a packed parcours.v1.Event */
+#define STORE_LOG_ERASURE   1 /* an Erasure notice: raw is a packed parcours.v1.Erasure */
+#define STORE_LOG_WITHDRAWN 2 /* a tombstone: its person was destroyed; raw is NULL */
+
 /* One entry of the log. raw points into the store: valid only during the callback, or until
  * store_log_entry_clear() for store_log_get(), which copies it. */
 typedef struct store_log_entry {
     uint64_t seq;
+    int kind; /* STORE_LOG_* */
     Parcours__V1__EventType type;
     int64_t occurred_at;
     int64_t committed_at;
@@ -267,5 +292,53 @@ int store_outbox_foreach(store_t *s, const char *partner_id, uint64_t from, stor
 
 /* A partner's delivery cursor (0 when it never acknowledged). */
 int store_cursor_get(store_t *s, const char *partner_id, uint64_t *up_to);
+
+/* Calls fn for each partner told of the event at seq, with the partner_seq it was told at, in the
+ * order they were told. STORE_ENOTFOUND (no such seq), or STORE_OK for a tombstone (no one).
+ * fn must not call the store. */
+typedef int (*store_told_fn)(const char *partner_id, uint64_t partner_seq, void *ctx);
+int store_log_told(store_t *s, uint64_t seq, store_told_fn fn, void *ctx);
+
+/* --- Destruction: erasure and its register --------------------------------------------------- */
+
+/* The keyed hash (under the store's own key, kept in its vault) of an identifier: how a person
+ * is named where their id may not be, as in the register of erased persons. */
+void store_id_hash(const store_t *s, const char *id, uint8_t out[STORE_HASH_SIZE]);
+
+/* What a destruction did. */
+typedef struct store_erasure {
+    Parcours__V1__Pathway *pathway; /* the pathway as it stood (the caller frees it), or NULL */
+    size_t events;                  /* log entries turned to tombstones */
+    size_t told;                    /* partners given the Erasure notice */
+    uint64_t notice_seq;            /* its seq, 0 when none was written */
+} store_erasure_t;
+
+/*
+ * Destroys a person in the batch: every log entry of theirs becomes a tombstone (seq, type,
+ * dates), their pathway record goes, and their vault key is zeroed once the batch commits (before
+ * store_batch_commit returns; a crash in between is finished at the next open). Dedupe records
+ * and outbox entries stay: the entries now lead to tombstones, delivered as withdrawn.
+ * notice (a packed parcours.v1.Erasure, may be NULL) is appended, sealed under a key of its own,
+ * to the outbox of every partner told of any of the person's events; that key is destroyed when
+ * all of them have acknowledged it (store_batch_notices_settle). STORE_ENOTFOUND when there is no
+ * such pathway (nothing written).
+ */
+int store_batch_erase(store_batch_t *b, const char *beneficiary_id, const uint8_t *notice,
+                      size_t notice_len, store_erasure_t *out);
+
+/* The same for the pathway named by its keyed hash, and only when its first event was committed
+ * at or before erased_at (a person registered anew after an erasure is someone the register does
+ * not erase again); no notice. For re-applying the register to a restored copy. STORE_ENOTFOUND
+ * when there is no such pathway or it is younger. */
+int store_batch_erase_hash(store_batch_t *b, const uint8_t hash[STORE_HASH_SIZE], int64_t erased_at,
+                           store_erasure_t *out);
+
+/* Destroys the Erasure notices every partner they went to has acknowledged (their cursor is at or
+ * past the notice's partner_seq): tombstones, keys zeroed at commit. *settled (may be NULL) counts
+ * them. */
+int store_batch_notices_settle(store_batch_t *b, size_t *settled);
+
+/* Erasure notices not yet settled. */
+uint64_t store_notices_pending(const store_t *s);
 
 #endif

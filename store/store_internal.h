@@ -15,16 +15,26 @@
 #include <stdint.h>
 
 #include "journal.h"
+#include "record.h"
 #include "store.h"
+#include "vault.h"
 
-#define STORE_DB_COUNT              6
+#define STORE_DB_COUNT              8
 #define STORE_DEFAULT_INITIAL       ((size_t)64 << 20)
 #define STORE_DEFAULT_MAX           ((size_t)16 << 30)
 #define STORE_DEFAULT_COPY_HEADROOM ((size_t)1 << 30)
 
 struct store {
     MDB_env *env;
-    MDB_dbi log, dedupe, pathways, outbox, cursors, meta;
+    MDB_dbi log, dedupe, pathways, outbox, cursors, shred, notices, meta;
+    vault_t *vault;      /* the per-person keys (vault.h) */
+    uint32_t vault_next; /* meta "vault_next" as last committed: the next slot to hand out */
+    uint8_t *plain;      /* what read.c unseals into: valid until the next read */
+    size_t plain_cap;
+    uint32_t *shredded; /* slots zeroed after a commit, whose shred records a later batch drops */
+    size_t n_shredded, shredded_cap;
+    uint64_t notices_pending; /* Erasure notices not yet acknowledged by all their partners */
+    bool sealed_now;          /* the upgrade at open sealed the store: rebuild the file */
     size_t max_map_size;
     unsigned map_grows;
     bool durable;
@@ -49,12 +59,26 @@ struct store_batch {
     journal_t *journal; /* every put of the batch, replayed after the map grew */
     uint8_t *scratch;   /* where a value is built before its put */
     size_t scratch_cap;
-    /* The pathway record store_batch_pathway_get read last, kept until the batch's next put
-     * (LMDB keeps a value valid until its transaction writes), so that the append that follows
-     * builds the new record from it instead of searching the tree again. */
+    /* The pathway store_batch_pathway_get read last, unsealed into read_plain, kept until the
+     * batch's next put, so that the append that follows builds the new record from it instead
+     * of searching the tree and unsealing again. */
     bool read_valid;
     char read_id[STORE_ID_MAX + 1];
-    MDB_val read_value; /* mv_data NULL: the beneficiary had no pathway */
+    bool read_found;     /* false: the beneficiary had no pathway */
+    uint32_t read_slot;  /* its vault slot */
+    uint8_t read_flags;  /* its record's flags */
+    uint8_t *read_plain; /* its unsealed record (format 1) */
+    size_t read_plain_len, read_plain_cap;
+    uint8_t *sealed; /* where a sealed value is built */
+    size_t sealed_cap;
+    uint32_t vault_next;  /* the next slot to hand out, this batch's takes included */
+    size_t shred_dropped; /* s->shredded records this batch deletes */
+    uint32_t *shred;      /* slots this batch's destructions leave to zero once committed */
+    size_t n_shred, shred_cap;
+    uint64_t notices_added; /* Erasure notices this batch wrote */
+    int64_t notices_removed;
+    struct record_told *told; /* an event's recipients with their partner_seqs */
+    size_t told_cap;
     /* The tail of each outbox the batch appended to (open addressing on the partner id), so
      * that a partner told of many events of a batch has its tail searched once per batch. */
     struct outbox_tail *tails;
@@ -90,8 +114,29 @@ int store_map_grow(store_t *s);
  * grow first; STORE_ECORRUPT, STORE_ENOMEM, STORE_EIO. */
 int store_upgrade(store_t *s, MDB_txn *txn, uint32_t from);
 
+/* Makes *buf at least need bytes long (its content kept); STORE_OK or STORE_ENOMEM. */
+int store_grow(uint8_t **buf, size_t *cap, size_t need);
+
+/* The LMDB key of a beneficiary's pathway: the keyed hash of the id. */
+void store_pathway_key(const store_t *s, const char *beneficiary_id, size_t len,
+                       uint8_t key[VAULT_HASH_SIZE]);
+
+/* Unseals a pathway value (format 2) into *buf (grown as needed); *plain_len is the unsealed
+ * record's (format 1) length and *r its header. */
+int store_pathway_unseal(const store_t *s, const uint8_t key[VAULT_HASH_SIZE], const MDB_val *value,
+                         uint8_t **buf, size_t *cap, size_t *plain_len, struct record_pathway2 *r);
+
+/* Decodes a log value into *entry, unsealing into *buf (grown as needed): entry->raw points into
+ * *buf. With told non-NULL, *told and *n_told give the body's recipients (record_body_next). */
+int store_log_unseal(const store_t *s, const MDB_val *key, const MDB_val *value, uint8_t **buf,
+                     size_t *cap, store_log_entry_t *entry, const uint8_t **told, size_t *n_told,
+                     const uint8_t **told_end);
+
+/* Zeroes the slots the shred database lists, and drops them, in txn (at open). */
+int store_shred_recover(store_t *s, MDB_txn *txn);
+
 /* Readers inside a transaction, shared by read.c and batch.c (see read.c). */
-int store_pathway_read(MDB_txn *txn, MDB_dbi dbi, const char *beneficiary_id,
+int store_pathway_read(store_t *s, MDB_txn *txn, const char *beneficiary_id,
                        Parcours__V1__Pathway **out);
 int store_dedupe_read(MDB_txn *txn, MDB_dbi dbi, const char *partner_id, const char *event_id,
                       uint64_t *seq);

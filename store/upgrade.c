@@ -13,8 +13,12 @@
  *  - An exited pathway has no follow-up group any more: schema 2 ends the group with the exit,
  *    so that what its former members are told does not change when someone else opens a new
  *    episode.
+ * Schema 2 to 3 (2026-12): every pathway and every log entry sealed under its person's vault key
+ * (vault.h), pathways keyed by the keyed hash of the beneficiary id, and each log entry told who
+ * it went to (rebuilt from the outboxes).
  * The whole upgrade runs in the write transaction that opens the databases: all or nothing.
  */
+#include <sodium.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -236,15 +240,238 @@ static int upgrade_pathways(store_t *s, MDB_txn *txn)
     return rc;
 }
 
-int store_upgrade(store_t *s, MDB_txn *txn, uint32_t from)
+/* --- Schema 2 to 3 ---------------------------------------------------------------------------- */
+
+typedef struct told_row {
+    uint64_t seq, partner_seq;
+    size_t order;
+    record_told_t told;
+    char id[STORE_ID_MAX + 1];
+} told_row_t;
+
+typedef struct person {
+    uint8_t hash[VAULT_HASH_SIZE];
+    uint32_t slot;
+} person_t;
+
+static int told_row_cmp(const void *a, const void *b)
 {
-    if (from != 1)
-        return STORE_ESCHEMA;
-    int rc = upgrade_log(s, txn);
+    const told_row_t *x = a, *y = b;
+    if (x->seq != y->seq)
+        return x->seq < y->seq ? -1 : 1;
+    return x->order < y->order ? -1 : x->order > y->order;
+}
+
+static int person_cmp(const void *a, const void *b)
+{
+    return memcmp(((const person_t *)a)->hash, ((const person_t *)b)->hash, VAULT_HASH_SIZE);
+}
+
+/* Every outbox entry as (seq, partner, partner_seq), sorted by seq. */
+static int outbox_rows(store_t *s, MDB_txn *txn, told_row_t **rows, size_t *n)
+{
+    MDB_cursor *c;
+    int mrc = mdb_cursor_open(txn, s->outbox, &c);
+    if (mrc != MDB_SUCCESS)
+        return store_error_from_mdb(mrc);
+    size_t cap = 0;
+    int rc = STORE_OK;
+    MDB_val key, value;
+    *rows = NULL;
+    *n = 0;
+    for (mrc = mdb_cursor_get(c, &key, &value, MDB_FIRST); mrc == MDB_SUCCESS && rc == STORE_OK;
+         mrc = mdb_cursor_get(c, &key, &value, MDB_NEXT)) {
+        const uint8_t *k = key.mv_data;
+        const uint8_t *sep = key.mv_size > 9 ? memchr(k, 0, key.mv_size - 8) : NULL;
+        size_t len = sep != NULL ? (size_t)(sep - k) : 0;
+        if (len == 0 || len > STORE_ID_MAX || key.mv_size != len + 9) {
+            rc = STORE_ECORRUPT;
+            break;
+        }
+        if (*n == cap) {
+            cap = cap ? 2 * cap : 1024;
+            told_row_t *p = realloc(*rows, cap * sizeof *p);
+            if (p == NULL) {
+                rc = STORE_ENOMEM;
+                break;
+            }
+            *rows = p;
+        }
+        told_row_t *r = &(*rows)[*n];
+        memcpy(r->id, k, len);
+        r->id[len] = '\0';
+        record_outbox_key_match(k, key.mv_size, r->id, len, &r->partner_seq);
+        rc = record_u64_decode(value.mv_data, value.mv_size, &r->seq);
+        r->order = *n;
+        (*n)++;
+    }
+    mdb_cursor_close(c);
+    if (rc == STORE_OK && mrc != MDB_NOTFOUND)
+        rc = store_error_from_mdb(mrc);
     if (rc == STORE_OK)
-        rc = upgrade_pathways(s, txn);
+        qsort(*rows, *n, sizeof **rows, told_row_cmp);
+    for (size_t i = 0; rc == STORE_OK && i < *n; i++)
+        (*rows)[i].told =
+            (record_told_t){(*rows)[i].id, strlen((*rows)[i].id), (*rows)[i].partner_seq};
+    return rc;
+}
+
+/* Seals one pathway under a new slot and moves it to its hashed key. */
+static int seal_pathway(store_t *s, MDB_txn *txn, const MDB_val *key, uint32_t *next,
+                        person_t *person)
+{
+    MDB_val value;
+    int mrc = mdb_get(txn, s->pathways, (MDB_val *)key, &value);
+    if (mrc != MDB_SUCCESS)
+        return store_error_from_mdb(mrc);
+    int rc = vault_reserve(s->vault, *next);
     if (rc != STORE_OK)
         return rc;
+    person->slot = (*next)++;
+    vault_hash(s->vault, key->mv_data, key->mv_size, person->hash);
+    size_t len = RECORD_PATHWAY2_HEADER + value.mv_size + VAULT_SEAL_OVERHEAD;
+    uint8_t *sealed = malloc(len);
+    if (sealed == NULL)
+        return STORE_ENOMEM;
+    record_pathway2_header(sealed, 0, person->slot);
+    rc = vault_seal(s->vault, person->slot, person->hash, VAULT_HASH_SIZE, value.mv_data,
+                    value.mv_size, sealed + RECORD_PATHWAY2_HEADER);
+    MDB_val hk = {VAULT_HASH_SIZE, person->hash}, hv = {len, sealed};
+    if (rc == STORE_OK)
+        rc = store_error_from_mdb(mdb_del(txn, s->pathways, (MDB_val *)key, NULL));
+    if (rc == STORE_OK)
+        rc = store_error_from_mdb(mdb_put(txn, s->pathways, &hk, &hv, 0));
+    free(sealed);
+    return rc;
+}
+
+/* Seals one log entry of schema 2 under its person's slot, with the partners told of it. */
+static int seal_log(store_t *s, MDB_txn *txn, uint64_t seq, const person_t *people, size_t n_people,
+                    const told_row_t *rows, size_t n_rows)
+{
+    MDB_val key = {sizeof seq, &seq}, value;
+    int mrc = mdb_get(txn, s->log, &key, &value);
+    if (mrc != MDB_SUCCESS)
+        return store_error_from_mdb(mrc);
+    store_log_entry_t entry;
+    int rc = record_log_decode(key.mv_data, key.mv_size, value.mv_data, value.mv_size, &entry);
+    if (rc != STORE_OK)
+        return rc;
+    Parcours__V1__Event *e = parcours__v1__event__unpack(NULL, entry.raw_len, entry.raw);
+    if (e == NULL || e->beneficiary_id == NULL || e->beneficiary_id[0] == '\0') {
+        parcours__v1__event__free_unpacked(e, NULL);
+        return STORE_ECORRUPT;
+    }
+    person_t probe;
+    vault_hash(s->vault, e->beneficiary_id, strlen(e->beneficiary_id), probe.hash);
+    parcours__v1__event__free_unpacked(e, NULL);
+    const person_t *p = bsearch(&probe, people, n_people, sizeof *people, person_cmp);
+    if (p == NULL)
+        return STORE_ECORRUPT; /* an event whose beneficiary has no pathway */
+    /* This seq's rows: the first with row.seq >= seq, then while equal. */
+    size_t lo = 0, hi = n_rows;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (rows[mid].seq < seq)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    size_t n = 0;
+    while (lo + n < n_rows && rows[lo + n].seq == seq)
+        n++;
+    record_told_t *told = malloc((n ? n : 1) * sizeof *told);
+    if (told == NULL)
+        return STORE_ENOMEM;
+    for (size_t i = 0; i < n; i++)
+        told[i] = rows[lo + i].told;
+    size_t body_len = record_body_size(entry.raw_len, told, n);
+    size_t len = RECORD_LOG2_HEADER + body_len + VAULT_SEAL_OVERHEAD;
+    uint8_t *body = malloc(body_len), *sealed = malloc(len);
+    if (body == NULL || sealed == NULL) {
+        rc = STORE_ENOMEM;
+    } else {
+        record_body_encode(body, entry.raw, entry.raw_len, told, n);
+        record_log2_header(sealed, RECORD_LOG_EVENT, (uint16_t)entry.type, entry.occurred_at,
+                           entry.committed_at, p->slot);
+        uint8_t ad[RECORD_LOG2_AD];
+        record_log2_ad(ad, seq, sealed);
+        rc = vault_seal(s->vault, p->slot, ad, sizeof ad, body, body_len,
+                        sealed + RECORD_LOG2_HEADER);
+        MDB_val v = {len, sealed};
+        if (rc == STORE_OK)
+            rc = store_error_from_mdb(mdb_put(txn, s->log, &key, &v, 0));
+        sodium_memzero(body, body_len);
+    }
+    free(body);
+    free(sealed);
+    free(told);
+    return rc;
+}
+
+static int upgrade_seal(store_t *s, MDB_txn *txn)
+{
+    told_row_t *rows = NULL;
+    size_t n_rows = 0;
+    int rc = outbox_rows(s, txn, &rows, &n_rows);
+    key_list_t pathways = {0}, log = {0};
+    MDB_cursor *c;
+    MDB_val key, value;
+    int mrc;
+    if (rc == STORE_OK && (mrc = mdb_cursor_open(txn, s->pathways, &c)) == MDB_SUCCESS) {
+        for (mrc = mdb_cursor_get(c, &key, &value, MDB_FIRST); mrc == MDB_SUCCESS && rc == STORE_OK;
+             mrc = mdb_cursor_get(c, &key, &value, MDB_NEXT))
+            rc = key_list_add(&pathways, &key);
+        mdb_cursor_close(c);
+    }
+    if (rc == STORE_OK && (mrc = mdb_cursor_open(txn, s->log, &c)) == MDB_SUCCESS) {
+        for (mrc = mdb_cursor_get(c, &key, &value, MDB_FIRST); mrc == MDB_SUCCESS && rc == STORE_OK;
+             mrc = mdb_cursor_get(c, &key, &value, MDB_NEXT))
+            rc = key_list_add(&log, &key);
+        mdb_cursor_close(c);
+    }
+    person_t *people = calloc(pathways.n ? pathways.n : 1, sizeof *people);
+    if (rc == STORE_OK && people == NULL)
+        rc = STORE_ENOMEM;
+    uint32_t next = 1;
+    for (size_t i = 0; rc == STORE_OK && i < pathways.n; i++)
+        rc = seal_pathway(s, txn, &pathways.keys[i], &next, &people[i]);
+    if (rc == STORE_OK)
+        qsort(people, pathways.n, sizeof *people, person_cmp);
+    for (size_t i = 0; rc == STORE_OK && i < log.n; i++) {
+        uint64_t seq;
+        rc = record_log_key_decode(log.keys[i].mv_data, log.keys[i].mv_size, &seq);
+        if (rc == STORE_OK)
+            rc = seal_log(s, txn, seq, people, pathways.n, rows, n_rows);
+    }
+    if (rc == STORE_OK) {
+        uint8_t v[4];
+        record_u32_encode(v, next);
+        MDB_val k = {10, "vault_next"}, val = {sizeof v, v};
+        rc = store_error_from_mdb(mdb_put(txn, s->meta, &k, &val, 0));
+    }
+    free(people);
+    free(rows);
+    key_list_free(&pathways);
+    key_list_free(&log);
+    return rc;
+}
+
+int store_upgrade(store_t *s, MDB_txn *txn, uint32_t from)
+{
+    if (from != 1 && from != 2)
+        return STORE_ESCHEMA;
+    int rc = STORE_OK;
+    if (from == 1) {
+        rc = upgrade_log(s, txn);
+        if (rc == STORE_OK)
+            rc = upgrade_pathways(s, txn);
+    }
+    if (rc == STORE_OK)
+        rc = upgrade_seal(s, txn);
+    if (rc != STORE_OK)
+        return rc;
+    s->sealed_now = true;
     uint8_t version[4];
     record_u32_encode(version, STORE_SCHEMA_VERSION);
     MDB_val key = {6, "schema"}, value = {sizeof version, version};

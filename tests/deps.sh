@@ -4,7 +4,7 @@
 # machine. README.md says why each package is here.
 parcours_packages=(
   build-essential cmake pkg-config
-  libzmq3-dev libprotobuf-c-dev protobuf-c-compiler liblmdb-dev libevent-dev
+  libzmq3-dev libprotobuf-c-dev protobuf-c-compiler liblmdb-dev libsodium-dev libevent-dev
   libsystemd-dev libinih-dev libcmocka-dev
   python3-zmq python3-protobuf protobuf-compiler
   clang libclang-rt-14-dev systemd groff-base valgrind

@@ -9,6 +9,7 @@
 #include <cmocka.h>
 
 #include <dirent.h>
+#include <stdbool.h>
 #include <lmdb.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -43,6 +44,33 @@ static void remove_tree(const char *path)
         closedir(d);
     }
     rmdir(path);
+}
+
+/* Whether the raw bytes of dir/name hold len bytes at needle anywhere (free pages included: the
+ * file is read as bytes, not as a store). */
+static bool file_holds_bytes(const char *dir, const char *name, const void *needle, size_t len)
+{
+    char path[256];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    FILE *fp = fopen(path, "rb");
+    assert_non_null(fp);
+    fseek(fp, 0, SEEK_END);
+    long size = ftell(fp);
+    fseek(fp, 0, SEEK_SET);
+    uint8_t *all = malloc((size_t)size + 1);
+    assert_non_null(all);
+    assert_int_equal(fread(all, 1, (size_t)size, fp), (size_t)size);
+    fclose(fp);
+    bool found = false;
+    for (long i = 0; !found && i + (long)len <= size; i++)
+        found = memcmp(all + i, needle, len) == 0;
+    free(all);
+    return found;
+}
+
+static bool file_holds(const char *dir, const char *name, const char *text)
+{
+    return file_holds_bytes(dir, name, text, strlen(text));
 }
 
 static int setup(void **state)
@@ -308,7 +336,11 @@ static void test_pathway_foreach(void **state)
     assert_int_equal(store_batch_commit(&b), STORE_OK);
     char order[64] = "";
     assert_int_equal(store_pathway_foreach(s, count_pathway, order), STORE_OK);
-    assert_string_equal(order, "b1,b2,b3,");
+    /* In the order of their keyed hashes: each pathway once. */
+    assert_int_equal(strlen(order), strlen("b1,b2,b3,"));
+    assert_non_null(strstr(order, "b1,"));
+    assert_non_null(strstr(order, "b2,"));
+    assert_non_null(strstr(order, "b3,"));
 }
 
 static void test_dedupe(void **state)
@@ -780,21 +812,106 @@ static size_t upgrade_frame(uint8_t *buf, const char *event_id, const char *bene
 }
 
 /* Appends a schema-1 style log entry (raw frame) with the pathway as it stood after it. */
-static void upgrade_append(store_batch_t *b, const uint8_t *raw, size_t len,
-                           Parcours__V1__EventType type, int64_t at, const char *event_id,
-                           const char *beneficiary, Parcours__V1__Pathway *pathway)
+/* A store of schema 1 or 2, written as those schemas laid out their records (record.h of their
+ * time): log u8 1, u8 0, u16 type, i64 occurred_at, i64 committed_at, the frame; pathways keyed
+ * by the beneficiary id in clear, u8 1, u32 length, the packed pathway, the seqs. */
+typedef struct legacy {
+    MDB_env *env;
+    MDB_txn *txn;
+    MDB_dbi log, dedupe, pathways, outbox, meta;
+    uint64_t seq;
+} legacy_t;
+
+static void legacy_open(legacy_t *l, const char *dir)
 {
-    store_event_t e = {
-        .raw = raw,
-        .raw_len = len,
-        .type = type,
-        .occurred_at = at,
-        .partner_id = "cd93",
-        .event_id = event_id,
-        .beneficiary_id = beneficiary,
-        .pathway = pathway,
-    };
-    assert_int_equal(store_batch_append(b, &e, NULL), STORE_OK);
+    memset(l, 0, sizeof *l);
+    assert_int_equal(mkdir(dir, 0700), 0);
+    assert_int_equal(mdb_env_create(&l->env), 0);
+    assert_int_equal(mdb_env_set_maxdbs(l->env, 8), 0);
+    assert_int_equal(mdb_env_set_mapsize(l->env, 1 * MIB), 0);
+    assert_int_equal(mdb_env_open(l->env, dir, 0, 0600), 0);
+    assert_int_equal(mdb_txn_begin(l->env, NULL, 0, &l->txn), 0);
+    assert_int_equal(mdb_dbi_open(l->txn, "log", MDB_CREATE | MDB_INTEGERKEY, &l->log), 0);
+    assert_int_equal(mdb_dbi_open(l->txn, "dedupe", MDB_CREATE, &l->dedupe), 0);
+    assert_int_equal(mdb_dbi_open(l->txn, "pathways", MDB_CREATE, &l->pathways), 0);
+    assert_int_equal(mdb_dbi_open(l->txn, "outbox", MDB_CREATE, &l->outbox), 0);
+    MDB_dbi cursors;
+    assert_int_equal(mdb_dbi_open(l->txn, "cursors", MDB_CREATE, &cursors), 0);
+    assert_int_equal(mdb_dbi_open(l->txn, "meta", MDB_CREATE, &l->meta), 0);
+}
+
+static void legacy_close(legacy_t *l, uint32_t schema)
+{
+    uint8_t version[4] = {(uint8_t)schema, 0, 0, 0};
+    MDB_val key = {6, "schema"}, value = {4, version};
+    assert_int_equal(mdb_put(l->txn, l->meta, &key, &value, 0), 0);
+    MDB_val lk = {8, "last_seq"}, lv = {8, &l->seq};
+    assert_int_equal(mdb_put(l->txn, l->meta, &lk, &lv, 0), 0);
+    assert_int_equal(mdb_txn_commit(l->txn), 0);
+    mdb_env_close(l->env);
+}
+
+/* Appends an event as schema 1 and 2 did, told to `told` (NULL or one partner) at told_seq. */
+static void legacy_append(legacy_t *l, const uint8_t *raw, size_t len, Parcours__V1__EventType type,
+                          int64_t at, const char *event_id, const char *beneficiary,
+                          const Parcours__V1__Pathway *pathway, const char *told, uint64_t told_seq)
+{
+    uint64_t seq = ++l->seq;
+    uint8_t value[1024];
+    value[0] = 1;
+    value[1] = 0;
+    uint16_t t16 = (uint16_t)type;
+    int64_t committed = 5;
+    memcpy(value + 2, &t16, 2);
+    memcpy(value + 4, &at, 8);
+    memcpy(value + 12, &committed, 8);
+    memcpy(value + 20, raw, len);
+    MDB_val k = {8, &seq}, v = {20 + len, value};
+    assert_int_equal(mdb_put(l->txn, l->log, &k, &v, MDB_APPEND), 0);
+    char dk[128];
+    int dl = snprintf(dk, sizeof dk, "cd93%c%s", 0, event_id);
+    k = (MDB_val){(size_t)dl, dk};
+    v = (MDB_val){8, &seq};
+    assert_int_equal(mdb_put(l->txn, l->dedupe, &k, &v, 0), 0);
+    /* The pathway record: the new pathway, the old seqs, seq. */
+    MDB_val pk = {strlen(beneficiary), (void *)beneficiary}, old;
+    uint8_t seqs[512];
+    size_t n_seqs = 0;
+    if (mdb_get(l->txn, l->pathways, &pk, &old) == 0) {
+        uint32_t plen;
+        memcpy(&plen, (uint8_t *)old.mv_data + 1, 4);
+        n_seqs = (old.mv_size - 5 - plen) / 8;
+        memcpy(seqs, (uint8_t *)old.mv_data + 5 + plen, 8 * n_seqs);
+    }
+    memcpy(seqs + 8 * n_seqs++, &seq, 8);
+    size_t plen = parcours__v1__pathway__get_packed_size(pathway);
+    value[0] = 1;
+    uint32_t p32 = (uint32_t)plen;
+    memcpy(value + 1, &p32, 4);
+    parcours__v1__pathway__pack(pathway, value + 5);
+    memcpy(value + 5 + plen, seqs, 8 * n_seqs);
+    v = (MDB_val){5 + plen + 8 * n_seqs, value};
+    assert_int_equal(mdb_put(l->txn, l->pathways, &pk, &v, 0), 0);
+    if (told != NULL) {
+        uint8_t ok[80];
+        size_t tl = strlen(told);
+        memcpy(ok, told, tl);
+        ok[tl] = 0;
+        for (int i = 0; i < 8; i++)
+            ok[tl + 1 + i] = (uint8_t)(told_seq >> (56 - 8 * i));
+        k = (MDB_val){tl + 9, ok};
+        v = (MDB_val){8, &seq};
+        assert_int_equal(mdb_put(l->txn, l->outbox, &k, &v, 0), 0);
+    }
+}
+
+static int told_collect(const char *partner_id, uint64_t partner_seq, void *ctx)
+{
+    char *out = ctx;
+    char line[96];
+    snprintf(line, sizeof line, "%s:%llu,", partner_id, (unsigned long long)partner_seq);
+    strcat(out, line);
+    return 0;
 }
 
 /* A store written under schema 1 (frames as received, versions over every episode, exited
@@ -804,9 +921,8 @@ static void test_upgrade_from_schema_1(void **state)
 {
     fixture_t *f = *state;
     store_options_t o = small_options();
-    store_t *s = open_store(f, &o);
-    store_batch_t *b;
-    assert_int_equal(store_batch_begin(s, 5, &b), STORE_OK);
+    legacy_t legacy, *b = &legacy;
+    legacy_open(b, f->dir);
     const Parcours__V1__EventType reg = PARCOURS__V1__EVENT_TYPE__EVENT_TYPE_BENEFICIARY_REGISTERED,
                                   app = PARCOURS__V1__EVENT_TYPE__EVENT_TYPE_APPOINTMENT_RECORDED,
                                   ext = PARCOURS__V1__EVENT_TYPE__EVENT_TYPE_PATHWAY_EXITED;
@@ -831,7 +947,7 @@ static void test_upgrade_from_schema_1(void **state)
     p.members = members;
     p.n_members = 2;
     p.version = 1;
-    upgrade_append(b, raw, head + canonical1_len, reg, 1000, "e1", "b1", &p);
+    legacy_append(b, raw, head + canonical1_len, reg, 1000, "e1", "b1", &p, "ml93", 1);
     /* Then an appointment, an exit, a new episode and an appointment in it. */
     static const struct {
         const char *id;
@@ -845,7 +961,7 @@ static void test_upgrade_from_schema_1(void **state)
         p.version = 2 + i; /* schema 1 counted every episode */
         p.exit = types[i] == ext ? &exited : NULL;
         p.episode = i >= 2 ? 2 : 1;
-        upgrade_append(b, raw, len, types[i], steps[i].at, steps[i].id, "b1", &p);
+        legacy_append(b, raw, len, types[i], steps[i].at, steps[i].id, "b1", &p, NULL, 0);
     }
     /* A suspension in the second episode, after its appointment: counted by none. */
     Parcours__V1__Event susp = PARCOURS__V1__EVENT__INIT;
@@ -860,8 +976,8 @@ static void test_upgrade_from_schema_1(void **state)
     size_t susp_len = parcours__v1__event__pack(&susp, raw);
     p.version = 6;
     p.updated_at = 5500;
-    upgrade_append(b, raw, susp_len, PARCOURS__V1__EVENT_TYPE__EVENT_TYPE_SUSPENSION_DECIDED, 5500,
-                   "e5s", "b1", &p);
+    legacy_append(b, raw, susp_len, PARCOURS__V1__EVENT_TYPE__EVENT_TYPE_SUSPENSION_DECIDED, 5500,
+                  "e5s", "b1", &p, NULL, 0);
     /* A pathway that exited, with its group. */
     size_t len = upgrade_frame(raw, "e6", "b2", reg, 6000);
     p.beneficiary_id = "b2";
@@ -869,30 +985,14 @@ static void test_upgrade_from_schema_1(void **state)
     p.episode = 1;
     p.version = 1;
     p.created_at = 6000;
-    upgrade_append(b, raw, len, reg, 6000, "e6", "b2", &p);
+    legacy_append(b, raw, len, reg, 6000, "e6", "b2", &p, "ml93", 2);
     len = upgrade_frame(raw, "e7", "b2", ext, 7000);
     p.exit = &exited;
     p.version = 2;
-    upgrade_append(b, raw, len, ext, 7000, "e7", "b2", &p);
-    assert_int_equal(store_batch_commit(&b), STORE_OK);
-    store_close(&f->store);
+    legacy_append(b, raw, len, ext, 7000, "e7", "b2", &p, "cd93", 1);
+    legacy_close(b, 1); /* a store of before 2026-12 */
 
-    /* Mark it schema 1, as a store of before 2026-12. */
-    MDB_env *env;
-    MDB_txn *txn;
-    MDB_dbi meta;
-    assert_int_equal(mdb_env_create(&env), 0);
-    assert_int_equal(mdb_env_set_maxdbs(env, 8), 0);
-    assert_int_equal(mdb_env_open(env, f->dir, 0, 0600), 0);
-    assert_int_equal(mdb_txn_begin(env, NULL, 0, &txn), 0);
-    assert_int_equal(mdb_dbi_open(txn, "meta", 0, &meta), 0);
-    uint8_t version[4] = {1, 0, 0, 0};
-    MDB_val key = {6, "schema"}, value = {4, version};
-    assert_int_equal(mdb_put(txn, meta, &key, &value, 0), 0);
-    assert_int_equal(mdb_txn_commit(txn), 0);
-    mdb_env_close(env);
-
-    s = open_store(f, &o);
+    store_t *s = open_store(f, &o);
     /* The superseded payload is gone from the log: the entry is the canonical event. */
     store_log_entry_t entry;
     assert_int_equal(store_log_get(s, 1, &entry), STORE_OK);
@@ -923,10 +1023,23 @@ static void test_upgrade_from_schema_1(void **state)
     assert_non_null(got->exit);
     assert_int_equal(got->version, 2);
     parcours__v1__pathway__free_unpacked(got, NULL);
+    /* Sealed now: who was told of each event comes from the outboxes of the time. */
+    char told[128] = "";
+    assert_int_equal(store_log_told(s, 1, told_collect, told), STORE_OK);
+    assert_string_equal(told, "ml93:1,");
+    told[0] = '\0';
+    assert_int_equal(store_log_told(s, 8, told_collect, told), STORE_OK);
+    assert_string_equal(told, "cd93:1,");
+    told[0] = '\0';
+    assert_int_equal(store_log_told(s, 2, told_collect, told), STORE_OK);
+    assert_string_equal(told, "");
     /* Done once: the store is of this schema now, and goes on. */
     store_close(&f->store);
     s = open_store(f, &o);
     assert_int_equal(last_seq_of(s), 8);
+    /* Nothing of a person is left in clear in the data file: ids and payloads are sealed. */
+    store_close(&f->store);
+    assert_false(file_holds(f->dir, "data.mdb", "ccas93"));
 }
 
 static void test_full(void **state)
@@ -1139,6 +1252,284 @@ static void test_strerror(void **state)
     assert_string_equal(store_strerror(1), "unknown store error");
 }
 
+/* --- Destruction (G10) ------------------------------------------------------------------------ */
+
+/* Appends an event of beneficiary with payload text, told to r1 and r2 (either may be NULL). */
+static uint64_t append_marked(store_batch_t *b, const char *event_id, const char *beneficiary,
+                              const char *payload, const char *r1, const char *r2)
+{
+    test_event_t t;
+    test_event_make(&t, "p1", event_id, beneficiary, 1);
+    t.e.raw = (const uint8_t *)payload;
+    t.e.raw_len = strlen(payload);
+    if (r1 != NULL)
+        t.recipients[t.e.n_recipients++] = r1;
+    if (r2 != NULL)
+        t.recipients[t.e.n_recipients++] = r2;
+    uint64_t seq = 0;
+    assert_int_equal(store_batch_append(b, &t.e, &seq), STORE_OK);
+    return seq;
+}
+
+/* The 32 bytes of a vault slot as the file holds them. */
+static void vault_slot_bytes(const char *dir, uint32_t slot, uint8_t out[32])
+{
+    char path[256];
+    snprintf(path, sizeof path, "%s/keys.vault", dir);
+    FILE *fp = fopen(path, "rb");
+    assert_non_null(fp);
+    assert_int_equal(fseek(fp, 4096 + (long)(slot - 1) * 32, SEEK_SET), 0);
+    assert_int_equal(fread(out, 1, 32, fp), 32);
+    fclose(fp);
+}
+
+static bool all_zero(const uint8_t *p, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (p[i] != 0)
+            return false;
+    return true;
+}
+
+typedef struct outbox_walk {
+    uint64_t expect; /* the next partner_seq: a gap fails */
+    uint64_t seqs[16];
+    size_t n;
+} outbox_walk_t;
+
+static int outbox_walk(uint64_t partner_seq, uint64_t seq, void *ctx)
+{
+    outbox_walk_t *w = ctx;
+    assert_int_equal(partner_seq, w->expect++);
+    w->seqs[w->n++] = seq;
+    return 0;
+}
+
+/* An erasure leaves tombstones with gap-free seqs and outboxes, keeps the dedupe records, tells
+ * every partner that was told, and no byte of the person (id, payload, key) stays readable in
+ * the files, free pages included. */
+static void test_erase_destroys(void **state)
+{
+    fixture_t *f = *state;
+    store_options_t o = small_options();
+    store_t *s = open_store(f, &o);
+    store_batch_t *b;
+    assert_int_equal(store_batch_begin(s, 100, &b), STORE_OK);
+    assert_int_equal(append_marked(b, "a1", "person-alpha-7f3c", "PAYLOAD-ALPHA-1", "ml93", "ft93"),
+                     1);
+    assert_int_equal(append_marked(b, "a2", "person-alpha-7f3c", "PAYLOAD-ALPHA-2", "ml93", NULL),
+                     2);
+    assert_int_equal(append_marked(b, "b1", "person-beta-11aa", "PAYLOAD-BETA-1", "ml93", NULL), 3);
+    assert_int_equal(append_marked(b, "a3", "person-alpha-7f3c", "PAYLOAD-ALPHA-3", "ft93", NULL),
+                     4);
+    assert_int_equal(store_batch_commit(&b), STORE_OK);
+    /* Sealed from the start: neither the id nor a payload is in the data file in clear. */
+    assert_false(file_holds(f->dir, "data.mdb", "person-alpha"));
+    assert_false(file_holds(f->dir, "data.mdb", "PAYLOAD-ALPHA"));
+    assert_false(file_holds(f->dir, "data.mdb", "PAYLOAD-BETA"));
+    uint8_t alpha_key[32], beta_key[32];
+    vault_slot_bytes(f->dir, 1, alpha_key); /* the first pathway's slot */
+    vault_slot_bytes(f->dir, 2, beta_key);
+    assert_false(all_zero(alpha_key, 32));
+
+    store_erasure_t out;
+    assert_int_equal(store_batch_begin(s, 200, &b), STORE_OK);
+    assert_int_equal(
+        store_batch_erase(b, "person-alpha-7f3c", (const uint8_t *)"NOTICE-ALPHA", 12, &out),
+        STORE_OK);
+    assert_int_equal(out.events, 3);
+    assert_int_equal(out.told, 2);
+    assert_int_equal(out.notice_seq, 5);
+    assert_non_null(out.pathway);
+    assert_string_equal(out.pathway->beneficiary_id, "person-alpha-7f3c");
+    parcours__v1__pathway__free_unpacked(out.pathway, NULL);
+    assert_int_equal(store_batch_commit(&b), STORE_OK);
+
+    /* The person is gone; the other is whole. */
+    Parcours__V1__Pathway *p;
+    assert_int_equal(store_pathway_get(s, "person-alpha-7f3c", &p), STORE_ENOTFOUND);
+    assert_int_equal(store_pathway_get(s, "person-beta-11aa", &p), STORE_OK);
+    parcours__v1__pathway__free_unpacked(p, NULL);
+    store_log_entry_t entry;
+    static const int kinds[] = {0,
+                                STORE_LOG_WITHDRAWN,
+                                STORE_LOG_WITHDRAWN,
+                                STORE_LOG_EVENT,
+                                STORE_LOG_WITHDRAWN,
+                                STORE_LOG_ERASURE};
+    for (uint64_t seq = 1; seq <= 5; seq++) {
+        assert_int_equal(store_log_get(s, seq, &entry), STORE_OK);
+        assert_int_equal(entry.seq, seq);
+        assert_int_equal(entry.kind, kinds[seq]);
+        if (entry.kind == STORE_LOG_WITHDRAWN) {
+            assert_null(entry.raw);
+            assert_int_equal(entry.committed_at, 100); /* the tombstone keeps the dates */
+        }
+        store_log_entry_clear(&entry);
+    }
+    assert_int_equal(store_log_get(s, 5, &entry), STORE_OK);
+    assert_int_equal(entry.raw_len, 12);
+    assert_memory_equal(entry.raw, "NOTICE-ALPHA", 12);
+    store_log_entry_clear(&entry);
+    /* The notice went to both partners told of the person, at the next partner_seq of each. */
+    char told[128] = "";
+    assert_int_equal(store_log_told(s, 5, told_collect, told), STORE_OK);
+    assert_string_equal(told, "ml93:4,ft93:3,");
+    told[0] = '\0';
+    assert_int_equal(store_log_told(s, 1, told_collect, told), STORE_OK);
+    assert_string_equal(told, ""); /* a tombstone names no one */
+    /* Outboxes stay gap-free: their entries now lead to tombstones. */
+    outbox_walk_t w = {.expect = 1};
+    assert_int_equal(store_outbox_foreach(s, "ml93", 1, outbox_walk, &w), STORE_OK);
+    assert_int_equal(w.n, 4);
+    assert_int_equal(w.seqs[3], 5);
+    /* A re-sent old event is a duplicate: it does not bring the person back. */
+    uint64_t dup;
+    assert_int_equal(store_dedupe_find(s, "p1", "a1", &dup), STORE_OK);
+    assert_int_equal(dup, 1);
+    assert_int_equal(store_notices_pending(s), 1);
+
+    /* The notice's own key goes once every partner it went to has acknowledged it. */
+    uint8_t notice_key[32];
+    vault_slot_bytes(f->dir, 3, notice_key);
+    assert_false(all_zero(notice_key, 32));
+    size_t settled;
+    assert_int_equal(store_batch_begin(s, 300, &b), STORE_OK);
+    assert_int_equal(store_batch_cursor_set(b, "ml93", 4), STORE_OK);
+    assert_int_equal(store_batch_cursor_set(b, "ft93", 2), STORE_OK);
+    assert_int_equal(store_batch_notices_settle(b, &settled), STORE_OK);
+    assert_int_equal(settled, 0);
+    assert_int_equal(store_batch_cursor_set(b, "ft93", 3), STORE_OK);
+    assert_int_equal(store_batch_notices_settle(b, &settled), STORE_OK);
+    assert_int_equal(settled, 1);
+    assert_int_equal(store_batch_commit(&b), STORE_OK);
+    assert_int_equal(store_notices_pending(s), 0);
+    assert_int_equal(store_log_get(s, 5, &entry), STORE_OK);
+    assert_int_equal(entry.kind, STORE_LOG_WITHDRAWN);
+    store_log_entry_clear(&entry);
+    /* Erased once: again is nothing. */
+    assert_int_equal(store_batch_begin(s, 400, &b), STORE_OK);
+    assert_int_equal(store_batch_erase(b, "person-alpha-7f3c", NULL, 0, &out), STORE_ENOTFOUND);
+    assert_int_equal(append_marked(b, "b2", "person-beta-11aa", "PAYLOAD-BETA-2", NULL, NULL), 6);
+    assert_int_equal(store_batch_commit(&b), STORE_OK);
+    store_close(&f->store);
+
+    /* The keys are zero in the vault, and neither key is anywhere in either file. */
+    uint8_t now[32];
+    vault_slot_bytes(f->dir, 1, now);
+    assert_true(all_zero(now, 32));
+    vault_slot_bytes(f->dir, 3, now);
+    assert_true(all_zero(now, 32));
+    assert_false(file_holds_bytes(f->dir, "keys.vault", alpha_key, 32));
+    assert_false(file_holds_bytes(f->dir, "data.mdb", alpha_key, 32));
+    assert_false(file_holds_bytes(f->dir, "keys.vault", notice_key, 32));
+    assert_false(file_holds_bytes(f->dir, "data.mdb", notice_key, 32));
+    assert_true(file_holds_bytes(f->dir, "keys.vault", beta_key, 32)); /* the probe can see */
+    assert_false(file_holds(f->dir, "data.mdb", "person-alpha"));
+    assert_false(file_holds(f->dir, "data.mdb", "NOTICE-ALPHA"));
+    s = open_store(f, &o);
+    assert_int_equal(store_pathway_get(s, "person-beta-11aa", &p), STORE_OK);
+    parcours__v1__pathway__free_unpacked(p, NULL);
+}
+
+/* The register erases a restored person again only when its pathway is the one erased (its
+ * first event committed before the erasure), not someone registered anew since. */
+static void test_erase_by_hash(void **state)
+{
+    fixture_t *f = *state;
+    store_options_t o = small_options();
+    store_t *s = open_store(f, &o);
+    store_batch_t *b;
+    assert_int_equal(store_batch_begin(s, 100, &b), STORE_OK);
+    append_marked(b, "a1", "person-alpha", "x", "ml93", NULL);
+    assert_int_equal(store_batch_commit(&b), STORE_OK);
+    uint8_t hash[STORE_HASH_SIZE], other[STORE_HASH_SIZE];
+    store_id_hash(s, "person-alpha", hash);
+    store_id_hash(s, "person-alphb", other);
+    assert_memory_not_equal(hash, other, STORE_HASH_SIZE);
+    store_erasure_t out;
+    assert_int_equal(store_batch_begin(s, 200, &b), STORE_OK);
+    assert_int_equal(store_batch_erase_hash(b, hash, 99, &out), STORE_ENOTFOUND);
+    assert_int_equal(store_batch_erase_hash(b, other, 500, &out), STORE_ENOTFOUND);
+    assert_int_equal(store_batch_erase_hash(b, hash, 100, &out), STORE_OK);
+    assert_int_equal(out.events, 1);
+    assert_int_equal(out.told, 0); /* no notice: the partners were told at the first erasure */
+    parcours__v1__pathway__free_unpacked(out.pathway, NULL);
+    assert_int_equal(store_batch_commit(&b), STORE_OK);
+    Parcours__V1__Pathway *p;
+    assert_int_equal(store_pathway_get(s, "person-alpha", &p), STORE_ENOTFOUND);
+}
+
+/* A destruction committed but cut short before its key was zeroed is finished at open. */
+static void test_erase_finished_at_open(void **state)
+{
+    fixture_t *f = *state;
+    store_options_t o = small_options();
+    store_t *s = open_store(f, &o);
+    store_batch_t *b;
+    assert_int_equal(store_batch_begin(s, 100, &b), STORE_OK);
+    append_marked(b, "a1", "person-alpha", "x", NULL, NULL);
+    assert_int_equal(store_batch_commit(&b), STORE_OK);
+    store_close(&f->store);
+    /* What the commit of a destruction leaves when the process dies before the vault write. */
+    MDB_env *env;
+    MDB_txn *txn;
+    MDB_dbi shred;
+    assert_int_equal(mdb_env_create(&env), 0);
+    assert_int_equal(mdb_env_set_maxdbs(env, 8), 0);
+    assert_int_equal(mdb_env_open(env, f->dir, 0, 0600), 0);
+    assert_int_equal(mdb_txn_begin(env, NULL, 0, &txn), 0);
+    assert_int_equal(mdb_dbi_open(txn, "shred", MDB_INTEGERKEY, &shred), 0);
+    uint32_t slot = 1;
+    MDB_val key = {sizeof slot, &slot}, value = {0, ""};
+    assert_int_equal(mdb_put(txn, shred, &key, &value, 0), 0);
+    assert_int_equal(mdb_txn_commit(txn), 0);
+    mdb_env_close(env);
+    uint8_t before[32], after[32];
+    vault_slot_bytes(f->dir, 1, before);
+    assert_false(all_zero(before, 32));
+    s = open_store(f, &o);
+    vault_slot_bytes(f->dir, 1, after);
+    assert_true(all_zero(after, 32));
+}
+
+/* A copy carries its vault: unpacked into an empty directory it opens and reads. */
+static void test_copy_unpack(void **state)
+{
+    fixture_t *f = *state;
+    store_options_t o = small_options();
+    store_t *s = open_store(f, &o);
+    store_batch_t *b;
+    assert_int_equal(store_batch_begin(s, 100, &b), STORE_OK);
+    append_marked(b, "a1", "person-alpha", "PAYLOAD", "ml93", NULL);
+    assert_int_equal(store_batch_commit(&b), STORE_OK);
+    char copy[160], dir[160];
+    snprintf(copy, sizeof copy, "%s/copy", f->root);
+    snprintf(dir, sizeof dir, "%s/restored", f->root);
+    FILE *fp = fopen(copy, "wb");
+    assert_non_null(fp);
+    assert_int_equal(store_copy_begin(s), STORE_OK);
+    assert_int_equal(store_copy_fd(s, fileno(fp)), STORE_OK);
+    store_copy_end(s);
+    fclose(fp);
+    assert_int_equal(mkdir(dir, 0700), 0);
+    assert_int_equal(store_copy_unpack(copy, dir), STORE_OK);
+    assert_int_equal(store_copy_unpack(copy, dir), STORE_EEXIST);
+    store_t *r;
+    assert_int_equal(store_open(dir, &o, &r), STORE_OK);
+    store_log_entry_t entry;
+    assert_int_equal(store_log_get(r, 1, &entry), STORE_OK);
+    assert_memory_equal(entry.raw, "PAYLOAD", 7);
+    store_log_entry_clear(&entry);
+    store_close(&r);
+    /* A data file whose vault is missing is refused, not served undecryptable. */
+    char vault[200];
+    snprintf(vault, sizeof vault, "%s/keys.vault", dir);
+    assert_int_equal(unlink(vault), 0);
+    assert_int_equal(store_open(dir, &o, &r), STORE_ECORRUPT);
+    assert_int_equal(access(vault, F_OK), -1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1157,6 +1548,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_no_growth_inside_callback, setup, teardown),
         cmocka_unit_test_setup_teardown(test_schema_mismatch, setup, teardown),
         cmocka_unit_test_setup_teardown(test_upgrade_from_schema_1, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_erase_destroys, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_erase_by_hash, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_erase_finished_at_open, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_copy_unpack, setup, teardown),
         cmocka_unit_test_setup_teardown(test_full, setup, teardown),
         cmocka_unit_test_setup_teardown(test_invalid_arguments, setup, teardown),
         cmocka_unit_test_setup_teardown(test_access_denied, setup, teardown),

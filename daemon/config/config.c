@@ -61,6 +61,11 @@ static const config_key_t config_keys[] = {
      "1G",
      "Map grown ahead of a hot backup (address space, not disk); a backup that outlasts it makes "
      "senders RETRY until it ends."},
+    {"store", "erased_register", CONFIG_PATH, FIELD(store_erased_register), 0, 0, NULL,
+     "The register of erased persons (keyed hashes, never ids), appended at each erasure and "
+     "applied again by parcoursd --restore, so that restoring an older backup brings no one "
+     "back. Kept outside the data directory, which a restore replaces. Default: "
+     "erased.register in the parent folder of [store] path."},
     {"ingest", "endpoint", CONFIG_STRING, FIELD(ingest_endpoint), 0, 0, "tcp://127.0.0.1:7401",
      "ZeroMQ endpoint where partners publish events (ROUTER)."},
     {"ingest", "batch_max", CONFIG_UINT, FIELD(ingest_batch_max), 1, 100000, "2000",
@@ -384,6 +389,20 @@ int config_load(config_t *c, const char *path, char *errors, size_t errlen)
         int len = snprintf(c->admin_endpoint, sizeof(c->admin_endpoint), "ipc://%s/admin.sock",
                            c->store_path);
         if (len < 0 || (size_t)len >= sizeof(c->admin_endpoint)) {
+            size_t used = strlen(errors);
+            snprintf(errors + used, errlen - used, "%s: [store] path is too long\n", path);
+            n++;
+        }
+    }
+    if (c->store_path[0] != '\0' && c->store_erased_register[0] == '\0') {
+        const char *last = strrchr(c->store_path, '/');
+        int parent = last == NULL ? 0 : last == c->store_path ? 1 : (int)(last - c->store_path);
+        int len = parent == 0
+                      ? snprintf(c->store_erased_register, sizeof(c->store_erased_register),
+                                 "erased.register")
+                      : snprintf(c->store_erased_register, sizeof(c->store_erased_register),
+                                 "%.*s/erased.register", parent == 1 ? 0 : parent, c->store_path);
+        if (len < 0 || (size_t)len >= sizeof(c->store_erased_register)) {
             size_t used = strlen(errors);
             snprintf(errors + used, errlen - used, "%s: [store] path is too long\n", path);
             n++;

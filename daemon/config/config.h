@@ -27,6 +27,8 @@ typedef struct config {
     uint64_t store_initial_map_size;        /* [store] initial_map_size, bytes */
     uint64_t store_max_map_size;            /* [store] max_map_size, bytes */
     uint64_t store_backup_headroom;         /* [store] backup_headroom, bytes */
+    char store_erased_register[CONFIG_PATH_MAX]; /* [store] erased_register; default
+                                                  * <store path's parent>/erased.register */
     char ingest_endpoint[CONFIG_PATH_MAX];  /* [ingest] endpoint */
     uint64_t ingest_batch_max;              /* [ingest] batch_max, events */
     uint64_t ingest_max_frame;              /* [ingest] max_frame, bytes */

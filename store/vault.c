@@ -1,0 +1,260 @@
+/* vault.c: per-person keys in a file of fixed slots, overwritten in place to destroy (vault.h). */
+#include "vault.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "store.h"
+
+#define VAULT_MAGIC   "PARCOURS-VAULT\0\0" /* 16 bytes */
+#define VAULT_VERSION 1
+
+struct vault {
+    int fd;
+    bool durable;
+    uint8_t *map; /* the whole file, read-only; writes go through pwrite */
+    size_t map_len;
+    uint32_t slots;
+    uint8_t store_key[VAULT_KEY_SIZE];
+    uint8_t nonce_prefix[16]; /* random per open: with the counter, no nonce repeats */
+    uint64_t nonce_counter;
+};
+
+static int vault_errno(int e)
+{
+    return e == EACCES || e == EPERM    ? STORE_EACCESS
+           : e == ENOSPC || e == EDQUOT ? STORE_EFULL
+           : e == ENOMEM                ? STORE_ENOMEM
+                                        : STORE_EIO;
+}
+
+static int vault_sync(const vault_t *v)
+{
+    return !v->durable || fdatasync(v->fd) == 0 ? STORE_OK : vault_errno(errno);
+}
+
+static int vault_write_all(int fd, const void *buf, size_t len, off_t at)
+{
+    const uint8_t *p = buf;
+    while (len > 0) {
+        ssize_t n = pwrite(fd, p, len, at);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return vault_errno(n < 0 ? errno : ENOSPC);
+        p += n;
+        len -= (size_t)n;
+        at += n;
+    }
+    return STORE_OK;
+}
+
+/* Maps the file as it is now (after growth: again). */
+static int vault_map(vault_t *v)
+{
+    struct stat st;
+    if (fstat(v->fd, &st) != 0)
+        return vault_errno(errno);
+    if (st.st_size < VAULT_HEADER_SIZE || (st.st_size - VAULT_HEADER_SIZE) % VAULT_KEY_SIZE != 0 ||
+        (uint64_t)(st.st_size - VAULT_HEADER_SIZE) / VAULT_KEY_SIZE > UINT32_MAX)
+        return STORE_ECORRUPT;
+    void *map = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_SHARED, v->fd, 0);
+    if (map == MAP_FAILED)
+        return vault_errno(errno);
+    if (v->map != NULL)
+        munmap(v->map, v->map_len);
+    v->map = map;
+    v->map_len = (size_t)st.st_size;
+    v->slots = (uint32_t)((v->map_len - VAULT_HEADER_SIZE) / VAULT_KEY_SIZE);
+    return STORE_OK;
+}
+
+/* Writes a new vault's header at fd and syncs it. */
+static int vault_create(int fd)
+{
+    uint8_t header[VAULT_HEADER_SIZE] = {0};
+    memcpy(header, VAULT_MAGIC, 16);
+    header[16] = VAULT_VERSION;
+    header[20] = VAULT_KEY_SIZE;
+    randombytes_buf(header + 32, VAULT_KEY_SIZE);
+    int rc = vault_write_all(fd, header, sizeof header, 0);
+    sodium_memzero(header, sizeof header);
+    if (rc == STORE_OK && fsync(fd) != 0)
+        rc = vault_errno(errno);
+    return rc;
+}
+
+int vault_open(const char *dir, bool create, bool durable, vault_t **out)
+{
+    *out = NULL;
+    if (sodium_init() < 0)
+        return STORE_EIO;
+    char path[4096];
+    if ((size_t)snprintf(path, sizeof path, "%s/keys.vault", dir) >= sizeof path)
+        return STORE_EINVAL;
+    bool created = false;
+    int fd = open(path, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
+    if (fd < 0 && errno == ENOENT) {
+        if (!create)
+            return STORE_ENOTFOUND;
+        fd = open(path, O_RDWR | O_CLOEXEC | O_NOFOLLOW | O_CREAT | O_EXCL, 0600);
+        created = fd >= 0;
+    }
+    if (fd < 0)
+        return vault_errno(errno);
+    vault_t *v = calloc(1, sizeof *v);
+    if (v == NULL) {
+        close(fd);
+        return STORE_ENOMEM;
+    }
+    v->fd = fd;
+    v->durable = durable;
+    int rc = STORE_OK;
+    if (created) {
+        rc = vault_create(fd);
+        int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (rc == STORE_OK && (dfd < 0 || fsync(dfd) != 0))
+            rc = vault_errno(errno);
+        if (dfd >= 0)
+            close(dfd);
+    }
+    if (rc == STORE_OK)
+        rc = vault_map(v);
+    if (rc == STORE_OK && (memcmp(v->map, VAULT_MAGIC, 16) != 0 || v->map[16] != VAULT_VERSION ||
+                           v->map[20] != VAULT_KEY_SIZE))
+        rc = STORE_ECORRUPT;
+    if (rc != STORE_OK) {
+        if (created)
+            unlink(path);
+        vault_close(&v);
+        return rc;
+    }
+    memcpy(v->store_key, v->map + 32, VAULT_KEY_SIZE);
+    randombytes_buf(v->nonce_prefix, sizeof v->nonce_prefix);
+    *out = v;
+    return STORE_OK;
+}
+
+void vault_close(vault_t **v)
+{
+    if (v == NULL || *v == NULL)
+        return;
+    if ((*v)->map != NULL)
+        munmap((*v)->map, (*v)->map_len);
+    if ((*v)->fd >= 0)
+        close((*v)->fd);
+    sodium_memzero(*v, sizeof **v);
+    free(*v);
+    *v = NULL;
+}
+
+uint32_t vault_slots(const vault_t *v)
+{
+    return v->slots;
+}
+
+int vault_reserve(vault_t *v, uint32_t slot)
+{
+    if (slot == 0)
+        return STORE_EINVAL;
+    if (slot <= v->slots)
+        return STORE_OK;
+    uint32_t chunks = (slot - v->slots + VAULT_CHUNK - 1) / VAULT_CHUNK;
+    size_t len = (size_t)chunks * VAULT_CHUNK * VAULT_KEY_SIZE;
+    uint8_t *keys = malloc(len);
+    if (keys == NULL)
+        return STORE_ENOMEM;
+    randombytes_buf(keys, len);
+    int rc = vault_write_all(v->fd, keys, len, (off_t)v->map_len);
+    sodium_memzero(keys, len);
+    free(keys);
+    if (rc == STORE_OK)
+        rc = vault_sync(v);
+    if (rc == STORE_OK)
+        rc = vault_map(v);
+    if (rc != STORE_OK && ftruncate(v->fd, (off_t)v->map_len) != 0)
+        rc = STORE_EIO; /* a half-written chunk is taken back; the slots stay as they were */
+    return rc;
+}
+
+static const uint8_t *vault_slot(const vault_t *v, uint32_t slot)
+{
+    if (slot == 0 || slot > v->slots)
+        return NULL;
+    return v->map + VAULT_HEADER_SIZE + (size_t)(slot - 1) * VAULT_KEY_SIZE;
+}
+
+bool vault_alive(const vault_t *v, uint32_t slot)
+{
+    const uint8_t *key = vault_slot(v, slot);
+    return key != NULL && !sodium_is_zero(key, VAULT_KEY_SIZE);
+}
+
+int vault_destroy(vault_t *v, const uint32_t *slots, size_t n)
+{
+    static const uint8_t zeros[VAULT_KEY_SIZE];
+    bool wrote = false;
+    for (size_t i = 0; i < n; i++) {
+        if (vault_slot(v, slots[i]) == NULL)
+            continue;
+        off_t at = VAULT_HEADER_SIZE + (off_t)(slots[i] - 1) * VAULT_KEY_SIZE;
+        int rc = vault_write_all(v->fd, zeros, sizeof zeros, at);
+        if (rc != STORE_OK)
+            return rc;
+        wrote = true;
+    }
+    /* Synced even when not durable: a destruction must not wait for the kernel's writeback. */
+    return wrote && fdatasync(v->fd) != 0 ? vault_errno(errno) : STORE_OK;
+}
+
+void vault_hash(const vault_t *v, const void *id, size_t len, uint8_t out[VAULT_HASH_SIZE])
+{
+    crypto_generichash(out, VAULT_HASH_SIZE, id, len, v->store_key, sizeof v->store_key);
+}
+
+int vault_seal(vault_t *v, uint32_t slot, const void *ad, size_t ad_len, const uint8_t *plain,
+               size_t len, uint8_t *out)
+{
+    const uint8_t *key = vault_slot(v, slot);
+    if (key == NULL || sodium_is_zero(key, VAULT_KEY_SIZE))
+        return STORE_ENOTFOUND;
+    uint8_t *nonce = out;
+    memcpy(nonce, v->nonce_prefix, 16);
+    uint64_t counter = ++v->nonce_counter;
+    memcpy(nonce + 16, &counter, 8);
+    crypto_aead_xchacha20poly1305_ietf_encrypt(out + VAULT_SEAL_NONCE, NULL, plain, len, ad, ad_len,
+                                               NULL, nonce, key);
+    return STORE_OK;
+}
+
+int vault_unseal(const vault_t *v, uint32_t slot, const void *ad, size_t ad_len,
+                 const uint8_t *sealed, size_t sealed_len, uint8_t *out)
+{
+    const uint8_t *key = vault_slot(v, slot);
+    if (key == NULL || sodium_is_zero(key, VAULT_KEY_SIZE))
+        return STORE_ENOTFOUND;
+    if (sealed_len < VAULT_SEAL_OVERHEAD)
+        return STORE_ECORRUPT;
+    if (crypto_aead_xchacha20poly1305_ietf_decrypt(out, NULL, NULL, sealed + VAULT_SEAL_NONCE,
+                                                   sealed_len - VAULT_SEAL_NONCE, ad, ad_len,
+                                                   sealed, key) != 0)
+        return STORE_ECORRUPT;
+    return STORE_OK;
+}
+
+int vault_fd(const vault_t *v)
+{
+    return v->fd;
+}
+
+uint64_t vault_size(const vault_t *v)
+{
+    return v->map_len;
+}
