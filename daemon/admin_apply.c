@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "erasure.h"
 #include "event_frame.h"
 #include "wire.h"
 #include "wire_names.h"
@@ -204,7 +205,8 @@ void admin_apply(const daemon_sources_t *sources, const backup_stats_t *backups,
         return;
     }
     bool needs_beneficiary = req->command == PARCOURS__V1__ADMIN_COMMAND__ADMIN_COMMAND_SHOW ||
-                             req->command == PARCOURS__V1__ADMIN_COMMAND__ADMIN_COMMAND_HISTORY;
+                             req->command == PARCOURS__V1__ADMIN_COMMAND__ADMIN_COMMAND_HISTORY ||
+                             req->command == PARCOURS__V1__ADMIN_COMMAND__ADMIN_COMMAND_ERASE;
     if (needs_beneficiary && !identifier_valid(req->beneficiary_id)) {
         admin_error(reply, "beneficiary_id must be 1 to 64 characters among A-Z a-z 0-9 . _ : -");
         return;
@@ -230,6 +232,14 @@ void admin_apply(const daemon_sources_t *sources, const backup_stats_t *backups,
         break;
     case PARCOURS__V1__ADMIN_COMMAND__ADMIN_COMMAND_BACKUP:
         d->backup = req; /* answered by the backup, now or once its copy has more */
+        return;
+    case PARCOURS__V1__ADMIN_COMMAND__ADMIN_COMMAND_ERASE:
+        d->erased = (Parcours__V1__Erased)PARCOURS__V1__ERASED__INIT;
+        if (erasure_erase(sources, req->beneficiary_id, req->erasure_reason, &d->erased, d->error,
+                          sizeof(d->error)) != 0)
+            admin_error(reply, d->error);
+        else
+            reply->erased = &d->erased;
         return;
     default:
         admin_error(reply,

@@ -4,8 +4,9 @@
  * admin.c receives the frames and sends the replies; everything between is here: the frame
  * checked at the boundary (decoded, every string checked as bytes, the beneficiary id by the
  * identifier rule), then STATUS from the figures (figures.h, which /metrics renders too), SHOW
- * and HISTORY from the store, PARTNERS from the directory in force. A BACKUP request is handed
- * back for the backup (backup.h), which answers it part by part.
+ * and HISTORY from the store, PARTNERS from the directory in force, ERASE by the erasure
+ * (erasure.h). A BACKUP request is handed back for the backup (backup.h), which answers it part
+ * by part.
  */
 #ifndef PARCOURS_ADMIN_APPLY_H
 #define PARCOURS_ADMIN_APPLY_H
@@ -36,6 +37,7 @@ typedef struct admin_decision {
     Parcours__V1__AdminRequest *request; /* the request decoded, or NULL */
     admin_status_t status;               /* what reply.status points into */
     Parcours__V1__Pathway *pathway;      /* what reply.pathway points to */
+    Parcours__V1__Erased erased;         /* what reply.erased points to */
     char error[256];                     /* what reply.error may point to */
 } admin_decision_t;
 

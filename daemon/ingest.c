@@ -338,6 +338,12 @@ const ingest_stats_t *ingest_stats(const ingest_t *in)
     return &in->stats;
 }
 
+void ingest_pathway_destroyed(ingest_t *in, const Parcours__V1__Pathway *pathway)
+{
+    if (pathway != NULL && pathway->territory != NULL)
+        phase_counts_remove(in->counts, pathway->territory, pathway->phase);
+}
+
 const phase_counts_t *ingest_phase_counts(const ingest_t *in)
 {
     return in->counts;

@@ -82,6 +82,9 @@ int ingest_new(struct event_base *base, void *zmq_context, store_t *store,
 struct phase_counts;
 const struct phase_counts *ingest_phase_counts(const ingest_t *in);
 
+/* A pathway was destroyed outside ingest (an erasure): the counts forget it. */
+void ingest_pathway_destroyed(ingest_t *in, const Parcours__V1__Pathway *pathway);
+
 /* Uses another partners directory from the next event on (the caller keeps owning it). */
 void ingest_set_partners(ingest_t *in, const partners_t *partners);
 

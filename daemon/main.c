@@ -24,6 +24,7 @@
 #include "clock.h"
 #include "config.h"
 #include "deliver.h"
+#include "erasure.h"
 #include "http.h"
 #include "ingest.h"
 #include "log.h"
@@ -173,6 +174,16 @@ static void on_commit(void *deliver)
     deliver_wake(deliver);
 }
 
+/* Every second: the Erasure notices every partner has acknowledged lose their keys. */
+static void on_settle(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    daemon_state_t *d = arg;
+    if (d->unusable_exit == NULL)
+        erasure_settle(&d->sources);
+}
+
 /* GET /metrics: the figures Status shows too, collected now, in Prometheus' text format. */
 static int on_metrics(struct evbuffer *body, void *arg)
 {
@@ -295,8 +306,13 @@ int main(int argc, char **argv)
      * them at once, in the same pass. */
     ingest_on_commit(d.ingest, on_commit, d.deliver);
     store_on_unusable(store, on_store_unusable, &d);
-    d.sources =
-        (daemon_sources_t){store, partners, d.ingest, d.deliver, d.zap, clock_monotonic_ms()};
+    d.sources = (daemon_sources_t){store,
+                                   partners,
+                                   d.ingest,
+                                   d.deliver,
+                                   d.zap,
+                                   clock_monotonic_ms(),
+                                   config.store_erased_register};
     if (admin_new(d.base, zmq_context, config.admin_endpoint, secret, &d.sources,
                   (unsigned)config.admin_backup_idle_timeout, &d.admin, err, sizeof(err)) != 0)
         fatal("%s", err);
@@ -322,9 +338,14 @@ int main(int argc, char **argv)
              partners_count(partners), secret ? "on" : "OFF");
     sd_notify(0, "READY=1");
     struct event *watchdog = watchdog_start(d.base);
+    struct event *settle = event_new(d.base, -1, EV_PERSIST, on_settle, &d);
+    struct timeval second = {1, 0};
+    if (settle == NULL || event_add(settle, &second) != 0)
+        fatal("cannot start the erasure timer");
 
     event_base_dispatch(d.base);
 
+    event_free(settle);
     if (watchdog != NULL)
         event_free(watchdog);
     if (d.unusable_exit != NULL)

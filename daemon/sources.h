@@ -20,10 +20,11 @@
 typedef struct daemon_sources {
     store_t *store;
     const partners_t *partners; /* the directory in force */
-    const ingest_t *ingest;
+    ingest_t *ingest;           /* its phase counts forget an erased pathway */
     deliver_t *deliver;
-    const zap_t *zap;      /* NULL when CURVE is off */
-    int64_t started_at_ms; /* CLOCK_MONOTONIC, for the uptime */
+    const zap_t *zap;            /* NULL when CURVE is off */
+    int64_t started_at_ms;       /* CLOCK_MONOTONIC, for the uptime */
+    const char *erased_register; /* [store] erased_register */
 } daemon_sources_t;
 
 #endif

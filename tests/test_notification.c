@@ -88,6 +88,19 @@ static void check_round_trip(const notification_t *n, bool canonical)
     assert_true(got->seq == n->seq);
     assert_true(got->committed_at == n->committed_at);
     assert_true(got->stream_id == n->stream_id);
+    assert_int_equal(got->withdrawn, n->withdrawn);
+    if (n->erasure == NULL) {
+        assert_null(got->erasure);
+    } else {
+        assert_non_null(got->erasure);
+        Parcours__V1__Erasure *want =
+            parcours__v1__erasure__unpack(NULL, n->erasure_len, n->erasure);
+        assert_non_null(want);
+        assert_string_equal(got->erasure->beneficiary_id, want->beneficiary_id);
+        assert_int_equal(got->erasure->reason, want->reason);
+        assert_true(got->erasure->erased_at == want->erased_at);
+        parcours__v1__erasure__free_unpacked(want, NULL);
+    }
 
     if (n->event == NULL) {
         assert_null(got->event);
@@ -132,6 +145,30 @@ static void check_round_trip(const notification_t *n, bool canonical)
     free(frame);
 }
 
+/* A withdrawn entry and an erased person's notice: the same bytes protobuf-c writes. */
+static void test_withdrawn_and_erasure(void **state)
+{
+    (void)state;
+    notification_t n = {.partner_seq = 7,
+                        .seq = 12,
+                        .committed_at = 1700000000000,
+                        .stream_id = 99,
+                        .withdrawn = true};
+    check_round_trip(&n, true);
+    Parcours__V1__Erasure e = PARCOURS__V1__ERASURE__INIT;
+    e.beneficiary_id = "person-alpha";
+    e.reason = PARCOURS__V1__ERASURE_REASON__ERASURE_REASON_REQUEST;
+    e.erased_at = 1700000001234;
+    uint8_t bytes[128];
+    notification_t m = {.partner_seq = 8,
+                        .seq = 13,
+                        .committed_at = 1700000001234,
+                        .stream_id = 99,
+                        .erasure = bytes};
+    m.erasure_len = parcours__v1__erasure__pack(&e, bytes);
+    check_round_trip(&m, true);
+}
+
 static void test_with_event_and_pathway(void **state)
 {
     (void)state;
@@ -144,7 +181,10 @@ static void test_with_event_and_pathway(void **state)
                         pathway.bytes,
                         pathway.len,
                         INT64_C(1700000123456),
-                        UINT64_C(0x9e3779b97f4a7c15)};
+                        UINT64_C(0x9e3779b97f4a7c15),
+                        false,
+                        NULL,
+                        0};
     check_round_trip(&n, true);
     free(event.bytes);
     free(pathway.bytes);
@@ -154,7 +194,7 @@ static void test_without_pathway_or_event(void **state)
 {
     (void)state;
     packed_t event = pack_event("E-0002", "B-0002");
-    notification_t n = {1, 1, event.bytes, event.len, NULL, 0, 1, 1};
+    notification_t n = {1, 1, event.bytes, event.len, NULL, 0, 1, 1, false, NULL, 0};
     check_round_trip(&n, true); /* a partner that left the group: no pathway */
     n.event = NULL;
     n.event_len = 0;
@@ -190,10 +230,17 @@ static void test_large_values(void **state)
     const int64_t times[] = {1, -1, 127, 128, INT64_MAX, INT64_MIN, INT64_C(1700000000000)};
     for (size_t i = 0; i < sizeof(seqs) / sizeof(seqs[0]); i++)
         for (size_t j = 0; j < sizeof(times) / sizeof(times[0]); j++) {
-            notification_t n = {seqs[i],       seqs[sizeof(seqs) / sizeof(seqs[0]) - 1 - i],
-                                event.bytes,   event.len,
-                                pathway.bytes, pathway.len,
-                                times[j],      seqs[(i + j) % (sizeof(seqs) / sizeof(seqs[0]))]};
+            notification_t n = {seqs[i],
+                                seqs[sizeof(seqs) / sizeof(seqs[0]) - 1 - i],
+                                event.bytes,
+                                event.len,
+                                pathway.bytes,
+                                pathway.len,
+                                times[j],
+                                seqs[(i + j) % (sizeof(seqs) / sizeof(seqs[0]))],
+                                false,
+                                NULL,
+                                0};
             check_round_trip(&n, true);
         }
     free(event.bytes);
@@ -212,7 +259,8 @@ static void test_long_lengths(void **state)
     assert_true(event.len > 128);
     for (size_t i = 0; i < sizeof(member_counts) / sizeof(member_counts[0]); i++) {
         packed_t pathway = pack_pathway(member_counts[i]);
-        notification_t n = {99, 100, event.bytes, event.len, pathway.bytes, pathway.len, 5, 2};
+        notification_t n = {99, 100,   event.bytes, event.len, pathway.bytes, pathway.len, 5,
+                            2,  false, NULL,        0};
         check_round_trip(&n, true);
         free(pathway.bytes);
     }
@@ -231,7 +279,7 @@ static void test_event_bytes_embedded_as_they_are(void **state)
     raw[1] = 0x06;
     raw[2] = 0x01;
     memcpy(raw + 3, event.bytes, event.len);
-    notification_t n = {3, 4, raw, event.len + 3, NULL, 0, 6, 0};
+    notification_t n = {3, 4, raw, event.len + 3, NULL, 0, 6, 0, false, NULL, 0};
     check_round_trip(&n, false);
     uint8_t *frame = malloc(notification_packed_size(&n));
     assert_non_null(frame);
@@ -329,6 +377,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_with_event_and_pathway),
+        cmocka_unit_test(test_withdrawn_and_erasure),
         cmocka_unit_test(test_without_pathway_or_event),
         cmocka_unit_test(test_zero_values),
         cmocka_unit_test(test_large_values),

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 #include "parcours.h"
 #include "print.h"
@@ -34,6 +35,7 @@ static int cmd_status(ctl_t *ctl, int argc, char **argv);
 static int cmd_show(ctl_t *ctl, int argc, char **argv);
 static int cmd_history(ctl_t *ctl, int argc, char **argv);
 static int cmd_partners(ctl_t *ctl, int argc, char **argv);
+static int cmd_erase(ctl_t *ctl, int argc, char **argv);
 static int cmd_help(ctl_t *ctl, int argc, char **argv);
 
 static const command_t commands[] = {
@@ -41,6 +43,10 @@ static const command_t commands[] = {
     {"show", cmd_show, "show BENEFICIARY [--json]", "one pathway: its phase and the facts"},
     {"history", cmd_history, "history BENEFICIARY [--json]", "a beneficiary's events, in order"},
     {"partners", cmd_partners, "partners [--json]", "the partners file as the daemon loaded it"},
+    {"erase", cmd_erase,
+     "erase BENEFICIARY --reason request|unlawful|wrong-person|court-order [--yes] [--json]",
+     "destroy one person now: pathway, events, what partners were told; each partner told of\n"
+     "      them gets an Erasure notice. Asks for the id again unless --yes"},
     {"emit", cmd_emit,
      "emit TYPE --as PARTNER --beneficiary ID [--event-id ID] [--occurred-at TIME]\n"
      "          [--expected-version N] [--FIELD VALUE ...] [--json] [--key FILE]",
@@ -361,20 +367,16 @@ int ctl_admin_unreachable(const ctl_t *ctl, const ctl_curve_t *curve)
 }
 
 /* Sends one request and receives its reply; on failure prints why and returns the exit code. */
-static int admin_ask(ctl_t *ctl, Parcours__V1__AdminCommand command, const char *beneficiary,
-                     Parcours__V1__AdminReply **reply)
+static int admin_send(ctl_t *ctl, const Parcours__V1__AdminRequest *request,
+                      Parcours__V1__AdminReply **reply)
 {
     ctl_curve_t curve;
     int status = ctl_admin_keys(ctl, &curve);
     if (status != CTL_EXIT_OK)
         return status;
-    Parcours__V1__AdminRequest request = PARCOURS__V1__ADMIN_REQUEST__INIT;
-    request.command = command;
-    if (beneficiary != NULL)
-        request.beneficiary_id = (char *)beneficiary;
-    int rc = parcours_admin_call_secure(ctl->admin, curve.on ? curve.secret : NULL,
-                                        curve.on ? curve.server : NULL, &request, ctl->timeout_ms,
-                                        reply);
+    int rc =
+        parcours_admin_call_secure(ctl->admin, curve.on ? curve.secret : NULL,
+                                   curve.on ? curve.server : NULL, request, ctl->timeout_ms, reply);
     ctl_curve_wipe(&curve);
     if (rc == PARCOURS_EUNREACHABLE)
         return ctl_admin_unreachable(ctl, &curve);
@@ -393,6 +395,17 @@ static int admin_ask(ctl_t *ctl, Parcours__V1__AdminCommand command, const char 
         return CTL_EXIT_REJECTED;
     }
     return CTL_EXIT_OK;
+}
+
+/* admin_send of a command about one beneficiary (NULL for none). */
+static int admin_ask(ctl_t *ctl, Parcours__V1__AdminCommand command, const char *beneficiary,
+                     Parcours__V1__AdminReply **reply)
+{
+    Parcours__V1__AdminRequest request = PARCOURS__V1__ADMIN_REQUEST__INIT;
+    request.command = command;
+    if (beneficiary != NULL)
+        request.beneficiary_id = (char *)beneficiary;
+    return admin_send(ctl, &request, reply);
 }
 
 /* The reply lacked what the command asked for: versions of parcoursctl and parcoursd differ. */
@@ -447,6 +460,96 @@ static int cmd_history(ctl_t *ctl, int argc, char **argv)
     if (status != CTL_EXIT_OK)
         return status;
     print_history(reply->history, reply->n_history, ctl->json);
+    parcours__v1__admin_reply__free_unpacked(reply, NULL);
+    return CTL_EXIT_OK;
+}
+
+/* The reasons an admin may give, as parcoursctl erase takes them. */
+static const struct {
+    const char *name;
+    Parcours__V1__ErasureReason reason;
+} erase_reasons[] = {
+    {"request", PARCOURS__V1__ERASURE_REASON__ERASURE_REASON_REQUEST},
+    {"unlawful", PARCOURS__V1__ERASURE_REASON__ERASURE_REASON_UNLAWFUL},
+    {"wrong-person", PARCOURS__V1__ERASURE_REASON__ERASURE_REASON_WRONG_PERSON},
+    {"court-order", PARCOURS__V1__ERASURE_REASON__ERASURE_REASON_COURT_ORDER},
+};
+
+static int cmd_erase(ctl_t *ctl, int argc, char **argv)
+{
+    const char *beneficiary = NULL, *reason_name = NULL;
+    bool yes = false;
+    for (int i = 0; i < argc; i++) {
+        int common = ctl_common_option(ctl, argc, argv, &i);
+        if (common < 0)
+            return CTL_EXIT_USAGE;
+        if (common > 0) {
+            i--;
+            continue;
+        }
+        if (strcmp(argv[i], "--json") == 0) {
+            ctl->json = true;
+        } else if (strcmp(argv[i], "--yes") == 0) {
+            yes = true;
+        } else if (strcmp(argv[i], "--reason") == 0 && i + 1 < argc) {
+            reason_name = argv[++i];
+        } else if (argv[i][0] != '-' && beneficiary == NULL) {
+            beneficiary = argv[i];
+        } else {
+            fprintf(stderr, "parcoursctl erase: unexpected argument \"%s\"\n", argv[i]);
+            ctl_usage("erase");
+            return CTL_EXIT_USAGE;
+        }
+    }
+    if (beneficiary == NULL || reason_name == NULL) {
+        fprintf(stderr, "parcoursctl erase: a beneficiary and --reason are required\n");
+        ctl_usage("erase");
+        return CTL_EXIT_USAGE;
+    }
+    Parcours__V1__AdminRequest request = PARCOURS__V1__ADMIN_REQUEST__INIT;
+    request.command = PARCOURS__V1__ADMIN_COMMAND__ADMIN_COMMAND_ERASE;
+    request.beneficiary_id = (char *)beneficiary;
+    for (size_t i = 0; i < sizeof(erase_reasons) / sizeof(erase_reasons[0]); i++)
+        if (strcmp(reason_name, erase_reasons[i].name) == 0)
+            request.erasure_reason = erase_reasons[i].reason;
+    if (request.erasure_reason == 0) {
+        fprintf(stderr, "parcoursctl erase: --reason must be request (RGPD art. 17), unlawful, "
+                        "wrong-person or court-order\n");
+        return CTL_EXIT_USAGE;
+    }
+    if (!yes) {
+        /* Nothing of the person can be brought back: the id typed again, at a terminal. */
+        if (!isatty(STDIN_FILENO)) {
+            fprintf(stderr, "parcoursctl erase: an erasure cannot be undone; give --yes to "
+                            "confirm it without a terminal\n");
+            return CTL_EXIT_USAGE;
+        }
+        fprintf(stderr,
+                "Erase %s for good: their pathway, every event, and what each partner was told "
+                "(the partners are asked to erase their copies). This cannot be undone.\n"
+                "Type the beneficiary id again to confirm: ",
+                beneficiary);
+        char typed[128];
+        if (fgets(typed, sizeof(typed), stdin) == NULL)
+            typed[0] = '\0';
+        typed[strcspn(typed, "\r\n")] = '\0';
+        if (strcmp(typed, beneficiary) != 0) {
+            fprintf(stderr, "parcoursctl erase: not confirmed; nothing was erased\n");
+            return CTL_EXIT_USAGE;
+        }
+    }
+    Parcours__V1__AdminReply *reply;
+    int status = admin_send(ctl, &request, &reply);
+    if (status != CTL_EXIT_OK)
+        return status;
+    if (reply->erased == NULL)
+        return admin_incomplete(reply);
+    if (ctl->json)
+        printf("{\"erased\":true,\"events\":%u,\"partners_told\":%u}\n", reply->erased->events,
+               reply->erased->partners_told);
+    else
+        printf("erased: %u events are now tombstones; %u partners were sent an Erasure notice\n",
+               reply->erased->events, reply->erased->partners_told);
     parcours__v1__admin_reply__free_unpacked(reply, NULL);
     return CTL_EXIT_OK;
 }

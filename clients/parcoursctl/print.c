@@ -627,6 +627,8 @@ void print_notification(const Parcours__V1__Notification *n, bool json)
         jsonwriter_key(w, "type");
         if (e != NULL)
             jsonwriter_string(w, fields_payload_name(e));
+        else if (n->erasure != NULL)
+            jsonwriter_string(w, "Erasure");
         else
             jsonwriter_null(w);
         jsonwriter_object_end(w);
@@ -638,8 +640,18 @@ void print_notification(const Parcours__V1__Notification *n, bool json)
     char details[TEXT_MAX] = "";
     size_t used = 0;
     fields_time_format(n->committed_at, when);
+    if (n->erasure != NULL) {
+        const char *reason =
+            fields_enum_name(&parcours__v1__erasure_reason__descriptor, (int)n->erasure->reason);
+        printf("%6" PRIu64 "  seq %-8" PRIu64 "  %-24s  %-21s  %s  %s: erase your copies\n",
+               n->partner_seq, n->seq, when, "Erasure",
+               clean(n->erasure->beneficiary_id, beneficiary, sizeof(beneficiary)),
+               reason != NULL ? reason : "?");
+        return;
+    }
     if (e == NULL) {
-        printf("%6" PRIu64 "  seq %-8" PRIu64 "  %-24s  (purged)\n", n->partner_seq, n->seq, when);
+        printf("%6" PRIu64 "  seq %-8" PRIu64 "  %-24s  (withdrawn: its person was erased)\n",
+               n->partner_seq, n->seq, when);
         return;
     }
     const ProtobufCMessage *payload = fields_payload(e);

@@ -29,6 +29,15 @@ def main():
                                 server_key=server_key)
     try:
         for n in subscription.notifications(timeout=args.idle):
+            if n.HasField("erasure"):
+                # The person was erased from Parcours: erase every copy of what you were told.
+                print(f"{n.partner_seq} seq={n.seq} Erasure {n.erasure.beneficiary_id} "
+                      f"{pb.ErasureReason.Name(n.erasure.reason)}", flush=True)
+                continue
+            if n.withdrawn:
+                # What stood here was about a person since erased: nothing of it is left.
+                print(f"{n.partner_seq} seq={n.seq} withdrawn", flush=True)
+                continue
             kind = n.event.WhichOneof("payload")
             phase = pb.Phase.Name(n.pathway.phase).removeprefix("PHASE_") if n.HasField(
                 "pathway") else "-"

@@ -22,18 +22,18 @@ typedef struct config_key_list {
 } config_key_list_t;
 
 typedef struct config {
-    char store_path[CONFIG_PATH_MAX];       /* [store] path */
-    bool store_durable;                     /* [store] durable */
-    uint64_t store_initial_map_size;        /* [store] initial_map_size, bytes */
-    uint64_t store_max_map_size;            /* [store] max_map_size, bytes */
-    uint64_t store_backup_headroom;         /* [store] backup_headroom, bytes */
+    char store_path[CONFIG_PATH_MAX];            /* [store] path */
+    bool store_durable;                          /* [store] durable */
+    uint64_t store_initial_map_size;             /* [store] initial_map_size, bytes */
+    uint64_t store_max_map_size;                 /* [store] max_map_size, bytes */
+    uint64_t store_backup_headroom;              /* [store] backup_headroom, bytes */
     char store_erased_register[CONFIG_PATH_MAX]; /* [store] erased_register; default
                                                   * <store path's parent>/erased.register */
-    char ingest_endpoint[CONFIG_PATH_MAX];  /* [ingest] endpoint */
-    uint64_t ingest_batch_max;              /* [ingest] batch_max, events */
-    uint64_t ingest_max_frame;              /* [ingest] max_frame, bytes */
-    char deliver_endpoint[CONFIG_PATH_MAX]; /* [deliver] endpoint */
-    uint64_t deliver_heartbeat_interval;    /* [deliver] heartbeat_interval, seconds */
+    char ingest_endpoint[CONFIG_PATH_MAX];       /* [ingest] endpoint */
+    uint64_t ingest_batch_max;                   /* [ingest] batch_max, events */
+    uint64_t ingest_max_frame;                   /* [ingest] max_frame, bytes */
+    char deliver_endpoint[CONFIG_PATH_MAX];      /* [deliver] endpoint */
+    uint64_t deliver_heartbeat_interval;         /* [deliver] heartbeat_interval, seconds */
     char admin_endpoint[CONFIG_PATH_MAX]; /* [admin] endpoint; default ipc://<store path>/admin.sock
                                            */
     char partners_file[CONFIG_PATH_MAX];  /* [partners] file; relative to the config's folder */

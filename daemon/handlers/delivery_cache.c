@@ -97,7 +97,7 @@ static int cached_event_load(delivery_cache_t *c, uint64_t seq, cached_event_t *
      * all the decoding a notification needs; an entry whose event was erased has no frame. */
     const uint8_t *id;
     size_t id_len;
-    if (e->entry.raw_len > 0 &&
+    if (e->entry.kind == STORE_LOG_EVENT && e->entry.raw_len > 0 &&
         notification_event_beneficiary(e->entry.raw, e->entry.raw_len, &id, &id_len) == 0) {
         e->has_event = true;
         if (id_len <= STORE_ID_MAX)
@@ -341,6 +341,16 @@ int delivery_cache_build(delivery_cache_t *c, uint64_t seq, const partner_t *par
     cached_event_t *e = cached_event(c, seq);
     if (e == NULL)
         return -1;
+    /* An erased person's notice goes to every partner it was written for, whatever its filter
+     * and its territories now: each was told of the person and must erase its copy. */
+    if (e->entry.kind == STORE_LOG_ERASURE) {
+        out->n.seq = seq;
+        out->n.committed_at = e->entry.committed_at;
+        out->n.erasure = e->entry.raw;
+        out->n.erasure_len = e->entry.raw_len;
+        out->event = e;
+        return 1;
+    }
     bool wanted = types == 0 || (types & PARTNERS_EMIT_BIT(e->entry.type));
     int may = wanted ? cached_may_receive(c, e, partner) : 0;
     if (may <= 0) {
@@ -349,6 +359,8 @@ int delivery_cache_build(delivery_cache_t *c, uint64_t seq, const partner_t *par
     }
     out->n.seq = seq;
     out->n.committed_at = e->entry.committed_at;
+    /* What stood here was destroyed: the partner learns only that, at its partner_seq. */
+    out->n.withdrawn = e->entry.kind == STORE_LOG_WITHDRAWN;
     if (e->has_event &&
         (cached_event_bytes(e, partner, &out->n.event, &out->n.event_len, &out->owned_event) != 0 ||
          cached_view(c, e, partner, &out->n.pathway, &out->n.pathway_len, &out->owned_view) != 0)) {

@@ -108,3 +108,10 @@ uint64_t phase_counts_get(const phase_counts_t *c, size_t row, Parcours__V1__Pha
 {
     return (unsigned)phase < PHASE_COUNTS_PHASES ? c->rows[row].counts[phase] : 0;
 }
+
+void phase_counts_remove(phase_counts_t *c, const char *territory, Parcours__V1__Phase phase)
+{
+    long row = phase_counts_find(c, territory);
+    if (row >= 0 && (unsigned)phase < PHASE_COUNTS_PHASES && c->rows[row].counts[phase] > 0)
+        c->rows[row].counts[phase]--;
+}

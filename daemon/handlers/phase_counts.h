@@ -33,6 +33,9 @@ void phase_counts_destroy(phase_counts_t **c);
 int phase_counts_move(phase_counts_t *c, const char *old_territory, Parcours__V1__Phase old_phase,
                       const char *new_territory, Parcours__V1__Phase new_phase);
 
+/* Takes one pathway away (destroyed): from (territory, phase). */
+void phase_counts_remove(phase_counts_t *c, const char *territory, Parcours__V1__Phase phase);
+
 /* The rows, in the order their territories were first seen: n_rows, then row i's territory and
  * its count in a phase. Valid until the next move or touch. */
 size_t phase_counts_rows(const phase_counts_t *c);

@@ -4,19 +4,21 @@
 #include <string.h>
 
 /* Field numbers and wire types of the protobuf encoding. */
-#define WIRE_VARINT          0
-#define WIRE_FIXED64         1
-#define WIRE_LENGTH          2
-#define WIRE_FIXED32         5
-#define TAG(field, wire)     ((uint8_t)(((field) << 3) | (wire)))
-#define REPLY_NOTIFICATION   2 /* DeliverReply.notification */
-#define NOTIFICATION_PARTNER 1 /* Notification.partner_seq */
-#define NOTIFICATION_SEQ     2
-#define NOTIFICATION_EVENT   3
-#define NOTIFICATION_PATHWAY 4
-#define NOTIFICATION_AT      5 /* Notification.committed_at */
-#define NOTIFICATION_STREAM  6 /* Notification.stream_id */
-#define EVENT_BENEFICIARY    3 /* Event.beneficiary_id */
+#define WIRE_VARINT            0
+#define WIRE_FIXED64           1
+#define WIRE_LENGTH            2
+#define WIRE_FIXED32           5
+#define TAG(field, wire)       ((uint8_t)(((field) << 3) | (wire)))
+#define REPLY_NOTIFICATION     2 /* DeliverReply.notification */
+#define NOTIFICATION_PARTNER   1 /* Notification.partner_seq */
+#define NOTIFICATION_SEQ       2
+#define NOTIFICATION_EVENT     3
+#define NOTIFICATION_PATHWAY   4
+#define NOTIFICATION_AT        5 /* Notification.committed_at */
+#define NOTIFICATION_STREAM    6 /* Notification.stream_id */
+#define NOTIFICATION_WITHDRAWN 7
+#define NOTIFICATION_ERASURE   8
+#define EVENT_BENEFICIARY      3 /* Event.beneficiary_id */
 
 static size_t varint_size(uint64_t v)
 {
@@ -56,6 +58,10 @@ static size_t notification_body_size(const notification_t *n)
         size += 1 + varint_size((uint64_t)n->committed_at);
     if (n->stream_id != 0)
         size += 1 + varint_size(n->stream_id);
+    if (n->withdrawn)
+        size += 2;
+    if (n->erasure != NULL)
+        size += 1 + varint_size(n->erasure_len) + n->erasure_len;
     return size;
 }
 
@@ -99,6 +105,17 @@ size_t notification_pack(const notification_t *n, uint8_t *out)
     if (n->stream_id != 0) {
         out[at++] = TAG(NOTIFICATION_STREAM, WIRE_VARINT);
         at += varint_put(out + at, n->stream_id);
+    }
+    if (n->withdrawn) {
+        out[at++] = TAG(NOTIFICATION_WITHDRAWN, WIRE_VARINT);
+        out[at++] = 1;
+    }
+    if (n->erasure != NULL) {
+        out[at++] = TAG(NOTIFICATION_ERASURE, WIRE_LENGTH);
+        at += varint_put(out + at, n->erasure_len);
+        if (n->erasure_len > 0)
+            memcpy(out + at, n->erasure, n->erasure_len);
+        at += n->erasure_len;
     }
     return at;
 }

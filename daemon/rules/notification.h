@@ -13,6 +13,7 @@
 #ifndef PARCOURS_NOTIFICATION_H
 #define PARCOURS_NOTIFICATION_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -26,6 +27,9 @@ typedef struct notification {
     size_t pathway_len;
     int64_t committed_at;
     uint64_t stream_id;
+    bool withdrawn;         /* the event was destroyed: neither event nor pathway is sent */
+    const uint8_t *erasure; /* a packed Erasure (an erased person's notice), or NULL */
+    size_t erasure_len;
 } notification_t;
 
 /* The size in bytes of the DeliverReply frame holding n. */
