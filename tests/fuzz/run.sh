@@ -33,8 +33,8 @@ mkdir -p "$work/seeds" "$work/corpus" "$artifacts"
 
 # The project's warnings (as errors) for the target and the generator; the project's sources
 # were checked by the build's compiler, and the generated code is compiled as is.
-read -ra pkg_cflags <<<"$(pkg-config --cflags libprotobuf-c lmdb)"
-read -ra libs <<<"$(pkg-config --libs libprotobuf-c lmdb)"
+read -ra pkg_cflags <<<"$(pkg-config --cflags libprotobuf-c lmdb libsodium)"
+read -ra libs <<<"$(pkg-config --libs libprotobuf-c lmdb libsodium)"
 common=(-std=c11 -D_POSIX_C_SOURCE=200809L -g -O1 -fno-omit-frame-pointer
         -I"$root/common" -I"$root/daemon/rules" -I"$root/daemon/handlers" -I"$root/store" -I"$root/tests/fuzz" -I"$gen"
         "${pkg_cflags[@]}")
