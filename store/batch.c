@@ -309,9 +309,10 @@ static int store_batch_pathway_load(store_batch_t *b, const char *beneficiary_id
 {
     if (b->read_valid && strcmp(b->read_id, beneficiary_id) == 0)
         return b->read_found ? STORE_OK : STORE_ENOTFOUND;
-    uint8_t k[VAULT_HASH_SIZE];
+    uint8_t *k = b->read_key;
     store_pathway_key(b->store, beneficiary_id, len, k);
-    MDB_val key = {sizeof k, k}, value;
+    MDB_val key = {VAULT_HASH_SIZE, k}, value;
+    b->read_valid = false; /* until read whole */
     int mrc = mdb_get(b->txn, b->store->pathways, &key, &value);
     if (mrc != MDB_SUCCESS && mrc != MDB_NOTFOUND)
         return store_error_from_mdb(mrc);
@@ -506,7 +507,7 @@ static int store_outbox_put(store_batch_t *b, size_t n, uint64_t seq)
 }
 
 /* Seals a log value (kind, type, dates, slot; body in clear of body_len bytes at body) into
- * out, RECORD_LOG2_HEADER + body_len + VAULT_SEAL_OVERHEAD bytes. */
+ * out, RECORD_LOG2_HEADER + vault_sealed_len(body_len) bytes. */
 static int store_log_seal(store_batch_t *b, uint64_t seq, uint8_t kind, uint16_t type,
                           int64_t occurred_at, uint32_t slot, const uint8_t *body, size_t body_len,
                           uint8_t *out)
@@ -531,7 +532,7 @@ static int store_log_append(store_batch_t *b, uint8_t kind, uint16_t type, int64
     if (rc != STORE_OK)
         return store_batch_fail(b, rc);
     size_t body_len = record_body_size(raw_len, b->told, n);
-    size_t value_len = RECORD_LOG2_HEADER + body_len + VAULT_SEAL_OVERHEAD;
+    size_t value_len = RECORD_LOG2_HEADER + vault_sealed_len(b->store->vault, body_len);
     /* The body in clear after what scratch holds for the caller (the pathway record), the
      * sealed value in a buffer of its own. */
     if (store_grow(&b->sealed, &b->sealed_cap, value_len) != STORE_OK)
@@ -561,7 +562,7 @@ static int store_log_append(store_batch_t *b, uint8_t kind, uint16_t type, int64
 static int store_pathway_put(store_batch_t *b, const uint8_t key[VAULT_HASH_SIZE], uint8_t flags,
                              uint32_t slot, const uint8_t *plain, size_t plain_len)
 {
-    size_t value_len = RECORD_PATHWAY2_HEADER + plain_len + VAULT_SEAL_OVERHEAD;
+    size_t value_len = RECORD_PATHWAY2_HEADER + vault_sealed_len(b->store->vault, plain_len);
     if (store_grow(&b->sealed, &b->sealed_cap, value_len) != STORE_OK)
         return store_batch_fail(b, STORE_ENOMEM);
     record_pathway2_header(b->sealed, flags, slot);
@@ -616,7 +617,7 @@ int store_batch_append(store_batch_t *b, const store_event_t *e, uint64_t *seq_o
     if (rc != STORE_OK)
         return rc;
     uint8_t pkey[VAULT_HASH_SIZE];
-    store_pathway_key(s, e->beneficiary_id, id_len, pkey);
+    memcpy(pkey, b->read_key, sizeof pkey); /* loaded above, for this beneficiary */
     rc = store_pathway_put(b, pkey, flags, slot, b->scratch, record_len);
     if (rc != STORE_OK)
         return rc;

@@ -48,12 +48,10 @@ int store_pathway_unseal(const store_t *s, const uint8_t key[VAULT_HASH_SIZE], c
     int rc = record_pathway2_decode(value->mv_data, value->mv_size, r);
     if (rc != STORE_OK)
         return rc;
-    if (r->sealed_len < VAULT_SEAL_OVERHEAD)
-        return STORE_ECORRUPT;
-    *plain_len = r->sealed_len - VAULT_SEAL_OVERHEAD;
-    if (store_grow(buf, cap, *plain_len + 1) != STORE_OK)
+    if (store_grow(buf, cap, r->sealed_len + 1) != STORE_OK)
         return STORE_ENOMEM;
-    rc = vault_unseal(s->vault, r->slot, key, VAULT_HASH_SIZE, r->sealed, r->sealed_len, *buf);
+    rc = vault_unseal(s->vault, r->slot, key, VAULT_HASH_SIZE, r->sealed, r->sealed_len, *buf,
+                      plain_len);
     /* A pathway record always has its key: one destroyed under it is a store that disagrees. */
     return rc == STORE_ENOTFOUND ? STORE_ECORRUPT : rc;
 }
@@ -81,14 +79,12 @@ int store_log_unseal(const store_t *s, const MDB_val *key, const MDB_val *value,
         return STORE_OK;
     }
     entry->kind = r.kind == RECORD_LOG_ERASURE ? STORE_LOG_ERASURE : STORE_LOG_EVENT;
-    if (r.sealed_len < VAULT_SEAL_OVERHEAD)
-        return STORE_ECORRUPT;
-    size_t plain_len = r.sealed_len - VAULT_SEAL_OVERHEAD;
-    if (store_grow(buf, cap, plain_len + 1) != STORE_OK)
+    size_t plain_len = 0;
+    if (store_grow(buf, cap, r.sealed_len + 1) != STORE_OK)
         return STORE_ENOMEM;
     uint8_t ad[RECORD_LOG2_AD];
     record_log2_ad(ad, seq, value->mv_data);
-    rc = vault_unseal(s->vault, r.slot, ad, sizeof ad, r.sealed, r.sealed_len, *buf);
+    rc = vault_unseal(s->vault, r.slot, ad, sizeof ad, r.sealed, r.sealed_len, *buf, &plain_len);
     if (rc == STORE_ENOTFOUND) {
         /* Its key was destroyed and the tombstone not yet written (a notice being settled):
          * nothing of it can be read, which is what a tombstone says. */

@@ -65,6 +65,7 @@ struct store_batch {
     bool read_valid;
     char read_id[STORE_ID_MAX + 1];
     bool read_found;     /* false: the beneficiary had no pathway */
+    uint8_t read_key[VAULT_HASH_SIZE]; /* its LMDB key (the keyed hash), computed once */
     uint32_t read_slot;  /* its vault slot */
     uint8_t read_flags;  /* its record's flags */
     uint8_t *read_plain; /* its unsealed record (format 1) */

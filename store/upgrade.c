@@ -329,7 +329,7 @@ static int seal_pathway(store_t *s, MDB_txn *txn, const MDB_val *key, uint32_t *
         return rc;
     person->slot = (*next)++;
     vault_hash(s->vault, key->mv_data, key->mv_size, person->hash);
-    size_t len = RECORD_PATHWAY2_HEADER + value.mv_size + VAULT_SEAL_OVERHEAD;
+    size_t len = RECORD_PATHWAY2_HEADER + vault_sealed_len(s->vault, value.mv_size);
     uint8_t *sealed = malloc(len);
     if (sealed == NULL)
         return STORE_ENOMEM;
@@ -386,7 +386,7 @@ static int seal_log(store_t *s, MDB_txn *txn, uint64_t seq, const person_t *peop
     for (size_t i = 0; i < n; i++)
         told[i] = rows[lo + i].told;
     size_t body_len = record_body_size(entry.raw_len, told, n);
-    size_t len = RECORD_LOG2_HEADER + body_len + VAULT_SEAL_OVERHEAD;
+    size_t len = RECORD_LOG2_HEADER + vault_sealed_len(s->vault, body_len);
     uint8_t *body = malloc(body_len), *sealed = malloc(len);
     if (body == NULL || sealed == NULL) {
         rc = STORE_ENOMEM;

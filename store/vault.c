@@ -23,9 +23,16 @@ struct vault {
     size_t map_len;
     uint32_t slots;
     uint8_t store_key[VAULT_KEY_SIZE];
-    uint8_t nonce_prefix[16]; /* random per open: with the counter, no nonce repeats */
-    uint64_t nonce_counter;
+    uint8_t hash_key[crypto_shorthash_siphashx24_KEYBYTES]; /* derived from the store key */
+    bool aes;                          /* AES-256-GCM (AES-NI), else XChaCha20-Poly1305 */
+    uint8_t rng_key[32];               /* the nonces' ChaCha20 stream, keyed at open */
+    uint64_t rng_block;                /* its next block */
+    uint8_t rng[1024];                 /* drawn, not yet used */
+    size_t rng_used;
 };
+
+#define VAULT_ALG_AES     1
+#define VAULT_ALG_XCHACHA 2
 
 static int vault_errno(int e)
 {
@@ -137,7 +144,12 @@ int vault_open(const char *dir, bool create, bool durable, vault_t **out)
         return rc;
     }
     memcpy(v->store_key, v->map + 32, VAULT_KEY_SIZE);
-    randombytes_buf(v->nonce_prefix, sizeof v->nonce_prefix);
+    static const char label[] = "parcours id hash";
+    crypto_generichash(v->hash_key, sizeof v->hash_key, (const uint8_t *)label, sizeof label - 1,
+                       v->store_key, sizeof v->store_key);
+    v->aes = crypto_aead_aes256gcm_is_available() != 0;
+    randombytes_buf(v->rng_key, sizeof v->rng_key);
+    v->rng_used = sizeof v->rng;
     *out = v;
     return STORE_OK;
 }
@@ -216,36 +228,80 @@ int vault_destroy(vault_t *v, const uint32_t *slots, size_t n)
 
 void vault_hash(const vault_t *v, const void *id, size_t len, uint8_t out[VAULT_HASH_SIZE])
 {
-    crypto_generichash(out, VAULT_HASH_SIZE, id, len, v->store_key, sizeof v->store_key);
+    crypto_shorthash_siphashx24(out, id, len, v->hash_key);
+}
+
+/* n random bytes for a nonce: 96 or 192 bits drawn at random never repeat under one key in the
+ * few thousand seals a person's key sees. */
+static void vault_nonce(vault_t *v, uint8_t *out, size_t n)
+{
+    if (v->rng_used + n > sizeof v->rng) {
+        uint8_t nonce[crypto_stream_chacha20_NONCEBYTES] = {0};
+        memcpy(nonce, &v->rng_block, sizeof v->rng_block < sizeof nonce ? sizeof v->rng_block
+                                                                          : sizeof nonce);
+        v->rng_block++;
+        crypto_stream_chacha20(v->rng, sizeof v->rng, nonce, v->rng_key);
+        v->rng_used = 0;
+    }
+    memcpy(out, v->rng + v->rng_used, n);
+    v->rng_used += n;
+}
+
+size_t vault_sealed_len(const vault_t *v, size_t len)
+{
+    return 1 + (v->aes ? crypto_aead_aes256gcm_NPUBBYTES : crypto_aead_xchacha20poly1305_ietf_NPUBBYTES) +
+           len + 16;
 }
 
 int vault_seal(vault_t *v, uint32_t slot, const void *ad, size_t ad_len, const uint8_t *plain,
                size_t len, uint8_t *out)
 {
     const uint8_t *key = vault_slot(v, slot);
-    if (key == NULL || sodium_is_zero(key, VAULT_KEY_SIZE))
+    if (key == NULL)
         return STORE_ENOTFOUND;
-    uint8_t *nonce = out;
-    memcpy(nonce, v->nonce_prefix, 16);
-    uint64_t counter = ++v->nonce_counter;
-    memcpy(nonce + 16, &counter, 8);
-    crypto_aead_xchacha20poly1305_ietf_encrypt(out + VAULT_SEAL_NONCE, NULL, plain, len, ad, ad_len,
-                                               NULL, nonce, key);
+    if (v->aes) {
+        out[0] = VAULT_ALG_AES;
+        uint8_t *nonce = out + 1;
+        vault_nonce(v, nonce, crypto_aead_aes256gcm_NPUBBYTES);
+        crypto_aead_aes256gcm_encrypt(nonce + crypto_aead_aes256gcm_NPUBBYTES, NULL, plain, len, ad,
+                                      ad_len, NULL, nonce, key);
+    } else {
+        out[0] = VAULT_ALG_XCHACHA;
+        uint8_t *nonce = out + 1;
+        vault_nonce(v, nonce, crypto_aead_xchacha20poly1305_ietf_NPUBBYTES);
+        crypto_aead_xchacha20poly1305_ietf_encrypt(
+            nonce + crypto_aead_xchacha20poly1305_ietf_NPUBBYTES, NULL, plain, len, ad, ad_len,
+            NULL, nonce, key);
+    }
     return STORE_OK;
 }
 
 int vault_unseal(const vault_t *v, uint32_t slot, const void *ad, size_t ad_len,
-                 const uint8_t *sealed, size_t sealed_len, uint8_t *out)
+                 const uint8_t *sealed, size_t sealed_len, uint8_t *out, size_t *len)
 {
     const uint8_t *key = vault_slot(v, slot);
-    if (key == NULL || sodium_is_zero(key, VAULT_KEY_SIZE))
+    if (key == NULL)
         return STORE_ENOTFOUND;
-    if (sealed_len < VAULT_SEAL_OVERHEAD)
+    size_t nonce_len = sealed_len > 0 && sealed[0] == VAULT_ALG_AES
+                           ? crypto_aead_aes256gcm_NPUBBYTES
+                       : sealed_len > 0 && sealed[0] == VAULT_ALG_XCHACHA
+                           ? crypto_aead_xchacha20poly1305_ietf_NPUBBYTES
+                           : 0;
+    if (nonce_len == 0 || sealed_len < 1 + nonce_len + 16)
         return STORE_ECORRUPT;
-    if (crypto_aead_xchacha20poly1305_ietf_decrypt(out, NULL, NULL, sealed + VAULT_SEAL_NONCE,
-                                                   sealed_len - VAULT_SEAL_NONCE, ad, ad_len,
-                                                   sealed, key) != 0)
-        return STORE_ECORRUPT;
+    if (sealed[0] == VAULT_ALG_AES && !v->aes)
+        return STORE_EIO; /* sealed where AES-NI was: this processor cannot open it */
+    const uint8_t *nonce = sealed + 1, *cipher = nonce + nonce_len;
+    size_t cipher_len = sealed_len - 1 - nonce_len;
+    int rc = sealed[0] == VAULT_ALG_AES
+                 ? crypto_aead_aes256gcm_decrypt(out, NULL, NULL, cipher, cipher_len, ad, ad_len,
+                                                 nonce, key)
+                 : crypto_aead_xchacha20poly1305_ietf_decrypt(out, NULL, NULL, cipher, cipher_len,
+                                                              ad, ad_len, nonce, key);
+    if (rc != 0)
+        /* A zeroed key opens nothing: destroyed, not corrupt. */
+        return sodium_is_zero(key, VAULT_KEY_SIZE) ? STORE_ENOTFOUND : STORE_ECORRUPT;
+    *len = cipher_len - 16;
     return STORE_OK;
 }
 

@@ -6,7 +6,8 @@
  * personal byte is ever written to data.mdb in clear. Each person (each pathway) has a key of its
  * own, a slot of the vault file DIR/keys.vault, and everything the store holds about the person
  * (the pathway record, the payload of each of their events with its recipients) is sealed with it
- * (XChaCha20-Poly1305, libsodium). Destroying a person is overwriting their slot with zeros in
+ * (AES-256-GCM where the processor has AES-NI, XChaCha20-Poly1305 otherwise; libsodium; random
+ * nonces, drawn from a ChaCha20 stream keyed at random at open). Destroying a person is overwriting their slot with zeros in
  * place and syncing: whatever copies of the sealed bytes LMDB left behind can no longer be read.
  * LMDB keys that would name a person (a pathway's beneficiary id) are keyed hashes under the
  * vault's store key instead.
@@ -57,20 +58,25 @@ bool vault_alive(const vault_t *v, uint32_t slot);
 /* Overwrites the n slots with zeros in place and syncs the file. Slots out of range are skipped. */
 int vault_destroy(vault_t *v, const uint32_t *slots, size_t n);
 
-/* The keyed hash (BLAKE2b under the store key) of an identifier: what LMDB keys carry. */
+/* The keyed hash (SipHash-2-4 with a 128-bit output, under a key derived from the store key) of
+ * an identifier: what LMDB keys carry. */
 void vault_hash(const vault_t *v, const void *id, size_t len, uint8_t out[VAULT_HASH_SIZE]);
 
+/* The length of what vault_seal writes for len bytes: an algorithm byte, the nonce, the
+ * ciphertext (len bytes) and the tag. */
+size_t vault_sealed_len(const vault_t *v, size_t len);
+
 /* Seals len bytes of plain under slot's key, ad (associated data: where the record lives) bound
- * to it, into out (len + VAULT_SEAL_OVERHEAD bytes: nonce, ciphertext, tag). STORE_ENOTFOUND when
- * the slot holds no key. */
+ * to it, into out (vault_sealed_len bytes). STORE_ENOTFOUND when the slot is not in the file.
+ * The store never seals under a destroyed key: it seals only for records it keeps. */
 int vault_seal(vault_t *v, uint32_t slot, const void *ad, size_t ad_len, const uint8_t *plain,
                size_t len, uint8_t *out);
 
-/* Opens what vault_seal wrote (sealed_len bytes) into out (sealed_len - VAULT_SEAL_OVERHEAD
- * bytes). STORE_ENOTFOUND when the key was destroyed; STORE_ECORRUPT when the bytes do not
- * authenticate. */
+/* Opens what vault_seal wrote (sealed_len bytes) into out (room for sealed_len bytes); *len is
+ * the plain length. STORE_ENOTFOUND when the key was destroyed; STORE_ECORRUPT when the bytes do
+ * not authenticate. */
 int vault_unseal(const vault_t *v, uint32_t slot, const void *ad, size_t ad_len,
-                 const uint8_t *sealed, size_t sealed_len, uint8_t *out);
+                 const uint8_t *sealed, size_t sealed_len, uint8_t *out, size_t *len);
 
 /* The open file, for a copy (pread only), and its size now. */
 int vault_fd(const vault_t *v);

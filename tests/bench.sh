@@ -17,7 +17,7 @@ cmake --build "$build" -j "$(nproc)" --target parcoursd parcours-bench > /dev/nu
 events="${1:-200000}"
 bench() {
   "$build/tests/parcours-bench" --daemon "$build/daemon/parcoursd" --window 200 \
-    --events "$events" --beneficiaries 10000 "$@"
+    --events "$events" --beneficiaries 10000 --ids pseudonyms "$@"
 }
 echo "parcours-bench on $(nproc) cores, $(date -u +%Y-%m-%d), $(uname -m)"
 bench --clients 1

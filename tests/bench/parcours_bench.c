@@ -25,9 +25,15 @@
  * at the end: with as many beneficiaries as wanted (--beneficiaries 1000000 and twice as many
  * events registers each of them, then walks on), what a STATUS costs the loop at that size.
  *
+ * With --ids pseudonyms, beneficiary ids are keyed hashes of their index under a key drawn at
+ * random for the run, as partners derive them from their own identifiers: they come in no
+ * order. The default, ascending, numbers them B-bench-0000001, 2, ..., an order real ids never
+ * have and a B-tree turns into locality.
+ *
  *   parcours-bench --daemon PATH [--clients N] [--window W] [--events E] [--beneficiaries M]
  *                  [--durable yes|no] [--batch-max B] [--subscribers S] [--stalled yes|no]
  *                  [--curve yes|no] [--backup yes|no] [--status yes|no]
+ *                  [--ids ascending|pseudonyms]
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -60,7 +66,18 @@ typedef struct bench_options {
     bool stalled; /* the subscribers take their window and never acknowledge (G5) */
     bool backup;  /* hot backups back to back while the load runs */
     bool status;  /* STATUS asked every 50 ms while the load runs, each answer timed */
+    bool pseudonyms; /* beneficiary ids as keyed hashes (random-looking), as partners make them */
+    uint64_t id_key[2]; /* the key of those hashes, random for each run */
 } bench_options_t;
+
+/* SplitMix64's finaliser: a keyed, well-mixed 64-bit function of x. */
+static uint64_t bench_mix(uint64_t x)
+{
+    x += UINT64_C(0x9e3779b97f4a7c15);
+    x = (x ^ (x >> 30)) * UINT64_C(0xbf58476d1ce4e5b9);
+    x = (x ^ (x >> 27)) * UINT64_C(0x94d049bb133111eb);
+    return x ^ (x >> 31);
+}
 
 /* CURVE keys, made at run time: the daemon's pair, and one pair per partner. */
 typedef struct bench_keys {
@@ -261,13 +278,18 @@ static size_t bench_event_pack(const bench_client_t *c, int mine, long counter, 
     const bench_options_t *o = c->options;
     payloads_t p;
     payloads_init(&p);
-    char event_id[32], beneficiary[32];
+    char event_id[32], beneficiary[48];
     Parcours__V1__Event e = PARCOURS__V1__EVENT__INIT;
     long round = counter / mine;
     int b = (int)(counter % mine) * o->clients + c->index;
     /* Time-ordered ids per client: the dedupe index then appends. */
     snprintf(event_id, sizeof(event_id), "c%02d-%012ld", c->index, counter);
-    snprintf(beneficiary, sizeof(beneficiary), "B-bench-%07d", b);
+    /* Real ids are pseudonyms, keyed hashes partners derive: no order for the store to use. */
+    if (o->pseudonyms)
+        snprintf(beneficiary, sizeof(beneficiary), "p93-%016" PRIx64 "%016" PRIx64,
+                 bench_mix((uint64_t)b ^ o->id_key[0]), bench_mix((uint64_t)b ^ o->id_key[1]));
+    else
+        snprintf(beneficiary, sizeof(beneficiary), "B-bench-%07d", b);
     e.event_id = event_id;
     e.beneficiary_id = beneficiary;
     e.occurred_at = wall_ms();
@@ -618,7 +640,7 @@ static pid_t start_daemon(const bench_options_t *o, const char *dir, char *inges
 
 int main(int argc, char **argv)
 {
-    bench_options_t o = {NULL, 1, 200, 200000, 10000, true, 2000, 0, true, false, false, false};
+    bench_options_t o = {NULL, 1, 200, 200000, 10000, true, 2000, 0, true, false, false, false, false, {0, 0}};
     for (int i = 1; i + 1 < argc; i += 2) {
         if (strcmp(argv[i], "--daemon") == 0)
             o.daemon = argv[i + 1];
@@ -644,6 +666,10 @@ int main(int argc, char **argv)
             o.backup = strcmp(argv[i + 1], "no") != 0;
         else if (strcmp(argv[i], "--status") == 0)
             o.status = strcmp(argv[i + 1], "no") != 0;
+        else if (strcmp(argv[i], "--ids") == 0)
+            o.pseudonyms = strcmp(argv[i + 1], "pseudonyms") == 0 ? true
+                           : strcmp(argv[i + 1], "ascending") == 0 ? false
+                                                                    : (o.daemon = NULL, false);
         else
             o.daemon = NULL;
     }
@@ -652,8 +678,14 @@ int main(int argc, char **argv)
         fprintf(stderr, "usage: parcours-bench --daemon PATH [--clients N] [--window W] "
                         "[--events E] [--beneficiaries M] [--durable yes|no] [--batch-max B] "
                         "[--subscribers S] [--stalled yes|no] [--curve yes|no] "
-                        "[--backup yes|no] [--status yes|no]\n");
+                        "[--backup yes|no] [--status yes|no] [--ids ascending|pseudonyms]\n");
         return 2;
+    }
+    {
+        int fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
+        if (fd < 0 || read(fd, o.id_key, sizeof o.id_key) != (ssize_t)sizeof o.id_key)
+            return perror("/dev/urandom"), 1;
+        close(fd);
     }
     char dir[] = "/tmp/parcours-bench-XXXXXX";
     if (mkdtemp(dir) == NULL)
@@ -740,8 +772,9 @@ int main(int argc, char **argv)
     Parcours__V1__Status *st = bench_status(ctx, admin, &reply);
     long rss = peak_rss_kib(pid);
 
-    printf("clients=%d window=%d events=%ld beneficiaries=%d durable=%s curve=%s\n", o.clients,
-           o.window, acked, o.beneficiaries, o.durable ? "yes" : "no", o.curve ? "yes" : "no");
+    printf("clients=%d window=%d events=%ld beneficiaries=%d (%s ids) durable=%s curve=%s\n",
+           o.clients, o.window, acked, o.beneficiaries, o.pseudonyms ? "pseudonym" : "ascending",
+           o.durable ? "yes" : "no", o.curve ? "yes" : "no");
     printf("  events/s        %.0f\n", (double)acked / seconds);
     printf("  ack latency ms  p50 %.2f  p99 %.2f  p99.9 %.2f  max %.2f\n",
            percentile_ms(all, n, 0.50), percentile_ms(all, n, 0.99), percentile_ms(all, n, 0.999),
