@@ -6,7 +6,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "clock.h"
 #include "erasure.h"
+#include "log.h"
+#include "retention.h"
 #include "event_frame.h"
 #include "wire.h"
 #include "wire_names.h"
@@ -181,6 +184,21 @@ static void admin_partners_free(Parcours__V1__AdminReply *reply)
     free(reply->partners);
 }
 
+/* Sets or lifts a litigation hold, in a batch of its own. */
+static int admin_hold(const daemon_sources_t *sources, const char *beneficiary_id, bool hold)
+{
+    store_batch_t *batch = NULL;
+    int rc = store_batch_begin(sources->store, clock_realtime_ms(), &batch);
+    if (rc == STORE_OK)
+        rc = store_batch_hold(batch, beneficiary_id, hold);
+    if (rc == STORE_OK)
+        rc = store_batch_commit(&batch);
+    store_batch_abort(&batch);
+    if (rc == STORE_OK)
+        log_info("retention: a litigation hold %s on a pathway", hold ? "set" : "lifted");
+    return rc;
+}
+
 void admin_apply(const daemon_sources_t *sources, const backup_stats_t *backups,
                  const uint8_t *frame, int len, admin_decision_t *d)
 {
@@ -206,7 +224,8 @@ void admin_apply(const daemon_sources_t *sources, const backup_stats_t *backups,
     }
     bool needs_beneficiary = req->command == PARCOURS__V1__ADMIN_COMMAND__ADMIN_COMMAND_SHOW ||
                              req->command == PARCOURS__V1__ADMIN_COMMAND__ADMIN_COMMAND_HISTORY ||
-                             req->command == PARCOURS__V1__ADMIN_COMMAND__ADMIN_COMMAND_ERASE;
+                             req->command == PARCOURS__V1__ADMIN_COMMAND__ADMIN_COMMAND_ERASE ||
+                             req->command == PARCOURS__V1__ADMIN_COMMAND__ADMIN_COMMAND_HOLD;
     if (needs_beneficiary && !identifier_valid(req->beneficiary_id)) {
         admin_error(reply, "beneficiary_id must be 1 to 64 characters among A-Z a-z 0-9 . _ : -");
         return;
@@ -233,6 +252,21 @@ void admin_apply(const daemon_sources_t *sources, const backup_stats_t *backups,
     case PARCOURS__V1__ADMIN_COMMAND__ADMIN_COMMAND_BACKUP:
         d->backup = req; /* answered by the backup, now or once its copy has more */
         return;
+    case PARCOURS__V1__ADMIN_COMMAND__ADMIN_COMMAND_PURGE:
+        if (!req->dry_run) {
+            admin_error(reply, "The purge runs by itself ([retention] purge); ask for its dry run "
+                               "(dry_run: what it would destroy).");
+            return;
+        }
+        if (retention_survey(sources, ADMIN_SURVEY_LIST, &d->survey, d->error, sizeof(d->error)) !=
+            0)
+            admin_error(reply, d->error);
+        else
+            reply->survey = &d->survey;
+        return;
+    case PARCOURS__V1__ADMIN_COMMAND__ADMIN_COMMAND_HOLD:
+        rc = admin_hold(sources, req->beneficiary_id, req->hold);
+        break;
     case PARCOURS__V1__ADMIN_COMMAND__ADMIN_COMMAND_ERASE:
         d->erased = (Parcours__V1__Erased)PARCOURS__V1__ERASED__INIT;
         if (erasure_erase(sources, req->beneficiary_id, req->erasure_reason, &d->erased, d->error,
@@ -258,6 +292,7 @@ void admin_apply(const daemon_sources_t *sources, const backup_stats_t *backups,
 
 void admin_decision_clear(admin_decision_t *d)
 {
+    retention_survey_clear(&d->survey);
     admin_history_free(&d->reply);
     admin_partners_free(&d->reply);
     admin_status_free(&d->status);

@@ -18,6 +18,7 @@
 #include "sources.h"
 
 #define ADMIN_REQUEST_MAX 4096 /* an AdminRequest is a command and an id */
+#define ADMIN_SURVEY_LIST 1000 /* the due pathways a dry run lists */
 
 /* A Status reply and what it points to: the figures it renders and the arrays of its repeated
  * fields. */
@@ -38,6 +39,7 @@ typedef struct admin_decision {
     admin_status_t status;               /* what reply.status points into */
     Parcours__V1__Pathway *pathway;      /* what reply.pathway points to */
     Parcours__V1__Erased erased;         /* what reply.erased points to */
+    Parcours__V1__PurgeSurvey survey;    /* what reply.survey points to */
     char error[256];                     /* what reply.error may point to */
 } admin_decision_t;
 

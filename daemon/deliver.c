@@ -491,6 +491,8 @@ int deliver_new(struct event_base *base, void *zmq_context, store_t *store,
     d->subs = calloc(DELIVER_SUBSCRIBERS_MAX, sizeof(subscriber_t));
     d->cache = delivery_cache_new(store);
     d->cursors = cursors_new(store);
+    if (d->cache != NULL)
+        delivery_cache_set_active(d->cache, options->active_ms);
     if (d->subs == NULL || d->cache == NULL || d->cursors == NULL) {
         snprintf(err, errlen, "out of memory");
         goto fail;

@@ -31,6 +31,7 @@ typedef struct deliver_options {
     unsigned cursor_flush_ms;  /* how often acknowledged cursors are written (default 100) */
     unsigned heartbeat_s;      /* a subscriber sent nothing this long gets a Heartbeat (10) */
     const uint8_t *secret_key; /* the daemon's CURVE secret key (32 bytes), or NULL for none */
+    int64_t active_ms;         /* [retention] active period: older pathways are archived */
 } deliver_options_t;
 
 /*

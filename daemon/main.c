@@ -25,6 +25,7 @@
 #include "config.h"
 #include "deliver.h"
 #include "erasure.h"
+#include "retention.h"
 #include "http.h"
 #include "ingest.h"
 #include "log.h"
@@ -298,6 +299,7 @@ int main(int argc, char **argv)
         .endpoint = config.deliver_endpoint,
         .heartbeat_s = (unsigned)config.deliver_heartbeat_interval,
         .secret_key = secret,
+        .active_ms = (int64_t)config.retention_active_days * 86400000,
     };
     if (deliver_new(d.base, zmq_context, store, partners, &deliver_options, &d.deliver, err,
                     sizeof(err)) != 0)
@@ -312,7 +314,9 @@ int main(int argc, char **argv)
                                    d.deliver,
                                    d.zap,
                                    clock_monotonic_ms(),
-                                   config.store_erased_register};
+                                   config.store_erased_register,
+                                   (int64_t)config.retention_active_days * 86400000,
+                                   (int64_t)config.retention_archive_days * 86400000};
     if (admin_new(d.base, zmq_context, config.admin_endpoint, secret, &d.sources,
                   (unsigned)config.admin_backup_idle_timeout, &d.admin, err, sizeof(err)) != 0)
         fatal("%s", err);
@@ -338,6 +342,10 @@ int main(int argc, char **argv)
              partners_count(partners), secret ? "on" : "OFF");
     sd_notify(0, "READY=1");
     struct event *watchdog = watchdog_start(d.base);
+    retention_t *retention = retention_new(d.base, &d.sources, config.retention_purge,
+                                           (size_t)config.retention_purge_slice);
+    if (retention == NULL)
+        fatal("cannot start the retention's purge");
     struct event *settle = event_new(d.base, -1, EV_PERSIST, on_settle, &d);
     struct timeval second = {1, 0};
     if (settle == NULL || event_add(settle, &second) != 0)
@@ -346,6 +354,7 @@ int main(int argc, char **argv)
     event_base_dispatch(d.base);
 
     event_free(settle);
+    retention_destroy(&retention);
     if (watchdog != NULL)
         event_free(watchdog);
     if (d.unusable_exit != NULL)

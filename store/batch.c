@@ -325,6 +325,7 @@ static int store_batch_pathway_load(store_batch_t *b, const char *beneficiary_id
             return rc;
         b->read_slot = r.slot;
         b->read_flags = r.flags;
+        b->read_last_contact = r.last_contact;
     }
     memcpy(b->read_id, beneficiary_id, len + 1);
     b->read_valid = true;
@@ -560,12 +561,13 @@ static int store_log_append(store_batch_t *b, uint8_t kind, uint16_t type, int64
 
 /* Seals a pathway record in clear (plain, plain_len) under slot and puts it under its key. */
 static int store_pathway_put(store_batch_t *b, const uint8_t key[VAULT_HASH_SIZE], uint8_t flags,
-                             uint32_t slot, const uint8_t *plain, size_t plain_len)
+                             uint32_t slot, int64_t last_contact, const uint8_t *plain,
+                             size_t plain_len)
 {
     size_t value_len = RECORD_PATHWAY2_HEADER + vault_sealed_len(b->store->vault, plain_len);
     if (store_grow(&b->sealed, &b->sealed_cap, value_len) != STORE_OK)
         return store_batch_fail(b, STORE_ENOMEM);
-    record_pathway2_header(b->sealed, flags, slot);
+    record_pathway2_header(b->sealed, flags, slot, last_contact);
     int rc = vault_seal(b->store->vault, slot, key, VAULT_HASH_SIZE, plain, plain_len,
                         b->sealed + RECORD_PATHWAY2_HEADER);
     if (rc != STORE_OK)
@@ -590,6 +592,10 @@ int store_batch_append(store_batch_t *b, const store_event_t *e, uint64_t *seq_o
     bool found = b->read_found;
     uint32_t slot = b->read_slot;
     uint8_t flags = b->read_flags;
+    /* The retention clock runs from the last contact: an event's date, but never one ahead of
+     * its commit (a date in the future must not keep a person for ever). */
+    int64_t contact = e->occurred_at < b->committed_at ? e->occurred_at : b->committed_at;
+    int64_t last_contact = found && b->read_last_contact > contact ? b->read_last_contact : contact;
     uint64_t seq = b->last_seq + 1;
     size_t record_len;
     rc = store_pathway_build(b, e, seq, &record_len);
@@ -618,7 +624,7 @@ int store_batch_append(store_batch_t *b, const store_event_t *e, uint64_t *seq_o
         return rc;
     uint8_t pkey[VAULT_HASH_SIZE];
     memcpy(pkey, b->read_key, sizeof pkey); /* loaded above, for this beneficiary */
-    rc = store_pathway_put(b, pkey, flags, slot, b->scratch, record_len);
+    rc = store_pathway_put(b, pkey, flags, slot, last_contact, b->scratch, record_len);
     if (rc != STORE_OK)
         return rc;
     if (seq_out != NULL)
@@ -700,10 +706,11 @@ static int store_log_tombstone(store_batch_t *b, uint64_t seq, id_set_t *told, b
 /* Destroys the pathway under key (see store_batch_erase). erased_at >= 0: only when its first
  * event was committed at or before it. */
 static int store_erase_key(store_batch_t *b, const uint8_t key[VAULT_HASH_SIZE],
-                           const uint8_t *notice, size_t notice_len, int64_t erased_at,
-                           store_erasure_t *out)
+                           const uint8_t *notice, size_t notice_len, int notice_reason,
+                           int64_t erased_at, store_erasure_t *out)
 {
     store_t *s = b->store;
+    uint8_t built[128 + STORE_ID_MAX];
     memset(out, 0, sizeof *out);
     MDB_val k = {VAULT_HASH_SIZE, (void *)key}, value;
     int mrc = mdb_get(b->txn, s->pathways, &k, &value);
@@ -740,7 +747,8 @@ static int store_erase_key(store_batch_t *b, const uint8_t key[VAULT_HASH_SIZE],
     id_set_t told = {0};
     for (size_t i = 0; rc == STORE_OK && i < n_seqs; i++) {
         bool live;
-        rc = store_log_tombstone(b, seqs[i], notice != NULL ? &told : NULL, &live);
+        rc = store_log_tombstone(b, seqs[i], notice != NULL || notice_reason != 0 ? &told : NULL,
+                                 &live);
         if (rc == STORE_OK && live)
             out->events++;
     }
@@ -749,6 +757,17 @@ static int store_erase_key(store_batch_t *b, const uint8_t key[VAULT_HASH_SIZE],
         rc = store_batch_del(b, s->pathways, key, VAULT_HASH_SIZE);
     if (rc == STORE_OK)
         rc = store_batch_shred(b, r2.slot);
+    if (rc == STORE_OK && notice == NULL && notice_reason != 0) {
+        /* The purge's notice, made here: only the store has the id, once unsealed. */
+        Parcours__V1__Erasure e = PARCOURS__V1__ERASURE__INIT;
+        e.beneficiary_id = out->pathway->beneficiary_id;
+        e.reason = (Parcours__V1__ErasureReason)notice_reason;
+        e.erased_at = b->committed_at;
+        if (parcours__v1__erasure__get_packed_size(&e) <= sizeof built) {
+            notice_len = parcours__v1__erasure__pack(&e, built);
+            notice = built;
+        }
+    }
     if (rc == STORE_OK && notice != NULL && told.n > 0) {
         uint32_t slot;
         const char **ids = malloc(told.n * sizeof *ids);
@@ -788,7 +807,7 @@ int store_batch_erase(store_batch_t *b, const char *beneficiary_id, const uint8_
         return STORE_EINVAL;
     uint8_t key[VAULT_HASH_SIZE];
     store_pathway_key(b->store, beneficiary_id, len, key);
-    return store_erase_key(b, key, notice, notice_len, -1, out);
+    return store_erase_key(b, key, notice, notice_len, 0, -1, out);
 }
 
 int store_batch_erase_hash(store_batch_t *b, const uint8_t hash[STORE_HASH_SIZE], int64_t erased_at,
@@ -799,7 +818,7 @@ int store_batch_erase_hash(store_batch_t *b, const uint8_t hash[STORE_HASH_SIZE]
         return rc;
     if (hash == NULL || out == NULL || erased_at < 0)
         return STORE_EINVAL;
-    return store_erase_key(b, hash, NULL, 0, erased_at, out);
+    return store_erase_key(b, hash, NULL, 0, 0, erased_at, out);
 }
 
 /* Whether every partner told of the notice at seq has acknowledged it. */
@@ -901,6 +920,124 @@ int store_batch_notices_settle(store_batch_t *b, size_t *settled)
         }
     }
     free(list);
+    if (rc != STORE_OK && b->error == STORE_OK)
+        store_batch_fail(b, rc);
+    return rc;
+}
+
+/* --- Retention ---------------------------------------------------------------------------------
+ */
+
+int store_batch_hold(store_batch_t *b, const char *beneficiary_id, bool hold)
+{
+    int rc = store_batch_usable(b);
+    if (rc != STORE_OK)
+        return rc;
+    size_t len = store_id_len(beneficiary_id);
+    if (len == 0)
+        return STORE_EINVAL;
+    uint8_t k[VAULT_HASH_SIZE];
+    store_pathway_key(b->store, beneficiary_id, len, k);
+    MDB_val key = {sizeof k, k}, value;
+    int mrc = mdb_get(b->txn, b->store->pathways, &key, &value);
+    if (mrc != MDB_SUCCESS)
+        return store_error_from_mdb(mrc);
+    record_pathway2_t r;
+    rc = record_pathway2_decode(value.mv_data, value.mv_size, &r);
+    if (rc != STORE_OK)
+        return rc;
+    /* The flag is in the record's clear header: the sealed part is put back as it is. */
+    if (store_grow(&b->sealed, &b->sealed_cap, value.mv_size) != STORE_OK)
+        return store_batch_fail(b, STORE_ENOMEM);
+    memcpy(b->sealed, value.mv_data, value.mv_size);
+    uint8_t flags = hold ? (uint8_t)(r.flags | RECORD_PATHWAY_FLAG_HOLD)
+                         : (uint8_t)(r.flags & ~RECORD_PATHWAY_FLAG_HOLD);
+    record_pathway2_header(b->sealed, flags, r.slot, r.last_contact);
+    return store_batch_put(b, b->store->pathways, k, sizeof k, b->sealed, value.mv_size, 0);
+}
+
+/* The key after key (16 bytes, big-endian): false when key was the greatest. */
+static bool key_next(uint8_t key[VAULT_HASH_SIZE])
+{
+    for (int i = VAULT_HASH_SIZE - 1; i >= 0; i--)
+        if (++key[i] != 0)
+            return true;
+    return false;
+}
+
+int store_batch_purge(store_batch_t *b, uint8_t cursor[STORE_HASH_SIZE], size_t examine,
+                      int64_t destroy_before, store_destroyed_fn fn, void *ctx, store_purge_t *out)
+{
+    int rc = store_batch_usable(b);
+    if (rc != STORE_OK)
+        return rc;
+    if (cursor == NULL || out == NULL || examine == 0)
+        return STORE_EINVAL;
+    memset(out, 0, sizeof *out);
+    store_t *s = b->store;
+    /* The due keys are listed first, reading clocks only; then destroyed (a write under an
+     * open cursor would move it). */
+    uint8_t(*due)[VAULT_HASH_SIZE] = malloc(examine * VAULT_HASH_SIZE);
+    if (due == NULL)
+        return store_batch_fail(b, STORE_ENOMEM);
+    size_t n_due = 0;
+    MDB_cursor *c;
+    int mrc = mdb_cursor_open(b->txn, s->pathways, &c);
+    if (mrc != MDB_SUCCESS) {
+        free(due);
+        return store_batch_fail(b, store_error_from_mdb(mrc));
+    }
+    MDB_val key = {VAULT_HASH_SIZE, cursor}, value;
+    uint8_t last[VAULT_HASH_SIZE];
+    bool any = false;
+    for (mrc = mdb_cursor_get(c, &key, &value, MDB_SET_RANGE);
+         mrc == MDB_SUCCESS && out->examined < examine;
+         mrc = mdb_cursor_get(c, &key, &value, MDB_NEXT)) {
+        record_pathway2_t r;
+        if (key.mv_size != VAULT_HASH_SIZE ||
+            record_pathway2_decode(value.mv_data, value.mv_size, &r) != STORE_OK) {
+            rc = STORE_ECORRUPT;
+            break;
+        }
+        out->examined++;
+        memcpy(last, key.mv_data, VAULT_HASH_SIZE);
+        any = true;
+        if (r.last_contact >= destroy_before)
+            continue;
+        if (r.flags & RECORD_PATHWAY_FLAG_HOLD)
+            out->held++;
+        else
+            memcpy(due[n_due++], key.mv_data, VAULT_HASH_SIZE);
+    }
+    mdb_cursor_close(c);
+    if (rc == STORE_OK && mrc != MDB_SUCCESS && mrc != MDB_NOTFOUND)
+        rc = store_error_from_mdb(mrc);
+    out->wrapped = rc == STORE_OK && mrc == MDB_NOTFOUND;
+    if (rc == STORE_OK) {
+        if (out->wrapped || !any)
+            memset(cursor, 0, VAULT_HASH_SIZE);
+        else {
+            memcpy(cursor, last, VAULT_HASH_SIZE);
+            if (!key_next(cursor)) {
+                memset(cursor, 0, VAULT_HASH_SIZE);
+                out->wrapped = true;
+            }
+        }
+    }
+    for (size_t i = 0; rc == STORE_OK && i < n_due; i++) {
+        store_erasure_t done;
+        rc = store_erase_key(b, due[i], NULL, 0,
+                             PARCOURS__V1__ERASURE_REASON__ERASURE_REASON_RETENTION, -1, &done);
+        if (rc == STORE_OK) {
+            out->destroyed++;
+            out->events += done.events;
+            out->told += done.told;
+            if (fn != NULL)
+                fn(done.pathway, ctx);
+            parcours__v1__pathway__free_unpacked(done.pathway, NULL);
+        }
+    }
+    free(due);
     if (rc != STORE_OK && b->error == STORE_OK)
         store_batch_fail(b, rc);
     return rc;

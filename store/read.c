@@ -250,7 +250,7 @@ int store_pathway_get(store_t *s, const char *beneficiary_id, Parcours__V1__Path
 
 /* Reads and unseals a pathway record into s->plain: *r points into it. */
 static int store_pathway_record(store_t *s, MDB_txn *txn, const char *beneficiary_id, size_t len,
-                                record_pathway_t *r)
+                                record_pathway_t *r, int64_t *last_contact)
 {
     uint8_t k[VAULT_HASH_SIZE];
     store_pathway_key(s, beneficiary_id, len, k);
@@ -260,10 +260,13 @@ static int store_pathway_record(store_t *s, MDB_txn *txn, const char *beneficiar
     record_pathway2_t r2;
     if (rc == STORE_OK)
         rc = store_pathway_unseal(s, k, &value, &s->plain, &s->plain_cap, &plain_len, &r2);
+    if (rc == STORE_OK && last_contact != NULL)
+        *last_contact = r2.last_contact;
     return rc == STORE_OK ? record_pathway_decode(s->plain, plain_len, r) : rc;
 }
 
-int store_pathway_get_packed(store_t *s, const char *beneficiary_id, uint8_t **packed, size_t *len)
+int store_pathway_get_packed(store_t *s, const char *beneficiary_id, uint8_t **packed, size_t *len,
+                             int64_t *last_contact)
 {
     size_t id_len = store_id_len(beneficiary_id);
     if (s == NULL || id_len == 0 || packed == NULL || len == NULL)
@@ -275,7 +278,7 @@ int store_pathway_get_packed(store_t *s, const char *beneficiary_id, uint8_t **p
     if (rc != STORE_OK)
         return rc;
     record_pathway_t record;
-    rc = store_pathway_record(s, txn, beneficiary_id, id_len, &record);
+    rc = store_pathway_record(s, txn, beneficiary_id, id_len, &record, last_contact);
     if (rc == STORE_OK) {
         *packed = malloc(record.packed_len > 0 ? record.packed_len : 1);
         if (*packed == NULL) {
@@ -299,7 +302,7 @@ int store_pathway_seqs(store_t *s, const char *beneficiary_id, uint64_t **seqs, 
     if (rc != STORE_OK)
         return rc;
     record_pathway_t record;
-    rc = store_pathway_record(s, txn, beneficiary_id, len, &record);
+    rc = store_pathway_record(s, txn, beneficiary_id, len, &record, NULL);
     if (rc == STORE_OK) {
         *seqs = malloc(record.n_seqs > 0 ? record.n_seqs * sizeof **seqs : 1);
         if (*seqs == NULL)
@@ -526,6 +529,65 @@ int store_log_told(store_t *s, uint64_t seq, store_told_fn fn, void *ctx)
         if (fn(id, t.partner_seq, ctx) != 0)
             break;
     }
+    mdb_txn_abort(txn);
+    return rc;
+}
+
+int store_retention_survey(store_t *s, int64_t archive_before, int64_t destroy_before,
+                           store_survey_t *out, store_due_fn fn, void *ctx)
+{
+    if (s == NULL || out == NULL)
+        return STORE_EINVAL;
+    memset(out, 0, sizeof *out);
+    MDB_txn *txn;
+    int rc = store_txn_begin(s, MDB_RDONLY, &txn);
+    if (rc != STORE_OK)
+        return rc;
+    MDB_cursor *c;
+    int mrc = mdb_cursor_open(txn, s->pathways, &c);
+    if (mrc != MDB_SUCCESS) {
+        mdb_txn_abort(txn);
+        return store_error_from_mdb(mrc);
+    }
+    uint8_t *buf = NULL;
+    size_t cap = 0;
+    bool listing = fn != NULL;
+    MDB_val key, value;
+    for (mrc = mdb_cursor_get(c, &key, &value, MDB_FIRST); mrc == MDB_SUCCESS && rc == STORE_OK;
+         mrc = mdb_cursor_get(c, &key, &value, MDB_NEXT)) {
+        record_pathway2_t r;
+        rc = record_pathway2_decode(value.mv_data, value.mv_size, &r);
+        if (rc != STORE_OK || key.mv_size != VAULT_HASH_SIZE)
+            break;
+        if (r.last_contact >= archive_before) {
+            out->active++;
+        } else if (r.flags & RECORD_PATHWAY_FLAG_HOLD) {
+            out->held++;
+        } else if (r.last_contact >= destroy_before) {
+            out->archived++;
+        } else {
+            out->due++;
+            if (!listing)
+                continue;
+            /* Only what an admin is shown is unsealed: the ids of the pathways that would go. */
+            size_t plain_len;
+            record_pathway2_t r2;
+            Parcours__V1__Pathway *p = NULL;
+            rc = store_pathway_unseal(s, key.mv_data, &value, &buf, &cap, &plain_len, &r2);
+            if (rc == STORE_OK)
+                rc = record_pathway_unpack(buf, plain_len, &p);
+            if (rc == STORE_OK && fn(p->beneficiary_id, r.last_contact, ctx) != 0)
+                listing = false;
+            if (p != NULL)
+                parcours__v1__pathway__free_unpacked(p, NULL);
+        }
+    }
+    if (rc == STORE_OK && mrc != MDB_NOTFOUND && mrc != MDB_SUCCESS)
+        rc = store_error_from_mdb(mrc);
+    if (buf != NULL)
+        memset(buf, 0, cap);
+    free(buf);
+    mdb_cursor_close(c);
     mdb_txn_abort(txn);
     return rc;
 }

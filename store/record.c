@@ -330,12 +330,14 @@ int record_body_next(const uint8_t **cursor, const uint8_t *end, record_told_t *
     return STORE_OK;
 }
 
-void record_pathway2_header(uint8_t out[RECORD_PATHWAY2_HEADER], uint8_t flags, uint32_t slot)
+void record_pathway2_header(uint8_t out[RECORD_PATHWAY2_HEADER], uint8_t flags, uint32_t slot,
+                            int64_t last_contact)
 {
     out[0] = RECORD_SEALED_FORMAT;
     out[1] = flags;
     out[2] = out[3] = 0;
     put_le32(out + 4, slot);
+    put_le64(out + 8, (uint64_t)last_contact);
 }
 
 int record_pathway2_decode(const void *value, size_t len, record_pathway2_t *r)
@@ -345,6 +347,7 @@ int record_pathway2_decode(const void *value, size_t len, record_pathway2_t *r)
         return STORE_ECORRUPT;
     r->flags = v[1];
     r->slot = get_le32(v + 4);
+    r->last_contact = (int64_t)get_le64(v + 8);
     r->sealed = v + RECORD_PATHWAY2_HEADER;
     r->sealed_len = len - RECORD_PATHWAY2_HEADER;
     return r->slot == 0 ? STORE_ECORRUPT : STORE_OK;

@@ -14,14 +14,13 @@
  *             Associated data: the seq and the header.
  *   dedupe    key partner_id, 0x00, event_id; value u64 seq
  *   pathways  key the keyed hash of beneficiary_id (VAULT_HASH_SIZE bytes); value u8 format (2),
- *             u8 flags, u16 reserved, u32 slot, then sealed(u8 1, u32 length L, L bytes of a
- *             packed parcours.v1.Pathway, then the beneficiary's seqs as u64, oldest first).
- *             Associated data: the key.
- *   outbox    key partner_id, 0x00, partner_seq as u64 BIG-endian, so that a partner's entries
- *             sort by partner_seq; value u64 seq
- *   cursors   key partner_id; value u64 partner_seq
- *   shred     key u32 slot: vault slots a committed destruction must still zero (done right after
- *             the commit, and again at open after a crash); value empty
+ *             u8 flags (RECORD_PATHWAY_FLAG_*), u16 reserved, u32 slot, i64 last contact (the
+ *             retention clock, in clear so that the purge reads no personal byte), then sealed(u8
+ * 1, u32 length L, L bytes of a packed parcours.v1.Pathway, then the beneficiary's seqs as u64,
+ * oldest first). Associated data: the key. outbox    key partner_id, 0x00, partner_seq as u64
+ * BIG-endian, so that a partner's entries sort by partner_seq; value u64 seq cursors   key
+ * partner_id; value u64 partner_seq shred     key u32 slot: vault slots a committed destruction
+ * must still zero (done right after the commit, and again at open after a crash); value empty
  *   notices   key u64 seq of an Erasure notice; value u32 slot: the notice's own key, destroyed
  *             once every partner it went to has acknowledged it
  *   meta      "schema" -> u32, "last_seq" -> u64, "vault_next" -> u32 (the next slot to hand
@@ -104,7 +103,7 @@ int record_log_decode(const void *key, size_t key_len, const void *value, size_t
 #define RECORD_LOG_ERASURE       1 /* an Erasure notice (raw is a packed parcours.v1.Erasure) */
 #define RECORD_LOG_TOMBSTONE     2 /* what is left of a destroyed event: seq, type, dates */
 #define RECORD_LOG2_HEADER       24
-#define RECORD_PATHWAY2_HEADER   8
+#define RECORD_PATHWAY2_HEADER   16
 #define RECORD_PATHWAY_FLAG_HOLD 0x01 /* a litigation hold: retention does not run */
 
 typedef struct record_log2 {
@@ -145,11 +144,13 @@ int record_body_next(const uint8_t **cursor, const uint8_t *end, record_told_t *
 typedef struct record_pathway2 {
     uint8_t flags;
     uint32_t slot;
+    int64_t last_contact; /* the retention clock: the latest of its events' dates (unix ms) */
     const uint8_t *sealed;
     size_t sealed_len;
 } record_pathway2_t;
 
-void record_pathway2_header(uint8_t out[RECORD_PATHWAY2_HEADER], uint8_t flags, uint32_t slot);
+void record_pathway2_header(uint8_t out[RECORD_PATHWAY2_HEADER], uint8_t flags, uint32_t slot,
+                            int64_t last_contact);
 int record_pathway2_decode(const void *value, size_t len, record_pathway2_t *r);
 
 /* --- Pathway records ------------------------------------------------------------------------- */

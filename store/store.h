@@ -240,7 +240,8 @@ int store_pathway_get(store_t *s, const char *beneficiary_id, Parcours__V1__Path
 /* Reads a pathway as it is stored: a packed parcours.v1.Pathway, which the caller owns
  * (free()), of *len bytes. For who forwards it whole, without decoding it. STORE_ENOTFOUND when
  * the beneficiary has no pathway. */
-int store_pathway_get_packed(store_t *s, const char *beneficiary_id, uint8_t **packed, size_t *len);
+int store_pathway_get_packed(store_t *s, const char *beneficiary_id, uint8_t **packed, size_t *len,
+                             int64_t *last_contact);
 
 /*
  * Reads the seqs of a beneficiary's events, oldest first. On STORE_OK *seqs is an array of *n
@@ -340,5 +341,53 @@ int store_batch_notices_settle(store_batch_t *b, size_t *settled);
 
 /* Erasure notices not yet settled. */
 uint64_t store_notices_pending(const store_t *s);
+
+/* --- Retention (CASF R263-8) ----------------------------------------------------------------- */
+
+/* A pathway's retention clock is its last contact: the latest date of its events, never later
+ * than their commit. Active while the last contact is after archive_before, archived (kept,
+ * delivered to the DEPARTEMENT alone) until destroy_before, then due for destruction, unless a
+ * litigation hold stops the clock. */
+
+/* Sets (hold) or lifts a pathway's litigation hold in the batch. STORE_ENOTFOUND when the
+ * beneficiary has no pathway. */
+int store_batch_hold(store_batch_t *b, const char *beneficiary_id, bool hold);
+
+/* What one slice of the purge did. */
+typedef struct store_purge {
+    size_t examined;  /* pathways looked at (their clocks only: nothing unsealed) */
+    size_t destroyed; /* due ones destroyed, each with an Erasure notice (RETENTION) */
+    size_t held;      /* due ones a hold kept */
+    size_t events;    /* log entries turned to tombstones */
+    size_t told;      /* notices written */
+    bool wrapped;     /* the slice reached the last pathway: the next starts a pass again */
+} store_purge_t;
+
+/* Called with each pathway a purge destroyed, as it stood (for the counts). */
+typedef void (*store_destroyed_fn)(const Parcours__V1__Pathway *pathway, void *ctx);
+
+/*
+ * One slice of the purge in the batch: examines up to `examine` pathways from the one at or
+ * after *cursor (a key: STORE_HASH_SIZE bytes, zeros to begin), destroys those whose last contact
+ * is before destroy_before and that no hold keeps (store_batch_erase, the notice's reason
+ * RETENTION), and moves *cursor past the last one examined. fn (may be NULL) sees each one
+ * destroyed.
+ */
+int store_batch_purge(store_batch_t *b, uint8_t cursor[STORE_HASH_SIZE], size_t examine,
+                      int64_t destroy_before, store_destroyed_fn fn, void *ctx, store_purge_t *out);
+
+/* The pathways per stage, for a dry run. */
+typedef struct store_survey {
+    uint64_t active, archived, due, held; /* held: past active, kept by a hold */
+} store_survey_t;
+
+/* Called with each pathway due for destruction: its id (unsealed for the dry run's list) and
+ * last contact; returns non-zero to stop listing (the counts go on). */
+typedef int (*store_due_fn)(const char *beneficiary_id, int64_t last_contact, void *ctx);
+
+/* Counts every pathway per stage, reading their clocks only, and lists the due ones through fn
+ * (may be NULL). In one read transaction. */
+int store_retention_survey(store_t *s, int64_t archive_before, int64_t destroy_before,
+                           store_survey_t *out, store_due_fn fn, void *ctx);
 
 #endif

@@ -64,11 +64,12 @@ struct store_batch {
      * of searching the tree and unsealing again. */
     bool read_valid;
     char read_id[STORE_ID_MAX + 1];
-    bool read_found;     /* false: the beneficiary had no pathway */
+    bool read_found;                   /* false: the beneficiary had no pathway */
     uint8_t read_key[VAULT_HASH_SIZE]; /* its LMDB key (the keyed hash), computed once */
-    uint32_t read_slot;  /* its vault slot */
-    uint8_t read_flags;  /* its record's flags */
-    uint8_t *read_plain; /* its unsealed record (format 1) */
+    uint32_t read_slot;                /* its vault slot */
+    uint8_t read_flags;                /* its record's flags */
+    int64_t read_last_contact;         /* its retention clock */
+    uint8_t *read_plain;               /* its unsealed record (format 1) */
     size_t read_plain_len, read_plain_cap;
     uint8_t *sealed; /* where a sealed value is built */
     size_t sealed_cap;

@@ -329,11 +329,26 @@ static int seal_pathway(store_t *s, MDB_txn *txn, const MDB_val *key, uint32_t *
         return rc;
     person->slot = (*next)++;
     vault_hash(s->vault, key->mv_data, key->mv_size, person->hash);
+    /* The retention clock: the date of its last event (the log is not sealed yet). */
+    record_pathway_t r;
+    int64_t last_contact = 0;
+    rc = record_pathway_decode(value.mv_data, value.mv_size, &r);
+    if (rc == STORE_OK && r.n_seqs > 0) {
+        uint64_t last = record_pathway_seq(&r, r.n_seqs - 1);
+        MDB_val lk = {sizeof last, &last}, lv;
+        store_log_entry_t entry;
+        if (mdb_get(txn, s->log, &lk, &lv) == MDB_SUCCESS &&
+            record_log_decode(lk.mv_data, lk.mv_size, lv.mv_data, lv.mv_size, &entry) == STORE_OK)
+            last_contact =
+                entry.occurred_at < entry.committed_at ? entry.occurred_at : entry.committed_at;
+    }
+    if (rc != STORE_OK)
+        return rc;
     size_t len = RECORD_PATHWAY2_HEADER + vault_sealed_len(s->vault, value.mv_size);
     uint8_t *sealed = malloc(len);
     if (sealed == NULL)
         return STORE_ENOMEM;
-    record_pathway2_header(sealed, 0, person->slot);
+    record_pathway2_header(sealed, 0, person->slot, last_contact);
     rc = vault_seal(s->vault, person->slot, person->hash, VAULT_HASH_SIZE, value.mv_data,
                     value.mv_size, sealed + RECORD_PATHWAY2_HEADER);
     MDB_val hk = {VAULT_HASH_SIZE, person->hash}, hv = {len, sealed};

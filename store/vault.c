@@ -24,10 +24,10 @@ struct vault {
     uint32_t slots;
     uint8_t store_key[VAULT_KEY_SIZE];
     uint8_t hash_key[crypto_shorthash_siphashx24_KEYBYTES]; /* derived from the store key */
-    bool aes;                          /* AES-256-GCM (AES-NI), else XChaCha20-Poly1305 */
-    uint8_t rng_key[32];               /* the nonces' ChaCha20 stream, keyed at open */
-    uint64_t rng_block;                /* its next block */
-    uint8_t rng[1024];                 /* drawn, not yet used */
+    bool aes;            /* AES-256-GCM (AES-NI), else XChaCha20-Poly1305 */
+    uint8_t rng_key[32]; /* the nonces' ChaCha20 stream, keyed at open */
+    uint64_t rng_block;  /* its next block */
+    uint8_t rng[1024];   /* drawn, not yet used */
     size_t rng_used;
 };
 
@@ -237,8 +237,8 @@ static void vault_nonce(vault_t *v, uint8_t *out, size_t n)
 {
     if (v->rng_used + n > sizeof v->rng) {
         uint8_t nonce[crypto_stream_chacha20_NONCEBYTES] = {0};
-        memcpy(nonce, &v->rng_block, sizeof v->rng_block < sizeof nonce ? sizeof v->rng_block
-                                                                          : sizeof nonce);
+        memcpy(nonce, &v->rng_block,
+               sizeof v->rng_block < sizeof nonce ? sizeof v->rng_block : sizeof nonce);
         v->rng_block++;
         crypto_stream_chacha20(v->rng, sizeof v->rng, nonce, v->rng_key);
         v->rng_used = 0;
@@ -249,7 +249,9 @@ static void vault_nonce(vault_t *v, uint8_t *out, size_t n)
 
 size_t vault_sealed_len(const vault_t *v, size_t len)
 {
-    return 1 + (v->aes ? crypto_aead_aes256gcm_NPUBBYTES : crypto_aead_xchacha20poly1305_ietf_NPUBBYTES) +
+    return 1 +
+           (v->aes ? crypto_aead_aes256gcm_NPUBBYTES
+                   : crypto_aead_xchacha20poly1305_ietf_NPUBBYTES) +
            len + 16;
 }
 
@@ -269,9 +271,9 @@ int vault_seal(vault_t *v, uint32_t slot, const void *ad, size_t ad_len, const u
         out[0] = VAULT_ALG_XCHACHA;
         uint8_t *nonce = out + 1;
         vault_nonce(v, nonce, crypto_aead_xchacha20poly1305_ietf_NPUBBYTES);
-        crypto_aead_xchacha20poly1305_ietf_encrypt(
-            nonce + crypto_aead_xchacha20poly1305_ietf_NPUBBYTES, NULL, plain, len, ad, ad_len,
-            NULL, nonce, key);
+        crypto_aead_xchacha20poly1305_ietf_encrypt(nonce +
+                                                       crypto_aead_xchacha20poly1305_ietf_NPUBBYTES,
+                                                   NULL, plain, len, ad, ad_len, NULL, nonce, key);
     }
     return STORE_OK;
 }

@@ -7,10 +7,10 @@
  * own, a slot of the vault file DIR/keys.vault, and everything the store holds about the person
  * (the pathway record, the payload of each of their events with its recipients) is sealed with it
  * (AES-256-GCM where the processor has AES-NI, XChaCha20-Poly1305 otherwise; libsodium; random
- * nonces, drawn from a ChaCha20 stream keyed at random at open). Destroying a person is overwriting their slot with zeros in
- * place and syncing: whatever copies of the sealed bytes LMDB left behind can no longer be read.
- * LMDB keys that would name a person (a pathway's beneficiary id) are keyed hashes under the
- * vault's store key instead.
+ * nonces, drawn from a ChaCha20 stream keyed at random at open). Destroying a person is overwriting
+ * their slot with zeros in place and syncing: whatever copies of the sealed bytes LMDB left behind
+ * can no longer be read. LMDB keys that would name a person (a pathway's beneficiary id) are keyed
+ * hashes under the vault's store key instead.
  *
  * The file: a 4096-byte header ("PARCOURS-VAULT", version, slot size, the 32-byte store key), then
  * 32-byte slots numbered from 1. Slots are generated ahead, VAULT_CHUNK at a time, written and
@@ -28,13 +28,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define VAULT_KEY_SIZE      32
-#define VAULT_HASH_SIZE     16 /* a keyed hash naming a person in LMDB keys and the register */
-#define VAULT_HEADER_SIZE   4096
-#define VAULT_CHUNK         4096 /* slots generated at a time */
-#define VAULT_SEAL_NONCE    24
-#define VAULT_SEAL_TAG      16
-#define VAULT_SEAL_OVERHEAD (VAULT_SEAL_NONCE + VAULT_SEAL_TAG)
+#define VAULT_KEY_SIZE          32
+#define VAULT_HASH_SIZE         16 /* a keyed hash naming a person in LMDB keys and the register */
+#define VAULT_HEADER_SIZE       4096
+#define VAULT_CHUNK             4096          /* slots generated at a time */
+#define VAULT_SEAL_MAX_OVERHEAD (1 + 24 + 16) /* the most vault_sealed_len adds */
 
 typedef struct vault vault_t;
 

@@ -1530,6 +1530,107 @@ static void test_copy_unpack(void **state)
     assert_int_equal(access(vault, F_OK), -1);
 }
 
+/* --- Retention ------------------------------------------------------------------------------- */
+
+/* Appends one registration of beneficiary dated occurred_at, told to recipient (may be NULL). */
+static void append_dated(store_batch_t *b, const char *event_id, const char *beneficiary,
+                         int64_t occurred_at, const char *recipient)
+{
+    test_event_t t;
+    test_event_make(&t, "p1", event_id, beneficiary, 1);
+    t.e.occurred_at = occurred_at;
+    if (recipient != NULL)
+        t.recipients[t.e.n_recipients++] = recipient;
+    assert_int_equal(store_batch_append(b, &t.e, NULL), STORE_OK);
+}
+
+static int survey_collect(const char *beneficiary_id, int64_t last_contact, void *ctx)
+{
+    (void)last_contact;
+    strcat(ctx, beneficiary_id);
+    strcat(ctx, ",");
+    return 0;
+}
+
+/* The clock is the last contact (never later than the commit); the survey counts each stage;
+ * the purge, slice after slice, destroys what is due unless held. */
+static void test_retention(void **state)
+{
+    fixture_t *f = *state;
+    store_options_t o = small_options();
+    store_t *s = open_store(f, &o);
+    store_batch_t *b;
+    const int64_t now = 10000000;
+    assert_int_equal(store_batch_begin(s, now, &b), STORE_OK);
+    append_dated(b, "o1", "old", 1000, "ml93");
+    append_dated(b, "o2", "old", 1500, NULL); /* its last contact: 1500 */
+    append_dated(b, "h1", "held", 1200, NULL);
+    append_dated(b, "m1", "middle", 5000, NULL);
+    append_dated(b, "r1", "recent", 9000000, NULL);
+    append_dated(b, "f1", "future", now * 10, NULL); /* dated ahead: counted from its commit */
+    assert_int_equal(store_batch_hold(b, "held", true), STORE_OK);
+    assert_int_equal(store_batch_hold(b, "nobody", true), STORE_ENOTFOUND);
+    assert_int_equal(store_batch_commit(&b), STORE_OK);
+
+    store_survey_t survey;
+    char due[128] = "";
+    assert_int_equal(store_retention_survey(s, 8000000, 3000, &survey, survey_collect, due),
+                     STORE_OK);
+    assert_int_equal(survey.active, 2); /* recent, future (its commit at now) */
+    assert_int_equal(survey.archived, 1);
+    assert_int_equal(survey.held, 1);
+    assert_int_equal(survey.due, 1);
+    assert_string_equal(due, "old,");
+    /* The future-dated one is not kept for ever: at a later now it is due like the others. */
+    assert_int_equal(store_retention_survey(s, now + 2, now + 1, &survey, NULL, NULL), STORE_OK);
+    assert_int_equal(survey.due, 4); /* all but the held one */
+    assert_int_equal(survey.held, 1);
+
+    /* Slices of 2: three of them make a pass; only "old" goes. */
+    uint8_t cursor[STORE_HASH_SIZE] = {0};
+    size_t destroyed = 0, held = 0, slices = 0;
+    store_purge_t out;
+    do {
+        assert_int_equal(store_batch_begin(s, now, &b), STORE_OK);
+        assert_int_equal(store_batch_purge(b, cursor, 2, 3000, NULL, NULL, &out), STORE_OK);
+        assert_true(out.examined <= 2);
+        destroyed += out.destroyed;
+        held += out.held;
+        slices++;
+        assert_int_equal(store_batch_commit(&b), STORE_OK);
+    } while (!out.wrapped && slices < 10);
+    assert_true(out.wrapped);
+    assert_int_equal(destroyed, 1);
+    assert_int_equal(held, 1);
+    Parcours__V1__Pathway *p;
+    assert_int_equal(store_pathway_get(s, "old", &p), STORE_ENOTFOUND);
+    assert_int_equal(store_pathway_get(s, "held", &p), STORE_OK);
+    parcours__v1__pathway__free_unpacked(p, NULL);
+    store_log_entry_t entry;
+    assert_int_equal(store_log_get(s, 1, &entry), STORE_OK);
+    assert_int_equal(entry.kind, STORE_LOG_WITHDRAWN);
+    store_log_entry_clear(&entry);
+    /* ml93 was told of it: its notice says RETENTION. */
+    assert_int_equal(store_log_get(s, 7, &entry), STORE_OK);
+    assert_int_equal(entry.kind, STORE_LOG_ERASURE);
+    Parcours__V1__Erasure *e = parcours__v1__erasure__unpack(NULL, entry.raw_len, entry.raw);
+    assert_non_null(e);
+    assert_string_equal(e->beneficiary_id, "old");
+    assert_int_equal(e->reason, PARCOURS__V1__ERASURE_REASON__ERASURE_REASON_RETENTION);
+    parcours__v1__erasure__free_unpacked(e, NULL);
+    store_log_entry_clear(&entry);
+    /* The hold lifted, the next pass takes it. */
+    assert_int_equal(store_batch_begin(s, now, &b), STORE_OK);
+    assert_int_equal(store_batch_hold(b, "held", false), STORE_OK);
+    assert_int_equal(store_batch_purge(b, cursor, 100, 3000, NULL, NULL, &out), STORE_OK);
+    assert_int_equal(out.destroyed, 1);
+    assert_true(out.wrapped);
+    assert_int_equal(store_batch_commit(&b), STORE_OK);
+    assert_int_equal(store_pathway_get(s, "held", &p), STORE_ENOTFOUND);
+    assert_int_equal(store_pathway_get(s, "middle", &p), STORE_OK);
+    parcours__v1__pathway__free_unpacked(p, NULL);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1552,6 +1653,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_erase_by_hash, setup, teardown),
         cmocka_unit_test_setup_teardown(test_erase_finished_at_open, setup, teardown),
         cmocka_unit_test_setup_teardown(test_copy_unpack, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_retention, setup, teardown),
         cmocka_unit_test_setup_teardown(test_full, setup, teardown),
         cmocka_unit_test_setup_teardown(test_invalid_arguments, setup, teardown),
         cmocka_unit_test_setup_teardown(test_access_denied, setup, teardown),

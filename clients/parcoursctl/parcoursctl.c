@@ -36,6 +36,8 @@ static int cmd_show(ctl_t *ctl, int argc, char **argv);
 static int cmd_history(ctl_t *ctl, int argc, char **argv);
 static int cmd_partners(ctl_t *ctl, int argc, char **argv);
 static int cmd_erase(ctl_t *ctl, int argc, char **argv);
+static int cmd_purge(ctl_t *ctl, int argc, char **argv);
+static int cmd_hold(ctl_t *ctl, int argc, char **argv);
 static int cmd_help(ctl_t *ctl, int argc, char **argv);
 
 static const command_t commands[] = {
@@ -47,6 +49,11 @@ static const command_t commands[] = {
      "erase BENEFICIARY --reason request|unlawful|wrong-person|court-order [--yes] [--json]",
      "destroy one person now: pathway, events, what partners were told; each partner told of\n"
      "      them gets an Erasure notice. Asks for the id again unless --yes"},
+    {"purge", cmd_purge, "purge --dry-run [--json]",
+     "the retention's dry run: pathways active, archived, held, and due for destruction\n"
+     "      (listed); the purge itself runs in the daemon"},
+    {"hold", cmd_hold, "hold BENEFICIARY --set|--lift [--json]",
+     "set or lift a litigation hold: the retention then neither archives nor destroys it"},
     {"emit", cmd_emit,
      "emit TYPE --as PARTNER --beneficiary ID [--event-id ID] [--occurred-at TIME]\n"
      "          [--expected-version N] [--FIELD VALUE ...] [--json] [--key FILE]",
@@ -550,6 +557,94 @@ static int cmd_erase(ctl_t *ctl, int argc, char **argv)
     else
         printf("erased: %u events are now tombstones; %u partners were sent an Erasure notice\n",
                reply->erased->events, reply->erased->partners_told);
+    parcours__v1__admin_reply__free_unpacked(reply, NULL);
+    return CTL_EXIT_OK;
+}
+
+static int cmd_purge(ctl_t *ctl, int argc, char **argv)
+{
+    bool dry_run = false;
+    for (int i = 0; i < argc; i++) {
+        int common = ctl_common_option(ctl, argc, argv, &i);
+        if (common < 0)
+            return CTL_EXIT_USAGE;
+        if (common > 0) {
+            i--;
+            continue;
+        }
+        if (strcmp(argv[i], "--json") == 0) {
+            ctl->json = true;
+        } else if (strcmp(argv[i], "--dry-run") == 0) {
+            dry_run = true;
+        } else {
+            fprintf(stderr, "parcoursctl purge: unexpected argument \"%s\"\n", argv[i]);
+            ctl_usage("purge");
+            return CTL_EXIT_USAGE;
+        }
+    }
+    if (!dry_run) {
+        fprintf(stderr, "parcoursctl purge: the purge runs in the daemon by itself ([retention] "
+                        "purge); --dry-run shows what it would destroy\n");
+        return CTL_EXIT_USAGE;
+    }
+    Parcours__V1__AdminRequest request = PARCOURS__V1__ADMIN_REQUEST__INIT;
+    request.command = PARCOURS__V1__ADMIN_COMMAND__ADMIN_COMMAND_PURGE;
+    request.dry_run = 1;
+    Parcours__V1__AdminReply *reply;
+    int status = admin_send(ctl, &request, &reply);
+    if (status != CTL_EXIT_OK)
+        return status;
+    if (reply->survey == NULL)
+        return admin_incomplete(reply);
+    print_survey(reply->survey, ctl->json);
+    parcours__v1__admin_reply__free_unpacked(reply, NULL);
+    return CTL_EXIT_OK;
+}
+
+static int cmd_hold(ctl_t *ctl, int argc, char **argv)
+{
+    const char *beneficiary = NULL;
+    int set = -1;
+    for (int i = 0; i < argc; i++) {
+        int common = ctl_common_option(ctl, argc, argv, &i);
+        if (common < 0)
+            return CTL_EXIT_USAGE;
+        if (common > 0) {
+            i--;
+            continue;
+        }
+        if (strcmp(argv[i], "--json") == 0)
+            ctl->json = true;
+        else if (strcmp(argv[i], "--set") == 0)
+            set = 1;
+        else if (strcmp(argv[i], "--lift") == 0)
+            set = 0;
+        else if (argv[i][0] != '-' && beneficiary == NULL)
+            beneficiary = argv[i];
+        else {
+            fprintf(stderr, "parcoursctl hold: unexpected argument \"%s\"\n", argv[i]);
+            ctl_usage("hold");
+            return CTL_EXIT_USAGE;
+        }
+    }
+    if (beneficiary == NULL || set < 0) {
+        fprintf(stderr, "parcoursctl hold: a beneficiary and --set or --lift are required\n");
+        ctl_usage("hold");
+        return CTL_EXIT_USAGE;
+    }
+    Parcours__V1__AdminRequest request = PARCOURS__V1__ADMIN_REQUEST__INIT;
+    request.command = PARCOURS__V1__ADMIN_COMMAND__ADMIN_COMMAND_HOLD;
+    request.beneficiary_id = (char *)beneficiary;
+    request.hold = set;
+    Parcours__V1__AdminReply *reply;
+    int status = admin_send(ctl, &request, &reply);
+    if (status != CTL_EXIT_OK)
+        return status;
+    if (ctl->json)
+        printf("{\"hold\":%s}\n", set ? "true" : "false");
+    else
+        printf("litigation hold %s: the retention %s this pathway\n", set ? "set" : "lifted",
+               set ? "neither archives nor destroys" : "runs again on");
     parcours__v1__admin_reply__free_unpacked(reply, NULL);
     return CTL_EXIT_OK;
 }

@@ -671,3 +671,29 @@ void print_notification(const Parcours__V1__Notification *n, bool json)
            when, fields_payload_name(e), clean(e->beneficiary_id, beneficiary, sizeof(beneficiary)),
            by, used > 0 ? "  " : "", details);
 }
+
+void print_survey(const Parcours__V1__PurgeSurvey *s, bool json)
+{
+    if (json) {
+        jsonwriter_t *w = jsonwriter_new(stdout);
+        if (w == NULL)
+            return;
+        json_message(w, &s->base);
+        jsonwriter_destroy(&w);
+        fputc('\n', stdout);
+        return;
+    }
+    printf("retention: active %u days, then archived %u days (told to the departement alone)\n",
+           s->active_days, s->archive_days);
+    printf("  active    %" PRIu64 "\n  archived  %" PRIu64 "\n  held      %" PRIu64
+           "  (litigation hold)\n  due       %" PRIu64 "  (the purge destroys them)\n",
+           s->active, s->archived, s->held, s->due);
+    char id[TEXT_MAX], when[FIELDS_TIME_MAX];
+    for (size_t i = 0; i < s->n_candidates; i++) {
+        fields_time_format(s->candidates[i]->last_contact, when);
+        printf("  %-24s  last contact %s\n",
+               clean(s->candidates[i]->beneficiary_id, id, sizeof(id)), when);
+    }
+    if (s->n_candidates < s->due)
+        printf("  (%" PRIu64 " more not listed)\n", s->due - s->n_candidates);
+}

@@ -51,4 +51,7 @@ void print_notification(const Parcours__V1__Notification *n, bool json);
 /* An error for the JSON form of read commands: {"ok":false,"error":message}. */
 void print_error_json(const char *message);
 
+/* The retention's dry run: counts per stage, then the due pathways (or as one JSON object). */
+void print_survey(const Parcours__V1__PurgeSurvey *s, bool json);
+
 #endif

@@ -97,6 +97,16 @@ static const config_key_t config_keys[] = {
      FIELD(rules_legacy_contracts_refused_from), 0, 0, "2025-01-01",
      "Day (UTC) from which a new CER or PPAE is refused: contracts starting on or after it must "
      "be contrats d'engagement (law of 18 December 2023)."},
+    {"retention", "active_days", CONFIG_UINT, FIELD(retention_active_days), 1, 36500, "730",
+     "Days a pathway stays active after its last contact (CASF R263-8: two years), then it is "
+     "archived: kept, and told to the departement alone."},
+    {"retention", "archive_days", CONFIG_UINT, FIELD(retention_archive_days), 1, 36500, "730",
+     "Days an archived pathway is kept before it is destroyed like an erasure (two years)."},
+    {"retention", "purge", CONFIG_BOOL, FIELD(retention_purge), 0, 1, "yes",
+     "Destroy the pathways past both periods by itself, in slices between the batches; no keeps "
+     "everything (and says so at start)."},
+    {"retention", "purge_slice", CONFIG_UINT, FIELD(retention_purge_slice), 1, 100000, "256",
+     "Pathways the purge looks at per slice, a slice every 100 ms: what it may take from ingest."},
 };
 #define CONFIG_KEY_COUNT (sizeof(config_keys) / sizeof(config_keys[0]))
 

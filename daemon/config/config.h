@@ -44,6 +44,10 @@ typedef struct config {
     char http_listen[64];                        /* [http] listen: loopback host:port, or empty */
     char log_level[16];                          /* [log] level */
     int64_t rules_legacy_contracts_refused_from; /* [rules] legacy_contracts_refused_from, ms */
+    uint64_t retention_active_days;              /* [retention] active_days */
+    uint64_t retention_archive_days;             /* [retention] archive_days */
+    bool retention_purge;                        /* [retention] purge */
+    uint64_t retention_purge_slice;              /* [retention] purge_slice, pathways */
     int key_lines[CONFIG_KEY_SLOTS]; /* where each key of the table was set; 0 = its default */
 } config_t;
 

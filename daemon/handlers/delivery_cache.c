@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "clock.h"
 #include "notification.h"
 #include "pathway.h"
 #include "wire_names.h"
@@ -29,6 +30,7 @@ typedef struct cached_event {
      * sent as it is, so that the most common view needs no decoding and no packing. */
     uint8_t *packed; /* NULL when there is no pathway */
     size_t packed_len;
+    int64_t last_contact; /* the pathway's retention clock */
     char territory[PARTNERS_TERRITORY_MAX + 1];
     Parcours__V1__Pathway *pathway; /* packed decoded, once another view needs it, or NULL */
     uint8_t *view[PATHWAY_VIEWS];   /* the pathway packed as each view shows it */
@@ -57,6 +59,7 @@ struct delivery_cache {
     size_t bytes;
     cached_event_t spare; /* an event that did not fit, freed after its one use */
     uint64_t generation;  /* the store's generation the events were read at */
+    int64_t active_ms;    /* [retention] active period; 0: no pathway is archived */
 };
 
 static void cached_event_clear(cached_event_t *e)
@@ -159,8 +162,8 @@ static bool cached_pathway(delivery_cache_t *c, cached_event_t *e)
     const uint8_t *territory;
     size_t territory_len;
     if (e->beneficiary_id[0] == '\0' ||
-        store_pathway_get_packed(c->store, e->beneficiary_id, &e->packed, &e->packed_len) !=
-            STORE_OK)
+        store_pathway_get_packed(c->store, e->beneficiary_id, &e->packed, &e->packed_len,
+                                 &e->last_contact) != STORE_OK)
         return false;
     if (notification_bytes_field(e->packed, e->packed_len, c->territory_field, &territory,
                                  &territory_len) != 0 ||
@@ -199,6 +202,12 @@ static int cached_may_receive(delivery_cache_t *c, cached_event_t *e, const part
     if (!e->has_event)
         return 1;
     if (cached_pathway(c, e) && !partner_in_territory(partner, e->territory))
+        return 0;
+    /* An archived pathway (its last contact older than the active period) is kept for the
+     * departement alone (CASF R263-8): nobody else is told of it any more. */
+    if (e->packed != NULL && c->active_ms > 0 &&
+        e->last_contact < clock_realtime_ms() - c->active_ms &&
+        partner->kind != PARCOURS__V1__PARTNER_KIND__PARTNER_KIND_DEPARTEMENT)
         return 0;
     if (!partner_kind_minimised(partner->kind))
         return 1;
@@ -315,6 +324,11 @@ delivery_cache_t *delivery_cache_new(store_t *store)
                              ->id;
     c->generation = store_generation(store);
     return c;
+}
+
+void delivery_cache_set_active(delivery_cache_t *c, int64_t active_ms)
+{
+    c->active_ms = active_ms;
 }
 
 void delivery_cache_forget(delivery_cache_t *c)

@@ -34,6 +34,10 @@ delivery_cache_t *delivery_cache_new(store_t *store);
 /* Frees the cache and sets *c to NULL. Takes NULL. */
 void delivery_cache_destroy(delivery_cache_t **c);
 
+/* The active period of the retention (ms; 0 for none): an outbox entry of a pathway whose last
+ * contact is older is sent to a DEPARTEMENT only (the pathway is archived). */
+void delivery_cache_set_active(delivery_cache_t *c, int64_t active_ms);
+
 /* Forgets every event read (the partners changed, for instance). */
 void delivery_cache_forget(delivery_cache_t *c);
 

@@ -63,9 +63,9 @@ typedef struct bench_options {
     int batch_max;
     int subscribers;
     bool curve;
-    bool stalled; /* the subscribers take their window and never acknowledge (G5) */
-    bool backup;  /* hot backups back to back while the load runs */
-    bool status;  /* STATUS asked every 50 ms while the load runs, each answer timed */
+    bool stalled;    /* the subscribers take their window and never acknowledge (G5) */
+    bool backup;     /* hot backups back to back while the load runs */
+    bool status;     /* STATUS asked every 50 ms while the load runs, each answer timed */
     bool pseudonyms; /* beneficiary ids as keyed hashes (random-looking), as partners make them */
     uint64_t id_key[2]; /* the key of those hashes, random for each run */
 } bench_options_t;
@@ -640,7 +640,8 @@ static pid_t start_daemon(const bench_options_t *o, const char *dir, char *inges
 
 int main(int argc, char **argv)
 {
-    bench_options_t o = {NULL, 1, 200, 200000, 10000, true, 2000, 0, true, false, false, false, false, {0, 0}};
+    bench_options_t o = {NULL, 1,    200,   200000, 10000, true,  2000,
+                         0,    true, false, false,  false, false, {0, 0}};
     for (int i = 1; i + 1 < argc; i += 2) {
         if (strcmp(argv[i], "--daemon") == 0)
             o.daemon = argv[i + 1];
@@ -667,9 +668,9 @@ int main(int argc, char **argv)
         else if (strcmp(argv[i], "--status") == 0)
             o.status = strcmp(argv[i + 1], "no") != 0;
         else if (strcmp(argv[i], "--ids") == 0)
-            o.pseudonyms = strcmp(argv[i + 1], "pseudonyms") == 0 ? true
+            o.pseudonyms = strcmp(argv[i + 1], "pseudonyms") == 0  ? true
                            : strcmp(argv[i + 1], "ascending") == 0 ? false
-                                                                    : (o.daemon = NULL, false);
+                                                                   : (o.daemon = NULL, false);
         else
             o.daemon = NULL;
     }

@@ -129,6 +129,9 @@ class Daemon:
                 f"[partners]\nfile = partners.ini\n"
                 + (f"[security]\ncurve = yes\nsecret_key = {self._server_key()}\n"
                    if curve else "[security]\ncurve = no\n")
+                + "".join(f"[{name}]\n{self._section(extra_config, name)}"
+                          for name in ("retention", "rules", "log")
+                          if self._section(extra_config, name))
             )
         self.process = None
         self.log_path = os.path.join(self.folder, "parcoursd.log")
