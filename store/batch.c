@@ -988,7 +988,7 @@ int store_batch_purge(store_batch_t *b, uint8_t cursor[STORE_HASH_SIZE], size_t 
         return store_batch_fail(b, store_error_from_mdb(mrc));
     }
     MDB_val key = {VAULT_HASH_SIZE, cursor}, value;
-    uint8_t last[VAULT_HASH_SIZE];
+    uint8_t last[VAULT_HASH_SIZE] = {0};
     bool any = false;
     for (mrc = mdb_cursor_get(c, &key, &value, MDB_SET_RANGE);
          mrc == MDB_SUCCESS && out->examined < examine;

@@ -67,6 +67,7 @@ typedef struct bench_options {
     bool backup;     /* hot backups back to back while the load runs */
     bool status;     /* STATUS asked every 50 ms while the load runs, each answer timed */
     bool pseudonyms; /* beneficiary ids as keyed hashes (random-looking), as partners make them */
+    long purge;      /* -1: no retention section; else pathways preloaded past their retention */
     uint64_t id_key[2]; /* the key of those hashes, random for each run */
 } bench_options_t;
 
@@ -517,6 +518,82 @@ static double percentile_ms(const int64_t *sorted, long n, double q)
 }
 
 /* Asks the daemon's admin endpoint for its status. */
+/* Registers n beneficiaries dated five days ago, before the timed load: with the bench's
+ * retention of one day active and one archived, each is due for the purge from the start. */
+static long bench_preload(const bench_options_t *o, void *ctx, const char *endpoint, long n)
+{
+    void *s = zmq_socket(ctx, ZMQ_DEALER);
+    int linger = 0, hwm = 0;
+    zmq_setsockopt(s, ZMQ_LINGER, &linger, sizeof(linger));
+    zmq_setsockopt(s, ZMQ_SNDHWM, &hwm, sizeof(hwm));
+    zmq_setsockopt(s, ZMQ_RCVHWM, &hwm, sizeof(hwm));
+    bench_secure(s, o, 0);
+    zmq_connect(s, endpoint);
+    long sent = 0, acked = 0, accepted = 0;
+    int64_t old = wall_ms() - (int64_t)5 * 86400000;
+    uint8_t frame[512], reply[512];
+    Parcours__V1__BeneficiaryRegistered registered = PARCOURS__V1__BENEFICIARY_REGISTERED__INIT;
+    while (acked < n) {
+        while (sent < n && sent - acked < 1000) {
+            char event_id[32], beneficiary[48];
+            snprintf(event_id, sizeof(event_id), "pre-%010ld", sent);
+            snprintf(beneficiary, sizeof(beneficiary), "p93-%016" PRIx64 "%016" PRIx64,
+                     bench_mix((uint64_t)sent ^ ~o->id_key[0]),
+                     bench_mix((uint64_t)sent ^ ~o->id_key[1]));
+            Parcours__V1__Event e = PARCOURS__V1__EVENT__INIT;
+            e.event_id = event_id;
+            e.partner_id = "cd93";
+            e.beneficiary_id = beneficiary;
+            e.occurred_at = old;
+            e.payload_case = PARCOURS__V1__EVENT__PAYLOAD_BENEFICIARY_REGISTERED;
+            e.beneficiary_registered = &registered;
+            if (zmq_send(s, frame, parcours__v1__event__pack(&e, frame), 0) < 0)
+                break;
+            sent++;
+        }
+        int len = zmq_recv(s, reply, sizeof(reply), 0);
+        if (len < 0)
+            break;
+        Parcours__V1__Ack *ack = parcours__v1__ack__unpack(NULL, (size_t)len, reply);
+        if (ack != NULL && ack->status == PARCOURS__V1__ACK_STATUS__ACK_STATUS_ACCEPTED)
+            accepted++;
+        parcours__v1__ack__free_unpacked(ack, NULL);
+        acked++;
+    }
+    zmq_close(s);
+    return accepted;
+}
+
+/* The retention's dry run: pathways still due. -1 when it cannot be asked. */
+static long bench_due(void *ctx, const char *endpoint)
+{
+    void *s = zmq_socket(ctx, ZMQ_DEALER);
+    int linger = 0;
+    zmq_setsockopt(s, ZMQ_LINGER, &linger, sizeof(linger));
+    zmq_connect(s, endpoint);
+    Parcours__V1__AdminRequest req = PARCOURS__V1__ADMIN_REQUEST__INIT;
+    req.command = PARCOURS__V1__ADMIN_COMMAND__ADMIN_COMMAND_PURGE;
+    req.dry_run = 1;
+    uint8_t buf[64];
+    zmq_send(s, buf, parcours__v1__admin_request__pack(&req, buf), 0);
+    zmq_pollitem_t item = {s, 0, ZMQ_POLLIN, 0};
+    long due = -1;
+    if (zmq_poll(&item, 1, 10000) > 0) {
+        zmq_msg_t msg;
+        zmq_msg_init(&msg);
+        if (zmq_msg_recv(&msg, s, 0) >= 0) {
+            Parcours__V1__AdminReply *r =
+                parcours__v1__admin_reply__unpack(NULL, zmq_msg_size(&msg), zmq_msg_data(&msg));
+            if (r != NULL && r->survey != NULL)
+                due = (long)r->survey->due;
+            parcours__v1__admin_reply__free_unpacked(r, NULL);
+        }
+        zmq_msg_close(&msg);
+    }
+    zmq_close(s);
+    return due;
+}
+
 static Parcours__V1__Status *bench_status(void *ctx, const char *endpoint,
                                           Parcours__V1__AdminReply **reply_out)
 {
@@ -626,9 +703,10 @@ static pid_t start_daemon(const bench_options_t *o, const char *dir, char *inges
             "[store]\npath = %s/data\ndurable = %s\n[ingest]\nendpoint = %s\nbatch_max = %d\n"
             "[deliver]\nendpoint = %s\n"
             "[admin]\nendpoint = %s\n[partners]\nfile = partners.ini\n[log]\nlevel = warning\n"
-            "[security]\ncurve = %s\n%s\n",
+            "[security]\ncurve = %s\n%s\n%s",
             dir, o->durable ? "yes" : "no", ingest, o->batch_max, deliver, admin,
-            o->curve ? "yes" : "no", o->curve ? "secret_key = parcoursd.secret" : "");
+            o->curve ? "yes" : "no", o->curve ? "secret_key = parcoursd.secret" : "",
+            o->purge >= 0 ? "[retention]\nactive_days = 1\narchive_days = 1\n" : "");
     fclose(f);
     pid_t pid = fork();
     if (pid == 0) {
@@ -641,7 +719,7 @@ static pid_t start_daemon(const bench_options_t *o, const char *dir, char *inges
 int main(int argc, char **argv)
 {
     bench_options_t o = {NULL, 1,    200,   200000, 10000, true,  2000,
-                         0,    true, false, false,  false, false, {0, 0}};
+                         0,    true, false, false,  false, false, -1,    {0, 0}};
     for (int i = 1; i + 1 < argc; i += 2) {
         if (strcmp(argv[i], "--daemon") == 0)
             o.daemon = argv[i + 1];
@@ -667,6 +745,8 @@ int main(int argc, char **argv)
             o.backup = strcmp(argv[i + 1], "no") != 0;
         else if (strcmp(argv[i], "--status") == 0)
             o.status = strcmp(argv[i + 1], "no") != 0;
+        else if (strcmp(argv[i], "--purge") == 0)
+            o.purge = atol(argv[i + 1]);
         else if (strcmp(argv[i], "--ids") == 0)
             o.pseudonyms = strcmp(argv[i + 1], "pseudonyms") == 0  ? true
                            : strcmp(argv[i + 1], "ascending") == 0 ? false
@@ -679,7 +759,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "usage: parcours-bench --daemon PATH [--clients N] [--window W] "
                         "[--events E] [--beneficiaries M] [--durable yes|no] [--batch-max B] "
                         "[--subscribers S] [--stalled yes|no] [--curve yes|no] "
-                        "[--backup yes|no] [--status yes|no] [--ids ascending|pseudonyms]\n");
+                        "[--backup yes|no] [--status yes|no] [--ids ascending|pseudonyms] [--purge N]\n");
         return 2;
     }
     {
@@ -705,6 +785,11 @@ int main(int argc, char **argv)
     }
     parcours__v1__admin_reply__free_unpacked(reply, NULL);
 
+    long preloaded = 0, due_before = 0;
+    if (o.purge > 0) {
+        preloaded = bench_preload(&o, ctx, ingest, o.purge);
+        due_before = bench_due(ctx, admin);
+    }
     bench_client_t *clients = calloc((size_t)o.clients, sizeof(*clients));
     pthread_t *threads = calloc((size_t)o.clients, sizeof(*threads));
     int64_t start = now_ns();
@@ -752,6 +837,7 @@ int main(int argc, char **argv)
         retried += clients[i].retried;
     }
     double seconds = (double)(now_ns() - start) / 1e9;
+    long due_after = o.purge > 0 ? bench_due(ctx, admin) : 0;
     __atomic_store_n(&bench_clients_done, 1, __ATOMIC_RELEASE);
     long notified = 0;
     for (int i = 0; i < o.subscribers; i++) {
@@ -777,6 +863,13 @@ int main(int argc, char **argv)
            o.clients, o.window, acked, o.beneficiaries, o.pseudonyms ? "pseudonym" : "ascending",
            o.durable ? "yes" : "no", o.curve ? "yes" : "no");
     printf("  events/s        %.0f\n", (double)acked / seconds);
+    if (o.purge > 0)
+        printf("  purge           %ld pathways past retention preloaded, %ld due when the load "
+               "began, %ld destroyed during it (%.0f/s)\n",
+               preloaded, due_before, due_before - due_after,
+               seconds > 0 ? (double)(due_before - due_after) / seconds : 0);
+    else if (o.purge == 0)
+        printf("  purge           running, nothing past retention\n");
     printf("  ack latency ms  p50 %.2f  p99 %.2f  p99.9 %.2f  max %.2f\n",
            percentile_ms(all, n, 0.50), percentile_ms(all, n, 0.99), percentile_ms(all, n, 0.999),
            n ? (double)all[n - 1] / 1e6 : 0);
