@@ -542,7 +542,7 @@ static long bench_preload(const bench_options_t *o, void *ctx, const char *endpo
                      bench_mix((uint64_t)sent ^ ~o->id_key[1]));
             Parcours__V1__Event e = PARCOURS__V1__EVENT__INIT;
             e.event_id = event_id;
-            e.partner_id = "cd93";
+            e.partner_id = "ft93"; /* the sender of the bench's key 0 */
             e.beneficiary_id = beneficiary;
             e.occurred_at = old;
             e.payload_case = PARCOURS__V1__EVENT__PAYLOAD_BENEFICIARY_REGISTERED;
