@@ -8,7 +8,7 @@
 #include "clock.h"
 #include "log.h"
 
-#define RETENTION_SLICE_MS 100
+#define RETENTION_SLICE_MS 1000
 
 struct retention {
     const daemon_sources_t *sources;
@@ -75,7 +75,7 @@ retention_t *retention_new(struct event_base *base, const daemon_sources_t *sour
         log_warning("retention: [retention] purge = no: no pathway is ever destroyed by its age");
         return r;
     }
-    struct timeval every = {0, RETENTION_SLICE_MS * 1000};
+    struct timeval every = {RETENTION_SLICE_MS / 1000, (RETENTION_SLICE_MS % 1000) * 1000};
     r->timer = event_new(base, -1, EV_PERSIST, retention_on_slice, r);
     if (r->timer == NULL || event_add(r->timer, &every) != 0) {
         retention_destroy(&r);

@@ -105,8 +105,9 @@ static const config_key_t config_keys[] = {
     {"retention", "purge", CONFIG_BOOL, FIELD(retention_purge), 0, 1, "yes",
      "Destroy the pathways past both periods by itself, in slices between the batches; no keeps "
      "everything (and says so at start)."},
-    {"retention", "purge_slice", CONFIG_UINT, FIELD(retention_purge_slice), 1, 100000, "256",
-     "Pathways the purge looks at per slice, a slice every 100 ms: what it may take from ingest."},
+    {"retention", "purge_slice", CONFIG_UINT, FIELD(retention_purge_slice), 1, 100000, "1024",
+     "Pathways the purge looks at per slice, a slice a second (one commit when it destroyed "
+     "some): what it may take from ingest."},
 };
 #define CONFIG_KEY_COUNT (sizeof(config_keys) / sizeof(config_keys[0]))
 

@@ -25,6 +25,11 @@
  * at the end: with as many beneficiaries as wanted (--beneficiaries 1000000 and twice as many
  * events registers each of them, then walks on), what a STATUS costs the loop at that size.
  *
+ * With --purge N, N more pathways are registered before the timed load under a retention of one
+ * day active and one archived: dated five days ago (--purge-due yes, the default), all due for
+ * the daemon's purge while the load runs; dated now (--purge-due no), the same store with
+ * nothing to destroy, the other half of the pair.
+ *
  * With --ids pseudonyms, beneficiary ids are keyed hashes of their index under a key drawn at
  * random for the run, as partners derive them from their own identifiers: they come in no
  * order. The default, ascending, numbers them B-bench-0000001, 2, ..., an order real ids never
@@ -68,6 +73,8 @@ typedef struct bench_options {
     bool status;     /* STATUS asked every 50 ms while the load runs, each answer timed */
     bool pseudonyms; /* beneficiary ids as keyed hashes (random-looking), as partners make them */
     long purge;      /* -1: no retention section; else pathways preloaded past their retention */
+    int purge_slice; /* [retention] purge_slice, 0 for the daemon's default */
+    bool purge_due;  /* the preloaded pathways are past retention (else dated now: the pair) */
     uint64_t id_key[2]; /* the key of those hashes, random for each run */
 } bench_options_t;
 
@@ -530,7 +537,7 @@ static long bench_preload(const bench_options_t *o, void *ctx, const char *endpo
     bench_secure(s, o, 0);
     zmq_connect(s, endpoint);
     long sent = 0, acked = 0, accepted = 0;
-    int64_t old = wall_ms() - (int64_t)5 * 86400000;
+    int64_t old = wall_ms() - (o->purge_due ? (int64_t)5 * 86400000 : 0);
     uint8_t frame[512], reply[512];
     Parcours__V1__BeneficiaryRegistered registered = PARCOURS__V1__BENEFICIARY_REGISTERED__INIT;
     while (acked < n) {
@@ -707,6 +714,8 @@ static pid_t start_daemon(const bench_options_t *o, const char *dir, char *inges
             dir, o->durable ? "yes" : "no", ingest, o->batch_max, deliver, admin,
             o->curve ? "yes" : "no", o->curve ? "secret_key = parcoursd.secret" : "",
             o->purge >= 0 ? "[retention]\nactive_days = 1\narchive_days = 1\n" : "");
+    if (o->purge >= 0 && o->purge_slice > 0)
+        fprintf(f, "purge_slice = %d\n", o->purge_slice);
     fclose(f);
     pid_t pid = fork();
     if (pid == 0) {
@@ -719,7 +728,7 @@ static pid_t start_daemon(const bench_options_t *o, const char *dir, char *inges
 int main(int argc, char **argv)
 {
     bench_options_t o = {NULL, 1,    200,   200000, 10000, true,  2000,
-                         0,    true, false, false,  false, false, -1,    {0, 0}};
+                         0,    true, false, false,  false, false, -1,    0, true, {0, 0}};
     for (int i = 1; i + 1 < argc; i += 2) {
         if (strcmp(argv[i], "--daemon") == 0)
             o.daemon = argv[i + 1];
@@ -747,6 +756,10 @@ int main(int argc, char **argv)
             o.status = strcmp(argv[i + 1], "no") != 0;
         else if (strcmp(argv[i], "--purge") == 0)
             o.purge = atol(argv[i + 1]);
+        else if (strcmp(argv[i], "--purge-due") == 0)
+            o.purge_due = strcmp(argv[i + 1], "no") != 0;
+        else if (strcmp(argv[i], "--purge-slice") == 0)
+            o.purge_slice = atoi(argv[i + 1]);
         else if (strcmp(argv[i], "--ids") == 0)
             o.pseudonyms = strcmp(argv[i + 1], "pseudonyms") == 0  ? true
                            : strcmp(argv[i + 1], "ascending") == 0 ? false
@@ -759,7 +772,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "usage: parcours-bench --daemon PATH [--clients N] [--window W] "
                         "[--events E] [--beneficiaries M] [--durable yes|no] [--batch-max B] "
                         "[--subscribers S] [--stalled yes|no] [--curve yes|no] "
-                        "[--backup yes|no] [--status yes|no] [--ids ascending|pseudonyms] [--purge N]\n");
+                        "[--backup yes|no] [--status yes|no] [--ids ascending|pseudonyms] [--purge N] [--purge-due yes|no] [--purge-slice S]\n");
         return 2;
     }
     {
@@ -863,13 +876,14 @@ int main(int argc, char **argv)
            o.clients, o.window, acked, o.beneficiaries, o.pseudonyms ? "pseudonym" : "ascending",
            o.durable ? "yes" : "no", o.curve ? "yes" : "no");
     printf("  events/s        %.0f\n", (double)acked / seconds);
-    if (o.purge > 0)
+    if (o.purge > 0 && o.purge_due)
         printf("  purge           %ld pathways past retention preloaded, %ld due when the load "
                "began, %ld destroyed during it (%.0f/s)\n",
                preloaded, due_before, due_before - due_after,
                seconds > 0 ? (double)(due_before - due_after) / seconds : 0);
-    else if (o.purge == 0)
-        printf("  purge           running, nothing past retention\n");
+    else if (o.purge >= 0)
+        printf("  purge           running, %ld pathways preloaded, none past retention\n",
+               preloaded);
     printf("  ack latency ms  p50 %.2f  p99 %.2f  p99.9 %.2f  max %.2f\n",
            percentile_ms(all, n, 0.50), percentile_ms(all, n, 0.99), percentile_ms(all, n, 0.999),
            n ? (double)all[n - 1] / 1e6 : 0);
