@@ -7,6 +7,8 @@
 #include <string.h>
 
 #include "admin_apply.h"
+#include "audit.h"
+#include "identifier.h"
 #include "backup.h"
 #include "log.h"
 #include "router.h"
@@ -40,6 +42,64 @@ static void admin_backup_reply(void *ctx, const void *identity, size_t identity_
     admin_reply_send(ctx, identity, identity_len, reply);
 }
 
+/* The name of the command, as the journal writes it. */
+static const char *admin_command_name(const Parcours__V1__AdminRequest *req)
+{
+    if (req == NULL)
+        return "unreadable request";
+    const ProtobufCEnumValue *v = protobuf_c_enum_descriptor_get_value(
+        &parcours__v1__admin_command__descriptor, (int)req->command);
+    return v != NULL ? v->name + strlen("ADMIN_COMMAND_") : "unknown command";
+}
+
+/* Who asked: a local parcoursctl by the uid the ipc socket's peer credentials give (the
+ * socket is owner-only, so the daemon's user or root), a remote one by its admin key. */
+static void admin_operator(const router_message_t *m, char *out, size_t size)
+{
+    unsigned uid, gid, pid;
+    /* On a unix socket libzmq gives "<name>:<uid>:<gid>:<pid>" (SO_PEERCRED). */
+    const char *c3 = strrchr(m->peer, ':');
+    const char *c2 = NULL, *c1 = NULL;
+    for (const char *p = m->peer; c3 != NULL && p < c3; p++)
+        if (*p == ':') {
+            c1 = c2;
+            c2 = p;
+        }
+    if (c1 != NULL && m->user[0] == '\0' && sscanf(c1, ":%u:%u:%u", &uid, &gid, &pid) == 3)
+        snprintf(out, size, "uid:%u pid:%u", uid, pid);
+    else if (m->user[0] != '\0')
+        snprintf(out, size, "%s from %s", m->user, m->peer[0] ? m->peer : "?");
+    else
+        snprintf(out, size, "%s", m->peer[0] ? m->peer : "unknown");
+}
+
+/*
+ * Journals the request before its answer goes (G12): every command, with who asked, the
+ * person it was about by their keyed hash, and whether it was answered. A backup is journaled
+ * when it starts, not part by part. A read the journal cannot record is not answered.
+ */
+static bool admin_journal(admin_t *a, const router_message_t *m, admin_decision_t *d)
+{
+    const Parcours__V1__AdminRequest *req = d->request;
+    if (req != NULL && req->command == PARCOURS__V1__ADMIN_COMMAND__ADMIN_COMMAND_BACKUP &&
+        (req->backup_token != 0 || req->backup_offset != 0))
+        return true;
+    char who[192], subject[64] = "-", err[256];
+    admin_operator(m, who, sizeof(who));
+    if (req != NULL && req->beneficiary_id != NULL && identifier_valid(req->beneficiary_id)) {
+        uint8_t hash[STORE_HASH_SIZE];
+        store_id_hash(a->sources->store, req->beneficiary_id, hash);
+        snprintf(subject, sizeof(subject), "person:%02x%02x%02x%02x%02x%02x%02x%02x", hash[0],
+                 hash[1], hash[2], hash[3], hash[4], hash[5], hash[6], hash[7]);
+    }
+    const char *outcome = d->backup != NULL ? "started" : d->reply.ok ? "answered" : "refused";
+    if (audit_append(a->sources->audit, who, admin_command_name(req), subject, outcome, err,
+                     sizeof(err)) == 0)
+        return true;
+    log_error("admin: %s; the request of %s was not answered", err, who);
+    return false;
+}
+
 static void admin_on_readable(router_t *r, void *ctx)
 {
     admin_t *a = ctx;
@@ -51,7 +111,13 @@ static void admin_on_readable(router_t *r, void *ctx)
                       : -1;
         admin_decision_t d;
         admin_apply(a->sources, backup_stats(a->backup), frame, len, &d);
-        if (d.backup != NULL)
+        bool journaled = admin_journal(a, &m, &d);
+        if (!journaled) {
+            Parcours__V1__AdminReply refused = PARCOURS__V1__ADMIN_REPLY__INIT;
+            refused.error = "The access journal cannot be written: nothing is answered until it "
+                            "can.";
+            admin_reply_send(a, m.identity, m.identity_len, &refused);
+        } else if (d.backup != NULL)
             backup_request(a->backup, m.identity, m.identity_len, d.backup);
         else
             admin_reply_send(a, m.identity, m.identity_len, &d.reply);
@@ -91,6 +157,7 @@ int admin_new(struct event_base *base, void *zmq_context, const char *endpoint,
         .max_message = ADMIN_REQUEST_MAX,
         .linger_ms = 0,
         .owner_only = ipc,
+        .peer_address = true, /* who asked, for the journal */
     };
     if (router_new(base, zmq_context, &o, admin_on_readable, a, &a->router, err, errlen) != 0)
         goto fail;

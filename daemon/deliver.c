@@ -1,6 +1,8 @@
 /* deliver.c: the partners' notification streams, read from their outboxes. */
 #include "deliver.h"
 
+#include "audit.h"
+
 #include <errno.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -43,6 +45,7 @@ typedef struct subscriber {
 
 struct deliver {
     router_t *router;
+    struct audit *audit;
     store_t *store;
     uint64_t stream_id; /* the store's, fixed while it is open */
     const partners_t *partners;
@@ -372,6 +375,14 @@ static void deliver_subscribe(deliver_t *d, const uint8_t *identity, size_t iden
     s->next = from;
     s->serial = ++d->serial;
     s->last_sent_ms = clock_monotonic_ms();
+    if (d->audit != NULL) {
+        char detail[64], err[256];
+        snprintf(detail, sizeof(detail), "from partner_seq %llu, window %u",
+                 (unsigned long long)from, (unsigned)window);
+        if (audit_append(d->audit, partner->id, "SUBSCRIBE", partner->id, detail, err,
+                         sizeof(err)) != 0)
+            log_error("deliver: %s", err);
+    }
 
     Parcours__V1__Subscribed ok = PARCOURS__V1__SUBSCRIBED__INIT;
     Parcours__V1__DeliverReply reply = PARCOURS__V1__DELIVER_REPLY__INIT;
@@ -504,6 +515,7 @@ int deliver_new(struct event_base *base, void *zmq_context, store_t *store,
      * peer vanished without a word (a cut network, a dead machine); the Heartbeat frames then
      * find it gone. */
     d->heartbeat_ms = 1000 * (int64_t)(options->heartbeat_s ? options->heartbeat_s : 10);
+    d->audit = options->audit;
     router_options_t o = {
         .name = "deliver",
         .endpoint = options->endpoint,

@@ -32,6 +32,7 @@ typedef struct deliver_options {
     unsigned heartbeat_s;      /* a subscriber sent nothing this long gets a Heartbeat (10) */
     const uint8_t *secret_key; /* the daemon's CURVE secret key (32 bytes), or NULL for none */
     int64_t active_ms;         /* [retention] active period: older pathways are archived */
+    struct audit *audit;       /* the access journal: each subscription is recorded (G12) */
 } deliver_options_t;
 
 /*

@@ -24,6 +24,8 @@
 #include "clock.h"
 #include "config.h"
 #include "deliver.h"
+#include "partners.h"
+#include "audit.h"
 #include "erasure.h"
 #include "retention.h"
 #include "http.h"
@@ -127,6 +129,26 @@ static void on_reload_signal(evutil_socket_t signal_number, short what, void *ar
         return;
     }
     bool revoked = partners_keys_revoked(d->partners, fresh);
+    /* What changed, for the journal: the partners added and removed, and any key revoked. */
+    char detail[AUDIT_FIELD_MAX + 1], err[256];
+    size_t used = (size_t)snprintf(detail, sizeof(detail), "%zu partners (were %zu); added",
+                                   partners_count(fresh), partners_count(d->partners));
+    for (size_t i = 0; i < partners_count(fresh) && used < sizeof(detail); i++)
+        if (partners_find(d->partners, partners_at(fresh, i)->id) == NULL)
+            used += (size_t)snprintf(detail + used, sizeof(detail) - used, " %s",
+                                     partners_at(fresh, i)->id);
+    if (used < sizeof(detail))
+        used += (size_t)snprintf(detail + used, sizeof(detail) - used, "; removed");
+    for (size_t i = 0; i < partners_count(d->partners) && used < sizeof(detail); i++)
+        if (partners_find(fresh, partners_at(d->partners, i)->id) == NULL)
+            used += (size_t)snprintf(detail + used, sizeof(detail) - used, " %s",
+                                     partners_at(d->partners, i)->id);
+    if (used < sizeof(detail))
+        snprintf(detail + used, sizeof(detail) - used, "; %s",
+                 revoked ? "a key revoked" : "no key revoked");
+    if (audit_append(d->sources.audit, "SIGHUP", "RELOAD", d->config->partners_file, detail, err,
+                     sizeof(err)) != 0)
+        log_error("reload: %s", err);
     ingest_set_partners(d->ingest, fresh);
     deliver_set_partners(d->deliver, fresh);
     d->sources.partners = fresh;
@@ -295,11 +317,19 @@ int main(int argc, char **argv)
     if (ingest_new(d.base, zmq_context, store, partners, &ingest_options, &d.ingest, err,
                    sizeof(err)) != 0)
         fatal("%s", err);
+    /* The access journal first: nothing an operator or a partner does goes unrecorded. */
+    audit_t *audit = NULL;
+    if (audit_open(config.journal_path, (unsigned)config.journal_keep_days, &audit, err,
+                   sizeof(err)) != 0)
+        fatal("%s", err);
+    if (audit_append(audit, "parcoursd", "START", "-", PARCOURS_VERSION, err, sizeof(err)) != 0)
+        fatal("%s", err);
     deliver_options_t deliver_options = {
         .endpoint = config.deliver_endpoint,
         .heartbeat_s = (unsigned)config.deliver_heartbeat_interval,
         .secret_key = secret,
         .active_ms = (int64_t)config.retention_active_days * 86400000,
+        .audit = audit,
     };
     if (deliver_new(d.base, zmq_context, store, partners, &deliver_options, &d.deliver, err,
                     sizeof(err)) != 0)
@@ -316,7 +346,8 @@ int main(int argc, char **argv)
                                    clock_monotonic_ms(),
                                    config.store_erased_register,
                                    (int64_t)config.retention_active_days * 86400000,
-                                   (int64_t)config.retention_archive_days * 86400000};
+                                   (int64_t)config.retention_archive_days * 86400000,
+                                   audit};
     if (admin_new(d.base, zmq_context, config.admin_endpoint, secret, &d.sources,
                   (unsigned)config.admin_backup_idle_timeout, &d.admin, err, sizeof(err)) != 0)
         fatal("%s", err);
@@ -371,6 +402,7 @@ int main(int argc, char **argv)
     zmq_ctx_term(zmq_context);
     event_base_free(d.base);
     store_close(&store);
+    audit_close(&d.sources.audit);
     partners_destroy(&d.partners);
     if (d.exit_code != 0)
         log_info("parcoursd stopped: the store was unusable");

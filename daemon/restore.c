@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "audit.h"
 #include "clock.h"
 #include "erased_register.h"
 #include "store.h"
@@ -106,6 +107,20 @@ int restore_run(const config_t *config, const char *backup)
                 backup, store_strerror(rc));
         return restore_undo(config->store_path);
     }
+    /* The restore is journaled, with who ran it (G12). */
+    audit_t *audit = NULL;
+    char who[32], detail[AUDIT_FIELD_MAX + 1];
+    snprintf(who, sizeof(who), "uid:%u", (unsigned)getuid());
+    snprintf(detail, sizeof(detail), "%s: last seq %llu; %zu erased again by the register", backup,
+             (unsigned long long)info.last_seq, erased);
+    if (audit_open(config->journal_path, (unsigned)config->journal_keep_days, &audit, err,
+                   sizeof(err)) != 0 ||
+        audit_append(audit, who, "RESTORE", config->store_path, detail, err, sizeof(err)) != 0) {
+        audit_close(&audit);
+        fprintf(stderr, "parcoursd: %s; nothing was restored\n", err);
+        return restore_undo(config->store_path);
+    }
+    audit_close(&audit);
     /* Run as root, the restore must not leave root's files where the daemon's user has to
      * open them: they take the owner of the data directory (systemd's dynamic user keeps the
      * UID that owns it, and does not look inside a directory it already owns). */

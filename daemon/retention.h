@@ -10,8 +10,8 @@
  * each its own batch, committed only when it destroyed something: reading a slice's clocks
  * unseals nothing, and a slice costs ingest at most two fsyncs a second (the batch's, and the
  * vault's for the keys it zeroed), so ingest's batches go on between slices. With the default
- * of 1,024, a pass over a million pathways takes about 17 minutes. A pass that destroyed something is logged.
- * retention_survey is the dry run.
+ * of 1,024, a pass over a million pathways takes about 17 minutes. A pass that destroyed something
+ * is logged. retention_survey is the dry run.
  */
 #ifndef PARCOURS_RETENTION_H
 #define PARCOURS_RETENTION_H

@@ -26,6 +26,7 @@ typedef struct daemon_sources {
     int64_t started_at_ms;         /* CLOCK_MONOTONIC, for the uptime */
     const char *erased_register;   /* [store] erased_register */
     int64_t active_ms, archive_ms; /* [retention] active_days and archive_days, in ms */
+    struct audit *audit;           /* the access journal (audit.h) */
 } daemon_sources_t;
 
 #endif

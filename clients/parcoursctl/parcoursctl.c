@@ -16,6 +16,7 @@
 #include <strings.h>
 #include <unistd.h>
 
+#include "audit.h"
 #include "parcours.h"
 #include "print.h"
 
@@ -38,6 +39,7 @@ static int cmd_partners(ctl_t *ctl, int argc, char **argv);
 static int cmd_erase(ctl_t *ctl, int argc, char **argv);
 static int cmd_purge(ctl_t *ctl, int argc, char **argv);
 static int cmd_hold(ctl_t *ctl, int argc, char **argv);
+static int cmd_journal(ctl_t *ctl, int argc, char **argv);
 static int cmd_help(ctl_t *ctl, int argc, char **argv);
 
 static const command_t commands[] = {
@@ -52,6 +54,9 @@ static const command_t commands[] = {
     {"purge", cmd_purge, "purge --dry-run [--json]",
      "the retention's dry run: pathways active, archived, held, and due for destruction\n"
      "      (listed); the purge itself runs in the daemon"},
+    {"journal", cmd_journal, "journal verify [DIR] [--json]",
+     "verify the access journal's chain (DIR, or [journal] path of -c FILE): whole, or the\n"
+     "      first record that does not hold; run where the journal's files can be read"},
     {"hold", cmd_hold, "hold BENEFICIARY --set|--lift [--json]",
      "set or lift a litigation hold: the retention then neither archives nor destroys it"},
     {"emit", cmd_emit,
@@ -647,6 +652,102 @@ static int cmd_hold(ctl_t *ctl, int argc, char **argv)
                set ? "neither archives nor destroys" : "runs again on");
     parcours__v1__admin_reply__free_unpacked(reply, NULL);
     return CTL_EXIT_OK;
+}
+
+typedef struct journal_config {
+    char store[CTL_PATH_MAX], journal[CTL_PATH_MAX];
+} journal_config_t;
+
+static int journal_config_entry(void *ctx, const char *section, const char *name, const char *value)
+{
+    journal_config_t *c = ctx;
+    if (strcmp(section, "store") == 0 && strcmp(name, "path") == 0)
+        snprintf(c->store, sizeof(c->store), "%s", value);
+    else if (strcmp(section, "journal") == 0 && strcmp(name, "path") == 0)
+        snprintf(c->journal, sizeof(c->journal), "%s", value);
+    return 1;
+}
+
+static int cmd_journal(ctl_t *ctl, int argc, char **argv)
+{
+    const char *dir = NULL;
+    bool verify = false;
+    for (int i = 0; i < argc; i++) {
+        int common = ctl_common_option(ctl, argc, argv, &i);
+        if (common < 0)
+            return CTL_EXIT_USAGE;
+        if (common > 0) {
+            i--;
+            continue;
+        }
+        if (strcmp(argv[i], "--json") == 0)
+            ctl->json = true;
+        else if (strcmp(argv[i], "verify") == 0 && !verify)
+            verify = true;
+        else if (argv[i][0] != '-' && verify && dir == NULL)
+            dir = argv[i];
+        else {
+            fprintf(stderr, "parcoursctl journal: unexpected argument \"%s\"\n", argv[i]);
+            ctl_usage("journal");
+            return CTL_EXIT_USAGE;
+        }
+    }
+    if (!verify) {
+        ctl_usage("journal");
+        return CTL_EXIT_USAGE;
+    }
+    /* The folder: given, or the daemon's: [journal] path, else journal beside [store] path. */
+    char found[2 * CTL_PATH_MAX + 16];
+    const char *config = ctl->config_path != NULL ? ctl->config_path : getenv("PARCOURS_CONFIG");
+    if (dir == NULL && config != NULL && config[0] != '\0') {
+        journal_config_t c = {{0}, {0}};
+        if (ini_parse(config, journal_config_entry, &c) != 0) {
+            fprintf(stderr, "parcoursctl journal: cannot read %s\n", config);
+            return CTL_EXIT_USAGE;
+        }
+        const char *slash = strrchr(config, '/');
+        int folder = slash == NULL ? 0 : (int)(slash - config);
+        const char *path = c.journal[0] != '\0' ? c.journal : c.store;
+        if (path[0] != '\0') {
+            char absolute[2 * CTL_PATH_MAX + 8];
+            if (path[0] == '/' || folder == 0)
+                snprintf(absolute, sizeof(absolute), "%s", path);
+            else
+                snprintf(absolute, sizeof(absolute), "%.*s/%s", folder, config, path);
+            if (c.journal[0] != '\0') {
+                snprintf(found, sizeof(found), "%s", absolute);
+            } else {
+                char *last = strrchr(absolute, '/');
+                if (last != NULL && last != absolute)
+                    *last = '\0';
+                snprintf(found, sizeof(found), "%s/journal", last != NULL ? absolute : ".");
+            }
+            dir = found;
+        }
+    }
+    if (dir == NULL) {
+        fprintf(stderr, "parcoursctl journal verify: give the journal's folder, or -c the "
+                        "daemon's configuration\n");
+        return CTL_EXIT_USAGE;
+    }
+    audit_report_t report;
+    char err[512];
+    if (audit_verify(dir, &report, err, sizeof(err)) != 0) {
+        fprintf(stderr, "parcoursctl journal verify: %s\n", err);
+        return CTL_EXIT_REJECTED;
+    }
+    if (ctl->json)
+        printf("{\"whole\":%s,\"records\":%llu,\"files\":%zu,\"last_hash\":\"%s\"%s%s%s}\n",
+               report.whole ? "true" : "false", (unsigned long long)report.records, report.files,
+               report.last_hash, report.whole ? "" : ",\"first_broken\":\"",
+               report.whole ? "" : report.first_broken, report.whole ? "" : "\"");
+    else if (report.whole)
+        printf("journal %s is whole: %llu records in %zu files, last hash %s\n", dir,
+               (unsigned long long)report.records, report.files, report.last_hash);
+    else
+        printf("journal %s is BROKEN: %s (%llu records before it hold)\n", dir, report.first_broken,
+               (unsigned long long)report.records);
+    return report.whole ? CTL_EXIT_OK : CTL_EXIT_REJECTED;
 }
 
 static int cmd_partners(ctl_t *ctl, int argc, char **argv)

@@ -97,6 +97,12 @@ static const config_key_t config_keys[] = {
      FIELD(rules_legacy_contracts_refused_from), 0, 0, "2025-01-01",
      "Day (UTC) from which a new CER or PPAE is refused: contracts starting on or after it must "
      "be contrats d'engagement (law of 18 December 2023)."},
+    {"journal", "path", CONFIG_PATH, FIELD(journal_path), 0, 0, NULL,
+     "Folder of the access journal: every admin command, reload, restore and subscription, "
+     "hash-chained (parcoursctl journal verify). Outside the data directory. Default: journal "
+     "in the parent folder of [store] path."},
+    {"journal", "keep_days", CONFIG_UINT, FIELD(journal_keep_days), 31, 36500, "365",
+     "Days the journal's monthly files are kept, then deleted whole."},
     {"retention", "active_days", CONFIG_UINT, FIELD(retention_active_days), 1, 36500, "730",
      "Days a pathway stays active after its last contact (CASF R263-8: two years), then it is "
      "archived: kept, and told to the departement alone."},
@@ -414,6 +420,18 @@ int config_load(config_t *c, const char *path, char *errors, size_t errlen)
                       : snprintf(c->store_erased_register, sizeof(c->store_erased_register),
                                  "%.*s/erased.register", parent == 1 ? 0 : parent, c->store_path);
         if (len < 0 || (size_t)len >= sizeof(c->store_erased_register)) {
+            size_t used = strlen(errors);
+            snprintf(errors + used, errlen - used, "%s: [store] path is too long\n", path);
+            n++;
+        }
+    }
+    if (c->store_path[0] != '\0' && c->journal_path[0] == '\0') {
+        const char *last = strrchr(c->store_path, '/');
+        int parent = last == NULL ? 0 : last == c->store_path ? 1 : (int)(last - c->store_path);
+        int len = parent == 0 ? snprintf(c->journal_path, sizeof(c->journal_path), "journal")
+                              : snprintf(c->journal_path, sizeof(c->journal_path), "%.*s/journal",
+                                         parent == 1 ? 0 : parent, c->store_path);
+        if (len < 0 || (size_t)len >= sizeof(c->journal_path)) {
             size_t used = strlen(errors);
             snprintf(errors + used, errlen - used, "%s: [store] path is too long\n", path);
             n++;

@@ -24,6 +24,7 @@ struct router {
     char endpoint[512];
     struct event *rebind_timer;
     unsigned rebind_tries;
+    bool peer_address;
 };
 
 static void router_on_readable(void *socket, void *ctx)
@@ -103,6 +104,7 @@ int router_new(struct event_base *base, void *zmq_context, const router_options_
                  zmq_strerror(errno));
         goto fail;
     }
+    r->peer_address = o->peer_address;
     if (router_bind(r, o->owner_only) != 0) {
         snprintf(err, errlen, "cannot bind the %s endpoint %s: %s", o->name, o->endpoint,
                  errno != 0 ? zmq_strerror(errno) : "unknown error");
@@ -149,6 +151,11 @@ bool router_receive(router_t *r, router_message_t *m, uint8_t *buf, size_t cap)
         const char *user = zap_message_user(&msg);
         if (user != NULL)
             text_copy(m->user, sizeof(m->user), user);
+        if (r->peer_address) {
+            const char *peer = zmq_msg_gets(&msg, "Peer-Address");
+            if (peer != NULL)
+                text_copy(m->peer, sizeof(m->peer), peer);
+        }
         m->len = (size_t)len;
         memcpy(buf, zmq_msg_data(&msg), m->len <= cap ? m->len : cap);
     }

@@ -34,6 +34,7 @@ typedef struct router_options {
     bool mandatory;            /* ZMQ_ROUTER_MANDATORY: a send to a gone peer says so */
     int heartbeat_ms;          /* ZMTP heartbeats (a timeout of three); 0: none */
     bool owner_only;           /* an ipc:// endpoint made under umask 0077, then mode 0600 */
+    bool peer_address;         /* fill router_message_t.peer (who acted, for the journal) */
 } router_options_t;
 
 /* One received message. frame has the first frame after the routing id: len bytes, of which
@@ -42,6 +43,8 @@ typedef struct router_message {
     uint8_t identity[ROUTER_IDENTITY_MAX];
     size_t identity_len;
     char user[PARTNERS_ID_MAX + 1]; /* the partner its connection's key is, "" without CURVE */
+    char peer[64]; /* with peer_address: the peer's address ("127.0.0.1"), or on ipc its
+                    * credentials (":uid:gid:pid"), as libzmq reads them; "" otherwise */
     size_t len;
     bool has_frame;    /* false: only a routing id came (not a request) */
     bool extra_frames; /* more frames followed the first: dropped */

@@ -727,8 +727,8 @@ static pid_t start_daemon(const bench_options_t *o, const char *dir, char *inges
 
 int main(int argc, char **argv)
 {
-    bench_options_t o = {NULL, 1,    200,   200000, 10000, true,  2000,
-                         0,    true, false, false,  false, false, -1,    0, true, {0, 0}};
+    bench_options_t o = {NULL,  1,     200,   200000, 10000, true, 2000, 0,     true,
+                         false, false, false, false,  -1,    0,    true, {0, 0}};
     for (int i = 1; i + 1 < argc; i += 2) {
         if (strcmp(argv[i], "--daemon") == 0)
             o.daemon = argv[i + 1];
@@ -772,7 +772,8 @@ int main(int argc, char **argv)
         fprintf(stderr, "usage: parcours-bench --daemon PATH [--clients N] [--window W] "
                         "[--events E] [--beneficiaries M] [--durable yes|no] [--batch-max B] "
                         "[--subscribers S] [--stalled yes|no] [--curve yes|no] "
-                        "[--backup yes|no] [--status yes|no] [--ids ascending|pseudonyms] [--purge N] [--purge-due yes|no] [--purge-slice S]\n");
+                        "[--backup yes|no] [--status yes|no] [--ids ascending|pseudonyms] [--purge "
+                        "N] [--purge-due yes|no] [--purge-slice S]\n");
         return 2;
     }
     {
