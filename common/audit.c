@@ -21,7 +21,7 @@ struct audit {
     unsigned keep_days;
     uint64_t n;    /* records so far */
     char last[65]; /* the last record's hash */
-    char month[16]; /* the file open now, YYYY-MM, "" for none */
+    char month[24]; /* the file open now, YYYY-MM, "" for none */
     int fd;
 };
 
@@ -255,7 +255,7 @@ static void audit_rotate(audit_t *a, time_t now)
     time_t limit = now - (time_t)a->keep_days * 86400;
     struct tm tm;
     gmtime_r(&limit, &tm);
-    char oldest[16];
+    char oldest[24];
     snprintf(oldest, sizeof oldest, "%04d-%02d", tm.tm_year + 1900, tm.tm_mon + 1);
     size_t n;
     char **files = audit_files(a->dir, &n);
@@ -286,7 +286,7 @@ int audit_append(audit_t *a, const char *operator_name, const char *action, cons
     clock_gettime(CLOCK_REALTIME, &ts);
     struct tm tm;
     gmtime_r(&ts.tv_sec, &tm);
-    char month[16];
+    char month[24];
     snprintf(month, sizeof month, "%04d-%02d", tm.tm_year + 1900, tm.tm_mon + 1);
     if (a->fd < 0 || strcmp(month, a->month) != 0) {
         if (a->fd >= 0)
