@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "access.h"
 #include "clock.h"
 #include "erasure.h"
 #include "log.h"
@@ -225,7 +226,8 @@ void admin_apply(const daemon_sources_t *sources, const backup_stats_t *backups,
     bool needs_beneficiary = req->command == PARCOURS__V1__ADMIN_COMMAND__ADMIN_COMMAND_SHOW ||
                              req->command == PARCOURS__V1__ADMIN_COMMAND__ADMIN_COMMAND_HISTORY ||
                              req->command == PARCOURS__V1__ADMIN_COMMAND__ADMIN_COMMAND_ERASE ||
-                             req->command == PARCOURS__V1__ADMIN_COMMAND__ADMIN_COMMAND_HOLD;
+                             req->command == PARCOURS__V1__ADMIN_COMMAND__ADMIN_COMMAND_HOLD ||
+                             req->command == PARCOURS__V1__ADMIN_COMMAND__ADMIN_COMMAND_EXPORT;
     if (needs_beneficiary && !identifier_valid(req->beneficiary_id)) {
         admin_error(reply, "beneficiary_id must be 1 to 64 characters among A-Z a-z 0-9 . _ : -");
         return;
@@ -264,6 +266,13 @@ void admin_apply(const daemon_sources_t *sources, const backup_stats_t *backups,
         else
             reply->survey = &d->survey;
         return;
+    case PARCOURS__V1__ADMIN_COMMAND__ADMIN_COMMAND_EXPORT:
+        if (access_export(sources->store, req->beneficiary_id, &d->person_export, d->error,
+                          sizeof(d->error)) != 0)
+            admin_error(reply, d->error);
+        else
+            reply->person_export = &d->person_export;
+        return;
     case PARCOURS__V1__ADMIN_COMMAND__ADMIN_COMMAND_HOLD:
         rc = admin_hold(sources, req->beneficiary_id, req->hold);
         break;
@@ -293,6 +302,7 @@ void admin_apply(const daemon_sources_t *sources, const backup_stats_t *backups,
 void admin_decision_clear(admin_decision_t *d)
 {
     retention_survey_clear(&d->survey);
+    access_export_clear(&d->person_export);
     admin_history_free(&d->reply);
     admin_partners_free(&d->reply);
     admin_status_free(&d->status);

@@ -33,14 +33,15 @@ typedef struct admin_status {
 
 /* The answer to one request. Everything in it is valid until admin_decision_clear(). */
 typedef struct admin_decision {
-    Parcours__V1__AdminReply reply;      /* to send, unless backup is set */
-    Parcours__V1__AdminRequest *backup;  /* a BACKUP request, for backup_request() */
-    Parcours__V1__AdminRequest *request; /* the request decoded, or NULL */
-    admin_status_t status;               /* what reply.status points into */
-    Parcours__V1__Pathway *pathway;      /* what reply.pathway points to */
-    Parcours__V1__Erased erased;         /* what reply.erased points to */
-    Parcours__V1__PurgeSurvey survey;    /* what reply.survey points to */
-    char error[256];                     /* what reply.error may point to */
+    Parcours__V1__AdminReply reply;           /* to send, unless backup is set */
+    Parcours__V1__AdminRequest *backup;       /* a BACKUP request, for backup_request() */
+    Parcours__V1__AdminRequest *request;      /* the request decoded, or NULL */
+    admin_status_t status;                    /* what reply.status points into */
+    Parcours__V1__Pathway *pathway;           /* what reply.pathway points to */
+    Parcours__V1__Erased erased;              /* what reply.erased points to */
+    Parcours__V1__PurgeSurvey survey;         /* what reply.survey points to */
+    Parcours__V1__PersonExport person_export; /* what reply.person_export points to */
+    char error[256];                          /* what reply.error may point to */
 } admin_decision_t;
 
 /*

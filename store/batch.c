@@ -1042,3 +1042,17 @@ int store_batch_purge(store_batch_t *b, uint8_t cursor[STORE_HASH_SIZE], size_t 
         store_batch_fail(b, rc);
     return rc;
 }
+
+int store_batch_ack_mark(store_batch_t *b, const char *partner_id, uint64_t up_to, int64_t at)
+{
+    int rc = store_batch_usable(b);
+    if (rc != STORE_OK)
+        return rc;
+    size_t len = store_id_len(partner_id);
+    if (len == 0)
+        return STORE_EINVAL;
+    uint8_t key[RECORD_KEY_MAX], value[8];
+    size_t key_len = record_outbox_key(key, partner_id, len, up_to);
+    record_u64_encode(value, (uint64_t)at);
+    return store_batch_put(b, b->store->acks, key, key_len, value, sizeof value, 0);
+}

@@ -591,3 +591,32 @@ int store_retention_survey(store_t *s, int64_t archive_before, int64_t destroy_b
     mdb_txn_abort(txn);
     return rc;
 }
+
+int store_ack_time(store_t *s, const char *partner_id, uint64_t partner_seq, int64_t *at)
+{
+    size_t len = store_id_len(partner_id);
+    if (s == NULL || len == 0 || at == NULL)
+        return STORE_EINVAL;
+    *at = 0;
+    MDB_txn *txn;
+    int rc = store_txn_begin(s, MDB_RDONLY, &txn);
+    if (rc != STORE_OK)
+        return rc;
+    MDB_cursor *c;
+    int mrc = mdb_cursor_open(txn, s->acks, &c);
+    if (mrc == MDB_SUCCESS) {
+        uint8_t buf[RECORD_KEY_MAX];
+        MDB_val key = {record_outbox_key(buf, partner_id, len, partner_seq), buf}, value;
+        mrc = mdb_cursor_get(c, &key, &value, MDB_SET_RANGE);
+        uint64_t up_to, t;
+        if (mrc == MDB_SUCCESS &&
+            record_outbox_key_match(key.mv_data, key.mv_size, partner_id, len, &up_to) &&
+            record_u64_decode(value.mv_data, value.mv_size, &t) == STORE_OK)
+            *at = (int64_t)t;
+        if (mrc == MDB_NOTFOUND)
+            mrc = MDB_SUCCESS;
+        mdb_cursor_close(c);
+    }
+    mdb_txn_abort(txn);
+    return store_error_from_mdb(mrc);
+}

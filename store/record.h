@@ -15,12 +15,16 @@
  *   dedupe    key partner_id, 0x00, event_id; value u64 seq
  *   pathways  key the keyed hash of beneficiary_id (VAULT_HASH_SIZE bytes); value u8 format (2),
  *             u8 flags (RECORD_PATHWAY_FLAG_*), u16 reserved, u32 slot, i64 last contact (the
- *             retention clock, in clear so that the purge reads no personal byte), then sealed(u8
- * 1, u32 length L, L bytes of a packed parcours.v1.Pathway, then the beneficiary's seqs as u64,
- * oldest first). Associated data: the key. outbox    key partner_id, 0x00, partner_seq as u64
- * BIG-endian, so that a partner's entries sort by partner_seq; value u64 seq cursors   key
- * partner_id; value u64 partner_seq shred     key u32 slot: vault slots a committed destruction
- * must still zero (done right after the commit, and again at open after a crash); value empty
+ *             retention clock, in clear so that the purge reads no personal byte),
+ *             then sealed(u8 1, u32 length L, L bytes of a packed parcours.v1.Pathway, then the
+ *             beneficiary's seqs as u64, oldest first). Associated data: the key.
+ *   outbox    key partner_id, 0x00, partner_seq as u64 BIG-endian, so that a partner's entries
+ *             sort by partner_seq; value u64 seq
+ *   cursors   key partner_id; value u64 partner_seq
+ *   acks      key partner_id, 0x00, up_to as u64 BIG-endian (as outbox); value i64 unix ms: the
+ *             partner had acknowledged up to up_to by then (a mark a minute at most)
+ *   shred     key u32 slot: vault slots a committed destruction must still zero (done right
+ *             after the commit, and again at open after a crash); value empty
  *   notices   key u64 seq of an Erasure notice; value u32 slot: the notice's own key, destroyed
  *             once every partner it went to has acknowledged it
  *   meta      "schema" -> u32, "last_seq" -> u64, "vault_next" -> u32 (the next slot to hand

@@ -380,6 +380,7 @@ static int store_databases_open(store_t *s)
         {"cursors", 0, &s->cursors},
         {"shred", MDB_INTEGERKEY, &s->shred},
         {"notices", MDB_INTEGERKEY, &s->notices},
+        {"acks", 0, &s->acks},
         {"meta", 0, &s->meta},
     };
     int mrc = MDB_SUCCESS;
@@ -495,6 +496,7 @@ static const struct {
     {"cursors", 0},
     {"shred", MDB_INTEGERKEY},
     {"notices", MDB_INTEGERKEY},
+    {"acks", 0},
     {"meta", 0},
 };
 

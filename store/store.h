@@ -294,6 +294,14 @@ int store_outbox_foreach(store_t *s, const char *partner_id, uint64_t from, stor
 /* A partner's delivery cursor (0 when it never acknowledged). */
 int store_cursor_get(store_t *s, const char *partner_id, uint64_t *up_to);
 
+/* Records that partner_id had acknowledged everything up to up_to at `at` (unix ms): the marks
+ * from which store_ack_time tells when a notification was acknowledged (the right of access). */
+int store_batch_ack_mark(store_batch_t *b, const char *partner_id, uint64_t up_to, int64_t at);
+
+/* When partner_id had acknowledged partner_seq: the time of the first mark at or past it, 0
+ * when none is yet. */
+int store_ack_time(store_t *s, const char *partner_id, uint64_t partner_seq, int64_t *at);
+
 /* Calls fn for each partner told of the event at seq, with the partner_seq it was told at, in the
  * order they were told. STORE_ENOTFOUND (no such seq), or STORE_OK for a tombstone (no one).
  * fn must not call the store. */

@@ -19,14 +19,14 @@
 #include "store.h"
 #include "vault.h"
 
-#define STORE_DB_COUNT              8
+#define STORE_DB_COUNT              9
 #define STORE_DEFAULT_INITIAL       ((size_t)64 << 20)
 #define STORE_DEFAULT_MAX           ((size_t)16 << 30)
 #define STORE_DEFAULT_COPY_HEADROOM ((size_t)1 << 30)
 
 struct store {
     MDB_env *env;
-    MDB_dbi log, dedupe, pathways, outbox, cursors, shred, notices, meta;
+    MDB_dbi log, dedupe, pathways, outbox, cursors, shred, notices, acks, meta;
     vault_t *vault;      /* the per-person keys (vault.h) */
     uint32_t vault_next; /* meta "vault_next" as last committed: the next slot to hand out */
     uint8_t *plain;      /* what read.c unseals into: valid until the next read */

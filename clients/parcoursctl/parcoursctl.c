@@ -40,6 +40,7 @@ static int cmd_erase(ctl_t *ctl, int argc, char **argv);
 static int cmd_purge(ctl_t *ctl, int argc, char **argv);
 static int cmd_hold(ctl_t *ctl, int argc, char **argv);
 static int cmd_journal(ctl_t *ctl, int argc, char **argv);
+static int cmd_export(ctl_t *ctl, int argc, char **argv);
 static int cmd_help(ctl_t *ctl, int argc, char **argv);
 
 static const command_t commands[] = {
@@ -51,6 +52,9 @@ static const command_t commands[] = {
      "erase BENEFICIARY --reason request|unlawful|wrong-person|court-order [--yes] [--json]",
      "destroy one person now: pathway, events, what partners were told; each partner told of\n"
      "      them gets an Erasure notice. Asks for the id again unless --yes"},
+    {"export", cmd_export, "export BENEFICIARY [--json]",
+     "everything held about one person (RGPD art. 15): pathway, events, and for each the\n"
+     "      partners told and when they had acknowledged it"},
     {"purge", cmd_purge, "purge --dry-run [--json]",
      "the retention's dry run: pathways active, archived, held, and due for destruction\n"
      "      (listed); the purge itself runs in the daemon"},
@@ -562,6 +566,23 @@ static int cmd_erase(ctl_t *ctl, int argc, char **argv)
     else
         printf("erased: %u events are now tombstones; %u partners were sent an Erasure notice\n",
                reply->erased->events, reply->erased->partners_told);
+    parcours__v1__admin_reply__free_unpacked(reply, NULL);
+    return CTL_EXIT_OK;
+}
+
+static int cmd_export(ctl_t *ctl, int argc, char **argv)
+{
+    const char *beneficiary;
+    Parcours__V1__AdminReply *reply;
+    if (ctl_read_args(ctl, "export", argc, argv, &beneficiary, 1) != 0)
+        return CTL_EXIT_USAGE;
+    int status =
+        admin_ask(ctl, PARCOURS__V1__ADMIN_COMMAND__ADMIN_COMMAND_EXPORT, beneficiary, &reply);
+    if (status != CTL_EXIT_OK)
+        return status;
+    if (reply->person_export == NULL)
+        return admin_incomplete(reply);
+    print_export(reply->person_export, ctl->json);
     parcours__v1__admin_reply__free_unpacked(reply, NULL);
     return CTL_EXIT_OK;
 }

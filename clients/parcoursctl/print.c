@@ -697,3 +697,43 @@ void print_survey(const Parcours__V1__PurgeSurvey *s, bool json)
     if (s->n_candidates < s->due)
         printf("  (%" PRIu64 " more not listed)\n", s->due - s->n_candidates);
 }
+
+void print_export(const Parcours__V1__PersonExport *x, bool json)
+{
+    if (json) {
+        jsonwriter_t *w = jsonwriter_new(stdout);
+        if (w == NULL)
+            return;
+        json_message(w, &x->base);
+        jsonwriter_destroy(&w);
+        fputc('\n', stdout);
+        return;
+    }
+    char when[FIELDS_TIME_MAX], acked[FIELDS_TIME_MAX], text[TEXT_MAX];
+    fields_time_format(x->exported_at, when);
+    printf("Everything Parcours holds about this person, exported %s\n\n", when);
+    if (x->pathway != NULL)
+        print_pathway(x->pathway, false);
+    printf("\n%zu events:\n", x->n_events);
+    for (size_t i = 0; i < x->n_events; i++) {
+        const Parcours__V1__ExportedEvent *e = x->events[i];
+        fields_time_format(e->committed_at, when);
+        const char *type = e->event != NULL ? fields_payload_name(e->event) : "(withdrawn)";
+        char details[TEXT_MAX] = "";
+        size_t used = 0;
+        const ProtobufCMessage *payload = e->event != NULL ? fields_payload(e->event) : NULL;
+        if (payload != NULL)
+            text_message(payload, details, sizeof(details), &used);
+        printf("  seq %-8" PRIu64 "  %-24s  %-21s  by %s  %s\n", e->seq, when, type,
+               e->event != NULL ? clean(e->event->partner_id, text, sizeof(text)) : "-", details);
+        for (size_t t = 0; t < e->n_told; t++) {
+            const Parcours__V1__ExportedDelivery *d = e->told[t];
+            if (d->acknowledged_by != 0)
+                fields_time_format(d->acknowledged_by, acked);
+            printf("      told %-20s  partner_seq %-8" PRIu64 "  %s%s\n",
+                   clean(d->partner_id, text, sizeof(text)), d->partner_seq,
+                   d->acknowledged_by != 0 ? "acknowledged by " : "not acknowledged yet",
+                   d->acknowledged_by != 0 ? acked : "");
+        }
+    }
+}

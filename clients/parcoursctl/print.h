@@ -54,4 +54,8 @@ void print_error_json(const char *message);
 /* The retention's dry run: counts per stage, then the due pathways (or as one JSON object). */
 void print_survey(const Parcours__V1__PurgeSurvey *s, bool json);
 
+/* One person's export (the right of access): the pathway, then each event with the partners
+ * told and when they had acknowledged it; or the whole document as one JSON object. */
+void print_export(const Parcours__V1__PersonExport *e, bool json);
+
 #endif

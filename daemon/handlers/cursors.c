@@ -6,13 +6,21 @@
 #include <string.h>
 
 #include "partners.h"
+#include "clock.h"
 #include "text.h"
 
 typedef struct cursor {
     char partner_id[PARTNERS_ID_MAX + 1];
     uint64_t acked;
-    bool dirty; /* moved since the last write */
+    bool dirty;        /* moved since the last write */
+    uint64_t marked;   /* the up_to of the last acknowledgement mark written */
+    int64_t marked_at; /* when (unix ms) */
 } cursor_t;
+
+/* At most one acknowledgement mark a minute per partner: an export then says when each
+ * notification was acknowledged to the minute, and a partner acknowledging all day long costs
+ * 1,440 small records a day. */
+#define CURSORS_MARK_MS 60000
 
 /* A partner's cursor is added when it first acknowledges; a territory has a few hundred
  * partners at most, so a list is enough. */
@@ -81,24 +89,41 @@ int cursors_ack(cursors_t *c, const char *partner_id, uint64_t up_to)
     return 0;
 }
 
+/* Whether cursor u's acknowledgements since its last mark are due a mark now. */
+static bool cursor_mark_due(const cursor_t *u, int64_t now)
+{
+    return u->acked > u->marked && now - u->marked_at >= CURSORS_MARK_MS;
+}
+
 int cursors_write(cursors_t *c)
 {
+    int64_t now = clock_realtime_ms();
     bool any = false;
     for (size_t i = 0; i < c->n; i++)
-        any |= c->items[i].dirty;
+        any |= c->items[i].dirty || cursor_mark_due(&c->items[i], now);
     if (!any)
         return STORE_OK;
     store_batch_t *batch = NULL;
-    int rc = store_batch_begin(c->store, 0, &batch);
-    for (size_t i = 0; rc == STORE_OK && i < c->n; i++)
-        if (c->items[i].dirty)
-            rc = store_batch_cursor_set(batch, c->items[i].partner_id, c->items[i].acked);
+    int rc = store_batch_begin(c->store, now, &batch);
+    for (size_t i = 0; rc == STORE_OK && i < c->n; i++) {
+        cursor_t *u = &c->items[i];
+        if (u->dirty)
+            rc = store_batch_cursor_set(batch, u->partner_id, u->acked);
+        if (rc == STORE_OK && cursor_mark_due(u, now))
+            rc = store_batch_ack_mark(batch, u->partner_id, u->acked, now);
+    }
     if (rc == STORE_OK)
         rc = store_batch_commit(&batch);
     store_batch_abort(&batch);
     if (rc != STORE_OK)
         return rc;
-    for (size_t i = 0; i < c->n; i++)
-        c->items[i].dirty = false;
+    for (size_t i = 0; i < c->n; i++) {
+        cursor_t *u = &c->items[i];
+        u->dirty = false;
+        if (cursor_mark_due(u, now)) {
+            u->marked = u->acked;
+            u->marked_at = now;
+        }
+    }
     return STORE_OK;
 }
