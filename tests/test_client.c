@@ -231,6 +231,33 @@ static void write_key_file(char *path, size_t size, const char *dir, const char 
     close(fd);
 }
 
+/* HMAC-SHA-256 as RFC 4231 test case 6 gives it (a key longer than the block), and the rules
+ * an id must meet: 64 lowercase hex characters, one segment of the identifier rule. */
+static void test_pseudonym(void **state)
+{
+    (void)state;
+    uint8_t key[131];
+    memset(key, 0xaa, sizeof(key));
+    char id[PARCOURS_ID_MAX + 1];
+    assert_int_equal(parcours_pseudonym(key, sizeof(key),
+                                        "Test Using Larger Than Block-Size Key - Hash Key First",
+                                        id),
+                     PARCOURS_OK);
+    assert_string_equal(id, "60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54");
+    /* Same key, same identifier: the same id; another identifier: another. */
+    char again[PARCOURS_ID_MAX + 1], other[PARCOURS_ID_MAX + 1];
+    assert_int_equal(parcours_pseudonym(key, 32, "1850578006084", id), PARCOURS_OK);
+    assert_int_equal(parcours_pseudonym(key, 32, "1850578006084", again), PARCOURS_OK);
+    assert_int_equal(parcours_pseudonym(key, 32, "1850578006085", other), PARCOURS_OK);
+    assert_string_equal(id, again);
+    assert_string_not_equal(id, other);
+    assert_int_equal(strlen(id), 64);
+    assert_int_equal(strspn(id, "0123456789abcdef"), 64);
+    assert_int_equal(parcours_pseudonym(key, 31, "x", id), PARCOURS_EINVAL); /* a short key */
+    assert_int_equal(parcours_pseudonym(key, 32, "", id), PARCOURS_EINVAL);
+    assert_int_equal(parcours_pseudonym(NULL, 32, "x", id), PARCOURS_EINVAL);
+}
+
 static void test_keys_read(void **state)
 {
     (void)state;
@@ -757,6 +784,7 @@ int main(void)
         cmocka_unit_test(test_client_too_large),
         cmocka_unit_test(test_admin_unreachable),
         cmocka_unit_test(test_keys_read),
+        cmocka_unit_test(test_pseudonym),
         cmocka_unit_test(test_curve_options),
         cmocka_unit_test(test_jsonline_values),
         cmocka_unit_test(test_jsonline_refusals),

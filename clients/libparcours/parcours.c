@@ -18,6 +18,8 @@
  */
 #include "parcours.h"
 
+#include <sodium.h>
+
 #include <errno.h>
 #include <pthread.h>
 #include <stdbool.h>
@@ -727,4 +729,22 @@ int parcours_client_send(parcours_client_t *client, const Parcours__V1__Event *e
         if (timeout_ms >= 0 && clock_monotonic_ms() >= until)
             return PARCOURS_EUNREACHABLE;
     }
+}
+
+int parcours_pseudonym(const uint8_t *key, size_t key_len, const char *identifier,
+                       char out[PARCOURS_ID_MAX + 1])
+{
+    size_t len = identifier != NULL ? strnlen(identifier, 257) : 0;
+    if (key == NULL || key_len < 32 || len == 0 || len > 256 || out == NULL)
+        return PARCOURS_EINVAL;
+    if (sodium_init() < 0)
+        return PARCOURS_EINVAL;
+    crypto_auth_hmacsha256_state state;
+    uint8_t mac[crypto_auth_hmacsha256_BYTES];
+    crypto_auth_hmacsha256_init(&state, key, key_len);
+    crypto_auth_hmacsha256_update(&state, (const uint8_t *)identifier, len);
+    crypto_auth_hmacsha256_final(&state, mac);
+    sodium_memzero(&state, sizeof(state));
+    sodium_bin2hex(out, PARCOURS_ID_MAX + 1, mac, sizeof(mac));
+    return PARCOURS_OK;
 }

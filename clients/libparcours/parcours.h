@@ -130,6 +130,21 @@ extern "C" {
  */
 int parcours_event_id_new(char out[PARCOURS_EVENT_ID_LEN + 1]);
 
+/*
+ * Derives a beneficiary's pseudonymous id from the partner's own identifier of the person (for
+ * instance the NIR, written as every partner of the territory agrees: 13 digits, no key, no
+ * spaces): HMAC-SHA-256 under the territory's key, in lowercase hexadecimal (64 characters, one
+ * segment of the identifier rule). Every partner holding the same key derives the same id for
+ * the same person, and no NIR ever reaches Parcours. The key is the territory's secret, handed
+ * to each partner out of band (docs/personal-data.md, "Pseudonyms"); it never goes to the
+ * daemon.
+ *
+ * key: key_len bytes, at least 32. identifier: 1 to 256 bytes. out: PARCOURS_ID_MAX + 1 bytes.
+ * Returns 0, or PARCOURS_EINVAL. Thread-safe.
+ */
+int parcours_pseudonym(const uint8_t *key, size_t key_len, const char *identifier,
+                       char out[PARCOURS_ID_MAX + 1]);
+
 /* Options of a client. Zero-initialise (PARCOURS_CLIENT_OPTIONS_INIT) and set what differs:
  * every field left at 0 takes its default, so future fields keep old callers working. */
 typedef struct parcours_client_options {

@@ -9,6 +9,8 @@
  */
 #include "parcoursctl.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <ini.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -41,6 +43,8 @@ static int cmd_purge(ctl_t *ctl, int argc, char **argv);
 static int cmd_hold(ctl_t *ctl, int argc, char **argv);
 static int cmd_journal(ctl_t *ctl, int argc, char **argv);
 static int cmd_export(ctl_t *ctl, int argc, char **argv);
+static int cmd_territory_key(ctl_t *ctl, int argc, char **argv);
+static int cmd_pseudonym(ctl_t *ctl, int argc, char **argv);
 static int cmd_help(ctl_t *ctl, int argc, char **argv);
 
 static const command_t commands[] = {
@@ -79,6 +83,12 @@ static const command_t commands[] = {
     {"backup", cmd_backup, "backup DIR [--json]",
      "a hot, compacted, consistent copy of the daemon's store, taken while it serves, written\n"
      "      as DIR/data.mdb (never overwriting one); restore: see parcoursd(8)"},
+    {"territory-key", cmd_territory_key, "territory-key FILE",
+     "make the territory's pseudonym key (256 random bits, hex) in FILE, mode 0600, never\n"
+     "      overwriting one: every partner derives beneficiary ids with it"},
+    {"pseudonym", cmd_pseudonym, "pseudonym IDENTIFIER --key FILE",
+     "the beneficiary id of a person from a partner's identifier of them (e.g. the NIR):\n"
+     "      HMAC-SHA-256 under the territory key, as parcours_pseudonym() makes it"},
     {"keygen", cmd_keygen, "keygen NAME [--dir DIR]",
      "make a CURVE key pair: DIR/NAME.secret (mode 0600) and DIR/NAME.public, never\n"
      "      overwriting one; prints the partners file's line `public_key = ...`"},
@@ -567,6 +577,100 @@ static int cmd_erase(ctl_t *ctl, int argc, char **argv)
         printf("erased: %u events are now tombstones; %u partners were sent an Erasure notice\n",
                reply->erased->events, reply->erased->partners_told);
     parcours__v1__admin_reply__free_unpacked(reply, NULL);
+    return CTL_EXIT_OK;
+}
+
+static int cmd_territory_key(ctl_t *ctl, int argc, char **argv)
+{
+    (void)ctl;
+    if (argc != 1 || argv[0][0] == '-') {
+        ctl_usage("territory-key");
+        return CTL_EXIT_USAGE;
+    }
+    uint8_t key[32];
+    FILE *r = fopen("/dev/urandom", "rb");
+    if (r == NULL || fread(key, 1, sizeof(key), r) != sizeof(key)) {
+        if (r != NULL)
+            fclose(r);
+        fprintf(stderr, "parcoursctl territory-key: no randomness\n");
+        return CTL_EXIT_REJECTED;
+    }
+    fclose(r);
+    int fd = open(argv[0], O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        fprintf(stderr, "parcoursctl territory-key: %s: %s\n", argv[0], strerror(errno));
+        return CTL_EXIT_REJECTED;
+    }
+    char hex[65];
+    for (size_t i = 0; i < sizeof(key); i++)
+        snprintf(hex + 2 * i, 3, "%02x", key[i]);
+    memset(key, 0, sizeof(key));
+    int ok = dprintf(fd, "%s\n", hex) == 65 && fsync(fd) == 0;
+    memset(hex, 0, sizeof(hex));
+    if (close(fd) != 0 || !ok) {
+        fprintf(stderr, "parcoursctl territory-key: %s: cannot write\n", argv[0]);
+        unlink(argv[0]);
+        return CTL_EXIT_REJECTED;
+    }
+    printf("territory key written to %s (mode 0600): hand it to each partner of the territory "
+           "out of band; never to parcoursd\n",
+           argv[0]);
+    return CTL_EXIT_OK;
+}
+
+/* Reads a territory key file: 64 hex characters on its first line. 0 or -1 (said why). */
+static int territory_key_read(const char *path, uint8_t key[32])
+{
+    FILE *fp = fopen(path, "r");
+    char line[128];
+    if (fp == NULL || fgets(line, sizeof(line), fp) == NULL) {
+        fprintf(stderr, "parcoursctl: %s: %s\n", path, fp == NULL ? strerror(errno) : "empty");
+        if (fp != NULL)
+            fclose(fp);
+        return -1;
+    }
+    fclose(fp);
+    for (int i = 0; i < 32; i++) {
+        unsigned byte;
+        if (sscanf(line + 2 * i, "%2x", &byte) != 1) {
+            fprintf(stderr, "parcoursctl: %s: not a territory key (64 hex characters)\n", path);
+            return -1;
+        }
+        key[i] = (uint8_t)byte;
+    }
+    memset(line, 0, sizeof(line));
+    return 0;
+}
+
+static int cmd_pseudonym(ctl_t *ctl, int argc, char **argv)
+{
+    (void)ctl;
+    const char *identifier = NULL, *key_path = NULL;
+    for (int i = 0; i < argc; i++) {
+        if (strcmp(argv[i], "--key") == 0 && i + 1 < argc)
+            key_path = argv[++i];
+        else if (identifier == NULL)
+            identifier = argv[i];
+        else {
+            ctl_usage("pseudonym");
+            return CTL_EXIT_USAGE;
+        }
+    }
+    if (identifier == NULL || key_path == NULL) {
+        ctl_usage("pseudonym");
+        return CTL_EXIT_USAGE;
+    }
+    uint8_t key[32];
+    if (territory_key_read(key_path, key) != 0)
+        return CTL_EXIT_USAGE;
+    char id[PARCOURS_ID_MAX + 1];
+    int rc = parcours_pseudonym(key, sizeof(key), identifier, id);
+    memset(key, 0, sizeof(key));
+    if (rc != PARCOURS_OK) {
+        fprintf(stderr, "parcoursctl pseudonym: the identifier is 1 to 256 bytes\n");
+        return CTL_EXIT_USAGE;
+    }
+    printf("%s\n", id);
     return CTL_EXIT_OK;
 }
 

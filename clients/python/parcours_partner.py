@@ -23,6 +23,8 @@ The protobuf module is generated from the contract at build or test time:
 and DIR must be on sys.path (or set PARCOURS_PB_DIR to it).
 """
 
+import hashlib
+import hmac
 import os
 import secrets
 import stat
@@ -110,6 +112,19 @@ def _secure(sock, secret_key, server_key):
     sock.curve_secretkey = secret_key
     sock.curve_publickey = zmq.curve_public(secret_key)
     sock.curve_serverkey = server_key
+
+
+def pseudonym(territory_key, identifier):
+    """The beneficiary id of a person, from the partner's own identifier of them (for instance
+    the NIR, written as the territory agrees: 13 digits, no key, no spaces): HMAC-SHA-256 under
+    the territory's key (at least 32 bytes), in lowercase hexadecimal, as parcours_pseudonym()
+    makes it in C. Every partner with the key derives the same id; the NIR never leaves."""
+    if not isinstance(territory_key, (bytes, bytearray)) or len(territory_key) < 32:
+        raise ValueError("the territory key is at least 32 bytes")
+    raw = identifier.encode("utf-8") if isinstance(identifier, str) else bytes(identifier)
+    if not 1 <= len(raw) <= 256:
+        raise ValueError("the identifier is 1 to 256 bytes")
+    return hmac.new(bytes(territory_key), raw, hashlib.sha256).hexdigest()
 
 
 def new_event_id():

@@ -7,12 +7,14 @@ process, the way a mission locale's IT team would.
 """
 
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
 import unittest
 
-from harness import Daemon, pb
+from harness import PARCOURSCTL, Daemon, pb
 
 PYTHON_CLIENT = os.path.join(os.path.dirname(__file__), "..", "..", "clients", "python")
 EXAMPLE = os.path.join(PYTHON_CLIENT, "example_partner.py")
@@ -166,6 +168,40 @@ class PythonPartnerTest(unittest.TestCase):
         finally:
             daemon.cleanup()
 
+
+
+class PseudonymTest(unittest.TestCase):
+    """The Python twin of parcours_pseudonym() agrees with it (through parcoursctl), byte for
+    byte, and with RFC 4231: a partner in either language derives the same ids."""
+
+    def test_python_and_c_derive_the_same_ids(self):
+        sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "clients",
+                                        "python"))
+        import parcours_partner
+        self.assertEqual(
+            parcours_partner.pseudonym(b"\xaa" * 131,
+                                       "Test Using Larger Than Block-Size Key - Hash Key First"),
+            "60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54")
+        folder = tempfile.mkdtemp(prefix="parcours-pseudonym-")
+        try:
+            key_file = os.path.join(folder, "territory.key")
+            run = subprocess.run([PARCOURSCTL, "territory-key", key_file], capture_output=True,
+                                 text=True, timeout=30)
+            self.assertEqual(run.returncode, 0, run.stderr)
+            self.assertEqual(os.stat(key_file).st_mode & 0o777, 0o600)
+            again = subprocess.run([PARCOURSCTL, "territory-key", key_file],
+                                   capture_output=True, text=True, timeout=30)
+            self.assertNotEqual(again.returncode, 0)  # never overwritten
+            with open(key_file) as f:
+                key = bytes.fromhex(f.read().strip())
+            for identifier in ("1850578006084", "2991299123456", "synthetic-7"):
+                run = subprocess.run([PARCOURSCTL, "pseudonym", identifier, "--key", key_file],
+                                     capture_output=True, text=True, timeout=30)
+                self.assertEqual(run.returncode, 0, run.stderr)
+                self.assertEqual(run.stdout.strip(),
+                                 parcours_partner.pseudonym(key, identifier))
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
 
 if __name__ == "__main__":
     unittest.main(verbosity=2)
