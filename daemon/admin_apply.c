@@ -185,18 +185,24 @@ static void admin_partners_free(Parcours__V1__AdminReply *reply)
     free(reply->partners);
 }
 
-/* Sets or lifts a litigation hold, in a batch of its own. */
-static int admin_hold(const daemon_sources_t *sources, const char *beneficiary_id, bool hold)
+/* Sets or lifts a litigation hold (or the person's opposition), in a batch of its own. */
+static int admin_hold(const daemon_sources_t *sources, const char *beneficiary_id, bool on,
+                      bool opposition)
 {
     store_batch_t *batch = NULL;
     int rc = store_batch_begin(sources->store, clock_realtime_ms(), &batch);
     if (rc == STORE_OK)
-        rc = store_batch_hold(batch, beneficiary_id, hold);
+        rc = opposition ? store_batch_oppose(batch, beneficiary_id, on)
+                        : store_batch_hold(batch, beneficiary_id, on);
     if (rc == STORE_OK)
         rc = store_batch_commit(&batch);
     store_batch_abort(&batch);
-    if (rc == STORE_OK)
-        log_info("retention: a litigation hold %s on a pathway", hold ? "set" : "lifted");
+    if (rc == STORE_OK) {
+        log_info("%s %s on a pathway", opposition ? "the person's opposition" : "a litigation hold",
+                 on ? "recorded" : "lifted");
+        /* What may be delivered changed: the cached views and decisions are read again. */
+        deliver_wake(sources->deliver);
+    }
     return rc;
 }
 
@@ -227,7 +233,8 @@ void admin_apply(const daemon_sources_t *sources, const backup_stats_t *backups,
                              req->command == PARCOURS__V1__ADMIN_COMMAND__ADMIN_COMMAND_HISTORY ||
                              req->command == PARCOURS__V1__ADMIN_COMMAND__ADMIN_COMMAND_ERASE ||
                              req->command == PARCOURS__V1__ADMIN_COMMAND__ADMIN_COMMAND_HOLD ||
-                             req->command == PARCOURS__V1__ADMIN_COMMAND__ADMIN_COMMAND_EXPORT;
+                             req->command == PARCOURS__V1__ADMIN_COMMAND__ADMIN_COMMAND_EXPORT ||
+                             req->command == PARCOURS__V1__ADMIN_COMMAND__ADMIN_COMMAND_OPPOSE;
     if (needs_beneficiary && !identifier_valid(req->beneficiary_id)) {
         admin_error(reply, "beneficiary_id must be 1 to 64 characters among A-Z a-z 0-9 . _ : -");
         return;
@@ -274,7 +281,10 @@ void admin_apply(const daemon_sources_t *sources, const backup_stats_t *backups,
             reply->person_export = &d->person_export;
         return;
     case PARCOURS__V1__ADMIN_COMMAND__ADMIN_COMMAND_HOLD:
-        rc = admin_hold(sources, req->beneficiary_id, req->hold);
+        rc = admin_hold(sources, req->beneficiary_id, req->hold, false);
+        break;
+    case PARCOURS__V1__ADMIN_COMMAND__ADMIN_COMMAND_OPPOSE:
+        rc = admin_hold(sources, req->beneficiary_id, req->opposition, true);
         break;
     case PARCOURS__V1__ADMIN_COMMAND__ADMIN_COMMAND_ERASE:
         d->erased = (Parcours__V1__Erased)PARCOURS__V1__ERASED__INIT;

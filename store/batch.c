@@ -928,7 +928,20 @@ int store_batch_notices_settle(store_batch_t *b, size_t *settled)
 /* --- Retention ---------------------------------------------------------------------------------
  */
 
+/* Sets or clears one flag of a pathway's clear header. */
+static int store_batch_flag(store_batch_t *b, const char *beneficiary_id, uint8_t flag, bool on);
+
 int store_batch_hold(store_batch_t *b, const char *beneficiary_id, bool hold)
+{
+    return store_batch_flag(b, beneficiary_id, RECORD_PATHWAY_FLAG_HOLD, hold);
+}
+
+int store_batch_oppose(store_batch_t *b, const char *beneficiary_id, bool opposed)
+{
+    return store_batch_flag(b, beneficiary_id, RECORD_PATHWAY_FLAG_OPPOSED, opposed);
+}
+
+static int store_batch_flag(store_batch_t *b, const char *beneficiary_id, uint8_t flag, bool on)
 {
     int rc = store_batch_usable(b);
     if (rc != STORE_OK)
@@ -950,8 +963,7 @@ int store_batch_hold(store_batch_t *b, const char *beneficiary_id, bool hold)
     if (store_grow(&b->sealed, &b->sealed_cap, value.mv_size) != STORE_OK)
         return store_batch_fail(b, STORE_ENOMEM);
     memcpy(b->sealed, value.mv_data, value.mv_size);
-    uint8_t flags = hold ? (uint8_t)(r.flags | RECORD_PATHWAY_FLAG_HOLD)
-                         : (uint8_t)(r.flags & ~RECORD_PATHWAY_FLAG_HOLD);
+    uint8_t flags = on ? (uint8_t)(r.flags | flag) : (uint8_t)(r.flags & ~flag);
     record_pathway2_header(b->sealed, flags, r.slot, r.last_contact);
     return store_batch_put(b, b->store->pathways, k, sizeof k, b->sealed, value.mv_size, 0);
 }

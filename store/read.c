@@ -250,7 +250,7 @@ int store_pathway_get(store_t *s, const char *beneficiary_id, Parcours__V1__Path
 
 /* Reads and unseals a pathway record into s->plain: *r points into it. */
 static int store_pathway_record(store_t *s, MDB_txn *txn, const char *beneficiary_id, size_t len,
-                                record_pathway_t *r, int64_t *last_contact)
+                                record_pathway_t *r, store_pathway_meta_t *meta)
 {
     uint8_t k[VAULT_HASH_SIZE];
     store_pathway_key(s, beneficiary_id, len, k);
@@ -260,13 +260,16 @@ static int store_pathway_record(store_t *s, MDB_txn *txn, const char *beneficiar
     record_pathway2_t r2;
     if (rc == STORE_OK)
         rc = store_pathway_unseal(s, k, &value, &s->plain, &s->plain_cap, &plain_len, &r2);
-    if (rc == STORE_OK && last_contact != NULL)
-        *last_contact = r2.last_contact;
+    if (rc == STORE_OK && meta != NULL) {
+        meta->last_contact = r2.last_contact;
+        meta->held = (r2.flags & RECORD_PATHWAY_FLAG_HOLD) != 0;
+        meta->opposed = (r2.flags & RECORD_PATHWAY_FLAG_OPPOSED) != 0;
+    }
     return rc == STORE_OK ? record_pathway_decode(s->plain, plain_len, r) : rc;
 }
 
 int store_pathway_get_packed(store_t *s, const char *beneficiary_id, uint8_t **packed, size_t *len,
-                             int64_t *last_contact)
+                             store_pathway_meta_t *meta)
 {
     size_t id_len = store_id_len(beneficiary_id);
     if (s == NULL || id_len == 0 || packed == NULL || len == NULL)
@@ -278,7 +281,7 @@ int store_pathway_get_packed(store_t *s, const char *beneficiary_id, uint8_t **p
     if (rc != STORE_OK)
         return rc;
     record_pathway_t record;
-    rc = store_pathway_record(s, txn, beneficiary_id, id_len, &record, last_contact);
+    rc = store_pathway_record(s, txn, beneficiary_id, id_len, &record, meta);
     if (rc == STORE_OK) {
         *packed = malloc(record.packed_len > 0 ? record.packed_len : 1);
         if (*packed == NULL) {

@@ -102,13 +102,14 @@ int record_log_decode(const void *key, size_t key_len, const void *value, size_t
 
 /* --- Schema 3: sealed records (vault.h) ------------------------------------------------------- */
 
-#define RECORD_SEALED_FORMAT     2
-#define RECORD_LOG_EVENT         0 /* a partner's event */
-#define RECORD_LOG_ERASURE       1 /* an Erasure notice (raw is a packed parcours.v1.Erasure) */
-#define RECORD_LOG_TOMBSTONE     2 /* what is left of a destroyed event: seq, type, dates */
-#define RECORD_LOG2_HEADER       24
-#define RECORD_PATHWAY2_HEADER   16
-#define RECORD_PATHWAY_FLAG_HOLD 0x01 /* a litigation hold: retention does not run */
+#define RECORD_SEALED_FORMAT        2
+#define RECORD_LOG_EVENT            0 /* a partner's event */
+#define RECORD_LOG_ERASURE          1 /* an Erasure notice (raw is a packed parcours.v1.Erasure) */
+#define RECORD_LOG_TOMBSTONE        2 /* what is left of a destroyed event: seq, type, dates */
+#define RECORD_LOG2_HEADER          24
+#define RECORD_PATHWAY2_HEADER      16
+#define RECORD_PATHWAY_FLAG_HOLD    0x01 /* a litigation hold: retention does not run */
+#define RECORD_PATHWAY_FLAG_OPPOSED 0x02 /* the person's opposition: only the law's partners */
 
 typedef struct record_log2 {
     uint8_t kind;

@@ -240,8 +240,15 @@ int store_pathway_get(store_t *s, const char *beneficiary_id, Parcours__V1__Path
 /* Reads a pathway as it is stored: a packed parcours.v1.Pathway, which the caller owns
  * (free()), of *len bytes. For who forwards it whole, without decoding it. STORE_ENOTFOUND when
  * the beneficiary has no pathway. */
+/* What a pathway's clear header says (store.h, "Retention"; store_batch_flag). */
+typedef struct store_pathway_meta {
+    int64_t last_contact; /* the retention clock */
+    bool held;            /* a litigation hold */
+    bool opposed;         /* the person's opposition is recorded */
+} store_pathway_meta_t;
+
 int store_pathway_get_packed(store_t *s, const char *beneficiary_id, uint8_t **packed, size_t *len,
-                             int64_t *last_contact);
+                             store_pathway_meta_t *meta);
 
 /*
  * Reads the seqs of a beneficiary's events, oldest first. On STORE_OK *seqs is an array of *n
@@ -360,6 +367,10 @@ uint64_t store_notices_pending(const store_t *s);
 /* Sets (hold) or lifts a pathway's litigation hold in the batch. STORE_ENOTFOUND when the
  * beneficiary has no pathway. */
 int store_batch_hold(store_batch_t *b, const char *beneficiary_id, bool hold);
+
+/* Records (opposed) or lifts the person's opposition (CASF L263-4-1) in the batch: while it
+ * stands, the deliveries tell only the partners the law requires. STORE_ENOTFOUND as above. */
+int store_batch_oppose(store_batch_t *b, const char *beneficiary_id, bool opposed);
 
 /* What one slice of the purge did. */
 typedef struct store_purge {

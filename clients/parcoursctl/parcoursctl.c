@@ -41,6 +41,7 @@ static int cmd_partners(ctl_t *ctl, int argc, char **argv);
 static int cmd_erase(ctl_t *ctl, int argc, char **argv);
 static int cmd_purge(ctl_t *ctl, int argc, char **argv);
 static int cmd_hold(ctl_t *ctl, int argc, char **argv);
+static int cmd_oppose(ctl_t *ctl, int argc, char **argv);
 static int cmd_journal(ctl_t *ctl, int argc, char **argv);
 static int cmd_export(ctl_t *ctl, int argc, char **argv);
 static int cmd_territory_key(ctl_t *ctl, int argc, char **argv);
@@ -65,6 +66,9 @@ static const command_t commands[] = {
     {"journal", cmd_journal, "journal verify [DIR] [--json]",
      "verify the access journal's chain (DIR, or [journal] path of -c FILE): whole, or the\n"
      "      first record that does not hold; run where the journal's files can be read"},
+    {"oppose", cmd_oppose, "oppose BENEFICIARY --set|--lift [--json]",
+     "record or lift the person's opposition (CASF L263-4-1): only the partners the law\n"
+     "      requires (territory-wide, the referent's) are told while it stands"},
     {"hold", cmd_hold, "hold BENEFICIARY --set|--lift [--json]",
      "set or lift a litigation hold: the retention then neither archives nor destroys it"},
     {"emit", cmd_emit,
@@ -731,8 +735,22 @@ static int cmd_purge(ctl_t *ctl, int argc, char **argv)
     return CTL_EXIT_OK;
 }
 
+/* hold and oppose: one flag of one pathway, set or lifted. */
+static int flag_command(ctl_t *ctl, int argc, char **argv, bool opposition);
+
 static int cmd_hold(ctl_t *ctl, int argc, char **argv)
 {
+    return flag_command(ctl, argc, argv, false);
+}
+
+static int cmd_oppose(ctl_t *ctl, int argc, char **argv)
+{
+    return flag_command(ctl, argc, argv, true);
+}
+
+static int flag_command(ctl_t *ctl, int argc, char **argv, bool opposition)
+{
+    const char *name = opposition ? "oppose" : "hold";
     const char *beneficiary = NULL;
     int set = -1;
     for (int i = 0; i < argc; i++) {
@@ -752,26 +770,32 @@ static int cmd_hold(ctl_t *ctl, int argc, char **argv)
         else if (argv[i][0] != '-' && beneficiary == NULL)
             beneficiary = argv[i];
         else {
-            fprintf(stderr, "parcoursctl hold: unexpected argument \"%s\"\n", argv[i]);
-            ctl_usage("hold");
+            fprintf(stderr, "parcoursctl %s: unexpected argument \"%s\"\n", name, argv[i]);
+            ctl_usage(name);
             return CTL_EXIT_USAGE;
         }
     }
     if (beneficiary == NULL || set < 0) {
-        fprintf(stderr, "parcoursctl hold: a beneficiary and --set or --lift are required\n");
-        ctl_usage("hold");
+        fprintf(stderr, "parcoursctl %s: a beneficiary and --set or --lift are required\n", name);
+        ctl_usage(name);
         return CTL_EXIT_USAGE;
     }
     Parcours__V1__AdminRequest request = PARCOURS__V1__ADMIN_REQUEST__INIT;
-    request.command = PARCOURS__V1__ADMIN_COMMAND__ADMIN_COMMAND_HOLD;
+    request.command = opposition ? PARCOURS__V1__ADMIN_COMMAND__ADMIN_COMMAND_OPPOSE
+                                 : PARCOURS__V1__ADMIN_COMMAND__ADMIN_COMMAND_HOLD;
     request.beneficiary_id = (char *)beneficiary;
     request.hold = set;
+    request.opposition = set;
     Parcours__V1__AdminReply *reply;
     int status = admin_send(ctl, &request, &reply);
     if (status != CTL_EXIT_OK)
         return status;
     if (ctl->json)
-        printf("{\"hold\":%s}\n", set ? "true" : "false");
+        printf("{\"%s\":%s}\n", opposition ? "opposition" : "hold", set ? "true" : "false");
+    else if (opposition)
+        printf("opposition %s: %s\n", set ? "recorded" : "lifted",
+               set ? "only the territory-wide partners and the referent's are told"
+                   : "every partner that needs to know is told again");
     else
         printf("litigation hold %s: the retention %s this pathway\n", set ? "set" : "lifted",
                set ? "neither archives nor destroys" : "runs again on");

@@ -30,7 +30,7 @@ typedef struct cached_event {
      * sent as it is, so that the most common view needs no decoding and no packing. */
     uint8_t *packed; /* NULL when there is no pathway */
     size_t packed_len;
-    int64_t last_contact; /* the pathway's retention clock */
+    store_pathway_meta_t meta; /* the pathway's retention clock and flags */
     char territory[PARTNERS_TERRITORY_MAX + 1];
     Parcours__V1__Pathway *pathway; /* packed decoded, once another view needs it, or NULL */
     uint8_t *view[PATHWAY_VIEWS];   /* the pathway packed as each view shows it */
@@ -163,7 +163,7 @@ static bool cached_pathway(delivery_cache_t *c, cached_event_t *e)
     size_t territory_len;
     if (e->beneficiary_id[0] == '\0' ||
         store_pathway_get_packed(c->store, e->beneficiary_id, &e->packed, &e->packed_len,
-                                 &e->last_contact) != STORE_OK)
+                                 &e->meta) != STORE_OK)
         return false;
     if (notification_bytes_field(e->packed, e->packed_len, c->territory_field, &territory,
                                  &territory_len) != 0 ||
@@ -206,9 +206,19 @@ static int cached_may_receive(delivery_cache_t *c, cached_event_t *e, const part
     /* An archived pathway (its last contact older than the active period) is kept for the
      * departement alone (CASF R263-8): nobody else is told of it any more. */
     if (e->packed != NULL && c->active_ms > 0 &&
-        e->last_contact < clock_realtime_ms() - c->active_ms &&
+        e->meta.last_contact < clock_realtime_ms() - c->active_ms &&
         partner->kind != PARCOURS__V1__PARTNER_KIND__PARTNER_KIND_DEPARTEMENT)
         return 0;
+    /* The person's opposition recorded (CASF L263-4-1): only the partners the law requires are
+     * told, the territory-wide ones and the referent's. */
+    if (e->packed != NULL && e->meta.opposed && !partner_kind_territory_wide(partner->kind)) {
+        const Parcours__V1__Pathway *p = cached_pathway_decoded(c, e);
+        if (p == NULL)
+            return -1;
+        if (p->referent == NULL || p->referent->partner_id == NULL ||
+            strcmp(p->referent->partner_id, partner->id) != 0)
+            return 0;
+    }
     if (!partner_kind_minimised(partner->kind))
         return 1;
     if (e->event == NULL &&
