@@ -462,36 +462,113 @@ static int cmd_status(ctl_t *ctl, int argc, char **argv)
     return CTL_EXIT_OK;
 }
 
-static int cmd_show(ctl_t *ctl, int argc, char **argv)
+/* Prints what a reply about one beneficiary holds; -1 when it lacks it. */
+typedef int (*beneficiary_print_fn)(const Parcours__V1__AdminReply *reply, bool json);
+
+/* show, history, export: one request about one beneficiary, its answer printed. */
+static int beneficiary_command(ctl_t *ctl, const char *name, Parcours__V1__AdminCommand command,
+                               beneficiary_print_fn print, int argc, char **argv)
 {
     const char *beneficiary;
     Parcours__V1__AdminReply *reply;
-    if (ctl_read_args(ctl, "show", argc, argv, &beneficiary, 1) != 0)
+    if (ctl_read_args(ctl, name, argc, argv, &beneficiary, 1) != 0)
         return CTL_EXIT_USAGE;
-    int status =
-        admin_ask(ctl, PARCOURS__V1__ADMIN_COMMAND__ADMIN_COMMAND_SHOW, beneficiary, &reply);
+    int status = admin_ask(ctl, command, beneficiary, &reply);
     if (status != CTL_EXIT_OK)
         return status;
-    if (reply->pathway == NULL)
+    if (print(reply, ctl->json) != 0)
         return admin_incomplete(reply);
-    print_pathway(reply->pathway, ctl->json);
     parcours__v1__admin_reply__free_unpacked(reply, NULL);
     return CTL_EXIT_OK;
 }
 
+static int show_print(const Parcours__V1__AdminReply *reply, bool json)
+{
+    if (reply->pathway == NULL)
+        return -1;
+    print_pathway(reply->pathway, json);
+    return 0;
+}
+
+static int history_print(const Parcours__V1__AdminReply *reply, bool json)
+{
+    print_history(reply->history, reply->n_history, json);
+    return 0;
+}
+
+static int export_print(const Parcours__V1__AdminReply *reply, bool json)
+{
+    if (reply->person_export == NULL)
+        return -1;
+    print_export(reply->person_export, json);
+    return 0;
+}
+
+static int cmd_show(ctl_t *ctl, int argc, char **argv)
+{
+    return beneficiary_command(ctl, "show", PARCOURS__V1__ADMIN_COMMAND__ADMIN_COMMAND_SHOW,
+                               show_print, argc, argv);
+}
+
 static int cmd_history(ctl_t *ctl, int argc, char **argv)
 {
-    const char *beneficiary;
-    Parcours__V1__AdminReply *reply;
-    if (ctl_read_args(ctl, "history", argc, argv, &beneficiary, 1) != 0)
-        return CTL_EXIT_USAGE;
-    int status =
-        admin_ask(ctl, PARCOURS__V1__ADMIN_COMMAND__ADMIN_COMMAND_HISTORY, beneficiary, &reply);
-    if (status != CTL_EXIT_OK)
-        return status;
-    print_history(reply->history, reply->n_history, ctl->json);
-    parcours__v1__admin_reply__free_unpacked(reply, NULL);
-    return CTL_EXIT_OK;
+    return beneficiary_command(ctl, "history", PARCOURS__V1__ADMIN_COMMAND__ADMIN_COMMAND_HISTORY,
+                               history_print, argc, argv);
+}
+
+static int cmd_export(ctl_t *ctl, int argc, char **argv)
+{
+    return beneficiary_command(ctl, "export", PARCOURS__V1__ADMIN_COMMAND__ADMIN_COMMAND_EXPORT,
+                               export_print, argc, argv);
+}
+
+/* One option of a command: "--name VALUE" sets *arg; "--name" alone sets *flag to value. */
+typedef struct ctl_option {
+    const char *name;
+    const char **arg;
+    int *flag;
+    int value;
+} ctl_option_t;
+
+/*
+ * Reads a command's arguments: the common options, --json, the command's own (opts), and up to
+ * npos positional ones into pos (those not given stay NULL). Prints why and the usage, and
+ * returns -1, on anything else.
+ */
+static int ctl_parse(ctl_t *ctl, const char *command, int argc, char **argv,
+                     const ctl_option_t *opts, size_t n_opts, const char **pos, int npos)
+{
+    int got = 0;
+    for (int i = 0; i < npos; i++)
+        pos[i] = NULL;
+    for (int i = 0; i < argc; i++) {
+        int common = ctl_common_option(ctl, argc, argv, &i);
+        if (common < 0)
+            return -1;
+        if (common > 0) {
+            i--;
+            continue;
+        }
+        if (strcmp(argv[i], "--json") == 0) {
+            ctl->json = true;
+            continue;
+        }
+        size_t k = 0;
+        while (k < n_opts && strcmp(argv[i], opts[k].name) != 0)
+            k++;
+        if (k < n_opts && opts[k].arg != NULL && i + 1 < argc) {
+            *opts[k].arg = argv[++i];
+        } else if (k < n_opts && opts[k].flag != NULL) {
+            *opts[k].flag = opts[k].value;
+        } else if (k == n_opts && argv[i][0] != '-' && got < npos) {
+            pos[got++] = argv[i];
+        } else {
+            fprintf(stderr, "parcoursctl %s: unexpected argument \"%s\"\n", command, argv[i]);
+            ctl_usage(command);
+            return -1;
+        }
+    }
+    return 0;
 }
 
 /* The reasons an admin may give, as parcoursctl erase takes them. */
@@ -508,29 +585,10 @@ static const struct {
 static int cmd_erase(ctl_t *ctl, int argc, char **argv)
 {
     const char *beneficiary = NULL, *reason_name = NULL;
-    bool yes = false;
-    for (int i = 0; i < argc; i++) {
-        int common = ctl_common_option(ctl, argc, argv, &i);
-        if (common < 0)
-            return CTL_EXIT_USAGE;
-        if (common > 0) {
-            i--;
-            continue;
-        }
-        if (strcmp(argv[i], "--json") == 0) {
-            ctl->json = true;
-        } else if (strcmp(argv[i], "--yes") == 0) {
-            yes = true;
-        } else if (strcmp(argv[i], "--reason") == 0 && i + 1 < argc) {
-            reason_name = argv[++i];
-        } else if (argv[i][0] != '-' && beneficiary == NULL) {
-            beneficiary = argv[i];
-        } else {
-            fprintf(stderr, "parcoursctl erase: unexpected argument \"%s\"\n", argv[i]);
-            ctl_usage("erase");
-            return CTL_EXIT_USAGE;
-        }
-    }
+    int yes = 0;
+    const ctl_option_t opts[] = {{"--reason", &reason_name, NULL, 0}, {"--yes", NULL, &yes, 1}};
+    if (ctl_parse(ctl, "erase", argc, argv, opts, 2, &beneficiary, 1) != 0)
+        return CTL_EXIT_USAGE;
     if (beneficiary == NULL || reason_name == NULL) {
         fprintf(stderr, "parcoursctl erase: a beneficiary and --reason are required\n");
         ctl_usage("erase");
@@ -678,44 +736,12 @@ static int cmd_pseudonym(ctl_t *ctl, int argc, char **argv)
     return CTL_EXIT_OK;
 }
 
-static int cmd_export(ctl_t *ctl, int argc, char **argv)
-{
-    const char *beneficiary;
-    Parcours__V1__AdminReply *reply;
-    if (ctl_read_args(ctl, "export", argc, argv, &beneficiary, 1) != 0)
-        return CTL_EXIT_USAGE;
-    int status =
-        admin_ask(ctl, PARCOURS__V1__ADMIN_COMMAND__ADMIN_COMMAND_EXPORT, beneficiary, &reply);
-    if (status != CTL_EXIT_OK)
-        return status;
-    if (reply->person_export == NULL)
-        return admin_incomplete(reply);
-    print_export(reply->person_export, ctl->json);
-    parcours__v1__admin_reply__free_unpacked(reply, NULL);
-    return CTL_EXIT_OK;
-}
-
 static int cmd_purge(ctl_t *ctl, int argc, char **argv)
 {
-    bool dry_run = false;
-    for (int i = 0; i < argc; i++) {
-        int common = ctl_common_option(ctl, argc, argv, &i);
-        if (common < 0)
-            return CTL_EXIT_USAGE;
-        if (common > 0) {
-            i--;
-            continue;
-        }
-        if (strcmp(argv[i], "--json") == 0) {
-            ctl->json = true;
-        } else if (strcmp(argv[i], "--dry-run") == 0) {
-            dry_run = true;
-        } else {
-            fprintf(stderr, "parcoursctl purge: unexpected argument \"%s\"\n", argv[i]);
-            ctl_usage("purge");
-            return CTL_EXIT_USAGE;
-        }
-    }
+    int dry_run = 0;
+    const ctl_option_t opts[] = {{"--dry-run", NULL, &dry_run, 1}};
+    if (ctl_parse(ctl, "purge", argc, argv, opts, 1, NULL, 0) != 0)
+        return CTL_EXIT_USAGE;
     if (!dry_run) {
         fprintf(stderr, "parcoursctl purge: the purge runs in the daemon by itself ([retention] "
                         "purge); --dry-run shows what it would destroy\n");
@@ -753,28 +779,9 @@ static int flag_command(ctl_t *ctl, int argc, char **argv, bool opposition)
     const char *name = opposition ? "oppose" : "hold";
     const char *beneficiary = NULL;
     int set = -1;
-    for (int i = 0; i < argc; i++) {
-        int common = ctl_common_option(ctl, argc, argv, &i);
-        if (common < 0)
-            return CTL_EXIT_USAGE;
-        if (common > 0) {
-            i--;
-            continue;
-        }
-        if (strcmp(argv[i], "--json") == 0)
-            ctl->json = true;
-        else if (strcmp(argv[i], "--set") == 0)
-            set = 1;
-        else if (strcmp(argv[i], "--lift") == 0)
-            set = 0;
-        else if (argv[i][0] != '-' && beneficiary == NULL)
-            beneficiary = argv[i];
-        else {
-            fprintf(stderr, "parcoursctl %s: unexpected argument \"%s\"\n", name, argv[i]);
-            ctl_usage(name);
-            return CTL_EXIT_USAGE;
-        }
-    }
+    const ctl_option_t opts[] = {{"--set", NULL, &set, 1}, {"--lift", NULL, &set, 0}};
+    if (ctl_parse(ctl, name, argc, argv, opts, 2, &beneficiary, 1) != 0)
+        return CTL_EXIT_USAGE;
     if (beneficiary == NULL || set < 0) {
         fprintf(stderr, "parcoursctl %s: a beneficiary and --set or --lift are required\n", name);
         ctl_usage(name);
@@ -819,32 +826,14 @@ static int journal_config_entry(void *ctx, const char *section, const char *name
 
 static int cmd_journal(ctl_t *ctl, int argc, char **argv)
 {
-    const char *dir = NULL;
-    bool verify = false;
-    for (int i = 0; i < argc; i++) {
-        int common = ctl_common_option(ctl, argc, argv, &i);
-        if (common < 0)
-            return CTL_EXIT_USAGE;
-        if (common > 0) {
-            i--;
-            continue;
-        }
-        if (strcmp(argv[i], "--json") == 0)
-            ctl->json = true;
-        else if (strcmp(argv[i], "verify") == 0 && !verify)
-            verify = true;
-        else if (argv[i][0] != '-' && verify && dir == NULL)
-            dir = argv[i];
-        else {
-            fprintf(stderr, "parcoursctl journal: unexpected argument \"%s\"\n", argv[i]);
-            ctl_usage("journal");
-            return CTL_EXIT_USAGE;
-        }
-    }
-    if (!verify) {
+    const char *pos[2];
+    if (ctl_parse(ctl, "journal", argc, argv, NULL, 0, pos, 2) != 0)
+        return CTL_EXIT_USAGE;
+    if (pos[0] == NULL || strcmp(pos[0], "verify") != 0) {
         ctl_usage("journal");
         return CTL_EXIT_USAGE;
     }
+    const char *dir = pos[1];
     /* The folder: given, or the daemon's: [journal] path, else journal beside [store] path. */
     char found[2 * CTL_PATH_MAX + 16];
     const char *config = ctl->config_path != NULL ? ctl->config_path : getenv("PARCOURS_CONFIG");

@@ -366,6 +366,20 @@ static int config_entry(void *ctx, int line, const char *section, const char *na
     return snprintf(err, errlen, "unknown key \"%s\" in [%s]", name, section), -1;
 }
 
+/* Sets field (size bytes), when the file left it empty, to name in the parent folder of
+ * [store] path. 0, or -1 when it does not fit. */
+static int config_beside_store(const config_t *c, char *field, size_t size, const char *name)
+{
+    if (c->store_path[0] == '\0' || field[0] != '\0')
+        return 0;
+    const char *last = strrchr(c->store_path, '/');
+    int parent = last == NULL ? 0 : last == c->store_path ? 1 : (int)(last - c->store_path);
+    int len = parent == 0
+                  ? snprintf(field, size, "%s", name)
+                  : snprintf(field, size, "%.*s/%s", parent == 1 ? 0 : parent, c->store_path, name);
+    return len < 0 || (size_t)len >= size ? -1 : 0;
+}
+
 int config_load(config_t *c, const char *path, char *errors, size_t errlen)
 {
     config_parse_t p = {.config = c};
@@ -411,31 +425,13 @@ int config_load(config_t *c, const char *path, char *errors, size_t errlen)
             n++;
         }
     }
-    if (c->store_path[0] != '\0' && c->store_erased_register[0] == '\0') {
-        const char *last = strrchr(c->store_path, '/');
-        int parent = last == NULL ? 0 : last == c->store_path ? 1 : (int)(last - c->store_path);
-        int len = parent == 0
-                      ? snprintf(c->store_erased_register, sizeof(c->store_erased_register),
-                                 "erased.register")
-                      : snprintf(c->store_erased_register, sizeof(c->store_erased_register),
-                                 "%.*s/erased.register", parent == 1 ? 0 : parent, c->store_path);
-        if (len < 0 || (size_t)len >= sizeof(c->store_erased_register)) {
-            size_t used = strlen(errors);
-            snprintf(errors + used, errlen - used, "%s: [store] path is too long\n", path);
-            n++;
-        }
-    }
-    if (c->store_path[0] != '\0' && c->journal_path[0] == '\0') {
-        const char *last = strrchr(c->store_path, '/');
-        int parent = last == NULL ? 0 : last == c->store_path ? 1 : (int)(last - c->store_path);
-        int len = parent == 0 ? snprintf(c->journal_path, sizeof(c->journal_path), "journal")
-                              : snprintf(c->journal_path, sizeof(c->journal_path), "%.*s/journal",
-                                         parent == 1 ? 0 : parent, c->store_path);
-        if (len < 0 || (size_t)len >= sizeof(c->journal_path)) {
-            size_t used = strlen(errors);
-            snprintf(errors + used, errlen - used, "%s: [store] path is too long\n", path);
-            n++;
-        }
+    /* The register and the journal live beside the data directory, which a restore empties. */
+    if (config_beside_store(c, c->store_erased_register, sizeof(c->store_erased_register),
+                            "erased.register") != 0 ||
+        config_beside_store(c, c->journal_path, sizeof(c->journal_path), "journal") != 0) {
+        size_t used = strlen(errors);
+        snprintf(errors + used, errlen - used, "%s: [store] path is too long\n", path);
+        n++;
     }
     if (c->store_initial_map_size > c->store_max_map_size) {
         int line = config_line(c, "store", "initial_map_size");
