@@ -2,7 +2,8 @@
 # The demo territory (Seine-Saint-Denis, synthetic): installs what is missing, builds, starts
 # parcoursd on an embedded data directory (build/demo, rebuilt at every run), replays the demo
 # partners' events (seeds/scenario.jsonl), shows the pathways and what each partner was told,
-# then stops the daemon.
+# exports one person, erases another, shows the retention's dry run, stops the daemon and
+# verifies the access journal.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
@@ -91,7 +92,24 @@ echo "== A hot backup, taken while the daemon serves (restore: parcoursd --resto
 rm -rf "$root/build/demo/backup"
 ctl backup "$root/build/demo/backup"
 
+echo
+echo "== The right of access: everything held about B-93-0002, and who was told (RGPD art. 15)"
+ctl export B-93-0002
+
+echo
+echo "== Erasure of B-93-0004 at its request: every partner told of it gets an Erasure notice"
+ctl erase B-93-0004 --reason request --yes
+ctl show B-93-0004 || true
+
+echo
+echo "== What the retention would destroy today (none: the demo's pathways are recent)"
+ctl purge --dry-run
+
 stop_daemon
+echo
+echo "== The access journal: who did what (uid, admin key or partner; persons as hashes)"
+tail -n 5 "$root/build/demo/journal/"*.journal | cut -f 2-6
+ctl journal verify
 trap - EXIT
 echo
 echo "The demo's data stays in build/demo; run seeds/demo.sh again to start afresh."
