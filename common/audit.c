@@ -19,8 +19,8 @@
 struct audit {
     char dir[4096];
     unsigned keep_days;
-    uint64_t n;    /* records so far */
-    char last[65]; /* the last record's hash */
+    uint64_t n;     /* records so far */
+    char last[65];  /* the last record's hash */
     char month[24]; /* the file open now, YYYY-MM, "" for none */
     int fd;
 };
@@ -172,6 +172,22 @@ int audit_verify(const char *dir, audit_report_t *r, char *err, size_t errlen)
     return 0;
 }
 
+/* Truncates path after its last line break, when a record was cut short after it. */
+static void audit_drop_partial(const char *path)
+{
+    int fd = open(path, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
+    if (fd < 0)
+        return;
+    struct stat st;
+    off_t end = fstat(fd, &st) == 0 ? st.st_size : 0, keep = end;
+    char c;
+    while (keep > 0 && pread(fd, &c, 1, keep - 1) == 1 && c != '\n')
+        keep--;
+    if (keep < end && ftruncate(fd, keep) == 0)
+        fsync(fd);
+    close(fd);
+}
+
 /* Where the chain stands: the last record of the newest file. */
 static int audit_tail(audit_t *a, char *err, size_t errlen)
 {
@@ -184,6 +200,13 @@ static int audit_tail(audit_t *a, char *err, size_t errlen)
     memcpy(a->last, AUDIT_ZERO_HASH, 65);
     a->n = 0;
     int rc = 0;
+    /* A record cut short by a crash was never answered (its action waited for the fsync): it is
+     * taken away, or the next record would be glued to it and break the chain for good. */
+    if (n > 0) {
+        char path[4400];
+        snprintf(path, sizeof path, "%s/%s", a->dir, files[n - 1]);
+        audit_drop_partial(path);
+    }
     for (size_t i = n; i > 0 && a->n == 0; i--) {
         char path[4400];
         snprintf(path, sizeof path, "%s/%s", a->dir, files[i - 1]);

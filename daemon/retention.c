@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "audit.h"
 #include "clock.h"
 #include "log.h"
 
@@ -54,6 +55,15 @@ static void retention_on_slice(evutil_socket_t fd, short what, void *arg)
     if (out.told > 0)
         deliver_wake(s->deliver);
     if (out.wrapped) {
+        if (r->pass.destroyed > 0) {
+            /* The retention's destructions are journaled with the operators' acts. */
+            char detail[160], err[256];
+            snprintf(detail, sizeof detail, "%zu pathways destroyed past their retention, %zu held",
+                     r->pass.destroyed, r->pass.held);
+            if (audit_append(s->audit, "parcoursd", "PURGE-PASS", "-", detail, err, sizeof err) !=
+                0)
+                log_error("retention: %s", err);
+        }
         if (r->pass.destroyed > 0 || r->pass.held > 0)
             log_info("retention: a pass over %zu pathways destroyed %zu past their retention "
                      "(%zu events now tombstones, %zu Erasure notices), %zu kept by a hold",

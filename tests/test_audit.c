@@ -194,6 +194,25 @@ static void test_a_record_cut_short_is_named(void **state)
     verify(f->dir, false, "cut short");
 }
 
+/* A record cut short by a crash (never answered) is taken away when the daemon opens the
+ * journal again, so that the chain goes on whole. */
+static void test_a_record_cut_by_a_crash_is_dropped_at_open(void **state)
+{
+    fixture_t *f = *state;
+    write_records(f->dir, 2);
+    FILE *fp = fopen(f->file, "ab");
+    assert_non_null(fp);
+    fputs("3\t2026-12-01T00:00:00.000Z\tuid:0 pid:1\tSHO", fp);
+    fclose(fp);
+    verify(f->dir, false, "cut short");
+    write_records(f->dir, 1);
+    audit_report_t r;
+    char err[256];
+    assert_int_equal(audit_verify(f->dir, &r, err, sizeof err), 0);
+    assert_true(r.whole);
+    assert_int_equal(r.records, 3);
+}
+
 static void test_fields_cannot_forge_records(void **state)
 {
     fixture_t *f = *state;
@@ -218,6 +237,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_a_record_made_again_whole_is_still_found, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_a_record_cut_short_is_named, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_a_record_cut_by_a_crash_is_dropped_at_open, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_fields_cannot_forge_records, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -6,6 +6,7 @@ own purge, bytes and key gone from the raw files; one between the two is archive
 departement alone; a litigation hold keeps a due pathway; the dry run counts and lists.
 """
 
+import glob
 import os
 import secrets
 import subprocess
@@ -120,6 +121,14 @@ class RetentionTest(unittest.TestCase):
         self.assertIsNone(d.pathway(held))
         self.assertEqual(d.stop(), 0)
         self.assertIn("retention: a pass over", d.log())
+        journal = ""
+        for path in glob.glob(os.path.join(d.folder, "journal", "*.journal")):
+            with open(path) as f:
+                journal += f.read()
+        self.assertIn("PURGE-PASS", journal)  # the destructions are journaled
+        self.assertIn("HOLD", journal)
+        for b in (due, held):
+            self.assertNotIn(b, journal)
 
         data = file_bytes(os.path.join(d.data, "data.mdb"))
         vault = file_bytes(os.path.join(d.data, "keys.vault"))
