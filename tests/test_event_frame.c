@@ -699,9 +699,12 @@ static void test_wire_field_path(void **state)
     static const struct {
         size_t room;
         const char *path;
-    } cases[] = {{64, "member_joined.member_id"}, {24, "member_joined.member_id"},
-                 {23, "member_joined.member_i"},  {15, "member_joined."},
-                 {14, "member_joined"},            {5, "memb"},
+    } cases[] = {{64, "member_joined.member_id"},
+                 {24, "member_joined.member_id"},
+                 {23, "member_joined.member_i"},
+                 {15, "member_joined."},
+                 {14, "member_joined"},
+                 {5, "memb"},
                  {1, ""}};
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         char path[64];

@@ -71,7 +71,6 @@ static uint64_t rnd(void)
     return rng_state;
 }
 
-
 static char *random_string(void)
 {
     size_t n = rnd() % 12;
@@ -220,10 +219,14 @@ static uint8_t *pack(const ProtobufCMessage *m, size_t *len)
 }
 
 static const ProtobufCMessageDescriptor *const contract[] = {
-    &parcours__v1__event__descriptor,          &parcours__v1__pathway__descriptor,
-    &parcours__v1__ack__descriptor,            &parcours__v1__notification__descriptor,
-    &parcours__v1__deliver_request__descriptor, &parcours__v1__deliver_reply__descriptor,
-    &parcours__v1__admin_request__descriptor,  &parcours__v1__admin_reply__descriptor,
+    &parcours__v1__event__descriptor,
+    &parcours__v1__pathway__descriptor,
+    &parcours__v1__ack__descriptor,
+    &parcours__v1__notification__descriptor,
+    &parcours__v1__deliver_request__descriptor,
+    &parcours__v1__deliver_reply__descriptor,
+    &parcours__v1__admin_request__descriptor,
+    &parcours__v1__admin_reply__descriptor,
 };
 #define CONTRACT_COUNT (sizeof(contract) / sizeof(contract[0]))
 

@@ -109,7 +109,7 @@ static void test_lookup_and_territory_wide_at_scale(void **state)
     (void)state;
     partners_t *dir = partners_new();
     static const Parcours__V1__PartnerKind kinds[] = {
-        PARTNER_KIND(EMPLOYER), PARTNER_KIND(ASSOCIATION), PARTNER_KIND(DEPARTEMENT),
+        PARTNER_KIND(EMPLOYER),     PARTNER_KIND(ASSOCIATION),    PARTNER_KIND(DEPARTEMENT),
         PARTNER_KIND(TRAINING_ORG), PARTNER_KIND(FRANCE_TRAVAIL), PARTNER_KIND(CCAS)};
     char id[32];
     size_t wide = 0;
@@ -171,11 +171,11 @@ static void test_keys_revoked(void **state)
     assert_int_equal(partners_add(keyless, &a_none), PARTNERS_OK);
     assert_int_equal(partners_add(added, &a), PARTNERS_OK);
     assert_int_equal(partners_add(added, &c), PARTNERS_OK);
-    assert_false(partners_keys_revoked(old, same));   /* same keys, another order */
-    assert_false(partners_keys_revoked(old, added));  /* a new partner revokes nothing */
-    assert_true(partners_keys_revoked(old, gone));    /* asso93 left */
-    assert_true(partners_keys_revoked(old, other));   /* asso93 has another key */
-    assert_true(partners_keys_revoked(old, keyless)); /* asso93 has no key */
+    assert_false(partners_keys_revoked(old, same));    /* same keys, another order */
+    assert_false(partners_keys_revoked(old, added));   /* a new partner revokes nothing */
+    assert_true(partners_keys_revoked(old, gone));     /* asso93 left */
+    assert_true(partners_keys_revoked(old, other));    /* asso93 has another key */
+    assert_true(partners_keys_revoked(old, keyless));  /* asso93 has no key */
     assert_false(partners_keys_revoked(keyless, old)); /* ml93 never had one */
     partners_t *all[] = {old, same, gone, other, keyless, added};
     for (size_t i = 0; i < 6; i++)
