@@ -356,13 +356,3 @@ int audit_append(audit_t *a, const char *operator_name, const char *action, cons
     memcpy(a->last, hash, 65);
     return 0;
 }
-
-uint64_t audit_records(const audit_t *a)
-{
-    return a->n;
-}
-
-const char *audit_last_hash(const audit_t *a)
-{
-    return a->last;
-}

@@ -42,10 +42,6 @@ void audit_close(audit_t **a);
 int audit_append(audit_t *a, const char *operator_name, const char *action, const char *subject,
                  const char *detail, char *err, size_t errlen);
 
-/* The number of records appended since the first ever, and the last hash (65 bytes). */
-uint64_t audit_records(const audit_t *a);
-const char *audit_last_hash(const audit_t *a);
-
 /* What audit_verify found. */
 typedef struct audit_report {
     uint64_t records;       /* records that hold */

@@ -33,9 +33,6 @@ typedef struct pending_ack {
     bool had_pathway;
     char old_territory[PARTNERS_TERRITORY_MAX + 1], new_territory[PARTNERS_TERRITORY_MAX + 1];
     Parcours__V1__Phase old_phase, new_phase;
-    /* A rejection's sentence as the log shows it: without the beneficiary id, which the partner
-     * knows but the log may not hold. */
-    char log_message[EVENT_MESSAGE_MAX];
 } pending_ack_t;
 
 struct ingest {
@@ -72,7 +69,6 @@ static void ack_set(pending_ack_t *ack, Parcours__V1__AckStatus status,
     ack->d.code = code;
     ack->d.needs_commit = needs_commit;
     text_copy(ack->d.message, sizeof(ack->d.message), message);
-    text_copy(ack->log_message, sizeof(ack->log_message), message); /* names no one */
 }
 
 /* Receives one [identity, event] message into the next ack slot; false when none is waiting. */
@@ -114,13 +110,6 @@ static bool ingest_receive(ingest_t *in)
             }
             text_copy(ack->new_territory, sizeof(ack->new_territory), after->territory);
             ack->new_phase = after->phase;
-        } else if (ack->d.status == ACK_STATUS(REJECTED)) {
-            const char *id = ack->d.event != NULL ? ack->d.event->beneficiary_id : NULL;
-            if (id != NULL && id[0] != '\0')
-                text_replace(ack->log_message, sizeof(ack->log_message), ack->d.message, id,
-                             "<beneficiary>");
-            else
-                text_copy(ack->log_message, sizeof(ack->log_message), ack->d.message);
         }
         ingest_decision_clear(&ack->d);
     }
@@ -221,7 +210,7 @@ static void ingest_count(ingest_t *in, const pending_ack_t *ack)
                      protobuf_c_enum_descriptor_get_value(&parcours__v1__error_code__descriptor,
                                                           (int)ack->d.code)
                          ->name,
-                     ack->log_message);
+                     ack->d.message);
         break;
     }
 }

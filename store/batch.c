@@ -672,29 +672,19 @@ static int id_set_add(id_set_t *set, const char *id, size_t len)
     return STORE_OK;
 }
 
+static int told_into_set(const record_told_t *t, void *ctx)
+{
+    return id_set_add(ctx, t->partner_id, t->partner_len);
+}
+
 /* Turns the log entry at seq into a tombstone, adding the partners told of it to told (may be
  * NULL). *was_live says whether there was anything to destroy. */
 static int store_log_tombstone(store_batch_t *b, uint64_t seq, id_set_t *told, bool *was_live)
 {
     store_t *s = b->store;
-    MDB_val key = {sizeof seq, &seq}, value;
-    int mrc = mdb_get(b->txn, s->log, &key, &value);
-    if (mrc != MDB_SUCCESS)
-        return store_error_from_mdb(mrc);
     store_log_entry_t entry;
-    const uint8_t *t, *end;
-    size_t n;
-    uint8_t *buf = NULL;
-    size_t cap = 0;
-    int rc = store_log_unseal(s, &key, &value, &buf, &cap, &entry, &t, &n, &end);
+    int rc = store_log_told_walk(s, b->txn, seq, told != NULL ? told_into_set : NULL, told, &entry);
     *was_live = rc == STORE_OK && entry.kind != STORE_LOG_WITHDRAWN;
-    for (size_t i = 0; rc == STORE_OK && told != NULL && i < n; i++) {
-        record_told_t one;
-        rc = record_body_next(&t, end, &one);
-        if (rc == STORE_OK)
-            rc = id_set_add(told, one.partner_id, one.partner_len);
-    }
-    sodium_free_plain(buf, cap);
     if (rc != STORE_OK || !*was_live)
         return rc;
     uint8_t tombstone[RECORD_LOG2_HEADER];
@@ -821,42 +811,40 @@ int store_batch_erase_hash(store_batch_t *b, const uint8_t hash[STORE_HASH_SIZE]
     return store_erase_key(b, hash, NULL, 0, 0, erased_at, out);
 }
 
+typedef struct notice_walk {
+    store_batch_t *b;
+    bool unacked; /* a partner told has not acknowledged it yet */
+} notice_walk_t;
+
+/* 1 (stop) at the first partner told whose cursor is short of its partner_seq. */
+static int told_unacked(const record_told_t *t, void *ctx)
+{
+    notice_walk_t *w = ctx;
+    store_batch_t *b = w->b;
+    MDB_val ck = {t->partner_len, (void *)t->partner_id}, cv;
+    uint64_t up_to = 0;
+    int mrc = mdb_get(b->txn, b->store->cursors, &ck, &cv);
+    if (mrc == MDB_SUCCESS && record_u64_decode(cv.mv_data, cv.mv_size, &up_to) != STORE_OK)
+        return STORE_ECORRUPT;
+    if (mrc != MDB_SUCCESS && mrc != MDB_NOTFOUND)
+        return store_error_from_mdb(mrc);
+    if (up_to >= t->partner_seq)
+        return 0;
+    w->unacked = true;
+    return 1;
+}
+
 /* Whether every partner told of the notice at seq has acknowledged it. */
 static int store_notice_acked(store_batch_t *b, uint64_t seq, bool *acked)
 {
-    store_t *s = b->store;
-    MDB_val key = {sizeof seq, &seq}, value;
-    *acked = false;
-    int mrc = mdb_get(b->txn, s->log, &key, &value);
-    if (mrc == MDB_NOTFOUND) {
+    store_log_entry_t entry;
+    notice_walk_t w = {b, false};
+    int rc = store_log_told_walk(b->store, b->txn, seq, told_unacked, &w, &entry);
+    if (rc == STORE_ENOTFOUND) {
         *acked = true; /* nothing left to deliver */
         return STORE_OK;
     }
-    if (mrc != MDB_SUCCESS)
-        return store_error_from_mdb(mrc);
-    store_log_entry_t entry;
-    const uint8_t *t, *end;
-    size_t n;
-    uint8_t *buf = NULL;
-    size_t cap = 0;
-    int rc = store_log_unseal(s, &key, &value, &buf, &cap, &entry, &t, &n, &end);
-    bool all = true;
-    for (size_t i = 0; rc == STORE_OK && all && i < n; i++) {
-        record_told_t one;
-        rc = record_body_next(&t, end, &one);
-        if (rc != STORE_OK)
-            break;
-        MDB_val ck = {one.partner_len, (void *)one.partner_id}, cv;
-        uint64_t up_to = 0;
-        mrc = mdb_get(b->txn, s->cursors, &ck, &cv);
-        if (mrc == MDB_SUCCESS)
-            rc = record_u64_decode(cv.mv_data, cv.mv_size, &up_to);
-        else if (mrc != MDB_NOTFOUND)
-            rc = store_error_from_mdb(mrc);
-        all = up_to >= one.partner_seq;
-    }
-    sodium_free_plain(buf, cap);
-    *acked = rc == STORE_OK && all;
+    *acked = rc == STORE_OK && !w.unacked;
     return rc;
 }
 

@@ -506,6 +506,50 @@ int store_cursor_get(store_t *s, const char *partner_id, uint64_t *up_to)
     return rc;
 }
 
+int store_log_told_walk(const store_t *s, MDB_txn *txn, uint64_t seq, store_told_walk_fn fn,
+                        void *ctx, store_log_entry_t *entry)
+{
+    MDB_val key = {sizeof seq, &seq}, value;
+    int rc = store_error_from_mdb(mdb_get(txn, s->log, &key, &value));
+    if (rc != STORE_OK)
+        return rc;
+    const uint8_t *told, *end;
+    size_t n = 0;
+    uint8_t *buf = NULL;
+    size_t cap = 0;
+    rc = store_log_unseal(s, &key, &value, &buf, &cap, entry, &told, &n, &end);
+    for (size_t i = 0; rc == STORE_OK && fn != NULL && i < n; i++) {
+        record_told_t t;
+        rc = record_body_next(&told, end, &t);
+        int step = rc == STORE_OK ? fn(&t, ctx) : 0;
+        if (step < 0)
+            rc = step;
+        if (step != 0)
+            break;
+    }
+    /* The body held a person's bytes in clear: gone before the buffer is. */
+    if (buf != NULL)
+        memset(buf, 0, cap);
+    free(buf);
+    entry->raw = NULL;
+    entry->raw_len = 0;
+    return rc;
+}
+
+typedef struct told_call {
+    store_told_fn fn;
+    void *ctx;
+} told_call_t;
+
+static int told_call(const record_told_t *t, void *ctx)
+{
+    told_call_t *c = ctx;
+    char id[STORE_ID_MAX + 1];
+    memcpy(id, t->partner_id, t->partner_len);
+    id[t->partner_len] = '\0';
+    return c->fn(id, t->partner_seq, c->ctx) != 0 ? 1 : 0;
+}
+
 int store_log_told(store_t *s, uint64_t seq, store_told_fn fn, void *ctx)
 {
     if (s == NULL || fn == NULL)
@@ -514,24 +558,9 @@ int store_log_told(store_t *s, uint64_t seq, store_told_fn fn, void *ctx)
     int rc = store_txn_begin(s, MDB_RDONLY, &txn);
     if (rc != STORE_OK)
         return rc;
-    MDB_val key = {sizeof seq, &seq}, value;
+    told_call_t call = {fn, ctx};
     store_log_entry_t entry;
-    const uint8_t *told, *end;
-    size_t n = 0;
-    rc = store_error_from_mdb(mdb_get(txn, s->log, &key, &value));
-    if (rc == STORE_OK)
-        rc = store_log_unseal(s, &key, &value, &s->plain, &s->plain_cap, &entry, &told, &n, &end);
-    for (size_t i = 0; rc == STORE_OK && i < n; i++) {
-        record_told_t t;
-        char id[STORE_ID_MAX + 1];
-        rc = record_body_next(&told, end, &t);
-        if (rc != STORE_OK)
-            break;
-        memcpy(id, t.partner_id, t.partner_len);
-        id[t.partner_len] = '\0';
-        if (fn(id, t.partner_seq, ctx) != 0)
-            break;
-    }
+    rc = store_log_told_walk(s, txn, seq, told_call, &call, &entry);
     mdb_txn_abort(txn);
     return rc;
 }

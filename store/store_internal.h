@@ -134,6 +134,13 @@ int store_log_unseal(const store_t *s, const MDB_val *key, const MDB_val *value,
                      size_t *cap, store_log_entry_t *entry, const uint8_t **told, size_t *n_told,
                      const uint8_t **told_end);
 
+/* Walks the partners told of the log entry at seq in txn (unsealed into a buffer of its own):
+ * fn returns 0 to go on, > 0 to stop, < 0 a STORE_E* error that ends the walk. *entry gets the
+ * entry's kind, type and dates (raw NULL). STORE_ENOTFOUND when there is no such seq. */
+typedef int (*store_told_walk_fn)(const struct record_told *t, void *ctx);
+int store_log_told_walk(const store_t *s, MDB_txn *txn, uint64_t seq, store_told_walk_fn fn,
+                        void *ctx, store_log_entry_t *entry);
+
 /* Zeroes the slots the shred database lists, and drops them, in txn (at open). */
 int store_shred_recover(store_t *s, MDB_txn *txn);
 

@@ -58,6 +58,24 @@ static void key_list_free(key_list_t *l)
     memset(l, 0, sizeof(*l));
 }
 
+/* Lists every key of dbi into *l, to rewrite them once the walk is over. */
+static int key_list_all(MDB_txn *txn, MDB_dbi dbi, key_list_t *l)
+{
+    MDB_cursor *c;
+    int mrc = mdb_cursor_open(txn, dbi, &c);
+    if (mrc != MDB_SUCCESS)
+        return store_error_from_mdb(mrc);
+    int rc = STORE_OK;
+    MDB_val key, value;
+    for (mrc = mdb_cursor_get(c, &key, &value, MDB_FIRST); mrc == MDB_SUCCESS && rc == STORE_OK;
+         mrc = mdb_cursor_get(c, &key, &value, MDB_NEXT))
+        rc = key_list_add(l, &key);
+    mdb_cursor_close(c);
+    if (rc == STORE_OK && mrc != MDB_NOTFOUND && mrc != MDB_SUCCESS)
+        rc = store_error_from_mdb(mrc);
+    return rc;
+}
+
 /* The canonical encoding of the event in a log value, into *out (caller frees); STORE_ECORRUPT
  * when the frame does not decode. */
 static int log_canonical(const MDB_val *key, const MDB_val *value, store_log_entry_t *entry,
@@ -221,19 +239,8 @@ static int upgrade_pathway(store_t *s, MDB_txn *txn, const MDB_val *key)
 
 static int upgrade_pathways(store_t *s, MDB_txn *txn)
 {
-    MDB_cursor *c;
-    int mrc = mdb_cursor_open(txn, s->pathways, &c);
-    if (mrc != MDB_SUCCESS)
-        return store_error_from_mdb(mrc);
     key_list_t all = {0};
-    int rc = STORE_OK;
-    MDB_val key, value;
-    for (mrc = mdb_cursor_get(c, &key, &value, MDB_FIRST); mrc == MDB_SUCCESS && rc == STORE_OK;
-         mrc = mdb_cursor_get(c, &key, &value, MDB_NEXT))
-        rc = key_list_add(&all, &key);
-    mdb_cursor_close(c);
-    if (rc == STORE_OK && mrc != MDB_NOTFOUND)
-        rc = store_error_from_mdb(mrc);
+    int rc = key_list_all(txn, s->pathways, &all);
     for (size_t i = 0; i < all.n && rc == STORE_OK; i++)
         rc = upgrade_pathway(s, txn, &all.keys[i]);
     key_list_free(&all);
@@ -430,21 +437,10 @@ static int upgrade_seal(store_t *s, MDB_txn *txn)
     size_t n_rows = 0;
     int rc = outbox_rows(s, txn, &rows, &n_rows);
     key_list_t pathways = {0}, log = {0};
-    MDB_cursor *c;
-    MDB_val key, value;
-    int mrc;
-    if (rc == STORE_OK && (mrc = mdb_cursor_open(txn, s->pathways, &c)) == MDB_SUCCESS) {
-        for (mrc = mdb_cursor_get(c, &key, &value, MDB_FIRST); mrc == MDB_SUCCESS && rc == STORE_OK;
-             mrc = mdb_cursor_get(c, &key, &value, MDB_NEXT))
-            rc = key_list_add(&pathways, &key);
-        mdb_cursor_close(c);
-    }
-    if (rc == STORE_OK && (mrc = mdb_cursor_open(txn, s->log, &c)) == MDB_SUCCESS) {
-        for (mrc = mdb_cursor_get(c, &key, &value, MDB_FIRST); mrc == MDB_SUCCESS && rc == STORE_OK;
-             mrc = mdb_cursor_get(c, &key, &value, MDB_NEXT))
-            rc = key_list_add(&log, &key);
-        mdb_cursor_close(c);
-    }
+    if (rc == STORE_OK)
+        rc = key_list_all(txn, s->pathways, &pathways);
+    if (rc == STORE_OK)
+        rc = key_list_all(txn, s->log, &log);
     person_t *people = calloc(pathways.n ? pathways.n : 1, sizeof *people);
     if (rc == STORE_OK && people == NULL)
         rc = STORE_ENOMEM;

@@ -203,12 +203,6 @@ static const uint8_t *vault_slot(const vault_t *v, uint32_t slot)
     return v->map + VAULT_HEADER_SIZE + (size_t)(slot - 1) * VAULT_KEY_SIZE;
 }
 
-bool vault_alive(const vault_t *v, uint32_t slot)
-{
-    const uint8_t *key = vault_slot(v, slot);
-    return key != NULL && !sodium_is_zero(key, VAULT_KEY_SIZE);
-}
-
 int vault_destroy(vault_t *v, const uint32_t *slots, size_t n)
 {
     static const uint8_t zeros[VAULT_KEY_SIZE];

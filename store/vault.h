@@ -28,11 +28,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define VAULT_KEY_SIZE          32
-#define VAULT_HASH_SIZE         16 /* a keyed hash naming a person in LMDB keys and the register */
-#define VAULT_HEADER_SIZE       4096
-#define VAULT_CHUNK             4096          /* slots generated at a time */
-#define VAULT_SEAL_MAX_OVERHEAD (1 + 24 + 16) /* the most vault_sealed_len adds */
+#define VAULT_KEY_SIZE    32
+#define VAULT_HASH_SIZE   16 /* a keyed hash naming a person in LMDB keys and the register */
+#define VAULT_HEADER_SIZE 4096
+#define VAULT_CHUNK       4096 /* slots generated at a time */
 
 typedef struct vault vault_t;
 
@@ -49,9 +48,6 @@ uint32_t vault_slots(const vault_t *v);
 
 /* Makes sure slot `slot` exists, generating chunks of random keys (synced) as needed. */
 int vault_reserve(vault_t *v, uint32_t slot);
-
-/* Whether slot holds a key (false: destroyed, or not a slot of the file). */
-bool vault_alive(const vault_t *v, uint32_t slot);
 
 /* Overwrites the n slots with zeros in place and syncs the file. Slots out of range are skipped. */
 int vault_destroy(vault_t *v, const uint32_t *slots, size_t n);

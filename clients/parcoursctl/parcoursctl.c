@@ -343,10 +343,25 @@ int ctl_endpoints(ctl_t *ctl)
 /* ------------------------------------------------------------------------------------------ */
 /* Read commands. */
 
-int ctl_read_args(ctl_t *ctl, const char *command, int argc, char **argv, const char **arg,
-                  int wanted)
+/* One option of a command: "--name VALUE" sets *arg; "--name" alone sets *flag to value. */
+typedef struct ctl_option {
+    const char *name;
+    const char **arg;
+    int *flag;
+    int value;
+} ctl_option_t;
+
+/*
+ * Reads a command's arguments: the common options, --json, the command's own (opts), and up to
+ * npos positional ones into pos (those not given stay NULL). Prints why and the usage, and
+ * returns -1, on anything else.
+ */
+static int ctl_parse(ctl_t *ctl, const char *command, int argc, char **argv,
+                     const ctl_option_t *opts, size_t n_opts, const char **pos, int npos)
 {
     int got = 0;
+    for (int i = 0; i < npos; i++)
+        pos[i] = NULL;
     for (int i = 0; i < argc; i++) {
         int common = ctl_common_option(ctl, argc, argv, &i);
         if (common < 0)
@@ -357,18 +372,36 @@ int ctl_read_args(ctl_t *ctl, const char *command, int argc, char **argv, const 
         }
         if (strcmp(argv[i], "--json") == 0) {
             ctl->json = true;
-        } else if (argv[i][0] != '-' && got < wanted) {
-            arg[got++] = argv[i];
+            continue;
+        }
+        size_t k = 0;
+        while (k < n_opts && strcmp(argv[i], opts[k].name) != 0)
+            k++;
+        if (k < n_opts && opts[k].arg != NULL && i + 1 < argc) {
+            *opts[k].arg = argv[++i];
+        } else if (k < n_opts && opts[k].flag != NULL) {
+            *opts[k].flag = opts[k].value;
+        } else if (k == n_opts && argv[i][0] != '-' && got < npos) {
+            pos[got++] = argv[i];
         } else {
             fprintf(stderr, "parcoursctl %s: unexpected argument \"%s\"\n", command, argv[i]);
             ctl_usage(command);
             return -1;
         }
     }
-    if (got < wanted) {
-        ctl_usage(command);
+    return 0;
+}
+
+int ctl_read_args(ctl_t *ctl, const char *command, int argc, char **argv, const char **arg,
+                  int wanted)
+{
+    if (ctl_parse(ctl, command, argc, argv, NULL, 0, arg, wanted) != 0)
         return -1;
-    }
+    for (int i = 0; i < wanted; i++)
+        if (arg[i] == NULL) {
+            ctl_usage(command);
+            return -1;
+        }
     return 0;
 }
 
@@ -520,55 +553,6 @@ static int cmd_export(ctl_t *ctl, int argc, char **argv)
 {
     return beneficiary_command(ctl, "export", PARCOURS__V1__ADMIN_COMMAND__ADMIN_COMMAND_EXPORT,
                                export_print, argc, argv);
-}
-
-/* One option of a command: "--name VALUE" sets *arg; "--name" alone sets *flag to value. */
-typedef struct ctl_option {
-    const char *name;
-    const char **arg;
-    int *flag;
-    int value;
-} ctl_option_t;
-
-/*
- * Reads a command's arguments: the common options, --json, the command's own (opts), and up to
- * npos positional ones into pos (those not given stay NULL). Prints why and the usage, and
- * returns -1, on anything else.
- */
-static int ctl_parse(ctl_t *ctl, const char *command, int argc, char **argv,
-                     const ctl_option_t *opts, size_t n_opts, const char **pos, int npos)
-{
-    int got = 0;
-    for (int i = 0; i < npos; i++)
-        pos[i] = NULL;
-    for (int i = 0; i < argc; i++) {
-        int common = ctl_common_option(ctl, argc, argv, &i);
-        if (common < 0)
-            return -1;
-        if (common > 0) {
-            i--;
-            continue;
-        }
-        if (strcmp(argv[i], "--json") == 0) {
-            ctl->json = true;
-            continue;
-        }
-        size_t k = 0;
-        while (k < n_opts && strcmp(argv[i], opts[k].name) != 0)
-            k++;
-        if (k < n_opts && opts[k].arg != NULL && i + 1 < argc) {
-            *opts[k].arg = argv[++i];
-        } else if (k < n_opts && opts[k].flag != NULL) {
-            *opts[k].flag = opts[k].value;
-        } else if (k == n_opts && argv[i][0] != '-' && got < npos) {
-            pos[got++] = argv[i];
-        } else {
-            fprintf(stderr, "parcoursctl %s: unexpected argument \"%s\"\n", command, argv[i]);
-            ctl_usage(command);
-            return -1;
-        }
-    }
-    return 0;
 }
 
 /* The reasons an admin may give, as parcoursctl erase takes them. */
