@@ -693,6 +693,75 @@ static int store_log_tombstone(store_batch_t *b, uint64_t seq, id_set_t *told, b
     return store_batch_put(b, s->log, &seq, sizeof seq, tombstone, sizeof tombstone, 0);
 }
 
+/* --- Rectification ---------------------------------------------------------------------------- */
+
+int store_batch_history(store_batch_t *b, const char *beneficiary_id, store_log_fn fn, void *ctx)
+{
+    int rc = store_batch_usable(b);
+    if (rc != STORE_OK)
+        return rc;
+    size_t len = store_id_len(beneficiary_id);
+    if (len == 0 || fn == NULL)
+        return STORE_EINVAL;
+    rc = store_batch_pathway_load(b, beneficiary_id, len);
+    if (rc != STORE_OK)
+        return rc;
+    record_pathway_t record;
+    rc = record_pathway_decode(b->read_plain, b->read_plain_len, &record);
+    if (rc != STORE_OK)
+        return rc;
+    /* The seqs copied out: fn may read the store, and the read cache with it. */
+    size_t n = record.n_seqs;
+    uint64_t *seqs = malloc(n * sizeof *seqs + 1);
+    if (seqs == NULL)
+        return STORE_ENOMEM;
+    for (size_t i = 0; i < n; i++)
+        seqs[i] = record_pathway_seq(&record, i);
+    uint8_t *buf = NULL;
+    size_t cap = 0;
+    for (size_t i = 0; rc == STORE_OK && i < n; i++) {
+        MDB_val key = {sizeof seqs[i], &seqs[i]}, value;
+        store_log_entry_t entry;
+        rc = store_error_from_mdb(mdb_get(b->txn, b->store->log, &key, &value));
+        if (rc == STORE_ENOTFOUND)
+            rc = STORE_ECORRUPT; /* a pathway names every seq of its person */
+        if (rc == STORE_OK)
+            rc = store_log_unseal(b->store, &key, &value, &buf, &cap, &entry, NULL, NULL, NULL);
+        if (rc == STORE_OK && fn(&entry, ctx) != 0)
+            break;
+    }
+    if (buf != NULL)
+        sodium_free_plain(buf, cap);
+    free(seqs);
+    return rc;
+}
+
+typedef struct batch_told_call {
+    store_told_fn fn;
+    void *ctx;
+} batch_told_call_t;
+
+static int batch_told_call(const record_told_t *t, void *ctx)
+{
+    batch_told_call_t *c = ctx;
+    char id[STORE_ID_MAX + 1];
+    memcpy(id, t->partner_id, t->partner_len);
+    id[t->partner_len] = '\0';
+    return c->fn(id, t->partner_seq, c->ctx) != 0 ? 1 : 0;
+}
+
+int store_batch_log_told(store_batch_t *b, uint64_t seq, store_told_fn fn, void *ctx)
+{
+    int rc = store_batch_usable(b);
+    if (rc != STORE_OK)
+        return rc;
+    if (fn == NULL)
+        return STORE_EINVAL;
+    batch_told_call_t call = {fn, ctx};
+    store_log_entry_t entry;
+    return store_log_told_walk(b->store, b->txn, seq, batch_told_call, &call, &entry);
+}
+
 /* Destroys the pathway under key (see store_batch_erase). erased_at >= 0: only when its first
  * event was committed at or before it. */
 static int store_erase_key(store_batch_t *b, const uint8_t key[VAULT_HASH_SIZE],
@@ -783,6 +852,20 @@ static int store_erase_key(store_batch_t *b, const uint8_t key[VAULT_HASH_SIZE],
         if (rc != STORE_ENOTFOUND && b->error == STORE_OK)
             store_batch_fail(b, rc);
     }
+    return rc;
+}
+
+int store_batch_withdraw(store_batch_t *b, uint64_t seq)
+{
+    int rc = store_batch_usable(b);
+    if (rc != STORE_OK)
+        return rc;
+    bool live;
+    rc = store_log_tombstone(b, seq, NULL, &live);
+    if (rc == STORE_OK && !live)
+        return STORE_ENOTFOUND;
+    if (rc != STORE_OK && rc != STORE_ENOTFOUND && b->error == STORE_OK)
+        store_batch_fail(b, rc);
     return rc;
 }
 

@@ -315,6 +315,20 @@ int store_ack_time(store_t *s, const char *partner_id, uint64_t partner_seq, int
 typedef int (*store_told_fn)(const char *partner_id, uint64_t partner_seq, void *ctx);
 int store_log_told(store_t *s, uint64_t seq, store_told_fn fn, void *ctx);
 
+/*
+ * Rectification: what a retraction reads and writes in the batch. store_batch_history calls fn
+ * for each of the beneficiary's log entries, oldest first, seeing this batch's appends (entry
+ * raw valid during the call only; a tombstone has none); fn returns non-zero to stop.
+ * STORE_ENOTFOUND when the beneficiary has no pathway. store_batch_log_told walks the partners
+ * told of the entry at seq. store_batch_withdraw turns the event at seq into a tombstone (seq,
+ * type, dates: its outbox entries stay and are sent as withdrawn), STORE_ENOTFOUND when it is
+ * one already or there is no such seq; its bytes stay readable under the person's key in pages
+ * LMDB freed until the person is destroyed (erasure, purge), which destroys the key.
+ */
+int store_batch_history(store_batch_t *b, const char *beneficiary_id, store_log_fn fn, void *ctx);
+int store_batch_log_told(store_batch_t *b, uint64_t seq, store_told_fn fn, void *ctx);
+int store_batch_withdraw(store_batch_t *b, uint64_t seq);
+
 /* --- Destruction: erasure and its register --------------------------------------------------- */
 
 /* The keyed hash (under the store's own key, kept in its vault) of an identifier: how a person

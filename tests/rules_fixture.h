@@ -54,6 +54,7 @@ typedef struct fx_event {
     Parcours__V1__PathwayExited pathway_exited;
     Parcours__V1__SuspensionDecided suspension_decided;
     Parcours__V1__SuspensionLifted suspension_lifted;
+    Parcours__V1__EventRetracted event_retracted;
 } fx_event_t;
 
 /* Every event happens one second after the previous one, so dates tell events apart. */
@@ -223,6 +224,15 @@ static inline void fx_event_init(fx_event_t *f, Parcours__V1__EventType type, co
         f->e.suspension_lifted = &f->suspension_lifted;
         break;
     }
+    case EVENT_TYPE(EVENT_RETRACTED): {
+        /* Names an event the sender never sent: pathway_apply has no history to find it in. */
+        Parcours__V1__EventRetracted m = PARCOURS__V1__EVENT_RETRACTED__INIT;
+        m.retracted_event_id = "ev-never-sent";
+        m.reason = PARCOURS__V1__RETRACTION_REASON__RETRACTION_REASON_WRONG_CONTENT;
+        f->event_retracted = m;
+        f->e.event_retracted = &f->event_retracted;
+        break;
+    }
     default:
         fail_msg("fx_event_init: no such event type %d", (int)type);
     }
@@ -230,7 +240,7 @@ static inline void fx_event_init(fx_event_t *f, Parcours__V1__EventType type, co
 
 /* The first and last event types, for loops over all of them. */
 #define FX_TYPE_FIRST EVENT_TYPE(BENEFICIARY_REGISTERED)
-#define FX_TYPE_LAST  EVENT_TYPE(SUSPENSION_LIFTED)
+#define FX_TYPE_LAST  EVENT_TYPE(EVENT_RETRACTED)
 
 /* Packs a message into a buffer the caller frees; *len receives its size. */
 static inline uint8_t *fx_pack(const ProtobufCMessage *m, size_t *len)
@@ -381,6 +391,7 @@ static inline bool fx_kind_receives(Parcours__V1__PartnerKind kind, const Parcou
     case PAYLOAD(JOB_PLACED):
     case PAYLOAD(JOB_ENDED):
     case PAYLOAD(PATHWAY_EXITED):
+    case PAYLOAD(EVENT_RETRACTED): /* only ever told to who was told of the retracted event */
         return true;
     case PAYLOAD(MEMBER_JOINED):
         return strcmp(e->member_joined->member_id, id) == 0;

@@ -29,6 +29,7 @@ static const char *const type_names[FX_TYPE_LAST + 1] = {
     "PathwayExited",
     "SuspensionDecided",
     "SuspensionLifted",
+    "EventRetracted",
 };
 
 /* What *out holds before a call, to see that a failing call sets it to NULL. */
@@ -173,7 +174,7 @@ static void test_event_type_names(void **state)
         assert_int_equal(event_type_from_name(name), t);
     }
     assert_null(event_type_name((Parcours__V1__EventType)99));
-    assert_null(event_type_name((Parcours__V1__EventType)18));
+    assert_null(event_type_name((Parcours__V1__EventType)19));
     assert_int_equal(event_type_from_name("NoSuchEvent"), EVENT_TYPE(UNSPECIFIED));
     assert_int_equal(event_type_from_name(""), EVENT_TYPE(UNSPECIFIED));
     assert_int_equal(event_type_from_name("TrainingEnteredX"), EVENT_TYPE(UNSPECIFIED));
@@ -433,6 +434,8 @@ static void test_decode_unknown_enum_values(void **state)
                      Parcours__V1__SuspensionReason);
         UNKNOWN_ENUM(SUSPENSION_LIFTED, "ft93", suspension_lifted.reason,
                      Parcours__V1__SuspensionLiftReason);
+        UNKNOWN_ENUM(EVENT_RETRACTED, "ml93", event_retracted.reason,
+                     Parcours__V1__RetractionReason);
 #undef UNKNOWN_ENUM
     }
 
@@ -487,6 +490,11 @@ static void test_decode_required_payload_fields(void **state)
     MISSING(ORIENTATION_DECIDED, f.orientation_decided.notified_at = -1);
     MISSING(SUSPENSION_DECIDED, f.suspension_decided.reason = 0);
     MISSING(SUSPENSION_LIFTED, f.suspension_lifted.reason = 0);
+    MISSING(EVENT_RETRACTED, f.event_retracted.reason = 0);
+    MISSING(EVENT_RETRACTED, f.event_retracted.retracted_event_id = "");
+    MISSING(EVENT_RETRACTED, f.event_retracted.retracted_event_id = "ev 1");
+    /* The daemon fills the retracted seq: a partner that sets it is told to leave it 0. */
+    MISSING(EVENT_RETRACTED, f.event_retracted.retracted_seq = 7);
 
     /* Required identifiers follow the identifier charset. */
     MISSING(ORIENTATION_DECIDED, f.orientation_decided.structure_id = "ml 93");

@@ -226,6 +226,111 @@ static void test_phase_counts(void **state)
     assert_null(c);
 }
 
+/* Collects who was told of a log entry. */
+static int told_count(const char *partner_id, uint64_t partner_seq, void *ctx)
+{
+    (void)partner_id;
+    (void)partner_seq;
+    (*(size_t *)ctx)++;
+    return 0;
+}
+
+/* A retraction on the real store: the person's events read back, the one it names found by its
+ * sender's id (in the batch that appended it, and after a commit), the pathway recomputed, the
+ * retraction stored with the seq filled in and told to who was told, the event a tombstone. */
+static void test_retraction_in_the_store(void **state)
+{
+    world_t *w = *state;
+    ingest_decision_t d;
+    fx_event_t reg, orient, referent, appointment, contract, retraction;
+    fx_event_init(&reg, EVENT_TYPE(BENEFICIARY_REGISTERED), "cd93");
+    apply_event(w, &reg, NULL, &d);
+    fx_event_init(&orient, EVENT_TYPE(ORIENTATION_DECIDED), "cd93");
+    apply_event(w, &orient, NULL, &d);
+    fx_event_init(&referent, EVENT_TYPE(REFERENT_ASSIGNED), "ml93");
+    referent.referent_assigned.referent_partner_id = "ml93";
+    apply_event(w, &referent, NULL, &d);
+    fx_event_init(&appointment, EVENT_TYPE(APPOINTMENT_RECORDED), "ml93");
+    apply_event(w, &appointment, NULL, &d);
+    uint64_t appointment_seq = d.seq;
+    commit(w);
+    fx_event_init(&contract, EVENT_TYPE(CONTRACT_SIGNED), "ml93");
+    apply_event(w, &contract, NULL, &d);
+    assert_int_equal(d.status, ACK_STATUS(ACCEPTED));
+    uint64_t contract_seq = d.seq, version = d.version;
+    size_t told = 0;
+    assert_int_equal(store_batch_log_told(w->ctx.batch, contract_seq, told_count, &told), STORE_OK);
+    assert_int_equal(told, 2); /* cd93 and ft93 */
+
+    /* In the batch that appended it. */
+    fx_event_init(&retraction, EVENT_TYPE(EVENT_RETRACTED), "ml93");
+    retraction.event_retracted.retracted_event_id = contract.event_id;
+    apply_event(w, &retraction, NULL, &d);
+    assert_int_equal(d.status, ACK_STATUS(ACCEPTED));
+    assert_int_equal(d.version, version + 1);
+    uint64_t retraction_seq = d.seq;
+    commit(w);
+    Parcours__V1__Pathway *p;
+    assert_int_equal(store_pathway_get(w->store, FX_BENEFICIARY, &p), STORE_OK);
+    assert_null(p->contract);
+    assert_non_null(p->last_appointment);
+    assert_int_equal(p->phase, PHASE(ACCOMPANIED));
+    assert_int_equal(p->version, version + 1);
+    parcours__v1__pathway__free_unpacked(p, NULL);
+    store_log_entry_t entry;
+    assert_int_equal(store_log_get(w->store, contract_seq, &entry), STORE_OK);
+    assert_int_equal(entry.kind, STORE_LOG_WITHDRAWN);
+    assert_int_equal(entry.type, EVENT_TYPE(CONTRACT_SIGNED)); /* the tombstone keeps its type */
+    assert_null(entry.raw);
+    store_log_entry_clear(&entry);
+    assert_int_equal(store_log_get(w->store, retraction_seq, &entry), STORE_OK);
+    assert_int_equal(entry.kind, STORE_LOG_EVENT);
+    Parcours__V1__Event *stored = parcours__v1__event__unpack(NULL, entry.raw_len, entry.raw);
+    assert_non_null(stored);
+    assert_int_equal(stored->payload_case, PAYLOAD(EVENT_RETRACTED));
+    assert_int_equal(stored->event_retracted->retracted_seq, contract_seq);
+    assert_string_equal(stored->event_retracted->retracted_event_id, contract.event_id);
+    parcours__v1__event__free_unpacked(stored, NULL);
+    store_log_entry_clear(&entry);
+    told = 0;
+    assert_int_equal(store_log_told(w->store, retraction_seq, told_count, &told), STORE_OK);
+    assert_int_equal(told, 2);
+
+    /* After a commit; then the same retraction again is a duplicate, and naming the retracted
+     * event again finds nothing standing. */
+    fx_event_init(&retraction, EVENT_TYPE(EVENT_RETRACTED), "ml93");
+    retraction.event_retracted.retracted_event_id = appointment.event_id;
+    apply_event(w, &retraction, NULL, &d);
+    assert_int_equal(d.status, ACK_STATUS(ACCEPTED));
+    commit(w);
+    apply_event(w, &retraction, NULL, &d);
+    assert_int_equal(d.status, ACK_STATUS(DUPLICATE));
+    assert_int_equal(store_log_get(w->store, appointment_seq, &entry), STORE_OK);
+    assert_int_equal(entry.kind, STORE_LOG_WITHDRAWN);
+    store_log_entry_clear(&entry);
+    fx_event_t again;
+    fx_event_init(&again, EVENT_TYPE(EVENT_RETRACTED), "ml93");
+    again.event_retracted.retracted_event_id = appointment.event_id;
+    apply_event(w, &again, NULL, &d);
+    assert_int_equal(d.status, ACK_STATUS(REJECTED));
+    assert_int_equal(d.code, ERROR_CODE(INVALID_TRANSITION));
+    /* The retracted event re-sent: its id stays taken. */
+    apply_event(w, &appointment, NULL, &d);
+    assert_int_equal(d.status, ACK_STATUS(DUPLICATE));
+    assert_int_equal(d.seq, appointment_seq);
+    /* A blind sender: the blind sentence, and the store is not written. */
+    fx_event_init(&again, EVENT_TYPE(EVENT_RETRACTED), "asso93");
+    again.event_retracted.retracted_event_id = appointment.event_id;
+    apply_event(w, &again, NULL, &d);
+    assert_int_equal(d.code, ERROR_CODE(NOT_AUTHORISED));
+    commit(w);
+    uint64_t *seqs;
+    size_t n;
+    assert_int_equal(store_pathway_seqs(w->store, FX_BENEFICIARY, &seqs, &n), STORE_OK);
+    assert_int_equal(n, 7); /* five events, two retractions; the retracted ones as tombstones */
+    free(seqs);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -233,6 +338,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_accepted_then_duplicate, setup, teardown),
         cmocka_unit_test_setup_teardown(test_the_log_holds_the_checked_event, setup, teardown),
         cmocka_unit_test_setup_teardown(test_phase_counts, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_retraction_in_the_store, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -64,6 +64,128 @@ static void append(ingest_context_t *ctx, ingest_decision_t *d)
     decide(d, ACK_STATUS(ACCEPTED), ERROR_CODE(UNSPECIFIED), true, NULL);
 }
 
+/* --- Rectification ---------------------------------------------------------------------------- */
+
+/* A beneficiary's standing events, read from the batch, and the one a retraction names. */
+typedef struct history_load {
+    const char *sender;       /* the retraction's sender */
+    const char *retracted_id; /* the event_id it names */
+    Parcours__V1__Event **events;
+    size_t n, cap;
+    size_t retracted; /* n until found */
+    uint64_t retracted_seq;
+    int error;
+} history_load_t;
+
+static int history_visit(const store_log_entry_t *entry, void *ctx)
+{
+    history_load_t *h = ctx;
+    if (entry->kind != STORE_LOG_EVENT || entry->raw_len == 0)
+        return 0; /* retracted or erased: it stands no more */
+    if (h->n == h->cap) {
+        size_t cap = h->cap ? 2 * h->cap : 16;
+        Parcours__V1__Event **events = realloc(h->events, cap * sizeof(*events));
+        if (events == NULL) {
+            h->error = STORE_ENOMEM;
+            return 1;
+        }
+        h->events = events;
+        h->cap = cap;
+    }
+    /* The log holds only canonical encodings of events that passed the boundary. */
+    Parcours__V1__Event *e = parcours__v1__event__unpack(NULL, entry->raw_len, entry->raw);
+    if (e == NULL) {
+        h->error = STORE_ECORRUPT;
+        return 1;
+    }
+    if (h->retracted_seq == 0 && strcmp(e->partner_id, h->sender) == 0 &&
+        strcmp(e->event_id, h->retracted_id) == 0) {
+        h->retracted = h->n;
+        h->retracted_seq = entry->seq;
+    }
+    h->events[h->n++] = e;
+    return 0;
+}
+
+static void history_clear(history_load_t *h)
+{
+    for (size_t i = 0; i < h->n; i++)
+        parcours__v1__event__free_unpacked(h->events[i], NULL);
+    free(h->events);
+}
+
+/* Partner ids, copied (the outcome's recipients point into the directory instead). */
+typedef struct told_load {
+    char **ids;
+    size_t n, cap;
+} told_load_t;
+
+static int told_visit(const char *partner_id, uint64_t partner_seq, void *ctx)
+{
+    (void)partner_seq;
+    told_load_t *t = ctx;
+    if (t->n == t->cap) {
+        size_t cap = t->cap ? 2 * t->cap : 16;
+        char **ids = realloc(t->ids, cap * sizeof(*ids));
+        if (ids == NULL)
+            return STORE_ENOMEM;
+        t->ids = ids;
+        t->cap = cap;
+    }
+    if ((t->ids[t->n] = strdup(partner_id)) == NULL)
+        return STORE_ENOMEM;
+    t->n++;
+    return 0;
+}
+
+/*
+ * An EventRetracted: the person's standing events and the partners told of the one it names are
+ * read from the batch, the rules recompute the pathway (pathway_retract), and an accepted
+ * retraction is appended with the retracted seq filled in, then the retracted event becomes a
+ * tombstone: what it said is no longer sent, to anyone, on any replay.
+ */
+static void retract(ingest_context_t *ctx, store_batch_t *batch, ingest_decision_t *d)
+{
+    Parcours__V1__Event *e = d->event;
+    history_load_t h = {.sender = e->partner_id,
+                        .retracted_id = e->event_retracted->retracted_event_id};
+    told_load_t told = {0};
+    int rc = STORE_OK;
+    if (d->current != NULL) {
+        rc = store_batch_history(batch, e->beneficiary_id, history_visit, &h);
+        if (rc == STORE_OK)
+            rc = h.error;
+    }
+    if (h.retracted_seq == 0)
+        h.retracted = h.n;
+    else if (rc == STORE_OK)
+        rc = store_batch_log_told(batch, h.retracted_seq, told_visit, &told);
+    if (rc != STORE_OK) {
+        ctx->batch_error = rc;
+    } else {
+        pathway_history_t history = {(const Parcours__V1__Event *const *)h.events, h.n, h.retracted,
+                                     (const char *const *)told.ids, told.n};
+        rc = pathway_retract(d->current, e, d->sender, ctx->partners, ctx->rules, &history,
+                             &d->outcome);
+        d->applied = true;
+        if (rc == 0) {
+            e->event_retracted->retracted_seq = h.retracted_seq;
+            append(ctx, d);
+            if (ctx->batch_error == 0 &&
+                (rc = store_batch_withdraw(batch, h.retracted_seq)) != STORE_OK)
+                ctx->batch_error = rc == STORE_ENOTFOUND ? STORE_ECORRUPT : rc;
+        } else if (rc == 1) {
+            decide(d, ACK_STATUS(REJECTED), d->outcome.code, true, d->outcome.message);
+        } else {
+            ctx->batch_error = STORE_ENOMEM;
+        }
+    }
+    for (size_t i = 0; i < told.n; i++)
+        free(told.ids[i]);
+    free(told.ids);
+    history_clear(&h);
+}
+
 void ingest_apply(ingest_context_t *ctx, const uint8_t *frame, size_t len,
                   const char *authenticated, ingest_decision_t *out)
 {
@@ -110,6 +232,10 @@ void ingest_apply(ingest_context_t *ctx, const uint8_t *frame, size_t len,
         rc = store_batch_pathway_get(batch, e->beneficiary_id, &out->current);
     if (rc != STORE_OK && rc != STORE_ENOTFOUND) {
         ctx->batch_error = rc;
+        return;
+    }
+    if (out->type == EVENT_TYPE(EVENT_RETRACTED)) {
+        retract(ctx, batch, out);
         return;
     }
     rc = pathway_apply(out->current, e, out->sender, ctx->partners, ctx->rules, &out->outcome);

@@ -37,6 +37,7 @@ static const char *const event_type_names[] = {
     [EVENT_TYPE(PATHWAY_EXITED)] = "PathwayExited",
     [EVENT_TYPE(SUSPENSION_DECIDED)] = "SuspensionDecided",
     [EVENT_TYPE(SUSPENSION_LIFTED)] = "SuspensionLifted",
+    [EVENT_TYPE(EVENT_RETRACTED)] = "EventRetracted",
 };
 #define EVENT_TYPE_COUNT (sizeof(event_type_names) / sizeof(event_type_names[0]))
 
@@ -361,6 +362,18 @@ static int check_payload(const Parcours__V1__Event *e, event_error_t *err)
         return check_enum(err, "suspension_lifted.reason",
                           &parcours__v1__suspension_lift_reason__descriptor,
                           (int)e->suspension_lifted->reason);
+    case PAYLOAD(EVENT_RETRACTED): {
+        const Parcours__V1__EventRetracted *p = e->event_retracted;
+        if (check_id(err, "event_retracted.retracted_event_id", p->retracted_event_id) ||
+            check_enum(err, "event_retracted.reason", &parcours__v1__retraction_reason__descriptor,
+                       (int)p->reason))
+            return -1;
+        if (p->retracted_seq != 0)
+            return fail(err, ERROR_CODE(MALFORMED),
+                        "event_retracted.retracted_seq is set by the daemon: leave it 0 and name "
+                        "the event by retracted_event_id.");
+        return 0;
+    }
     default:
         return fail(err, ERROR_CODE(MALFORMED), "the event has no payload.");
     }

@@ -20,7 +20,7 @@
 
 #define EVENT_ID_MAX      IDENTIFIER_MAX /* bytes of any identifier (common/identifier.h) */
 #define EVENT_FRAME_MAX   4096           /* the largest Event frame accepted, in bytes */
-#define EVENT_MESSAGE_MAX 256            /* room for a rejection sentence */
+#define EVENT_MESSAGE_MAX 512            /* room for a rejection sentence */
 
 #define EVENT_WEEKLY_HOURS_DEFAULT 15 /* a contrat d'engagement's weekly activity by default */
 #define EVENT_WEEKLY_HOURS_MAX     48 /* the most weekly hours a contract may plan */

@@ -75,6 +75,8 @@ static const struct {
     [EVENT_TYPE(PATHWAY_EXITED)] = {TERRITORY_WIDE, true, false, false},
     [EVENT_TYPE(SUSPENSION_DECIDED)] = {0, false, false, true},
     [EVENT_TYPE(SUSPENSION_LIFTED)] = {0, false, false, true},
+    /* Its own events, whatever its kind: the sender was the one partner with the right. */
+    [EVENT_TYPE(EVENT_RETRACTED)] = {UINT32_MAX, false, false, false},
 };
 #define EMIT_RIGHTS_COUNT (sizeof(emit_rights) / sizeof(emit_rights[0]))
 
@@ -100,6 +102,10 @@ typedef struct rules {
     const partners_t *directory;
     pathway_settings_t settings;
     pathway_outcome_t *outcome;
+    /* A recomputation (pathway_retract): the events were accepted once, so what the partners
+     * file narrows and the versions they expected then are not judged again; their senders'
+     * rights and the transitions are. */
+    bool replay;
 } rules_t;
 
 /* --- Small helpers ---------------------------------------------------------------------------- */
@@ -329,6 +335,7 @@ bool pathway_kind_receives(Parcours__V1__PartnerKind kind, const Parcours__V1__E
     case PAYLOAD(JOB_PLACED):
     case PAYLOAD(JOB_ENDED):
     case PAYLOAD(PATHWAY_EXITED):
+    case PAYLOAD(EVENT_RETRACTED): /* told only to who was told of the retracted event */
         return true;
     case PAYLOAD(MEMBER_JOINED):
         return strcmp(event->member_joined->member_id, partner_id) == 0;
@@ -367,6 +374,11 @@ void pathway_event_minimise(const Parcours__V1__Event *event, const char *viewer
         out->job_placed.employer_partner_id =
             own_id(out->job_placed.employer_partner_id, viewer_id);
         out->event.job_placed = &out->job_placed;
+    } else if (event->payload_case == PAYLOAD(EVENT_RETRACTED)) {
+        /* They were sent the retracted event without its id: they match it by retracted_seq. */
+        out->event_retracted = *event->event_retracted;
+        out->event_retracted.retracted_event_id = (char *)protobuf_c_empty_string;
+        out->event.event_retracted = &out->event_retracted;
     }
 }
 
@@ -511,7 +523,7 @@ static int reject_no_right(rules_t *r)
  * current, or passes 0 for a pathway it may not see). */
 static int check_version(rules_t *r, uint64_t version)
 {
-    if (r->event->expected_version != 0 && r->event->expected_version != version)
+    if (!r->replay && r->event->expected_version != 0 && r->event->expected_version != version)
         return reject(r, ERROR_CODE(VERSION_CONFLICT),
                       "The pathway is at version %llu, not %llu: read it again, then decide "
                       "whether to send the event.",
@@ -953,48 +965,46 @@ static int check_event(rules_t *r)
         return reject_no_right(r);
     /* Employers and training providers do not see the version (it counts events they are not
      * told of): they have nothing to compare it with. */
-    if (partner_kind_minimised(sender->kind) && r->event->expected_version != 0)
+    if (!r->replay && partner_kind_minimised(sender->kind) && r->event->expected_version != 0)
         return reject(r, ERROR_CODE(NOT_AUTHORISED),
                       "Employers and training providers do not see a pathway's version: send "
                       "expected_version 0.");
     if (check_version(r, r->current->version))
         return 1;
+    if (r->type == EVENT_TYPE(EVENT_RETRACTED))
+        return 0; /* on an exited pathway too (an exit sent in error); pathway_retract goes on */
     if (!pathway_is_open(r->current))
         return invalid(r, "the pathway has exited; register the person again to open a new "
                           "episode.");
     return check_transition(r);
 }
 
-int pathway_apply(const Parcours__V1__Pathway *current, const Parcours__V1__Event *event,
-                  const partner_t *sender, const partners_t *directory,
-                  const pathway_settings_t *settings, pathway_outcome_t *outcome)
+/* What pathway_apply and a recomputation's every step share: r is set up, outcome zeroed. */
+static int rules_run(rules_t *r)
 {
-    rules_t r = {current, event, event_type(event), sender, directory, {0}, outcome};
-    if (settings != NULL)
-        r.settings = *settings;
-    else
-        pathway_settings_default(&r.settings);
-    memset(outcome, 0, sizeof(*outcome));
-    if (r.type == EVENT_TYPE(UNSPECIFIED) || (size_t)r.type >= EMIT_RIGHTS_COUNT)
-        return reject(&r, ERROR_CODE(MALFORMED), "The event has no payload.");
+    const partner_t *sender = r->sender;
+    if (r->type == EVENT_TYPE(UNSPECIFIED) || (size_t)r->type >= EMIT_RIGHTS_COUNT)
+        return reject(r, ERROR_CODE(MALFORMED), "The event has no payload.");
 
-    if (sender->may_emit != 0 && !(sender->may_emit & PARTNERS_EMIT_BIT(r.type)))
-        return reject(&r, ERROR_CODE(NOT_AUTHORISED),
+    if (!r->replay && sender->may_emit != 0 && !(sender->may_emit & PARTNERS_EMIT_BIT(r->type)))
+        return reject(r, ERROR_CODE(NOT_AUTHORISED),
                       "Partner %s may not send %s: its partners file entry narrows what it may "
                       "emit.",
-                      sender->id, event_type_name(r.type));
+                      sender->id, event_type_name(r->type));
 
     Parcours__V1__Pathway *p;
-    if (r.type == EVENT_TYPE(BENEFICIARY_REGISTERED)) {
+    if (r->type == EVENT_TYPE(BENEFICIARY_REGISTERED)) {
         const char *territory = NULL;
-        if (check_registration(&r, &territory))
+        if (check_registration(r, &territory))
             return 1;
-        p = open_episode(&r, territory);
+        p = open_episode(r, territory);
     } else {
-        if (check_event(&r))
+        if (check_event(r))
             return 1;
-        p = pathway_clone(current);
-        if (p != NULL && apply_effect(&r, p) != 0) {
+        if (r->type == EVENT_TYPE(EVENT_RETRACTED))
+            return 2; /* the checks that need no history passed: the caller recomputes */
+        p = pathway_clone(r->current);
+        if (p != NULL && apply_effect(r, p) != 0) {
             parcours__v1__pathway__free_unpacked(p, NULL);
             p = NULL;
         }
@@ -1003,16 +1013,174 @@ int pathway_apply(const Parcours__V1__Pathway *current, const Parcours__V1__Even
         return -1;
     /* The version and the date of the last change count the events every member is told of: a
      * suspension, told to fewer, changes neither, or the others would read it from them. */
-    if (!emit_rights[r.type].rsa_rule) {
+    if (!emit_rights[r->type].rsa_rule) {
         p->version++;
+        p->updated_at = r->event->occurred_at;
+    }
+    p->phase = pathway_phase(p);
+    r->outcome->pathway = p;
+    r->outcome->version = partner_kind_minimised(sender->kind) ? 0 : p->version;
+    if (!r->replay && recipients_compute(r, p) != 0) {
+        pathway_outcome_clear(r->outcome);
+        return -1;
+    }
+    return 0;
+}
+
+static void rules_init(rules_t *r, const Parcours__V1__Pathway *current,
+                       const Parcours__V1__Event *event, const partner_t *sender,
+                       const partners_t *directory, const pathway_settings_t *settings,
+                       pathway_outcome_t *outcome)
+{
+    *r = (rules_t){current, event, event_type(event), sender, directory, {0}, outcome, false};
+    if (settings != NULL)
+        r->settings = *settings;
+    else
+        pathway_settings_default(&r->settings);
+    memset(outcome, 0, sizeof(*outcome));
+}
+
+/* --- Rectification ---------------------------------------------------------------------------- */
+
+/* The refusal of a retraction whose recomputation failed at history event i (its sender found
+ * in the directory, or NULL), which the rules refused with step's sentence. Detail goes only to
+ * who may know it: the sender of that later event, or a territory-wide partner (which sees the
+ * whole pathway); any other retractor learns only that a later event relies on its own. */
+static int reject_recompute(rules_t *r, const pathway_history_t *h, size_t i,
+                            const partner_t *step_sender, const pathway_outcome_t *step)
+{
+    const Parcours__V1__Event *later = h->events[i];
+    const char *retracted = r->event->event_retracted->retracted_event_id;
+    if (i < h->retracted || step_sender == NULL)
+        return reject(r, ERROR_CODE(INVALID_TRANSITION),
+                      "This pathway cannot be recomputed from its events under the partners file "
+                      "in force (a partner they name has left it); ask the territory's admin.");
+    if (strcmp(later->partner_id, r->sender->id) == 0)
+        return reject(r, ERROR_CODE(INVALID_TRANSITION),
+                      "Retracting %s would leave your later event %s (%s) without ground: %s "
+                      "Retract that one first.",
+                      retracted, later->event_id, event_type_name(event_type(later)),
+                      step->message);
+    if (partner_kind_territory_wide(r->sender->kind))
+        return reject(r, ERROR_CODE(INVALID_TRANSITION),
+                      "Retracting %s would leave event %s of partner %s (%s) without ground: %s "
+                      "Its sender must retract it first.",
+                      retracted, later->event_id, later->partner_id,
+                      event_type_name(event_type(later)), step->message);
+    return reject(r, ERROR_CODE(INVALID_TRANSITION),
+                  "Retracting %s would leave a later event of another partner without ground; "
+                  "the territory's departement can see which, and its sender retract it first.",
+                  retracted);
+}
+
+/* The pathway the history makes without the retracted event (nor the retractions before it),
+ * each event judged by the same rules as when it came, into *out. 0, 1 rejected, -1. */
+static int recompute(rules_t *r, const pathway_history_t *h, Parcours__V1__Pathway **out)
+{
+    Parcours__V1__Pathway *p = NULL;
+    for (size_t i = 0; i < h->n; i++) {
+        const Parcours__V1__Event *e = h->events[i];
+        if (i == h->retracted || event_type(e) == EVENT_TYPE(EVENT_RETRACTED))
+            continue;
+        const partner_t *sender = partners_find(r->directory, e->partner_id);
+        pathway_outcome_t step;
+        rules_t sr;
+        rules_init(&sr, p, e, sender, r->directory, &r->settings, &step);
+        sr.replay = true;
+        int rc = sender != NULL ? rules_run(&sr) : 1;
+        if (rc != 0) {
+            if (rc == 1)
+                rc = reject_recompute(r, h, i, sender, &step);
+            else
+                rc = -1;
+            pathway_outcome_clear(&step);
+            if (p != NULL)
+                parcours__v1__pathway__free_unpacked(p, NULL);
+            return rc;
+        }
+        if (p != NULL)
+            parcours__v1__pathway__free_unpacked(p, NULL);
+        p = step.pathway;
+        step.pathway = NULL;
+        pathway_outcome_clear(&step);
+    }
+    *out = p;
+    return p != NULL ? 0 : -1; /* a registration is never retracted: p exists */
+}
+
+/* The partners told of the retracted event, still partners of the pathway's territory. */
+static int retraction_recipients(const rules_t *r, const Parcours__V1__Pathway *p,
+                                 const pathway_history_t *h)
+{
+    pathway_outcome_t *o = r->outcome;
+    o->recipients = calloc(h->n_told + 1, sizeof(*o->recipients));
+    if (o->recipients == NULL)
+        return -1;
+    for (size_t i = 0; i < h->n_told; i++)
+        recipients_add(r, p, h->told[i]);
+    return 0;
+}
+
+int pathway_retract(const Parcours__V1__Pathway *current, const Parcours__V1__Event *event,
+                    const partner_t *sender, const partners_t *directory,
+                    const pathway_settings_t *settings, const pathway_history_t *history,
+                    pathway_outcome_t *outcome)
+{
+    static const pathway_history_t none = {0};
+    const pathway_history_t *h = history != NULL ? history : &none;
+    rules_t r;
+    rules_init(&r, current, event, sender, directory, settings, outcome);
+    if (r.type != EVENT_TYPE(EVENT_RETRACTED))
+        return reject(&r, ERROR_CODE(MALFORMED), "The event is not an EventRetracted.");
+    int rc = rules_run(&r);
+    if (rc != 2)
+        return rc;
+    /* From here on the sender may see the pathway. */
+    const char *id = event->event_retracted->retracted_event_id;
+    if (h->retracted >= h->n)
+        return reject(&r, ERROR_CODE(INVALID_TRANSITION),
+                      "Partner %s sent no event %s that stands on this beneficiary's pathway: "
+                      "check the event_id (an event retracted already stands no more).",
+                      sender->id, id);
+    Parcours__V1__EventType retracted_type = event_type(h->events[h->retracted]);
+    if (retracted_type == EVENT_TYPE(BENEFICIARY_REGISTERED))
+        return reject(&r, ERROR_CODE(INVALID_TRANSITION),
+                      "A registration is not retracted: if the person was registered in error, "
+                      "ask the territory's admin to erase them (reason WRONG_PERSON).");
+    if (retracted_type == EVENT_TYPE(EVENT_RETRACTED))
+        return reject(&r, ERROR_CODE(INVALID_TRANSITION),
+                      "A retraction is not retracted: send the event again under a new "
+                      "event_id.");
+    Parcours__V1__Pathway *p;
+    rc = recompute(&r, h, &p);
+    if (rc != 0)
+        return rc;
+    /* The version only goes up, or a client's expected_version could match twice; and a
+     * suspension's retraction, told to fewer, changes it no more than the suspension did. */
+    if (emit_rights[retracted_type].rsa_rule) {
+        p->version = current->version;
+        p->updated_at = current->updated_at;
+    } else {
+        p->version = current->version + 1;
         p->updated_at = event->occurred_at;
     }
     p->phase = pathway_phase(p);
     outcome->pathway = p;
     outcome->version = partner_kind_minimised(sender->kind) ? 0 : p->version;
-    if (recipients_compute(&r, p) != 0) {
+    if (retraction_recipients(&r, p, h) != 0) {
         pathway_outcome_clear(outcome);
         return -1;
     }
     return 0;
+}
+
+int pathway_apply(const Parcours__V1__Pathway *current, const Parcours__V1__Event *event,
+                  const partner_t *sender, const partners_t *directory,
+                  const pathway_settings_t *settings, pathway_outcome_t *outcome)
+{
+    if (event_type(event) == EVENT_TYPE(EVENT_RETRACTED))
+        return pathway_retract(current, event, sender, directory, settings, NULL, outcome);
+    rules_t r;
+    rules_init(&r, current, event, sender, directory, settings, outcome);
+    return rules_run(&r);
 }

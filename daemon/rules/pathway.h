@@ -18,7 +18,7 @@
 #include "parcours.pb-c.h"
 #include "partners.h"
 
-#define PATHWAY_MESSAGE_MAX 256
+#define PATHWAY_MESSAGE_MAX 512
 
 /* The territory's settings the rules read; pathway_settings_default() fills the defaults. */
 typedef struct pathway_settings {
@@ -72,6 +72,34 @@ int pathway_apply(const Parcours__V1__Pathway *current, const Parcours__V1__Even
                   const partner_t *sender, const partners_t *directory,
                   const pathway_settings_t *settings, pathway_outcome_t *outcome);
 
+/*
+ * What a retraction is judged against: the beneficiary's events as the log holds them, oldest
+ * first, each still standing (none retracted, none erased), the earlier retractions included
+ * (they are passed over), and which of them is retracted with the partners that were told of it.
+ */
+typedef struct pathway_history {
+    const Parcours__V1__Event *const *events;
+    size_t n;
+    size_t retracted; /* the index of the event the retraction names; n when none stands */
+    const char *const *told;
+    size_t n_told;
+} pathway_history_t;
+
+/*
+ * Applies an EventRetracted (rectification): the checks of every event (the partners file's
+ * narrowing, visibility, expected_version), then the event it names must stand in history
+ * (NULL: none does) and be neither a registration nor a retraction; the pathway is recomputed
+ * from the other events in their order through the same rules (their senders' rights and the
+ * transitions; neither the narrowing nor the versions they expected, judged when they came), and
+ * refused with a sentence when one of them would no longer hold. Accepted: the new pathway at
+ * the current version plus one (a suspension's retraction keeps it), told to history->told.
+ * Returns as pathway_apply, which hands an EventRetracted here with no history.
+ */
+int pathway_retract(const Parcours__V1__Pathway *current, const Parcours__V1__Event *event,
+                    const partner_t *sender, const partners_t *directory,
+                    const pathway_settings_t *settings, const pathway_history_t *history,
+                    pathway_outcome_t *outcome);
+
 /* Frees what the outcome holds and zeroes it. */
 void pathway_outcome_clear(pathway_outcome_t *outcome);
 
@@ -118,12 +146,14 @@ typedef struct pathway_event_view {
     Parcours__V1__Event event;
     Parcours__V1__TrainingEntered training_entered;
     Parcours__V1__JobPlaced job_placed;
+    Parcours__V1__EventRetracted event_retracted;
 } pathway_event_view_t;
 
 /*
  * True when recipient gets event minimised: an EMPLOYER or TRAINING_ORG that did not send it.
  * pathway_event_minimise() then fills out with the event it is sent: without partner_id,
- * event_id and expected_version, and without any partner id in the payload but viewer_id's.
+ * event_id and expected_version, and without any partner id in the payload but viewer_id's (nor
+ * the retracted event's id in an EventRetracted: they match it by retracted_seq).
  * out points into event: valid while event lives.
  */
 bool pathway_event_minimised_for(const partner_t *recipient, const Parcours__V1__Event *event);
