@@ -1151,7 +1151,7 @@ int pathway_retract(const Parcours__V1__Pathway *current, const Parcours__V1__Ev
         return reject(&r, ERROR_CODE(INVALID_TRANSITION),
                       "A retraction is not retracted: send the event again under a new "
                       "event_id.");
-    Parcours__V1__Pathway *p;
+    Parcours__V1__Pathway *p = NULL;
     rc = recompute(&r, h, &p);
     if (rc != 0)
         return rc;

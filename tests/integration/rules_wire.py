@@ -59,12 +59,13 @@ T0 = 1767225600000           # 2026-01-01T00:00:00Z
 CUTOVER_2025 = 1735689600000  # 2025-01-01T00:00:00Z
 Y2030 = 1893456000000         # 2030-01-01T00:00:00Z
 
-# The 17 payload fields of Event, in EventType order.
+# The 18 payload fields of Event, in EventType order.
 TYPES = [
     "beneficiary_registered", "orientation_requested", "orientation_decided",
     "orientation_denied", "referent_assigned", "contract_signed", "contract_ended",
     "training_entered", "training_exited", "job_placed", "job_ended", "appointment_recorded",
     "member_joined", "member_left", "pathway_exited", "suspension_decided", "suspension_lifted",
+    "event_retracted",
 ]
 
 
@@ -106,6 +107,9 @@ def valid_payload(type_name, sender):
             reason=P.SUSPENSION_REASON_APPOINTMENT_MISSED),
         "suspension_lifted": lambda: P.SuspensionLifted(
             reason=P.SUSPENSION_LIFT_REASON_DECISION_WITHDRAWN),
+        # Names an event no one sent: refused for every sender, blind or not.
+        "event_retracted": lambda: P.EventRetracted(
+            retracted_event_id="never-sent", reason=P.RETRACTION_REASON_WRONG_CONTENT),
     }[type_name]()
 
 

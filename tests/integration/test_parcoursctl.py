@@ -34,7 +34,7 @@ class ParcoursctlTest(unittest.TestCase):
         self.assertEqual(run.returncode, 1, run.stderr)  # the scenario ends with rejections
         results = [json.loads(line) for line in run.stdout.splitlines()]
         statuses = [r["status"] for r in results]
-        self.assertEqual(statuses.count("ACCEPTED"), 30, run.stdout)
+        self.assertEqual(statuses.count("ACCEPTED"), 32, run.stdout)
         rejected = [r for r in results if r["status"] == "REJECTED"]
         self.assertEqual([r["code"] for r in rejected],
                          ["NOT_AUTHORISED", "INVALID_TRANSITION", "INVALID_TRANSITION",
@@ -68,6 +68,12 @@ class ParcoursctlTest(unittest.TestCase):
         self.assertNotRegex(human.stdout, r"\nsuspension ")
         accompanied = json.loads(self.ctl("show", "B-93-0004", "--json").stdout)
         self.assertEqual(accompanied["phase"], "ACCOMPANIED")
+        # The no-show the mission locale retracted is gone: the last appointment is the one
+        # before it, and the pathway is at the version after the retraction.
+        young = json.loads(self.ctl("show", "B-93-0002", "--json").stdout)
+        self.assertEqual(young["last_appointment"]["status"], "SEEN")
+        self.assertEqual(young["phase"], "EMPLOYED")
+        self.assertEqual(young["version"], 10)
         self.assertEqual(accompanied["version"], 3)
         self.assertFalse(accompanied["rsa_recipient"])
         suspended = json.loads(self.ctl("history", "B-93-0003", "--json").stdout)
@@ -85,7 +91,9 @@ class ParcoursctlTest(unittest.TestCase):
         self.assertEqual(history.returncode, 0, history.stderr)
         text = history.stdout.strip()
         entries = json.loads(text) if text.startswith("[") else [json.loads(l) for l in text.splitlines()]
-        self.assertEqual(len(entries), 8)
+        # Its eight events, the no-show recorded in error and its retraction.
+        self.assertEqual(len(entries), 10)
+        self.assertIn("EventRetracted", text)
 
     def test_2_status_and_partners(self):
         status = self.ctl("status", "--json")
@@ -96,12 +104,12 @@ class ParcoursctlTest(unittest.TestCase):
         human = self.ctl("status").stdout
         self.assertRegex(human, r"durable\s+yes")
         # Each partner's stream: after the demo scenario ft93 (territory-wide) was told of the
-        # 23 accepted events it did not send, the suspensions included, and has acknowledged
-        # none of them.
+        # 25 accepted events it did not send, the suspensions and the retraction included, and
+        # has acknowledged none of them.
         ft = [d for d in s["deliveries"] if d["partner_id"] == "ft93"][0]
         self.assertEqual((int(ft["last_partner_seq"]), int(ft.get("cursor", 0)), int(ft["lag"])),
-                         (23, 0, 23))
-        self.assertRegex(human, r"\n  ft93\s+23\s+0\s+23\s+0\n")
+                         (25, 0, 25))
+        self.assertRegex(human, r"\n  ft93\s+25\s+0\s+25\s+0\n")
         # Pathways are counted per territory and phase.
         counts = {(c.get("territory", ""), c["phase"]): int(c["count"])
                   for c in s["pathways_per_phase"]}
