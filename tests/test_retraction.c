@@ -88,7 +88,10 @@ static int retract(fx_world_t *w, const char *sender, const char *retracted_id,
         at[n] = i;
         standing[n++] = e;
     }
-    pathway_history_t h = {standing, n, index == SIZE_MAX ? n : index, told, n_told};
+    /* Seqs as the log would number them: the position in the log, from 1. */
+    pathway_history_t h = {
+        standing, n,     index == SIZE_MAX ? n : index, index == SIZE_MAX ? 0 : at[index] + 1,
+        told,     n_told};
     const Parcours__V1__Pathway *before = fx_current(w);
     size_t blen;
     uint8_t *snapshot = fx_snapshot(before ? &before->base : NULL, &blen);
@@ -372,6 +375,35 @@ static void test_retract_checks_of_every_event(void **state)
     fx_event_t *contract = log_send(W, EVENT_TYPE(CONTRACT_SIGNED), "ml93");
     retract_ok(W, "ml93", contract->event_id, NULL, 0);
 
+    /* A retracted_seq given must be the named event's: what a partner was sent, sent back as
+     * it came, is judged like any frame. */
+    fx_event_t *named = log_send(W, EVENT_TYPE(APPOINTMENT_RECORDED), "ml93");
+    uint64_t named_seq = hlog.n; /* as retract() numbers them: the log position, from 1 */
+    const Parcours__V1__Event *all[LOG_MAX];
+    size_t n_all = 0, index = 0;
+    for (size_t i = 0; i < hlog.n; i++)
+        if (!hlog.retracted[i]) {
+            if (hlog.events[i] == named)
+                index = n_all;
+            all[n_all++] = &hlog.events[i]->e;
+        }
+    pathway_history_t hb = {all, n_all, index, named_seq, NULL, 0};
+    fx_event_t seq_given;
+    fx_event_init(&seq_given, EVENT_TYPE(EVENT_RETRACTED), "ml93");
+    seq_given.event_retracted.retracted_event_id = named->event_id;
+    seq_given.event_retracted.retracted_seq = named_seq + 1;
+    assert_int_equal(pathway_retract(fx_current(W), &seq_given.e, fx_partner(W, "ml93"),
+                                     W->directory, &W->settings, &hb, &out),
+                     1);
+    assert_int_equal(out.code, ERROR_CODE(INVALID_TRANSITION));
+    assert_non_null(strstr(out.message, "retracted_seq"));
+    pathway_outcome_clear(&out);
+    seq_given.event_retracted.retracted_seq = named_seq;
+    assert_int_equal(pathway_retract(fx_current(W), &seq_given.e, fx_partner(W, "ml93"),
+                                     W->directory, &W->settings, &hb, &out),
+                     0);
+    pathway_outcome_clear(&out);
+
     /* The partners file narrows what a partner may emit: retractions too. */
     partner_t narrowed = *fx_partner(W, "ml93");
     narrowed.may_emit = PARTNERS_EMIT_BIT(EVENT_TYPE(APPOINTMENT_RECORDED));
@@ -379,7 +411,7 @@ static void test_retract_checks_of_every_event(void **state)
     fx_event_init(&f, EVENT_TYPE(EVENT_RETRACTED), "ml93");
     f.event_retracted.retracted_event_id = later->event_id;
     const Parcours__V1__Event *standing[] = {&later->e};
-    pathway_history_t h = {standing, 1, 0, NULL, 0};
+    pathway_history_t h = {standing, 1, 0, 1, NULL, 0};
     assert_int_equal(
         pathway_retract(fx_current(W), &f.e, &narrowed, W->directory, &W->settings, &h, &out), 1);
     assert_int_equal(out.code, ERROR_CODE(NOT_AUTHORISED));

@@ -163,8 +163,12 @@ static void retract(ingest_context_t *ctx, store_batch_t *batch, ingest_decision
     if (rc != STORE_OK) {
         ctx->batch_error = rc;
     } else {
-        pathway_history_t history = {(const Parcours__V1__Event *const *)h.events, h.n, h.retracted,
-                                     (const char *const *)told.ids, told.n};
+        pathway_history_t history = {(const Parcours__V1__Event *const *)h.events,
+                                     h.n,
+                                     h.retracted,
+                                     h.retracted_seq,
+                                     (const char *const *)told.ids,
+                                     told.n};
         rc = pathway_retract(d->current, e, d->sender, ctx->partners, ctx->rules, &history,
                              &d->outcome);
         d->applied = true;

@@ -368,11 +368,7 @@ static int check_payload(const Parcours__V1__Event *e, event_error_t *err)
             check_enum(err, "event_retracted.reason", &parcours__v1__retraction_reason__descriptor,
                        (int)p->reason))
             return -1;
-        if (p->retracted_seq != 0)
-            return fail(err, ERROR_CODE(MALFORMED),
-                        "event_retracted.retracted_seq is set by the daemon: leave it 0 and name "
-                        "the event by retracted_event_id.");
-        return 0;
+        return 0; /* retracted_seq, optional, is checked against the event named (rules) */
     }
     default:
         return fail(err, ERROR_CODE(MALFORMED), "the event has no payload.");

@@ -1142,6 +1142,12 @@ int pathway_retract(const Parcours__V1__Pathway *current, const Parcours__V1__Ev
                       "Partner %s sent no event %s that stands on this beneficiary's pathway: "
                       "check the event_id (an event retracted already stands no more).",
                       sender->id, id);
+    uint64_t given = event->event_retracted->retracted_seq;
+    if (given != 0 && given != h->retracted_seq)
+        return reject(&r, ERROR_CODE(INVALID_TRANSITION),
+                      "event_retracted.retracted_seq is %llu, which is not the seq of event %s: "
+                      "leave it 0, or give the seq its ack gave.",
+                      (unsigned long long)given, id);
     Parcours__V1__EventType retracted_type = event_type(h->events[h->retracted]);
     if (retracted_type == EVENT_TYPE(BENEFICIARY_REGISTERED))
         return reject(&r, ERROR_CODE(INVALID_TRANSITION),

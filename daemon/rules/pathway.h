@@ -80,7 +80,8 @@ int pathway_apply(const Parcours__V1__Pathway *current, const Parcours__V1__Even
 typedef struct pathway_history {
     const Parcours__V1__Event *const *events;
     size_t n;
-    size_t retracted; /* the index of the event the retraction names; n when none stands */
+    size_t retracted;       /* the index of the event the retraction names; n when none stands */
+    uint64_t retracted_seq; /* its seq in the log */
     const char *const *told;
     size_t n_told;
 } pathway_history_t;

@@ -50,6 +50,7 @@ typedef struct corpus_event {
     Parcours__V1__PathwayExited pathway_exited;
     Parcours__V1__SuspensionDecided suspension_decided;
     Parcours__V1__SuspensionLifted suspension_lifted;
+    Parcours__V1__EventRetracted event_retracted;
 } corpus_event_t;
 
 /* One step of a sequence: the type, its sender, and the partner id or territory the payload
@@ -243,6 +244,12 @@ static void corpus_event_init(corpus_event_t *c, const corpus_step_t *s, const c
             corpus_pick(&parcours__v1__suspension_lift_reason__descriptor);
         c->e.suspension_lifted = &c->suspension_lifted;
         break;
+    case EVENT_TYPE(EVENT_RETRACTED):
+        c->event_retracted = (Parcours__V1__EventRetracted)PARCOURS__V1__EVENT_RETRACTED__INIT;
+        c->event_retracted.retracted_event_id = or_default(arg, "never-sent");
+        c->event_retracted.reason = corpus_pick(&parcours__v1__retraction_reason__descriptor);
+        c->e.event_retracted = &c->event_retracted;
+        break;
     default:
         fprintf(stderr, "make_corpus: no event type %d\n", (int)s->type);
         exit(1);
@@ -301,9 +308,15 @@ static void write_input(const char *name, uint8_t flags, const char *beneficiary
     file_start(&f, flags);
     for (size_t i = 0; i < n; i++) {
         corpus_event_t c;
-        char event_id[65];
+        char event_id[65], retracted[65];
         snprintf(event_id, sizeof(event_id), "%s-%02zu", name, i + 1);
-        corpus_event_init(&c, &steps[i], beneficiary, event_id);
+        /* A retraction's arg is the number of the step it retracts, in this input. */
+        corpus_step_t step = steps[i];
+        if (step.type == EVENT_TYPE(EVENT_RETRACTED) && step.arg != NULL) {
+            snprintf(retracted, sizeof(retracted), "%s-%02d", name, atoi(step.arg));
+            step.arg = retracted;
+        }
+        corpus_event_init(&c, &step, beneficiary, event_id);
         file_add_event(&f, &c.e);
     }
     file_write(name, &f);
@@ -346,6 +359,7 @@ static void write_singles(void)
         {EVENT_TYPE(PATHWAY_EXITED), "cd93", NULL},
         {EVENT_TYPE(SUSPENSION_DECIDED), "ft93", NULL},
         {EVENT_TYPE(SUSPENSION_LIFTED), "ft93", NULL},
+        {EVENT_TYPE(EVENT_RETRACTED), "ml93", NULL},
     };
     for (size_t i = 0; i < sizeof(singles) / sizeof(singles[0]); i++) {
         char name[64];
@@ -449,6 +463,29 @@ static void write_sequences(void)
         {EVENT_TYPE(BENEFICIARY_REGISTERED), "ml93", ""},
     };
     write_sequence("seq-suspension", "S-0001", suspension, N(suspension));
+
+    /* Rectification: retractions accepted (a contract, a suspension, an exit by the
+     * departement), refused (a referent a later contract relies on, a registration, another
+     * partner's event, one retracted already, a retraction), and blind. */
+    static const corpus_step_t rectification[] = {
+        {EVENT_TYPE(BENEFICIARY_REGISTERED), "caf93", NULL},
+        {EVENT_TYPE(ORIENTATION_DECIDED), "cd93", "ml93"},
+        {EVENT_TYPE(REFERENT_ASSIGNED), "ml93", "ml93"},
+        {EVENT_TYPE(CONTRACT_SIGNED), "ml93", NULL},
+        {EVENT_TYPE(EVENT_RETRACTED), "ml93", "3"}, /* the contract relies on the referent */
+        {EVENT_TYPE(EVENT_RETRACTED), "ml93", "4"},
+        {EVENT_TYPE(EVENT_RETRACTED), "ml93", "4"},  /* retracted already */
+        {EVENT_TYPE(EVENT_RETRACTED), "ml93", "6"},  /* a retraction */
+        {EVENT_TYPE(EVENT_RETRACTED), "caf93", "1"}, /* a registration */
+        {EVENT_TYPE(EVENT_RETRACTED), "ml93", "2"},  /* the departement's */
+        {EVENT_TYPE(SUSPENSION_DECIDED), "cd93", NULL},
+        {EVENT_TYPE(EVENT_RETRACTED), "cd93", "11"},
+        {EVENT_TYPE(EVENT_RETRACTED), "asso93", "4"}, /* blind */
+        {EVENT_TYPE(PATHWAY_EXITED), "cd93", NULL},
+        {EVENT_TYPE(EVENT_RETRACTED), "cd93", "14"},
+        {EVENT_TYPE(CONTRACT_SIGNED), "ml93", NULL},
+    };
+    write_sequence("seq-rectification", "C-0001", rectification, N(rectification));
 }
 
 /* Frames the boundary must refuse, in one scratch input, plus a duplicate and a version

@@ -195,11 +195,12 @@ class RectificationTest(unittest.TestCase):
         r = self.send(retraction("f-9", "ml93", person, "f-5",
                                  expected_version=version + 3))[0]
         self.assertEqual(r.code, pb.ERROR_CODE_VERSION_CONFLICT)
-        # The daemon fills the retracted seq.
+        # A retracted seq given must be the named event's (a notification sent back as it
+        # came is judged like any other frame).
         bad = retraction("f-10", "ml93", person, "f-5")
-        bad.event_retracted.retracted_seq = 3
+        bad.event_retracted.retracted_seq = acks[4].seq + 1
         r = self.send(bad)[0]
-        self.assertEqual(r.code, pb.ERROR_CODE_MALFORMED)
+        self.assertEqual(r.code, pb.ERROR_CODE_INVALID_TRANSITION)
         self.assertIn("retracted_seq", r.message)
         # Blind senders: the one sentence, whatever they name, for this person or none.
         for i, (sender, who, target) in enumerate((
