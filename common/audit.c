@@ -346,10 +346,18 @@ int audit_append(audit_t *a, const char *operator_name, const char *action, cons
     memcpy(line + len, hash, 64);
     len += 64;
     line[len++] = '\n';
-    int rc = write(a->fd, line, (size_t)len) == len && fdatasync(a->fd) == 0 ? 0 : -1;
+    /* A record whose write or sync failed was never answered: it is cut away again, so that
+     * the file holds no record of an action that did not happen, and the next record chains on
+     * the last one that holds. */
+    off_t before = lseek(a->fd, 0, SEEK_END);
+    int rc =
+        before >= 0 && write(a->fd, line, (size_t)len) == len && fdatasync(a->fd) == 0 ? 0 : -1;
     free(line);
     if (rc != 0) {
-        snprintf(err, errlen, "journal: %s", strerror(errno));
+        int saved = errno;
+        if (before >= 0 && ftruncate(a->fd, before) != 0)
+            saved = errno;
+        snprintf(err, errlen, "journal: %s", strerror(saved));
         return -1;
     }
     a->n++;

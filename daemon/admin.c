@@ -78,12 +78,9 @@ static void admin_operator(const router_message_t *m, char *out, size_t size)
  * person it was about by their keyed hash, and whether it was answered. A backup is journaled
  * when it starts, not part by part. A read the journal cannot record is not answered.
  */
-static bool admin_journal(admin_t *a, const router_message_t *m, admin_decision_t *d)
+static bool admin_journal_record(admin_t *a, const router_message_t *m,
+                                 const Parcours__V1__AdminRequest *req, const char *outcome)
 {
-    const Parcours__V1__AdminRequest *req = d->request;
-    if (req != NULL && req->command == PARCOURS__V1__ADMIN_COMMAND__ADMIN_COMMAND_BACKUP &&
-        (req->backup_token != 0 || req->backup_offset != 0))
-        return true;
     char who[192], subject[64] = "-", err[256];
     admin_operator(m, who, sizeof(who));
     if (req != NULL && req->beneficiary_id != NULL && identifier_valid(req->beneficiary_id)) {
@@ -92,12 +89,42 @@ static bool admin_journal(admin_t *a, const router_message_t *m, admin_decision_
         snprintf(subject, sizeof(subject), "person:%02x%02x%02x%02x%02x%02x%02x%02x", hash[0],
                  hash[1], hash[2], hash[3], hash[4], hash[5], hash[6], hash[7]);
     }
-    const char *outcome = d->backup != NULL ? "started" : d->reply.ok ? "answered" : "refused";
     if (audit_append(a->sources->audit, who, admin_command_name(req), subject, outcome, err,
                      sizeof(err)) == 0)
         return true;
     log_error("admin: %s; the request of %s was not answered", err, who);
     return false;
+}
+
+static bool admin_journal(admin_t *a, const router_message_t *m, admin_decision_t *d)
+{
+    const Parcours__V1__AdminRequest *req = d->request;
+    if (req != NULL && req->command == PARCOURS__V1__ADMIN_COMMAND__ADMIN_COMMAND_BACKUP &&
+        (req->backup_token != 0 || req->backup_offset != 0))
+        return true;
+    return admin_journal_record(a, m, req,
+                                d->backup != NULL ? "started"
+                                : d->reply.ok     ? "answered"
+                                                  : "refused");
+}
+
+/* A command that changes what is held (an erasure, a hold, an opposition) is journaled before
+ * it is applied, as requested: when the journal cannot take the record, nothing is done. Its
+ * outcome is journaled after, as every command's. False when it must not be applied. */
+static bool admin_journal_intent(admin_t *a, const router_message_t *m, const uint8_t *frame,
+                                 int len)
+{
+    if (len < 0)
+        return true;
+    Parcours__V1__AdminRequest *req = parcours__v1__admin_request__unpack(NULL, (size_t)len, frame);
+    if (req == NULL)
+        return true; /* refused by admin_apply, which changes nothing */
+    bool changes = req->command == PARCOURS__V1__ADMIN_COMMAND__ADMIN_COMMAND_ERASE ||
+                   req->command == PARCOURS__V1__ADMIN_COMMAND__ADMIN_COMMAND_HOLD ||
+                   req->command == PARCOURS__V1__ADMIN_COMMAND__ADMIN_COMMAND_OPPOSE;
+    bool ok = !changes || admin_journal_record(a, m, req, "requested");
+    parcours__v1__admin_request__free_unpacked(req, NULL);
+    return ok;
 }
 
 static void admin_on_readable(router_t *r, void *ctx)
@@ -110,6 +137,13 @@ static void admin_on_readable(router_t *r, void *ctx)
                       ? (int)m.len
                       : -1;
         admin_decision_t d;
+        if (!admin_journal_intent(a, &m, frame, len)) {
+            Parcours__V1__AdminReply refused = PARCOURS__V1__ADMIN_REPLY__INIT;
+            refused.error = "The access journal cannot be written: nothing is done nor answered "
+                            "until it can.";
+            admin_reply_send(a, m.identity, m.identity_len, &refused);
+            continue;
+        }
         admin_apply(a->sources, backup_stats(a->backup), frame, len, &d);
         bool journaled = admin_journal(a, &m, &d);
         if (!journaled) {

@@ -87,8 +87,12 @@ class JournalTest(unittest.TestCase):
         for _, action in commands:
             self.assertIn(action, by_action, action)
             self.assertTrue(by_action[action][0][2].startswith(me), by_action[action][0])
-            self.assertEqual(by_action[action][0][5], "answered" if action != "BACKUP"
-                             else "started")
+            outcomes = [r[5] for r in by_action[action]]
+            if action in ("HOLD", "ERASE"):
+                # A change is journaled before it is done, then its outcome.
+                self.assertEqual(outcomes[:2], ["requested", "answered"], action)
+            else:
+                self.assertEqual(outcomes[0], "answered" if action != "BACKUP" else "started")
         # One record per backup, not per part; the refused read is journaled as refused.
         self.assertEqual(len(by_action["BACKUP"]), 1)
         self.assertIn("refused", [r[5] for r in by_action["SHOW"]])
@@ -141,6 +145,51 @@ class JournalTest(unittest.TestCase):
         self.assertNotEqual(run.returncode, 0)
         self.assertIn("record 6: it does not follow", run.stdout)
 
+
+    def test_a_journal_that_cannot_be_written_answers_nothing_and_does_nothing(self):
+        """G12: the journal's syncs fail (an LD_PRELOAD interposer, tests/fault): no read is
+        answered, no erasure done; the unanswered records are not left in the file, and once
+        the disk is back the chain goes on whole."""
+        interposer = os.environ.get("PARCOURS_FAULT_JOURNAL", "")
+        self.assertTrue(interposer and os.path.exists(interposer),
+                        "PARCOURS_FAULT_JOURNAL must name the built interposer")
+        d = Daemon()
+        self.daemons.append(d)
+        trigger = os.path.join(d.folder, "fail-journal-syncs")
+        asan = os.environ.get("ASAN_OPTIONS", "")
+        d.start(env={"LD_PRELOAD": interposer, "PARCOURS_FAULT_TRIGGER": trigger,
+                     # The interposer comes before the sanitizer's runtime on purpose.
+                     "ASAN_OPTIONS": (asan + ":" if asan else "") + "verify_asan_link_order=0"})
+        person = pseudonym()
+        sock = d.connect()
+        acks = send_and_wait(sock, [registered("f-1", "cd93", person),
+                                    appointment("f-2", "cd93", person)])
+        sock.close()
+        self.assertTrue(all(a.status == pb.ACK_STATUS_ACCEPTED for a in acks))
+        self.assertEqual(self.ctl(d, "show", person).returncode, 0)
+        before = self.records(d)
+
+        open(trigger, "w").close()
+        for args in (["status"], ["show", person], ["history", person], ["export", person],
+                     ["erase", person, "--reason", "request", "--yes"]):
+            run = self.ctl(d, *args)
+            self.assertNotEqual(run.returncode, 0, args)
+            self.assertIn("journal cannot be written", run.stderr, args)
+            self.assertNotIn(person, run.stdout, args)
+            self.assertNotIn("f-2", run.stdout, args)
+        self.assertEqual(self.records(d), before)  # nothing unanswered left in the file
+        os.unlink(trigger)
+
+        # The erasure was not done; now everything is answered again, in a whole chain.
+        show = self.ctl(d, "show", person)
+        self.assertEqual(show.returncode, 0, show.stderr)
+        self.assertIn(person, show.stdout)
+        self.assertEqual(d.stop(), 0)
+        records = self.records(d)
+        self.assertEqual(records[:len(before)], before)
+        self.assertEqual([r[3] for r in records[len(before):]], ["SHOW"])
+        run = self.ctl(d, "journal", "verify")
+        self.assertEqual(run.returncode, 0, run.stdout + run.stderr)
 
 if __name__ == "__main__":
     unittest.main(verbosity=2)
