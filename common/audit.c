@@ -23,6 +23,9 @@ struct audit {
     char last[65];  /* the last record's hash */
     char month[24]; /* the file open now, YYYY-MM, "" for none */
     int fd;
+    /* A record that failed could not be cut away: the file may hold a record of an action that
+     * was not answered. Nothing more is written (nor answered) until the daemon restarts. */
+    bool stuck;
 };
 
 /* The hash of a record: SHA-256 of its fields but the last, TAB-joined, in hex. */
@@ -305,6 +308,12 @@ static size_t audit_field(char *out, const char *in)
 int audit_append(audit_t *a, const char *operator_name, const char *action, const char *subject,
                  const char *detail, char *err, size_t errlen)
 {
+    if (a->stuck) {
+        snprintf(err, errlen,
+                 "journal: a failed record could not be cut away; restart the "
+                 "daemon once the journal's disk is sound");
+        return -1;
+    }
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     struct tm tm;
@@ -355,8 +364,10 @@ int audit_append(audit_t *a, const char *operator_name, const char *action, cons
     free(line);
     if (rc != 0) {
         int saved = errno;
-        if (before >= 0 && ftruncate(a->fd, before) != 0)
+        if (before >= 0 && ftruncate(a->fd, before) != 0) {
             saved = errno;
+            a->stuck = true;
+        }
         snprintf(err, errlen, "journal: %s", strerror(saved));
         return -1;
     }

@@ -510,10 +510,10 @@ static int store_outbox_put(store_batch_t *b, size_t n, uint64_t seq)
 /* Seals a log value (kind, type, dates, slot; body in clear of body_len bytes at body) into
  * out, RECORD_LOG2_HEADER + vault_sealed_len(body_len) bytes. */
 static int store_log_seal(store_batch_t *b, uint64_t seq, uint8_t kind, uint16_t type,
-                          int64_t occurred_at, uint32_t slot, const uint8_t *body, size_t body_len,
-                          uint8_t *out)
+                          int64_t occurred_at, int64_t committed_at, uint32_t slot,
+                          const uint8_t *body, size_t body_len, uint8_t *out)
 {
-    record_log2_header(out, kind, type, occurred_at, b->committed_at, slot);
+    record_log2_header(out, kind, type, occurred_at, committed_at, slot);
     uint8_t ad[RECORD_LOG2_AD];
     record_log2_ad(ad, seq, out);
     return vault_seal(b->store->vault, slot, ad, sizeof ad, body, body_len,
@@ -542,7 +542,8 @@ static int store_log_append(store_batch_t *b, uint8_t kind, uint16_t type, int64
     if (body == NULL)
         return store_batch_fail(b, STORE_ENOMEM);
     record_body_encode(body, raw, raw_len, b->told, n);
-    rc = store_log_seal(b, seq, kind, type, occurred_at, slot, body, body_len, b->sealed);
+    rc = store_log_seal(b, seq, kind, type, occurred_at, b->committed_at, slot, body, body_len,
+                        b->sealed);
     sodium_free_plain(body, body_len);
     if (rc == STORE_OK)
         rc = store_batch_put(b, b->store->log, &seq, sizeof seq, b->sealed, value_len, MDB_APPEND);
@@ -677,16 +678,33 @@ static int told_into_set(const record_told_t *t, void *ctx)
     return id_set_add(ctx, t->partner_id, t->partner_len);
 }
 
+/* The header of the log entry at seq in the batch. */
+static int store_log_head(store_batch_t *b, uint64_t seq, record_log2_t *head)
+{
+    MDB_val key = {sizeof seq, &seq}, value;
+    int rc = store_error_from_mdb(mdb_get(b->txn, b->store->log, &key, &value));
+    return rc == STORE_OK ? record_log2_decode(value.mv_data, value.mv_size, head) : rc;
+}
+
 /* Turns the log entry at seq into a tombstone, adding the partners told of it to told (may be
- * NULL). *was_live says whether there was anything to destroy. */
+ * NULL), those of a retracted event too. *was_live says whether there was an event or a notice
+ * to destroy (a retracted event was destroyed already: only who was told of it is left). */
 static int store_log_tombstone(store_batch_t *b, uint64_t seq, id_set_t *told, bool *was_live)
 {
     store_t *s = b->store;
-    store_log_entry_t entry;
-    int rc = store_log_told_walk(s, b->txn, seq, told != NULL ? told_into_set : NULL, told, &entry);
-    *was_live = rc == STORE_OK && entry.kind != STORE_LOG_WITHDRAWN;
-    if (rc != STORE_OK || !*was_live)
+    record_log2_t head;
+    *was_live = false;
+    int rc = store_log_head(b, seq, &head);
+    if (rc != STORE_OK || head.kind == RECORD_LOG_TOMBSTONE)
         return rc;
+    store_log_entry_t entry;
+    rc = store_log_told_walk(s, b->txn, seq, told != NULL ? told_into_set : NULL, told, &entry);
+    if (rc != STORE_OK)
+        return rc;
+    /* Its key destroyed, a notice being settled: nothing is left to read. */
+    *was_live = head.kind != RECORD_LOG_RETRACTED && entry.kind != STORE_LOG_WITHDRAWN;
+    if (!*was_live && head.kind != RECORD_LOG_RETRACTED)
+        return STORE_OK;
     uint8_t tombstone[RECORD_LOG2_HEADER];
     record_log2_header(tombstone, RECORD_LOG_TOMBSTONE, (uint16_t)entry.type, entry.occurred_at,
                        entry.committed_at, 0);
@@ -747,7 +765,8 @@ static int batch_told_call(const record_told_t *t, void *ctx)
     char id[STORE_ID_MAX + 1];
     memcpy(id, t->partner_id, t->partner_len);
     id[t->partner_len] = '\0';
-    return c->fn(id, t->partner_seq, c->ctx) != 0 ? 1 : 0;
+    int rc = c->fn(id, t->partner_seq, c->ctx);
+    return rc < 0 ? rc : rc != 0 ? 1 : 0; /* a STORE_E* error ends the walk as one */
 }
 
 int store_batch_log_told(store_batch_t *b, uint64_t seq, store_told_fn fn, void *ctx)
@@ -855,16 +874,71 @@ static int store_erase_key(store_batch_t *b, const uint8_t key[VAULT_HASH_SIZE],
     return rc;
 }
 
+/* The partners told of an entry, copied out of the walk's buffer. */
+typedef struct told_copy {
+    char (*ids)[STORE_ID_MAX + 1];
+    record_told_t *told;
+    size_t n, cap;
+} told_copy_t;
+
+static int told_into_copy(const record_told_t *t, void *ctx)
+{
+    told_copy_t *c = ctx;
+    if (c->n == c->cap) {
+        size_t cap = c->cap ? 2 * c->cap : 16;
+        char(*ids)[STORE_ID_MAX + 1] = realloc(c->ids, cap * sizeof(*ids));
+        if (ids == NULL)
+            return STORE_ENOMEM;
+        c->ids = ids;
+        record_told_t *told = realloc(c->told, cap * sizeof(*told));
+        if (told == NULL)
+            return STORE_ENOMEM;
+        c->told = told;
+        c->cap = cap;
+    }
+    memcpy(c->ids[c->n], t->partner_id, t->partner_len);
+    c->ids[c->n][t->partner_len] = '\0';
+    c->told[c->n] = (record_told_t){NULL, t->partner_len, t->partner_seq};
+    c->n++;
+    return 0;
+}
+
 int store_batch_withdraw(store_batch_t *b, uint64_t seq)
 {
     int rc = store_batch_usable(b);
     if (rc != STORE_OK)
         return rc;
-    bool live;
-    rc = store_log_tombstone(b, seq, NULL, &live);
-    if (rc == STORE_OK && !live)
+    record_log2_t head;
+    rc = store_log_head(b, seq, &head);
+    if (rc == STORE_OK && head.kind != RECORD_LOG_EVENT)
         return STORE_ENOTFOUND;
-    if (rc != STORE_OK && rc != STORE_ENOTFOUND && b->error == STORE_OK)
+    /* What is left: who was told of it, sealed under the person's key as it was, so that an
+     * erasure of the person still reaches them; the event itself is gone. */
+    told_copy_t c = {0};
+    store_log_entry_t entry;
+    if (rc == STORE_OK)
+        rc = store_log_told_walk(b->store, b->txn, seq, told_into_copy, &c, &entry);
+    if (rc == STORE_OK && entry.kind != STORE_LOG_EVENT)
+        rc = STORE_ECORRUPT; /* an event whose key is gone while its person lives */
+    for (size_t i = 0; i < c.n; i++)
+        c.told[i].partner_id = c.ids[i];
+    size_t body_len = record_body_size(0, c.told, c.n);
+    size_t value_len = RECORD_LOG2_HEADER + vault_sealed_len(b->store->vault, body_len);
+    uint8_t *body = rc == STORE_OK ? malloc(body_len) : NULL;
+    if (rc == STORE_OK &&
+        (body == NULL || store_grow(&b->sealed, &b->sealed_cap, value_len) != STORE_OK))
+        rc = STORE_ENOMEM;
+    if (rc == STORE_OK) {
+        record_body_encode(body, (const uint8_t *)"", 0, c.told, c.n);
+        rc = store_log_seal(b, seq, RECORD_LOG_RETRACTED, head.type, head.occurred_at,
+                            head.committed_at, head.slot, body, body_len, b->sealed);
+    }
+    if (rc == STORE_OK)
+        rc = store_batch_put(b, b->store->log, &seq, sizeof seq, b->sealed, value_len, 0);
+    free(body);
+    free(c.ids);
+    free(c.told);
+    if (rc != STORE_OK && b->error == STORE_OK)
         store_batch_fail(b, rc);
     return rc;
 }

@@ -78,7 +78,9 @@ int store_log_unseal(const store_t *s, const MDB_val *key, const MDB_val *value,
         entry->kind = STORE_LOG_WITHDRAWN;
         return STORE_OK;
     }
-    entry->kind = r.kind == RECORD_LOG_ERASURE ? STORE_LOG_ERASURE : STORE_LOG_EVENT;
+    entry->kind = r.kind == RECORD_LOG_ERASURE     ? STORE_LOG_ERASURE
+                  : r.kind == RECORD_LOG_RETRACTED ? STORE_LOG_WITHDRAWN
+                                                   : STORE_LOG_EVENT;
     size_t plain_len = 0;
     if (store_grow(buf, cap, r.sealed_len + 1) != STORE_OK)
         return STORE_ENOMEM;
@@ -95,6 +97,10 @@ int store_log_unseal(const store_t *s, const MDB_val *key, const MDB_val *value,
     size_t n;
     if (rc == STORE_OK)
         rc = record_body_decode(*buf, plain_len, &entry->raw, &entry->raw_len, &t, &n);
+    if (rc == STORE_OK && entry->kind == STORE_LOG_WITHDRAWN) {
+        entry->raw = NULL; /* retracted: no event, only who was told of it */
+        entry->raw_len = 0;
+    }
     if (rc == STORE_OK && told != NULL) {
         *told = t;
         *n_told = n;

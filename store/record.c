@@ -249,7 +249,7 @@ void record_log2_header(uint8_t out[RECORD_LOG2_HEADER], uint8_t kind, uint16_t 
 int record_log2_decode(const void *value, size_t len, record_log2_t *r)
 {
     const uint8_t *v = value;
-    if (len < RECORD_LOG2_HEADER || v[0] != RECORD_SEALED_FORMAT || v[1] > RECORD_LOG_TOMBSTONE)
+    if (len < RECORD_LOG2_HEADER || v[0] != RECORD_SEALED_FORMAT || v[1] > RECORD_LOG_RETRACTED)
         return STORE_ECORRUPT;
     r->kind = v[1];
     r->type = get_le16(v + 2);

@@ -10,7 +10,9 @@
  *             i64 committed_at, u32 slot, then sealed(u32 L, L bytes of the packed Event (the
  *             canonical encoding of the checked event) or of an Erasure notice, u16 R, R times
  *             (u8 length, partner id, u64 partner_seq): who was told, at which partner_seq).
- *             A tombstone is the header alone, kind RECORD_LOG_TOMBSTONE and slot 0.
+ *             A tombstone is the header alone, kind RECORD_LOG_TOMBSTONE and slot 0. A retracted
+ *             event is kind RECORD_LOG_RETRACTED: its body has no event (L = 0), only who was
+ *             told of it.
  *             Associated data: the seq and the header.
  *   dedupe    key partner_id, 0x00, event_id; value u64 seq
  *   pathways  key the keyed hash of beneficiary_id (VAULT_HASH_SIZE bytes); value u8 format (2),
@@ -102,10 +104,14 @@ int record_log_decode(const void *key, size_t key_len, const void *value, size_t
 
 /* --- Schema 3: sealed records (vault.h) ------------------------------------------------------- */
 
-#define RECORD_SEALED_FORMAT        2
-#define RECORD_LOG_EVENT            0 /* a partner's event */
-#define RECORD_LOG_ERASURE          1 /* an Erasure notice (raw is a packed parcours.v1.Erasure) */
-#define RECORD_LOG_TOMBSTONE        2 /* what is left of a destroyed event: seq, type, dates */
+#define RECORD_SEALED_FORMAT 2
+#define RECORD_LOG_EVENT     0 /* a partner's event */
+#define RECORD_LOG_ERASURE   1 /* an Erasure notice (raw is a packed parcours.v1.Erasure) */
+#define RECORD_LOG_TOMBSTONE 2 /* what is left of a destroyed event: seq, type, dates */
+/* What is left of an event its sender retracted: the header, and sealed under the person's key
+ * a body with no event but the partners that were told of it (so that an erasure still reaches
+ * them); read as a tombstone, destroyed with the person. */
+#define RECORD_LOG_RETRACTED        3
 #define RECORD_LOG2_HEADER          24
 #define RECORD_PATHWAY2_HEADER      16
 #define RECORD_PATHWAY_FLAG_HOLD    0x01 /* a litigation hold: retention does not run */

@@ -331,6 +331,76 @@ static void test_retraction_in_the_store(void **state)
     free(seqs);
 }
 
+/* Partner ids told of a log entry, one string ("a,b,c,"). */
+static int told_names(const char *partner_id, uint64_t partner_seq, void *ctx)
+{
+    (void)partner_seq;
+    strcat((char *)ctx, partner_id);
+    strcat((char *)ctx, ",");
+    return 0;
+}
+
+/* A retracted event keeps who was told of it, sealed with the person: a partner told of it and
+ * of nothing else (a member whose joining was retracted, no longer told of anything) still gets
+ * the Erasure notice when the person is erased. The erasure then leaves a bare tombstone. */
+static void test_a_retracted_event_still_reaches_its_partners_at_erasure(void **state)
+{
+    world_t *w = *state;
+    ingest_decision_t d;
+    fx_event_t reg, orient, referent, joined, retraction;
+    fx_event_init(&reg, EVENT_TYPE(BENEFICIARY_REGISTERED), "cd93");
+    apply_event(w, &reg, NULL, &d);
+    fx_event_init(&orient, EVENT_TYPE(ORIENTATION_DECIDED), "cd93");
+    apply_event(w, &orient, NULL, &d);
+    fx_event_init(&referent, EVENT_TYPE(REFERENT_ASSIGNED), "ml93");
+    referent.referent_assigned.referent_partner_id = "ml93";
+    apply_event(w, &referent, NULL, &d);
+    fx_event_init(&joined, EVENT_TYPE(MEMBER_JOINED), "ml93");
+    joined.member_joined.member_id = "asso93";
+    apply_event(w, &joined, NULL, &d);
+    assert_int_equal(d.status, ACK_STATUS(ACCEPTED));
+    uint64_t joined_seq = d.seq;
+    commit(w);
+    fx_event_init(&retraction, EVENT_TYPE(EVENT_RETRACTED), "ml93");
+    retraction.event_retracted.retracted_event_id = joined.event_id;
+    apply_event(w, &retraction, NULL, &d);
+    assert_int_equal(d.status, ACK_STATUS(ACCEPTED));
+    uint64_t retraction_seq = d.seq;
+    commit(w);
+    char names[256] = "";
+    assert_int_equal(store_log_told(w->store, retraction_seq, told_names, names), STORE_OK);
+    assert_null(strstr(names, "asso93")); /* no member now: told nothing after */
+    names[0] = '\0';
+    assert_int_equal(store_log_told(w->store, joined_seq, told_names, names), STORE_OK);
+    assert_non_null(strstr(names, "asso93"));
+    store_log_entry_t entry;
+    assert_int_equal(store_log_get(w->store, joined_seq, &entry), STORE_OK);
+    assert_int_equal(entry.kind, STORE_LOG_WITHDRAWN);
+    assert_null(entry.raw);
+    store_log_entry_clear(&entry);
+
+    store_batch_t *b;
+    assert_int_equal(store_batch_begin(w->store, 43, &b), STORE_OK);
+    Parcours__V1__Erasure notice = PARCOURS__V1__ERASURE__INIT;
+    notice.beneficiary_id = FX_BENEFICIARY;
+    notice.reason = PARCOURS__V1__ERASURE_REASON__ERASURE_REASON_REQUEST;
+    uint8_t packed[128];
+    size_t packed_len = parcours__v1__erasure__pack(&notice, packed);
+    store_erasure_t erased;
+    assert_int_equal(store_batch_erase(b, FX_BENEFICIARY, packed, packed_len, &erased), STORE_OK);
+    /* Three standing events and the retraction; the retracted one was destroyed already. */
+    assert_int_equal(erased.events, 4);
+    uint64_t notice_seq = erased.notice_seq;
+    parcours__v1__pathway__free_unpacked(erased.pathway, NULL);
+    assert_int_equal(store_batch_commit(&b), STORE_OK);
+    names[0] = '\0';
+    assert_int_equal(store_log_told(w->store, notice_seq, told_names, names), STORE_OK);
+    assert_non_null(strstr(names, "asso93"));
+    names[0] = '\0';
+    assert_int_equal(store_log_told(w->store, joined_seq, told_names, names), STORE_OK);
+    assert_string_equal(names, ""); /* a bare tombstone now */
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -339,6 +409,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_the_log_holds_the_checked_event, setup, teardown),
         cmocka_unit_test_setup_teardown(test_phase_counts, setup, teardown),
         cmocka_unit_test_setup_teardown(test_retraction_in_the_store, setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            test_a_retracted_event_still_reaches_its_partners_at_erasure, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

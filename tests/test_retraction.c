@@ -182,12 +182,12 @@ static void test_retract_recomputes(void **state)
     assert_int_equal(o->version, version + 1);
     assert_int_equal(p->created_at, created);
     assert_string_equal(p->beneficiary_id, FX_BENEFICIARY);
-    /* Told: who was told of the contract, still partners of the territory, not its sender
-     * (no echo). asso93 is a partner of 93: it was told, it is told. */
-    assert_int_equal(o->n_recipients, 3);
+    /* Told: who was told of the contract and may still see the pathway, not its sender (no
+     * echo). asso93, told of it once and no member now, is told nothing after it left. */
+    assert_int_equal(o->n_recipients, 2);
     assert_true(has_recipient(o, "cd93"));
     assert_true(has_recipient(o, "ft93"));
-    assert_true(has_recipient(o, "asso93"));
+    assert_false(has_recipient(o, "asso93"));
     assert_false(has_recipient(o, "ml93"));
     /* A contract may be signed again, on the recomputed pathway. */
     log_send(W, EVENT_TYPE(CONTRACT_SIGNED), "ml93");
@@ -306,6 +306,28 @@ static void test_retract_blind_sender(void **state)
     /* A departement that covers every territory of the directory may learn there is none...
      * cd93 does not (cd75 and the 75/92 CAF exist): blind too. */
     retract_refused(W, "cd93", own_id, ERROR_CODE(NOT_AUTHORISED), NULL);
+}
+
+/* A retraction is judged within the pathway's current episode: an earlier episode is over,
+ * its events stand no more to be retracted, and they are not replayed (its partners may not be
+ * this one's: nothing of it may show in the answer). The episode keeps its number. */
+static void test_retract_within_the_episode(void **state)
+{
+    char message[PATHWAY_MESSAGE_MAX];
+    accompanied(W);
+    fx_event_t *old = log_send(W, EVENT_TYPE(APPOINTMENT_RECORDED), "cd93");
+    log_send(W, EVENT_TYPE(PATHWAY_EXITED), "cd93");
+    log_send(W, EVENT_TYPE(BENEFICIARY_REGISTERED), "cd93");
+    fx_event_t *now = log_send(W, EVENT_TYPE(APPOINTMENT_RECORDED), "cd93");
+    assert_int_equal(fx_current(W)->episode, 2);
+    retract_refused(W, "cd93", old->event_id, ERROR_CODE(INVALID_TRANSITION), message);
+    assert_non_null(strstr(message, "stands"));
+    const char *told[] = {"ft93", "ml93"}; /* ml93, of the first episode only, sees none now */
+    const pathway_outcome_t *o = retract_ok(W, "cd93", now->event_id, told, 2);
+    assert_int_equal(o->pathway->episode, 2);
+    assert_null(o->pathway->last_appointment);
+    assert_int_equal(o->n_recipients, 1);
+    assert_string_equal(o->recipients[0], "ft93");
 }
 
 /* An exit sent in error is retracted on the exited pathway: it opens again, with its group.
@@ -486,6 +508,7 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_retract_blind_sender, setup, teardown),
         cmocka_unit_test_setup_teardown(test_retract_exit, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_retract_within_the_episode, setup, teardown),
         cmocka_unit_test_setup_teardown(test_retract_suspension_keeps_version, setup, teardown),
         cmocka_unit_test_setup_teardown(test_retract_checks_of_every_event, setup, teardown),
         cmocka_unit_test_setup_teardown(test_retract_minimised_sender, setup, teardown),

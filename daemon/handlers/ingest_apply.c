@@ -151,7 +151,9 @@ static void retract(ingest_context_t *ctx, store_batch_t *batch, ingest_decision
                         .retracted_id = e->event_retracted->retracted_event_id};
     told_load_t told = {0};
     int rc = STORE_OK;
-    if (d->current != NULL) {
+    /* A sender that may not see the pathway gets the blind sentence from the rules, which need
+     * no history for it: the person's events are not even read. */
+    if (d->current != NULL && pathway_visible_to(d->current, d->sender)) {
         rc = store_batch_history(batch, e->beneficiary_id, history_visit, &h);
         if (rc == STORE_OK)
             rc = h.error;

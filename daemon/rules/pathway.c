@@ -1051,10 +1051,12 @@ static int reject_recompute(rules_t *r, const pathway_history_t *h, size_t i,
 {
     const Parcours__V1__Event *later = h->events[i];
     const char *retracted = r->event->event_retracted->retracted_event_id;
-    if (i < h->retracted || step_sender == NULL)
+    /* Before the retracted event, or a partner gone from the partners file: the file changed
+     * under the pathway, nothing the retraction did. */
+    if (i < h->retracted || step_sender == NULL || step->code == ERROR_CODE(UNKNOWN_PARTNER))
         return reject(r, ERROR_CODE(INVALID_TRANSITION),
                       "This pathway cannot be recomputed from its events under the partners file "
-                      "in force (a partner they name has left it); ask the territory's admin.");
+                      "in force, which changed since they came; ask the territory's admin.");
     if (strcmp(later->partner_id, r->sender->id) == 0)
         return reject(r, ERROR_CODE(INVALID_TRANSITION),
                       "Retracting %s would leave your later event %s (%s) without ground: %s "
@@ -1073,12 +1075,24 @@ static int reject_recompute(rules_t *r, const pathway_history_t *h, size_t i,
                   retracted);
 }
 
-/* The pathway the history makes without the retracted event (nor the retractions before it),
- * each event judged by the same rules as when it came, into *out. 0, 1 rejected, -1. */
-static int recompute(rules_t *r, const pathway_history_t *h, Parcours__V1__Pathway **out)
+/* Where the current episode starts in the history: its registration, the last one. */
+static size_t episode_start(const pathway_history_t *h)
+{
+    size_t start = 0;
+    for (size_t i = 0; i < h->n; i++)
+        if (event_type(h->events[i]) == EVENT_TYPE(BENEFICIARY_REGISTERED))
+            start = i;
+    return start;
+}
+
+/* The episode the history's events from start make without the retracted event (nor the
+ * retractions), each judged by the same rules as when it came, into *out. Earlier episodes are
+ * not replayed: they are over, and their partners may not be this one's. 0, 1 rejected, -1. */
+static int recompute(rules_t *r, const pathway_history_t *h, size_t start,
+                     Parcours__V1__Pathway **out)
 {
     Parcours__V1__Pathway *p = NULL;
-    for (size_t i = 0; i < h->n; i++) {
+    for (size_t i = start; i < h->n; i++) {
         const Parcours__V1__Event *e = h->events[i];
         if (i == h->retracted || event_type(e) == EVENT_TYPE(EVENT_RETRACTED))
             continue;
@@ -1104,11 +1118,16 @@ static int recompute(rules_t *r, const pathway_history_t *h, Parcours__V1__Pathw
         step.pathway = NULL;
         pathway_outcome_clear(&step);
     }
+    if (p == NULL)
+        return -1; /* a registration is never retracted: p exists */
+    /* The episode's own number: the replay opened it as if it were the first. */
+    p->episode = r->current->episode;
     *out = p;
-    return p != NULL ? 0 : -1; /* a registration is never retracted: p exists */
+    return 0;
 }
 
-/* The partners told of the retracted event, still partners of the pathway's territory. */
+/* The partners told of the retracted event that may see the pathway now: a partner that left
+ * the group is told nothing after its MemberLeft, a retraction neither. */
 static int retraction_recipients(const rules_t *r, const Parcours__V1__Pathway *p,
                                  const pathway_history_t *h)
 {
@@ -1116,8 +1135,11 @@ static int retraction_recipients(const rules_t *r, const Parcours__V1__Pathway *
     o->recipients = calloc(h->n_told + 1, sizeof(*o->recipients));
     if (o->recipients == NULL)
         return -1;
-    for (size_t i = 0; i < h->n_told; i++)
-        recipients_add(r, p, h->told[i]);
+    for (size_t i = 0; i < h->n_told; i++) {
+        const partner_t *partner = partners_find(r->directory, h->told[i]);
+        if (partner != NULL && pathway_visible_to(p, partner))
+            recipients_add(r, p, h->told[i]);
+    }
     return 0;
 }
 
@@ -1137,7 +1159,8 @@ int pathway_retract(const Parcours__V1__Pathway *current, const Parcours__V1__Ev
         return rc;
     /* From here on the sender may see the pathway. */
     const char *id = event->event_retracted->retracted_event_id;
-    if (h->retracted >= h->n)
+    size_t start = episode_start(h);
+    if (h->retracted >= h->n || h->retracted < start) /* an earlier episode's stands no more */
         return reject(&r, ERROR_CODE(INVALID_TRANSITION),
                       "Partner %s sent no event %s that stands on this beneficiary's pathway: "
                       "check the event_id (an event retracted already stands no more).",
@@ -1158,7 +1181,7 @@ int pathway_retract(const Parcours__V1__Pathway *current, const Parcours__V1__Ev
                       "A retraction is not retracted: send the event again under a new "
                       "event_id.");
     Parcours__V1__Pathway *p = NULL;
-    rc = recompute(&r, h, &p);
+    rc = recompute(&r, h, start, &p);
     if (rc != 0)
         return rc;
     /* The version only goes up, or a client's expected_version could match twice; and a
