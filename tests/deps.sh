@@ -7,7 +7,7 @@ parcours_packages=(
   libzmq3-dev libprotobuf-c-dev protobuf-c-compiler liblmdb-dev libsodium-dev libevent-dev
   libsystemd-dev libinih-dev libcmocka-dev
   python3-zmq python3-protobuf protobuf-compiler
-  clang libclang-rt-14-dev systemd groff-base valgrind
+  clang libclang-rt-14-dev systemd groff-base valgrind libfuse3-dev fuse3
 )
 
 parcours_install_deps() {
