@@ -76,6 +76,8 @@ typedef struct bench_options {
     int purge_slice; /* [retention] purge_slice, 0 for the daemon's default */
     bool purge_due;  /* the preloaded pathways are past retention (else dated now: the pair) */
     uint64_t id_key[2]; /* the key of those hashes, random for each run */
+    long preload;       /* pathways registered, dated now, before the timed load */
+    double rate;        /* events/s in all, paced evenly over the clients; 0: as fast as acked */
 } bench_options_t;
 
 /* SplitMix64's finaliser: a keyed, well-mixed 64-bit function of x. */
@@ -332,7 +334,9 @@ static void *bench_client_run(void *arg)
     int n_again = 0;
     long sent = 0, in_flight = 0, retrying = 0; /* retrying: answered RETRY, not yet for good */
     int64_t again_at = 0;
-    int64_t deadline = now_ns() + (int64_t)600 * 1000000000;
+    int64_t begin = now_ns(), deadline = begin + (int64_t)600 * 1000000000;
+    /* At a fixed rate, this client's share: event `sent` goes at begin + sent * interval. */
+    int64_t interval = o->rate > 0 ? (int64_t)(1e9 * o->clients / o->rate) : 0;
     while (c->acked < c->events && now_ns() < deadline) {
         if (n_again > 0 && now_ns() >= again_at) {
             for (int i = 0; i < n_again; i++) {
@@ -342,7 +346,8 @@ static void *bench_client_run(void *arg)
             }
             n_again = 0;
         }
-        while (retrying == 0 && sent < c->events && in_flight < o->window) {
+        while (retrying == 0 && sent < c->events && in_flight < o->window &&
+               (interval == 0 || now_ns() >= begin + sent * interval)) {
             size_t len = bench_event_pack(c, mine, sent, frame);
             __atomic_store_n(&c->sent_ns[sent], now_ns(), __ATOMIC_RELEASE);
             if (zmq_send(s, frame, len, 0) < 0)
@@ -351,7 +356,7 @@ static void *bench_client_run(void *arg)
             in_flight++;
         }
         zmq_pollitem_t item = {s, 0, ZMQ_POLLIN, 0};
-        if (zmq_poll(&item, 1, n_again > 0 ? 10 : 100) <= 0)
+        if (zmq_poll(&item, 1, interval > 0 ? 1 : n_again > 0 ? 10 : 100) <= 0)
             continue;
         int n;
         while ((n = zmq_recv(s, reply, sizeof(reply), ZMQ_DONTWAIT)) >= 0) {
@@ -527,7 +532,8 @@ static double percentile_ms(const int64_t *sorted, long n, double q)
 /* Asks the daemon's admin endpoint for its status. */
 /* Registers n beneficiaries dated five days ago, before the timed load: with the bench's
  * retention of one day active and one archived, each is due for the purge from the start. */
-static long bench_preload(const bench_options_t *o, void *ctx, const char *endpoint, long n)
+static long bench_preload(const bench_options_t *o, void *ctx, const char *endpoint, long n,
+                          bool past)
 {
     void *s = zmq_socket(ctx, ZMQ_DEALER);
     int linger = 0, hwm = 0;
@@ -537,16 +543,18 @@ static long bench_preload(const bench_options_t *o, void *ctx, const char *endpo
     bench_secure(s, o, 0);
     zmq_connect(s, endpoint);
     long sent = 0, acked = 0, accepted = 0;
-    int64_t old = wall_ms() - (o->purge_due ? (int64_t)5 * 86400000 : 0);
+    int64_t old = wall_ms() - (past ? (int64_t)5 * 86400000 : 0);
+    const char *prefix = past ? "pre" : "load";
     uint8_t frame[512], reply[512];
     Parcours__V1__BeneficiaryRegistered registered = PARCOURS__V1__BENEFICIARY_REGISTERED__INIT;
     while (acked < n) {
         while (sent < n && sent - acked < 1000) {
             char event_id[32], beneficiary[48];
-            snprintf(event_id, sizeof(event_id), "pre-%010ld", sent);
+            snprintf(event_id, sizeof(event_id), "%s-%010ld", prefix, sent);
+            uint64_t salt = past ? ~UINT64_C(0) : UINT64_C(0x5bd1e995);
             snprintf(beneficiary, sizeof(beneficiary), "p93-%016" PRIx64 "%016" PRIx64,
-                     bench_mix((uint64_t)sent ^ ~o->id_key[0]),
-                     bench_mix((uint64_t)sent ^ ~o->id_key[1]));
+                     bench_mix((uint64_t)sent ^ o->id_key[0] ^ salt),
+                     bench_mix((uint64_t)sent ^ o->id_key[1] ^ salt));
             Parcours__V1__Event e = PARCOURS__V1__EVENT__INIT;
             e.event_id = event_id;
             e.partner_id = "ft93"; /* the sender of the bench's key 0 */
@@ -727,8 +735,8 @@ static pid_t start_daemon(const bench_options_t *o, const char *dir, char *inges
 
 int main(int argc, char **argv)
 {
-    bench_options_t o = {NULL,  1,     200,   200000, 10000, true, 2000, 0,     true,
-                         false, false, false, false,  -1,    0,    true, {0, 0}};
+    bench_options_t o = {NULL,  1,     200,  200000, 10000, true, 2000,   0, true, false,
+                         false, false, true, -1,     0,     true, {0, 0}, 0, 0};
     for (int i = 1; i + 1 < argc; i += 2) {
         if (strcmp(argv[i], "--daemon") == 0)
             o.daemon = argv[i + 1];
@@ -761,9 +769,15 @@ int main(int argc, char **argv)
         else if (strcmp(argv[i], "--purge-slice") == 0)
             o.purge_slice = atoi(argv[i + 1]);
         else if (strcmp(argv[i], "--ids") == 0)
-            o.pseudonyms = strcmp(argv[i + 1], "pseudonyms") == 0  ? true
-                           : strcmp(argv[i + 1], "ascending") == 0 ? false
-                                                                   : (o.daemon = NULL, false);
+            o.pseudonyms =
+                strcmp(argv[i + 1], "hashed") == 0 || strcmp(argv[i + 1], "pseudonyms") == 0 ? true
+                : strcmp(argv[i + 1], "sequential") == 0 || strcmp(argv[i + 1], "ascending") == 0
+                    ? false
+                    : (o.daemon = NULL, false);
+        else if (strcmp(argv[i], "--preload") == 0)
+            o.preload = atol(argv[i + 1]);
+        else if (strcmp(argv[i], "--rate") == 0)
+            o.rate = atof(argv[i + 1]);
         else
             o.daemon = NULL;
     }
@@ -772,8 +786,9 @@ int main(int argc, char **argv)
         fprintf(stderr, "usage: parcours-bench --daemon PATH [--clients N] [--window W] "
                         "[--events E] [--beneficiaries M] [--durable yes|no] [--batch-max B] "
                         "[--subscribers S] [--stalled yes|no] [--curve yes|no] "
-                        "[--backup yes|no] [--status yes|no] [--ids ascending|pseudonyms] [--purge "
-                        "N] [--purge-due yes|no] [--purge-slice S]\n");
+                        "[--backup yes|no] [--status yes|no] [--ids hashed|sequential] "
+                        "[--preload N] [--rate EVENTS_PER_S] [--purge N] [--purge-due yes|no] "
+                        "[--purge-slice S]\n");
         return 2;
     }
     {
@@ -799,9 +814,11 @@ int main(int argc, char **argv)
     }
     parcours__v1__admin_reply__free_unpacked(reply, NULL);
 
-    long preloaded = 0, due_before = 0;
+    long preloaded = 0, due_before = 0, loaded = 0;
+    if (o.preload > 0)
+        loaded = bench_preload(&o, ctx, ingest, o.preload, false);
     if (o.purge > 0) {
-        preloaded = bench_preload(&o, ctx, ingest, o.purge);
+        preloaded = bench_preload(&o, ctx, ingest, o.purge, o.purge_due);
         due_before = bench_due(ctx, admin);
     }
     bench_client_t *clients = calloc((size_t)o.clients, sizeof(*clients));
@@ -874,8 +891,12 @@ int main(int argc, char **argv)
     long rss = peak_rss_kib(pid);
 
     printf("clients=%d window=%d events=%ld beneficiaries=%d (%s ids) durable=%s curve=%s\n",
-           o.clients, o.window, acked, o.beneficiaries, o.pseudonyms ? "pseudonym" : "ascending",
+           o.clients, o.window, acked, o.beneficiaries, o.pseudonyms ? "hashed" : "sequential",
            o.durable ? "yes" : "no", o.curve ? "yes" : "no");
+    if (o.preload > 0)
+        printf("  preload         %ld pathways registered before the load\n", loaded);
+    if (o.rate > 0)
+        printf("  rate            %.0f events/s asked, paced over the clients\n", o.rate);
     printf("  events/s        %.0f\n", (double)acked / seconds);
     if (o.purge > 0 && o.purge_due)
         printf("  purge           %ld pathways past retention preloaded, %ld due when the load "
