@@ -78,6 +78,10 @@ typedef struct bench_options {
     uint64_t id_key[2]; /* the key of those hashes, random for each run */
     long preload;       /* pathways registered, dated now, before the timed load */
     double rate;        /* events/s in all, paced evenly over the clients; 0: as fast as acked */
+    /* The subscribers are the partners the events are told to (cd93, territory-wide, told of
+     * all; trainer93, a member while a training runs, told of training, job and exit events),
+     * not watchers each told of everything. */
+    bool fanout;
 } bench_options_t;
 
 /* SplitMix64's finaliser: a keyed, well-mixed 64-bit function of x. */
@@ -128,6 +132,7 @@ typedef struct bench_subscriber {
     bench_client_t *clients; /* to find the send time of each event */
     int n_clients;
     long expected;
+    long notifications; /* every one received (a minimised one carries no event id to time) */
     long received;
     int64_t *latency_ns;
 } bench_subscriber_t;
@@ -410,7 +415,11 @@ static void *bench_subscriber_run(void *arg)
     bench_secure(s, sub->options, 1 + sub->index);
     zmq_connect(s, sub->endpoint);
     char partner[32];
-    snprintf(partner, sizeof(partner), "watch%d", sub->index);
+    static const char *const fanout[] = {"cd93", "trainer93"};
+    if (sub->options->fanout)
+        snprintf(partner, sizeof(partner), "%s", fanout[sub->index]);
+    else
+        snprintf(partner, sizeof(partner), "watch%d", sub->index);
     Parcours__V1__Subscribe subscribe = PARCOURS__V1__SUBSCRIBE__INIT;
     Parcours__V1__DeliverRequest req = PARCOURS__V1__DELIVER_REQUEST__INIT;
     Parcours__V1__DeliveryAck ack = PARCOURS__V1__DELIVERY_ACK__INIT;
@@ -425,17 +434,23 @@ static void *bench_subscriber_run(void *arg)
     zmq_msg_t msg;
     zmq_msg_init(&msg);
     bool stalled = sub->options->stalled;
-    while ((stalled ? !__atomic_load_n(&bench_clients_done, __ATOMIC_ACQUIRE)
-                    : sub->received < sub->expected) &&
+    /* Told of a share only: until the clients are done and nothing more came for a second. */
+    int64_t idle_since = now_ns();
+    while ((stalled                ? !__atomic_load_n(&bench_clients_done, __ATOMIC_ACQUIRE)
+            : sub->options->fanout ? !(__atomic_load_n(&bench_clients_done, __ATOMIC_ACQUIRE) &&
+                                       now_ns() - idle_since > 1000000000)
+                                   : sub->received < sub->expected) &&
            now_ns() < deadline) {
         zmq_pollitem_t item = {s, 0, ZMQ_POLLIN, 0};
         if (zmq_poll(&item, 1, 100) > 0) {
+            idle_since = now_ns();
             while (zmq_msg_recv(&msg, s, ZMQ_DONTWAIT) >= 0) {
                 int64_t t = now_ns();
                 Parcours__V1__DeliverReply *r = parcours__v1__deliver_reply__unpack(
                     NULL, zmq_msg_size(&msg), zmq_msg_data(&msg));
                 if (r != NULL && r->kind_case == PARCOURS__V1__DELIVER_REPLY__KIND_NOTIFICATION &&
                     r->notification->event != NULL) {
+                    sub->notifications++;
                     int client = -1;
                     long counter = -1;
                     sscanf(r->notification->event->event_id, "c%d-%ld", &client, &counter);
@@ -685,13 +700,18 @@ static pid_t start_daemon(const bench_options_t *o, const char *dir, char *inges
     FILE *f = fopen(path, "w");
     if (f == NULL)
         return -1;
-    fprintf(f, "[cd93]\nname = Departement 93 (bench)\nkind = DEPARTEMENT\nterritory = 93\n"
-               "[trainer93]\nname = Trainer 93 (bench)\nkind = TRAINING_ORG\nterritory = 93\n"
-               "[ft93]\nname = France Travail 93 (bench)\nkind = FRANCE_TRAVAIL\nterritory = 93\n");
+    /* With the realistic fan-out, cd93 and trainer93 subscribe, with keys 1 and 2. */
+    fprintf(f, "[cd93]\nname = Departement 93 (bench)\nkind = DEPARTEMENT\nterritory = 93\n");
+    if (o->curve && o->fanout)
+        fprintf(f, "public_key = %s\n", bench_keys.partner_public[1]);
+    fprintf(f, "[trainer93]\nname = Trainer 93 (bench)\nkind = TRAINING_ORG\nterritory = 93\n");
+    if (o->curve && o->fanout)
+        fprintf(f, "public_key = %s\n", bench_keys.partner_public[2]);
+    fprintf(f, "[ft93]\nname = France Travail 93 (bench)\nkind = FRANCE_TRAVAIL\nterritory = 93\n");
     if (o->curve)
         fprintf(f, "public_key = %s\n", bench_keys.partner_public[0]);
     /* Watchers: partners with a territory-wide duty, so that each is told of every event. */
-    for (int i = 0; i < o->subscribers; i++) {
+    for (int i = 0; !o->fanout && i < o->subscribers; i++) {
         fprintf(f, "[watch%d]\nname = Watcher %d (bench)\nkind = DEPARTEMENT\nterritory = 93\n", i,
                 i);
         if (o->curve)
@@ -736,7 +756,7 @@ static pid_t start_daemon(const bench_options_t *o, const char *dir, char *inges
 int main(int argc, char **argv)
 {
     bench_options_t o = {NULL,  1,     200,  200000, 10000, true, 2000,   0, true, false,
-                         false, false, true, -1,     0,     true, {0, 0}, 0, 0};
+                         false, false, true, -1,     0,     true, {0, 0}, 0, 0,    false};
     for (int i = 1; i + 1 < argc; i += 2) {
         if (strcmp(argv[i], "--daemon") == 0)
             o.daemon = argv[i + 1];
@@ -778,6 +798,10 @@ int main(int argc, char **argv)
             o.preload = atol(argv[i + 1]);
         else if (strcmp(argv[i], "--rate") == 0)
             o.rate = atof(argv[i + 1]);
+        else if (strcmp(argv[i], "--fanout") == 0)
+            o.fanout = strcmp(argv[i + 1], "realistic") == 0  ? (o.subscribers = 2, true)
+                       : strcmp(argv[i + 1], "watchers") == 0 ? false
+                                                              : (o.daemon = NULL, false);
         else
             o.daemon = NULL;
     }
@@ -787,7 +811,8 @@ int main(int argc, char **argv)
                         "[--events E] [--beneficiaries M] [--durable yes|no] [--batch-max B] "
                         "[--subscribers S] [--stalled yes|no] [--curve yes|no] "
                         "[--backup yes|no] [--status yes|no] [--ids hashed|sequential] "
-                        "[--preload N] [--rate EVENTS_PER_S] [--purge N] [--purge-due yes|no] "
+                        "[--preload N] [--rate EVENTS_PER_S] [--fanout watchers|realistic] "
+                        "[--purge N] [--purge-due yes|no] "
                         "[--purge-slice S]\n");
         return 2;
     }
@@ -922,9 +947,17 @@ int main(int argc, char **argv)
             m += subs[i].received;
         }
         qsort(lat, (size_t)m, sizeof(int64_t), compare_i64);
-        printf("  subscribers     %d%s, notifications received %ld of %ld\n", o.subscribers,
-               o.stalled ? " stalled (never acknowledging)" : "", m,
-               (long)o.subscribers * (o.events / o.clients * o.clients));
+        if (o.fanout)
+            printf(
+                "  subscribers     cd93 (territory-wide) and trainer93 (a member while trained), "
+                "the realistic fan-out: %ld + %ld notifications, %.0f/s\n",
+                subs[0].notifications, subs[1].notifications,
+                seconds > 0 ? (double)(subs[0].notifications + subs[1].notifications) / seconds
+                            : 0);
+        else
+            printf("  subscribers     %d%s, notifications received %ld of %ld\n", o.subscribers,
+                   o.stalled ? " stalled (never acknowledging)" : "", m,
+                   (long)o.subscribers * (o.events / o.clients * o.clients));
         printf("  publish->notify p50 %.2f ms  p99 %.2f ms\n", percentile_ms(lat, m, 0.50),
                percentile_ms(lat, m, 0.99));
         free(lat);
