@@ -8,11 +8,14 @@
  * it is held in this process's memory, as a disk's volatile cache or the kernel's page cache
  * would hold it, and reads see it. It reaches BACKING, and BACKING's own disk, only when the
  * file is made durable: fsync or fdatasync on it, or a write through a descriptor opened with
- * O_DSYNC or O_SYNC (which LMDB uses for its meta pages). A power cut is this process killed
- * with SIGKILL: what it held is gone, and BACKING holds exactly what was made durable, plus
- * whatever a real disk might also have kept (a durable write first makes durable the file's
- * earlier writes, as a real cache may have written them in any order). In the spirit of
- * LazyFS, in a few hundred lines: the names and sizes of files (create, unlink, rename,
+ * O_DSYNC or O_SYNC (which LMDB uses for its meta pages). A power cut is this process killed:
+ * with SIGKILL, what it held is gone, and BACKING holds exactly what was made durable; with
+ * SIGUSR1, a random part of what it held reaches BACKING first, in no particular order and the
+ * last sectors of some writes torn away, as a disk's cache may have written any of it before
+ * the power went (seeded by POWERCUT_SEED), then it exits. Either way BACKING holds at least
+ * what was made durable, and nothing a real disk could not have kept (a durable write first
+ * makes durable the file's earlier writes too, as a cache may have written them already). In the
+ * spirit of LazyFS, in a few hundred lines: the names and sizes of files (create, unlink, rename,
  * truncate) are made durable at once, which a real file system journals before long; the test
  * is about data written and acknowledged.
  *
@@ -26,6 +29,7 @@
 #include <fcntl.h>
 #include <fuse.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -55,6 +59,7 @@ static held_t *files;
 /* Descriptors opened with O_DSYNC or O_SYNC: every write through them is durable. */
 static unsigned char dsync_fd[65536];
 static unsigned long long held_writes, durable_writes, syncs;
+static unsigned cut_seed = 1;
 
 static void full_path(char out[PATH_MAX], const char *path)
 {
@@ -415,6 +420,57 @@ static void fs_destroy(void *data)
             held_writes, durable_writes, syncs);
 }
 
+/* Whether a write newer than h->writes[k] overlaps [from, to) (the page cache holds the newest
+ * bytes only: an older version of them can never reach the disk after a newer one). */
+static bool covered_later(const held_t *h, size_t k, off_t from, off_t to)
+{
+    for (size_t j = k + 1; j < h->n; j++)
+        if (h->writes[j].offset < to && from < h->writes[j].offset + (off_t)h->writes[j].len)
+            return true;
+    return false;
+}
+
+/* SIGUSR1: the power goes after the disk's cache wrote a random part of what it held, sector by
+ * sector (so some writes are torn): of each 512-byte sector the newest bytes only, or nothing.
+ * Of a file's last 4096 writes at most (older ones are dropped, which a disk may also do). Only
+ * async-signal-safe calls; the test sends it once the daemon above is dead, when no operation
+ * runs that could change the lists. */
+enum { SECTOR = 512, KEEP_CONSIDERED = 4096 };
+
+static void cut_keeping_some(int sig)
+{
+    (void)sig;
+    unsigned seed = cut_seed;
+    for (held_t *h = files; h != NULL; h = h->next) {
+        char p[PATH_MAX];
+        size_t bl = strlen(backing), pl = strlen(h->path);
+        if (bl + pl + 1 > sizeof p)
+            continue;
+        memcpy(p, backing, bl);
+        memcpy(p + bl, h->path, pl + 1);
+        int fd = open(p, O_WRONLY | O_CLOEXEC);
+        if (fd < 0)
+            continue;
+        size_t first = h->n > KEEP_CONSIDERED ? h->n - KEEP_CONSIDERED : 0;
+        for (size_t k = first; k < h->n; k++) {
+            const pending_t *w = &h->writes[k];
+            off_t end = w->offset + (off_t)w->len;
+            for (off_t at = w->offset; at < end;) {
+                off_t next = (at / SECTOR + 1) * SECTOR;
+                if (next > end)
+                    next = end;
+                if (rand_r(&seed) % 2 == 0 && !covered_later(h, k, at, next) &&
+                    pwrite(fd, w->data + (at - w->offset), (size_t)(next - at), at) < 0)
+                    break;
+                at = next;
+            }
+        }
+        fsync(fd);
+        close(fd);
+    }
+    _exit(0);
+}
+
 static const struct fuse_operations ops = {
     .init = fs_init,
     .destroy = fs_destroy,
@@ -451,6 +507,13 @@ int main(int argc, char *argv[])
         return 2;
     }
     backing = resolved;
+    const char *seed = getenv("POWERCUT_SEED");
+    if (seed != NULL)
+        cut_seed = (unsigned)strtoul(seed, NULL, 10);
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = cut_keeping_some;
+    sigaction(SIGUSR1, &sa, NULL);
     /* fuse_main sees: program, mountpoint, foreground and single-threaded, the rest. */
     char *args[64];
     int n = 0;

@@ -4,7 +4,9 @@
 `kill -9` leaves the kernel's page cache whole, so the crash test cannot see a missing flush.
 Here the data directory is a FUSE file system (tests/fault/powercut_fs.c) that holds every
 write in memory until it is made durable (fsync, fdatasync, a write through an O_DSYNC
-descriptor) and loses what it holds when it is killed: a power cut. After every cut the daemon
+descriptor) and loses what it holds when it is killed: a power cut. Cuts alternate between
+losing all of it and keeping a random part, sector by sector (newest bytes only, writes torn),
+as a disk's cache may have written some before the power went. After every cut the daemon
 starts again on what the disk kept. At the end every event acked ACCEPTED is there (re-sent, a
 DUPLICATE with the seq of its first ack), and the log is whole.
 
@@ -15,7 +17,7 @@ PARCOURS_POWER_SEED the seed. Needs /dev/fuse and root (CI has both).
 
 import os
 import random
-import shutil
+import signal
 import subprocess
 import time
 import unittest
@@ -39,21 +41,28 @@ class PowerCut:
         self.fs = None
         self.log = open(os.path.join(daemon.folder, "powercut_fs.log"), "a")
 
-    def mount(self):
+    def mount(self, seed=0):
         self.fs = subprocess.Popen([POWERCUT, self.backing, self.daemon.data],
-                                   stdout=self.log, stderr=subprocess.STDOUT)
+                                   stdout=self.log, stderr=subprocess.STDOUT,
+                                   env=dict(os.environ, POWERCUT_SEED=str(seed)))
         deadline = time.monotonic() + 10
         while not os.path.ismount(self.daemon.data):
             if self.fs.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError("powercut_fs did not mount; see powercut_fs.log")
             time.sleep(0.02)
 
-    def cut(self):
-        """The power goes: the daemon dies, and so does every write not made durable."""
+    def cut(self, keep_some=False):
+        """The power goes: the daemon dies, and so does every write not made durable, or
+        (keep_some) all but a random part of them, which the disk kept (the part the file
+        system's POWERCUT_SEED draws)."""
         if self.daemon.process is not None:
             self.daemon.kill()
         if self.fs is not None:
-            self.fs.kill()
+            if not keep_some:
+                self.fs.kill()
+            else:
+                time.sleep(0.05)  # the dead daemon's last closes, served
+                self.fs.send_signal(signal.SIGUSR1)
             self.fs.wait(30)
             self.fs = None
         subprocess.run(["fusermount3", "-u", "-z", self.daemon.data], capture_output=True)
@@ -95,7 +104,7 @@ class PowerLossTest(unittest.TestCase):
         sent = {f.event_id: f for f in frames}
         accepted = {a.event_id: a.seq for a in acks}
         counter = 0
-        for _ in range(cuts):
+        for cut in range(cuts):
             socks = [d.connect() for _ in range(CLIENTS)]
             in_flight = [0] * CLIENTS
             stop_at = time.monotonic() + self.rng.uniform(0.05, 0.6)
@@ -114,10 +123,10 @@ class PowerLossTest(unittest.TestCase):
                         if a.status in (pb.ACK_STATUS_ACCEPTED, pb.ACK_STATUS_DUPLICATE):
                             accepted.setdefault(a.event_id, a.seq)
                 time.sleep(0.0005)
-            power.cut()
+            power.cut(keep_some=cut % 2 == 1)
             for s in socks:
                 s.close()
-            power.mount()
+            power.mount(self.rng.getrandbits(31))
             try:
                 d.start()
             except RuntimeError:
