@@ -71,12 +71,13 @@ for round in $(seq "$rounds"); do
     peers_postgres 1 5
   } | tee -a "$results"
 done
-# Latency under a moderate load: half the median rate of the 8-client rows, one subscriber told
-# of every event (publish to notification).
+# Latency under a moderate load: half the median rate of the 8-client rows, without subscribers,
+# then with the realistic fan-out subscribed (publish to notification).
 half="$(awk '$1 == "parcours" && $2 == "durable-curve-c8" { print $4 }' "$results" | sort -n |
   awk '{ v[NR] = $1 } END { print int(v[int((NR + 1) / 2)] / 2) }')"
-echo "== at half the maximum rate ($half events/s), one subscriber"
-bench --clients 8 --events $((half * 10)) --rate "$half" --subscribers 1
+echo "== at half the maximum rate ($half events/s)"
+bench --clients 8 --events $((half * 10)) --rate "$half"
+bench --clients 8 --events $((half * 10)) --rate "$half" --fanout realistic
 python3 - "$results" <<'PY'
 import statistics, sys
 rows = {}
