@@ -130,7 +130,7 @@ class Daemon:
                 + (f"[security]\ncurve = yes\nsecret_key = {self._server_key()}\n"
                    if curve else "[security]\ncurve = no\n")
                 + "".join(f"[{name}]\n{self._section(extra_config, name)}"
-                          for name in ("retention", "rules", "log")
+                          for name in ("retention", "rules", "log", "journal")
                           if self._section(extra_config, name))
             )
         self.process = None

@@ -15,6 +15,7 @@ runs first, as the control. PARCOURS_POWER_CUTS sets the number of cuts (default
 PARCOURS_POWER_SEED the seed. Needs /dev/fuse and root (CI has both).
 """
 
+import glob
 import os
 import random
 import signal
@@ -22,7 +23,11 @@ import subprocess
 import time
 import unittest
 
-from harness import Daemon, appointment, pb, registered, send_and_wait
+import tempfile
+
+import zmq
+
+from harness import PARCOURSCTL, Daemon, appointment, pb, registered, send_and_wait
 
 POWERCUT = os.environ.get("PARCOURS_POWERCUT_FS", "")
 CUTS = int(os.environ.get("PARCOURS_POWER_CUTS", "12"))
@@ -31,25 +36,31 @@ CLIENTS, BENEFICIARIES, WINDOW = 3, 30, 200
 
 
 class PowerCut:
-    """The data directory of a daemon on powercut_fs, over a backing directory."""
+    """A daemon's data directory, and the folder of its erased register and journal, each on a
+    powercut_fs of its own over a backing directory: the one disk whose power goes."""
 
     def __init__(self, daemon):
         self.daemon = daemon
-        self.backing = os.path.join(daemon.folder, "disk")
-        os.makedirs(self.backing, mode=0o700)
-        os.makedirs(daemon.data, mode=0o700, exist_ok=True)
-        self.fs = None
+        self.state = os.path.join(daemon.folder, "state")
+        self.mounts = [(os.path.join(daemon.folder, "disk-data"), daemon.data),
+                       (os.path.join(daemon.folder, "disk-state"), self.state)]
+        for backing, point in self.mounts:
+            os.makedirs(backing, mode=0o700)
+            os.makedirs(point, mode=0o700, exist_ok=True)
+        self.fs = []
         self.log = open(os.path.join(daemon.folder, "powercut_fs.log"), "a")
 
     def mount(self, seed=0):
-        self.fs = subprocess.Popen([POWERCUT, self.backing, self.daemon.data],
-                                   stdout=self.log, stderr=subprocess.STDOUT,
-                                   env=dict(os.environ, POWERCUT_SEED=str(seed)))
-        deadline = time.monotonic() + 10
-        while not os.path.ismount(self.daemon.data):
-            if self.fs.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError("powercut_fs did not mount; see powercut_fs.log")
-            time.sleep(0.02)
+        for i, (backing, point) in enumerate(self.mounts):
+            fs = subprocess.Popen([POWERCUT, backing, point], stdout=self.log,
+                                  stderr=subprocess.STDOUT,
+                                  env=dict(os.environ, POWERCUT_SEED=str(seed + i)))
+            self.fs.append(fs)
+            deadline = time.monotonic() + 10
+            while not os.path.ismount(point):
+                if fs.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError("powercut_fs did not mount; see powercut_fs.log")
+                time.sleep(0.02)
 
     def cut(self, keep_some=False):
         """The power goes: the daemon dies, and so does every write not made durable, or
@@ -57,15 +68,18 @@ class PowerCut:
         system's POWERCUT_SEED draws)."""
         if self.daemon.process is not None:
             self.daemon.kill()
-        if self.fs is not None:
-            if not keep_some:
-                self.fs.kill()
+        if keep_some:
+            time.sleep(0.05)  # the dead daemon's last closes, served
+        for fs in self.fs:
+            if keep_some:
+                fs.send_signal(signal.SIGUSR1)
             else:
-                time.sleep(0.05)  # the dead daemon's last closes, served
-                self.fs.send_signal(signal.SIGUSR1)
-            self.fs.wait(30)
-            self.fs = None
-        subprocess.run(["fusermount3", "-u", "-z", self.daemon.data], capture_output=True)
+                fs.kill()
+        for fs in self.fs:
+            fs.wait(30)
+        self.fs = []
+        for _, point in self.mounts:
+            subprocess.run(["fusermount3", "-u", "-z", point], capture_output=True)
 
     def close(self):
         self.cut()
@@ -86,9 +100,14 @@ class PowerLossTest(unittest.TestCase):
             c()
 
     def run_cuts(self, extra_config, cuts):
-        """cuts power cuts under load; returns (sent, accepted, daemon) with the daemon started
-        on what the disk kept, or daemon None when it could not start on it."""
-        d = Daemon(extra_config=extra_config)
+        """cuts power cuts under load, each right after a person's erasure was answered (every
+        other cut); returns (sent, accepted, erased, daemon) with the daemon started on what the
+        disk kept, or daemon None when it could not start on it."""
+        folder = tempfile.mkdtemp(prefix="parcours-it-")
+        state = os.path.join(folder, "state")
+        d = Daemon(folder=folder, extra_config=extra_config + "\n"
+                   f"store.erased_register = {state}/erased.register\n"
+                   f"journal.path = {state}/journal\n")
         power = PowerCut(d)
         self.cleanups.append(d.cleanup)
         self.cleanups.append(power.close)
@@ -103,6 +122,7 @@ class PowerLossTest(unittest.TestCase):
         self.assertTrue(all(a.status == pb.ACK_STATUS_ACCEPTED for a in acks), acks[:3])
         sent = {f.event_id: f for f in frames}
         accepted = {a.event_id: a.seq for a in acks}
+        erased = []
         counter = 0
         for cut in range(cuts):
             socks = [d.connect() for _ in range(CLIENTS)]
@@ -113,6 +133,8 @@ class PowerLossTest(unittest.TestCase):
                     while in_flight[c] < WINDOW:
                         counter += 1
                         person = people[c * BENEFICIARIES + self.rng.randrange(BENEFICIARIES)]
+                        if person in erased:
+                            continue
                         e = appointment(f"{tag}-{c}-{counter}", "cd93", person)
                         sent[e.event_id] = e
                         s.send(e.SerializeToString())
@@ -123,6 +145,20 @@ class PowerLossTest(unittest.TestCase):
                         if a.status in (pb.ACK_STATUS_ACCEPTED, pb.ACK_STATUS_DUPLICATE):
                             accepted.setdefault(a.event_id, a.seq)
                 time.sleep(0.0005)
+            if cut % 2 == 0:
+                # Every answer in, then an erasure answered, then the power goes.
+                drain_until = time.monotonic() + 30
+                for c, s in enumerate(socks):
+                    while in_flight[c] > 0 and time.monotonic() < drain_until:
+                        if s.poll(100):
+                            a = pb.Ack.FromString(s.recv())
+                            in_flight[c] -= 1
+                            if a.status in (pb.ACK_STATUS_ACCEPTED, pb.ACK_STATUS_DUPLICATE):
+                                accepted.setdefault(a.event_id, a.seq)
+                person = self.rng.choice([p for p in people if p not in erased])
+                reply = self.erase(d, person)
+                self.assertTrue(reply.ok, reply.error)
+                erased.append(person)
             power.cut(keep_some=cut % 2 == 1)
             for s in socks:
                 s.close()
@@ -130,8 +166,22 @@ class PowerLossTest(unittest.TestCase):
             try:
                 d.start()
             except RuntimeError:
-                return sent, accepted, None
-        return sent, accepted, d
+                return sent, accepted, erased, None
+        return sent, accepted, erased, d
+
+    @staticmethod
+    def erase(d, person):
+        s = d.context.socket(zmq.DEALER)
+        s.setsockopt(zmq.LINGER, 0)
+        s.connect(d.admin_endpoint)
+        try:
+            s.send(pb.AdminRequest(command=pb.ADMIN_COMMAND_ERASE, beneficiary_id=person,
+                                   erasure_reason=pb.ERASURE_REASON_REQUEST).SerializeToString())
+            if not s.poll(30000):
+                raise TimeoutError("the admin endpoint did not answer the erasure")
+            return pb.AdminReply.FromString(s.recv())
+        finally:
+            s.close()
 
     def resend(self, d, sent):
         sock = d.connect()
@@ -145,7 +195,7 @@ class PowerLossTest(unittest.TestCase):
 
     def test_1_without_flushes_acked_events_are_lost(self):
         """The control: with durable = no, LMDB never syncs, and the cuts must show it."""
-        sent, accepted, d = self.run_cuts("store.durable = no", 3)
+        sent, accepted, _, d = self.run_cuts("store.durable = no", 3)
         if d is None:
             lost = len(accepted)  # what the disk kept is not even a store the daemon opens
         else:
@@ -159,7 +209,7 @@ class PowerLossTest(unittest.TestCase):
 
     def test_2_durable_loses_nothing_acked(self):
         print(f"power loss: {CUTS} cuts, seed {SEED}")
-        sent, accepted, d = self.run_cuts("", CUTS)
+        sent, accepted, erased, d = self.run_cuts("", CUTS)
         self.assertIsNotNone(d, "parcoursd could not start on what the disk kept")
         try:
             answers = self.resend(d, sent)
@@ -168,25 +218,51 @@ class PowerLossTest(unittest.TestCase):
                 a = answers[event_id]
                 self.assertEqual(a.status, pb.ACK_STATUS_DUPLICATE, f"{event_id} acked, then lost")
                 self.assertEqual(a.seq, seq, f"{event_id} changed seq")
+            # An event never acked, lost at a cut, about a person erased since: refused now.
+            refused = 0
             for a in answers.values():
-                self.assertIn(a.status, (pb.ACK_STATUS_ACCEPTED, pb.ACK_STATUS_DUPLICATE))
-            # Every event sent is now applied once: the log is 1..N without a gap.
+                if (a.status == pb.ACK_STATUS_REJECTED and a.event_id not in accepted
+                        and sent[a.event_id].beneficiary_id in erased):
+                    refused += 1
+                    continue
+                self.assertIn(a.status, (pb.ACK_STATUS_ACCEPTED, pb.ACK_STATUS_DUPLICATE), a)
+            # An erasure answered before the cut holds after it: no pathway, and the re-sent
+            # events above (DUPLICATE) brought no one back.
+            for person in erased:
+                self.assertIsNone(d.pathway(person), f"{person} erased, then back")
+            # Every event sent is now applied once, and each erasure wrote its notice: the log
+            # is 1..N without a gap, the living persons' events in their histories.
             status = d.status()
-            self.assertEqual(status.last_seq, len(sent))
+            self.assertEqual(status.last_seq, len(sent) - refused + len(erased))
             per_person = {}
             for e in sent.values():
                 per_person[e.beneficiary_id] = per_person.get(e.beneficiary_id, 0) + 1
             seqs = []
             for person, count in per_person.items():
+                if person in erased:
+                    continue
                 history = d.history(person)
                 seqs.extend(h.seq for h in history)
                 self.assertEqual(d.pathway(person).version, count, person)
-            self.assertEqual(sorted(seqs), list(range(1, len(sent) + 1)))
+            self.assertEqual(len(seqs), len(set(seqs)))
+            self.assertTrue(all(1 <= q <= status.last_seq for q in seqs))
+            # The journal, on the same disk, is whole after every cut.
+            run = subprocess.run([PARCOURSCTL, "-c", d.config, "journal", "verify"],
+                                 capture_output=True, text=True, timeout=60)
+            self.assertEqual(run.returncode, 0, run.stdout + run.stderr)
+            # And holds each erasure answered before a cut: journaled before it was answered.
+            records = []
+            for path in glob.glob(os.path.join(d.folder, "state", "journal", "*.journal")):
+                with open(path) as f:
+                    records += [line.split("\t") for line in f]
+            answered = [r for r in records if r[3] == "ERASE" and r[5] == "answered"]
+            self.assertEqual(len(answered), len(erased), "an answered erasure not journaled")
         except BaseException:
             print(d.log()[-4000:])
             raise
         print(f"power loss: {CUTS} cuts survived, {len(accepted)} events acked before a cut, "
-              f"none lost; log 1..{status.last_seq} complete")
+              f"none lost, {len(erased)} erasures answered before a cut, all held; "
+              f"log 1..{status.last_seq}, journal whole")
         self.assertEqual(d.stop(), 0)
 
 
