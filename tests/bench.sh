@@ -61,6 +61,8 @@ for round in $(seq "$rounds"); do
     parcours_row durable-curve-c8 --clients 8 --events 100000
     # The same depth in flight as redis-benchmark -c 8 -P 32: 8 x 32.
     parcours_row durable-curve-c8-w32 --clients 8 --window 32 --events 100000
+    # A territory's store: a million pathways registered before the load.
+    parcours_row durable-curve-c8-1M --clients 8 --events 100000 --preload 1000000
     peers_redis 8 32 100000
     peers_nats default async 100000
     peers_postgres 8 5
@@ -100,14 +102,15 @@ def ratio(a, b):
     return f"{a / b:.2f}" if a and b else "-"
 c8 = summary.get(("parcours", "durable-curve-c8"), (None,))[0]
 w32 = summary.get(("parcours", "durable-curve-c8-w32"), (None,))[0]
+m1 = summary.get(("parcours", "durable-curve-c8-1M"), (None,))[0]
 c1 = summary.get(("parcours", "durable-curve-c1-sync"), (None, None))[1]
-print("\nParcours / peer, throughput with 8 clients (above 1: Parcours faster; window 200, and 32"
-      " as redis -P 32):")
+print("\nParcours / peer, throughput with 8 clients (above 1: Parcours faster; window 200, 32 as"
+      " redis -P 32, and window 200 over a million pathways):")
 for key in (("redis", "always-c8-P32"), ("nats", "default-async"), ("postgres", "sync-commit-c8"),
             ("nats", "sync-writes-async")):
     if key in summary:
         print(f"  {key[0]} {key[1]:22} {ratio(c8, summary[key][0])}  "
-              f"{ratio(w32, summary[key][0])}")
+              f"{ratio(w32, summary[key][0])}  {ratio(m1, summary[key][0])}")
 print("peer / Parcours, ack p50 of one synchronous client (above 1: Parcours faster):")
 for key in (("redis", "always-c1-P1"), ("nats", "default-sync"), ("postgres", "sync-commit-c1")):
     if key in summary and summary[key][1]:
