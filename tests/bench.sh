@@ -57,6 +57,9 @@ parcours_row() {
 results="$(mktemp)"
 for round in $(seq "$rounds"); do
   echo "== round $round of $rounds"
+  # Not a pipe: the rows run in this shell, so that the servers they start are known to the
+  # EXIT trap that stops them.
+  round_out="$(mktemp)"
   {
     parcours_row durable-curve-c8 --clients 8 --events 100000
     # The same depth in flight as redis-benchmark -c 8 -P 32: 8 x 32.
@@ -71,7 +74,10 @@ for round in $(seq "$rounds"); do
     peers_redis 1 1 3000
     peers_nats default sync 3000
     peers_postgres 1 5
-  } | tee -a "$results"
+  } > "$round_out"
+  cat "$round_out"
+  cat "$round_out" >> "$results"
+  rm -f "$round_out"
 done
 # Latency under a moderate load: half the median rate of the 8-client rows, without subscribers,
 # then with the realistic fan-out subscribed (publish to notification).

@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # The peers of tests/bench.sh --peers: Redis 7, NATS JetStream and PostgreSQL 15, each from
-# Debian, each on loopback on a temporary directory of its own, started and stopped by pid,
+# Debian, each local (Redis and NATS on loopback, PostgreSQL on a unix socket, its fastest local
+# path) on a temporary directory of its own, started and stopped by pid,
 # doing what stands for one of Parcours's events (README.md, "Benchmarks"; the setups are those
 # the project compares with):
 #   Redis       appendfsync always; one EVAL: XADD to a stream + HINCRBY of the beneficiary's
-#               version, random beneficiaries, 200-byte payloads; redis-benchmark -c 8 -P 32
+#               version, random beneficiaries among 10,000 (as Parcours's rows), 200-byte
+#               payloads; redis-benchmark -c 8 -P 32
 #               (and -c 1 -P 1: one synchronous client)
 #   NATS        JetStream file store, one replica, a unique Nats-Msg-Id per message: its
 #               default (no fsync before the ack) and, where the file system allows it, every
@@ -69,8 +71,13 @@ peers_redis() {
     --appendfsync always --save "" --daemonize no > "$dir/log" 2>&1 &
   pid=$!
   peers_pids+=("$pid")
-  until redis-cli -p "$port" ping > /dev/null 2>&1; do sleep 0.05; done
-  line="$(redis-benchmark -p "$port" -c "$clients" -P "$pipeline" -n "$events" -r 1000000000 \
+  local tries=0
+  until redis-cli -p "$port" ping > /dev/null 2>&1; do
+    tries=$((tries + 1))
+    [ "$tries" -lt 200 ] || { echo "redis did not start: $(tail -3 "$dir/log")" >&2; return 1; }
+    sleep 0.05
+  done
+  line="$(redis-benchmark -p "$port" -c "$clients" -P "$pipeline" -n "$events" -r 10000 \
     --csv EVAL "$peers_redis_script" 0 p93-__rand_int__ "$peers_payload" | tail -1)"
   redis-cli -p "$port" shutdown nosave > /dev/null 2>&1 || kill "$pid"
   while kill -0 "$pid" 2> /dev/null; do sleep 0.05; done
@@ -122,7 +129,7 @@ peers_postgres() {
     "CREATE TABLE events (id bigserial PRIMARY KEY, b text NOT NULL, payload text NOT NULL);
      CREATE TABLE state (b text PRIMARY KEY, version bigint NOT NULL);" > /dev/null
   cat > "$dir/event.sql" <<EOF
-\\set b random(1, 1000000000)
+\\set b random(1, 10000)
 BEGIN;
 INSERT INTO events (b, payload) VALUES ('p93-' || :b, '$peers_payload');
 INSERT INTO state (b, version) VALUES ('p93-' || :b, 1)
