@@ -51,11 +51,21 @@ peers_stop_all() {
   peers_dirs=()
 }
 
+# A server stopped by its own function: the EXIT trap must not signal its pid, which the system
+# may give another process.
+peers_forget() {
+  local keep=() p
+  for p in "${peers_pids[@]}"; do
+    [ "$p" = "$1" ] || keep+=("$p")
+  done
+  peers_pids=("${keep[@]}")
+}
+
+# A temporary directory in $peers_dir, remembered for peers_stop_all (not echoed: a command
+# substitution would remember it in a subshell).
 peers_tmp() {
-  local d
-  d="$(mktemp -d "${TMPDIR:-/tmp}/parcours-peer-XXXXXX")"
-  peers_dirs+=("$d")
-  echo "$d"
+  peers_dir="$(mktemp -d "${TMPDIR:-/tmp}/parcours-peer-XXXXXX")"
+  peers_dirs+=("$peers_dir")
 }
 
 peers_free_port() {
@@ -65,7 +75,8 @@ peers_free_port() {
 # redis CLIENTS PIPELINE EVENTS
 peers_redis() {
   local clients="$1" pipeline="$2" events="$3" dir port pid line
-  dir="$(peers_tmp)"
+  peers_tmp
+  dir="$peers_dir"
   port="$(peers_free_port)"
   redis-server --port "$port" --bind 127.0.0.1 --dir "$dir" --appendonly yes \
     --appendfsync always --save "" --daemonize no > "$dir/log" 2>&1 &
@@ -81,6 +92,7 @@ peers_redis() {
     --csv EVAL "$peers_redis_script" 0 p93-__rand_int__ "$peers_payload" | tail -1)"
   redis-cli -p "$port" shutdown nosave > /dev/null 2>&1 || kill "$pid"
   while kill -0 "$pid" 2> /dev/null; do sleep 0.05; done
+  peers_forget "$pid"
   # "test","rps","avg","min","p50","p95","p99","max"
   echo "$line" | awk -F'","' -v c="$clients" -v p="$pipeline" '{
     gsub(/"/, "", $NF); printf "redis always-c%s-P%s events/s %.0f p50 %s p99 %s\n", c, p, $2, $5, $7 }'
@@ -89,7 +101,8 @@ peers_redis() {
 # nats SETUP(default|sync-writes) MODE(async|sync) EVENTS
 peers_nats() {
   local setup="$1" mode="$2" events="$3" dir port pid out
-  dir="$(peers_tmp)"
+  peers_tmp
+  dir="$peers_dir"
   port="$(peers_free_port)"
   if [ "$setup" = "sync-writes" ] && ! chattr +S "$dir" 2> /dev/null; then
     echo "nats $setup-$mode events/s - p50 - p99 - (chattr +S refused by this file system)"
@@ -106,6 +119,7 @@ peers_nats() {
   out="$("$peers_nats_bench" "nats://127.0.0.1:$port" "$events" $([ "$mode" = sync ] && echo --sync))"
   kill "$pid"
   while kill -0 "$pid" 2> /dev/null; do sleep 0.05; done
+  peers_forget "$pid"
   echo "$out" | awk -v s="$setup-$mode" '
     /events\/s/ { eps = $2 } /ack latency/ { p50 = $5; p99 = $7 }
     END { printf "nats %s events/s %s p50 %s p99 %s\n", s, eps, p50 ? p50 : "-", p99 ? p99 : "-" }'
@@ -115,7 +129,8 @@ peers_nats() {
 peers_postgres() {
   local clients="$1" seconds="$2" dir port bin run=() out
   bin="$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)"
-  dir="$(peers_tmp)"
+  peers_tmp
+  dir="$peers_dir"
   port="$(peers_free_port)"
   if [ "$(id -u)" -eq 0 ]; then
     chown postgres "$dir"
@@ -124,7 +139,9 @@ peers_postgres() {
   "${run[@]}" "$bin/initdb" -D "$dir/data" -A trust -U bench > /dev/null
   "${run[@]}" "$bin/pg_ctl" -D "$dir/data" -l "$dir/log" -w \
     -o "-p $port -k $dir -c listen_addresses='' -c synchronous_commit=on -c fsync=on" start > /dev/null
-  peers_pids+=("$(head -1 "$dir/data/postmaster.pid")")
+  local pg_pid
+  pg_pid="$(head -1 "$dir/data/postmaster.pid")"
+  peers_pids+=("$pg_pid")
   "$bin/psql" -q -h "$dir" -p "$port" -U bench postgres -c \
     "CREATE TABLE events (id bigserial PRIMARY KEY, b text NOT NULL, payload text NOT NULL);
      CREATE TABLE state (b text PRIMARY KEY, version bigint NOT NULL);" > /dev/null
@@ -149,5 +166,6 @@ EOF
   p50="$(awk -v n="$n" 'NR == int(n * 0.50) + 1 { printf "%.2f", $1 / 1000; exit }' "$dir/lat.sorted")"
   p99="$(awk -v n="$n" 'NR == int(n * 0.99) + 1 { printf "%.2f", $1 / 1000; exit }' "$dir/lat.sorted")"
   "${run[@]}" "$bin/pg_ctl" -D "$dir/data" -m fast -w stop > /dev/null
+  peers_forget "$pg_pid"
   printf "postgres sync-commit-c%s events/s %.0f p50 %s p99 %s\n" "$clients" "$tps" "$p50" "$p99"
 }
