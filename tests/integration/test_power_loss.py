@@ -101,7 +101,7 @@ class PowerLossTest(unittest.TestCase):
         for c in reversed(self.cleanups):
             c()
 
-    def run_cuts(self, extra_config, cuts):
+    def run_cuts(self, extra_config, cuts, keeping=1):
         """cuts power cuts under load, each right after a person's erasure was answered (every
         other cut); returns (sent, accepted, erased, daemon) with the daemon started on what the
         disk kept, or daemon None when it could not start on it."""
@@ -163,7 +163,7 @@ class PowerLossTest(unittest.TestCase):
                 reply = self.erase(d, person)
                 self.assertTrue(reply.ok, reply.error)
                 erased.append(person)
-            power.cut(keep_some=cut % 2 == 1)
+            power.cut(keep_some=cut % 2 == keeping)
             # The acks the daemon sent before it died are acks: read every one of them.
             for c, s in enumerate(socks):
                 while s.poll(0):
@@ -211,7 +211,9 @@ class PowerLossTest(unittest.TestCase):
 
     def test_1_without_flushes_acked_events_are_lost(self):
         """The control: with durable = no, LMDB never syncs, and the cuts must show it."""
-        sent, accepted, _, d = self.run_cuts("store.durable = no", 3)
+        # Its first cut keeps a part: after it, the store it left holds what the later rounds
+        # act on.
+        sent, accepted, _, d = self.run_cuts("store.durable = no", 3, keeping=0)
         if d is None:
             lost = len(accepted)  # what the disk kept is not even a store the daemon opens
         else:
