@@ -33,6 +33,8 @@ if [ "$peers" -eq 0 ]; then
   bench --clients 8
   bench --clients 8 --subscribers 8
   bench --clients 8 --fanout realistic
+  bench --clients 8 --mix realistic
+  bench --clients 8 --mix realistic --fanout realistic
   bench --clients 8 --subscribers 1 --stalled yes
   bench --clients 8 --curve no
   bench --clients 8 --backup yes

@@ -82,6 +82,11 @@ typedef struct bench_options {
      * all; trainer93, a member while a training runs, told of training, job and exit events),
      * not watchers each told of everything. */
     bool fanout;
+    /* Each step sent by the partner that acts in it (the CAF registers, the departement orients
+     * to the mission locale, which follows the person, the provider and the employer record
+     * their own ends), each partner over its own connection, instead of France Travail for
+     * all: follow-up groups of up to five, as in a territory. */
+    bool mix;
 } bench_options_t;
 
 /* SplitMix64's finaliser: a keyed, well-mixed 64-bit function of x. */
@@ -93,10 +98,20 @@ static uint64_t bench_mix(uint64_t x)
     return x ^ (x >> 31);
 }
 
+/* The bench's partners; their index is their key's. Watchers come after them. */
+static const struct {
+    const char *id, *kind;
+} bench_partners[] = {
+    {"ft93", "FRANCE_TRAVAIL"}, {"cd93", "DEPARTEMENT"},       {"caf93", "CAF"},
+    {"ml93", "MISSION_LOCALE"}, {"trainer93", "TRAINING_ORG"}, {"employer93", "EMPLOYER"},
+};
+enum { BENCH_PARTNERS = 6, P_FT = 0, P_CD = 1, P_CAF = 2, P_ML = 3, P_TRAINER = 4, P_EMPLOYER = 5 };
+
 /* CURVE keys, made at run time: the daemon's pair, and one pair per partner. */
 typedef struct bench_keys {
     char server_public[41], server_secret[41];
-    char partner_public[64][41], partner_secret[64][41]; /* 0 = ft93, 1 + i = watch<i> */
+    /* bench_partners' in their order, then BENCH_PARTNERS + i = watch<i> */
+    char partner_public[64][41], partner_secret[64][41];
 } bench_keys_t;
 
 static bench_keys_t bench_keys;
@@ -126,6 +141,7 @@ typedef struct bench_client bench_client_t;
 /* A partner reading its notification stream during the load. */
 typedef struct bench_subscriber {
     int index;
+    int partner; /* its bench_partners index, or -1 for watch<index> */
     const bench_options_t *options;
     const char *endpoint;
     void *zmq_context;
@@ -228,11 +244,38 @@ static void payloads_init(payloads_t *p)
     p->exit.reason = PARCOURS__V1__EXIT_REASON__EXIT_REASON_SUSTAINED_EMPLOYMENT;
 }
 
-/* Every step is sent by ft93: France Travail may emit each of them, and with CURVE a
- * connection speaks for the one partner its key belongs to. */
-static void event_step(Parcours__V1__Event *e, payloads_t *p, int step)
+/* Who sends step `step`: ft93 for every step (France Travail may emit each of them), or with the
+ * realistic mix the partner that acts in it. With CURVE a connection speaks for the one partner
+ * its key belongs to: a client has a connection per sender. */
+static int bench_step_sender(int step, bool mix)
 {
-    e->partner_id = "ft93";
+    if (!mix)
+        return P_FT;
+    switch (step) {
+    case 0:
+    case 1:
+        return P_CAF; /* registers (an RSA right opens), asks for the orientation */
+    case 2:
+        return P_CD; /* orients to the mission locale */
+    case 8:
+        return P_TRAINER; /* the training it provides ends */
+    case 11:
+        return P_EMPLOYER; /* the job it offered ends */
+    default:
+        return P_ML; /* the referent's partner: referent, contract, appointments, the rest */
+    }
+}
+
+static void event_step(Parcours__V1__Event *e, payloads_t *p, int step, bool mix)
+{
+    e->partner_id = (char *)bench_partners[bench_step_sender(step, mix)].id;
+    if (mix) {
+        p->decided.referent_body = PARCOURS__V1__REFERENT_BODY__REFERENT_BODY_MISSION_LOCALE;
+        p->decided.structure_id = "ml93";
+        p->referent.referent_partner_id = "ml93";
+        p->contract.plan_action_ref = "pa-ml93-bench";
+        p->job.employer_partner_id = "employer93";
+    }
     switch (step) {
     case 0:
         e->payload_case = PARCOURS__V1__EVENT__PAYLOAD_BENEFICIARY_REGISTERED;
@@ -308,7 +351,7 @@ static size_t bench_event_pack(const bench_client_t *c, int mine, long counter, 
     e.event_id = event_id;
     e.beneficiary_id = beneficiary;
     e.occurred_at = wall_ms();
-    event_step(&e, &p, (int)(round % STEPS));
+    event_step(&e, &p, (int)(round % STEPS), o->mix);
     return parcours__v1__event__pack(&e, frame);
 }
 
@@ -323,16 +366,30 @@ static void *bench_client_run(void *arg)
 {
     bench_client_t *c = arg;
     const bench_options_t *o = c->options;
-    void *s = zmq_socket(c->zmq_context, ZMQ_DEALER);
-    int linger = 0, hwm = 0;
-    zmq_setsockopt(s, ZMQ_LINGER, &linger, sizeof(linger));
-    zmq_setsockopt(s, ZMQ_SNDHWM, &hwm, sizeof(hwm));
-    zmq_setsockopt(s, ZMQ_RCVHWM, &hwm, sizeof(hwm));
-    bench_secure(s, o, 0);
-    zmq_connect(s, c->endpoint);
+    /* A connection per partner this client sends as (ft93 alone without the mix). The window
+     * counts the events in flight on all of them; it is below the events a beneficiary waits
+     * between two of its steps, so each step is answered before the next goes, whichever
+     * connection carries it. */
+    void *socks[BENCH_PARTNERS] = {0};
+    zmq_pollitem_t items[BENCH_PARTNERS];
+    int n_items = 0;
+    for (int i = 0; i < BENCH_PARTNERS; i++) {
+        if (!o->mix && i != P_FT)
+            continue;
+        void *s = zmq_socket(c->zmq_context, ZMQ_DEALER);
+        int linger = 0, hwm = 0;
+        zmq_setsockopt(s, ZMQ_LINGER, &linger, sizeof(linger));
+        zmq_setsockopt(s, ZMQ_SNDHWM, &hwm, sizeof(hwm));
+        zmq_setsockopt(s, ZMQ_RCVHWM, &hwm, sizeof(hwm));
+        bench_secure(s, o, i);
+        zmq_connect(s, c->endpoint);
+        socks[i] = s;
+        items[n_items++] = (zmq_pollitem_t){s, 0, ZMQ_POLLIN, 0};
+    }
 
     /* This client's beneficiaries: index, index + clients, ... */
     int mine = (o->beneficiaries - c->index + o->clients - 1) / o->clients;
+#define SOCK_FOR(counter) socks[bench_step_sender((int)(((counter) / mine) % STEPS), o->mix)]
     uint8_t frame[1024], reply[1024];
     uint8_t *attempts = calloc((size_t)c->events, 1);          /* RETRY answers, by counter */
     long *again = calloc((size_t)o->window + 1, sizeof(long)); /* to send again, in order */
@@ -346,7 +403,7 @@ static void *bench_client_run(void *arg)
         if (n_again > 0 && now_ns() >= again_at) {
             for (int i = 0; i < n_again; i++) {
                 size_t len = bench_event_pack(c, mine, again[i], frame);
-                if (zmq_send(s, frame, len, 0) >= 0)
+                if (zmq_send(SOCK_FOR(again[i]), frame, len, 0) >= 0)
                     in_flight++;
             }
             n_again = 0;
@@ -355,54 +412,58 @@ static void *bench_client_run(void *arg)
                (interval == 0 || now_ns() >= begin + sent * interval)) {
             size_t len = bench_event_pack(c, mine, sent, frame);
             __atomic_store_n(&c->sent_ns[sent], now_ns(), __ATOMIC_RELEASE);
-            if (zmq_send(s, frame, len, 0) < 0)
+            if (zmq_send(SOCK_FOR(sent), frame, len, 0) < 0)
                 break;
             sent++;
             in_flight++;
         }
-        zmq_pollitem_t item = {s, 0, ZMQ_POLLIN, 0};
-        if (zmq_poll(&item, 1, interval > 0 ? 1 : n_again > 0 ? 10 : 100) <= 0)
+        if (zmq_poll(items, n_items, interval > 0 ? 1 : n_again > 0 ? 10 : 100) <= 0)
             continue;
         int n;
-        while ((n = zmq_recv(s, reply, sizeof(reply), ZMQ_DONTWAIT)) >= 0) {
-            int64_t t = now_ns();
-            Parcours__V1__Ack *ack = parcours__v1__ack__unpack(NULL, (size_t)n, reply);
-            if (ack == NULL)
-                continue;
-            long counter = -1;
-            sscanf(ack->event_id, "c%*d-%ld", &counter);
-            in_flight--;
-            if (ack->status == PARCOURS__V1__ACK_STATUS__ACK_STATUS_RETRY && counter >= 0 &&
-                counter < sent && n_again < o->window) {
-                c->retry_answers++;
-                if (attempts[counter] == 0) {
-                    c->retried++;
-                    retrying++;
+        for (int k = 0; k < n_items; k++)
+            while ((n = zmq_recv(items[k].socket, reply, sizeof(reply), ZMQ_DONTWAIT)) >= 0) {
+                int64_t t = now_ns();
+                Parcours__V1__Ack *ack = parcours__v1__ack__unpack(NULL, (size_t)n, reply);
+                if (ack == NULL)
+                    continue;
+                long counter = -1;
+                sscanf(ack->event_id, "c%*d-%ld", &counter);
+                in_flight--;
+                if (ack->status == PARCOURS__V1__ACK_STATUS__ACK_STATUS_RETRY && counter >= 0 &&
+                    counter < sent && n_again < o->window) {
+                    c->retry_answers++;
+                    if (attempts[counter] == 0) {
+                        c->retried++;
+                        retrying++;
+                    }
+                    if (attempts[counter] < 4)
+                        attempts[counter]++;
+                    again[n_again++] = counter;
+                    again_at =
+                        t + (int64_t)RETRY_BACKOFF_MS * 1000000 * (1 << (attempts[counter] - 1));
+                    parcours__v1__ack__free_unpacked(ack, NULL);
+                    continue;
                 }
-                if (attempts[counter] < 4)
-                    attempts[counter]++;
-                again[n_again++] = counter;
-                again_at = t + (int64_t)RETRY_BACKOFF_MS * 1000000 * (1 << (attempts[counter] - 1));
+                if (counter >= 0 && counter < sent) {
+                    c->latency_ns[c->acked] = t - c->sent_ns[counter];
+                    if (attempts[counter] > 0)
+                        retrying--;
+                }
+                if (ack->status != PARCOURS__V1__ACK_STATUS__ACK_STATUS_ACCEPTED) {
+                    if (c->not_accepted++ == 0)
+                        snprintf(c->first_error, sizeof(c->first_error), "%s: status %d: %s",
+                                 ack->event_id, ack->status, ack->message);
+                }
+                c->acked++;
                 parcours__v1__ack__free_unpacked(ack, NULL);
-                continue;
             }
-            if (counter >= 0 && counter < sent) {
-                c->latency_ns[c->acked] = t - c->sent_ns[counter];
-                if (attempts[counter] > 0)
-                    retrying--;
-            }
-            if (ack->status != PARCOURS__V1__ACK_STATUS__ACK_STATUS_ACCEPTED) {
-                if (c->not_accepted++ == 0)
-                    snprintf(c->first_error, sizeof(c->first_error), "%s: status %d: %s",
-                             ack->event_id, ack->status, ack->message);
-            }
-            c->acked++;
-            parcours__v1__ack__free_unpacked(ack, NULL);
-        }
     }
+#undef SOCK_FOR
     free(again);
     free(attempts);
-    zmq_close(s);
+    for (int i = 0; i < BENCH_PARTNERS; i++)
+        if (socks[i] != NULL)
+            zmq_close(socks[i]);
     return NULL;
 }
 
@@ -412,12 +473,11 @@ static void *bench_subscriber_run(void *arg)
     void *s = zmq_socket(sub->zmq_context, ZMQ_DEALER);
     int linger = 0;
     zmq_setsockopt(s, ZMQ_LINGER, &linger, sizeof(linger));
-    bench_secure(s, sub->options, 1 + sub->index);
+    bench_secure(s, sub->options, sub->partner >= 0 ? sub->partner : BENCH_PARTNERS + sub->index);
     zmq_connect(s, sub->endpoint);
     char partner[32];
-    static const char *const fanout[] = {"cd93", "trainer93"};
-    if (sub->options->fanout)
-        snprintf(partner, sizeof(partner), "%s", fanout[sub->index]);
+    if (sub->partner >= 0)
+        snprintf(partner, sizeof(partner), "%s", bench_partners[sub->partner].id);
     else
         snprintf(partner, sizeof(partner), "watch%d", sub->index);
     Parcours__V1__Subscribe subscribe = PARCOURS__V1__SUBSCRIBE__INIT;
@@ -700,22 +760,19 @@ static pid_t start_daemon(const bench_options_t *o, const char *dir, char *inges
     FILE *f = fopen(path, "w");
     if (f == NULL)
         return -1;
-    /* With the realistic fan-out, cd93 and trainer93 subscribe, with keys 1 and 2. */
-    fprintf(f, "[cd93]\nname = Departement 93 (bench)\nkind = DEPARTEMENT\nterritory = 93\n");
-    if (o->curve && o->fanout)
-        fprintf(f, "public_key = %s\n", bench_keys.partner_public[1]);
-    fprintf(f, "[trainer93]\nname = Trainer 93 (bench)\nkind = TRAINING_ORG\nterritory = 93\n");
-    if (o->curve && o->fanout)
-        fprintf(f, "public_key = %s\n", bench_keys.partner_public[2]);
-    fprintf(f, "[ft93]\nname = France Travail 93 (bench)\nkind = FRANCE_TRAVAIL\nterritory = 93\n");
-    if (o->curve)
-        fprintf(f, "public_key = %s\n", bench_keys.partner_public[0]);
+    /* The bench's partners, each with its key (the index of its key pair). */
+    for (int i = 0; i < BENCH_PARTNERS; i++) {
+        fprintf(f, "[%s]\nname = %s (bench)\nkind = %s\nterritory = 93\n", bench_partners[i].id,
+                bench_partners[i].id, bench_partners[i].kind);
+        if (o->curve)
+            fprintf(f, "public_key = %s\n", bench_keys.partner_public[i]);
+    }
     /* Watchers: partners with a territory-wide duty, so that each is told of every event. */
     for (int i = 0; !o->fanout && i < o->subscribers; i++) {
         fprintf(f, "[watch%d]\nname = Watcher %d (bench)\nkind = DEPARTEMENT\nterritory = 93\n", i,
                 i);
         if (o->curve)
-            fprintf(f, "public_key = %s\n", bench_keys.partner_public[1 + i]);
+            fprintf(f, "public_key = %s\n", bench_keys.partner_public[BENCH_PARTNERS + i]);
     }
     fclose(f);
     if (o->curve) { /* the daemon's secret key, owner-only as the daemon requires */
@@ -755,8 +812,8 @@ static pid_t start_daemon(const bench_options_t *o, const char *dir, char *inges
 
 int main(int argc, char **argv)
 {
-    bench_options_t o = {NULL,  1,     200,  200000, 10000, true, 2000,   0, true, false,
-                         false, false, true, -1,     0,     true, {0, 0}, 0, 0,    false};
+    bench_options_t o = {NULL,  1,    200, 200000, 10000, true,   2000, 0, true,  false, false,
+                         false, true, -1,  0,      true,  {0, 0}, 0,    0, false, false};
     for (int i = 1; i + 1 < argc; i += 2) {
         if (strcmp(argv[i], "--daemon") == 0)
             o.daemon = argv[i + 1];
@@ -799,12 +856,24 @@ int main(int argc, char **argv)
         else if (strcmp(argv[i], "--rate") == 0)
             o.rate = atof(argv[i + 1]);
         else if (strcmp(argv[i], "--fanout") == 0)
-            o.fanout = strcmp(argv[i + 1], "realistic") == 0  ? (o.subscribers = 2, true)
+            o.fanout = strcmp(argv[i + 1], "realistic") == 0  ? true
                        : strcmp(argv[i + 1], "watchers") == 0 ? false
                                                               : (o.daemon = NULL, false);
+        else if (strcmp(argv[i], "--mix") == 0)
+            o.mix = strcmp(argv[i + 1], "realistic") == 0 ? true
+                    : strcmp(argv[i + 1], "single") == 0  ? false
+                                                          : (o.daemon = NULL, false);
         else
             o.daemon = NULL;
     }
+    /* The realistic fan-out: the partners the events are told to subscribe. France Travail
+     * sends everything without the mix, and is not told of its own events. */
+    int fanout_partners[BENCH_PARTNERS], n_fanout = 0;
+    for (int i = 0; o.fanout && i < BENCH_PARTNERS; i++)
+        if (o.mix || i == P_CD || i == P_TRAINER)
+            fanout_partners[n_fanout++] = i;
+    if (o.fanout)
+        o.subscribers = n_fanout;
     if (o.daemon == NULL || o.clients < 1 || o.window < 1 || o.events < o.clients ||
         o.beneficiaries < o.clients || o.subscribers < 0 || o.subscribers > 63) {
         fprintf(stderr, "usage: parcours-bench --daemon PATH [--clients N] [--window W] "
@@ -812,7 +881,7 @@ int main(int argc, char **argv)
                         "[--subscribers S] [--stalled yes|no] [--curve yes|no] "
                         "[--backup yes|no] [--status yes|no] [--ids hashed|sequential] "
                         "[--preload N] [--rate EVENTS_PER_S] [--fanout watchers|realistic] "
-                        "[--purge N] [--purge-due yes|no] "
+                        "[--mix single|realistic] [--purge N] [--purge-due yes|no] "
                         "[--purge-slice S]\n");
         return 2;
     }
@@ -826,7 +895,7 @@ int main(int argc, char **argv)
     if (mkdtemp(dir) == NULL)
         return perror("mkdtemp"), 1;
     char ingest[128], deliver[128], admin[600];
-    bench_keys_make(1 + o.subscribers);
+    bench_keys_make(BENCH_PARTNERS + o.subscribers);
     pid_t pid = start_daemon(&o, dir, ingest, deliver, admin);
     void *ctx = zmq_ctx_new();
     Parcours__V1__AdminReply *reply = NULL;
@@ -865,6 +934,7 @@ int main(int argc, char **argv)
     for (int i = 0; i < o.subscribers; i++) {
         bench_subscriber_t *s = &subs[i];
         s->index = i;
+        s->partner = o.fanout ? fanout_partners[i] : -1;
         s->options = &o;
         s->endpoint = deliver;
         s->zmq_context = ctx;
@@ -915,9 +985,11 @@ int main(int argc, char **argv)
     Parcours__V1__Status *st = bench_status(ctx, admin, &reply);
     long rss = peak_rss_kib(pid);
 
-    printf("clients=%d window=%d events=%ld beneficiaries=%d (%s ids) durable=%s curve=%s\n",
+    printf("clients=%d window=%d events=%ld beneficiaries=%d (%s ids) durable=%s curve=%s "
+           "mix=%s\n",
            o.clients, o.window, acked, o.beneficiaries, o.pseudonyms ? "hashed" : "sequential",
-           o.durable ? "yes" : "no", o.curve ? "yes" : "no");
+           o.durable ? "yes" : "no", o.curve ? "yes" : "no",
+           o.mix ? "realistic (each step by its partner)" : "single (France Travail)");
     if (o.preload > 0)
         printf("  preload         %ld pathways registered before the load\n", loaded);
     if (o.rate > 0)
@@ -947,14 +1019,15 @@ int main(int argc, char **argv)
             m += subs[i].received;
         }
         qsort(lat, (size_t)m, sizeof(int64_t), compare_i64);
-        if (o.fanout)
-            printf(
-                "  subscribers     cd93 (territory-wide) and trainer93 (a member while trained), "
-                "the realistic fan-out: %ld + %ld notifications, %.0f/s\n",
-                subs[0].notifications, subs[1].notifications,
-                seconds > 0 ? (double)(subs[0].notifications + subs[1].notifications) / seconds
-                            : 0);
-        else
+        if (o.fanout) {
+            long told = 0;
+            printf("  subscribers     the realistic fan-out, live:");
+            for (int i = 0; i < o.subscribers; i++) {
+                printf(" %s %ld", bench_partners[subs[i].partner].id, subs[i].notifications);
+                told += subs[i].notifications;
+            }
+            printf("; %ld notifications, %.0f/s\n", told, seconds > 0 ? (double)told / seconds : 0);
+        } else
             printf("  subscribers     %d%s, notifications received %ld of %ld\n", o.subscribers,
                    o.stalled ? " stalled (never acknowledging)" : "", m,
                    (long)o.subscribers * (o.events / o.clients * o.clients));
