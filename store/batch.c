@@ -754,21 +754,6 @@ int store_batch_history(store_batch_t *b, const char *beneficiary_id, store_log_
     return rc;
 }
 
-typedef struct batch_told_call {
-    store_told_fn fn;
-    void *ctx;
-} batch_told_call_t;
-
-static int batch_told_call(const record_told_t *t, void *ctx)
-{
-    batch_told_call_t *c = ctx;
-    char id[STORE_ID_MAX + 1];
-    memcpy(id, t->partner_id, t->partner_len);
-    id[t->partner_len] = '\0';
-    int rc = c->fn(id, t->partner_seq, c->ctx);
-    return rc < 0 ? rc : rc != 0 ? 1 : 0; /* a STORE_E* error ends the walk as one */
-}
-
 int store_batch_log_told(store_batch_t *b, uint64_t seq, store_told_fn fn, void *ctx)
 {
     int rc = store_batch_usable(b);
@@ -776,9 +761,7 @@ int store_batch_log_told(store_batch_t *b, uint64_t seq, store_told_fn fn, void 
         return rc;
     if (fn == NULL)
         return STORE_EINVAL;
-    batch_told_call_t call = {fn, ctx};
-    store_log_entry_t entry;
-    return store_log_told_walk(b->store, b->txn, seq, batch_told_call, &call, &entry);
+    return store_log_told_in(b->store, b->txn, seq, fn, ctx);
 }
 
 /* Destroys the pathway under key (see store_batch_erase). erased_at >= 0: only when its first

@@ -553,7 +553,15 @@ static int told_call(const record_told_t *t, void *ctx)
     char id[STORE_ID_MAX + 1];
     memcpy(id, t->partner_id, t->partner_len);
     id[t->partner_len] = '\0';
-    return c->fn(id, t->partner_seq, c->ctx) != 0 ? 1 : 0;
+    int rc = c->fn(id, t->partner_seq, c->ctx);
+    return rc < 0 ? rc : rc != 0 ? 1 : 0; /* a STORE_E* error ends the walk as one */
+}
+
+int store_log_told_in(const store_t *s, MDB_txn *txn, uint64_t seq, store_told_fn fn, void *ctx)
+{
+    told_call_t call = {fn, ctx};
+    store_log_entry_t entry;
+    return store_log_told_walk(s, txn, seq, told_call, &call, &entry);
 }
 
 int store_log_told(store_t *s, uint64_t seq, store_told_fn fn, void *ctx)
@@ -564,9 +572,7 @@ int store_log_told(store_t *s, uint64_t seq, store_told_fn fn, void *ctx)
     int rc = store_txn_begin(s, MDB_RDONLY, &txn);
     if (rc != STORE_OK)
         return rc;
-    told_call_t call = {fn, ctx};
-    store_log_entry_t entry;
-    rc = store_log_told_walk(s, txn, seq, told_call, &call, &entry);
+    rc = store_log_told_in(s, txn, seq, fn, ctx);
     mdb_txn_abort(txn);
     return rc;
 }

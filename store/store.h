@@ -311,6 +311,7 @@ int store_ack_time(store_t *s, const char *partner_id, uint64_t partner_seq, int
 
 /* Calls fn for each partner told of the event at seq, with the partner_seq it was told at, in the
  * order they were told. STORE_ENOTFOUND (no such seq), or STORE_OK for a tombstone (no one).
+ * fn returns 0 to go on, > 0 to stop, or a STORE_E* error, which ends the walk and is returned.
  * fn must not call the store. */
 typedef int (*store_told_fn)(const char *partner_id, uint64_t partner_seq, void *ctx);
 int store_log_told(store_t *s, uint64_t seq, store_told_fn fn, void *ctx);

@@ -141,6 +141,10 @@ typedef int (*store_told_walk_fn)(const struct record_told *t, void *ctx);
 int store_log_told_walk(const store_t *s, MDB_txn *txn, uint64_t seq, store_told_walk_fn fn,
                         void *ctx, store_log_entry_t *entry);
 
+/* store_log_told in txn (the batch's, for store_batch_log_told): fn's STORE_E* errors end the
+ * walk and are returned. */
+int store_log_told_in(const store_t *s, MDB_txn *txn, uint64_t seq, store_told_fn fn, void *ctx);
+
 /* Zeroes the slots the shred database lists, and drops them, in txn (at open). */
 int store_shred_recover(store_t *s, MDB_txn *txn);
 
