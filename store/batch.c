@@ -13,14 +13,6 @@
 #include "record.h"
 #include "store_internal.h"
 
-/* Frees a buffer that held personal bytes in clear, zeroing it first. */
-static void sodium_free_plain(void *p, size_t len)
-{
-    if (p != NULL)
-        sodium_memzero(p, len);
-    free(p);
-}
-
 void store_batch_free(store_batch_t *b)
 {
     if (b->txn != NULL)
@@ -544,7 +536,7 @@ static int store_log_append(store_batch_t *b, uint8_t kind, uint16_t type, int64
     record_body_encode(body, raw, raw_len, b->told, n);
     rc = store_log_seal(b, seq, kind, type, occurred_at, b->committed_at, slot, body, body_len,
                         b->sealed);
-    sodium_free_plain(body, body_len);
+    store_plain_free(body, body_len);
     if (rc == STORE_OK)
         rc = store_batch_put(b, b->store->log, &seq, sizeof seq, b->sealed, value_len, MDB_APPEND);
     if (rc != STORE_OK)
@@ -749,7 +741,7 @@ int store_batch_history(store_batch_t *b, const char *beneficiary_id, store_log_
             break;
     }
     if (buf != NULL)
-        sodium_free_plain(buf, cap);
+        store_plain_free(buf, cap);
     free(seqs);
     return rc;
 }
@@ -804,7 +796,7 @@ static int store_erase_key(store_batch_t *b, const uint8_t key[VAULT_HASH_SIZE],
         rc = STORE_ENOMEM;
     for (size_t i = 0; i < n_seqs && seqs != NULL; i++)
         seqs[i] = record_pathway_seq(&r, i);
-    sodium_free_plain(plain, cap);
+    store_plain_free(plain, cap);
     id_set_t told = {0};
     for (size_t i = 0; rc == STORE_OK && i < n_seqs; i++) {
         bool live;

@@ -4,6 +4,7 @@
  */
 #include <stdio.h>
 #include <stdlib.h>
+#include <sodium.h>
 #include <string.h>
 
 #include "record.h"
@@ -24,6 +25,13 @@ int store_grow(uint8_t **buf, size_t *cap, size_t need)
     *buf = p;
     *cap = c;
     return STORE_OK;
+}
+
+void store_plain_free(void *p, size_t cap)
+{
+    if (p != NULL)
+        sodium_memzero(p, cap);
+    free(p);
 }
 
 void store_pathway_key(const store_t *s, const char *beneficiary_id, size_t len,
@@ -124,10 +132,14 @@ int store_pathway_read(store_t *s, MDB_txn *txn, const char *beneficiary_id,
     int rc = mdb_get(txn, s->pathways, &key, &value);
     if (rc != MDB_SUCCESS)
         return store_error_from_mdb(rc);
-    size_t plain_len;
+    size_t plain_len, cap = 0;
+    uint8_t *plain = NULL;
     record_pathway2_t r;
-    rc = store_pathway_unseal(s, k, &value, &s->plain, &s->plain_cap, &plain_len, &r);
-    return rc == STORE_OK ? record_pathway_unpack(s->plain, plain_len, out) : rc;
+    rc = store_pathway_unseal(s, k, &value, &plain, &cap, &plain_len, &r);
+    if (rc == STORE_OK)
+        rc = record_pathway_unpack(plain, plain_len, out);
+    store_plain_free(plain, cap);
+    return rc;
 }
 
 int store_dedupe_read(MDB_txn *txn, MDB_dbi dbi, const char *partner_id, const char *event_id,
@@ -254,9 +266,11 @@ int store_pathway_get(store_t *s, const char *beneficiary_id, Parcours__V1__Path
     return rc;
 }
 
-/* Reads and unseals a pathway record into s->plain: *r points into it. */
+/* Reads and unseals a pathway record into *plain (grown as needed; the caller frees it with
+ * store_plain_free): *r points into it. */
 static int store_pathway_record(store_t *s, MDB_txn *txn, const char *beneficiary_id, size_t len,
-                                record_pathway_t *r, store_pathway_meta_t *meta)
+                                record_pathway_t *r, store_pathway_meta_t *meta, uint8_t **plain,
+                                size_t *cap)
 {
     uint8_t k[VAULT_HASH_SIZE];
     store_pathway_key(s, beneficiary_id, len, k);
@@ -265,13 +279,13 @@ static int store_pathway_record(store_t *s, MDB_txn *txn, const char *beneficiar
     size_t plain_len;
     record_pathway2_t r2;
     if (rc == STORE_OK)
-        rc = store_pathway_unseal(s, k, &value, &s->plain, &s->plain_cap, &plain_len, &r2);
+        rc = store_pathway_unseal(s, k, &value, plain, cap, &plain_len, &r2);
     if (rc == STORE_OK && meta != NULL) {
         meta->last_contact = r2.last_contact;
         meta->held = (r2.flags & RECORD_PATHWAY_FLAG_HOLD) != 0;
         meta->opposed = (r2.flags & RECORD_PATHWAY_FLAG_OPPOSED) != 0;
     }
-    return rc == STORE_OK ? record_pathway_decode(s->plain, plain_len, r) : rc;
+    return rc == STORE_OK ? record_pathway_decode(*plain, plain_len, r) : rc;
 }
 
 int store_pathway_get_packed(store_t *s, const char *beneficiary_id, uint8_t **packed, size_t *len,
@@ -287,7 +301,9 @@ int store_pathway_get_packed(store_t *s, const char *beneficiary_id, uint8_t **p
     if (rc != STORE_OK)
         return rc;
     record_pathway_t record;
-    rc = store_pathway_record(s, txn, beneficiary_id, id_len, &record, meta);
+    uint8_t *plain = NULL;
+    size_t cap = 0;
+    rc = store_pathway_record(s, txn, beneficiary_id, id_len, &record, meta, &plain, &cap);
     if (rc == STORE_OK) {
         *packed = malloc(record.packed_len > 0 ? record.packed_len : 1);
         if (*packed == NULL) {
@@ -297,6 +313,7 @@ int store_pathway_get_packed(store_t *s, const char *beneficiary_id, uint8_t **p
             *len = record.packed_len;
         }
     }
+    store_plain_free(plain, cap);
     mdb_txn_abort(txn);
     return rc;
 }
@@ -311,7 +328,9 @@ int store_pathway_seqs(store_t *s, const char *beneficiary_id, uint64_t **seqs, 
     if (rc != STORE_OK)
         return rc;
     record_pathway_t record;
-    rc = store_pathway_record(s, txn, beneficiary_id, len, &record, NULL);
+    uint8_t *plain = NULL;
+    size_t cap = 0;
+    rc = store_pathway_record(s, txn, beneficiary_id, len, &record, NULL, &plain, &cap);
     if (rc == STORE_OK) {
         *seqs = malloc(record.n_seqs > 0 ? record.n_seqs * sizeof **seqs : 1);
         if (*seqs == NULL)
@@ -322,12 +341,13 @@ int store_pathway_seqs(store_t *s, const char *beneficiary_id, uint64_t **seqs, 
             (*seqs)[i] = record_pathway_seq(&record, i);
         *n = record.n_seqs;
     }
+    store_plain_free(plain, cap);
     mdb_txn_abort(txn);
     return rc;
 }
 
 /* store_pathway_foreach's caller, for the scan. */
-/* A scan unseals into a buffer of its own: its callback may read the store (s->plain). */
+/* A scan unseals into a buffer of its own: its callback may read the store. */
 typedef struct pathway_visit {
     store_t *s;
     store_pathway_fn fn;
@@ -375,9 +395,11 @@ int store_log_get(store_t *s, uint64_t seq, store_log_entry_t *entry)
         return rc;
     MDB_val key = {sizeof seq, &seq}, value;
     store_log_entry_t found;
+    uint8_t *plain = NULL;
+    size_t cap = 0;
     rc = store_error_from_mdb(mdb_get(txn, s->log, &key, &value));
     if (rc == STORE_OK)
-        rc = store_log_unseal(s, &key, &value, &s->plain, &s->plain_cap, &found, NULL, NULL, NULL);
+        rc = store_log_unseal(s, &key, &value, &plain, &cap, &found, NULL, NULL, NULL);
     if (rc == STORE_OK && found.kind == STORE_LOG_WITHDRAWN) {
         *entry = found;
     } else if (rc == STORE_OK) {
@@ -391,6 +413,7 @@ int store_log_get(store_t *s, uint64_t seq, store_log_entry_t *entry)
             *entry = found;
         }
     }
+    store_plain_free(plain, cap);
     mdb_txn_abort(txn);
     return rc;
 }

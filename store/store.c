@@ -699,7 +699,6 @@ void store_close(store_t **s)
     if (store->env != NULL)
         mdb_env_close(store->env);
     vault_close(&store->vault);
-    free(store->plain);
     free(store->shredded);
     free(store);
     *s = NULL;

@@ -29,9 +29,7 @@ struct store {
     MDB_dbi log, dedupe, pathways, outbox, cursors, shred, notices, acks, meta;
     vault_t *vault;      /* the per-person keys (vault.h) */
     uint32_t vault_next; /* meta "vault_next" as last committed: the next slot to hand out */
-    uint8_t *plain;      /* what read.c unseals into: valid until the next read */
-    size_t plain_cap;
-    uint32_t *shredded; /* slots zeroed after a commit, whose shred records a later batch drops */
+    uint32_t *shredded;  /* slots zeroed after a commit, whose shred records a later batch drops */
     size_t n_shredded, shredded_cap;
     uint64_t notices_pending; /* Erasure notices not yet acknowledged by all their partners */
     bool sealed_now;          /* the upgrade at open sealed the store: rebuild the file */
@@ -118,6 +116,11 @@ int store_upgrade(store_t *s, MDB_txn *txn, uint32_t from);
 
 /* Makes *buf at least need bytes long (its content kept); STORE_OK or STORE_ENOMEM. */
 int store_grow(uint8_t **buf, size_t *cap, size_t need);
+
+/* Frees a buffer that held personal bytes in clear (cap bytes), zeroing it first. Each read
+ * unseals into a buffer of its own, so that reads may run on several threads and no person's
+ * bytes stay in a buffer shared by the store. */
+void store_plain_free(void *p, size_t cap);
 
 /* The LMDB key of a beneficiary's pathway: the keyed hash of the id. */
 void store_pathway_key(const store_t *s, const char *beneficiary_id, size_t len,

@@ -1,6 +1,7 @@
 /*
  * test_store.c: unit tests of store/ on a real LMDB environment in a fresh temporary directory.
  */
+#define _GNU_SOURCE /* memmem */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -15,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <pthread.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -1631,10 +1633,98 @@ static void test_retention(void **state)
     parcours__v1__pathway__free_unpacked(p, NULL);
 }
 
+/* --- Reads from several threads --------------------------------------------------------------- */
+
+enum { THREAD_PEOPLE = 64, THREAD_READERS = 4, THREAD_ROUNDS = 400 };
+
+typedef struct thread_reads {
+    store_t *store;
+    uint64_t seqs[THREAD_PEOPLE];
+    int wrong; /* reads that gave another person's bytes, or none */
+} thread_reads_t;
+
+static void thread_person(char *out, size_t size, int i)
+{
+    snprintf(out, size, "p93-thread-%04d", i);
+}
+
+static void *thread_reader(void *arg)
+{
+    thread_reads_t *t = arg;
+    for (int round = 0; round < THREAD_ROUNDS; round++) {
+        int i = (round * 7 + (int)(intptr_t)pthread_self()) % THREAD_PEOPLE;
+        if (i < 0)
+            i = -i;
+        char id[32];
+        thread_person(id, sizeof id, i);
+        Parcours__V1__Pathway *p = NULL;
+        if (store_pathway_get(t->store, id, &p) != STORE_OK || strcmp(p->beneficiary_id, id) != 0)
+            __atomic_add_fetch(&t->wrong, 1, __ATOMIC_RELAXED);
+        if (p != NULL)
+            parcours__v1__pathway__free_unpacked(p, NULL);
+        uint8_t *packed = NULL;
+        size_t len = 0;
+        if (store_pathway_get_packed(t->store, id, &packed, &len, NULL) != STORE_OK ||
+            memmem(packed, len, id, strlen(id)) == NULL)
+            __atomic_add_fetch(&t->wrong, 1, __ATOMIC_RELAXED);
+        free(packed);
+        store_log_entry_t entry;
+        test_event_t expected;
+        test_event_make(&expected, "ft93", "x", id, (uint64_t)i + 1);
+        if (store_log_get(t->store, t->seqs[i], &entry) != STORE_OK ||
+            entry.raw_len != expected.e.raw_len ||
+            memcmp(entry.raw, expected.raw, entry.raw_len) != 0)
+            __atomic_add_fetch(&t->wrong, 1, __ATOMIC_RELAXED);
+        store_log_entry_clear(&entry);
+    }
+    return NULL;
+}
+
+/* Each read unseals into a buffer of its own: readers on several threads (as a delivery
+ * thread would be), while a batch appends, each get their own person's bytes. */
+static void test_reads_from_threads(void **state)
+{
+    fixture_t *f = *state;
+    store_options_t o = small_options();
+    o.initial_map_size = 64 * MIB; /* no growth while readers run: LMDB forbids it */
+    store_t *s = open_store(f, &o);
+    thread_reads_t t = {.store = s};
+    store_batch_t *b;
+    assert_int_equal(store_batch_begin(s, 1, &b), STORE_OK);
+    for (int i = 0; i < THREAD_PEOPLE; i++) {
+        char id[32], event_id[32];
+        thread_person(id, sizeof id, i);
+        snprintf(event_id, sizeof event_id, "e-%d", i);
+        test_event_t ev;
+        test_event_make(&ev, "ft93", event_id, id, (uint64_t)i + 1);
+        assert_int_equal(store_batch_append(b, &ev.e, &t.seqs[i]), STORE_OK);
+    }
+    assert_int_equal(store_batch_commit(&b), STORE_OK);
+
+    pthread_t readers[THREAD_READERS];
+    for (int r = 0; r < THREAD_READERS; r++)
+        assert_int_equal(pthread_create(&readers[r], NULL, thread_reader, &t), 0);
+    /* Meanwhile, other persons' events go in, batch after batch. */
+    for (int k = 0; k < 40; k++) {
+        assert_int_equal(store_batch_begin(s, 2 + k, &b), STORE_OK);
+        for (int j = 0; j < 20; j++) {
+            char id[32], event_id[32];
+            snprintf(id, sizeof id, "p93-writer-%02d-%02d", k, j);
+            snprintf(event_id, sizeof event_id, "w-%d-%d", k, j);
+            append_one(b, "ft93", event_id, id, NULL);
+        }
+        assert_int_equal(store_batch_commit(&b), STORE_OK);
+    }
+    for (int r = 0; r < THREAD_READERS; r++)
+        pthread_join(readers[r], NULL);
+    assert_int_equal(t.wrong, 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_open_close_reopen, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_reads_from_threads, setup, teardown),
         cmocka_unit_test_setup_teardown(test_append_round_trip, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pathway_fields, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pathway_read_once_per_append, setup, teardown),
