@@ -650,7 +650,8 @@ void print_notification(const Parcours__V1__Notification *n, bool json)
         return;
     }
     if (e == NULL) {
-        printf("%6" PRIu64 "  seq %-8" PRIu64 "  %-24s  (withdrawn: its person erased, or the event retracted)\n",
+        printf("%6" PRIu64 "  seq %-8" PRIu64
+               "  %-24s  (withdrawn: its person erased, or the event retracted)\n",
                n->partner_seq, n->seq, when);
         return;
     }

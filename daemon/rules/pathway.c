@@ -979,7 +979,11 @@ static int check_event(rules_t *r)
     return check_transition(r);
 }
 
-/* What pathway_apply and a recomputation's every step share: r is set up, outcome zeroed. */
+/* rules_run's answer for an EventRetracted that passed the checks needing no history. */
+#define RULES_RECOMPUTE 2
+
+/* What pathway_apply and a recomputation's every step share: r is set up, outcome zeroed.
+ * 0 accepted, 1 rejected, -1 out of memory, or RULES_RECOMPUTE. */
 static int rules_run(rules_t *r)
 {
     const partner_t *sender = r->sender;
@@ -1002,7 +1006,7 @@ static int rules_run(rules_t *r)
         if (check_event(r))
             return 1;
         if (r->type == EVENT_TYPE(EVENT_RETRACTED))
-            return 2; /* the checks that need no history passed: the caller recomputes */
+            return RULES_RECOMPUTE;
         p = pathway_clone(r->current);
         if (p != NULL && apply_effect(r, p) != 0) {
             parcours__v1__pathway__free_unpacked(p, NULL);
@@ -1155,7 +1159,7 @@ int pathway_retract(const Parcours__V1__Pathway *current, const Parcours__V1__Ev
     if (r.type != EVENT_TYPE(EVENT_RETRACTED))
         return reject(&r, ERROR_CODE(MALFORMED), "The event is not an EventRetracted.");
     int rc = rules_run(&r);
-    if (rc != 2)
+    if (rc != RULES_RECOMPUTE)
         return rc;
     /* From here on the sender may see the pathway. */
     const char *id = event->event_retracted->retracted_event_id;
