@@ -114,9 +114,11 @@ static void history_clear(history_load_t *h)
     free(h->events);
 }
 
-/* Partner ids, copied (the outcome's recipients point into the directory instead). */
+/* The partners told of the retracted event, as the directory names them (one no longer in it
+ * is told nothing more). */
 typedef struct told_load {
-    char **ids;
+    const partners_t *directory;
+    const char **ids;
     size_t n, cap;
 } told_load_t;
 
@@ -124,17 +126,18 @@ static int told_visit(const char *partner_id, uint64_t partner_seq, void *ctx)
 {
     (void)partner_seq;
     told_load_t *t = ctx;
+    const partner_t *partner = partners_find(t->directory, partner_id);
+    if (partner == NULL)
+        return 0;
     if (t->n == t->cap) {
         size_t cap = t->cap ? 2 * t->cap : 16;
-        char **ids = realloc(t->ids, cap * sizeof(*ids));
+        const char **ids = realloc(t->ids, cap * sizeof(*ids));
         if (ids == NULL)
             return STORE_ENOMEM;
         t->ids = ids;
         t->cap = cap;
     }
-    if ((t->ids[t->n] = strdup(partner_id)) == NULL)
-        return STORE_ENOMEM;
-    t->n++;
+    t->ids[t->n++] = partner->id;
     return 0;
 }
 
@@ -149,7 +152,7 @@ static void retract(ingest_context_t *ctx, store_batch_t *batch, ingest_decision
     Parcours__V1__Event *e = d->event;
     history_load_t h = {.sender = e->partner_id,
                         .retracted_id = e->event_retracted->retracted_event_id};
-    told_load_t told = {0};
+    told_load_t told = {.directory = ctx->partners};
     int rc = STORE_OK;
     /* A sender that may not see the pathway gets the blind sentence from the rules, which need
      * no history for it: the person's events are not even read. */
@@ -169,7 +172,7 @@ static void retract(ingest_context_t *ctx, store_batch_t *batch, ingest_decision
                                      h.n,
                                      h.retracted,
                                      h.retracted_seq,
-                                     (const char *const *)told.ids,
+                                     told.ids,
                                      told.n};
         rc = pathway_retract(d->current, e, d->sender, ctx->partners, ctx->rules, &history,
                              &d->outcome);
@@ -186,8 +189,6 @@ static void retract(ingest_context_t *ctx, store_batch_t *batch, ingest_decision
             ctx->batch_error = STORE_ENOMEM;
         }
     }
-    for (size_t i = 0; i < told.n; i++)
-        free(told.ids[i]);
     free(told.ids);
     history_clear(&h);
 }
