@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,6 +27,9 @@ struct audit {
     /* A record that failed could not be cut away: the file may hold a record of an action that
      * was not answered. Nothing more is written (nor answered) until the daemon restarts. */
     bool stuck;
+    /* Records come from the loop (admin, reloads) and from the delivery thread (subscriptions):
+     * one at a time, so the chain of hashes stays one chain. */
+    pthread_mutex_t lock;
 };
 
 /* The hash of a record: SHA-256 of its fields but the last, TAB-joined, in hex. */
@@ -252,6 +256,7 @@ int audit_open(const char *dir, unsigned keep_days, audit_t **out, char *err, si
     snprintf(a->dir, sizeof a->dir, "%s", dir);
     a->keep_days = keep_days;
     a->fd = -1;
+    pthread_mutex_init(&a->lock, NULL);
     if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
         snprintf(err, errlen, "journal %s: %s", dir, strerror(errno));
         free(a);
@@ -271,6 +276,7 @@ void audit_close(audit_t **a)
         return;
     if ((*a)->fd >= 0)
         close((*a)->fd);
+    pthread_mutex_destroy(&(*a)->lock);
     free(*a);
     *a = NULL;
 }
@@ -305,8 +311,20 @@ static size_t audit_field(char *out, const char *in)
     return n;
 }
 
+static int audit_append_locked(audit_t *a, const char *operator_name, const char *action,
+                               const char *subject, const char *detail, char *err, size_t errlen);
+
 int audit_append(audit_t *a, const char *operator_name, const char *action, const char *subject,
                  const char *detail, char *err, size_t errlen)
+{
+    pthread_mutex_lock(&a->lock);
+    int rc = audit_append_locked(a, operator_name, action, subject, detail, err, errlen);
+    pthread_mutex_unlock(&a->lock);
+    return rc;
+}
+
+static int audit_append_locked(audit_t *a, const char *operator_name, const char *action,
+                               const char *subject, const char *detail, char *err, size_t errlen)
 {
     if (a->stuck) {
         snprintf(err, errlen,

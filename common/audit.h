@@ -38,7 +38,8 @@ int audit_open(const char *dir, unsigned keep_days, audit_t **out, char *err, si
 /* Closes and frees; sets *a to NULL. Takes NULL. */
 void audit_close(audit_t **a);
 
-/* Appends one record (now) and fsyncs it. 0, or -1 with err. */
+/* Appends one record (now) and fsyncs it. 0, or -1 with err. Several threads may append to the
+ * same journal: records are written one at a time. */
 int audit_append(audit_t *a, const char *operator_name, const char *action, const char *subject,
                  const char *detail, char *err, size_t errlen);
 

@@ -4,6 +4,7 @@
 #include "audit.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -43,7 +44,30 @@ typedef struct subscriber {
     int64_t last_sent_ms; /* CLOCK_MONOTONIC of the last frame sent to it */
 } subscriber_t;
 
+/* What the loop asks of the delivery thread, one at a time, waiting for it to be done. */
+typedef enum deliver_command {
+    DELIVER_COMMAND_NONE,
+    DELIVER_COMMAND_SET_PARTNERS,
+    DELIVER_COMMAND_REBIND,
+    DELIVER_COMMAND_STOP,
+} deliver_command_t;
+
 struct deliver {
+    /* The delivery thread's own loop: the socket, the pumps and the heartbeats run there, so
+     * that reading outboxes and sending notifications never holds up ingest (deliver.h). */
+    struct event_base *base;
+    pthread_t thread;
+    bool running;
+    /* Held by the delivery thread while it adds or removes a subscriber, and by the loop while
+     * it counts them (deliver_subscribers): the only part of the table the loop reads. */
+    pthread_mutex_t subs_lock;
+    /* A command from the loop: set under command_lock, run by command_event on the thread,
+     * which sets it back to NONE and signals command_done. */
+    pthread_mutex_t command_lock;
+    pthread_cond_t command_done;
+    deliver_command_t command;
+    const partners_t *command_partners;
+    struct event *command_event;
     router_t *router;
     struct audit *audit;
     store_t *store;
@@ -52,8 +76,8 @@ struct deliver {
     subscriber_t *subs;
     size_t n_subs;
     uint64_t serial;
-    cursors_t *cursors; /* each partner's acknowledged position */
-    struct event *flush_timer;
+    cursors_t *cursors;        /* each partner's acknowledged position */
+    struct event *flush_timer; /* on the daemon's loop, which writes the store */
     struct event *heartbeat_timer;
     int64_t heartbeat_ms;
     struct event *pump_event; /* another pass, when a scan stopped at DELIVER_SCAN_MAX */
@@ -90,14 +114,25 @@ static subscriber_t *subscriber_find(deliver_t *d, const uint8_t *identity, size
 static void subscriber_remove(deliver_t *d, subscriber_t *s)
 {
     free(s->in_flight);
+    pthread_mutex_lock(&d->subs_lock);
     *s = d->subs[--d->n_subs];
+    pthread_mutex_unlock(&d->subs_lock);
 }
 
-unsigned deliver_subscribers(const deliver_t *d, const char *partner_id)
+/* A partner's subscribed connections, on the delivery thread (which alone changes the table). */
+static unsigned subscribers_count(const deliver_t *d, const char *partner_id)
 {
     unsigned n = 0;
     for (size_t i = 0; i < d->n_subs; i++)
         n += strcmp(d->subs[i].partner_id, partner_id) == 0;
+    return n;
+}
+
+unsigned deliver_subscribers(deliver_t *d, const char *partner_id)
+{
+    pthread_mutex_lock(&d->subs_lock);
+    unsigned n = subscribers_count(d, partner_id);
+    pthread_mutex_unlock(&d->subs_lock);
     return n;
 }
 
@@ -115,7 +150,7 @@ void deliver_position(deliver_t *d, const char *partner_id, deliver_position_t *
  * entries of the same partner (or of anyone, when the table is full) are dropped. */
 static void subscribers_make_room(deliver_t *d, const char *partner_id)
 {
-    while (deliver_subscribers(d, partner_id) >= DELIVER_PER_PARTNER_MAX ||
+    while (subscribers_count(d, partner_id) >= DELIVER_PER_PARTNER_MAX ||
            d->n_subs >= DELIVER_SUBSCRIBERS_MAX) {
         bool full = d->n_subs >= DELIVER_SUBSCRIBERS_MAX;
         subscriber_t *oldest = NULL;
@@ -286,7 +321,9 @@ static void deliver_on_pump(evutil_socket_t fd, short what, void *arg)
 
 void deliver_wake(deliver_t *d)
 {
-    deliver_pump_all(d);
+    /* From the loop, after a commit: the pass runs on the delivery thread (libevent's
+     * event_active is safe across threads once evthread_use_pthreads ran, main.c). */
+    event_active(d->pump_event, EV_TIMEOUT, 0);
 }
 
 /* --- Requests --------------------------------------------------------------------------------- */
@@ -365,10 +402,12 @@ static void deliver_subscribe(deliver_t *d, const uint8_t *identity, size_t iden
                       "The daemon is out of memory; subscribe again later.");
         return;
     }
+    pthread_mutex_lock(&d->subs_lock);
     d->n_subs++;
+    snprintf(s->partner_id, sizeof(s->partner_id), "%s", partner->id);
+    pthread_mutex_unlock(&d->subs_lock);
     memcpy(s->identity, identity, identity_len);
     s->identity_len = identity_len;
-    snprintf(s->partner_id, sizeof(s->partner_id), "%s", partner->id);
     snprintf(s->user, sizeof(s->user), "%s", authenticated != NULL ? authenticated : "");
     s->types = types;
     s->window = window;
@@ -485,6 +524,72 @@ static void deliver_on_readable(router_t *r, void *ctx)
     }
 }
 
+/* --- The delivery thread --------------------------------------------------------------------- */
+
+static void *deliver_thread(void *arg)
+{
+    deliver_t *d = arg;
+    event_base_loop(d->base, EVLOOP_NO_EXIT_ON_EMPTY);
+    return NULL;
+}
+
+static void deliver_do_set_partners(deliver_t *d, const partners_t *partners)
+{
+    d->partners = partners;
+    delivery_cache_forget(d->cache);
+    for (size_t i = 0; i < d->n_subs;)
+        if (partners_find(partners, d->subs[i].partner_id) == NULL)
+            subscriber_remove(d, &d->subs[i]);
+        else
+            i++;
+}
+
+static void deliver_do_rebind(deliver_t *d)
+{
+    router_rebind(d->router);
+    for (size_t i = 0; i < d->n_subs; i++)
+        free(d->subs[i].in_flight);
+    pthread_mutex_lock(&d->subs_lock);
+    d->n_subs = 0; /* the connections are gone; their partners subscribe again */
+    pthread_mutex_unlock(&d->subs_lock);
+}
+
+/* On the delivery thread: runs the loop's command, then lets the loop go on. */
+static void deliver_on_command(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    deliver_t *d = arg;
+    pthread_mutex_lock(&d->command_lock);
+    deliver_command_t command = d->command;
+    const partners_t *partners = d->command_partners;
+    pthread_mutex_unlock(&d->command_lock);
+    if (command == DELIVER_COMMAND_SET_PARTNERS)
+        deliver_do_set_partners(d, partners);
+    else if (command == DELIVER_COMMAND_REBIND)
+        deliver_do_rebind(d);
+    else if (command == DELIVER_COMMAND_STOP)
+        event_base_loopbreak(d->base);
+    pthread_mutex_lock(&d->command_lock);
+    d->command = DELIVER_COMMAND_NONE;
+    pthread_cond_signal(&d->command_done);
+    pthread_mutex_unlock(&d->command_lock);
+}
+
+/* From the loop: has the delivery thread run command, and waits until it has. The thread never
+ * waits for the loop (it takes the store's map lock, the cursors' and the journal's, which the
+ * loop holds only briefly and never while it waits here), so this wait ends. */
+static void deliver_command(deliver_t *d, deliver_command_t command, const partners_t *partners)
+{
+    pthread_mutex_lock(&d->command_lock);
+    d->command = command;
+    d->command_partners = partners;
+    event_active(d->command_event, EV_TIMEOUT, 0);
+    while (d->command != DELIVER_COMMAND_NONE)
+        pthread_cond_wait(&d->command_done, &d->command_lock);
+    pthread_mutex_unlock(&d->command_lock);
+}
+
 /* --- Lifecycle -------------------------------------------------------------------------------- */
 
 int deliver_new(struct event_base *base, void *zmq_context, store_t *store,
@@ -495,6 +600,14 @@ int deliver_new(struct event_base *base, void *zmq_context, store_t *store,
     deliver_t *d = calloc(1, sizeof(*d));
     if (d == NULL)
         return snprintf(err, errlen, "out of memory"), -1;
+    pthread_mutex_init(&d->subs_lock, NULL);
+    pthread_mutex_init(&d->command_lock, NULL);
+    pthread_cond_init(&d->command_done, NULL);
+    d->base = event_base_new();
+    if (d->base == NULL) {
+        snprintf(err, errlen, "cannot start the delivery thread's loop");
+        goto fail;
+    }
     d->store = store;
     store_info_t info;
     d->stream_id = store_info(store, &info) == STORE_OK ? info.stream_id : 0;
@@ -527,19 +640,28 @@ int deliver_new(struct event_base *base, void *zmq_context, store_t *store,
         .mandatory = true,
         .heartbeat_ms = (int)d->heartbeat_ms,
     };
-    if (router_new(base, zmq_context, &o, deliver_on_readable, d, &d->router, err, errlen) != 0)
+    if (router_new(d->base, zmq_context, &o, deliver_on_readable, d, &d->router, err, errlen) != 0)
         goto fail;
     unsigned flush_ms = options->cursor_flush_ms ? options->cursor_flush_ms : 100;
     struct timeval every = {(time_t)(flush_ms / 1000), (suseconds_t)(flush_ms % 1000) * 1000};
     struct timeval beat = {(time_t)(d->heartbeat_ms / 1000), 0};
     d->flush_timer = event_new(base, -1, EV_PERSIST, deliver_on_flush_timer, d);
-    d->heartbeat_timer = event_new(base, -1, EV_PERSIST, deliver_on_heartbeat_timer, d);
-    d->pump_event = event_new(base, -1, 0, deliver_on_pump, d);
+    d->heartbeat_timer = event_new(d->base, -1, EV_PERSIST, deliver_on_heartbeat_timer, d);
+    d->pump_event = event_new(d->base, -1, 0, deliver_on_pump, d);
+    d->command_event = event_new(d->base, -1, 0, deliver_on_command, d);
     if (d->flush_timer == NULL || d->heartbeat_timer == NULL || d->pump_event == NULL ||
-        event_add(d->flush_timer, &every) != 0 || event_add(d->heartbeat_timer, &beat) != 0) {
+        d->command_event == NULL || event_add(d->flush_timer, &every) != 0 ||
+        event_add(d->heartbeat_timer, &beat) != 0) {
         snprintf(err, errlen, "cannot watch the deliver socket");
         goto fail;
     }
+    /* The socket, made here, is used by the thread alone from now on (pthread_create is the
+     * full barrier libzmq asks for when a socket changes threads). */
+    if (pthread_create(&d->thread, NULL, deliver_thread, d) != 0) {
+        snprintf(err, errlen, "cannot start the delivery thread");
+        goto fail;
+    }
+    d->running = true;
     *out = d;
     return 0;
 fail:
@@ -549,13 +671,7 @@ fail:
 
 void deliver_set_partners(deliver_t *d, const partners_t *partners)
 {
-    d->partners = partners;
-    delivery_cache_forget(d->cache);
-    for (size_t i = 0; i < d->n_subs;)
-        if (partners_find(partners, d->subs[i].partner_id) == NULL)
-            subscriber_remove(d, &d->subs[i]);
-        else
-            i++;
+    deliver_command(d, DELIVER_COMMAND_SET_PARTNERS, partners);
 }
 
 void deliver_destroy(deliver_t **d)
@@ -563,6 +679,11 @@ void deliver_destroy(deliver_t **d)
     if (d == NULL || *d == NULL)
         return;
     deliver_t *x = *d;
+    if (x->running) {
+        deliver_command(x, DELIVER_COMMAND_STOP, NULL);
+        pthread_join(x->thread, NULL);
+        x->running = false;
+    }
     if (x->store != NULL && x->cursors != NULL)
         deliver_flush(x);
     router_destroy(&x->router);
@@ -572,19 +693,23 @@ void deliver_destroy(deliver_t **d)
         event_free(x->heartbeat_timer);
     if (x->pump_event != NULL)
         event_free(x->pump_event);
+    if (x->command_event != NULL)
+        event_free(x->command_event);
+    if (x->base != NULL)
+        event_base_free(x->base);
     delivery_cache_destroy(&x->cache);
     for (size_t i = 0; i < x->n_subs; i++)
         free(x->subs[i].in_flight);
     free(x->subs);
     cursors_destroy(&x->cursors);
+    pthread_cond_destroy(&x->command_done);
+    pthread_mutex_destroy(&x->command_lock);
+    pthread_mutex_destroy(&x->subs_lock);
     free(x);
     *d = NULL;
 }
 
 void deliver_rebind(deliver_t *d)
 {
-    router_rebind(d->router);
-    for (size_t i = 0; i < d->n_subs; i++)
-        free(d->subs[i].in_flight);
-    d->n_subs = 0; /* the connections are gone; their partners subscribe again */
+    deliver_command(d, DELIVER_COMMAND_REBIND, NULL);
 }

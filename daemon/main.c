@@ -10,6 +10,8 @@
  */
 #include <errno.h>
 #include <event2/event.h>
+#include <event2/thread.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <signal.h>
 #include <stdio.h>
@@ -52,7 +54,9 @@ typedef struct daemon_state {
     zap_t *zap;
     daemon_sources_t sources;    /* what admin and http read; its partners are the ones in force */
     struct event *unusable_exit; /* armed once the store is unusable */
-    int exit_code;               /* 0, or 1 once the store is unusable (systemd restarts us) */
+    struct event *unusable_now;  /* on_store_unusable's work, when another thread found it */
+    pthread_t loop_thread;
+    int exit_code; /* 0, or 1 once the store is unusable (systemd restarts us) */
 } daemon_state_t;
 
 static void usage(FILE *out)
@@ -97,9 +101,8 @@ static void on_unusable_exit(evutil_socket_t fd, short what, void *arg)
  * only opening the store again helps. Called from inside the store function that found it,
  * so it only takes note: says it once, stops reading events, turns /readyz to 503, and exits
  * non-zero shortly after, which systemd's Restart=on-failure turns into that new open. */
-static void on_store_unusable(void *arg)
+static void store_unusable_handle(daemon_state_t *d)
 {
-    daemon_state_t *d = arg;
     log_error("store %s: LMDB can no longer write it (a meta page write failed; the kernel log "
               "names the device). Every acknowledged event is on disk and the last batch was "
               "answered RETRY; parcoursd exits with status 1 so that systemd starts it again. "
@@ -113,6 +116,24 @@ static void on_store_unusable(void *arg)
     d->unusable_exit = evtimer_new(d->base, on_unusable_exit, d);
     if (d->unusable_exit == NULL || evtimer_add(d->unusable_exit, &delay) != 0)
         event_base_loopexit(d->base, NULL);
+}
+
+static void on_unusable_now(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    store_unusable_handle(arg);
+}
+
+/* The store's callback. On the loop, it acts at once; a read on the delivery thread that finds
+ * the store unusable hands the work to the loop, which owns every part it touches. */
+static void on_store_unusable(void *arg)
+{
+    daemon_state_t *d = arg;
+    if (pthread_equal(pthread_self(), d->loop_thread))
+        store_unusable_handle(d);
+    else
+        event_active(d->unusable_now, EV_TIMEOUT, 0);
 }
 
 /* SIGHUP: the partners file again. Every module takes the new directory between two passes of
@@ -285,6 +306,11 @@ int main(int argc, char **argv)
     daemon_state_t d = {0};
     d.config = &config;
     d.partners = partners;
+    /* Delivery runs on a thread of its own (deliver.h): every loop must know it, so that the
+     * loop may wake the delivery thread's, and that one may wake it (on_store_unusable). */
+    if (evthread_use_pthreads() != 0)
+        fatal("cannot make libevent's loops safe across threads");
+    d.loop_thread = pthread_self();
     d.base = event_base_new();
     void *zmq_context = zmq_ctx_new();
     if (d.base == NULL || zmq_context == NULL)
@@ -324,6 +350,11 @@ int main(int argc, char **argv)
         fatal("%s", err);
     if (audit_append(audit, "parcoursd", "START", "-", PARCOURS_VERSION, err, sizeof(err)) != 0)
         fatal("%s", err);
+    /* Before the delivery thread starts, which may be the one to find it. */
+    d.unusable_now = event_new(d.base, -1, 0, on_unusable_now, &d);
+    if (d.unusable_now == NULL)
+        fatal("cannot watch the store");
+    store_on_unusable(store, on_store_unusable, &d);
     deliver_options_t deliver_options = {
         .endpoint = config.deliver_endpoint,
         .heartbeat_s = (unsigned)config.deliver_heartbeat_interval,
@@ -334,10 +365,9 @@ int main(int argc, char **argv)
     if (deliver_new(d.base, zmq_context, store, partners, &deliver_options, &d.deliver, err,
                     sizeof(err)) != 0)
         fatal("%s", err);
-    /* Each committed batch may have written outbox entries: the subscribers with credit get
-     * them at once, in the same pass. */
+    /* Each committed batch may have written outbox entries: the delivery thread is woken to
+     * send them to the subscribers with credit, while the loop goes on with the next batch. */
     ingest_on_commit(d.ingest, on_commit, d.deliver);
-    store_on_unusable(store, on_store_unusable, &d);
     d.sources = (daemon_sources_t){store,
                                    partners,
                                    d.ingest,
@@ -390,6 +420,7 @@ int main(int argc, char **argv)
         event_free(watchdog);
     if (d.unusable_exit != NULL)
         event_free(d.unusable_exit);
+    event_free(d.unusable_now);
 
     event_free(sigterm);
     event_free(sigint);

@@ -97,7 +97,7 @@ static int store_batch_regrow(store_batch_t *b)
 {
     /* Growing remaps the file: a read transaction held by a foreach would point into the old
      * mapping, so a batch written from inside a foreach callback cannot grow the map. */
-    if (b->store->in_callback > 0)
+    if (store_reading())
         return STORE_EINVAL;
     /* A hot copy reads the mapping from another thread: the batch waits for the copy's end. */
     if (b->store->copying)
@@ -213,7 +213,7 @@ static bool store_fs_full(store_t *s)
 static int store_batch_committed(store_batch_t *b)
 {
     store_t *s = b->store;
-    s->generation++;
+    __atomic_add_fetch(&s->generation, 1, __ATOMIC_RELEASE);
     s->vault_next = b->vault_next;
     s->notices_pending += b->notices_added;
     s->notices_pending -= (uint64_t)b->notices_removed;

@@ -220,27 +220,25 @@ typedef int (*store_visit_fn)(const MDB_val *key, const MDB_val *value, void *ct
 /*
  * Walks dbi in one read transaction, from its first key (start NULL) or from the first key at
  * or after *start, until visit stops or the keys end. visit runs the caller's callback: while it
- * runs, in_callback keeps batches from growing the map under the transaction (store.h).
+ * runs, the read keeps this thread's batches from growing the map under it (store_reading).
  */
 static int store_scan(store_t *s, MDB_dbi dbi, MDB_val *start, store_visit_fn visit, void *ctx)
 {
     MDB_txn *txn;
-    int rc = store_txn_begin(s, MDB_RDONLY, &txn);
+    int rc = store_read_begin(s, &txn);
     if (rc != STORE_OK)
         return rc;
     MDB_cursor *cursor;
     int mrc = mdb_cursor_open(txn, dbi, &cursor);
     if (mrc != MDB_SUCCESS) {
-        mdb_txn_abort(txn);
+        store_read_end(s, txn);
         return store_error_from_mdb(mrc);
     }
     MDB_val key = start != NULL ? *start : (MDB_val){0, NULL}, value;
     MDB_cursor_op first = start != NULL ? MDB_SET_RANGE : MDB_FIRST;
     for (mrc = mdb_cursor_get(cursor, &key, &value, first); mrc == MDB_SUCCESS;
          mrc = mdb_cursor_get(cursor, &key, &value, MDB_NEXT)) {
-        s->in_callback++;
         int step = visit(&key, &value, ctx);
-        s->in_callback--;
         if (step != 0) {
             rc = step < 0 ? step : STORE_OK;
             break;
@@ -249,7 +247,7 @@ static int store_scan(store_t *s, MDB_dbi dbi, MDB_val *start, store_visit_fn vi
     if (rc == STORE_OK && mrc != MDB_SUCCESS && mrc != MDB_NOTFOUND)
         rc = store_error_from_mdb(mrc);
     mdb_cursor_close(cursor);
-    mdb_txn_abort(txn);
+    store_read_end(s, txn);
     return rc;
 }
 
@@ -258,11 +256,11 @@ int store_pathway_get(store_t *s, const char *beneficiary_id, Parcours__V1__Path
     if (s == NULL)
         return STORE_EINVAL;
     MDB_txn *txn;
-    int rc = store_txn_begin(s, MDB_RDONLY, &txn);
+    int rc = store_read_begin(s, &txn);
     if (rc != STORE_OK)
         return rc;
     rc = store_pathway_read(s, txn, beneficiary_id, out);
-    mdb_txn_abort(txn);
+    store_read_end(s, txn);
     return rc;
 }
 
@@ -297,7 +295,7 @@ int store_pathway_get_packed(store_t *s, const char *beneficiary_id, uint8_t **p
     *packed = NULL;
     *len = 0;
     MDB_txn *txn;
-    int rc = store_txn_begin(s, MDB_RDONLY, &txn);
+    int rc = store_read_begin(s, &txn);
     if (rc != STORE_OK)
         return rc;
     record_pathway_t record;
@@ -314,7 +312,7 @@ int store_pathway_get_packed(store_t *s, const char *beneficiary_id, uint8_t **p
         }
     }
     store_plain_free(plain, cap);
-    mdb_txn_abort(txn);
+    store_read_end(s, txn);
     return rc;
 }
 
@@ -324,7 +322,7 @@ int store_pathway_seqs(store_t *s, const char *beneficiary_id, uint64_t **seqs, 
     if (s == NULL || len == 0 || seqs == NULL || n == NULL)
         return STORE_EINVAL;
     MDB_txn *txn;
-    int rc = store_txn_begin(s, MDB_RDONLY, &txn);
+    int rc = store_read_begin(s, &txn);
     if (rc != STORE_OK)
         return rc;
     record_pathway_t record;
@@ -342,7 +340,7 @@ int store_pathway_seqs(store_t *s, const char *beneficiary_id, uint64_t **seqs, 
         *n = record.n_seqs;
     }
     store_plain_free(plain, cap);
-    mdb_txn_abort(txn);
+    store_read_end(s, txn);
     return rc;
 }
 
@@ -390,7 +388,7 @@ int store_log_get(store_t *s, uint64_t seq, store_log_entry_t *entry)
         return STORE_EINVAL;
     memset(entry, 0, sizeof *entry);
     MDB_txn *txn;
-    int rc = store_txn_begin(s, MDB_RDONLY, &txn);
+    int rc = store_read_begin(s, &txn);
     if (rc != STORE_OK)
         return rc;
     MDB_val key = {sizeof seq, &seq}, value;
@@ -414,7 +412,7 @@ int store_log_get(store_t *s, uint64_t seq, store_log_entry_t *entry)
         }
     }
     store_plain_free(plain, cap);
-    mdb_txn_abort(txn);
+    store_read_end(s, txn);
     return rc;
 }
 
@@ -460,11 +458,11 @@ int store_dedupe_find(store_t *s, const char *partner_id, const char *event_id, 
     if (s == NULL)
         return STORE_EINVAL;
     MDB_txn *txn;
-    int rc = store_txn_begin(s, MDB_RDONLY, &txn);
+    int rc = store_read_begin(s, &txn);
     if (rc != STORE_OK)
         return rc;
     rc = store_dedupe_read(txn, s->dedupe, partner_id, event_id, seq);
-    mdb_txn_abort(txn);
+    store_read_end(s, txn);
     return rc;
 }
 
@@ -474,11 +472,11 @@ int store_outbox_last(store_t *s, const char *partner_id, uint64_t *partner_seq)
     if (s == NULL || len == 0 || partner_seq == NULL)
         return STORE_EINVAL;
     MDB_txn *txn;
-    int rc = store_txn_begin(s, MDB_RDONLY, &txn);
+    int rc = store_read_begin(s, &txn);
     if (rc != STORE_OK)
         return rc;
     rc = store_outbox_read_last(txn, s->outbox, partner_id, len, partner_seq);
-    mdb_txn_abort(txn);
+    store_read_end(s, txn);
     return rc;
 }
 
@@ -521,7 +519,7 @@ int store_cursor_get(store_t *s, const char *partner_id, uint64_t *up_to)
     if (s == NULL || len == 0 || up_to == NULL)
         return STORE_EINVAL;
     MDB_txn *txn;
-    int rc = store_txn_begin(s, MDB_RDONLY, &txn);
+    int rc = store_read_begin(s, &txn);
     if (rc != STORE_OK)
         return rc;
     MDB_val key = {len, (void *)partner_id}, value;
@@ -531,7 +529,7 @@ int store_cursor_get(store_t *s, const char *partner_id, uint64_t *up_to)
         rc = record_u64_decode(value.mv_data, value.mv_size, up_to);
     else if (mrc != MDB_NOTFOUND)
         rc = store_error_from_mdb(mrc);
-    mdb_txn_abort(txn);
+    store_read_end(s, txn);
     return rc;
 }
 
@@ -592,11 +590,11 @@ int store_log_told(store_t *s, uint64_t seq, store_told_fn fn, void *ctx)
     if (s == NULL || fn == NULL)
         return STORE_EINVAL;
     MDB_txn *txn;
-    int rc = store_txn_begin(s, MDB_RDONLY, &txn);
+    int rc = store_read_begin(s, &txn);
     if (rc != STORE_OK)
         return rc;
     rc = store_log_told_in(s, txn, seq, fn, ctx);
-    mdb_txn_abort(txn);
+    store_read_end(s, txn);
     return rc;
 }
 
@@ -607,13 +605,13 @@ int store_retention_survey(store_t *s, int64_t archive_before, int64_t destroy_b
         return STORE_EINVAL;
     memset(out, 0, sizeof *out);
     MDB_txn *txn;
-    int rc = store_txn_begin(s, MDB_RDONLY, &txn);
+    int rc = store_read_begin(s, &txn);
     if (rc != STORE_OK)
         return rc;
     MDB_cursor *c;
     int mrc = mdb_cursor_open(txn, s->pathways, &c);
     if (mrc != MDB_SUCCESS) {
-        mdb_txn_abort(txn);
+        store_read_end(s, txn);
         return store_error_from_mdb(mrc);
     }
     uint8_t *buf = NULL;
@@ -655,7 +653,7 @@ int store_retention_survey(store_t *s, int64_t archive_before, int64_t destroy_b
         memset(buf, 0, cap);
     free(buf);
     mdb_cursor_close(c);
-    mdb_txn_abort(txn);
+    store_read_end(s, txn);
     return rc;
 }
 
@@ -666,7 +664,7 @@ int store_ack_time(store_t *s, const char *partner_id, uint64_t partner_seq, int
         return STORE_EINVAL;
     *at = 0;
     MDB_txn *txn;
-    int rc = store_txn_begin(s, MDB_RDONLY, &txn);
+    int rc = store_read_begin(s, &txn);
     if (rc != STORE_OK)
         return rc;
     MDB_cursor *c;
@@ -684,6 +682,6 @@ int store_ack_time(store_t *s, const char *partner_id, uint64_t partner_seq, int
             mrc = MDB_SUCCESS;
         mdb_cursor_close(c);
     }
-    mdb_txn_abort(txn);
+    store_read_end(s, txn);
     return store_error_from_mdb(mrc);
 }

@@ -4,6 +4,8 @@
  * store.h for the model, record.h for the layouts of keys and values on disk, and journal.h
  * for how a batch survives the map growing under it.
  */
+#define _GNU_SOURCE /* pthread_rwlockattr_setkind_np: writers before readers */
+#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -68,6 +70,48 @@ static size_t store_page_round(size_t size)
     return (size + p - 1) / p * p;
 }
 
+/* --- Threads -------------------------------------------------------------------------------- */
+
+/* How many read transactions this thread has open, in any store: only the outermost takes the
+ * map lock, since a writer waiting between a thread's two shared holds would wait for ever. */
+static _Thread_local unsigned store_read_depth;
+
+bool store_reading(void)
+{
+    return store_read_depth > 0;
+}
+
+static void store_map_share(store_t *s)
+{
+    if (store_read_depth++ == 0) {
+        int rc = pthread_rwlock_rdlock(&s->map_lock);
+        assert(rc == 0);
+        (void)rc;
+    }
+}
+
+static void store_map_unshare(store_t *s)
+{
+    assert(store_read_depth > 0);
+    if (--store_read_depth == 0)
+        pthread_rwlock_unlock(&s->map_lock);
+}
+
+int store_read_begin(store_t *s, MDB_txn **txn)
+{
+    store_map_share(s);
+    int rc = store_txn_begin(s, MDB_RDONLY, txn);
+    if (rc != STORE_OK)
+        store_map_unshare(s);
+    return rc;
+}
+
+void store_read_end(store_t *s, MDB_txn *txn)
+{
+    mdb_txn_abort(txn);
+    store_map_unshare(s);
+}
+
 /* Begins a transaction, adopting a map size another process set (MDB_MAP_RESIZED). */
 int store_txn_begin(store_t *s, unsigned flags, MDB_txn **txn)
 {
@@ -84,8 +128,7 @@ int store_failed(store_t *s, int rc)
 {
     if (rc != STORE_EPANIC && (rc != STORE_EIO || store_usable(s)))
         return rc;
-    if (!s->unusable) {
-        s->unusable = true;
+    if (!__atomic_exchange_n(&s->unusable, true, __ATOMIC_ACQ_REL)) {
         if (s->on_unusable != NULL)
             s->on_unusable(s->on_unusable_ctx);
     }
@@ -94,7 +137,7 @@ int store_failed(store_t *s, int rc)
 
 uint64_t store_generation(const store_t *s)
 {
-    return s != NULL ? s->generation : 0;
+    return s != NULL ? __atomic_load_n(&s->generation, __ATOMIC_ACQUIRE) : 0;
 }
 
 void store_on_unusable(store_t *s, store_unusable_fn fn, void *ctx)
@@ -113,7 +156,10 @@ int store_map_grow(store_t *s)
     if (info.me_mapsize >= s->max_map_size)
         return STORE_EFULL;
     size_t size = info.me_mapsize > s->max_map_size / 2 ? s->max_map_size : info.me_mapsize * 2;
+    assert(!store_reading());
+    pthread_rwlock_wrlock(&s->map_lock);
     rc = mdb_env_set_mapsize(s->env, size);
+    pthread_rwlock_unlock(&s->map_lock);
     if (rc != MDB_SUCCESS)
         return store_error_from_mdb(rc);
     s->map_grows++;
@@ -612,6 +658,15 @@ int store_open(const char *dir, const store_options_t *options, store_t **out)
     store_t *s = calloc(1, sizeof *s);
     if (s == NULL)
         return STORE_ENOMEM;
+    pthread_rwlockattr_t attr;
+    pthread_rwlockattr_init(&attr);
+    pthread_rwlockattr_setkind_np(&attr, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+    int lrc = pthread_rwlock_init(&s->map_lock, &attr);
+    pthread_rwlockattr_destroy(&attr);
+    if (lrc != 0) {
+        free(s);
+        return STORE_ENOMEM;
+    }
     s->max_map_size = store_page_round(o.max_map_size);
     s->copy_headroom = o.copy_headroom;
     s->durable = o.durable;
@@ -655,12 +710,15 @@ int store_open(const char *dir, const store_options_t *options, store_t **out)
 
 bool store_usable(store_t *s)
 {
-    MDB_txn *txn;
-    if (s == NULL || mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn) == MDB_PANIC)
+    if (s == NULL)
         return false;
+    MDB_txn *txn = NULL;
+    store_map_share(s);
+    bool usable = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn) != MDB_PANIC;
     if (txn != NULL)
         mdb_txn_abort(txn);
-    return true;
+    store_map_unshare(s);
+    return usable;
 }
 
 int store_stream_id_renew(store_t *s)
@@ -700,6 +758,7 @@ void store_close(store_t **s)
         mdb_env_close(store->env);
     vault_close(&store->vault);
     free(store->shredded);
+    pthread_rwlock_destroy(&store->map_lock);
     free(store);
     *s = NULL;
 }
@@ -719,11 +778,11 @@ int store_info(store_t *s, store_info_t *info)
         return STORE_EINVAL;
     memset(info, 0, sizeof *info);
     MDB_txn *txn;
-    int rc = store_txn_begin(s, MDB_RDONLY, &txn);
+    int rc = store_read_begin(s, &txn);
     if (rc != STORE_OK)
         return rc;
     rc = store_last_seq_read(s, txn, &info->last_seq);
-    mdb_txn_abort(txn);
+    store_read_end(s, txn);
     if (rc != STORE_OK)
         return rc;
     MDB_envinfo env_info;

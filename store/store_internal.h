@@ -10,6 +10,7 @@
 #define PARCOURS_STORE_INTERNAL_H
 
 #include <lmdb.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -37,12 +38,16 @@ struct store {
     unsigned map_grows;
     bool durable;
     store_batch_t *batch; /* the open batch, NULL when none */
-    unsigned in_callback; /* foreach calls running a caller's callback in a read transaction */
+    /* Held shared by every read transaction, exclusively while the map is remapped (LMDB's
+     * mdb_env_set_mapsize needs no transaction open in the process): reads may then run on any
+     * thread beside the writing one (store.h, "Threads"). Writers are preferred, so that
+     * growing the map never waits behind a stream of reads. */
+    pthread_rwlock_t map_lock;
     bool copying;         /* a hot copy reads the map from another thread: no remapping */
     size_t copy_headroom; /* store_options_t's */
     uint64_t stream_id;   /* meta "stream_id": names this incarnation of the partner streams */
-    bool unusable;        /* LMDB refuses every transaction (MDB_PANIC) */
-    uint64_t generation;  /* batches committed since open (store_generation) */
+    bool unusable;        /* LMDB refuses every transaction (MDB_PANIC); atomic */
+    uint64_t generation;  /* batches committed since open (store_generation); atomic */
     store_unusable_fn on_unusable;
     void *on_unusable_ctx;
 };
@@ -106,7 +111,17 @@ int store_failed(store_t *s, int rc);
 /* Begins a transaction, adopting a map size another process set (MDB_MAP_RESIZED). */
 int store_txn_begin(store_t *s, unsigned flags, MDB_txn **txn);
 
-/* Doubles the map, up to max_map_size. No transaction of this process may be open. */
+/* Begins a read transaction under the map lock (shared; only the outermost read of a thread
+ * takes it, so reads nest); store_read_end aborts it and lets the lock go. */
+int store_read_begin(store_t *s, MDB_txn **txn);
+void store_read_end(store_t *s, MDB_txn *txn);
+
+/* Whether this thread has a read transaction open: then it may not remap (a batch written from
+ * inside a foreach callback cannot grow the map). */
+bool store_reading(void);
+
+/* Doubles the map, up to max_map_size, under the map lock held exclusively: it waits for the
+ * reads of other threads to end. This thread may have no read open (store_reading). */
 int store_map_grow(store_t *s);
 
 /* Brings a store of schema `from` to STORE_SCHEMA_VERSION inside txn (upgrade.c), the schema

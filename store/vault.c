@@ -19,9 +19,10 @@
 struct vault {
     int fd;
     bool durable;
-    uint8_t *map; /* the whole file, read-only; writes go through pwrite */
-    size_t map_len;
-    uint32_t slots;
+    uint8_t *map;    /* the file and room to grow, read-only; writes go through pwrite */
+    size_t map_len;  /* VAULT_MAP_RESERVE, or the file's length when it is longer */
+    size_t file_len; /* the file's length: the header and the slots generated */
+    uint32_t slots;  /* read by other threads: atomic loads and stores */
     uint8_t store_key[VAULT_KEY_SIZE];
     uint8_t hash_key[crypto_shorthash_siphashx24_KEYBYTES]; /* derived from the store key */
     bool aes;            /* AES-256-GCM (AES-NI), else XChaCha20-Poly1305 */
@@ -30,6 +31,11 @@ struct vault {
     uint8_t rng[1024];   /* drawn, not yet used */
     size_t rng_used;
 };
+
+/* The mapping is made once, at open, this long: the file grows under it and is never mapped
+ * again, so a thread unsealing a record never reads a mapping another thread is replacing.
+ * 4 GiB is 134 million slots, far more people than a territory's store ever holds. */
+#define VAULT_MAP_RESERVE (sizeof(size_t) > 4 ? (size_t)1 << 32 : (size_t)1 << 28)
 
 #define VAULT_ALG_AES     1
 #define VAULT_ALG_XCHACHA 2
@@ -63,7 +69,7 @@ static int vault_write_all(int fd, const void *buf, size_t len, off_t at)
     return STORE_OK;
 }
 
-/* Maps the file as it is now (after growth: again). */
+/* Maps the file and the room it may grow into (VAULT_MAP_RESERVE), once, at open. */
 static int vault_map(vault_t *v)
 {
     struct stat st;
@@ -72,14 +78,14 @@ static int vault_map(vault_t *v)
     if (st.st_size < VAULT_HEADER_SIZE || (st.st_size - VAULT_HEADER_SIZE) % VAULT_KEY_SIZE != 0 ||
         (uint64_t)(st.st_size - VAULT_HEADER_SIZE) / VAULT_KEY_SIZE > UINT32_MAX)
         return STORE_ECORRUPT;
-    void *map = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_SHARED, v->fd, 0);
+    size_t len = (size_t)st.st_size > VAULT_MAP_RESERVE ? (size_t)st.st_size : VAULT_MAP_RESERVE;
+    void *map = mmap(NULL, len, PROT_READ, MAP_SHARED, v->fd, 0);
     if (map == MAP_FAILED)
         return vault_errno(errno);
-    if (v->map != NULL)
-        munmap(v->map, v->map_len);
     v->map = map;
-    v->map_len = (size_t)st.st_size;
-    v->slots = (uint32_t)((v->map_len - VAULT_HEADER_SIZE) / VAULT_KEY_SIZE);
+    v->map_len = len;
+    v->file_len = (size_t)st.st_size;
+    v->slots = (uint32_t)((v->file_len - VAULT_HEADER_SIZE) / VAULT_KEY_SIZE);
     return STORE_OK;
 }
 
@@ -169,7 +175,7 @@ void vault_close(vault_t **v)
 
 uint32_t vault_slots(const vault_t *v)
 {
-    return v->slots;
+    return __atomic_load_n(&v->slots, __ATOMIC_ACQUIRE);
 }
 
 int vault_reserve(vault_t *v, uint32_t slot)
@@ -180,25 +186,33 @@ int vault_reserve(vault_t *v, uint32_t slot)
         return STORE_OK;
     uint32_t chunks = (slot - v->slots + VAULT_CHUNK - 1) / VAULT_CHUNK;
     size_t len = (size_t)chunks * VAULT_CHUNK * VAULT_KEY_SIZE;
+    if (len > v->map_len - v->file_len)
+        return STORE_EFULL; /* past the mapping made at open */
     uint8_t *keys = malloc(len);
     if (keys == NULL)
         return STORE_ENOMEM;
     randombytes_buf(keys, len);
-    int rc = vault_write_all(v->fd, keys, len, (off_t)v->map_len);
+    int rc = vault_write_all(v->fd, keys, len, (off_t)v->file_len);
     sodium_memzero(keys, len);
     free(keys);
     if (rc == STORE_OK)
         rc = vault_sync(v);
-    if (rc == STORE_OK)
-        rc = vault_map(v);
-    if (rc != STORE_OK && ftruncate(v->fd, (off_t)v->map_len) != 0)
-        rc = STORE_EIO; /* a half-written chunk is taken back; the slots stay as they were */
-    return rc;
+    if (rc != STORE_OK) {
+        if (ftruncate(v->fd, (off_t)v->file_len) != 0)
+            rc = STORE_EIO; /* a half-written chunk is taken back; the slots stay as they were */
+        return rc;
+    }
+    /* The new slots are in the file, under the mapping already there: readers on other threads
+     * see them once the count says so. */
+    v->file_len += len;
+    __atomic_store_n(&v->slots, (uint32_t)((v->file_len - VAULT_HEADER_SIZE) / VAULT_KEY_SIZE),
+                     __ATOMIC_RELEASE);
+    return STORE_OK;
 }
 
 static const uint8_t *vault_slot(const vault_t *v, uint32_t slot)
 {
-    if (slot == 0 || slot > v->slots)
+    if (slot == 0 || slot > vault_slots(v))
         return NULL;
     return v->map + VAULT_HEADER_SIZE + (size_t)(slot - 1) * VAULT_KEY_SIZE;
 }
@@ -308,5 +322,5 @@ int vault_fd(const vault_t *v)
 
 uint64_t vault_size(const vault_t *v)
 {
-    return v->map_len;
+    return v->file_len;
 }

@@ -18,8 +18,10 @@
  * comes next is the store's (meta "vault_next", committed with the batch that takes it). A slot of
  * zeros is a destroyed key.
  *
- * The vault is used by the store's owning thread; vault_fd() may be read (pread) by a copying
- * thread.
+ * Threads: the store's writing thread seals, reserves and destroys; any thread may unseal and
+ * hash at the same time, since the file is mapped once, at open, with room to grow in place
+ * (vault.c, VAULT_MAP_RESERVE), and the slot count is read atomically. vault_fd() may be read
+ * (pread) by a copying thread.
  */
 #ifndef PARCOURS_STORE_VAULT_H
 #define PARCOURS_STORE_VAULT_H

@@ -1720,11 +1720,86 @@ static void test_reads_from_threads(void **state)
     assert_int_equal(t.wrong, 0);
 }
 
+/* Readers that go on until the writer is done, counting their reads. */
+typedef struct growing_reads {
+    thread_reads_t t;
+    int done;
+    long reads;
+} growing_reads_t;
+
+static void *growing_reader(void *arg)
+{
+    growing_reads_t *g = arg;
+    for (int i = 0; !__atomic_load_n(&g->done, __ATOMIC_ACQUIRE); i = (i + 1) % THREAD_PEOPLE) {
+        char id[32];
+        thread_person(id, sizeof id, i);
+        Parcours__V1__Pathway *p = NULL;
+        if (store_pathway_get(g->t.store, id, &p) != STORE_OK || strcmp(p->beneficiary_id, id) != 0)
+            __atomic_add_fetch(&g->t.wrong, 1, __ATOMIC_RELAXED);
+        if (p != NULL)
+            parcours__v1__pathway__free_unpacked(p, NULL);
+        store_log_entry_t entry;
+        if (store_log_get(g->t.store, g->t.seqs[i], &entry) != STORE_OK)
+            __atomic_add_fetch(&g->t.wrong, 1, __ATOMIC_RELAXED);
+        store_log_entry_clear(&entry);
+        __atomic_add_fetch(&g->reads, 1, __ATOMIC_RELAXED);
+    }
+    return NULL;
+}
+
+/* The delivery thread reads while the ingest thread's batches grow the map (LMDB remaps the
+ * file, which no open read may see) and the vault (a new chunk of keys for every 4,096 people):
+ * the readers never read a mapping that went, and every read finds its person. */
+static void test_reads_while_map_grows(void **state)
+{
+    fixture_t *f = *state;
+    store_options_t o = small_options();
+    store_t *s = open_store(f, &o);
+    growing_reads_t g = {.t = {.store = s}};
+    store_batch_t *b;
+    assert_int_equal(store_batch_begin(s, 1, &b), STORE_OK);
+    for (int i = 0; i < THREAD_PEOPLE; i++) {
+        char id[32], event_id[32];
+        thread_person(id, sizeof id, i);
+        snprintf(event_id, sizeof event_id, "e-%d", i);
+        test_event_t ev;
+        test_event_make(&ev, "ft93", event_id, id, (uint64_t)i + 1);
+        assert_int_equal(store_batch_append(b, &ev.e, &g.t.seqs[i]), STORE_OK);
+    }
+    assert_int_equal(store_batch_commit(&b), STORE_OK);
+    store_info_t before;
+    assert_int_equal(store_info(s, &before), STORE_OK);
+
+    pthread_t readers[THREAD_READERS];
+    for (int r = 0; r < THREAD_READERS; r++)
+        assert_int_equal(pthread_create(&readers[r], NULL, growing_reader, &g), 0);
+    /* 9,000 new people: the vault grows twice, and the map from 1 MiB several times. */
+    for (int k = 0; k < 90; k++) {
+        assert_int_equal(store_batch_begin(s, 2 + k, &b), STORE_OK);
+        for (int j = 0; j < 100; j++) {
+            char id[32], event_id[32];
+            snprintf(id, sizeof id, "p93-grow-%02d-%03d", k, j);
+            snprintf(event_id, sizeof event_id, "g-%d-%d", k, j);
+            append_one(b, "ft93", event_id, id, NULL);
+        }
+        assert_int_equal(store_batch_commit(&b), STORE_OK);
+    }
+    __atomic_store_n(&g.done, 1, __ATOMIC_RELEASE);
+    for (int r = 0; r < THREAD_READERS; r++)
+        pthread_join(readers[r], NULL);
+    store_info_t after;
+    assert_int_equal(store_info(s, &after), STORE_OK);
+    assert_true(after.map_grows >= before.map_grows + 3);
+    assert_true(g.reads > 0);
+    assert_int_equal(g.t.wrong, 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_open_close_reopen, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reads_from_threads, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_reads_while_map_grows, setup, teardown),
         cmocka_unit_test_setup_teardown(test_append_round_trip, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pathway_fields, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pathway_read_once_per_append, setup, teardown),

@@ -1,6 +1,7 @@
 /* cursors.c: the partners' delivery cursors (cursors.h). */
 #include "cursors.h"
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,13 +29,19 @@ struct cursors {
     store_t *store;
     cursor_t *items;
     size_t n, capacity;
+    /* Acknowledgements move cursors on the delivery thread; the loop writes them and reads them
+     * for status and metrics. A write holds it through its commit: a cursor commit is short and
+     * comes every cursor_flush_ms, and an acknowledgement that waits for it only waits. */
+    pthread_mutex_t lock;
 };
 
 cursors_t *cursors_new(store_t *store)
 {
     cursors_t *c = calloc(1, sizeof(*c));
-    if (c != NULL)
+    if (c != NULL) {
         c->store = store;
+        pthread_mutex_init(&c->lock, NULL);
+    }
     return c;
 }
 
@@ -43,6 +50,7 @@ void cursors_destroy(cursors_t **c)
     if (c == NULL || *c == NULL)
         return;
     free((*c)->items);
+    pthread_mutex_destroy(&(*c)->lock);
     free(*c);
     *c = NULL;
 }
@@ -55,17 +63,20 @@ static cursor_t *cursors_find(const cursors_t *c, const char *partner_id)
     return NULL;
 }
 
-uint64_t cursors_acked(const cursors_t *c, const char *partner_id)
+uint64_t cursors_acked(cursors_t *c, const char *partner_id)
 {
+    pthread_mutex_lock(&c->lock);
     const cursor_t *found = cursors_find(c, partner_id);
-    if (found != NULL)
-        return found->acked;
     uint64_t acked = 0;
-    store_cursor_get(c->store, partner_id, &acked);
+    if (found != NULL)
+        acked = found->acked;
+    else
+        store_cursor_get(c->store, partner_id, &acked);
+    pthread_mutex_unlock(&c->lock);
     return acked;
 }
 
-int cursors_ack(cursors_t *c, const char *partner_id, uint64_t up_to)
+static int cursors_ack_locked(cursors_t *c, const char *partner_id, uint64_t up_to)
 {
     cursor_t *found = cursors_find(c, partner_id);
     if (found == NULL) {
@@ -89,13 +100,21 @@ int cursors_ack(cursors_t *c, const char *partner_id, uint64_t up_to)
     return 0;
 }
 
+int cursors_ack(cursors_t *c, const char *partner_id, uint64_t up_to)
+{
+    pthread_mutex_lock(&c->lock);
+    int rc = cursors_ack_locked(c, partner_id, up_to);
+    pthread_mutex_unlock(&c->lock);
+    return rc;
+}
+
 /* Whether cursor u's acknowledgements since its last mark are due a mark now. */
 static bool cursor_mark_due(const cursor_t *u, int64_t now)
 {
     return u->acked > u->marked && now - u->marked_at >= CURSORS_MARK_MS;
 }
 
-int cursors_write(cursors_t *c)
+static int cursors_write_locked(cursors_t *c)
 {
     int64_t now = clock_realtime_ms();
     bool any = false;
@@ -126,4 +145,12 @@ int cursors_write(cursors_t *c)
         }
     }
     return STORE_OK;
+}
+
+int cursors_write(cursors_t *c)
+{
+    pthread_mutex_lock(&c->lock);
+    int rc = cursors_write_locked(c);
+    pthread_mutex_unlock(&c->lock);
+    return rc;
 }

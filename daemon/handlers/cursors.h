@@ -5,6 +5,9 @@
  * A cursor only moves forward. One written late costs nothing but redeliveries after a crash
  * (delivery is at least once, and partners dedupe on partner_seq), so the deliver endpoint
  * writes them from a timer, not in the acknowledgement's path.
+ *
+ * Threads: every function may be called from any thread (the delivery thread acknowledges, the
+ * loop writes and reads); cursors_write must be called from the thread that writes the store.
  */
 #ifndef PARCOURS_CURSORS_H
 #define PARCOURS_CURSORS_H
@@ -24,7 +27,7 @@ void cursors_destroy(cursors_t **c);
 
 /* The last partner_seq partner_id acknowledged: the table's, or the store's for a partner the
  * table does not hold (0 when it never acknowledged). Adds nothing to the table. */
-uint64_t cursors_acked(const cursors_t *c, const char *partner_id);
+uint64_t cursors_acked(cursors_t *c, const char *partner_id);
 
 /* Records that partner_id acknowledged everything up to up_to (a cursor never goes back).
  * Returns 0, or -1 when out of memory (the acknowledgement is then only in the subscriber). */
