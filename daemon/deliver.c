@@ -289,7 +289,11 @@ static bool deliver_pump(deliver_t *d, subscriber_t *s, bool *more)
     if (s->count >= s->window)
         return true; /* no credit: a stalled partner costs nothing */
     pump_t p = {d, s, partner, 0, 0};
+    /* Every read of the pass in one snapshot (deliver_pump_all holds it for all subscribers). */
+    bool held = store_read_hold(d->store) == STORE_OK;
     store_outbox_foreach(d->store, s->partner_id, s->next, pump_entry, &p);
+    if (held)
+        store_read_release(d->store);
     if (p.send_error == EHOSTUNREACH)
         return false;
     if (p.scanned >= DELIVER_SCAN_MAX)
@@ -300,6 +304,9 @@ static bool deliver_pump(deliver_t *d, subscriber_t *s, bool *more)
 static void deliver_pump_all(deliver_t *d)
 {
     bool more = false;
+    /* One snapshot for the whole pass: an event told to several subscribers is read once, and
+     * they all see the store as it was at one commit, while the loop commits on. */
+    bool held = store_read_hold(d->store) == STORE_OK;
     for (size_t i = 0; i < d->n_subs;) {
         if (deliver_pump(d, &d->subs[i], &more)) {
             i++;
@@ -308,6 +315,8 @@ static void deliver_pump_all(deliver_t *d)
             subscriber_remove(d, &d->subs[i]);
         }
     }
+    if (held)
+        store_read_release(d->store);
     if (more)
         event_active(d->pump_event, EV_TIMEOUT, 0);
 }

@@ -97,8 +97,18 @@ static void store_map_unshare(store_t *s)
         pthread_rwlock_unlock(&s->map_lock);
 }
 
+/* The snapshot this thread holds (store_read_hold), and how many holds are open. */
+static _Thread_local store_t *store_held;
+static _Thread_local MDB_txn *store_held_txn;
+static _Thread_local unsigned store_held_count;
+
 int store_read_begin(store_t *s, MDB_txn **txn)
 {
+    if (store_held == s) {
+        store_read_depth++;
+        *txn = store_held_txn;
+        return STORE_OK;
+    }
     store_map_share(s);
     int rc = store_txn_begin(s, MDB_RDONLY, txn);
     if (rc != STORE_OK)
@@ -108,8 +118,50 @@ int store_read_begin(store_t *s, MDB_txn **txn)
 
 void store_read_end(store_t *s, MDB_txn *txn)
 {
+    if (store_held == s && txn == store_held_txn) {
+        store_read_depth--;
+        return;
+    }
     mdb_txn_abort(txn);
     store_map_unshare(s);
+}
+
+int store_read_hold(store_t *s)
+{
+    if (s == NULL || (store_held != NULL && store_held != s))
+        return STORE_EINVAL;
+    if (store_held == s) {
+        store_held_count++;
+        return STORE_OK;
+    }
+    MDB_txn *txn;
+    int rc = store_read_begin(s, &txn);
+    if (rc != STORE_OK)
+        return rc;
+    store_held = s;
+    store_held_txn = txn;
+    store_held_count = 1;
+    return STORE_OK;
+}
+
+void store_read_release(store_t *s)
+{
+    if (store_held != s || --store_held_count > 0)
+        return;
+    MDB_txn *txn = store_held_txn;
+    store_held = NULL;
+    store_held_txn = NULL;
+    store_read_end(s, txn);
+}
+
+uint64_t store_snapshot(store_t *s)
+{
+    if (s == NULL)
+        return 0;
+    if (store_held == s)
+        return (uint64_t)mdb_txn_id(store_held_txn);
+    MDB_envinfo info;
+    return mdb_env_info(s->env, &info) == MDB_SUCCESS ? (uint64_t)info.me_last_txnid : 0;
 }
 
 /* Begins a transaction, adopting a map size another process set (MDB_MAP_RESIZED). */

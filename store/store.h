@@ -123,6 +123,23 @@ bool store_usable(store_t *s);
  * still what the store holds as long as it has not changed (the daemon is the only writer). */
 uint64_t store_generation(const store_t *s);
 
+/*
+ * One snapshot for several reads. Between store_read_hold and store_read_release, every read of
+ * s this thread makes sees the same committed state, whatever batches other threads commit
+ * meanwhile: the delivery thread holds one for a pass over its subscribers, so that an event
+ * read once serves them all, in a state where they agree. Holds nest (each hold wants its
+ * release). While held, this thread's batches may not grow the map, and the map may not grow
+ * for anyone until the release: hold for a pass, not for long. STORE_OK, or the error of the
+ * read transaction's begin (nothing is held then); STORE_EINVAL when this thread already holds
+ * another store's.
+ */
+int store_read_hold(store_t *s);
+void store_read_release(store_t *s);
+
+/* The id of the committed state this thread's reads of s see now: the held snapshot's, or else
+ * the last committed. Equal ids, equal contents. */
+uint64_t store_snapshot(store_t *s);
+
 /* Called once, the first time a store function finds the store unusable (it then returns
  * STORE_EPANIC): from inside that function, so fn must only take note and schedule (stop
  * reading, exit the loop), never call the store. NULL for none. */

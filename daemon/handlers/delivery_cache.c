@@ -46,8 +46,9 @@ typedef struct cached_event {
  * pathway view, and each event is read, and each view packed, once for every subscriber whose
  * acknowledgement comes before the next commit (they come one by one: caching for one
  * callback only read each event again for each subscriber). The cache is emptied when the
- * store's generation moves (any commit), when the partners change, and is bounded in events
- * and bytes.
+ * snapshot the reads see moves (store_snapshot: a commit, seen by the next pass, which holds a
+ * snapshot of its own while ingest commits on), when the partners change, and is bounded in
+ * events and bytes.
  */
 struct delivery_cache {
     store_t *store;
@@ -58,7 +59,7 @@ struct delivery_cache {
     size_t capacity;
     size_t bytes;
     cached_event_t spare; /* an event that did not fit, freed after its one use */
-    uint64_t generation;  /* the store's generation the events were read at */
+    uint64_t generation;  /* the store's snapshot the events were read in (store_snapshot) */
     int64_t active_ms;    /* [retention] active period; 0: no pathway is archived */
 };
 
@@ -85,7 +86,7 @@ static void cached_reset(delivery_cache_t *c)
         memset(c->slots, 0, CACHE_SLOTS * sizeof(*c->slots));
     c->n_events = 0;
     c->bytes = 0;
-    c->generation = store_generation(c->store);
+    c->generation = store_snapshot(c->store);
 }
 
 /* Reads event seq from the log. Returns a store error when it cannot be read. */
@@ -113,7 +114,7 @@ static int cached_event_load(delivery_cache_t *c, uint64_t seq, cached_event_t *
  * until the next call, which may reuse the spare entry; cached_release() it after use. */
 static cached_event_t *cached_event(delivery_cache_t *c, uint64_t seq)
 {
-    if (c->generation != store_generation(c->store))
+    if (c->generation != store_snapshot(c->store))
         cached_reset(c);
     if (c->slots == NULL && (c->slots = calloc(CACHE_SLOTS, sizeof(*c->slots))) == NULL)
         return cached_event_load(c, seq, &c->spare) == STORE_OK ? &c->spare : NULL;
@@ -332,7 +333,7 @@ delivery_cache_t *delivery_cache_new(store_t *store)
     c->territory_field = protobuf_c_message_descriptor_get_field_by_name(
                              &parcours__v1__pathway__descriptor, "territory")
                              ->id;
-    c->generation = store_generation(store);
+    c->generation = store_snapshot(store);
     return c;
 }
 

@@ -7,7 +7,7 @@
  * id), and the beneficiary's pathway now, in the view the partner is entitled to
  * (pathway_view_for). Between two commits nothing of that can change, so the cache reads each
  * event from the store once and packs each shared view once, for every subscriber that needs it
- * before the next commit; it forgets everything when the store's generation moves. It holds at
+ * in the same snapshot of the store; it forgets everything when the snapshot moves. It holds at
  * most a few thousand events and a few MiB: past that, events are read for their one use.
  *
  * What a partner may be sent is decided here at send time, with the directory in force: an
