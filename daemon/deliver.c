@@ -255,6 +255,10 @@ static int pump_entry(uint64_t partner_seq, uint64_t seq, void *ctx)
     subscriber_t *s = p->s;
     if (s->count >= s->window || p->scanned >= DELIVER_SCAN_MAX)
         return 1;
+    /* Committed but not yet durable: a power cut could take it back and give its partner_seq
+     * to another notification. The wake after the flush sends it. */
+    if (seq > store_durable_seq(p->d->store))
+        return 1;
     p->scanned++;
     delivery_notification_t built;
     int r = delivery_cache_build(p->d->cache, seq, p->partner, s->types, &built);

@@ -294,6 +294,7 @@ int main(int argc, char **argv)
     store_options_t store_options;
     store_options_default(&store_options);
     store_options.durable = config.store_durable;
+    store_options.checkpoint_ms = (unsigned)config.store_checkpoint_interval;
     store_options.initial_map_size = (size_t)config.store_initial_map_size;
     store_options.max_map_size = (size_t)config.store_max_map_size;
     store_options.copy_headroom = (size_t)config.store_backup_headroom;
@@ -301,6 +302,11 @@ int main(int argc, char **argv)
     int rc = store_open(config.store_path, &store_options, &store);
     if (rc != STORE_OK)
         fatal("cannot open the store in %s: %s", config.store_path, store_strerror(rc));
+    store_info_t opened;
+    if (store_info(store, &opened) == STORE_OK && opened.wal_replayed > 0)
+        log_info("store %s: the last stop was not clean; %u write-ahead records replayed into "
+                 "the data file, every acknowledged batch with them",
+                 config.store_path, opened.wal_replayed);
 
     char err[512];
     daemon_state_t d = {0};

@@ -258,9 +258,27 @@ int store_batch_commit(store_batch_t **pb)
         record_u32_encode(value, b->vault_next);
         rc = store_batch_put(b, b->store->meta, "vault_next", 10, value, sizeof value, 0);
     }
+    store_t *s = b->store;
+    bool logged = false; /* a record was appended: it is flushed after the commit */
     while (rc == STORE_OK) {
+        /* In WAL mode the record is written before the commit that makes the batch visible, so
+         * that nothing is ever visible (a DUPLICATE answered from it) that the log could not
+         * bring back; it is flushed after, and the batch is durable then (wal.h). */
+        if (s->wal != NULL) {
+            size_t len = 0;
+            rc = journal_encode(b->journal, s->dbis, STORE_DB_COUNT, WAL_RECORD_HEAD, &s->wal_buf,
+                                &s->wal_buf_cap, &len);
+            /* A batch that wrote nothing (only duplicates, say) has nothing to log. */
+            logged = rc == STORE_OK && len > 0;
+            if (logged)
+                rc = wal_append(s->wal, s->wal_buf, len);
+            if (rc != STORE_OK)
+                break;
+        }
         int mrc = mdb_txn_commit(b->txn);
         b->txn = NULL; /* the commit frees the transaction, even when it fails */
+        if (mrc != MDB_SUCCESS && logged)
+            wal_unappend(s->wal);
         if (mrc != MDB_MAP_FULL) {
             if (mrc == ENOSPC || mrc == EDQUOT || (mrc == EIO && store_fs_full(b->store)))
                 rc = STORE_EFULL;
@@ -272,8 +290,22 @@ int store_batch_commit(store_batch_t **pb)
         }
         rc = store_batch_regrow(b);
     }
-    if (rc == STORE_OK && b->store != NULL)
+    /* Visible, and now durable: a batch whose record cannot be flushed leaves the store in a
+     * state the log may not bring back, so the store stops (the events are answered RETRY). */
+    if (rc == STORE_OK && logged && wal_sync(s->wal) != STORE_OK)
+        rc = store_failed(s, STORE_EPANIC);
+    if (rc == STORE_OK)
+        __atomic_store_n(&s->durable_seq, b->last_seq, __ATOMIC_RELEASE);
+    if (rc == STORE_OK)
         rc = store_batch_committed(b);
+    if (rc == STORE_OK && s->wal != NULL)
+        wal_committed(s->wal);
+    /* A record buffer grown by a batch of large pathways is not kept at that size. */
+    if (s != NULL && s->wal_buf_cap > ((size_t)4 << 20)) {
+        free(s->wal_buf);
+        s->wal_buf = NULL;
+        s->wal_buf_cap = 0;
+    }
     store_batch_free(b);
     return rc;
 }

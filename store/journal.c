@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "record.h"
 #include "store.h"
 
 /* One put of a batch. The key and value bytes live in the journal's byte buffer at the given
@@ -100,4 +101,62 @@ void journal_drop_last(journal_t *j)
         return;
     j->writes_len--;
     j->bytes_len = j->writes[j->writes_len].key_offset;
+}
+
+int journal_encode(const journal_t *j, const MDB_dbi *dbis, size_t n_dbis, size_t head,
+                   uint8_t **buf, size_t *cap, size_t *len)
+{
+    size_t need = head + j->writes_len * 13 + j->bytes_len;
+    if (journal_reserve((void **)buf, cap, need, 1) != STORE_OK)
+        return STORE_ENOMEM;
+    uint8_t *out = *buf + head;
+    size_t at = 0;
+    for (size_t i = 0; i < j->writes_len; i++) {
+        const journal_write_t *w = &j->writes[i];
+        size_t index = 0;
+        while (index < n_dbis && dbis[index] != w->dbi)
+            index++;
+        if (index == n_dbis || w->key_len > UINT32_MAX || w->value_len > UINT32_MAX)
+            return STORE_EINVAL;
+        out[at] = (uint8_t)index;
+        record_u32_encode(out + at + 1, w->flags);
+        record_u32_encode(out + at + 5, (uint32_t)w->key_len);
+        record_u32_encode(out + at + 9, (uint32_t)w->value_len);
+        at += 13;
+        memcpy(out + at, j->bytes + w->key_offset, w->key_len);
+        at += w->key_len;
+        if (w->value_len > 0)
+            memcpy(out + at, j->bytes + w->value_offset, w->value_len);
+        at += w->value_len;
+    }
+    *len = at;
+    return STORE_OK;
+}
+
+int journal_replay_encoded(const uint8_t *p, size_t len, MDB_txn *txn, const MDB_dbi *dbis,
+                           size_t n_dbis)
+{
+    size_t at = 0;
+    while (at < len) {
+        if (len - at < 13 || p[at] >= n_dbis)
+            return MDB_CORRUPTED;
+        uint32_t flags, key_len, value_len;
+        record_u32_decode(p + at + 1, 4, &flags);
+        record_u32_decode(p + at + 5, 4, &key_len);
+        record_u32_decode(p + at + 9, 4, &value_len);
+        MDB_dbi dbi = dbis[p[at]];
+        at += 13;
+        if (len - at < key_len || len - at - key_len < value_len)
+            return MDB_CORRUPTED;
+        MDB_val key = {key_len, (void *)(p + at)};
+        MDB_val value = {value_len, (void *)(p + at + key_len)};
+        at += (size_t)key_len + value_len;
+        int rc = flags & JOURNAL_DELETE ? mdb_del(txn, dbi, &key, NULL)
+                                        : mdb_put(txn, dbi, &key, &value, flags);
+        if (rc == MDB_NOTFOUND && (flags & JOURNAL_DELETE))
+            rc = MDB_SUCCESS;
+        if (rc != MDB_SUCCESS)
+            return rc;
+    }
+    return MDB_SUCCESS;
 }

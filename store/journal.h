@@ -14,6 +14,8 @@
 #define PARCOURS_STORE_JOURNAL_H
 
 #include <lmdb.h>
+#include <stddef.h>
+#include <stdint.h>
 
 typedef struct journal journal_t;
 
@@ -40,5 +42,21 @@ void journal_drop_last(journal_t *j);
 /* Puts every journaled write into txn, in order. Returns an LMDB code: MDB_SUCCESS, or the
  * first put's error (MDB_MAP_FULL when the map is still too small). */
 int journal_replay(const journal_t *j, MDB_txn *txn);
+
+/*
+ * The journal as bytes, for the write-ahead log (wal.h): for each write, in order, the index of
+ * its database in dbis (1 byte), its flags (4), key length (4), value length (4), key, value.
+ * *buf (grown as needed, *cap its size, the caller's) gets them after its first head bytes,
+ * left for the caller (a record's header); *len is their length, head excluded. STORE_OK,
+ * STORE_ENOMEM, or STORE_EINVAL for a write on a database not in dbis.
+ */
+int journal_encode(const journal_t *j, const MDB_dbi *dbis, size_t n_dbis, size_t head,
+                   uint8_t **buf, size_t *cap, size_t *len);
+
+/* Performs in txn, in order, the writes journal_encode wrote (len bytes at p), each database
+ * named by its index in dbis. MDB_SUCCESS, MDB_CORRUPTED when the bytes are not such writes, or
+ * the first write's LMDB error. */
+int journal_replay_encoded(const uint8_t *p, size_t len, MDB_txn *txn, const MDB_dbi *dbis,
+                           size_t n_dbis);
 
 #endif

@@ -209,9 +209,17 @@ int store_map_grow(store_t *s)
         return STORE_EFULL;
     size_t size = info.me_mapsize > s->max_map_size / 2 ? s->max_map_size : info.me_mapsize * 2;
     assert(!store_reading());
+    /* The checkpoint's pin is a read transaction too: a checkpoint now, so that none is needed
+     * while the map is remapped. */
+    if (s->wal != NULL && wal_unpin(s->wal) != STORE_OK) {
+        wal_pin(s->wal);
+        return store_failed(s, STORE_EPANIC);
+    }
     pthread_rwlock_wrlock(&s->map_lock);
     rc = mdb_env_set_mapsize(s->env, size);
     pthread_rwlock_unlock(&s->map_lock);
+    if (s->wal != NULL && wal_pin(s->wal) != STORE_OK && rc == MDB_SUCCESS)
+        return store_failed(s, STORE_EPANIC);
     if (rc != MDB_SUCCESS)
         return store_error_from_mdb(rc);
     s->map_grows++;
@@ -413,6 +421,7 @@ void store_options_default(store_options_t *o)
     o->durable = true;
     o->max_readers = 126;
     o->copy_headroom = STORE_DEFAULT_COPY_HEADROOM;
+    o->checkpoint_ms = 1000;
 }
 
 /* A new stream id: random, never 0. */
@@ -722,7 +731,24 @@ int store_open(const char *dir, const store_options_t *options, store_t **out)
     s->max_map_size = store_page_round(o.max_map_size);
     s->copy_headroom = o.copy_headroom;
     s->durable = o.durable;
-    int rc = store_env_open(s, dir, &o);
+    /* What a daemon that did not stop cleanly left in its write-ahead log goes into the file
+     * first, whatever this open's durability (wal.h). */
+    const char *names[STORE_DB_COUNT];
+    unsigned name_flags[STORE_DB_COUNT];
+    for (int i = 0; i < STORE_DB_COUNT; i++) {
+        names[i] = store_db_names[i].name;
+        name_flags[i] = store_db_names[i].flags;
+    }
+    wal_databases_t wal_dbs = {names, name_flags, STORE_DB_COUNT};
+    unsigned replayed = 0;
+    int rc = wal_recover(dir, s->max_map_size, &wal_dbs, &replayed);
+    if (rc != STORE_OK) {
+        pthread_rwlock_destroy(&s->map_lock);
+        free(s);
+        return rc;
+    }
+    s->wal_replayed = replayed;
+    rc = store_env_open(s, dir, &o);
     /* The vault is made with a new store only: a data file without its vault is either older
      * than schema 3 (the upgrade makes one) or a vault that went missing (refused). */
     if (rc == STORE_OK) {
@@ -752,12 +778,32 @@ int store_open(const char *dir, const store_options_t *options, store_t **out)
         if (rc == STORE_OK)
             rc = store_databases_open(s);
     }
+    if (rc == STORE_OK) {
+        MDB_dbi order[STORE_DB_COUNT] = {s->log,   s->dedupe,  s->pathways, s->outbox, s->cursors,
+                                         s->shred, s->notices, s->acks,     s->meta};
+        memcpy(s->dbis, order, sizeof order);
+        uint64_t last = 0;
+        MDB_txn *txn;
+        if (store_read_begin(s, &txn) == STORE_OK) {
+            store_last_seq_read(s, txn, &last);
+            store_read_end(s, txn);
+        }
+        s->durable_seq = last;
+    }
+    /* Durable: every batch from now on is made durable by its write-ahead record. */
+    if (rc == STORE_OK && o.durable)
+        rc = wal_start(dir, s->env, o.checkpoint_ms, &s->wal);
     if (rc != STORE_OK) {
         store_close(&s);
         return rc;
     }
     *out = s;
     return STORE_OK;
+}
+
+uint64_t store_durable_seq(const store_t *s)
+{
+    return s != NULL ? __atomic_load_n(&s->durable_seq, __ATOMIC_ACQUIRE) : 0;
 }
 
 bool store_usable(store_t *s)
@@ -793,6 +839,13 @@ int store_stream_id_renew(store_t *s)
     if (mrc != MDB_SUCCESS)
         return store_error_from_mdb(mrc);
     s->stream_id = id;
+    /* Committed outside a batch, so not in the log: a checkpoint makes it durable. */
+    if (s->wal != NULL) {
+        int wrc = wal_unpin(s->wal);
+        int prc = wal_pin(s->wal);
+        if (wrc != STORE_OK || prc != STORE_OK)
+            return store_failed(s, STORE_EPANIC);
+    }
     return STORE_OK;
 }
 
@@ -806,6 +859,10 @@ void store_close(store_t **s)
         store_batch_fail(store->batch, STORE_EINVAL);
         store->batch->store = NULL;
     }
+    /* Whole only when the environment still writes: otherwise the log stays for the next open. */
+    if (store->wal != NULL)
+        wal_stop(&store->wal, !store->unusable && store_usable(store));
+    free(store->wal_buf);
     if (store->env != NULL)
         mdb_env_close(store->env);
     vault_close(&store->vault);
@@ -854,6 +911,9 @@ int store_info(store_t *s, store_info_t *info)
     info->readers_max = env_info.me_maxreaders;
     info->map_grows = s->map_grows;
     info->durable = s->durable;
+    info->wal_replayed = s->wal_replayed;
+    info->wal_records = wal_records(s->wal);
+    info->wal_checkpoints = wal_checkpoints(s->wal);
     info->stream_id = s->stream_id;
     return STORE_OK;
 }

@@ -82,6 +82,7 @@ typedef struct store_options {
     bool durable;            /* fsync every commit (default true; false only for benchmarks) */
     unsigned max_readers;    /* concurrent read transactions (default 126) */
     size_t copy_headroom;    /* map grown ahead of a hot copy, beyond what is used (1 GiB) */
+    unsigned checkpoint_ms;  /* durable: ms between checkpoints (default 1000; wal.h) */
 } store_options_t;
 
 /* Fills o with the defaults above. */
@@ -100,15 +101,18 @@ int store_open(const char *dir, const store_options_t *options, store_t **out);
 void store_close(store_t **s);
 
 typedef struct store_info {
-    uint64_t last_seq;     /* the last seq committed, 0 for an empty log */
-    size_t map_size;       /* bytes of the map now */
-    size_t map_used;       /* bytes of the map in use (pages used times page size) */
-    size_t max_map_size;   /* what the map may grow to */
-    unsigned readers_used; /* reader slots in use */
-    unsigned readers_max;  /* reader slots in all */
-    unsigned map_grows;    /* times the map grew since open */
-    bool durable;          /* commits are fsynced */
-    uint64_t stream_id;    /* names the partner streams' incarnation; never 0 */
+    uint64_t last_seq;        /* the last seq committed, 0 for an empty log */
+    size_t map_size;          /* bytes of the map now */
+    size_t map_used;          /* bytes of the map in use (pages used times page size) */
+    size_t max_map_size;      /* what the map may grow to */
+    unsigned readers_used;    /* reader slots in use */
+    unsigned readers_max;     /* reader slots in all */
+    unsigned map_grows;       /* times the map grew since open */
+    bool durable;             /* commits are durable: through the write-ahead log */
+    uint64_t stream_id;       /* names the partner streams' incarnation; never 0 */
+    unsigned wal_replayed;    /* write-ahead records replayed at open (the last stop was a crash) */
+    uint64_t wal_records;     /* write-ahead records appended since open */
+    uint64_t wal_checkpoints; /* checkpoints saved since open (LMDB's file synced) */
 } store_info_t;
 
 /* Fills info with figures of the store. */
@@ -139,6 +143,11 @@ void store_read_release(store_t *s);
 /* The id of the committed state this thread's reads of s see now: the held snapshot's, or else
  * the last committed. Equal ids, equal contents. */
 uint64_t store_snapshot(store_t *s);
+
+/* The last seq of the log that is durable. A read may see a few later ones for a moment (a batch
+ * committed, its write-ahead record not yet flushed): what is sent to a partner must not go past
+ * this, since a power cut would take such a batch back and number its seqs again. */
+uint64_t store_durable_seq(const store_t *s);
 
 /* Called once, the first time a store function finds the store unusable (it then returns
  * STORE_EPANIC): from inside that function, so fn must only take note and schedule (stop

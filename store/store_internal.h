@@ -19,6 +19,7 @@
 #include "record.h"
 #include "store.h"
 #include "vault.h"
+#include "wal.h"
 
 #define STORE_DB_COUNT              9
 #define STORE_DEFAULT_INITIAL       ((size_t)64 << 20)
@@ -50,6 +51,13 @@ struct store {
     uint64_t generation;  /* batches committed since open (store_generation); atomic */
     store_unusable_fn on_unusable;
     void *on_unusable_ctx;
+    /* Durable stores run in WAL mode (wal.h): a batch is durable once its record is flushed. */
+    wal_t *wal;
+    MDB_dbi dbis[STORE_DB_COUNT]; /* the databases in store.c's order: a record's indexes */
+    uint8_t *wal_buf;             /* a batch's record, encoded */
+    size_t wal_buf_cap;
+    unsigned wal_replayed; /* records wal_recover replayed at open */
+    uint64_t durable_seq;  /* the last seq of a batch made durable; atomic (store_durable_seq) */
 };
 
 struct store_batch {

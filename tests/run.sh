@@ -21,6 +21,9 @@ export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}"
 export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}"
 cd "$build"
 status=0
+# The integration tests take their ports for a whole test process (tests/integration/harness.py,
+# free_port): what a killed run left is not taken any more.
+rm -rf "${TMPDIR:-/tmp}/parcours-it-ports"
 ctest --output-on-failure --timeout 900 -j "$jobs" "$@" || status=$?
 # ctest shows a passing test's output only in its log: print the figures the tests measured
 # (fuzz executions, crash kills, memory bounds, full disk, backup) so that every run shows them.

@@ -51,8 +51,13 @@ static const config_key_t config_keys[] = {
     {"store", "path", CONFIG_PATH, FIELD(store_path), 0, 0, NULL,
      "Data directory of the LMDB store (created 0700 if missing). Required."},
     {"store", "durable", CONFIG_BOOL, FIELD(store_durable), 0, 1, "yes",
-     "fsync every commit before acknowledging. Only benchmarks may say no: acks then promise "
-     "nothing."},
+     "Acknowledge a batch only once its write-ahead record is flushed (docs/durability.md). Only "
+     "benchmarks may say no: acks then promise nothing."},
+    {"store", "checkpoint_interval", CONFIG_UINT, FIELD(store_checkpoint_interval), 10, 600000,
+     "1000",
+     "Milliseconds between two checkpoints of a durable store: the data file synced, and the "
+     "write-ahead log before it dropped. Longer writes a page changed many times once, shorter "
+     "leaves less to replay after a crash."},
     {"store", "initial_map_size", CONFIG_SIZE, FIELD(store_initial_map_size), MIB, 1024 * GIB,
      "64M", "Size the LMDB map starts with; it doubles by itself when full."},
     {"store", "max_map_size", CONFIG_SIZE, FIELD(store_max_map_size), MIB, 64 * 1024 * GIB, "16G",

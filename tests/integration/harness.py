@@ -5,6 +5,7 @@ a fresh temporary folder, binds free loopback ports, and is stopped (or killed) 
 Paths come from the environment that ctest sets: PARCOURSD, PARCOURSCTL, PARCOURS_PB_DIR.
 """
 
+import atexit
 import http.client
 import os
 import random
@@ -73,11 +74,30 @@ VALGRIND_SUPPRESSIONS = os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                      "valgrind.supp")
 
 
+PORTS_TAKEN = os.path.join(tempfile.gettempdir(), "parcours-it-ports")
+_ports_mine = []
+
+
+def _ports_release():
+    for port in _ports_mine:
+        try:
+            os.unlink(os.path.join(PORTS_TAKEN, str(port)))
+        except OSError:
+            pass
+
+
+atexit.register(_ports_release)
+
+
 def free_port():
     """A free port below the kernel's ephemeral range (32768 and up), so that no outgoing
     connection or bind(0) of a test running beside this one can take it between the moment it
-    is chosen and a (re)start of the daemon."""
+    is chosen and a (re)start of the daemon. A daemon's ports are chosen when it is made and
+    bound when it starts (and again at each restart): each is also taken for the whole test
+    process by a file in PORTS_TAKEN, so that a test running beside this one (ctest -j) never
+    chooses a port this one's stopped daemon will bind again."""
     rng = random.SystemRandom()
+    os.makedirs(PORTS_TAKEN, exist_ok=True)
     while True:
         port = rng.randrange(20000, 32000)
         with socket.socket() as s:
@@ -85,7 +105,13 @@ def free_port():
                 s.bind(("127.0.0.1", port))
             except OSError:
                 continue
-            return port
+        try:
+            os.close(os.open(os.path.join(PORTS_TAKEN, str(port)),
+                             os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+        except FileExistsError:
+            continue
+        _ports_mine.append(port)
+        return port
 
 
 def now_ms():
