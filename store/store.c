@@ -421,7 +421,7 @@ void store_options_default(store_options_t *o)
     o->durable = true;
     o->max_readers = 126;
     o->copy_headroom = STORE_DEFAULT_COPY_HEADROOM;
-    o->checkpoint_ms = 1000;
+    o->checkpoint_ms = 200;
 }
 
 /* A new stream id: random, never 0. */

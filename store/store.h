@@ -82,7 +82,7 @@ typedef struct store_options {
     bool durable;            /* fsync every commit (default true; false only for benchmarks) */
     unsigned max_readers;    /* concurrent read transactions (default 126) */
     size_t copy_headroom;    /* map grown ahead of a hot copy, beyond what is used (1 GiB) */
-    unsigned checkpoint_ms;  /* durable: ms between checkpoints (default 1000; wal.h) */
+    unsigned checkpoint_ms;  /* durable: ms between checkpoints (default 200; wal.h) */
 } store_options_t;
 
 /* Fills o with the defaults above. */

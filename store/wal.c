@@ -412,7 +412,7 @@ int wal_start(const char *dir, MDB_env *env, unsigned checkpoint_ms, wal_t **out
     if (w == NULL)
         return STORE_ENOMEM;
     w->env = env;
-    w->checkpoint_ms = checkpoint_ms ? checkpoint_ms : 1000;
+    w->checkpoint_ms = checkpoint_ms ? checkpoint_ms : 200;
     w->segment_fd = -1;
     w->data_fd = -1;
     w->ready_fd = -1;

@@ -54,7 +54,7 @@ static const config_key_t config_keys[] = {
      "Acknowledge a batch only once its write-ahead record is flushed (docs/durability.md). Only "
      "benchmarks may say no: acks then promise nothing."},
     {"store", "checkpoint_interval", CONFIG_UINT, FIELD(store_checkpoint_interval), 10, 600000,
-     "1000",
+     "200",
      "Milliseconds between two checkpoints of a durable store: the data file synced, and the "
      "write-ahead log before it dropped. Longer writes a page changed many times once, shorter "
      "leaves less to replay after a crash."},

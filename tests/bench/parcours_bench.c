@@ -36,7 +36,8 @@
  * have and a B-tree turns into locality.
  *
  *   parcours-bench --daemon PATH [--clients N] [--window W] [--events E] [--beneficiaries M]
- *                  [--durable yes|no] [--batch-max B] [--subscribers S] [--stalled yes|no]
+ *                  [--durable yes|no] [--batch-max B] [--checkpoint-ms C] [--subscribers S]
+ * [--stalled yes|no]
  *                  [--curve yes|no] [--backup yes|no] [--status yes|no]
  *                  [--ids ascending|pseudonyms]
  */
@@ -66,6 +67,7 @@ typedef struct bench_options {
     int beneficiaries;
     bool durable;
     int batch_max;
+    int checkpoint_ms; /* [store] checkpoint_interval; 0 for the daemon's default */
     int subscribers;
     bool curve;
     bool stalled;    /* the subscribers take their window and never acknowledge (G5) */
@@ -788,15 +790,18 @@ static pid_t start_daemon(const bench_options_t *o, const char *dir, char *inges
     snprintf(deliver, 128, "tcp://127.0.0.1:%d", port + 1);
     snprintf(admin, 600, "ipc://%s/admin.sock", dir);
     snprintf(path, sizeof(path), "%s/parcoursd.conf", dir);
+    char checkpoint[64] = "";
+    if (o->checkpoint_ms > 0)
+        snprintf(checkpoint, sizeof checkpoint, "checkpoint_interval = %d\n", o->checkpoint_ms);
     f = fopen(path, "w");
     if (f == NULL)
         return -1;
     fprintf(f,
-            "[store]\npath = %s/data\ndurable = %s\n[ingest]\nendpoint = %s\nbatch_max = %d\n"
+            "[store]\npath = %s/data\ndurable = %s\n%s[ingest]\nendpoint = %s\nbatch_max = %d\n"
             "[deliver]\nendpoint = %s\n"
             "[admin]\nendpoint = %s\n[partners]\nfile = partners.ini\n[log]\nlevel = warning\n"
             "[security]\ncurve = %s\n%s\n%s",
-            dir, o->durable ? "yes" : "no", ingest, o->batch_max, deliver, admin,
+            dir, o->durable ? "yes" : "no", checkpoint, ingest, o->batch_max, deliver, admin,
             o->curve ? "yes" : "no", o->curve ? "secret_key = parcoursd.secret" : "",
             o->purge >= 0 ? "[retention]\nactive_days = 1\narchive_days = 1\n" : "");
     if (o->purge >= 0 && o->purge_slice > 0)
@@ -812,8 +817,8 @@ static pid_t start_daemon(const bench_options_t *o, const char *dir, char *inges
 
 int main(int argc, char **argv)
 {
-    bench_options_t o = {NULL,  1,    200, 200000, 10000, true,   2000, 0, true,  false, false,
-                         false, true, -1,  0,      true,  {0, 0}, 0,    0, false, false};
+    bench_options_t o = {NULL,  1,     200,  200000, 10000, true, 2000,   0, 0, true,  false,
+                         false, false, true, -1,     0,     true, {0, 0}, 0, 0, false, false};
     for (int i = 1; i + 1 < argc; i += 2) {
         if (strcmp(argv[i], "--daemon") == 0)
             o.daemon = argv[i + 1];
@@ -831,6 +836,8 @@ int main(int argc, char **argv)
             o.batch_max = atoi(argv[i + 1]);
         else if (strcmp(argv[i], "--subscribers") == 0)
             o.subscribers = atoi(argv[i + 1]);
+        else if (strcmp(argv[i], "--checkpoint-ms") == 0)
+            o.checkpoint_ms = atoi(argv[i + 1]);
         else if (strcmp(argv[i], "--curve") == 0)
             o.curve = strcmp(argv[i + 1], "no") != 0;
         else if (strcmp(argv[i], "--stalled") == 0)
@@ -878,6 +885,7 @@ int main(int argc, char **argv)
         o.beneficiaries < o.clients || o.subscribers < 0 || o.subscribers > 63) {
         fprintf(stderr, "usage: parcours-bench --daemon PATH [--clients N] [--window W] "
                         "[--events E] [--beneficiaries M] [--durable yes|no] [--batch-max B] "
+                        "[--checkpoint-ms C] "
                         "[--subscribers S] [--stalled yes|no] [--curve yes|no] "
                         "[--backup yes|no] [--status yes|no] [--ids hashed|sequential] "
                         "[--preload N] [--rate EVENTS_PER_S] [--fanout watchers|realistic] "

@@ -282,8 +282,8 @@ class PowerLossTest(unittest.TestCase):
             answered = [r for r in records if r[3] == "ERASE" and r[5] == "answered"]
             self.assertEqual(len(answered), len(erased), "an answered erasure not journaled")
             # What the keeping cuts met: the data file's pages written since its last checkpoint
-            # (a durable daemon flushes its write-ahead log at every batch, the data file once
-            # a second), which the cut keeps in part and tears.
+            # (a durable daemon flushes its write-ahead log at every batch, the data file at each
+            # checkpoint), which the cut keeps in part and tears.
             met = self.cuts_met(d)
             # Each start after a cut brought the data file back to its last checkpoint and
             # replayed the write-ahead log's records after it: the recovery was exercised.
