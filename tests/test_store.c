@@ -1680,6 +1680,38 @@ static void *thread_reader(void *arg)
     return NULL;
 }
 
+/* THREAD_PEOPLE people registered in one batch; seqs[i] is person i's event. */
+static void thread_people_commit(store_t *s, uint64_t seqs[THREAD_PEOPLE])
+{
+    store_batch_t *b;
+    assert_int_equal(store_batch_begin(s, 1, &b), STORE_OK);
+    for (int i = 0; i < THREAD_PEOPLE; i++) {
+        char id[32], event_id[32];
+        thread_person(id, sizeof id, i);
+        snprintf(event_id, sizeof event_id, "e-%d", i);
+        test_event_t ev;
+        test_event_make(&ev, "ft93", event_id, id, (uint64_t)i + 1);
+        assert_int_equal(store_batch_append(b, &ev.e, &seqs[i]), STORE_OK);
+    }
+    assert_int_equal(store_batch_commit(&b), STORE_OK);
+}
+
+/* Other people's events, `batches` batches of `per_batch`, while readers read. */
+static void others_commit(store_t *s, const char *tag, int batches, int per_batch)
+{
+    for (int k = 0; k < batches; k++) {
+        store_batch_t *b;
+        assert_int_equal(store_batch_begin(s, 2 + k, &b), STORE_OK);
+        for (int j = 0; j < per_batch; j++) {
+            char id[48], event_id[48];
+            snprintf(id, sizeof id, "p93-%s-%02d-%03d", tag, k, j);
+            snprintf(event_id, sizeof event_id, "%s-%d-%d", tag, k, j);
+            append_one(b, "ft93", event_id, id, NULL);
+        }
+        assert_int_equal(store_batch_commit(&b), STORE_OK);
+    }
+}
+
 /* Each read unseals into a buffer of its own: readers on several threads (as a delivery
  * thread would be), while a batch appends, each get their own person's bytes. */
 static void test_reads_from_threads(void **state)
@@ -1689,32 +1721,13 @@ static void test_reads_from_threads(void **state)
     o.initial_map_size = 64 * MIB; /* no growth while readers run: LMDB forbids it */
     store_t *s = open_store(f, &o);
     thread_reads_t t = {.store = s};
-    store_batch_t *b;
-    assert_int_equal(store_batch_begin(s, 1, &b), STORE_OK);
-    for (int i = 0; i < THREAD_PEOPLE; i++) {
-        char id[32], event_id[32];
-        thread_person(id, sizeof id, i);
-        snprintf(event_id, sizeof event_id, "e-%d", i);
-        test_event_t ev;
-        test_event_make(&ev, "ft93", event_id, id, (uint64_t)i + 1);
-        assert_int_equal(store_batch_append(b, &ev.e, &t.seqs[i]), STORE_OK);
-    }
-    assert_int_equal(store_batch_commit(&b), STORE_OK);
+    thread_people_commit(s, t.seqs);
 
     pthread_t readers[THREAD_READERS];
     for (int r = 0; r < THREAD_READERS; r++)
         assert_int_equal(pthread_create(&readers[r], NULL, thread_reader, &t), 0);
     /* Meanwhile, other persons' events go in, batch after batch. */
-    for (int k = 0; k < 40; k++) {
-        assert_int_equal(store_batch_begin(s, 2 + k, &b), STORE_OK);
-        for (int j = 0; j < 20; j++) {
-            char id[32], event_id[32];
-            snprintf(id, sizeof id, "p93-writer-%02d-%02d", k, j);
-            snprintf(event_id, sizeof event_id, "w-%d-%d", k, j);
-            append_one(b, "ft93", event_id, id, NULL);
-        }
-        assert_int_equal(store_batch_commit(&b), STORE_OK);
-    }
+    others_commit(s, "writer", 40, 20);
     for (int r = 0; r < THREAD_READERS; r++)
         pthread_join(readers[r], NULL);
     assert_int_equal(t.wrong, 0);
@@ -1756,17 +1769,7 @@ static void test_reads_while_map_grows(void **state)
     store_options_t o = small_options();
     store_t *s = open_store(f, &o);
     growing_reads_t g = {.t = {.store = s}};
-    store_batch_t *b;
-    assert_int_equal(store_batch_begin(s, 1, &b), STORE_OK);
-    for (int i = 0; i < THREAD_PEOPLE; i++) {
-        char id[32], event_id[32];
-        thread_person(id, sizeof id, i);
-        snprintf(event_id, sizeof event_id, "e-%d", i);
-        test_event_t ev;
-        test_event_make(&ev, "ft93", event_id, id, (uint64_t)i + 1);
-        assert_int_equal(store_batch_append(b, &ev.e, &g.t.seqs[i]), STORE_OK);
-    }
-    assert_int_equal(store_batch_commit(&b), STORE_OK);
+    thread_people_commit(s, g.t.seqs);
     store_info_t before;
     assert_int_equal(store_info(s, &before), STORE_OK);
 
@@ -1774,16 +1777,7 @@ static void test_reads_while_map_grows(void **state)
     for (int r = 0; r < THREAD_READERS; r++)
         assert_int_equal(pthread_create(&readers[r], NULL, growing_reader, &g), 0);
     /* 9,000 new people: the vault grows twice, and the map from 1 MiB several times. */
-    for (int k = 0; k < 90; k++) {
-        assert_int_equal(store_batch_begin(s, 2 + k, &b), STORE_OK);
-        for (int j = 0; j < 100; j++) {
-            char id[32], event_id[32];
-            snprintf(id, sizeof id, "p93-grow-%02d-%03d", k, j);
-            snprintf(event_id, sizeof event_id, "g-%d-%d", k, j);
-            append_one(b, "ft93", event_id, id, NULL);
-        }
-        assert_int_equal(store_batch_commit(&b), STORE_OK);
-    }
+    others_commit(s, "grow", 90, 100);
     __atomic_store_n(&g.done, 1, __ATOMIC_RELEASE);
     for (int r = 0; r < THREAD_READERS; r++)
         pthread_join(readers[r], NULL);
@@ -1896,6 +1890,20 @@ static void cut_copy(const char *dir, const char *data, const char *to)
     closedir(d);
 }
 
+/* Batch k: five events of people p93-TAG-0..4 (event ids TAG-k-j), each told to p2. */
+static void commit_five(store_t *s, const char *tag, int k)
+{
+    store_batch_t *b;
+    assert_int_equal(store_batch_begin(s, 10 + k, &b), STORE_OK);
+    for (int j = 0; j < 5; j++) {
+        char id[32], event_id[32];
+        snprintf(id, sizeof id, "p93-%s-%d", tag, j);
+        snprintf(event_id, sizeof event_id, "%s-%d-%d", tag, k, j);
+        append_one(b, "ft93", event_id, id, "p2");
+    }
+    assert_int_equal(store_batch_commit(&b), STORE_OK);
+}
+
 /* A cut that kept nothing of data.mdb written since the store opened (its first checkpoint),
  * then one that kept meta pages of garbage, then one whose last record was cut short: each open
  * finds every batch whose record was whole, and no other. */
@@ -1908,17 +1916,8 @@ static void test_wal_recovery(void **state)
     snprintf(at_open, sizeof at_open, "%s/at-open.mdb", f->root);
     snprintf(path, sizeof path, "%s/data.mdb", f->dir);
     copy_file(path, at_open); /* the file as the first checkpoint left it */
-    for (int k = 0; k < 3; k++) {
-        store_batch_t *b;
-        assert_int_equal(store_batch_begin(s, 10 + k, &b), STORE_OK);
-        for (int j = 0; j < 5; j++) {
-            char id[32], event_id[32];
-            snprintf(id, sizeof id, "p93-wal-%d", j);
-            snprintf(event_id, sizeof event_id, "wal-%d-%d", k, j);
-            append_one(b, "ft93", event_id, id, "p2");
-        }
-        assert_int_equal(store_batch_commit(&b), STORE_OK);
-    }
+    for (int k = 0; k < 3; k++)
+        commit_five(s, "wal", k);
     assert_int_equal(store_durable_seq(s), 15);
 
     char cut1[160], cut2[160], cut3[160];
@@ -1981,19 +1980,6 @@ static void test_wal_recovery(void **state)
     }
 }
 
-static void commit_five(store_t *s, int k)
-{
-    store_batch_t *b;
-    assert_int_equal(store_batch_begin(s, 10 + k, &b), STORE_OK);
-    for (int j = 0; j < 5; j++) {
-        char id[32], event_id[32];
-        snprintf(id, sizeof id, "p93-seg-%d", j);
-        snprintf(event_id, sizeof event_id, "seg-%d-%d", k, j);
-        append_one(b, "ft93", event_id, id, "p2");
-    }
-    assert_int_equal(store_batch_commit(&b), STORE_OK);
-}
-
 /* A cut while a checkpoint runs: the writing thread has moved on to the next segment, the
  * checkpoint file still names the first. Recovery must read both segments: the first ends in
  * the zeros of its allocation, not in a record cut short. */
@@ -2015,12 +2001,12 @@ static void test_wal_recovery_across_segments(void **state)
         copy_file(path, at_open);
         snprintf(path, sizeof path, "%s/wal.checkpoint", dir);
         copy_file(path, checkpoint); /* names segment 1 */
-        commit_five(s, 0);
+        commit_five(s, "seg", 0);
         usleep(250000);
-        commit_five(s, 1); /* a checkpoint is due: segment 2 from now on */
+        commit_five(s, "seg", 1); /* a checkpoint is due: segment 2 from now on */
         snprintf(path, sizeof path, "%s/wal.0000000000000001", dir);
         bool kept = try_copy_file(path, segment1); /* before the checkpoint removes it */
-        commit_five(s, 2);
+        commit_five(s, "seg", 2);
         snprintf(path, sizeof path, "%s/wal.0000000000000002", dir);
         bool second = access(path, F_OK) == 0;
         char cut[160];
