@@ -1036,9 +1036,10 @@ int main(int argc, char **argv)
             }
             printf("; %ld notifications, %.0f/s\n", told, seconds > 0 ? (double)told / seconds : 0);
         } else
-            printf("  subscribers     %d%s, notifications received %ld of %ld\n", o.subscribers,
-                   o.stalled ? " stalled (never acknowledging)" : "", m,
-                   (long)o.subscribers * (o.events / o.clients * o.clients));
+            printf("  subscribers     %d%s, notifications received %ld of %ld, %.0f/s\n",
+                   o.subscribers, o.stalled ? " stalled (never acknowledging)" : "", m,
+                   (long)o.subscribers * (o.events / o.clients * o.clients),
+                   seconds > 0 ? (double)m / seconds : 0);
         printf("  publish->notify p50 %.2f ms  p99 %.2f ms\n", percentile_ms(lat, m, 0.50),
                percentile_ms(lat, m, 0.99));
         free(lat);
