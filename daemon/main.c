@@ -300,8 +300,17 @@ int main(int argc, char **argv)
     store_options.copy_headroom = (size_t)config.store_backup_headroom;
     store_t *store = NULL;
     int rc = store_open(config.store_path, &store_options, &store);
-    if (rc != STORE_OK)
+    if (rc != STORE_OK) {
+        char checkpoint[4200];
+        snprintf(checkpoint, sizeof(checkpoint), "%s/wal.checkpoint", config.store_path);
+        if (rc == STORE_ECORRUPT && access(checkpoint, F_OK) == 0)
+            fatal("cannot open the store in %s: its write-ahead log (%s and the wal.* files "
+                  "beside it) does not belong to its data.mdb, which was replaced or copied "
+                  "since the daemon stopped; nothing was changed. Put back the data.mdb it "
+                  "belongs to, or move the wal.* files aside to open data.mdb as it is",
+                  config.store_path, checkpoint);
         fatal("cannot open the store in %s: %s", config.store_path, store_strerror(rc));
+    }
     store_info_t opened;
     if (store_info(store, &opened) == STORE_OK && opened.wal_replayed > 0)
         log_info("store %s: the last stop was not clean; %u write-ahead records replayed into "

@@ -71,6 +71,17 @@ int restore_run(const config_t *config, const char *backup)
                 partial);
         return 1;
     }
+    /* A crashed daemon's write-ahead log names its own data file: beside a restored one it
+     * would be refused at open, so the restore refuses first, with what to do. */
+    snprintf(partial, sizeof(partial), "%s/wal.checkpoint", config->store_path);
+    if (stat(partial, &st) == 0) {
+        fprintf(stderr,
+                "parcoursd: %s exists: the write-ahead log of a daemon that did not stop "
+                "cleanly. Move the data directory's contents aside (wal.* files included) "
+                "first.\n",
+                partial);
+        return 1;
+    }
     int urc = STORE_OK;
     if ((mkdir(config->store_path, 0700) != 0 && errno != EEXIST) ||
         (urc = store_copy_unpack(backup, config->store_path)) != STORE_OK) {

@@ -50,6 +50,10 @@ int store_batch_begin(store_t *s, int64_t committed_at, store_batch_t **out)
         *out = NULL;
     if (s == NULL || out == NULL || s->batch != NULL)
         return STORE_EINVAL;
+    /* Once the store said it is unusable, nothing more is committed (and acknowledged) on it:
+     * its log or its file may no longer bring such a batch back. */
+    if (__atomic_load_n(&s->unusable, __ATOMIC_ACQUIRE))
+        return STORE_EPANIC;
     store_batch_t *b = calloc(1, sizeof *b);
     if (b == NULL)
         return STORE_ENOMEM;

@@ -211,14 +211,13 @@ int store_map_grow(store_t *s)
     assert(!store_reading());
     /* The checkpoint's pin is a read transaction too: a checkpoint now, so that none is needed
      * while the map is remapped. */
-    if (s->wal != NULL && wal_unpin(s->wal) != STORE_OK) {
-        wal_pin(s->wal);
+    /* A checkpoint that fails keeps its pin, and the store stops: no remapping then. */
+    if (s->wal != NULL && wal_unpin(s->wal) != STORE_OK)
         return store_failed(s, STORE_EPANIC);
-    }
     pthread_rwlock_wrlock(&s->map_lock);
     rc = mdb_env_set_mapsize(s->env, size);
     pthread_rwlock_unlock(&s->map_lock);
-    if (s->wal != NULL && wal_pin(s->wal) != STORE_OK && rc == MDB_SUCCESS)
+    if (s->wal != NULL && wal_pin(s->wal) != STORE_OK)
         return store_failed(s, STORE_EPANIC);
     if (rc != MDB_SUCCESS)
         return store_error_from_mdb(rc);
@@ -808,7 +807,7 @@ uint64_t store_durable_seq(const store_t *s)
 
 bool store_usable(store_t *s)
 {
-    if (s == NULL)
+    if (s == NULL || __atomic_load_n(&s->unusable, __ATOMIC_ACQUIRE))
         return false;
     MDB_txn *txn = NULL;
     store_map_share(s);
@@ -840,12 +839,8 @@ int store_stream_id_renew(store_t *s)
         return store_error_from_mdb(mrc);
     s->stream_id = id;
     /* Committed outside a batch, so not in the log: a checkpoint makes it durable. */
-    if (s->wal != NULL) {
-        int wrc = wal_unpin(s->wal);
-        int prc = wal_pin(s->wal);
-        if (wrc != STORE_OK || prc != STORE_OK)
-            return store_failed(s, STORE_EPANIC);
-    }
+    if (s->wal != NULL && (wal_unpin(s->wal) != STORE_OK || wal_pin(s->wal) != STORE_OK))
+        return store_failed(s, STORE_EPANIC);
     return STORE_OK;
 }
 

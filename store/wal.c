@@ -32,8 +32,9 @@
 struct wal {
     char dir[4096];
     MDB_env *env;
-    int data_fd;    /* DIR/data.mdb read-only: the meta pages right after a commit */
-    unsigned psize; /* LMDB's page size: the meta pages are the file's first two */
+    int data_fd;         /* DIR/data.mdb read-only: the meta pages right after a commit */
+    uint64_t data_inode; /* its inode, which each checkpoint names */
+    unsigned psize;      /* LMDB's page size: the meta pages are the file's first two */
     int segment_fd;
     uint64_t segment;       /* the number of the segment being appended to */
     uint64_t segment_bytes; /* its length */
@@ -188,14 +189,18 @@ static void wal_segments_remove_before(const char *dir, uint64_t first)
 
 /* --- Checkpoints ------------------------------------------------------------------------------ */
 
-/* The file: magic (8), page size (4), zero (4), first segment (8), the two meta pages, and the
- * SipHash of everything before it (8). */
+/* The file: magic (8), page size (4), zero (4), first segment (8), the inode of the data.mdb it
+ * belongs to (8), the two meta pages, and the SipHash of everything before it (8). The inode
+ * keeps recovery from writing one store's meta pages into another's file (a crashed daemon's
+ * checkpoint left beside a data.mdb put there since, by a restore for instance). */
+#define WAL_CHECKPOINT_HEAD 32
+
 static size_t wal_checkpoint_size(unsigned psize)
 {
-    return 24 + 2 * (size_t)psize + 8;
+    return WAL_CHECKPOINT_HEAD + 2 * (size_t)psize + 8;
 }
 
-static int wal_checkpoint_save(const char *dir, unsigned psize, uint64_t first,
+static int wal_checkpoint_save(const char *dir, unsigned psize, uint64_t inode, uint64_t first,
                                const uint8_t *metas)
 {
     size_t size = wal_checkpoint_size(psize);
@@ -205,7 +210,8 @@ static int wal_checkpoint_save(const char *dir, unsigned psize, uint64_t first,
     memcpy(file, WAL_CHECKPOINT_MAGIC, 8);
     record_u32_encode(file + 8, psize);
     record_u64_encode(file + 16, first);
-    memcpy(file + 24, metas, 2 * (size_t)psize);
+    record_u64_encode(file + 24, inode);
+    memcpy(file + WAL_CHECKPOINT_HEAD, metas, 2 * (size_t)psize);
     record_u64_encode(file + size - 8, wal_hash(file, size - 8));
     char tmp[4200], path[4200];
     int rc = wal_path(tmp, sizeof tmp, dir, WAL_CHECKPOINT_FILE ".tmp");
@@ -354,7 +360,7 @@ static void *wal_thread(void *arg)
         wal_writeback(w);
         int rc = mdb_env_sync(w->env, 1) == 0 ? STORE_OK : STORE_EIO;
         if (rc == STORE_OK)
-            rc = wal_checkpoint_save(w->dir, w->psize, first, metas);
+            rc = wal_checkpoint_save(w->dir, w->psize, w->data_inode, first, metas);
         if (rc == STORE_OK)
             wal_segments_remove_before(w->dir, first);
         free(metas);
@@ -413,11 +419,15 @@ static int wal_checkpoint_now(wal_t *w)
     if (rc == STORE_OK)
         rc = wal_segment_next(w);
     if (rc == STORE_OK)
-        rc = wal_checkpoint_save(w->dir, w->psize, first, metas);
+        rc = wal_checkpoint_save(w->dir, w->psize, w->data_inode, first, metas);
     if (rc == STORE_OK) {
         wal_segments_remove_before(w->dir, first);
         w->checkpoints++;
         w->last_checkpoint_ms = wal_now_ms();
+    } else {
+        /* The checkpoint on disk is still the last one, and its pin must stay: nothing more may
+         * be committed as if the log were sound. */
+        __atomic_store_n(&w->failed, 1, __ATOMIC_RELEASE);
     }
     free(metas);
     return rc;
@@ -450,6 +460,11 @@ int wal_start(const char *dir, MDB_env *env, unsigned checkpoint_ms, wal_t **out
     }
     if (rc == STORE_OK && (w->data_fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
         rc = wal_errno(errno);
+    struct stat data_st;
+    if (rc == STORE_OK && fstat(w->data_fd, &data_st) != 0)
+        rc = wal_errno(errno);
+    if (rc == STORE_OK)
+        w->data_inode = (uint64_t)data_st.st_ino;
     uint8_t *metas = rc == STORE_OK ? malloc(2 * (size_t)w->psize) : NULL;
     if (rc == STORE_OK && metas == NULL)
         rc = STORE_ENOMEM;
@@ -466,7 +481,7 @@ int wal_start(const char *dir, MDB_env *env, unsigned checkpoint_ms, wal_t **out
     if (rc == STORE_OK)
         rc = wal_metas_read(w, metas);
     if (rc == STORE_OK)
-        rc = wal_checkpoint_save(dir, w->psize, 1, metas);
+        rc = wal_checkpoint_save(dir, w->psize, w->data_inode, 1, metas);
     free(metas);
     if (rc == STORE_OK)
         rc = wal_pin(w);
@@ -526,13 +541,15 @@ void wal_stop(wal_t **pw, bool clean)
 /* --- Records ---------------------------------------------------------------------------------- */
 
 /* Zeroes the header of the record at `at`, where recovery then stops: a record whose commit
- * failed. Not flushed: if a cut keeps the record after all, it is replayed, and its events, which
- * were answered RETRY and are sent again, are answered DUPLICATE. A store that cannot even write
- * the zeros stops instead. */
+ * failed. A store that cannot write and flush the zeros stops instead. */
 static void wal_erase_at(wal_t *w, uint64_t at)
 {
     static const uint8_t zeros[WAL_HEADER];
-    if (wal_write_all(w->segment_fd, zeros, sizeof zeros, (off_t)at) != STORE_OK)
+    /* Flushed at once (a failed commit is rare): left to a later flush, a cut could keep the
+     * record but not the zeros while the batch's retry goes to the next segment, and recovery
+     * would meet the same batch twice. */
+    if (wal_write_all(w->segment_fd, zeros, sizeof zeros, (off_t)at) != STORE_OK ||
+        fdatasync(w->segment_fd) != 0)
         __atomic_store_n(&w->failed, 1, __ATOMIC_RELEASE);
 }
 
@@ -606,17 +623,24 @@ void wal_committed(wal_t *w)
 int wal_unpin(wal_t *w)
 {
     int rc = wal_checkpoint_now(w);
+    if (rc != STORE_OK)
+        return rc; /* the pin stays on the last checkpoint that was saved */
     if (w->pin != NULL)
         mdb_txn_abort(w->pin);
     w->pin = NULL;
-    return rc;
+    return STORE_OK;
 }
 
 int wal_pin(wal_t *w)
 {
     if (w->pin != NULL)
         return STORE_OK;
-    return mdb_txn_begin(w->env, NULL, MDB_RDONLY, &w->pin) == MDB_SUCCESS ? STORE_OK : STORE_EIO;
+    if (mdb_txn_begin(w->env, NULL, MDB_RDONLY, &w->pin) == MDB_SUCCESS)
+        return STORE_OK;
+    w->pin = NULL;
+    /* Unpinned, later commits could reuse the checkpoint's pages: nothing more is committed. */
+    __atomic_store_n(&w->failed, 1, __ATOMIC_RELEASE);
+    return STORE_EIO;
 }
 
 uint64_t wal_records(const wal_t *w)
@@ -686,57 +710,22 @@ static int wal_segment_replay(const uint8_t *p, size_t len, MDB_txn *txn, const 
             return STORE_OK;
         int mrc = journal_replay_encoded(p + at + WAL_HEADER, size, txn, dbis, n_dbis);
         if (mrc != MDB_SUCCESS)
-            return mrc == MDB_CORRUPTED ? STORE_ECORRUPT : STORE_EIO;
+            return mrc == MDB_CORRUPTED  ? STORE_ECORRUPT
+                   : mrc == MDB_MAP_FULL ? STORE_EFULL
+                                         : STORE_EIO;
         (*replayed)++;
         at += WAL_HEADER + size;
     }
     return STORE_OK;
 }
 
-int wal_recover(const char *dir, size_t map_size, const wal_databases_t *dbs, unsigned *replayed)
+/* Opens dir's environment with a map of map_size bytes and replays, in one transaction, every
+ * whole record of the segments from `first` on; synced. STORE_EFULL when the map is too small. */
+static int wal_replay(const char *dir, size_t map_size, const wal_databases_t *dbs, uint64_t first,
+                      unsigned *replayed)
 {
-    *replayed = 0;
     char path[4200];
-    int rc = wal_path(path, sizeof path, dir, WAL_CHECKPOINT_FILE);
-    if (rc != STORE_OK)
-        return rc;
-    uint8_t *ck;
-    size_t ck_len;
-    rc = wal_file_read(path, &ck, &ck_len);
-    if (rc == STORE_ENOTFOUND) {
-        /* A clean stop, or a start cut before its first checkpoint: no record is owed. */
-        wal_segments_remove_before(dir, UINT64_MAX);
-        return STORE_OK;
-    }
-    if (rc != STORE_OK)
-        return rc;
-    uint32_t psize = 0;
-    uint64_t first = 0, hash = 0;
-    if (ck_len >= 32) {
-        record_u32_decode(ck + 8, 4, &psize);
-        record_u64_decode(ck + 16, 8, &first);
-        record_u64_decode(ck + ck_len - 8, 8, &hash);
-    }
-    if (ck_len < 32 || memcmp(ck, WAL_CHECKPOINT_MAGIC, 8) != 0 || psize < 512 || psize > 65536 ||
-        ck_len != wal_checkpoint_size(psize) || wal_hash(ck, ck_len - 8) != hash) {
-        free(ck);
-        return STORE_ECORRUPT;
-    }
-    /* Snapshot S again, whatever later pages the cut kept. */
-    rc = wal_path(path, sizeof path, dir, "data.mdb");
-    int fd = rc == STORE_OK ? open(path, O_RDWR | O_CLOEXEC) : -1;
-    if (rc == STORE_OK && fd < 0)
-        rc = wal_errno(errno);
-    if (rc == STORE_OK)
-        rc = wal_write_all(fd, ck + 24, 2 * (size_t)psize, 0);
-    if (rc == STORE_OK && fdatasync(fd) != 0)
-        rc = wal_errno(errno);
-    if (fd >= 0)
-        close(fd);
-    free(ck);
-    if (rc != STORE_OK)
-        return rc;
-
+    int rc;
     MDB_env *env = NULL;
     MDB_txn *txn = NULL;
     MDB_dbi dbis[16];
@@ -784,6 +773,76 @@ int wal_recover(const char *dir, size_t map_size, const wal_databases_t *dbs, un
         rc = STORE_EIO;
     if (env != NULL)
         mdb_env_close(env);
+    return rc;
+}
+
+int wal_recover(const char *dir, size_t map_size, const wal_databases_t *dbs, unsigned *replayed)
+{
+    *replayed = 0;
+    char path[4200];
+    int rc = wal_path(path, sizeof path, dir, WAL_CHECKPOINT_FILE);
+    if (rc != STORE_OK)
+        return rc;
+    uint8_t *ck;
+    size_t ck_len;
+    rc = wal_file_read(path, &ck, &ck_len);
+    if (rc == STORE_ENOTFOUND) {
+        /* A clean stop, or a start cut before its first checkpoint: no record is owed. */
+        wal_segments_remove_before(dir, UINT64_MAX);
+        return STORE_OK;
+    }
+    if (rc != STORE_OK)
+        return rc;
+    uint32_t psize = 0;
+    uint64_t first = 0, inode = 0, hash = 0;
+    if (ck_len >= WAL_CHECKPOINT_HEAD + 8) {
+        record_u32_decode(ck + 8, 4, &psize);
+        record_u64_decode(ck + 16, 8, &first);
+        record_u64_decode(ck + 24, 8, &inode);
+        record_u64_decode(ck + ck_len - 8, 8, &hash);
+    }
+    if (ck_len < WAL_CHECKPOINT_HEAD + 8 || memcmp(ck, WAL_CHECKPOINT_MAGIC, 8) != 0 ||
+        psize < 512 || psize > 65536 || ck_len != wal_checkpoint_size(psize) ||
+        wal_hash(ck, ck_len - 8) != hash) {
+        free(ck);
+        return STORE_ECORRUPT;
+    }
+    /* Snapshot S again, whatever later pages the cut kept: in the file the checkpoint belongs
+     * to, and no other. */
+    rc = wal_path(path, sizeof path, dir, "data.mdb");
+    int fd = rc == STORE_OK ? open(path, O_RDWR | O_CLOEXEC) : -1;
+    if (rc == STORE_OK && fd < 0)
+        rc = wal_errno(errno);
+    struct stat st;
+    if (rc == STORE_OK && fstat(fd, &st) != 0)
+        rc = wal_errno(errno);
+    if (rc == STORE_OK && ((uint64_t)st.st_ino != inode || st.st_size < 2 * (off_t)psize))
+        rc = STORE_ECORRUPT;
+    off_t data_size = rc == STORE_OK ? st.st_size : 0;
+    if (rc == STORE_OK)
+        rc = wal_write_all(fd, ck + WAL_CHECKPOINT_HEAD, 2 * (size_t)psize, 0);
+    if (rc == STORE_OK && fdatasync(fd) != 0)
+        rc = wal_errno(errno);
+    if (fd >= 0)
+        close(fd);
+    free(ck);
+    if (rc != STORE_OK)
+        return rc;
+
+    /* The map LMDB keeps in the meta is the one the replay opened with: as small as will do,
+     * doubled when the records need more, up to the store's maximum. */
+    size_t size = (size_t)64 << 20;
+    while (size < map_size && (off_t)size < data_size * 2)
+        size *= 2;
+    if (size > map_size)
+        size = map_size;
+    for (;;) {
+        *replayed = 0;
+        rc = wal_replay(dir, size, dbs, first, replayed);
+        if (rc != STORE_EFULL || size >= map_size)
+            break;
+        size = size > map_size / 2 ? map_size : size * 2;
+    }
     if (rc != STORE_OK)
         return rc;
     /* The file holds all of it now. The checkpoint goes first: were the segments removed first

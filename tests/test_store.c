@@ -12,6 +12,7 @@
 #include <dirent.h>
 #include <stdbool.h>
 #include <lmdb.h>
+#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1870,6 +1871,32 @@ static void copy_file(const char *from, const char *to)
     assert_true(try_copy_file(from, to));
 }
 
+/* A copied store is another file: its checkpoint names the inode of the data.mdb it was taken
+ * beside (store/wal.c, WAL_CHECKPOINT_HEAD). This points dir's checkpoint at dir's data.mdb, as
+ * if the cut had left them in place: the inode at bytes 24-31, then the SipHash of all but the
+ * last 8 bytes, under the log's fixed key. */
+static void checkpoint_rebind(const char *dir)
+{
+    char path[320], data[320];
+    snprintf(path, sizeof path, "%s/wal.checkpoint", dir);
+    snprintf(data, sizeof data, "%s/data.mdb", dir);
+    struct stat st;
+    assert_int_equal(stat(data, &st), 0);
+    FILE *f = fopen(path, "r+b");
+    assert_non_null(f);
+    uint8_t buf[65536 * 2 + 64];
+    size_t n = fread(buf, 1, sizeof buf, f);
+    assert_true(n > 40);
+    uint64_t inode = (uint64_t)st.st_ino;
+    for (int i = 0; i < 8; i++)
+        buf[24 + i] = (uint8_t)(inode >> (8 * i));
+    static const uint8_t key[crypto_shorthash_KEYBYTES] = "parcours wal 01";
+    crypto_shorthash(buf + n - 8, buf, n - 8, key);
+    assert_int_equal(fseek(f, 0, SEEK_SET), 0);
+    assert_int_equal(fwrite(buf, 1, n, f), n);
+    fclose(f);
+}
+
 /* The files of dir a power cut could leave: data.mdb as `data` (a copy of it), the vault, the
  * checkpoint and every segment as they are now (each batch's record was flushed). */
 static void cut_copy(const char *dir, const char *data, const char *to)
@@ -1888,6 +1915,7 @@ static void cut_copy(const char *dir, const char *data, const char *to)
         try_copy_file(a, b); /* a segment a checkpoint removed meanwhile is not needed */
     }
     closedir(d);
+    checkpoint_rebind(to);
 }
 
 /* Batch k: five events of people p93-TAG-0..4 (event ids TAG-k-j), each told to p2. */
@@ -2018,6 +2046,7 @@ static void test_wal_recovery_across_segments(void **state)
             continue;
         snprintf(path, sizeof path, "%s/wal.checkpoint", cut);
         copy_file(checkpoint, path);
+        checkpoint_rebind(cut);
         snprintf(path, sizeof path, "%s/wal.0000000000000001", cut);
         copy_file(segment1, path);
         store_t *r = NULL;
@@ -2031,6 +2060,77 @@ static void test_wal_recovery_across_segments(void **state)
     }
 }
 
+/* A crashed daemon's checkpoint left beside another store's data.mdb (a restore put there, say):
+ * recovery refuses it before writing anything, and the other store is whole once it is gone. */
+static void test_wal_foreign_checkpoint_refused(void **state)
+{
+    fixture_t *f = *state;
+    store_options_t o = small_options();
+    store_t *s = open_store(f, &o);
+    commit_five(s, "old", 0);
+    char ck[160], path[320], other[160];
+    snprintf(ck, sizeof ck, "%s/old.checkpoint", f->root);
+    snprintf(path, sizeof path, "%s/wal.checkpoint", f->dir);
+    copy_file(path, ck);
+    snprintf(other, sizeof other, "%s/other", f->root);
+    store_t *b = NULL;
+    assert_int_equal(store_open(other, &o, &b), STORE_OK);
+    for (int k = 0; k < 2; k++)
+        commit_five(b, "oth", k);
+    store_close(&b);
+    snprintf(path, sizeof path, "%s/wal.checkpoint", other);
+    copy_file(ck, path);
+    assert_int_equal(store_open(other, &o, &b), STORE_ECORRUPT);
+    assert_int_equal(unlink(path), 0);
+    assert_int_equal(store_open(other, &o, &b), STORE_OK);
+    assert_int_equal(last_seq_of(b), 10);
+    store_close(&b);
+}
+
+/* A synchronous checkpoint (the map growing) that cannot be saved: the store stops there, so
+ * that no batch is acknowledged that the log and the last saved checkpoint could not bring back;
+ * the next open finds every batch committed before. */
+static void test_wal_failed_checkpoint_stops(void **state)
+{
+    fixture_t *f = *state;
+    store_options_t o = small_options();
+    o.checkpoint_ms = 3600000; /* only the map's growth checkpoints */
+    store_t *s = open_store(f, &o);
+    for (int k = 0; k < 30; k++)
+        commit_five(s, "pre", k);
+    char path[320];
+    snprintf(path, sizeof path, "%s/wal.checkpoint.tmp", f->dir);
+    assert_int_equal(mkdir(path, 0700), 0); /* the checkpoint's save fails (EISDIR) */
+    static uint8_t big[60000];
+    store_batch_t *b;
+    assert_int_equal(store_batch_begin(s, 1, &b), STORE_OK);
+    int rc = STORE_OK;
+    for (int i = 0; i < 40 && rc == STORE_OK; i++) {
+        char id[16];
+        snprintf(id, sizeof id, "big%03d", i);
+        test_event_t t;
+        test_event_make(&t, "p1", id, "p93-big", 1);
+        memset(big, i, sizeof big);
+        t.e.raw = big;
+        t.e.raw_len = sizeof big;
+        rc = store_batch_append(b, &t.e, NULL);
+    }
+    if (rc == STORE_OK)
+        rc = store_batch_commit(&b);
+    store_batch_abort(&b);
+    assert_int_equal(rc, STORE_EPANIC);
+    assert_false(store_usable(s));
+    assert_int_equal(store_batch_begin(s, 2, &b), STORE_EPANIC);
+    store_close(&f->store);
+    assert_int_equal(rmdir(path), 0);
+    store_t *r = NULL;
+    assert_int_equal(store_open(f->dir, &o, &r), STORE_OK);
+    assert_int_equal(last_seq_of(r), 150);
+    uint64_t seq = 0;
+    assert_int_equal(store_dedupe_find(r, "ft93", "pre-29-4", &seq), STORE_OK);
+    store_close(&r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -2040,6 +2140,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_read_hold, setup, teardown),
         cmocka_unit_test_setup_teardown(test_wal_recovery, setup, teardown),
         cmocka_unit_test_setup_teardown(test_wal_recovery_across_segments, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_wal_foreign_checkpoint_refused, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_wal_failed_checkpoint_stops, setup, teardown),
         cmocka_unit_test_setup_teardown(test_append_round_trip, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pathway_fields, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pathway_read_once_per_append, setup, teardown),
