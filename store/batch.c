@@ -478,7 +478,8 @@ static struct outbox_tail *store_outbox_tail(store_batch_t *b, const char *partn
     if (t->partner_id[0] != '\0')
         return t;
     uint64_t last;
-    *rc = store_outbox_read_last(b->txn, b->store->outbox, partner_id, partner_len, &last);
+    *rc = store_outbox_read_last(b->txn, b->store->outbox, partner_id, partner_len, UINT64_MAX,
+                                 &last);
     if (*rc != STORE_OK)
         return NULL;
     memcpy(t->partner_id, partner_id, partner_len + 1);

@@ -159,7 +159,7 @@ int store_dedupe_read(MDB_txn *txn, MDB_dbi dbi, const char *partner_id, const c
 
 /* Finds the last partner_seq of a partner's outbox in txn: 0 when the outbox is empty. */
 int store_outbox_read_last(MDB_txn *txn, MDB_dbi dbi, const char *partner_id, size_t partner_len,
-                           uint64_t *last)
+                           uint64_t max_seq, uint64_t *last)
 {
     uint8_t buf[RECORD_KEY_MAX];
     size_t probe_len = record_outbox_key(buf, partner_id, partner_len, UINT64_MAX);
@@ -177,9 +177,22 @@ int store_outbox_read_last(MDB_txn *txn, MDB_dbi dbi, const char *partner_id, si
     else if (rc == MDB_NOTFOUND)
         rc = mdb_cursor_get(cursor, &key, &value, MDB_LAST);
     *last = 0;
-    /* A key of another partner, or none, leaves *last at 0: this partner's outbox is empty. */
-    if (rc == MDB_SUCCESS)
-        record_outbox_key_match(key.mv_data, key.mv_size, partner_id, partner_len, last);
+    /* Entries of seqs past max_seq (batches not yet durable) are stepped over, from the end:
+     * they are the partner's last few at most. A key of another partner, or none, leaves *last
+     * at 0: this partner's outbox is empty (up to max_seq). */
+    uint64_t partner_seq = 0, seq = 0;
+    while (rc == MDB_SUCCESS && record_outbox_key_match(key.mv_data, key.mv_size, partner_id,
+                                                        partner_len, &partner_seq)) {
+        if (record_u64_decode(value.mv_data, value.mv_size, &seq) != STORE_OK) {
+            mdb_cursor_close(cursor);
+            return STORE_ECORRUPT;
+        }
+        if (seq <= max_seq) {
+            *last = partner_seq;
+            break;
+        }
+        rc = mdb_cursor_get(cursor, &key, &value, MDB_PREV);
+    }
     mdb_cursor_close(cursor);
     return rc == MDB_SUCCESS || rc == MDB_NOTFOUND ? STORE_OK : store_error_from_mdb(rc);
 }
@@ -475,7 +488,7 @@ int store_outbox_last(store_t *s, const char *partner_id, uint64_t *partner_seq)
     int rc = store_read_begin(s, &txn);
     if (rc != STORE_OK)
         return rc;
-    rc = store_outbox_read_last(txn, s->outbox, partner_id, len, partner_seq);
+    rc = store_outbox_read_last(txn, s->outbox, partner_id, len, store_durable_seq(s), partner_seq);
     store_read_end(s, txn);
     return rc;
 }

@@ -315,7 +315,9 @@ int store_log_foreach(store_t *s, uint64_t from, store_log_fn fn, void *ctx);
 /* Looks up (partner_id, event_id): STORE_OK with *seq, or STORE_ENOTFOUND. */
 int store_dedupe_find(store_t *s, const char *partner_id, const char *event_id, uint64_t *seq);
 
-/* The last partner_seq in a partner's outbox (0 when empty). */
+/* The last partner_seq in a partner's outbox that is durable (0 when none): an entry of a batch
+ * committed but not yet flushed is not counted, since a power cut could give its partner_seq to
+ * another notification (store_durable_seq). */
 int store_outbox_last(store_t *s, const char *partner_id, uint64_t *partner_seq);
 
 /* Calls fn for each outbox entry of a partner from partner_seq `from` on, in order, until fn

@@ -179,8 +179,10 @@ int store_pathway_read(store_t *s, MDB_txn *txn, const char *beneficiary_id,
                        Parcours__V1__Pathway **out);
 int store_dedupe_read(MDB_txn *txn, MDB_dbi dbi, const char *partner_id, const char *event_id,
                       uint64_t *seq);
+/* The last partner_seq of partner_id's outbox whose seq is at most max_seq (UINT64_MAX: the
+ * last), 0 when none. */
 int store_outbox_read_last(MDB_txn *txn, MDB_dbi dbi, const char *partner_id, size_t partner_len,
-                           uint64_t *last);
+                           uint64_t max_seq, uint64_t *last);
 int store_last_seq_read(store_t *s, MDB_txn *txn, uint64_t *last_seq);
 
 /* Frees a batch (aborting its transaction) and detaches it from its store. */
