@@ -16,27 +16,13 @@
 #include <string.h>
 #include <unistd.h>
 
-typedef int (*sync_fn)(int);
+#include "fault_armed.h"
 
-static int is_journal(int fd)
-{
-    const char *trigger = getenv("PARCOURS_FAULT_TRIGGER");
-    if (trigger == NULL || access(trigger, F_OK) != 0)
-        return 0;
-    char link[64], path[4096];
-    snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
-    ssize_t n = readlink(link, path, sizeof(path) - 1);
-    if (n < 0)
-        return 0;
-    path[n] = '\0';
-    static const char suffix[] = ".journal";
-    size_t len = (size_t)n, slen = sizeof(suffix) - 1;
-    return len >= slen && strcmp(path + len - slen, suffix) == 0;
-}
+typedef int (*sync_fn)(int);
 
 static int faulty(const char *name, int fd)
 {
-    if (is_journal(fd)) {
+    if (fault_armed(fd, ".journal")) {
         errno = EIO;
         return -1;
     }

@@ -21,25 +21,16 @@
 #include <sys/types.h>
 #include <unistd.h>
 
+#include "fault_armed.h"
+
 typedef ssize_t (*pwrite_fn)(int, const void *, size_t, off_t);
 
 static int is_meta_write(int fd, off_t offset)
 {
-    const char *trigger = getenv("PARCOURS_FAULT_TRIGGER");
-    if (trigger == NULL || access(trigger, F_OK) != 0)
-        return 0;
     long page = sysconf(_SC_PAGESIZE);
     if (offset < 0 || offset >= 2 * (off_t)page)
         return 0;
-    char link[64], path[4096];
-    snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
-    ssize_t n = readlink(link, path, sizeof(path) - 1);
-    if (n < 0)
-        return 0;
-    path[n] = '\0';
-    static const char suffix[] = "/data.mdb";
-    size_t len = (size_t)n, slen = sizeof(suffix) - 1;
-    return len >= slen && strcmp(path + len - slen, suffix) == 0;
+    return fault_armed(fd, "/data.mdb");
 }
 
 static ssize_t faulty(const char *name, int fd, const void *buf, size_t count, off_t offset)
