@@ -52,6 +52,7 @@ struct ingest {
     ingest_stats_t stats;
     ingest_commit_fn on_commit;
     void *on_commit_ctx;
+    struct event *span_timer; /* commits the deferred batches when their span is due */
 };
 
 static double clock_elapsed_ms(const struct timespec *since)
@@ -252,6 +253,36 @@ static void ingest_send_acks(ingest_t *in)
     in->n_acks = 0;
 }
 
+/* Arms the span timer for when the open span is due, unless it is armed already. */
+static void ingest_span_schedule(ingest_t *in)
+{
+    int due = store_span_due(in->store);
+    if (due < 0 || evtimer_pending(in->span_timer, NULL))
+        return;
+    struct timeval tv = {due / 1000, (due % 1000) * 1000};
+    evtimer_add(in->span_timer, &tv);
+}
+
+/* The batches a pass acked are durable, but the delivery thread sees them once their span is
+ * committed (store_batch_defer): by the next pass's commit when the load goes on, by this timer
+ * when it stops. The deliveries are woken then. */
+static void ingest_on_span_due(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    ingest_t *in = arg;
+    if (store_span_due(in->store) > 0) {
+        ingest_span_schedule(in); /* a younger span than the one the timer was armed for */
+        return;
+    }
+    /* A full disk keeps the span open, to be tried again when it is due (store.h); a store
+     * that stopped is said by the daemon (store_on_unusable). */
+    if (store_span_commit(in->store) == STORE_EFULL)
+        ingest_span_schedule(in);
+    if (in->on_commit != NULL)
+        in->on_commit(in->on_commit_ctx);
+}
+
 /* One pass: drain up to batch_max events, commit once, ack. The router calls it again if more
  * are waiting, after the loop has served the other sockets. */
 static void ingest_on_readable(router_t *r, void *ctx)
@@ -265,6 +296,7 @@ static void ingest_on_readable(router_t *r, void *ctx)
         return;
     bool appended = ingest_commit(in);
     ingest_send_acks(in);
+    ingest_span_schedule(in);
     if (appended && in->on_commit != NULL)
         in->on_commit(in->on_commit_ctx);
 }
@@ -297,7 +329,8 @@ int ingest_new(struct event_base *base, void *zmq_context, store_t *store,
     }
     in->frame = malloc(in->max_frame + 1);
     in->acks = calloc(in->batch_max, sizeof(pending_ack_t));
-    if (in->frame == NULL || in->acks == NULL) {
+    in->span_timer = evtimer_new(base, ingest_on_span_due, in);
+    if (in->frame == NULL || in->acks == NULL || in->span_timer == NULL) {
         snprintf(err, errlen, "out of memory");
         goto fail;
     }
@@ -355,6 +388,8 @@ void ingest_destroy(ingest_t **in)
         return;
     ingest_t *i = *in;
     router_destroy(&i->router);
+    if (i->span_timer != NULL)
+        event_free(i->span_timer);
     store_batch_abort(&i->apply.batch);
     phase_counts_destroy(&i->counts);
     free(i->frame);

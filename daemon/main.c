@@ -104,8 +104,8 @@ static void on_unusable_exit(evutil_socket_t fd, short what, void *arg)
 static void store_unusable_handle(daemon_state_t *d)
 {
     log_error("store %s: LMDB can no longer write it (a meta page write failed; the kernel log "
-              "names the device). Every acknowledged event is on disk and the last batch was "
-              "answered RETRY; parcoursd exits with status 1 so that systemd starts it again. "
+              "names the device). Every acknowledged event is on disk, in the write-ahead log the "
+              "next start replays, and the events not acknowledged get RETRY; parcoursd exits with status 1 so that systemd starts it again. "
               "If it fails again, check the disk and the file system of the store.",
               d->config->store_path);
     sd_notify(0, "STOPPING=1");
@@ -295,6 +295,7 @@ int main(int argc, char **argv)
     store_options_default(&store_options);
     store_options.durable = config.store_durable;
     store_options.checkpoint_ms = (unsigned)config.store_checkpoint_interval;
+    store_options.commit_ms = (unsigned)config.store_commit_interval;
     store_options.initial_map_size = (size_t)config.store_initial_map_size;
     store_options.max_map_size = (size_t)config.store_max_map_size;
     store_options.copy_headroom = (size_t)config.store_backup_headroom;

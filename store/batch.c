@@ -2,11 +2,13 @@
  * batch.c: the store's writes. A batch is one LMDB write transaction; every put is journaled so
  * that the batch can be replayed in a new transaction after the map grew (journal.h).
  */
+#include <assert.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/statvfs.h>
+#include <time.h>
 
 #include <sodium.h>
 
@@ -44,6 +46,35 @@ int store_batch_fail(store_batch_t *b, int err)
 
 static int store_batch_del(store_batch_t *b, MDB_dbi dbi, const void *key, size_t key_len);
 
+static int64_t store_now_ms(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000;
+}
+
+/* A batch's transaction: nested in the spanning one, opened now if needed, when commits may
+ * span batches (WAL mode, commit_ms > 0); otherwise a transaction of its own. */
+static int store_batch_txn_begin(store_t *s, MDB_txn **txn)
+{
+    if (s->wal == NULL || s->span_ms == 0)
+        return store_txn_begin(s, 0, txn);
+    /* While the span cannot be committed, no batch more is acknowledged: each would only lengthen
+     * what waits in the log for a file system with room. */
+    if (s->span_stuck && (store_span_due(s) > 0 || store_span_end(s) != STORE_OK))
+        return STORE_EFULL;
+    if (s->span == NULL) {
+        int rc = store_txn_begin(s, 0, &s->span);
+        if (rc != STORE_OK)
+            return rc;
+        s->span_thread = pthread_self();
+        s->span_began_ms = store_now_ms();
+    }
+    /* Every write comes from the thread that opened the span (store.h, "Threads"). */
+    assert(pthread_equal(s->span_thread, pthread_self()));
+    return store_failed(s, store_error_from_mdb(mdb_txn_begin(s->env, s->span, 0, txn)));
+}
+
 int store_batch_begin(store_t *s, int64_t committed_at, store_batch_t **out)
 {
     if (out != NULL)
@@ -63,7 +94,7 @@ int store_batch_begin(store_t *s, int64_t committed_at, store_batch_t **out)
         free(b);
         return STORE_ENOMEM;
     }
-    int rc = store_txn_begin(s, 0, &b->txn);
+    int rc = store_batch_txn_begin(s, &b->txn);
     if (rc == STORE_OK)
         rc = store_last_seq_read(s, b->txn, &b->last_seq);
     if (rc != STORE_OK) {
@@ -111,9 +142,10 @@ static int store_batch_regrow(store_batch_t *b)
             mdb_txn_abort(b->txn);
             b->txn = NULL;
         }
+        /* (The spanning transaction is committed first, by store_map_grow.) */
         int rc = store_map_grow(b->store);
         if (rc == STORE_OK)
-            rc = store_txn_begin(b->store, 0, &b->txn);
+            rc = store_batch_txn_begin(b->store, &b->txn);
         if (rc != STORE_OK)
             return rc;
         int mrc = journal_replay(b->journal, b->txn);
@@ -298,12 +330,26 @@ int store_batch_commit(store_batch_t **pb)
      * state the log may not bring back, so the store stops (the events are answered RETRY). */
     if (rc == STORE_OK && logged && wal_sync(s->wal) != STORE_OK)
         rc = store_failed(s, STORE_EPANIC);
-    if (rc == STORE_OK)
+    /* Durable now. Nested in a span, the batch is seen by other threads once the span commits:
+     * now, unless the batch may wait and the span is young. A batch that destroys keys never
+     * waits: other threads would see the person still there, under a key gone. */
+    if (rc == STORE_OK && s->span != NULL) {
+        s->span_seq = b->last_seq;
+        if (!b->deferred || b->n_shred > 0 || store_now_ms() - s->span_began_ms >= s->span_ms) {
+            int src = store_span_end(s);
+            /* The batch is durable all the same: a span that cannot commit yet (the disk is
+             * full) is tried again later, one that never will has stopped the store. */
+            (void)src;
+        }
+    } else if (rc == STORE_OK) {
         __atomic_store_n(&s->durable_seq, b->last_seq, __ATOMIC_RELEASE);
+        if (s->wal != NULL) {
+            wal_mark_committed(s->wal);
+            wal_committed(s->wal);
+        }
+    }
     if (rc == STORE_OK)
         rc = store_batch_committed(b);
-    if (rc == STORE_OK && s->wal != NULL)
-        wal_committed(s->wal);
     /* A record buffer grown by a batch of large pathways is not kept at that size. */
     if (s != NULL && s->wal_buf_cap > ((size_t)4 << 20)) {
         free(s->wal_buf);
@@ -312,6 +358,83 @@ int store_batch_commit(store_batch_t **pb)
     }
     store_batch_free(b);
     return rc;
+}
+
+void store_batch_defer(store_batch_t *b)
+{
+    if (b != NULL)
+        b->deferred = true;
+}
+
+/* --- The spanning commit ---------------------------------------------------------------------- */
+
+/* Whether the filesystem refused the commit for want of room (store_fs_full). */
+static bool store_commit_full(store_t *s, int mrc)
+{
+    return mrc == ENOSPC || mrc == EDQUOT || (mrc == EIO && store_fs_full(s));
+}
+
+int store_span_end(store_t *s)
+{
+    if (s->span == NULL)
+        return STORE_OK;
+    int mrc = mdb_txn_commit(s->span);
+    s->span = NULL;
+    /* What did not go through is acknowledged all the same: its records are in the log, from
+     * where they are replayed into a new transaction (wal_uncommitted_replay). After MAP_FULL
+     * the map grows first (its checkpoint names where those records begin); after a full disk
+     * the replayed transaction stays open, as the span, to be committed later. */
+    while (mrc != MDB_SUCCESS) {
+        bool full = store_commit_full(s, mrc);
+        if (mrc != MDB_MAP_FULL && !full)
+            return store_failed(s, STORE_EPANIC);
+        if (mrc == MDB_MAP_FULL && store_map_grow(s) != STORE_OK)
+            return store_failed(s, STORE_EPANIC);
+        MDB_txn *txn = NULL;
+        unsigned replayed = 0;
+        int rc = store_txn_begin(s, 0, &txn);
+        if (rc == STORE_OK)
+            rc = wal_uncommitted_replay(s->wal, txn, s->dbis, STORE_DB_COUNT, &replayed);
+        if (rc == STORE_EFULL) {
+            mdb_txn_abort(txn);
+            mrc = MDB_MAP_FULL;
+            continue;
+        }
+        if (rc != STORE_OK) {
+            if (txn != NULL)
+                mdb_txn_abort(txn);
+            return store_failed(s, STORE_EPANIC);
+        }
+        if (full) {
+            s->span = txn;
+            s->span_began_ms = store_now_ms();
+            s->span_stuck = true;
+            return STORE_EFULL;
+        }
+        mrc = mdb_txn_commit(txn);
+    }
+    s->span_stuck = false;
+    wal_mark_committed(s->wal);
+    __atomic_store_n(&s->durable_seq, s->span_seq, __ATOMIC_RELEASE);
+    wal_committed(s->wal);
+    return STORE_OK;
+}
+
+int store_span_commit(store_t *s)
+{
+    if (s == NULL || (s->batch != NULL && s->batch->txn != NULL))
+        return STORE_EINVAL;
+    if (s->span != NULL && !pthread_equal(s->span_thread, pthread_self()))
+        return STORE_EINVAL;
+    return store_span_end(s);
+}
+
+int store_span_due(const store_t *s)
+{
+    if (s == NULL || s->span == NULL)
+        return -1;
+    int64_t left = s->span_ms - (store_now_ms() - s->span_began_ms);
+    return left > 0 ? (int)left : 0;
 }
 
 void store_batch_abort(store_batch_t **pb)

@@ -102,8 +102,27 @@ static _Thread_local store_t *store_held;
 static _Thread_local MDB_txn *store_held_txn;
 static _Thread_local unsigned store_held_count;
 
+/* Whether this thread may end s's span now: it opened it, and no batch's transaction is nested
+ * in it. (A read inside an open batch sees the last commit, as it always did.) */
+static bool store_span_endable(const store_t *s)
+{
+    return s->span != NULL && pthread_equal(s->span_thread, pthread_self()) &&
+           (s->batch == NULL || s->batch->txn == NULL);
+}
+
 int store_read_begin(store_t *s, MDB_txn **txn)
 {
+    /* The writing thread reads what it wrote: deferred batches are committed first, or, while
+     * the file system has no room for that, read in the span itself. */
+    if (store_span_endable(s)) {
+        if (!s->span_stuck || store_span_due(s) == 0)
+            (void)store_span_end(s);
+        if (s->span != NULL && store_held != s) {
+            *txn = s->span;
+            store_read_depth++;
+            return STORE_OK;
+        }
+    }
     if (store_held == s) {
         store_read_depth++;
         *txn = store_held_txn;
@@ -118,6 +137,10 @@ int store_read_begin(store_t *s, MDB_txn **txn)
 
 void store_read_end(store_t *s, MDB_txn *txn)
 {
+    if (txn == s->span) {
+        store_read_depth--;
+        return;
+    }
     if (store_held == s && txn == store_held_txn) {
         store_read_depth--;
         return;
@@ -167,6 +190,12 @@ uint64_t store_snapshot(store_t *s)
 /* Begins a transaction, adopting a map size another process set (MDB_MAP_RESIZED). */
 int store_txn_begin(store_t *s, unsigned flags, MDB_txn **txn)
 {
+    /* A write transaction of its own waits for no span: the span is committed first. */
+    if (!(flags & MDB_RDONLY) && store_span_endable(s)) {
+        int src = store_span_end(s);
+        if (src != STORE_OK)
+            return src;
+    }
     int rc = mdb_txn_begin(s->env, NULL, flags, txn);
     if (rc == MDB_MAP_RESIZED) {
         rc = mdb_env_set_mapsize(s->env, 0);
@@ -201,6 +230,11 @@ void store_on_unusable(store_t *s, store_unusable_fn fn, void *ctx)
 /* Doubles the map, up to max_map_size. No transaction of this process may be open. */
 int store_map_grow(store_t *s)
 {
+    if (s->span != NULL) {
+        int src = store_span_end(s);
+        if (src != STORE_OK)
+            return src;
+    }
     MDB_envinfo info;
     int rc = mdb_env_info(s->env, &info);
     if (rc != MDB_SUCCESS)
@@ -421,6 +455,7 @@ void store_options_default(store_options_t *o)
     o->max_readers = 126;
     o->copy_headroom = STORE_DEFAULT_COPY_HEADROOM;
     o->checkpoint_ms = 200;
+    o->commit_ms = STORE_DEFAULT_COMMIT_MS;
 }
 
 /* A new stream id: random, never 0. */
@@ -792,6 +827,7 @@ int store_open(const char *dir, const store_options_t *options, store_t **out)
     /* Durable: every batch from now on is made durable by its write-ahead record. */
     if (rc == STORE_OK && o.durable)
         rc = wal_start(dir, s->env, o.checkpoint_ms, &s->wal);
+    s->span_ms = o.commit_ms;
     if (rc != STORE_OK) {
         store_close(&s);
         return rc;
@@ -854,9 +890,19 @@ void store_close(store_t **s)
         store_batch_fail(store->batch, STORE_EINVAL);
         store->batch->store = NULL;
     }
+    /* Deferred batches are committed; a span that cannot be is left to the log. */
+    bool span_ok = true;
+    if (store->span != NULL) {
+        if (store->unusable || store_span_end(store) != STORE_OK) {
+            if (store->span != NULL)
+                mdb_txn_abort(store->span);
+            store->span = NULL;
+            span_ok = false;
+        }
+    }
     /* Whole only when the environment still writes: otherwise the log stays for the next open. */
     if (store->wal != NULL)
-        wal_stop(&store->wal, !store->unusable && store_usable(store));
+        wal_stop(&store->wal, span_ok && !store->unusable && store_usable(store));
     free(store->wal_buf);
     if (store->env != NULL)
         mdb_env_close(store->env);

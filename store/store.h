@@ -28,6 +28,13 @@
  * transaction, grows the map (doubling, up to max_map_size) and replays the batch's writes by
  * itself, so callers never see MDB_MAP_FULL; past max_map_size they get STORE_EFULL.
  *
+ * A durable store makes a batch durable by its write-ahead record (wal.h), so LMDB's own commit
+ * can wait: a batch marked with store_batch_defer is a transaction nested in a spanning one,
+ * which takes the deferred batches of up to commit_ms and is committed once (store_span_commit),
+ * so that a page many of them touch is written once. Until then the writing thread sees those
+ * batches (its reads commit the span first) and other threads do not, nor does
+ * store_durable_seq count them: what is delivered is what other threads can read.
+ *
  * Growing the map remaps the file, which the read transaction of a running store_*_foreach
  * still points into: while a foreach callback runs, a batch cannot grow the map, and the put or
  * commit that needed it fails with STORE_EINVAL and kills the batch. Callers must therefore not
@@ -83,6 +90,8 @@ typedef struct store_options {
     unsigned max_readers;    /* concurrent read transactions (default 126) */
     size_t copy_headroom;    /* map grown ahead of a hot copy, beyond what is used (1 GiB) */
     unsigned checkpoint_ms;  /* durable: ms between checkpoints (default 200; wal.h) */
+    unsigned commit_ms;      /* durable: longest a deferred batch waits for LMDB's commit (ms,
+                              * default 0: every batch commits at once) */
 } store_options_t;
 
 /* Fills o with the defaults above. */
@@ -144,9 +153,10 @@ void store_read_release(store_t *s);
  * the last committed. Equal ids, equal contents. */
 uint64_t store_snapshot(store_t *s);
 
-/* The last seq of the log that is durable. A read may see a few later ones for a moment (a batch
- * committed, its write-ahead record not yet flushed): what is sent to a partner must not go past
- * this, since a power cut would take such a batch back and number its seqs again. */
+/* The last seq of the log that is durable and that every thread can read. A read may see a few
+ * later ones for a moment (a batch committed, its write-ahead record not yet flushed): what is
+ * sent to a partner must not go past this, since a power cut would take such a batch back and
+ * number its seqs again. Deferred batches count once their span is committed. */
 uint64_t store_durable_seq(const store_t *s);
 
 /* Called once, the first time a store function finds the store unusable (it then returns
@@ -216,6 +226,22 @@ int store_batch_commit(store_batch_t **b);
 
 /* Drops everything the batch wrote and frees it; *b is set to NULL. Takes NULL. */
 void store_batch_abort(store_batch_t **b);
+
+/* Lets the batch's LMDB commit wait, once it is durable, for the spanning commit (above): its
+ * writes are then seen by other threads, and counted by store_durable_seq, at store_span_commit
+ * or at the first commit of a batch not deferred, at most commit_ms after the span began
+ * (store_span_due). A batch that destroys keys does not wait. No effect on a store that is not
+ * durable or has commit_ms 0. */
+void store_batch_defer(store_batch_t *b);
+
+/* Commits the spanning transaction, if one is open; the thread that writes, no batch's
+ * transaction open. STORE_OK; STORE_EFULL when the file system is full (the deferred batches,
+ * durable in the log, stay waiting: call again later); STORE_EPANIC when the store stopped
+ * (the log brings those batches back at the next open); STORE_EINVAL. */
+int store_span_commit(store_t *s);
+
+/* Milliseconds until the span must be committed (0: now), or -1 when none is open. */
+int store_span_due(const store_t *s);
 
 /*
  * Looks up (partner_id, event_id) in the dedupe index, seeing what this batch already appended.

@@ -25,6 +25,7 @@
 #define STORE_DEFAULT_INITIAL       ((size_t)64 << 20)
 #define STORE_DEFAULT_MAX           ((size_t)16 << 30)
 #define STORE_DEFAULT_COPY_HEADROOM ((size_t)1 << 30)
+#define STORE_DEFAULT_COMMIT_MS     0
 
 struct store {
     MDB_env *env;
@@ -58,7 +59,18 @@ struct store {
     size_t wal_buf_cap;
     unsigned wal_replayed; /* records wal_recover replayed at open */
     uint64_t durable_seq;  /* the last seq of a batch made durable; atomic (store_durable_seq) */
+    /* The spanning commit (store.h, store_batch_defer): the write transaction that deferred
+     * batches join as nested ones, until it is committed. Only its thread touches these. */
+    MDB_txn *span;
+    pthread_t span_thread;
+    int64_t span_began_ms; /* monotonic */
+    uint64_t span_seq;     /* the last seq of a batch in it */
+    unsigned span_ms;      /* store_options_t.commit_ms */
+    bool span_stuck;       /* its commit met a full file system: tried again when due */
 };
+
+/* Commits the spanning transaction, if one is open (store_span_commit). */
+int store_span_end(store_t *s);
 
 struct store_batch {
     store_t *store; /* NULL once the store was closed under the batch */
@@ -88,6 +100,7 @@ struct store_batch {
     size_t shred_dropped; /* s->shredded records this batch deletes */
     uint32_t *shred;      /* slots this batch's destructions leave to zero once committed */
     size_t n_shred, shred_cap;
+    bool deferred;          /* store_batch_defer: its LMDB commit may wait */
     uint64_t notices_added; /* Erasure notices this batch wrote */
     int64_t notices_removed;
     struct record_told *told; /* an event's recipients with their partner_seqs */

@@ -20,7 +20,7 @@
 
 #define WAL_MAGIC            0x4c415750u /* "PWAL" read as a little-endian u32 */
 #define WAL_HEADER           WAL_RECORD_HEAD
-#define WAL_CHECKPOINT_MAGIC "PCRSWALC"
+#define WAL_CHECKPOINT_MAGIC "PCRSWAL2"
 #define WAL_CHECKPOINT_FILE  "wal.checkpoint"
 #define WAL_SEGMENT_MAX      ((uint64_t)64 << 20)
 /* Each segment is allocated whole when it starts, so that a record's flush is its data alone:
@@ -39,6 +39,9 @@ struct wal {
     uint64_t segment;       /* the number of the segment being appended to */
     uint64_t segment_bytes; /* its length */
     uint64_t last_record;   /* the length of the last record appended (wal_unappend) */
+    /* Where the first record LMDB has not committed yet begins (wal_mark_committed): records
+     * before it are in the environment's last commit, those from it on only in the log. */
+    uint64_t committed_segment, committed_offset;
     /* The checkpoint thread, and what it shares with the writing thread under lock. */
     pthread_t thread;
     bool thread_running;
@@ -190,10 +193,11 @@ static void wal_segments_remove_before(const char *dir, uint64_t first)
 /* --- Checkpoints ------------------------------------------------------------------------------ */
 
 /* The file: magic (8), page size (4), zero (4), first segment (8), the inode of the data.mdb it
- * belongs to (8), the two meta pages, and the SipHash of everything before it (8). The inode
+ * belongs to (8), the offset in the first segment of the first record to replay (8), the two
+ * meta pages, and the SipHash of everything before it (8). The inode
  * keeps recovery from writing one store's meta pages into another's file (a crashed daemon's
  * checkpoint left beside a data.mdb put there since, by a restore for instance). */
-#define WAL_CHECKPOINT_HEAD 32
+#define WAL_CHECKPOINT_HEAD 40
 
 static size_t wal_checkpoint_size(unsigned psize)
 {
@@ -201,7 +205,7 @@ static size_t wal_checkpoint_size(unsigned psize)
 }
 
 static int wal_checkpoint_save(const char *dir, unsigned psize, uint64_t inode, uint64_t first,
-                               const uint8_t *metas)
+                               uint64_t offset, const uint8_t *metas)
 {
     size_t size = wal_checkpoint_size(psize);
     uint8_t *file = calloc(1, size);
@@ -211,6 +215,7 @@ static int wal_checkpoint_save(const char *dir, unsigned psize, uint64_t inode, 
     record_u32_encode(file + 8, psize);
     record_u64_encode(file + 16, first);
     record_u64_encode(file + 24, inode);
+    record_u64_encode(file + 32, offset);
     memcpy(file + WAL_CHECKPOINT_HEAD, metas, 2 * (size_t)psize);
     record_u64_encode(file + size - 8, wal_hash(file, size - 8));
     char tmp[4200], path[4200];
@@ -277,6 +282,12 @@ static void wal_segment_use(wal_t *w, int fd, uint64_t segment)
     w->segment = segment;
     w->segment_bytes = 0;
     w->last_record = 0;
+}
+
+/* Whether every record appended is in the environment's last commit. */
+static bool wal_all_committed(const wal_t *w)
+{
+    return w->committed_segment == w->segment && w->committed_offset == w->segment_bytes;
 }
 
 /* The next segment: the one the checkpoint thread made ready, or one made now. */
@@ -360,7 +371,7 @@ static void *wal_thread(void *arg)
         wal_writeback(w);
         int rc = mdb_env_sync(w->env, 1) == 0 ? STORE_OK : STORE_EIO;
         if (rc == STORE_OK)
-            rc = wal_checkpoint_save(w->dir, w->psize, w->data_inode, first, metas);
+            rc = wal_checkpoint_save(w->dir, w->psize, w->data_inode, first, 0, metas);
         if (rc == STORE_OK)
             wal_segments_remove_before(w->dir, first);
         free(metas);
@@ -403,7 +414,9 @@ static void wal_wait_idle(wal_t *w)
 }
 
 /* A checkpoint of the state as it is now, on this thread, and the pin dropped: nothing is
- * committed meanwhile (the caller is the writing thread, between batches). */
+ * committed meanwhile (the caller is the writing thread, between batches). Records appended
+ * since the last commit (a spanning commit that did not go through) are replayed from where
+ * they begin: the checkpoint names that place. */
 static int wal_checkpoint_now(wal_t *w)
 {
     wal_wait_idle(w);
@@ -415,11 +428,15 @@ static int wal_checkpoint_now(wal_t *w)
     int rc = mdb_env_sync(w->env, 1) == 0 ? STORE_OK : STORE_EIO;
     if (rc == STORE_OK)
         rc = wal_metas_read(w, metas);
-    uint64_t first = w->segment + 1;
+    bool all = wal_all_committed(w);
+    uint64_t first = all ? w->segment + 1 : w->committed_segment;
+    uint64_t offset = all ? 0 : w->committed_offset;
     if (rc == STORE_OK)
         rc = wal_segment_next(w);
+    if (rc == STORE_OK && all)
+        wal_mark_committed(w);
     if (rc == STORE_OK)
-        rc = wal_checkpoint_save(w->dir, w->psize, w->data_inode, first, metas);
+        rc = wal_checkpoint_save(w->dir, w->psize, w->data_inode, first, offset, metas);
     if (rc == STORE_OK) {
         wal_segments_remove_before(w->dir, first);
         w->checkpoints++;
@@ -432,6 +449,9 @@ static int wal_checkpoint_now(wal_t *w)
     free(metas);
     return rc;
 }
+
+static int wal_segment_replay(const uint8_t *p, size_t len, MDB_txn *txn, const MDB_dbi *dbis,
+                              size_t n_dbis, unsigned *replayed);
 
 /* --- Lifecycle -------------------------------------------------------------------------------- */
 
@@ -476,12 +496,14 @@ int wal_start(const char *dir, MDB_env *env, unsigned checkpoint_ms, wal_t **out
     int fd = -1;
     if (rc == STORE_OK)
         rc = wal_segment_make(dir, 1, &fd);
-    if (rc == STORE_OK)
+    if (rc == STORE_OK) {
         wal_segment_use(w, fd, 1);
+        wal_mark_committed(w);
+    }
     if (rc == STORE_OK)
         rc = wal_metas_read(w, metas);
     if (rc == STORE_OK)
-        rc = wal_checkpoint_save(dir, w->psize, w->data_inode, 1, metas);
+        rc = wal_checkpoint_save(dir, w->psize, w->data_inode, 1, 0, metas);
     free(metas);
     if (rc == STORE_OK)
         rc = wal_pin(w);
@@ -597,7 +619,8 @@ void wal_committed(wal_t *w)
     pthread_mutex_unlock(&w->lock);
     /* (The next segment is ready, made by the thread after the last checkpoint; only after a
      * synchronous checkpoint, when the map grew, is one made here.) */
-    if (busy || (wal_now_ms() - last < w->checkpoint_ms && w->segment_bytes < WAL_SEGMENT_MAX))
+    if (busy || !wal_all_committed(w) ||
+        (wal_now_ms() - last < w->checkpoint_ms && w->segment_bytes < WAL_SEGMENT_MAX))
         return;
     /* Right after the commit, on the writing thread: the pin and the meta pages are the
      * snapshot of this commit, and the next segment holds what comes after it. */
@@ -610,6 +633,7 @@ void wal_committed(wal_t *w)
         free(metas);
         return; /* tried again after the next commit */
     }
+    wal_mark_committed(w);
     pthread_mutex_lock(&w->lock);
     w->job = true;
     w->busy = true;
@@ -618,6 +642,44 @@ void wal_committed(wal_t *w)
     w->job_segment = w->segment;
     pthread_cond_broadcast(&w->cond);
     pthread_mutex_unlock(&w->lock);
+}
+
+void wal_mark_committed(wal_t *w)
+{
+    w->committed_segment = w->segment;
+    w->committed_offset = w->segment_bytes;
+}
+
+int wal_uncommitted_replay(wal_t *w, MDB_txn *txn, const MDB_dbi *dbis, size_t n_dbis,
+                           unsigned *replayed)
+{
+    *replayed = 0;
+    char path[4200];
+    int rc = STORE_OK;
+    /* Only the bytes of those records are read: a segment is allocated far past its end. */
+    for (uint64_t n = w->committed_segment; rc == STORE_OK && n <= w->segment; n++) {
+        rc = wal_segment_path(path, sizeof path, w->dir, n);
+        int fd = rc == STORE_OK ? open(path, O_RDONLY | O_CLOEXEC) : -1;
+        struct stat st;
+        if (rc == STORE_OK && (fd < 0 || fstat(fd, &st) != 0))
+            rc = wal_errno(errno);
+        uint64_t from = n == w->committed_segment ? w->committed_offset : 0;
+        uint64_t to = n == w->segment ? w->segment_bytes : (uint64_t)st.st_size;
+        uint8_t *seg = NULL;
+        if (rc == STORE_OK && (from > to || to > (uint64_t)st.st_size))
+            rc = STORE_ECORRUPT;
+        if (rc == STORE_OK && to > from && (seg = malloc((size_t)(to - from))) == NULL)
+            rc = STORE_ENOMEM;
+        if (rc == STORE_OK && to > from &&
+            pread(fd, seg, (size_t)(to - from), (off_t)from) != (ssize_t)(to - from))
+            rc = STORE_EIO;
+        if (rc == STORE_OK)
+            rc = wal_segment_replay(seg, (size_t)(to - from), txn, dbis, n_dbis, replayed);
+        free(seg);
+        if (fd >= 0)
+            close(fd);
+    }
+    return rc;
 }
 
 int wal_unpin(wal_t *w)
@@ -722,7 +784,7 @@ static int wal_segment_replay(const uint8_t *p, size_t len, MDB_txn *txn, const 
 /* Opens dir's environment with a map of map_size bytes and replays, in one transaction, every
  * whole record of the segments from `first` on; synced. STORE_EFULL when the map is too small. */
 static int wal_replay(const char *dir, size_t map_size, const wal_databases_t *dbs, uint64_t first,
-                      unsigned *replayed)
+                      uint64_t offset, unsigned *replayed)
 {
     char path[4200];
     int rc;
@@ -756,7 +818,10 @@ static int wal_replay(const char *dir, size_t map_size, const wal_databases_t *d
         if (rc == STORE_OK)
             rc = wal_file_read(path, &seg, &seg_len);
         if (rc == STORE_OK) {
-            rc = wal_segment_replay(seg, seg_len, txn, dbis, dbs->n, replayed);
+            size_t from = segments[i] == first ? (size_t)offset : 0;
+            rc = from <= seg_len
+                     ? wal_segment_replay(seg + from, seg_len - from, txn, dbis, dbs->n, replayed)
+                     : STORE_ECORRUPT;
             free(seg);
         }
     }
@@ -794,11 +859,12 @@ int wal_recover(const char *dir, size_t map_size, const wal_databases_t *dbs, un
     if (rc != STORE_OK)
         return rc;
     uint32_t psize = 0;
-    uint64_t first = 0, inode = 0, hash = 0;
+    uint64_t first = 0, inode = 0, offset = 0, hash = 0;
     if (ck_len >= WAL_CHECKPOINT_HEAD + 8) {
         record_u32_decode(ck + 8, 4, &psize);
         record_u64_decode(ck + 16, 8, &first);
         record_u64_decode(ck + 24, 8, &inode);
+        record_u64_decode(ck + 32, 8, &offset);
         record_u64_decode(ck + ck_len - 8, 8, &hash);
     }
     if (ck_len < WAL_CHECKPOINT_HEAD + 8 || memcmp(ck, WAL_CHECKPOINT_MAGIC, 8) != 0 ||
@@ -838,7 +904,7 @@ int wal_recover(const char *dir, size_t map_size, const wal_databases_t *dbs, un
         size = map_size;
     for (;;) {
         *replayed = 0;
-        rc = wal_replay(dir, size, dbs, first, replayed);
+        rc = wal_replay(dir, size, dbs, first, offset, replayed);
         if (rc != STORE_EFULL || size >= map_size)
             break;
         size = size > map_size / 2 ? map_size : size * 2;

@@ -87,6 +87,17 @@ int wal_sync(wal_t *w);
  * one is due and none is running (every checkpoint_ms, or sooner when the segment is large). */
 void wal_committed(wal_t *w);
 
+/* After a commit of the environment: every record appended so far is in it. A checkpoint
+ * taken while records wait for a commit (wal_unpin after a spanning commit failed) names where
+ * they begin, so that recovery replays them. */
+void wal_mark_committed(wal_t *w);
+
+/* Replays into txn the whole records appended since the last wal_mark_committed, read back from
+ * the log: what a commit that did not go through (MDB_MAP_FULL) held. *replayed gets their
+ * number. STORE_OK, STORE_EFULL (the map is still too small), or an I/O or LMDB error. */
+int wal_uncommitted_replay(wal_t *w, MDB_txn *txn, const MDB_dbi *dbis, size_t n_dbis,
+                           unsigned *replayed);
+
 /* On the writing thread, no transaction of this process open but the pin: waits for a running
  * checkpoint, checkpoints synchronously and drops the pin, so that the map may be remapped.
  * wal_pin then pins again. STORE_OK or an I/O error (the pin is dropped in any case). */

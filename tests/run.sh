@@ -27,7 +27,7 @@ rm -rf "${TMPDIR:-/tmp}/parcours-it-ports"
 ctest --output-on-failure --timeout 900 -j "$jobs" "$@" || status=$?
 # ctest shows a passing test's output only in its log: print the figures the tests measured
 # (fuzz executions, crash kills, memory bounds, full disk, backup) so that every run shows them.
-grep -h -o -E '(fuzz_ingest|crash test|power loss|no-oracle|G5|G8|G9)( \(control, durable = no\))?: .*' Testing/Temporary/LastTest.log 2> /dev/null || true
+grep -h -o -E '(fuzz_ingest|crash test|power loss|no-oracle|G5|G8|G9)( \([^)]*\))?: .*' Testing/Temporary/LastTest.log 2> /dev/null || true
 
 # The valgrind half of G11, on a plain build (same ctest arguments, so `-R store` selects none).
 cd "$root"

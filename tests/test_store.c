@@ -21,7 +21,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "journal.h"
 #include "store.h"
+#include "wal.h"
 
 #define MIB ((size_t)1 << 20)
 
@@ -1918,6 +1920,104 @@ static void cut_copy(const char *dir, const char *data, const char *to)
     checkpoint_rebind(to);
 }
 
+/* The last seq another thread reads in s (store_info, in a read transaction of its own). */
+static void *last_seq_reader(void *arg)
+{
+    store_t *s = arg;
+    store_info_t info;
+    uint64_t *out = malloc(sizeof *out);
+    if (out != NULL)
+        *out = store_info(s, &info) == STORE_OK ? info.last_seq : UINT64_MAX;
+    return out;
+}
+
+static uint64_t last_seq_elsewhere(store_t *s)
+{
+    pthread_t t;
+    void *got = NULL;
+    assert_int_equal(pthread_create(&t, NULL, last_seq_reader, s), 0);
+    assert_int_equal(pthread_join(t, &got), 0);
+    assert_non_null(got);
+    uint64_t seq = *(uint64_t *)got;
+    free(got);
+    return seq;
+}
+
+static void commit_deferred(store_t *s, const char *event_id, uint64_t expect_seq)
+{
+    store_batch_t *b;
+    assert_int_equal(store_batch_begin(s, 1, &b), STORE_OK);
+    store_batch_defer(b);
+    assert_int_equal(append_one(b, "ft93", event_id, "p93-span-1", "p2"), expect_seq);
+    assert_int_equal(store_batch_commit(&b), STORE_OK);
+}
+
+/* Deferred batches (store_batch_defer): acknowledged at their commit (durable in the log), seen
+ * at once by the writing thread and by the next batches, by other threads and store_durable_seq
+ * only once their span is committed: by a read of the writing thread, a batch that is not
+ * deferred, or store_span_commit. */
+static void test_span_visibility(void **state)
+{
+    fixture_t *f = *state;
+    store_options_t o = small_options();
+    o.commit_ms = 600000;
+    store_t *s = open_store(f, &o);
+    assert_int_equal(store_span_due(s), -1);
+    commit_deferred(s, "span-1", 1);
+    assert_true(store_span_due(s) > 0);
+    assert_int_equal(store_durable_seq(s), 0);
+    assert_int_equal(last_seq_elsewhere(s), 0);
+
+    /* The next batch sees the first: its dedupe, its seq. */
+    store_batch_t *b;
+    assert_int_equal(store_batch_begin(s, 2, &b), STORE_OK);
+    store_batch_defer(b);
+    uint64_t seq = 0;
+    assert_int_equal(store_batch_dedupe_find(b, "ft93", "span-1", &seq), STORE_OK);
+    assert_int_equal(seq, 1);
+    assert_int_equal(append_one(b, "ft93", "span-2", "p93-span-1", "p2"), 2);
+    assert_int_equal(store_batch_commit(&b), STORE_OK);
+    assert_int_equal(last_seq_elsewhere(s), 0);
+    uint64_t partner_seq = 9;
+    assert_int_equal(store_outbox_last(s, "p2", &partner_seq), STORE_OK); /* commits the span */
+    assert_int_equal(partner_seq, 2);
+
+    /* The writing thread's read committed it: every thread sees both, and they count. */
+    assert_int_equal(store_span_due(s), -1);
+    assert_int_equal(store_durable_seq(s), 2);
+    assert_int_equal(last_seq_elsewhere(s), 2);
+
+    /* A batch not deferred commits the span with it. */
+    commit_deferred(s, "span-3", 3);
+    assert_int_equal(last_seq_elsewhere(s), 2);
+    assert_int_equal(store_batch_begin(s, 3, &b), STORE_OK);
+    assert_int_equal(append_one(b, "ft93", "span-4", "p93-span-1", "p2"), 4);
+    assert_int_equal(store_batch_commit(&b), STORE_OK);
+    assert_int_equal(store_durable_seq(s), 4);
+    assert_int_equal(last_seq_elsewhere(s), 4);
+
+    /* store_span_commit, and a batch the span's timer would have left waiting, aborted. */
+    commit_deferred(s, "span-5", 5);
+    assert_int_equal(store_batch_begin(s, 4, &b), STORE_OK);
+    store_batch_defer(b);
+    append_one(b, "ft93", "span-6", "p93-span-1", "p2");
+    assert_int_equal(store_span_commit(s), STORE_EINVAL); /* a batch is open in the span */
+    store_batch_abort(&b);
+    assert_int_equal(store_span_commit(s), STORE_OK);
+    assert_int_equal(store_durable_seq(s), 5);
+    assert_int_equal(last_seq_elsewhere(s), 5);
+    assert_int_equal(store_dedupe_find(s, "ft93", "span-6", &seq), STORE_ENOTFOUND);
+
+    /* A clean close commits a span left open. */
+    commit_deferred(s, "span-7", 6);
+    store_close(&f->store);
+    s = open_store(f, &o);
+    assert_int_equal(last_seq_of(s), 6);
+    Parcours__V1__Pathway *p = NULL;
+    assert_int_equal(store_pathway_get(s, "p93-span-1", &p), STORE_OK);
+    parcours__v1__pathway__free_unpacked(p, NULL);
+}
+
 /* Batch k: five events of people p93-TAG-0..4 (event ids TAG-k-j), each told to p2. */
 static void commit_five(store_t *s, const char *tag, int k)
 {
@@ -2060,6 +2160,99 @@ static void test_wal_recovery_across_segments(void **state)
     }
 }
 
+/* Appends the record of one put (key k, value v in dbi) to w and flushes it; the put is made
+ * in txn when txn is not NULL. */
+static void wal_put(wal_t *w, MDB_txn *txn, MDB_dbi dbi, const char *k, const char *v)
+{
+    journal_t *j = journal_new();
+    assert_non_null(j);
+    MDB_val key = {strlen(k), (void *)k}, value = {strlen(v), (void *)v};
+    assert_int_equal(journal_add(j, dbi, &key, &value, 0), STORE_OK);
+    uint8_t *buf = NULL;
+    size_t cap = 0, len = 0;
+    assert_int_equal(journal_encode(j, &dbi, 1, WAL_RECORD_HEAD, &buf, &cap, &len), STORE_OK);
+    assert_int_equal(wal_append(w, buf, len), STORE_OK);
+    assert_int_equal(wal_sync(w), STORE_OK);
+    if (txn != NULL)
+        assert_int_equal(mdb_put(txn, dbi, &key, &value, 0), MDB_SUCCESS);
+    free(buf);
+    journal_destroy(&j);
+}
+
+/* The records a spanning commit held when it did not go through (MDB_MAP_FULL: the store grows
+ * the map, which takes a synchronous checkpoint, then replays them, store.h): the checkpoint
+ * names where they begin in their segment, so that a cut after it replays them, and only them.
+ * And wal_uncommitted_replay, which the store uses, reads back exactly those. */
+static void test_wal_checkpoint_names_uncommitted_records(void **state)
+{
+    fixture_t *f = *state;
+    assert_int_equal(mkdir(f->dir, 0700), 0);
+    MDB_env *env = NULL;
+    MDB_txn *txn = NULL;
+    MDB_dbi dbi;
+    assert_int_equal(mdb_env_create(&env), MDB_SUCCESS);
+    assert_int_equal(mdb_env_set_maxdbs(env, 1), MDB_SUCCESS);
+    assert_int_equal(mdb_env_open(env, f->dir, MDB_NOTLS, 0600), MDB_SUCCESS);
+    assert_int_equal(mdb_txn_begin(env, NULL, 0, &txn), MDB_SUCCESS);
+    assert_int_equal(mdb_dbi_open(txn, "t", MDB_CREATE, &dbi), MDB_SUCCESS);
+    assert_int_equal(mdb_txn_commit(txn), MDB_SUCCESS);
+    wal_t *w = NULL;
+    assert_int_equal(wal_start(f->dir, env, 600000, &w), STORE_OK);
+
+    /* Three records committed in LMDB, each marked; two more whose commit never happens. */
+    static const char *const keys[] = {"k1", "k2", "k3", "k4", "k5"};
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(mdb_txn_begin(env, NULL, 0, &txn), MDB_SUCCESS);
+        wal_put(w, txn, dbi, keys[i], "committed");
+        assert_int_equal(mdb_txn_commit(txn), MDB_SUCCESS);
+        wal_mark_committed(w);
+    }
+    assert_int_equal(mdb_txn_begin(env, NULL, 0, &txn), MDB_SUCCESS);
+    wal_put(w, txn, dbi, keys[3], "acked");
+    wal_put(w, txn, dbi, keys[4], "acked");
+    mdb_txn_abort(txn);
+    assert_int_equal(wal_unpin(w), STORE_OK); /* the checkpoint the map's growth takes */
+    assert_int_equal(wal_pin(w), STORE_OK);
+
+    /* A cut now: what the disk holds is the checkpoint, its data file, the two segments. */
+    char cut[160];
+    snprintf(cut, sizeof cut, "%s/cut", f->root);
+    char data[320];
+    snprintf(data, sizeof data, "%s/data.mdb", f->dir);
+    cut_copy(f->dir, data, cut);
+
+    /* The writer replays them itself, and commits. */
+    unsigned replayed = 0;
+    assert_int_equal(mdb_txn_begin(env, NULL, 0, &txn), MDB_SUCCESS);
+    assert_int_equal(wal_uncommitted_replay(w, txn, &dbi, 1, &replayed), STORE_OK);
+    assert_int_equal(replayed, 2);
+    assert_int_equal(mdb_txn_commit(txn), MDB_SUCCESS);
+    wal_mark_committed(w);
+    wal_stop(&w, true);
+    mdb_env_close(env);
+
+    static const char *const names[] = {"t"};
+    static const unsigned flags[] = {0};
+    wal_databases_t dbs = {names, flags, 1};
+    replayed = 0;
+    assert_int_equal(wal_recover(cut, (size_t)64 << 20, &dbs, &replayed), STORE_OK);
+    assert_int_equal(replayed, 2); /* the two after the place it names, not the three before */
+    assert_int_equal(mdb_env_create(&env), MDB_SUCCESS);
+    assert_int_equal(mdb_env_set_maxdbs(env, 1), MDB_SUCCESS);
+    assert_int_equal(mdb_env_open(env, cut, MDB_NOTLS | MDB_RDONLY, 0600), MDB_SUCCESS);
+    assert_int_equal(mdb_txn_begin(env, NULL, MDB_RDONLY, &txn), MDB_SUCCESS);
+    assert_int_equal(mdb_dbi_open(txn, "t", 0, &dbi), MDB_SUCCESS);
+    for (int i = 0; i < 5; i++) {
+        MDB_val key = {strlen(keys[i]), (void *)keys[i]}, value;
+        assert_int_equal(mdb_get(txn, dbi, &key, &value), MDB_SUCCESS);
+        const char *want = i < 3 ? "committed" : "acked";
+        assert_int_equal(value.mv_size, strlen(want));
+        assert_memory_equal(value.mv_data, want, value.mv_size);
+    }
+    mdb_txn_abort(txn);
+    mdb_env_close(env);
+}
+
 /* A crashed daemon's checkpoint left beside another store's data.mdb (a restore put there, say):
  * recovery refuses it before writing anything, and the other store is whole once it is gone. */
 static void test_wal_foreign_checkpoint_refused(void **state)
@@ -2139,8 +2332,11 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_reads_while_map_grows, setup, teardown),
         cmocka_unit_test_setup_teardown(test_read_hold, setup, teardown),
         cmocka_unit_test_setup_teardown(test_wal_recovery, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_span_visibility, setup, teardown),
         cmocka_unit_test_setup_teardown(test_wal_recovery_across_segments, setup, teardown),
         cmocka_unit_test_setup_teardown(test_wal_foreign_checkpoint_refused, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_wal_checkpoint_names_uncommitted_records, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_wal_failed_checkpoint_stops, setup, teardown),
         cmocka_unit_test_setup_teardown(test_append_round_trip, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pathway_fields, setup, teardown),

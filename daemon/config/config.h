@@ -25,6 +25,7 @@ typedef struct config {
     char store_path[CONFIG_PATH_MAX];            /* [store] path */
     bool store_durable;                          /* [store] durable */
     uint64_t store_checkpoint_interval;          /* [store] checkpoint_interval, ms */
+    uint64_t store_commit_interval;              /* [store] commit_interval, ms */
     uint64_t store_initial_map_size;             /* [store] initial_map_size, bytes */
     uint64_t store_max_map_size;                 /* [store] max_map_size, bytes */
     uint64_t store_backup_headroom;              /* [store] backup_headroom, bytes */

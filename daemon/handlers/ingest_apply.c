@@ -24,6 +24,8 @@ static store_batch_t *context_batch(ingest_context_t *ctx)
         int rc = store_batch_begin(ctx->store, ctx->committed_at, &ctx->batch);
         if (rc != STORE_OK)
             ctx->batch_error = rc;
+        /* Acked once durable; seen by the other threads at the span's commit (ingest.c). */
+        store_batch_defer(ctx->batch);
     }
     return ctx->batch_error == 0 ? ctx->batch : NULL;
 }

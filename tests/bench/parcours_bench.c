@@ -36,7 +36,8 @@
  * have and a B-tree turns into locality.
  *
  *   parcours-bench --daemon PATH [--clients N] [--window W] [--events E] [--beneficiaries M]
- *                  [--durable yes|no] [--batch-max B] [--checkpoint-ms C] [--subscribers S]
+ *                  [--durable yes|no] [--batch-max B] [--checkpoint-ms C] [--commit-ms M]
+ *                  [--subscribers S]
  * [--stalled yes|no]
  *                  [--curve yes|no] [--backup yes|no] [--status yes|no]
  *                  [--ids ascending|pseudonyms]
@@ -89,6 +90,7 @@ typedef struct bench_options {
      * their own ends), each partner over its own connection, instead of France Travail for
      * all: follow-up groups of up to five, as in a territory. */
     bool mix;
+    int commit_ms; /* [store] commit_interval; -1 for the daemon's default */
 } bench_options_t;
 
 /* SplitMix64's finaliser: a keyed, well-mixed 64-bit function of x. */
@@ -793,6 +795,9 @@ static pid_t start_daemon(const bench_options_t *o, const char *dir, char *inges
     char checkpoint[64] = "";
     if (o->checkpoint_ms > 0)
         snprintf(checkpoint, sizeof checkpoint, "checkpoint_interval = %d\n", o->checkpoint_ms);
+    if (o->commit_ms >= 0)
+        snprintf(checkpoint + strlen(checkpoint), sizeof checkpoint - strlen(checkpoint),
+                 "commit_interval = %d\n", o->commit_ms);
     f = fopen(path, "w");
     if (f == NULL)
         return -1;
@@ -817,8 +822,9 @@ static pid_t start_daemon(const bench_options_t *o, const char *dir, char *inges
 
 int main(int argc, char **argv)
 {
-    bench_options_t o = {NULL,  1,     200,  200000, 10000, true, 2000,   0, 0, true,  false,
-                         false, false, true, -1,     0,     true, {0, 0}, 0, 0, false, false};
+    bench_options_t o = {NULL, 1,      200,   200000, 10000, true,  2000, 0,
+                         0,    true,   false, false,  false, true,  -1,   0,
+                         true, {0, 0}, 0,     0,      false, false, -1};
     for (int i = 1; i + 1 < argc; i += 2) {
         if (strcmp(argv[i], "--daemon") == 0)
             o.daemon = argv[i + 1];
@@ -838,6 +844,8 @@ int main(int argc, char **argv)
             o.subscribers = atoi(argv[i + 1]);
         else if (strcmp(argv[i], "--checkpoint-ms") == 0)
             o.checkpoint_ms = atoi(argv[i + 1]);
+        else if (strcmp(argv[i], "--commit-ms") == 0)
+            o.commit_ms = atoi(argv[i + 1]);
         else if (strcmp(argv[i], "--curve") == 0)
             o.curve = strcmp(argv[i + 1], "no") != 0;
         else if (strcmp(argv[i], "--stalled") == 0)
@@ -885,7 +893,7 @@ int main(int argc, char **argv)
         o.beneficiaries < o.clients || o.subscribers < 0 || o.subscribers > 63) {
         fprintf(stderr, "usage: parcours-bench --daemon PATH [--clients N] [--window W] "
                         "[--events E] [--beneficiaries M] [--durable yes|no] [--batch-max B] "
-                        "[--checkpoint-ms C] "
+                        "[--checkpoint-ms C] [--commit-ms M] "
                         "[--subscribers S] [--stalled yes|no] [--curve yes|no] "
                         "[--backup yes|no] [--status yes|no] [--ids hashed|sequential] "
                         "[--preload N] [--rate EVENTS_PER_S] [--fanout watchers|realistic] "

@@ -40,12 +40,15 @@ class ProbeTest(RulesTestCase):
         b = "B-probe-1"
         cap = RawSubscriber(self.daemon, "cap93")
         cap.wait_subscribed()
-        self.accepted(
+        joined = self.accepted(
             self.ev("caf93", b, "beneficiary_registered", pb.BeneficiaryRegistered(rsa_recipient=True)),
             self.ev("cd93", b, "orientation_decided", pb.OrientationDecided(
                 pathway_type=pb.PATHWAY_TYPE_SOCIAL, referent_body=pb.REFERENT_BODY_DELEGATED,
                 structure_id="ccas93", notified_at=T0)),
             self.ev("ccas93", b, "member_joined", pb.MemberJoined(member_id="cap93")))
+        # A notification carries the pathway as it is when it is sent: cap93 must hold this one
+        # before the suspension, or both it and the next would show the state after it.
+        self.assertTrue(cap.wait_seq(joined.seq), "cap93 was not told it joined")
         probe = lambda: self.ev("cap93", b, "appointment_recorded", None, 999)  # noqa: E731
         before = probe()
         self.assertEqual(before.code, pb.ERROR_CODE_VERSION_CONFLICT, fmt(before))
