@@ -2,8 +2,10 @@
  * batch.c: the store's writes. A batch is one LMDB write transaction; every put is journaled so
  * that the batch can be replayed in a new transaction after the map grew (journal.h).
  */
+#define _GNU_SOURCE /* fallocate */
 #include <assert.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -57,7 +59,7 @@ static int64_t store_now_ms(void)
  * span batches (WAL mode, commit_ms > 0); otherwise a transaction of its own. */
 static int store_batch_txn_begin(store_t *s, MDB_txn **txn)
 {
-    if (s->wal == NULL || s->span_ms == 0)
+    if (s->wal == NULL || s->span_ms == 0 || (s->span == NULL && !s->span_room))
         return store_txn_begin(s, 0, txn);
     /* While the span cannot be committed, no batch more is acknowledged: each would only lengthen
      * what waits in the log for a file system with room. */
@@ -89,6 +91,7 @@ int store_batch_begin(store_t *s, int64_t committed_at, store_batch_t **out)
     if (b == NULL)
         return STORE_ENOMEM;
     b->committed_at = committed_at;
+    b->pages = 64; /* the root-to-leaf path of each tree, copied once, and the freelist's pages */
     b->journal = journal_new();
     if (b->journal == NULL) {
         free(b);
@@ -161,6 +164,9 @@ static int store_batch_write(store_batch_t *b, MDB_dbi dbi, MDB_val *k, MDB_val 
 {
     if (dbi == b->store->pathways)
         b->read_valid = false; /* the pathway read last may be the one written */
+    /* What a write may add to the file: its leaf copied (the branches above it are counted
+     * once per batch, store_batch_begin), and the pages of a large value. */
+    b->pages += 1 + (v->mv_size > 2048 ? v->mv_size / 4096 + 1 : 0);
     if (journal_add(b->journal, dbi, k, v, flags) != STORE_OK)
         return -1;
     if (flags & JOURNAL_DELETE) {
@@ -335,7 +341,9 @@ int store_batch_commit(store_batch_t **pb)
      * waits: other threads would see the person still there, under a key gone. */
     if (rc == STORE_OK && s->span != NULL) {
         s->span_seq = b->last_seq;
-        if (!b->deferred || b->n_shred > 0 || store_now_ms() - s->span_began_ms >= s->span_ms) {
+        s->span_pages += b->pages;
+        if (!b->deferred || b->n_shred > 0 || store_now_ms() - s->span_began_ms >= s->span_ms ||
+            s->span_pages * 4096 >= STORE_SPAN_ROOM / 2) {
             int src = store_span_end(s);
             /* The batch is durable all the same: a span that cannot commit yet (the disk is
              * full) is tried again later, one that never will has stopped the store. */
@@ -346,6 +354,7 @@ int store_batch_commit(store_batch_t **pb)
         if (s->wal != NULL) {
             wal_mark_committed(s->wal);
             wal_committed(s->wal);
+            store_span_room(s);
         }
     }
     if (rc == STORE_OK)
@@ -414,10 +423,41 @@ int store_span_end(store_t *s)
         mrc = mdb_txn_commit(txn);
     }
     s->span_stuck = false;
+    s->span_pages = 0;
     wal_mark_committed(s->wal);
     __atomic_store_n(&s->durable_seq, s->span_seq, __ATOMIC_RELEASE);
     wal_committed(s->wal);
+    store_span_room(s);
     return STORE_OK;
+}
+
+void store_span_room(store_t *s)
+{
+    if (s->wal == NULL || s->span_ms == 0)
+        return;
+    MDB_envinfo info;
+    MDB_stat st;
+    mdb_filehandle_t fd;
+    if (mdb_env_info(s->env, &info) != MDB_SUCCESS || mdb_env_stat(s->env, &st) != MDB_SUCCESS ||
+        mdb_env_get_fd(s->env, &fd) != MDB_SUCCESS) {
+        s->span_room = false;
+        return;
+    }
+    uint64_t used = (uint64_t)(info.me_last_pgno + 1) * st.ms_psize;
+    if (s->span_room && used + STORE_SPAN_ROOM / 2 <= s->span_room_end)
+        return;
+    /* Without room, tried again at most once a second: on a full disk it keeps failing. */
+    int64_t now = store_now_ms();
+    if (!s->span_room && s->span_room_tried_ms != 0 && now - s->span_room_tried_ms < 1000)
+        return;
+    s->span_room_tried_ms = now;
+    /* Allocated, not written, and the file's size kept: LMDB's writes past its end then land
+     * in blocks the file system already gave it, so a span's commit cannot find the disk full
+     * once its batches were acknowledged. Without the room (a file system that is full or
+     * cannot allocate ahead), every batch commits at once, as with commit_interval 0. */
+    s->span_room = fallocate(fd, FALLOC_FL_KEEP_SIZE, (off_t)used, (off_t)STORE_SPAN_ROOM) == 0;
+    if (s->span_room)
+        s->span_room_end = used + STORE_SPAN_ROOM;
 }
 
 int store_span_commit(store_t *s)

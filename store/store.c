@@ -828,6 +828,8 @@ int store_open(const char *dir, const store_options_t *options, store_t **out)
     if (rc == STORE_OK && o.durable)
         rc = wal_start(dir, s->env, o.checkpoint_ms, &s->wal);
     s->span_ms = o.commit_ms;
+    if (rc == STORE_OK)
+        store_span_room(s);
     if (rc != STORE_OK) {
         store_close(&s);
         return rc;
@@ -955,6 +957,7 @@ int store_info(store_t *s, store_info_t *info)
     info->wal_replayed = s->wal_replayed;
     info->wal_records = wal_records(s->wal);
     info->wal_checkpoints = wal_checkpoints(s->wal);
+    info->spanning = s->wal != NULL && s->span_ms > 0 && s->span_room;
     info->stream_id = s->stream_id;
     return STORE_OK;
 }

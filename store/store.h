@@ -91,7 +91,7 @@ typedef struct store_options {
     size_t copy_headroom;    /* map grown ahead of a hot copy, beyond what is used (1 GiB) */
     unsigned checkpoint_ms;  /* durable: ms between checkpoints (default 200; wal.h) */
     unsigned commit_ms;      /* durable: longest a deferred batch waits for LMDB's commit (ms,
-                              * default 0: every batch commits at once) */
+                              * default 5; 0: every batch commits at once) */
 } store_options_t;
 
 /* Fills o with the defaults above. */
@@ -122,6 +122,8 @@ typedef struct store_info {
     unsigned wal_replayed;    /* write-ahead records replayed at open (the last stop was a crash) */
     uint64_t wal_records;     /* write-ahead records appended since open */
     uint64_t wal_checkpoints; /* checkpoints saved since open (LMDB's file synced) */
+    bool spanning;            /* deferred batches wait for a spanning commit now: commit_ms > 0
+                               * and the room for it allocated (store_batch_defer) */
 } store_info_t;
 
 /* Fills info with figures of the store. */

@@ -25,7 +25,7 @@
 #define STORE_DEFAULT_INITIAL       ((size_t)64 << 20)
 #define STORE_DEFAULT_MAX           ((size_t)16 << 30)
 #define STORE_DEFAULT_COPY_HEADROOM ((size_t)1 << 30)
-#define STORE_DEFAULT_COMMIT_MS     0
+#define STORE_DEFAULT_COMMIT_MS     5
 
 struct store {
     MDB_env *env;
@@ -67,7 +67,20 @@ struct store {
     uint64_t span_seq;     /* the last seq of a batch in it */
     unsigned span_ms;      /* store_options_t.commit_ms */
     bool span_stuck;       /* its commit met a full file system: tried again when due */
+    uint64_t span_pages;   /* what the batches in it may add to the file, in pages (a bound) */
+    /* Room allocated ahead in data.mdb for a span's commit (store_span_room): spans are opened
+     * only while it holds. */
+    bool span_room;
+    uint64_t span_room_end; /* bytes of data.mdb allocated by it */
+    int64_t span_room_tried_ms;
 };
+
+/* Bytes data.mdb keeps allocated past what it uses while commits span batches, and half of it
+ * the most a span may add (by the bound of store_batch_t.pages). */
+#define STORE_SPAN_ROOM ((uint64_t)64 << 20)
+
+/* After a commit: allocates STORE_SPAN_ROOM ahead when less than half of it is left. */
+void store_span_room(store_t *s);
 
 /* Commits the spanning transaction, if one is open (store_span_commit). */
 int store_span_end(store_t *s);
@@ -101,6 +114,7 @@ struct store_batch {
     uint32_t *shred;      /* slots this batch's destructions leave to zero once committed */
     size_t n_shred, shred_cap;
     bool deferred;          /* store_batch_defer: its LMDB commit may wait */
+    uint64_t pages;         /* a bound on the pages its writes may add to the file */
     uint64_t notices_added; /* Erasure notices this batch wrote */
     int64_t notices_removed;
     struct record_told *told; /* an event's recipients with their partner_seqs */

@@ -1952,6 +1952,35 @@ static void commit_deferred(store_t *s, const char *event_id, uint64_t expect_se
     assert_int_equal(store_batch_commit(&b), STORE_OK);
 }
 
+/* Commits span batches only with room allocated ahead in data.mdb for them (64 MiB, the file's
+ * size unchanged), so that a span's commit does not meet a full disk after its batches were
+ * acknowledged; commit_ms 0 allocates nothing. */
+static void test_span_room(void **state)
+{
+    fixture_t *f = *state;
+    store_options_t o = small_options();
+    char path[320];
+    snprintf(path, sizeof path, "%s/data.mdb", f->dir);
+    for (int spanning = 0; spanning < 2; spanning++) {
+        o.commit_ms = spanning ? 5 : 0;
+        store_t *s = open_store(f, &o);
+        commit_deferred(s, spanning ? "room-1" : "room-0", spanning ? 2 : 1);
+        store_info_t info;
+        assert_int_equal(store_info(s, &info), STORE_OK);
+        assert_int_equal(info.spanning, spanning);
+        struct stat st;
+        assert_int_equal(stat(path, &st), 0);
+        uint64_t allocated = (uint64_t)st.st_blocks * 512;
+        if (spanning) {
+            assert_true(allocated >= ((uint64_t)64 << 20));
+            assert_true((uint64_t)st.st_size < ((uint64_t)8 << 20));
+        } else {
+            assert_true(allocated < ((uint64_t)8 << 20));
+        }
+        store_close(&f->store);
+    }
+}
+
 /* Deferred batches (store_batch_defer): acknowledged at their commit (durable in the log), seen
  * at once by the writing thread and by the next batches, by other threads and store_durable_seq
  * only once their span is committed: by a read of the writing thread, a batch that is not
@@ -2333,6 +2362,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_read_hold, setup, teardown),
         cmocka_unit_test_setup_teardown(test_wal_recovery, setup, teardown),
         cmocka_unit_test_setup_teardown(test_span_visibility, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_span_room, setup, teardown),
         cmocka_unit_test_setup_teardown(test_wal_recovery_across_segments, setup, teardown),
         cmocka_unit_test_setup_teardown(test_wal_foreign_checkpoint_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_wal_checkpoint_names_uncommitted_records, setup,

@@ -58,12 +58,12 @@ static const config_key_t config_keys[] = {
      "Milliseconds between two checkpoints of a durable store: the data file synced, and the "
      "write-ahead log before it dropped. Longer writes a page changed many times once, shorter "
      "leaves less to replay after a crash."},
-    {"store", "commit_interval", CONFIG_UINT, FIELD(store_commit_interval), 0, 1000, "0",
+    {"store", "commit_interval", CONFIG_UINT, FIELD(store_commit_interval), 0, 1000, "5",
      "Longest, in milliseconds, that LMDB's commit of an acknowledged batch may wait to take the "
-     "next batches with it (durable stores: the batch is already in the write-ahead log). Longer "
-     "writes a page many batches change once, but partners are told of an event that much later, "
-     "and on a full file system the batches waiting are told only once there is room again "
-     "(docs/durability.md). 0 commits every batch at once."},
+     "next batches with it (durable stores: the batch is already in the write-ahead log, and "
+     "64 MiB are kept allocated ahead in the data file for the commit). Longer writes a page "
+     "many batches change once; partners are told of an event up to that much later. 0 commits "
+     "every batch at once (docs/durability.md)."},
     {"store", "initial_map_size", CONFIG_SIZE, FIELD(store_initial_map_size), MIB, 1024 * GIB,
      "64M", "Size the LMDB map starts with; it doubles by itself when full."},
     {"store", "max_map_size", CONFIG_SIZE, FIELD(store_max_map_size), MIB, 64 * 1024 * GIB, "16G",
