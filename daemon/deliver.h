@@ -30,6 +30,7 @@
 
 #include "partners.h"
 #include "store.h"
+#include "zap.h"
 
 #define DELIVER_WINDOW_DEFAULT 100
 #define DELIVER_WINDOW_MAX     10000
@@ -41,6 +42,7 @@ typedef struct deliver_options {
     unsigned cursor_flush_ms;  /* how often acknowledged cursors are written (default 100) */
     unsigned heartbeat_s;      /* a subscriber sent nothing this long gets a Heartbeat (10) */
     const uint8_t *secret_key; /* the daemon's CURVE secret key (32 bytes), or NULL for none */
+    zap_t *zap;                /* with it: told of the handshakes that fail before ZAP */
     int64_t active_ms;         /* [retention] active period: older pathways are archived */
     struct audit *audit;       /* the access journal: each subscription is recorded (G12) */
 } deliver_options_t;

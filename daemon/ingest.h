@@ -18,6 +18,7 @@
 #include "partners.h"
 #include "pathway.h"
 #include "store.h"
+#include "zap.h"
 
 #define INGEST_CODES 16 /* room for every ErrorCode value, for the counters */
 
@@ -62,6 +63,7 @@ typedef struct ingest_options {
     size_t batch_max;
     size_t max_frame;
     const uint8_t *secret_key; /* the daemon's CURVE secret key (32 bytes), or NULL for none */
+    zap_t *zap;                /* with it: told of the handshakes that fail before ZAP */
     pathway_settings_t rules;  /* the territory's settings of the pathway rules */
 } ingest_options_t;
 

@@ -355,6 +355,7 @@ int main(int argc, char **argv)
         .max_frame = (size_t)config.ingest_max_frame,
         .rules = {.legacy_contracts_refused_from = config.rules_legacy_contracts_refused_from},
         .secret_key = secret,
+        .zap = d.zap,
     };
     if (ingest_new(d.base, zmq_context, store, partners, &ingest_options, &d.ingest, err,
                    sizeof(err)) != 0)
@@ -375,6 +376,7 @@ int main(int argc, char **argv)
         .endpoint = config.deliver_endpoint,
         .heartbeat_s = (unsigned)config.deliver_heartbeat_interval,
         .secret_key = secret,
+        .zap = d.zap,
         .active_ms = (int64_t)config.retention_active_days * 86400000,
         .audit = audit,
     };

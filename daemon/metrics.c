@@ -108,7 +108,8 @@ void metrics_write(const figures_t *f, struct evbuffer *b)
     }
 
     metric_header(b, "parcours_zap_refused_total", "counter",
-                  "CURVE handshakes refused by the ZAP handler.");
+                  "CURVE handshakes refused: keys the ZAP handler does not admit, and "
+                  "handshakes that failed before it was asked (another server key).");
     evbuffer_add_printf(b, "parcours_zap_refused_total %" PRIu64 "\n", f->zap_refused);
 
     metric_header(b, "parcours_lmdb_map_size_bytes", "gauge", "Size of the LMDB map now.");

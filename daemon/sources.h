@@ -22,7 +22,7 @@ typedef struct daemon_sources {
     const partners_t *partners; /* the directory in force */
     ingest_t *ingest;           /* its phase counts forget an erased pathway */
     deliver_t *deliver;
-    const zap_t *zap;              /* NULL when CURVE is off */
+    zap_t *zap;                    /* NULL when CURVE is off */
     int64_t started_at_ms;         /* CLOCK_MONOTONIC, for the uptime */
     const char *erased_register;   /* [store] erased_register */
     int64_t active_ms, archive_ms; /* [retention] active_days and archive_days, in ms */

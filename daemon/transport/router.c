@@ -25,7 +25,72 @@ struct router {
     struct event *rebind_timer;
     unsigned rebind_tries;
     bool peer_address;
+    /* With CURVE: libzmq's monitor of the socket, for handshakes that fail before ZAP. */
+    void *monitor;
+    zwatch_t *monitor_watch;
+    zap_t *zap;
+    char zap_domain[16];
 };
+
+/* Why a handshake failed, from the monitor event's value, as the admin should read it. */
+static const char *router_handshake_why(uint16_t event, uint32_t value)
+{
+    if (event == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL &&
+        value == ZMQ_PROTOCOL_ERROR_ZMTP_MECHANISM_MISMATCH)
+        return "the client does not use CURVE (it needs its key pair and the daemon's public key)";
+    if (event == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL &&
+        (value == ZMQ_PROTOCOL_ERROR_ZMTP_CRYPTOGRAPHIC ||
+         value == ZMQ_PROTOCOL_ERROR_ZMTP_MALFORMED_COMMAND_HELLO))
+        return "its HELLO could not be decrypted (the client holds another server public key "
+               "than this daemon's)";
+    (void)event;
+    return NULL;
+}
+
+/* One event of the monitor: [6 bytes: event (u16), value (u32)] [the endpoint]. */
+static void router_on_monitor(void *socket, void *ctx)
+{
+    router_t *r = ctx;
+    zmq_msg_t head, address;
+    zmq_msg_init(&head);
+    zmq_msg_init(&address);
+    if (zmq_msg_recv(&head, socket, ZMQ_DONTWAIT) >= 0 && zmq_msg_more(&head) &&
+        zmq_msg_recv(&address, socket, ZMQ_DONTWAIT) >= 0 && zmq_msg_size(&head) == 6) {
+        uint16_t event;
+        uint32_t value;
+        memcpy(&event, zmq_msg_data(&head), sizeof(event));
+        memcpy(&value, (const uint8_t *)zmq_msg_data(&head) + 2, sizeof(value));
+        const char *why = router_handshake_why(event, value);
+        char other[96];
+        if (why == NULL) {
+            snprintf(other, sizeof(other), "the client broke the handshake off (ZMTP error 0x%08x)",
+                     (unsigned)value);
+            why = other;
+        }
+        zap_handshake_failed(r->zap, r->zap_domain, why);
+    }
+    zmq_msg_close(&head);
+    zmq_msg_close(&address);
+}
+
+/* Watches the socket's handshakes that fail on the protocol (those ZAP refused are counted by
+ * the handler itself). */
+static int router_monitor(router_t *r, struct event_base *base, void *zmq_context)
+{
+    char endpoint[64];
+    snprintf(endpoint, sizeof(endpoint), "inproc://parcours-monitor-%p", (void *)r);
+    /* Not ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL: a connection closed before its greeting (a
+     * TCP probe, a client going away) is no refusal. */
+    if (zmq_socket_monitor(r->socket, endpoint, ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL) != 0)
+        return -1;
+    r->monitor = zmq_socket(zmq_context, ZMQ_PAIR);
+    int linger = 0;
+    if (r->monitor == NULL || zmq_setsockopt(r->monitor, ZMQ_LINGER, &linger, sizeof(linger)) ||
+        zmq_connect(r->monitor, endpoint) != 0)
+        return -1;
+    r->monitor_watch = zwatch_new(base, r->monitor, router_on_monitor, r);
+    return r->monitor_watch != NULL ? 0 : -1;
+}
 
 static void router_on_readable(void *socket, void *ctx)
 {
@@ -105,6 +170,15 @@ int router_new(struct event_base *base, void *zmq_context, const router_options_
         goto fail;
     }
     r->peer_address = o->peer_address;
+    if (o->secret_key != NULL && o->zap != NULL) {
+        r->zap = o->zap;
+        snprintf(r->zap_domain, sizeof(r->zap_domain), "%s", o->zap_domain);
+        if (router_monitor(r, base, zmq_context) != 0) {
+            snprintf(err, errlen, "cannot watch the %s socket's handshakes: %s", o->name,
+                     zmq_strerror(errno));
+            goto fail;
+        }
+    }
     if (router_bind(r, o->owner_only) != 0) {
         snprintf(err, errlen, "cannot bind the %s endpoint %s: %s", o->name, o->endpoint,
                  errno != 0 ? zmq_strerror(errno) : "unknown error");
@@ -229,6 +303,12 @@ void router_destroy(router_t **r)
         return;
     router_t *x = *r;
     zwatch_destroy(&x->watch);
+    zwatch_destroy(&x->monitor_watch);
+    if (x->monitor != NULL) {
+        if (x->socket != NULL)
+            zmq_socket_monitor(x->socket, NULL, 0);
+        zmq_close(x->monitor);
+    }
     if (x->rebind_timer != NULL)
         event_free(x->rebind_timer);
     if (x->socket != NULL)

@@ -18,6 +18,7 @@
 #include <zmq.h>
 
 #include "partners.h"
+#include "zap.h"
 
 #define ROUTER_IDENTITY_MAX 256 /* a ROUTER peer identity is at most 255 bytes */
 
@@ -35,6 +36,7 @@ typedef struct router_options {
     int heartbeat_ms;          /* ZMTP heartbeats (a timeout of three); 0: none */
     bool owner_only;           /* an ipc:// endpoint made under umask 0077, then mode 0600 */
     bool peer_address;         /* fill router_message_t.peer (who acted, for the journal) */
+    zap_t *zap;                /* with a secret key: told of handshakes failing before ZAP */
 } router_options_t;
 
 /* One received message. frame has the first frame after the routing id: len bytes, of which

@@ -2,6 +2,7 @@
 #include "zap.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,6 +15,17 @@
 
 #define ZAP_ENDPOINT "inproc://zeromq.zap.01"
 #define ZAP_FRAMES   7 /* version, request id, domain, address, identity, mechanism, key */
+/* A refused client tries again every reconnect interval (100 ms by default): each kind of
+ * refusal is logged once, then once a minute with the number since, from this many kinds. */
+#define ZAP_LOG_KINDS    32
+#define ZAP_LOG_EVERY_MS 60000
+
+/* One kind of refusal: a domain, why, and the key's fingerprint (none before ZAP). */
+typedef struct zap_log_kind {
+    char what[256];
+    int64_t logged_ms; /* monotonic; 0: free */
+    uint64_t since;    /* refusals of this kind not logged since */
+} zap_log_kind_t;
 
 struct zap {
     void *socket;
@@ -22,7 +34,44 @@ struct zap {
     uint8_t admin_keys[ZAP_ADMIN_KEYS_MAX][32];
     size_t n_admin_keys;
     zap_counters_t counters;
+    zap_log_kind_t kinds[ZAP_LOG_KINDS];
 };
+
+static int64_t zap_now_ms(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000;
+}
+
+/* Counts one refused connection and logs it, unless its kind was logged in the last minute. */
+static void zap_refusal(zap_t *z, const char *what)
+{
+    z->counters.refused++;
+    int64_t now = zap_now_ms();
+    zap_log_kind_t *k = NULL, *oldest = &z->kinds[0];
+    for (size_t i = 0; i < ZAP_LOG_KINDS && k == NULL; i++) {
+        if (z->kinds[i].logged_ms != 0 && strcmp(z->kinds[i].what, what) == 0)
+            k = &z->kinds[i];
+        else if (z->kinds[i].logged_ms < oldest->logged_ms)
+            oldest = &z->kinds[i];
+    }
+    if (k != NULL && now - k->logged_ms < ZAP_LOG_EVERY_MS) {
+        k->since++;
+        return;
+    }
+    if (k == NULL) {
+        k = oldest; /* a kind not seen for the longest is forgotten */
+        snprintf(k->what, sizeof(k->what), "%s", what);
+        k->since = 0;
+    }
+    if (k->since > 0)
+        log_info("%s (and %" PRIu64 " times more in the last minute)", what, k->since);
+    else
+        log_info("%s", what);
+    k->logged_ms = now;
+    k->since = 0;
+}
 
 /* The user id for a key on a domain, or NULL when the key may not connect there. */
 static const char *zap_decide(const zap_t *z, const char *domain, const uint8_t *key)
@@ -43,8 +92,9 @@ static const char *zap_decide(const zap_t *z, const char *domain, const uint8_t 
     return NULL;
 }
 
-/* Answers one request; a malformed one is refused (500). */
-static void zap_handle(zap_t *z)
+/* Answers one request; a malformed one is refused (500). quiet: the self-test's, neither
+ * counted nor logged. */
+static void zap_handle(zap_t *z, bool quiet)
 {
     zmq_msg_t frames[ZAP_FRAMES];
     size_t n = 0;
@@ -82,12 +132,25 @@ static void zap_handle(zap_t *z)
         status = "400";
         text = "CURVE is required";
     }
-    if (user != NULL) {
+    if (quiet) {
+    } else if (user != NULL) {
         z->counters.allowed++;
         log_debug("zap: %s connected on %s", user, domain);
     } else {
-        z->counters.refused++;
-        log_info("zap: connection refused on %s: %s", domain[0] ? domain : "?", text);
+        /* The key's fingerprint (its first bytes, in hex: a public key is no secret) lets an
+         * admin tell which revoked or unknown key keeps knocking. */
+        char what[256], fingerprint[17] = "";
+        if (n == ZAP_FRAMES && zmq_msg_size(&frames[6]) == 32) {
+            const uint8_t *key = zmq_msg_data(&frames[6]);
+            for (int i = 0; i < 8; i++)
+                snprintf(fingerprint + 2 * i, 3, "%02x", key[i]);
+        }
+        snprintf(what, sizeof(what), "zap: connection refused on %s: %s%s%s",
+                 domain[0] ? domain : "?", text, fingerprint[0] ? " (key " : "",
+                 fingerprint[0] ? fingerprint : "");
+        if (fingerprint[0])
+            strncat(what, ")", sizeof(what) - strlen(what) - 1);
+        zap_refusal(z, what);
     }
     /* The reply echoes the version and the request id. */
     zmq_send(z->socket, "1.0", 3, ZMQ_SNDMORE);
@@ -108,7 +171,7 @@ static void zap_on_readable(void *socket, void *ctx)
     (void)socket;
     zap_t *z = ctx;
     /* REP: one request at a time; zwatch calls again while more wait. */
-    zap_handle(z);
+    zap_handle(z, false);
 }
 
 int zap_new(struct event_base *base, void *zmq_context, const partners_t *partners,
@@ -161,7 +224,7 @@ int zap_selftest(zap_t *z, void *zmq_context, char *err, size_t errlen)
         /* The handler runs in this thread: serve the one request by hand. */
         zmq_pollitem_t item = {z->socket, 0, ZMQ_POLLIN, 0};
         if (zmq_poll(&item, 1, 1000) > 0)
-            zap_handle(z);
+            zap_handle(z, true);
         zmq_pollitem_t answer = {req, 0, ZMQ_POLLIN, 0};
         char buf[64];
         for (int i = 0; zmq_poll(&answer, 1, i == 0 ? 1000 : 0) > 0; i++) {
@@ -177,7 +240,6 @@ int zap_selftest(zap_t *z, void *zmq_context, char *err, size_t errlen)
         rc = strcmp(status, "400") == 0 ? 0 : -1;
     }
     zmq_close(req);
-    z->counters.refused = 0; /* the self-test is not a refused partner */
     if (rc != 0)
         snprintf(err, errlen, "the ZAP handler did not refuse an unknown key (answer \"%s\")",
                  status);
@@ -198,6 +260,13 @@ const char *zap_message_user(zmq_msg_t *msg)
 {
     const char *user = zmq_msg_gets(msg, "User-Id");
     return (user != NULL && user[0] != '\0') ? user : NULL;
+}
+
+void zap_handshake_failed(zap_t *z, const char *domain, const char *why)
+{
+    char what[256];
+    snprintf(what, sizeof(what), "zap: a CURVE handshake failed on %s: %s", domain, why);
+    zap_refusal(z, what);
 }
 
 void zap_set_partners(zap_t *z, const partners_t *partners)

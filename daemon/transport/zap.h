@@ -44,6 +44,12 @@ int zap_new(struct event_base *base, void *zmq_context, const partners_t *partne
             const uint8_t (*admin_keys)[32], size_t n_admin_keys, zap_t **out, char *err,
             size_t errlen);
 
+/* A handshake on one of the daemon's CURVE endpoints of ZAP domain `domain` failed before the
+ * handler was asked (the client used another server key, or no CURVE): counted with the
+ * refusals, and logged like them, each kind once a minute with the number since. why: a
+ * sentence's end, naming the likely cause. */
+void zap_handshake_failed(zap_t *z, const char *domain, const char *why);
+
 /* Admits the keys of another partners directory from the next handshake on. */
 void zap_set_partners(zap_t *z, const partners_t *partners);
 
