@@ -3,7 +3,6 @@
  * that the batch can be replayed in a new transaction after the map grew (journal.h).
  */
 #define _GNU_SOURCE /* fallocate */
-#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -23,6 +22,13 @@ void store_batch_free(store_batch_t *b)
         mdb_txn_abort(b->txn);
     if (b->store != NULL)
         b->store->batch = NULL;
+    /* A span that only an aborted batch opened holds nothing: it lets LMDB's writer lock go. */
+    store_t *s = b->store;
+    if (s != NULL && s->span != NULL && s->span_batches == 0 && !s->span_stuck) {
+        mdb_txn_abort(s->span);
+        s->span = NULL;
+        s->span_pages = 0;
+    }
     journal_destroy(&b->journal);
     free(b->scratch);
     free(b->tails);
@@ -59,21 +65,29 @@ static int64_t store_now_ms(void)
  * span batches (WAL mode, commit_ms > 0); otherwise a transaction of its own. */
 static int store_batch_txn_begin(store_t *s, MDB_txn **txn)
 {
-    if (s->wal == NULL || s->span_ms == 0 || (s->span == NULL && !s->span_room))
-        return store_txn_begin(s, 0, txn);
+    /* Every write comes from the thread that opened the span (store.h, "Threads"). */
+    if (s->span != NULL && store_writer != s)
+        return STORE_EINVAL;
     /* While the span cannot be committed, no batch more is acknowledged: each would only lengthen
      * what waits in the log for a file system with room. */
-    if (s->span_stuck && (store_span_due(s) > 0 || store_span_end(s) != STORE_OK))
-        return STORE_EFULL;
+    if (s->span != NULL && s->span_stuck) {
+        int rc = store_span_due(s) > 0 ? STORE_EFULL : store_span_end(s);
+        if (rc != STORE_OK)
+            return rc;
+    }
+    /* No span during a hot copy: a span's commit that found the map full could not grow it
+     * under the copy's reads, and its batches are acknowledged already. */
+    if (s->wal == NULL || s->span_ms == 0 || s->copying || (s->span == NULL && !s->span_room))
+        return store_txn_begin(s, 0, txn);
     if (s->span == NULL) {
         int rc = store_txn_begin(s, 0, &s->span);
         if (rc != STORE_OK)
             return rc;
-        s->span_thread = pthread_self();
+        store_writer = s;
         s->span_began_ms = store_now_ms();
+        s->span_seq = __atomic_load_n(&s->durable_seq, __ATOMIC_ACQUIRE);
+        s->span_batches = 0;
     }
-    /* Every write comes from the thread that opened the span (store.h, "Threads"). */
-    assert(pthread_equal(s->span_thread, pthread_self()));
     return store_failed(s, store_error_from_mdb(mdb_txn_begin(s->env, s->span, 0, txn)));
 }
 
@@ -338,9 +352,13 @@ int store_batch_commit(store_batch_t **pb)
         rc = store_failed(s, STORE_EPANIC);
     /* Durable now. Nested in a span, the batch is seen by other threads once the span commits:
      * now, unless the batch may wait and the span is young. A batch that destroys keys never
-     * waits: other threads would see the person still there, under a key gone. */
+     * waits: other threads would see the person still there, under a key gone. Should that
+     * commit find no room, the keys go all the same: the destruction is durable in the log and
+     * was answered, nobody may read the person again; the delivery of their entries waits for
+     * the span (a read under a key gone fails, and is tried again). */
     if (rc == STORE_OK && s->span != NULL) {
         s->span_seq = b->last_seq;
+        s->span_batches++;
         s->span_pages += b->pages;
         if (!b->deferred || b->n_shred > 0 || store_now_ms() - s->span_began_ms >= s->span_ms ||
             s->span_pages * 4096 >= STORE_SPAN_ROOM / 2) {
@@ -397,6 +415,8 @@ int store_span_end(store_t *s)
         bool full = store_commit_full(s, mrc);
         if (mrc != MDB_MAP_FULL && !full)
             return store_failed(s, STORE_EPANIC);
+        /* Spans are opened only while the map can grow or has room for one (store_span_room),
+         * and never during a hot copy: a map that cannot grow here is a store that stops. */
         if (mrc == MDB_MAP_FULL && store_map_grow(s) != STORE_OK)
             return store_failed(s, STORE_EPANIC);
         MDB_txn *txn = NULL;
@@ -444,6 +464,13 @@ void store_span_room(store_t *s)
         return;
     }
     uint64_t used = (uint64_t)(info.me_last_pgno + 1) * st.ms_psize;
+    /* A map at its maximum must still hold a whole span: its batches are acknowledged before
+     * its commit, which could not grow the map (it would then stop the store, where batches
+     * committed at once are answered RETRY). */
+    if (info.me_mapsize >= s->max_map_size && info.me_mapsize - used < STORE_SPAN_ROOM / 2) {
+        s->span_room = false;
+        return;
+    }
     if (s->span_room && used + STORE_SPAN_ROOM / 2 <= s->span_room_end)
         return;
     /* Without room, tried again at most once a second: on a full disk it keeps failing. */
@@ -464,7 +491,7 @@ int store_span_commit(store_t *s)
 {
     if (s == NULL || (s->batch != NULL && s->batch->txn != NULL))
         return STORE_EINVAL;
-    if (s->span != NULL && !pthread_equal(s->span_thread, pthread_self()))
+    if (s->span != NULL && store_writer != s)
         return STORE_EINVAL;
     return store_span_end(s);
 }

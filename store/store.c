@@ -106,20 +106,25 @@ static _Thread_local unsigned store_held_count;
  * in it. (A read inside an open batch sees the last commit, as it always did.) */
 static bool store_span_endable(const store_t *s)
 {
-    return s->span != NULL && pthread_equal(s->span_thread, pthread_self()) &&
-           (s->batch == NULL || s->batch->txn == NULL);
+    return store_writer == s && s->span != NULL && (s->batch == NULL || s->batch->txn == NULL);
 }
+
+_Thread_local const store_t *store_writer;
+/* Reads of this thread handed the span itself (store_read_begin while it cannot commit). */
+static _Thread_local unsigned store_span_reads;
 
 int store_read_begin(store_t *s, MDB_txn **txn)
 {
     /* The writing thread reads what it wrote: deferred batches are committed first, or, while
-     * the file system has no room for that, read in the span itself. */
+     * the file system has no room for that, read in the span itself. Not from inside another
+     * read (a foreach callback): the outer one may be reading in the span. */
     if (store_span_endable(s)) {
-        if (!s->span_stuck || store_span_due(s) == 0)
+        if (store_read_depth == 0 && (!s->span_stuck || store_span_due(s) == 0))
             (void)store_span_end(s);
         if (s->span != NULL && store_held != s) {
             *txn = s->span;
             store_read_depth++;
+            store_span_reads++;
             return STORE_OK;
         }
     }
@@ -137,7 +142,8 @@ int store_read_begin(store_t *s, MDB_txn **txn)
 
 void store_read_end(store_t *s, MDB_txn *txn)
 {
-    if (txn == s->span) {
+    if (store_span_reads > 0 && store_writer == s && txn == s->span) {
+        store_span_reads--;
         store_read_depth--;
         return;
     }
@@ -265,7 +271,10 @@ int store_copy_begin(store_t *s)
 {
     if (s == NULL || s->batch != NULL || s->copying)
         return STORE_EINVAL;
-    int rc = STORE_OK;
+    /* The copy holds every batch acknowledged so far, and no span opens while it runs. */
+    int rc = store_span_commit(s);
+    if (rc != STORE_OK)
+        return rc;
     store_info_t info;
     if (store_info(s, &info) == STORE_OK) {
         /* Every commit during the copy takes new pages (the copy's read transaction keeps the

@@ -62,9 +62,9 @@ struct store {
     /* The spanning commit (store.h, store_batch_defer): the write transaction that deferred
      * batches join as nested ones, until it is committed. Only its thread touches these. */
     MDB_txn *span;
-    pthread_t span_thread;
     int64_t span_began_ms; /* monotonic */
-    uint64_t span_seq;     /* the last seq of a batch in it */
+    uint64_t span_seq;     /* the last seq of a batch in it (durable_seq when it opened) */
+    unsigned span_batches; /* batches committed into it */
     unsigned span_ms;      /* store_options_t.commit_ms */
     bool span_stuck;       /* its commit met a full file system: tried again when due */
     uint64_t span_pages;   /* what the batches in it may add to the file, in pages (a bound) */
@@ -84,6 +84,10 @@ void store_span_room(store_t *s);
 
 /* Commits the spanning transaction, if one is open (store_span_commit). */
 int store_span_end(store_t *s);
+
+/* The store whose span this thread opened (the writing thread's), NULL on every other thread:
+ * only that thread ever looks at s->span. */
+extern _Thread_local const store_t *store_writer;
 
 struct store_batch {
     store_t *store; /* NULL once the store was closed under the batch */

@@ -21,8 +21,12 @@
 #define WAL_MAGIC            0x4c415750u /* "PWAL" read as a little-endian u32 */
 #define WAL_HEADER           WAL_RECORD_HEAD
 #define WAL_CHECKPOINT_MAGIC "PCRSWAL2"
-#define WAL_CHECKPOINT_FILE  "wal.checkpoint"
-#define WAL_SEGMENT_MAX      ((uint64_t)64 << 20)
+/* Format 1 (2026-12, before spanning commits): no offset, the records to replay begin their
+ * segment. A daemon of that version may have left one behind at a crash. */
+#define WAL_CHECKPOINT_MAGIC_1 "PCRSWALC"
+#define WAL_CHECKPOINT_HEAD_1  32
+#define WAL_CHECKPOINT_FILE    "wal.checkpoint"
+#define WAL_SEGMENT_MAX        ((uint64_t)64 << 20)
 /* Each segment is allocated whole when it starts, so that a record's flush is its data alone:
  * an append that grows the file also waits for the file system to log the new size (0.16 ms
  * against 0.09 for a write inside the allocation, on the project's machine kind). What lies past
@@ -860,15 +864,18 @@ int wal_recover(const char *dir, size_t map_size, const wal_databases_t *dbs, un
         return rc;
     uint32_t psize = 0;
     uint64_t first = 0, inode = 0, offset = 0, hash = 0;
-    if (ck_len >= WAL_CHECKPOINT_HEAD + 8) {
+    bool format1 = ck_len >= 8 && memcmp(ck, WAL_CHECKPOINT_MAGIC_1, 8) == 0;
+    size_t head = format1 ? WAL_CHECKPOINT_HEAD_1 : WAL_CHECKPOINT_HEAD;
+    if (ck_len >= head + 8) {
         record_u32_decode(ck + 8, 4, &psize);
         record_u64_decode(ck + 16, 8, &first);
         record_u64_decode(ck + 24, 8, &inode);
-        record_u64_decode(ck + 32, 8, &offset);
+        if (!format1)
+            record_u64_decode(ck + 32, 8, &offset);
         record_u64_decode(ck + ck_len - 8, 8, &hash);
     }
-    if (ck_len < WAL_CHECKPOINT_HEAD + 8 || memcmp(ck, WAL_CHECKPOINT_MAGIC, 8) != 0 ||
-        psize < 512 || psize > 65536 || ck_len != wal_checkpoint_size(psize) ||
+    if (ck_len < head + 8 || (!format1 && memcmp(ck, WAL_CHECKPOINT_MAGIC, 8) != 0) ||
+        psize < 512 || psize > 65536 || ck_len != head + 2 * (size_t)psize + 8 ||
         wal_hash(ck, ck_len - 8) != hash) {
         free(ck);
         return STORE_ECORRUPT;
@@ -886,7 +893,7 @@ int wal_recover(const char *dir, size_t map_size, const wal_databases_t *dbs, un
         rc = STORE_ECORRUPT;
     off_t data_size = rc == STORE_OK ? st.st_size : 0;
     if (rc == STORE_OK)
-        rc = wal_write_all(fd, ck + WAL_CHECKPOINT_HEAD, 2 * (size_t)psize, 0);
+        rc = wal_write_all(fd, ck + head, 2 * (size_t)psize, 0);
     if (rc == STORE_OK && fdatasync(fd) != 0)
         rc = wal_errno(errno);
     if (fd >= 0)

@@ -1981,6 +1981,61 @@ static void test_span_room(void **state)
     }
 }
 
+/* What a hostile review of spanning commits found, each kept from coming back: a span opened by
+ * a batch then aborted holds LMDB's writer lock and, committed empty, took store_durable_seq
+ * back to 0; a hot copy must see every acked batch and no span may open under it (its commit
+ * could not grow the map); a map at its maximum takes no span (its acked batches could not be
+ * committed: the store would stop where batches committed at once are answered RETRY). */
+static void test_span_edges(void **state)
+{
+    fixture_t *f = *state;
+    store_options_t o = small_options();
+    o.commit_ms = 600000;
+    store_t *s = open_store(f, &o);
+    commit_deferred(s, "edge-1", 1);
+    store_close(&f->store);
+    s = open_store(f, &o);
+    assert_int_equal(store_durable_seq(s), 1);
+    store_batch_t *b;
+    assert_int_equal(store_batch_begin(s, 1, &b), STORE_OK);
+    store_batch_defer(b);
+    store_batch_abort(&b);
+    assert_int_equal(store_span_due(s), -1); /* nothing held open */
+    uint64_t partner_seq = 0;
+    assert_int_equal(store_outbox_last(s, "p2", &partner_seq), STORE_OK);
+    assert_int_equal(partner_seq, 1);
+    assert_int_equal(store_durable_seq(s), 1);
+
+    /* A hot copy: the open span committed first, none opened while it runs. */
+    commit_deferred(s, "edge-2", 2);
+    assert_int_equal(store_durable_seq(s), 1);
+    assert_int_equal(store_copy_begin(s), STORE_OK);
+    assert_int_equal(store_durable_seq(s), 2);
+    commit_deferred(s, "edge-3", 3);
+    assert_int_equal(store_span_due(s), -1);
+    assert_int_equal(store_durable_seq(s), 3);
+    store_copy_end(s);
+    commit_deferred(s, "edge-4", 4);
+    assert_true(store_span_due(s) > 0);
+    store_close(&f->store);
+
+    /* A map that cannot grow and has less than a span's room: no span. */
+    char dir[200];
+    snprintf(dir, sizeof dir, "%s/at-max", f->root);
+    store_options_t m = small_options();
+    m.commit_ms = 600000;
+    m.initial_map_size = m.max_map_size = 4 * MIB;
+    store_t *t = NULL;
+    assert_int_equal(store_open(dir, &m, &t), STORE_OK);
+    store_info_t info;
+    assert_int_equal(store_info(t, &info), STORE_OK);
+    assert_false(info.spanning);
+    commit_deferred(t, "max-1", 1);
+    assert_int_equal(store_span_due(t), -1);
+    assert_int_equal(store_durable_seq(t), 1);
+    store_close(&t);
+}
+
 /* Deferred batches (store_batch_defer): acknowledged at their commit (durable in the log), seen
  * at once by the writing thread and by the next batches, by other threads and store_durable_seq
  * only once their span is committed: by a read of the writing thread, a batch that is not
@@ -2189,6 +2244,47 @@ static void test_wal_recovery_across_segments(void **state)
     }
 }
 
+/* A checkpoint of format 1 (before spanning commits: no offset), as a daemon of that version
+ * leaves it at a crash, is still read: its records begin their segment. */
+static void test_wal_checkpoint_format_1(void **state)
+{
+    fixture_t *f = *state;
+    store_options_t o = small_options();
+    store_t *s = open_store(f, &o);
+    char at_open[160], path[320], cut[160];
+    snprintf(at_open, sizeof at_open, "%s/at-open.mdb", f->root);
+    snprintf(path, sizeof path, "%s/data.mdb", f->dir);
+    copy_file(path, at_open);
+    for (int k = 0; k < 3; k++)
+        commit_five(s, "fmt1", k);
+    snprintf(cut, sizeof cut, "%s/cut", f->root);
+    cut_copy(f->dir, at_open, cut);
+    store_close(&f->store);
+    /* Rewritten as format 1: magic "PCRSWALC", the 8 bytes of the offset (32-39) dropped, the
+     * SipHash of all but the last 8 bytes under the log's fixed key made again. */
+    snprintf(path, sizeof path, "%s/wal.checkpoint", cut);
+    FILE *c = fopen(path, "rb");
+    assert_non_null(c);
+    uint8_t buf[65536 * 2 + 64], old[65536 * 2 + 64];
+    size_t n = fread(buf, 1, sizeof buf, c);
+    fclose(c);
+    assert_true(n > 48);
+    memcpy(old, buf, 32);
+    memcpy(old, "PCRSWALC", 8);
+    memcpy(old + 32, buf + 40, n - 40);
+    size_t m = n - 8;
+    static const uint8_t key[crypto_shorthash_KEYBYTES] = "parcours wal 01";
+    crypto_shorthash(old + m - 8, old, m - 8, key);
+    c = fopen(path, "wb");
+    assert_non_null(c);
+    assert_int_equal(fwrite(old, 1, m, c), m);
+    fclose(c);
+    store_t *r = NULL;
+    assert_int_equal(store_open(cut, &o, &r), STORE_OK);
+    assert_int_equal(last_seq_of(r), 15);
+    store_close(&r);
+}
+
 /* Appends the record of one put (key k, value v in dbi) to w and flushes it; the put is made
  * in txn when txn is not NULL. */
 static void wal_put(wal_t *w, MDB_txn *txn, MDB_dbi dbi, const char *k, const char *v)
@@ -2363,6 +2459,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_wal_recovery, setup, teardown),
         cmocka_unit_test_setup_teardown(test_span_visibility, setup, teardown),
         cmocka_unit_test_setup_teardown(test_span_room, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_span_edges, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_wal_checkpoint_format_1, setup, teardown),
         cmocka_unit_test_setup_teardown(test_wal_recovery_across_segments, setup, teardown),
         cmocka_unit_test_setup_teardown(test_wal_foreign_checkpoint_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_wal_checkpoint_names_uncommitted_records, setup,

@@ -121,6 +121,11 @@ class RectificationTest(unittest.TestCase):
         # retraction the same way, and matches it by seq.
         a = self.accepted(retraction("r-8", "ml93", person, "r-5",
                                      reason=pb.RETRACTION_REASON_DID_NOT_HAPPEN))[0]
+        # Told after its ack (once LMDB's spanning commit holds it, store.h): a replay from then
+        # on shows the training's place withdrawn.
+        deadline = time.monotonic() + 10
+        while a.seq not in {n.seq for n in self.stream("trainer93", 0.5)}:
+            self.assertLess(time.monotonic(), deadline, "the retraction was never told")
         trainer = {n.seq: n for n in self.stream("trainer93")}
         self.assertTrue(trainer[training_seq].withdrawn)
         r = trainer[a.seq].event
