@@ -94,6 +94,10 @@ struct parcours_client {
     uint32_t *index; /* event_id hash -> slot, NIL when empty */
     uint32_t index_mask;
     size_t in_flight; /* slots not free */
+    /* libzmq's monitor of the socket: the handshakes' outcomes, so that a refused key or a
+     * wrong server key is said, not taken for a daemon that does not answer. */
+    void *monitor;
+    int handshakes_failed; /* in a row, since the last that succeeded */
 };
 
 /* ------------------------------------------------------------------------------------------ */
@@ -128,6 +132,10 @@ const char *parcours_strerror(int code)
         return "the system's random source failed";
     case PARCOURS_EREFUSED:
         return "parcoursd refused the request";
+    case PARCOURS_EKEYREFUSED:
+        return PARCOURS_KEY_REFUSED_SENTENCE;
+    case PARCOURS_EHANDSHAKE:
+        return PARCOURS_HANDSHAKE_SENTENCE;
     case PARCOURS_EKEYFILE:
         return "the key file cannot be read";
     case PARCOURS_EKEYMODE:
@@ -447,6 +455,18 @@ int parcours_client_new(const char *endpoint, const char *partner_id,
         parcours_client_destroy(&c);
         return rc;
     }
+    char monitor[64];
+    snprintf(monitor, sizeof(monitor), "inproc://parcours-client-%p", (void *)c);
+    c->monitor = zmq_socket(c->context, ZMQ_PAIR);
+    if (zmq_socket_monitor(c->socket, monitor,
+                           ZMQ_EVENT_HANDSHAKE_SUCCEEDED | ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL |
+                               ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL |
+                               ZMQ_EVENT_HANDSHAKE_FAILED_AUTH) != 0 ||
+        c->monitor == NULL || zmq_setsockopt(c->monitor, ZMQ_LINGER, &linger, sizeof(linger)) ||
+        zmq_connect(c->monitor, monitor) != 0) {
+        parcours_client_destroy(&c);
+        return PARCOURS_ESOCKET;
+    }
     if (zmq_connect(c->socket, endpoint) != 0) {
         parcours_client_destroy(&c);
         return PARCOURS_EENDPOINT;
@@ -455,11 +475,48 @@ int parcours_client_new(const char *endpoint, const char *partner_id,
     return PARCOURS_OK;
 }
 
+/* Reads the monitor's events: PARCOURS_EKEYREFUSED once ZAP refused the key (the daemon's
+ * ERROR 400), PARCOURS_EHANDSHAKE after two failed handshakes in a row (a wrong server key
+ * makes the daemon close the connection, which may also be a network's hiccup once), else 0. */
+static int client_handshakes(parcours_client_t *c)
+{
+    for (;;) {
+        zmq_msg_t head, address;
+        zmq_msg_init(&head);
+        zmq_msg_init(&address);
+        int n = zmq_msg_recv(&head, c->monitor, ZMQ_DONTWAIT);
+        if (n >= 0 && zmq_msg_more(&head))
+            zmq_msg_recv(&address, c->monitor, ZMQ_DONTWAIT);
+        uint16_t event = 0;
+        uint32_t value = 0;
+        if (n == 6) {
+            memcpy(&event, zmq_msg_data(&head), sizeof(event));
+            memcpy(&value, (const uint8_t *)zmq_msg_data(&head) + 2, sizeof(value));
+        }
+        zmq_msg_close(&head);
+        zmq_msg_close(&address);
+        if (n < 0)
+            return PARCOURS_OK;
+        if (event == ZMQ_EVENT_HANDSHAKE_SUCCEEDED)
+            c->handshakes_failed = 0;
+        else if (event == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH)
+            return PARCOURS_EKEYREFUSED;
+        else if (event == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL ||
+                 (event == ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL && ++c->handshakes_failed >= 2))
+            return PARCOURS_EHANDSHAKE;
+    }
+}
+
 void parcours_client_destroy(parcours_client_t **client)
 {
     if (client == NULL || *client == NULL)
         return;
     parcours_client_t *c = *client;
+    if (c->monitor != NULL) {
+        if (c->socket != NULL)
+            zmq_socket_monitor(c->socket, NULL, 0);
+        zmq_close(c->monitor);
+    }
     if (c->socket != NULL)
         zmq_close(c->socket);
     if (c->context != NULL)
@@ -676,6 +733,8 @@ int parcours_client_poll(parcours_client_t *client, int timeout_ms, parcours_ack
     for (;;) {
         int64_t now = clock_monotonic_ms();
         int rc = client_receive(c, now);
+        if (rc == PARCOURS_OK)
+            rc = client_handshakes(c);
         if (rc != PARCOURS_OK)
             return rc;
         client_timers(c, now);
@@ -698,10 +757,11 @@ int parcours_client_poll(parcours_client_t *client, int timeout_ms, parcours_ack
         if (wake > until)
             wake = until;
         long wait = wake > now ? (long)(wake - now) : 0;
-        zmq_pollitem_t item = {.socket = c->socket, .events = ZMQ_POLLIN};
+        zmq_pollitem_t items[2] = {{.socket = c->socket, .events = ZMQ_POLLIN},
+                                   {.socket = c->monitor, .events = ZMQ_POLLIN}};
         if (c->queue.head != NIL)
-            item.events |= ZMQ_POLLOUT; /* wake when the connection can take the queue */
-        if (zmq_poll(&item, 1, wait) < 0) {
+            items[0].events |= ZMQ_POLLOUT; /* wake when the connection can take the queue */
+        if (zmq_poll(items, 2, wait) < 0) {
             if (errno == EINTR)
                 return 0;
             return PARCOURS_ESOCKET;

@@ -96,6 +96,19 @@ extern "C" {
 #define PARCOURS_EKEY         (-15) /* a key file holds no key of 40 Z85 characters */
 #define PARCOURS_ENOCURVE     (-16) /* this libzmq was built without CURVE */
 #define PARCOURS_EWRITE       (-17) /* writing a backup to its file failed: errno says why */
+#define PARCOURS_EKEYREFUSED  (-18) /* the daemon refused this CURVE key (unknown or revoked) */
+#define PARCOURS_EHANDSHAKE                                                                        \
+    (-19) /* the CURVE handshake failed (another server key, or CURVE                              \
+           * on one side only) */
+
+/* What parcours_strerror() says of the two, word for word what the Python module says (clients
+ * get the same sentence in every language, and an admin can search for it). */
+#define PARCOURS_KEY_REFUSED_SENTENCE                                                              \
+    "parcoursd refused this partner's key: it is not in the territory's partners file, or it "     \
+    "was revoked (check the secret key given, and ask the territory's admin)"
+#define PARCOURS_HANDSHAKE_SENTENCE                                                                \
+    "the CURVE handshake with parcoursd failed: the daemon's public key given is not this "        \
+    "daemon's, or only one side uses CURVE (check the server key file and [security] curve)"
 
 /* Size of a raw CURVE key (secret or public), in bytes; its Z85 text is 40 characters. */
 #define PARCOURS_KEY_SIZE 32
@@ -256,7 +269,10 @@ int parcours_client_publish(parcours_client_t *client, const Parcours__V1__Event
  * ack: caller's struct, filled when 1 is returned.
  * Returns 1 when *ack holds an outcome (the event is then no longer in flight); 0 when nothing
  * became final within timeout_ms, when nothing is in flight (at once), or when a signal
- * interrupted the wait; PARCOURS_EINVAL or PARCOURS_ESOCKET.
+ * interrupted the wait; PARCOURS_EKEYREFUSED when the daemon refused the client's key, or
+ * PARCOURS_EHANDSHAKE when two handshakes in a row failed (another server key, or CURVE on one
+ * side only): no event can get through then, and parcours_strerror() says what to check;
+ * PARCOURS_EINVAL or PARCOURS_ESOCKET.
  */
 int parcours_client_poll(parcours_client_t *client, int timeout_ms, parcours_ack_t *ack);
 

@@ -85,6 +85,17 @@ static void emit_unreachable_hint(const ctl_t *ctl, const char *partner, const c
     ctl_curve_hint(ctl->ingest, partner, curve);
 }
 
+/* A refused key or a failed handshake: libparcours' sentence (the same in every client), the
+ * keys' hint, and exit 1 (the daemon answered: it is not unreachable). */
+static bool emit_refused(int rc, const ctl_t *ctl, const char *partner, const ctl_curve_t *curve)
+{
+    if (rc != PARCOURS_EKEYREFUSED && rc != PARCOURS_EHANDSHAKE)
+        return false;
+    fprintf(stderr, "parcoursctl emit: %s\n", parcours_strerror(rc));
+    ctl_curve_hint(ctl->ingest, partner, curve);
+    return true;
+}
+
 static int emit_client_new(ctl_t *ctl, const char *partner_id, int window, const ctl_curve_t *curve,
                            parcours_client_t **client)
 {
@@ -179,6 +190,10 @@ static int emit_one(ctl_t *ctl, int argc, char **argv)
     if (rc == PARCOURS_EUNREACHABLE) {
         emit_unreachable_hint(ctl, event->partner_id, &curve);
         status = CTL_EXIT_UNREACHABLE;
+        goto done;
+    }
+    if (emit_refused(rc, ctl, event->partner_id, &curve)) {
+        status = CTL_EXIT_REJECTED;
         goto done;
     }
     if (rc != PARCOURS_OK) {
@@ -451,6 +466,10 @@ static int emit_pipeline(ctl_t *ctl, emit_item_t *items, size_t n, int window)
         parcours_ack_t ack;
         emit_connection_t *connection = &connections.list[current];
         int rc = parcours_client_poll(connection->client, ctl->timeout_ms, &ack);
+        if (emit_refused(rc, ctl, connection->partner, &connection->curve)) {
+            status = CTL_EXIT_REJECTED;
+            goto done;
+        }
         if (rc < 0) {
             fprintf(stderr, "parcoursctl emit: %s\n", parcours_strerror(rc));
             status = CTL_EXIT_REJECTED;

@@ -15,7 +15,8 @@ import argparse
 import sys
 import time
 
-from parcours_partner import Partner, add_key_arguments, describe, keys_from_arguments, pb
+from parcours_partner import (ConnectionRefused, Partner, add_key_arguments, describe,
+                              keys_from_arguments, pb)
 
 
 def main():
@@ -23,6 +24,8 @@ def main():
     parser.add_argument("--endpoint", default="tcp://127.0.0.1:7401")
     parser.add_argument("--as", dest="partner", default="ml93")
     parser.add_argument("--beneficiary", default="B-93-0100")
+    parser.add_argument("--timeout", type=float, default=30.0,
+                        help="seconds to wait for every ack (default 30)")
     add_key_arguments(parser)
     args = parser.parse_args()
     secret_key, server_key = keys_from_arguments(parser, args)
@@ -45,13 +48,21 @@ def main():
         ),
     ]
     # Pipelined: all three are in flight at once; the daemon applies them in order.
-    for event in events:
-        partner.publish(event)
     ok = True
-    for ack in partner.acks():
-        print(describe(ack))
-        ok &= ack.status in (pb.ACK_STATUS_ACCEPTED, pb.ACK_STATUS_DUPLICATE)
-    partner.close()
+    try:
+        for event in events:
+            partner.publish(event)
+        for ack in partner.acks(timeout=args.timeout):
+            print(describe(ack))
+            ok &= ack.status in (pb.ACK_STATUS_ACCEPTED, pb.ACK_STATUS_DUPLICATE)
+    except ConnectionRefused as refused:  # exit 1, as parcoursctl for a refused key
+        print(f"{parser.prog}: {refused}", file=sys.stderr)
+        return 1
+    except TimeoutError as silence:  # exit 3, as parcoursctl for an unreachable daemon
+        print(f"{parser.prog}: {silence}", file=sys.stderr)
+        return 3
+    finally:
+        partner.close()
     return 0 if ok else 1
 
 

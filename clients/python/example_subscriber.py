@@ -14,7 +14,8 @@ key and --server-key the daemon's public key (files made by parcoursctl keygen).
 import argparse
 import sys
 
-from parcours_partner import Subscription, add_key_arguments, keys_from_arguments, pb
+from parcours_partner import (ConnectionRefused, Subscription, add_key_arguments,
+                              keys_from_arguments, pb)
 
 
 def main():
@@ -43,6 +44,9 @@ def main():
                 "pathway") else "-"
             print(f"{n.partner_seq} seq={n.seq} {kind} {n.event.beneficiary_id} phase={phase}",
                   flush=True)
+    except ConnectionRefused as refused:  # exit 1, as parcoursctl tail for a refused key
+        print(f"{parser.prog}: {refused}", file=sys.stderr)
+        return 1
     except RuntimeError as error:
         print(f"refused: {error}", file=sys.stderr)
         return 1

@@ -16,7 +16,10 @@ file) and the daemon's public key, both files made by `parcoursctl keygen`:
 
 The daemon then knows the connection as that partner: events naming another partner_id are
 REJECTED (NOT_AUTHORISED), and a subscription reads that partner's stream only. A key the
-daemon does not admit fails the handshake silently: nothing is ever answered.
+daemon does not admit, or a server key that is not the daemon's, fails the handshake: Partner
+and Subscription watch the handshakes and raise ConnectionRefused with the sentence libparcours
+and parcoursctl say too (KEY_REFUSED, HANDSHAKE_FAILED); a daemon that never answers raises
+TimeoutError instead. Nothing then blocks.
 
 The protobuf module is generated from the contract at build or test time:
     protoc --python_out=DIR --proto_path=proto proto/parcours.proto
@@ -33,12 +36,63 @@ import time
 
 import zmq
 from zmq.utils import z85
+from zmq.utils.monitor import recv_monitor_message
 
 if os.environ.get("PARCOURS_PB_DIR"):
     sys.path.insert(0, os.environ["PARCOURS_PB_DIR"])
 import parcours_pb2 as pb  # noqa: E402  (generated from proto/parcours.proto)
 
 _CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+
+# Word for word libparcours' (clients/libparcours/parcours.h): every client says the same.
+KEY_REFUSED = ("parcoursd refused this partner's key: it is not in the territory's partners "
+               "file, or it was revoked (check the secret key given, and ask the territory's "
+               "admin)")
+HANDSHAKE_FAILED = ("the CURVE handshake with parcoursd failed: the daemon's public key given is "
+                    "not this daemon's, or only one side uses CURVE (check the server key file "
+                    "and [security] curve)")
+
+
+class ConnectionRefused(ConnectionError):
+    """The daemon refused the connection: its key (KEY_REFUSED) or the CURVE handshake
+    (HANDSHAKE_FAILED). Nothing can get through until the keys are fixed; str() says which."""
+
+
+class _Handshakes:
+    """The outcomes of a socket's handshakes, from libzmq's monitor."""
+
+    EVENTS = (zmq.EVENT_HANDSHAKE_SUCCEEDED | zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL |
+              zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL | zmq.EVENT_HANDSHAKE_FAILED_AUTH)
+
+    def __init__(self, sock):
+        self.socket = sock.get_monitor_socket(self.EVENTS)
+        self._watched = sock
+        self.connected = False
+        self._failed = 0  # in a row, since the last that succeeded
+
+    def check(self):
+        """Reads the events waiting. Returns how many handshakes succeeded; raises
+        ConnectionRefused when ZAP refused the key, or after two failed handshakes in a row (a
+        wrong server key makes the daemon close the connection; once may be the network)."""
+        succeeded = 0
+        while self.socket.poll(0):
+            event = recv_monitor_message(self.socket)["event"]
+            if event == zmq.EVENT_HANDSHAKE_SUCCEEDED:
+                self.connected, self._failed = True, 0
+                succeeded += 1
+            elif event == zmq.EVENT_HANDSHAKE_FAILED_AUTH:
+                raise ConnectionRefused(KEY_REFUSED)
+            elif event == zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL:
+                raise ConnectionRefused(HANDSHAKE_FAILED)
+            elif event == zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL:
+                self._failed += 1
+                if self._failed >= 2:
+                    raise ConnectionRefused(HANDSHAKE_FAILED)
+        return succeeded
+
+    def close(self):
+        self._watched.disable_monitor()
+        self.socket.close()
 
 
 def read_key(path, secret=None):
@@ -144,13 +198,16 @@ class Partner:
         """secret_key, server_key: for CURVE, the partner's secret key and the daemon's public
         key, Z85 bytes or str (read_key reads them from files); None for a plain daemon."""
         self.partner_id = partner_id
+        self.endpoint = endpoint
         self.ack_timeout = ack_timeout
         self.max_attempts = max_attempts
         self._socket = _dealer(secret_key, server_key)
+        self._handshakes = _Handshakes(self._socket)
         self._socket.connect(endpoint)
-        self._in_flight = {}  # event_id -> [frame bytes, attempts, deadline]
+        self._in_flight = {}  # event_id -> [frame bytes, attempts (0: not sent yet), deadline]
 
     def close(self):
+        self._handshakes.close()
         self._socket.close()
 
     def event(self, beneficiary_id, **payload):
@@ -166,16 +223,35 @@ class Partner:
         return event
 
     def publish(self, event):
-        """Sends an event without waiting; its ack comes from acks()."""
-        frame = event.SerializeToString()
-        self._in_flight[event.event_id] = [frame, 1, time.monotonic() + self.ack_timeout]
-        self._socket.send(frame)
+        """Sends an event without waiting (once a handshake succeeded; until then it waits
+        in the Partner, and acks() sends it); its ack comes from acks(). Raises
+        ConnectionRefused when the daemon refused the connection."""
+        self._handshakes.check()
+        self._in_flight[event.event_id] = [event.SerializeToString(), 0, 0.0]
+        self._send_waiting()
+
+    def _send_waiting(self):
+        """Sends the events not sent yet, while the connection takes them."""
+        if not self._handshakes.connected:
+            return
+        for entry in self._in_flight.values():
+            if entry[1] == 0:
+                try:
+                    self._socket.send(entry[0], zmq.NOBLOCK)
+                except zmq.Again:
+                    return  # the connection is gone for now: sent once it is back
+                entry[1], entry[2] = 1, time.monotonic() + self.ack_timeout
 
     def acks(self, timeout=30.0):
         """Yields the final Ack of every event in flight (RETRY and timeouts are handled here)."""
         give_up = time.monotonic() + timeout
         while self._in_flight:
+            self._handshakes.check()
+            self._send_waiting()
             if time.monotonic() > give_up:
+                if not self._handshakes.connected:
+                    raise TimeoutError(f"parcoursd did not answer at {self.endpoint} within "
+                                       f"{timeout:g} s: is it running, and is the endpoint right?")
                 raise TimeoutError(f"{len(self._in_flight)} events were not acknowledged")
             if self._socket.poll(100):
                 ack = pb.Ack.FromString(self._socket.recv())
@@ -189,14 +265,17 @@ class Partner:
                 yield ack
             now = time.monotonic()
             for event_id, entry in list(self._in_flight.items()):
-                if now < entry[2]:
+                if entry[1] == 0 or now < entry[2]:
                     continue
                 if entry[1] >= self.max_attempts:
                     del self._in_flight[event_id]
                     raise TimeoutError(f"event {event_id}: no answer after {entry[1]} sends")
                 entry[1] += 1
                 entry[2] = now + self.ack_timeout
-                self._socket.send(entry[0])  # the same bytes: the daemon dedupes
+                try:
+                    self._socket.send(entry[0], zmq.NOBLOCK)  # the same bytes: the daemon dedupes
+                except zmq.Again:
+                    entry[1] -= 1  # no connection now: the next round tries again
 
     def send(self, event, timeout=30.0):
         """Publishes one event and returns its final Ack."""
@@ -251,13 +330,14 @@ class Subscription:
         self._awaiting = False  # a Subscribe is out and its Subscribed has not come
         self._again_from = 0  # a notification the caller did not finish with: ask for it again
         self._socket = _dealer(secret_key, server_key)
-        # The monitor tells us when a connection is (re)established: subscribe again then.
-        self._monitor = self._socket.get_monitor_socket(zmq.EVENT_HANDSHAKE_SUCCEEDED)
+        # The monitor tells us when a connection is (re)established (subscribe again then), or
+        # refused (ConnectionRefused).
+        self._handshakes = _Handshakes(self._socket)
+        self._monitor = self._handshakes.socket
         self._socket.connect(endpoint)
 
     def close(self):
-        self._socket.disable_monitor()
-        self._monitor.close()
+        self._handshakes.close()
         self._socket.close()
 
     def _subscribe(self, start=0):
@@ -310,8 +390,7 @@ class Subscription:
             ready = dict(poller.poll(None if wait is None else int(wait * 1000)))
             if not ready and deadline is not None and time.monotonic() >= deadline:
                 return
-            if self._monitor in ready:
-                self._monitor.recv_multipart()
+            if self._monitor in ready and self._handshakes.check():
                 self._subscribe()
             if self._socket not in ready:
                 continue

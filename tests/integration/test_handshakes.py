@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Refused and failed CURVE handshakes are counted and said once, and a start says none.
+"""Refused and failed CURVE handshakes: counted and said once by the daemon, said by every
+client in the same words, and a start says none.
 
 A partner's first run is often a handshake that fails: its key is not in the directory (ZAP
 refuses it), or it holds another server public key than the daemon's (the daemon cannot
@@ -14,14 +15,24 @@ And a start leaves no refusal line: the daemon's own ZAP self-test is neither lo
 daemon's greeting, and the daemon sees the mismatch only when it reads the client's first.)
 """
 
+import os
 import re
+import subprocess
+import sys
 import time
 import unittest
 
 import zmq
 from zmq.utils import z85
 
-from harness import Daemon, appointment, free_port, http_get, registered, send_and_wait, pb
+from harness import (PARCOURSCTL, Daemon, appointment, free_port, http_get, pb, registered,
+                     send_and_wait)
+
+PYTHON_CLIENT = os.path.join(os.path.dirname(__file__), "..", "..", "clients", "python")
+EXAMPLE = os.path.join(PYTHON_CLIENT, "example_partner.py")
+sys.path.insert(0, PYTHON_CLIENT)
+from parcours_partner import HANDSHAKE_FAILED, KEY_REFUSED  # noqa: E402
+BOUND = 15.0  # seconds a client may take to say it was refused
 
 
 def metric(port, name):
@@ -100,6 +111,58 @@ class HandshakeTest(unittest.TestCase):
         acks = send_and_wait(sock, [registered("hs-reg", "cd93", "B-hs-2")], timeout=10)
         sock.close()
         self.assertEqual(acks[0].status, pb.ACK_STATUS_ACCEPTED, acks[0])
+
+
+    def key_file(self, name, z85_key):
+        path = os.path.join(self.daemon.folder, name)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        os.write(fd, b"# made by the test\n" + z85_key + b"\n")
+        os.close(fd)
+        return path
+
+    def clients(self, secret, server, endpoint=None):
+        """The Python example partner and parcoursctl emit (libparcours) with these key files:
+        [(exit status, stderr, seconds)] of each."""
+        endpoint = endpoint or self.daemon.ingest
+        env = dict(os.environ, PYTHONPATH=PYTHON_CLIENT)
+        runs = []
+        for argv in ([sys.executable, EXAMPLE, "--endpoint", endpoint, "--as", "cd93",
+                      "--beneficiary", "B-hs-3", "--timeout", "5", "--key", secret,
+                      "--server-key", server],
+                     [PARCOURSCTL, "--ingest", endpoint, "--timeout", "5000", "emit",
+                      "BeneficiaryRegistered", "--as", "cd93", "--beneficiary", "B-hs-3",
+                      "--key", secret, "--server-key", server]):
+            start = time.monotonic()
+            run = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=60)
+            runs.append((run.returncode, run.stderr, time.monotonic() - start))
+        return runs
+
+    def test_clients_say_a_refused_key_in_the_same_words(self):
+        public, secret = zmq.curve_keypair()
+        runs = self.clients(self.key_file("stranger.secret", secret),
+                            os.path.join(self.daemon.folder, "parcoursd.public"))
+        for (rc, err, took), who in zip(runs, ("python", "parcoursctl")):
+            self.assertEqual(rc, 1, f"{who}: {err}")
+            self.assertIn(KEY_REFUSED, err, who)
+            self.assertLess(took, BOUND, f"{who} took {took:.1f} s to say it")
+
+    def test_clients_say_a_wrong_server_key_in_the_same_words(self):
+        wrong, _ = zmq.curve_keypair()
+        runs = self.clients(self.key_file("cd93.secret", self.daemon.keys["cd93"][1]),
+                            self.key_file("other.public", wrong))
+        for (rc, err, took), who in zip(runs, ("python", "parcoursctl")):
+            self.assertEqual(rc, 1, f"{who}: {err}")
+            self.assertIn(HANDSHAKE_FAILED, err, who)
+            self.assertLess(took, BOUND, f"{who} took {took:.1f} s to say it")
+
+    def test_clients_say_an_unreachable_daemon(self):
+        nobody = f"tcp://127.0.0.1:{free_port()}"
+        runs = self.clients(self.key_file("cd93.secret", self.daemon.keys["cd93"][1]),
+                            os.path.join(self.daemon.folder, "parcoursd.public"), nobody)
+        for (rc, err, took), who in zip(runs, ("python", "parcoursctl")):
+            self.assertEqual(rc, 3, f"{who}: {err}")
+            self.assertLess(took, BOUND, f"{who} took {took:.1f} s to say it")
+        self.assertIn("did not answer", runs[0][1])
 
 
 if __name__ == "__main__":
