@@ -24,10 +24,18 @@
 typedef struct admin_conn {
     void *context;
     void *socket;
+    void *monitor;         /* the handshakes' outcomes (parcours_handshake_read) */
+    int handshakes_failed; /* in a row */
 } admin_conn_t;
 
 static void admin_close(admin_conn_t *c)
 {
+    if (c->monitor != NULL) {
+        if (c->socket != NULL)
+            zmq_socket_monitor(c->socket, NULL, 0);
+        zmq_close(c->monitor);
+    }
+    c->monitor = NULL;
     if (c->socket != NULL)
         zmq_close(c->socket);
     if (c->context != NULL)
@@ -53,6 +61,14 @@ static int admin_open(admin_conn_t *c, const char *endpoint, const uint8_t *curv
         return PARCOURS_ESOCKET;
     }
     int rc = parcours_curve_client(c->socket, curve_secret_key, curve_server_key);
+    /* A refused key is said at once, not taken for a daemon that does not answer. */
+    c->monitor = rc == PARCOURS_OK ? zmq_socket(c->context, ZMQ_PAIR) : NULL;
+    if (rc == PARCOURS_OK &&
+        (c->monitor == NULL || zmq_setsockopt(c->monitor, ZMQ_LINGER, &linger, sizeof(linger)) ||
+         zmq_socket_monitor(c->socket, "inproc://parcours-admin-monitor",
+                            PARCOURS_HANDSHAKE_EVENTS) != 0 ||
+         zmq_connect(c->monitor, "inproc://parcours-admin-monitor") != 0))
+        rc = PARCOURS_ESOCKET;
     if (rc == PARCOURS_OK && zmq_connect(c->socket, endpoint) != 0)
         rc = PARCOURS_EENDPOINT;
     if (rc != PARCOURS_OK)
@@ -70,21 +86,32 @@ static int admin_exchange(admin_conn_t *c, const Parcours__V1__AdminRequest *req
         return PARCOURS_ENOMEM;
     parcours__v1__admin_request__pack(request, frame);
     int64_t until = clock_monotonic_ms() + timeout_ms;
-    int rc = zmq_send(c->socket, frame, len, 0) < 0
-                 ? (errno == EAGAIN ? PARCOURS_EUNREACHABLE : PARCOURS_ESOCKET)
-                 : PARCOURS_OK;
-    free(frame);
+    /* Sent once a connection takes it (immediate), watching the handshakes meanwhile. */
+    int rc = PARCOURS_OK;
+    bool sent = false;
     while (rc == PARCOURS_OK) {
+        rc = parcours_handshake_read(c->monitor, &c->handshakes_failed, NULL);
+        if (rc != PARCOURS_OK)
+            break;
+        if (!sent && zmq_send(c->socket, frame, len, ZMQ_DONTWAIT) >= 0)
+            sent = true;
+        else if (!sent && errno != EAGAIN && errno != EINTR)
+            rc = PARCOURS_ESOCKET;
+        if (rc != PARCOURS_OK)
+            break;
         int64_t left = until - clock_monotonic_ms();
-        zmq_pollitem_t item = {.socket = c->socket, .events = ZMQ_POLLIN};
-        int n = zmq_poll(&item, 1, left > 0 ? (long)left : 0);
-        if (n > 0)
+        zmq_pollitem_t items[2] = {
+            {.socket = c->socket, .events = (short)(sent ? ZMQ_POLLIN : ZMQ_POLLOUT)},
+            {.socket = c->monitor, .events = ZMQ_POLLIN}};
+        int n = zmq_poll(items, 2, left > 0 ? (long)left : 0);
+        if (n > 0 && sent && (items[0].revents & ZMQ_POLLIN))
             break;
         if (n == 0)
             rc = PARCOURS_EUNREACHABLE;
-        else if (errno != EINTR)
+        else if (n < 0 && errno != EINTR)
             rc = PARCOURS_ESOCKET;
     }
+    free(frame);
     if (rc != PARCOURS_OK)
         return rc;
     zmq_msg_t msg;

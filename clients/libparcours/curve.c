@@ -7,6 +7,10 @@
  */
 #include "curve.h"
 
+#include <errno.h>
+#include <stdbool.h>
+#include <string.h>
+
 #include <zmq.h>
 
 #include "keyfile.h"
@@ -54,4 +58,42 @@ int parcours_curve_client(void *socket, const uint8_t *secret_key, const uint8_t
 done:
     keyfile_wipe(secret_z85, sizeof(secret_z85));
     return rc;
+}
+
+int parcours_handshake_read(void *monitor, int *failed, int *succeeded)
+{
+    if (succeeded != NULL)
+        *succeeded = 0;
+    for (;;) {
+        zmq_msg_t head;
+        zmq_msg_init(&head);
+        int n = zmq_msg_recv(&head, monitor, ZMQ_DONTWAIT);
+        if (n < 0) {
+            int e = errno;
+            zmq_msg_close(&head);
+            return (e == EAGAIN || e == EINTR) ? PARCOURS_OK : PARCOURS_ESOCKET;
+        }
+        /* [event (u16) and value (u32), native order, maybe unaligned] [the endpoint] */
+        uint16_t event = 0;
+        if (n == 6)
+            memcpy(&event, zmq_msg_data(&head), sizeof(event));
+        bool more = zmq_msg_more(&head);
+        zmq_msg_close(&head);
+        while (more) {
+            zmq_msg_t rest;
+            zmq_msg_init(&rest);
+            more = zmq_msg_recv(&rest, monitor, ZMQ_DONTWAIT) >= 0 && zmq_msg_more(&rest);
+            zmq_msg_close(&rest);
+        }
+        if (event == ZMQ_EVENT_HANDSHAKE_SUCCEEDED) {
+            *failed = 0;
+            if (succeeded != NULL)
+                (*succeeded)++;
+        } else if (event == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH) {
+            return PARCOURS_EKEYREFUSED;
+        } else if (event == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL ||
+                   (event == ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL && ++*failed >= 2)) {
+            return PARCOURS_EHANDSHAKE;
+        }
+    }
 }

@@ -8,6 +8,7 @@
 #define PARCOURS_CURVE_H
 
 #include <stdint.h>
+#include <zmq.h>
 
 /*
  * Makes socket a CURVE client before it connects: secret_key is the client's secret key (32
@@ -19,5 +20,22 @@
  */
 __attribute__((visibility("hidden"))) int
 parcours_curve_client(void *socket, const uint8_t *secret_key, const uint8_t *server_key);
+
+/* The events a client's monitor watches (zmq_socket_monitor), for parcours_handshake_read. */
+#define PARCOURS_HANDSHAKE_EVENTS                                                                  \
+    (ZMQ_EVENT_HANDSHAKE_SUCCEEDED | ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL |                        \
+     ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL | ZMQ_EVENT_HANDSHAKE_FAILED_AUTH)
+
+/*
+ * Reads the events waiting on monitor (a PAIR connected to a socket's monitor), without
+ * blocking, and tells what they mean for the client: PARCOURS_EKEYREFUSED once ZAP refused the
+ * key (the daemon's ERROR 400), PARCOURS_EHANDSHAKE after two failed handshakes in a row (a
+ * wrong server key makes the daemon close the connection; once may be the network's hiccup),
+ * else PARCOURS_OK. *failed counts the failures in a row (0 after a success); *succeeded, when
+ * not NULL, gets the number of handshakes that succeeded. PARCOURS_ESOCKET when the monitor
+ * cannot be read.
+ */
+__attribute__((visibility("hidden"))) int parcours_handshake_read(void *monitor, int *failed,
+                                                                  int *succeeded);
 
 #endif

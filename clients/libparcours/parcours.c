@@ -458,10 +458,7 @@ int parcours_client_new(const char *endpoint, const char *partner_id,
     char monitor[64];
     snprintf(monitor, sizeof(monitor), "inproc://parcours-client-%p", (void *)c);
     c->monitor = zmq_socket(c->context, ZMQ_PAIR);
-    if (zmq_socket_monitor(c->socket, monitor,
-                           ZMQ_EVENT_HANDSHAKE_SUCCEEDED | ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL |
-                               ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL |
-                               ZMQ_EVENT_HANDSHAKE_FAILED_AUTH) != 0 ||
+    if (zmq_socket_monitor(c->socket, monitor, PARCOURS_HANDSHAKE_EVENTS) != 0 ||
         c->monitor == NULL || zmq_setsockopt(c->monitor, ZMQ_LINGER, &linger, sizeof(linger)) ||
         zmq_connect(c->monitor, monitor) != 0) {
         parcours_client_destroy(&c);
@@ -475,36 +472,10 @@ int parcours_client_new(const char *endpoint, const char *partner_id,
     return PARCOURS_OK;
 }
 
-/* Reads the monitor's events: PARCOURS_EKEYREFUSED once ZAP refused the key (the daemon's
- * ERROR 400), PARCOURS_EHANDSHAKE after two failed handshakes in a row (a wrong server key
- * makes the daemon close the connection, which may also be a network's hiccup once), else 0. */
+/* What the handshakes since the last call say (parcours_handshake_read). */
 static int client_handshakes(parcours_client_t *c)
 {
-    for (;;) {
-        zmq_msg_t head, address;
-        zmq_msg_init(&head);
-        zmq_msg_init(&address);
-        int n = zmq_msg_recv(&head, c->monitor, ZMQ_DONTWAIT);
-        if (n >= 0 && zmq_msg_more(&head))
-            zmq_msg_recv(&address, c->monitor, ZMQ_DONTWAIT);
-        uint16_t event = 0;
-        uint32_t value = 0;
-        if (n == 6) {
-            memcpy(&event, zmq_msg_data(&head), sizeof(event));
-            memcpy(&value, (const uint8_t *)zmq_msg_data(&head) + 2, sizeof(value));
-        }
-        zmq_msg_close(&head);
-        zmq_msg_close(&address);
-        if (n < 0)
-            return PARCOURS_OK;
-        if (event == ZMQ_EVENT_HANDSHAKE_SUCCEEDED)
-            c->handshakes_failed = 0;
-        else if (event == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH)
-            return PARCOURS_EKEYREFUSED;
-        else if (event == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL ||
-                 (event == ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL && ++c->handshakes_failed >= 2))
-            return PARCOURS_EHANDSHAKE;
-    }
+    return parcours_handshake_read(c->monitor, &c->handshakes_failed, NULL);
 }
 
 void parcours_client_destroy(parcours_client_t **client)

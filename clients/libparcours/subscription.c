@@ -66,6 +66,7 @@ struct parcours_subscription {
     void *socket;  /* DEALER on the deliver endpoint */
     void *monitor; /* PAIR reading the DEALER's handshake events */
     bool monitoring;
+    int handshakes_failed; /* in a row, since the last that succeeded (parcours_handshake_read) */
     char partner_id[PARCOURS_ID_MAX + 1];
     Parcours__V1__EventType *types;
     size_t n_types;
@@ -318,30 +319,12 @@ static int subscription_receive(parcours_subscription_t *sub, parcours_notificat
  * endpoint) and subscribes each connection whose handshake completed. */
 static int subscription_read_monitor(parcours_subscription_t *sub)
 {
-    for (;;) {
-        zmq_msg_t msg;
-        zmq_msg_init(&msg);
-        if (zmq_msg_recv(&msg, sub->monitor, ZMQ_DONTWAIT) < 0) {
-            int e = errno;
-            zmq_msg_close(&msg);
-            return (e == EAGAIN || e == EINTR) ? PARCOURS_OK : PARCOURS_ESOCKET;
-        }
-        uint16_t event = 0;
-        if (zmq_msg_size(&msg) >= sizeof(event) + sizeof(uint32_t))
-            memcpy(&event, zmq_msg_data(&msg), sizeof(event)); /* native order, maybe unaligned */
-        bool more = zmq_msg_more(&msg);
-        zmq_msg_close(&msg);
-        while (more) {
-            zmq_msg_init(&msg);
-            more = zmq_msg_recv(&msg, sub->monitor, ZMQ_DONTWAIT) >= 0 && zmq_msg_more(&msg);
-            zmq_msg_close(&msg);
-        }
-        if (event == ZMQ_EVENT_HANDSHAKE_SUCCEEDED) {
-            int rc = subscription_resubscribe(sub);
-            if (rc != PARCOURS_OK)
-                return rc;
-        }
-    }
+    int succeeded = 0;
+    int rc = parcours_handshake_read(sub->monitor, &sub->handshakes_failed, &succeeded);
+    /* A new connection (or several since the last look): its Subscribe goes out first. */
+    if (rc == PARCOURS_OK && succeeded > 0)
+        rc = subscription_resubscribe(sub);
+    return rc;
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -414,7 +397,7 @@ int parcours_subscription_new(const char *endpoint, const char *partner_id,
         return rc;
     }
     /* The monitor is read before the DEALER connects, so that no handshake goes unseen. */
-    if (zmq_socket_monitor(sub->socket, MONITOR_ENDPOINT, ZMQ_EVENT_HANDSHAKE_SUCCEEDED) != 0) {
+    if (zmq_socket_monitor(sub->socket, MONITOR_ENDPOINT, PARCOURS_HANDSHAKE_EVENTS) != 0) {
         parcours_subscription_destroy(&sub);
         return PARCOURS_ESOCKET;
     }

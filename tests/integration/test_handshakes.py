@@ -146,6 +146,25 @@ class HandshakeTest(unittest.TestCase):
             self.assertIn(KEY_REFUSED, err, who)
             self.assertLess(took, BOUND, f"{who} took {took:.1f} s to say it")
 
+    def test_subscribers_say_a_refused_key_in_the_same_words(self):
+        _, secret = zmq.curve_keypair()
+        secret_file = self.key_file("stranger2.secret", secret)
+        server = os.path.join(self.daemon.folder, "parcoursd.public")
+        env = dict(os.environ, PYTHONPATH=PYTHON_CLIENT)
+        for argv, who in (
+                ([sys.executable, os.path.join(PYTHON_CLIENT, "example_subscriber.py"),
+                  "--endpoint", self.daemon.deliver, "--as", "cd93", "--idle", "10", "--key",
+                  secret_file, "--server-key", server], "python"),
+                ([PARCOURSCTL, "--deliver", self.daemon.deliver, "tail", "--as", "cd93",
+                  "--idle", "10", "--key", secret_file, "--server-key", server],
+                 "parcoursctl")):
+            start = time.monotonic()
+            run = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=60)
+            took = time.monotonic() - start
+            self.assertEqual(run.returncode, 1, f"{who}: {run.stdout} {run.stderr}")
+            self.assertIn(KEY_REFUSED, run.stderr, who)
+            self.assertLess(took, BOUND, f"{who} took {took:.1f} s to say it")
+
     def test_clients_say_a_wrong_server_key_in_the_same_words(self):
         wrong, _ = zmq.curve_keypair()
         runs = self.clients(self.key_file("cd93.secret", self.daemon.keys["cd93"][1]),
