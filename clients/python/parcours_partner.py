@@ -22,8 +22,9 @@ and parcoursctl say too (KEY_REFUSED, HANDSHAKE_FAILED); a daemon that never ans
 TimeoutError instead. Nothing then blocks.
 
 The protobuf module is generated from the contract at build or test time:
-    protoc --python_out=DIR --proto_path=proto proto/parcours.proto
-and DIR must be on sys.path (or set PARCOURS_PB_DIR to it).
+    protoc --proto_path=proto --python_out=DIR proto/parcours.proto
+and DIR must be on sys.path (or set PARCOURS_PB_DIR to it). Without either, the module looks in
+the build folders of this repository (build/release/gen/python, which seeds/demo.sh makes).
 """
 
 import hashlib
@@ -38,9 +39,26 @@ import zmq
 from zmq.utils import z85
 from zmq.utils.monitor import recv_monitor_message
 
-if os.environ.get("PARCOURS_PB_DIR"):
-    sys.path.insert(0, os.environ["PARCOURS_PB_DIR"])
-import parcours_pb2 as pb  # noqa: E402  (generated from proto/parcours.proto)
+def _generated_module_dir():
+    """PARCOURS_PB_DIR, or the first build folder of this repository holding parcours_pb2."""
+    if os.environ.get("PARCOURS_PB_DIR"):
+        return os.environ["PARCOURS_PB_DIR"]
+    root = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..")
+    for build in ("release", "sanitize"):
+        folder = os.path.join(root, "build", build, "gen", "python")
+        if os.path.exists(os.path.join(folder, "parcours_pb2.py")):
+            return folder
+    return None
+
+
+if _generated_module_dir():
+    sys.path.insert(0, _generated_module_dir())
+try:
+    import parcours_pb2 as pb  # noqa: E402  (generated from proto/parcours.proto)
+except ImportError as missing:
+    raise ImportError("parcours_pb2 not found: generate it with `protoc --proto_path=proto "
+                      "--python_out=DIR proto/parcours.proto` and set PARCOURS_PB_DIR=DIR, or "
+                      "build the repository (seeds/demo.sh)") from missing
 
 _CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 
@@ -250,8 +268,8 @@ class Partner:
             self._send_waiting()
             if time.monotonic() > give_up:
                 if not self._handshakes.connected:
-                    raise TimeoutError(f"parcoursd did not answer at {self.endpoint} within "
-                                       f"{timeout:g} s: is it running, and is the endpoint right?")
+                    raise TimeoutError(f"parcoursd did not answer on {self.endpoint} within "
+                                       f"{int(timeout * 1000)} ms: is parcoursd running?")
                 raise TimeoutError(f"{len(self._in_flight)} events were not acknowledged")
             if self._socket.poll(100):
                 ack = pb.Ack.FromString(self._socket.recv())

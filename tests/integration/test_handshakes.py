@@ -181,7 +181,10 @@ class HandshakeTest(unittest.TestCase):
         for (rc, err, took), who in zip(runs, ("python", "parcoursctl")):
             self.assertEqual(rc, 3, f"{who}: {err}")
             self.assertLess(took, BOUND, f"{who} took {took:.1f} s to say it")
-        self.assertIn("did not answer", runs[0][1])
+        # In the same words too (parcoursctl then says where to look).
+        for rc, err, took in runs:
+            self.assertIn(f"parcoursd did not answer on {nobody} within 5000 ms: is parcoursd "
+                          "running?", err)
 
 
 if __name__ == "__main__":

@@ -33,6 +33,16 @@ class PythonPartnerTest(unittest.TestCase):
              "--beneficiary", beneficiary],
             env=env, capture_output=True, text=True, timeout=60)
 
+    def test_examples_find_the_generated_module_of_a_build(self):
+        # As a newcomer runs them after seeds/demo.sh: no PARCOURS_PB_DIR, from another folder.
+        env = {k: v for k, v in os.environ.items() if k != "PARCOURS_PB_DIR"}
+        for example in ("example_partner.py", "example_subscriber.py"):
+            run = subprocess.run([sys.executable, os.path.join(PYTHON_CLIENT, example), "--help"],
+                                 env=env, cwd=tempfile.gettempdir(), capture_output=True,
+                                 text=True, timeout=60)
+            self.assertEqual(run.returncode, 0, f"{example}: {run.stderr}")
+            self.assertIn("--server-key", run.stdout)
+
     def test_example_partner_publishes_and_reads_acks(self):
         daemon = Daemon().start()
         try:
