@@ -16,9 +16,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "audit.h"
+#include "identifier.h"
 #include "parcours.h"
 #include "print.h"
 
@@ -410,9 +412,21 @@ int ctl_admin_keys(ctl_t *ctl, ctl_curve_t *curve)
     memset(curve, 0, sizeof(*curve));
     if (ctl_endpoints(ctl) != 0)
         return CTL_EXIT_USAGE;
-    /* The ipc:// endpoint is owner-only and needs no key; a tcp:// one takes an admin key. */
-    if (strncmp(ctl->admin, "ipc://", 6) == 0)
+    /* The ipc:// endpoint is owner-only and needs no key; a tcp:// one takes an admin key. A
+     * socket file that is not there is said at once: libzmq would wait the whole timeout for
+     * one to appear. */
+    if (strncmp(ctl->admin, "ipc://", 6) == 0) {
+        struct stat st;
+        if (stat(ctl->admin + 6, &st) != 0 && (errno == ENOENT || errno == ENOTDIR)) {
+            fprintf(stderr,
+                    "parcoursctl: no parcoursd admin socket at %s: parcoursd is not running on "
+                    "this store, or its [admin] endpoint is another (check parcoursd.conf, or give "
+                    "-c FILE or --admin ENDPOINT).\n",
+                    ctl->admin + 6);
+            return CTL_EXIT_UNREACHABLE;
+        }
         return CTL_EXIT_OK;
+    }
     return ctl_curve_keys(ctl, CTL_ADMIN_KEY_NAME, curve);
 }
 
@@ -443,6 +457,12 @@ static int admin_send(ctl_t *ctl, const Parcours__V1__AdminRequest *request,
     ctl_curve_wipe(&curve);
     if (rc == PARCOURS_EUNREACHABLE)
         return ctl_admin_unreachable(ctl, &curve);
+    if (rc == PARCOURS_EKEYREFUSED || rc == PARCOURS_EHANDSHAKE) {
+        /* The clients' sentence, then where the admin keys go ([admin] keys). */
+        fprintf(stderr, "parcoursctl: %s: %s\n", ctl->admin, parcours_strerror(rc));
+        ctl_curve_hint(ctl->admin, CTL_ADMIN_KEY_NAME, &curve);
+        return CTL_EXIT_REJECTED;
+    }
     if (rc != PARCOURS_OK) {
         fprintf(stderr, "parcoursctl: %s: %s\n", ctl->admin, parcours_strerror(rc));
         return rc == PARCOURS_EENDPOINT ? CTL_EXIT_USAGE : CTL_EXIT_REJECTED;
@@ -466,6 +486,12 @@ static int admin_ask(ctl_t *ctl, Parcours__V1__AdminCommand command, const char 
 {
     Parcours__V1__AdminRequest request = PARCOURS__V1__ADMIN_REQUEST__INIT;
     request.command = command;
+    /* A malformed id is a usage error, said before anything is sent (exit 2). */
+    if (beneficiary != NULL && !identifier_valid(beneficiary)) {
+        fprintf(stderr, "parcoursctl: %s is not a beneficiary id: it is %s\n", beneficiary,
+                IDENTIFIER_RULE);
+        return CTL_EXIT_USAGE;
+    }
     if (beneficiary != NULL)
         request.beneficiary_id = (char *)beneficiary;
     return admin_send(ctl, &request, reply);

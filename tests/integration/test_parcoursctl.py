@@ -5,6 +5,7 @@ and the demo territory's scenario file (so that seeds/ never drifts from the rul
 import json
 import os
 import subprocess
+import time
 import unittest
 
 from harness import PARCOURSCTL, Daemon
@@ -28,6 +29,21 @@ class ParcoursctlTest(unittest.TestCase):
     def ctl(self, *args, stdin=None):
         return subprocess.run([PARCOURSCTL, "-c", self.daemon.config, *args], input=stdin,
                               capture_output=True, text=True, timeout=60)
+
+    def test_0_usage_errors_and_an_absent_socket_said_at_once(self):
+        # A malformed id: exit 2, before anything is sent (no daemon needed at all).
+        for command in ("show", "history", "export"):
+            run = subprocess.run([PARCOURSCTL, "--admin", "ipc:///nonexistent/admin.sock",
+                                  command, "bad id!"], capture_output=True, text=True, timeout=60)
+            self.assertEqual(run.returncode, 2, command + run.stderr)
+            self.assertIn("is not a beneficiary id", run.stderr)
+        # No socket file where the endpoint says: exit 3 at once, not after the timeout.
+        start = time.monotonic()
+        run = subprocess.run([PARCOURSCTL, "--admin", "ipc:///nonexistent/admin.sock", "status"],
+                             capture_output=True, text=True, timeout=60)
+        self.assertEqual(run.returncode, 3, run.stderr)
+        self.assertIn("no parcoursd admin socket at /nonexistent/admin.sock", run.stderr)
+        self.assertLess(time.monotonic() - start, 2.0)
 
     def test_1_scenario_of_the_demo_territory(self):
         run = self.ctl("emit", "--json", os.path.join(SEEDS, "scenario.jsonl"), "--output", "json")

@@ -288,16 +288,19 @@ class AdminOverTcpTest(unittest.TestCase):
                 self.assertEqual(restored.stop(), 0)
             finally:
                 restored.cleanup()
-            # A partner's key opens neither status nor backup on the admin endpoint.
+            # A partner's key opens neither status nor backup on the admin endpoint, and the
+            # refusal is said as such (exit 1: the daemon answered).
             keygen("cd93", daemon.folder)
             refused = run("-c", daemon.config, "--timeout", "1000", "--key",
                           os.path.join(daemon.folder, "cd93.secret"), "backup",
                           os.path.join(daemon.folder, "stolen"))
-            self.assertEqual(refused.returncode, 3)
+            self.assertEqual(refused.returncode, 1, refused.stderr)
+            self.assertIn("parcoursd refused this partner's key", refused.stderr)
             self.assertFalse(os.path.exists(os.path.join(daemon.folder, "stolen", "data.mdb")))
             partner = run("-c", daemon.config, "--timeout", "1000", "--key",
                           os.path.join(daemon.folder, "cd93.secret"), "status")
-            self.assertEqual(partner.returncode, 3)
+            self.assertEqual(partner.returncode, 1, partner.stderr)
+            self.assertIn("parcoursd refused this partner's key", partner.stderr)
             self.assertIn("[admin] keys", partner.stderr)
             # Without admin.secret: exit 3, saying which key is missing.
             os.unlink(os.path.join(daemon.folder, "admin.secret"))
