@@ -144,20 +144,27 @@ static void admin_partners(const daemon_sources_t *sources, Parcours__V1__AdminR
 {
     size_t n = partners_count(sources->partners);
     reply->partners = calloc(n ? n : 1, sizeof(*reply->partners));
-    Parcours__V1__PartnerInfo *infos = calloc(n ? n : 1, sizeof(*infos));
+    /* One block for each partner's info, its fingerprint and its may_emit types (the
+     * first entry points at its start: admin_partners_free). */
+    size_t each = sizeof(Parcours__V1__PartnerInfo) + 17 + 32 * sizeof(Parcours__V1__EventType);
+    uint8_t *block = calloc(n ? n : 1, each);
+    Parcours__V1__PartnerInfo *infos = (Parcours__V1__PartnerInfo *)block;
     char **territories = calloc(n ? n : 1, PARTNERS_TERRITORIES_MAX * sizeof(char *));
-    if (reply->partners == NULL || infos == NULL || territories == NULL) {
+    if (reply->partners == NULL || block == NULL || territories == NULL) {
         free(reply->partners);
-        free(infos);
+        free(block);
         free(territories);
         reply->partners = NULL;
         return;
     }
     if (n == 0) {
-        free(infos);
+        free(block);
         free(territories);
         return;
     }
+    Parcours__V1__EventType *types =
+        (Parcours__V1__EventType *)(block + n * sizeof(Parcours__V1__PartnerInfo));
+    char *fingerprints = (char *)(types + 32 * n);
     for (size_t i = 0; i < n; i++) {
         const partner_t *p = partners_at(sources->partners, i);
         Parcours__V1__PartnerInfo *info = &infos[i];
@@ -168,6 +175,15 @@ static void admin_partners(const daemon_sources_t *sources, Parcours__V1__AdminR
         info->territories = &territories[i * PARTNERS_TERRITORIES_MAX];
         for (size_t t = 0; t < p->n_territories; t++)
             info->territories[info->n_territories++] = (char *)p->territories[t];
+        info->may_emit = &types[32 * i];
+        for (unsigned type = 0; type < 32; type++)
+            if (p->may_emit & PARTNERS_EMIT_BIT(type))
+                info->may_emit[info->n_may_emit++] = (Parcours__V1__EventType)type;
+        info->echo = p->echo;
+        /* As the ZAP handler's refusal lines name a key (daemon/transport/zap.c). */
+        info->key_fingerprint = &fingerprints[17 * i];
+        for (int b = 0; p->has_public_key && b < 8; b++)
+            snprintf(info->key_fingerprint + 2 * b, 3, "%02x", p->public_key[b]);
         reply->partners[reply->n_partners++] = info;
     }
 }
@@ -176,8 +192,8 @@ static void admin_partners_free(Parcours__V1__AdminReply *reply)
 {
     if (reply->partners == NULL)
         return;
-    /* admin_partners made one array of infos and one of territories: the first entry points
-     * at the start of both. */
+    /* admin_partners made one block of infos (with their fingerprints and types) and one of
+     * territories: the first entry points at the start of both. */
     if (reply->n_partners > 0) {
         free(reply->partners[0]->territories);
         free(reply->partners[0]);

@@ -57,7 +57,7 @@ static int folder_ready(const ctl_t *ctl, const char *dir)
     }
     if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
         snprintf(message, sizeof(message), "%s is not a folder", dir);
-        return fail(ctl, message);
+        return fail_with(ctl, message, CTL_EXIT_USAGE);
     }
     return CTL_EXIT_OK;
 }
@@ -76,6 +76,15 @@ int cmd_backup(ctl_t *ctl, int argc, char **argv)
         snprintf(message, sizeof(message),
                  "%s exists; a backup never overwrites one: give another folder, or move it away",
                  path);
+        return fail_with(ctl, message, CTL_EXIT_USAGE);
+    }
+    /* A file where the folder should be is a usage error, said before the daemon is asked. */
+    struct stat st;
+    if (stat(dir, &st) == 0 && !S_ISDIR(st.st_mode)) {
+        snprintf(message, sizeof(message),
+                 "%s is not a folder: give the folder to write the "
+                 "backup in",
+                 dir);
         return fail_with(ctl, message, CTL_EXIT_USAGE);
     }
     ctl_curve_t curve;

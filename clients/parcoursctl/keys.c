@@ -225,8 +225,8 @@ static int curve_read(const char *path, int secret, bool named, uint8_t key[32])
 /* The secret key of `who`. */
 static int curve_secret(const ctl_t *ctl, const char *who, ctl_curve_t *curve)
 {
-    char whose[PARCOURS_ID_MAX + 16];
-    curve_whose(who, whose, sizeof(whose));
+    char whose_buf[PARCOURS_ID_MAX + 16];
+    const char *whose = curve_whose(who, whose_buf, sizeof(whose_buf));
     if (ctl->key_option != NULL) {
         snprintf(curve->secret_from, sizeof(curve->secret_from), "%s", ctl->key_option);
         return curve_read(ctl->key_option, 1, true, curve->secret);
@@ -319,8 +319,8 @@ void ctl_curve_wipe(ctl_curve_t *curve)
 
 void ctl_curve_hint(const char *endpoint, const char *who, const ctl_curve_t *curve)
 {
-    char whose[PARCOURS_ID_MAX + 16];
-    curve_whose(who, whose, sizeof(whose));
+    char whose_buf[PARCOURS_ID_MAX + 16];
+    const char *whose = curve_whose(who, whose_buf, sizeof(whose_buf));
     bool admin = strcmp(who, CTL_ADMIN_KEY_NAME) == 0;
     if (curve->on)
         fprintf(stderr,

@@ -594,8 +594,8 @@ void print_partners(Parcours__V1__PartnerInfo *const *partners, size_t n, bool j
         if ((int)used > territory_width)
             territory_width = (int)used;
     }
-    printf("%-*s  %-*s  %-*s  %s\n", id_width, "PARTNER", kind_width, "KIND", territory_width,
-           "TERRITORIES", "NAME");
+    printf("%-*s  %-*s  %-*s  %-16s  %-4s  %s\n", id_width, "PARTNER", kind_width, "KIND",
+           territory_width, "TERRITORIES", "KEY", "ECHO", "NAME");
     for (size_t i = 0; i < n; i++) {
         const Parcours__V1__PartnerInfo *p = partners[i];
         const char *kind = fields_enum_name(&parcours__v1__partner_kind__descriptor, (int)p->kind);
@@ -606,9 +606,24 @@ void print_partners(Parcours__V1__PartnerInfo *const *partners, size_t n, bool j
             &p->base,
             protobuf_c_message_descriptor_get_field_by_name(p->base.descriptor, "territories"),
             territories, sizeof(territories), &used);
-        printf("%-*s  %-*s  %-*s  %s\n", id_width, clean(p->partner_id, id, sizeof(id)), kind_width,
-               kind != NULL ? kind : "?", territory_width, territories,
-               clean(p->name, name, sizeof(name)));
+        char key[TEXT_MAX];
+        printf("%-*s  %-*s  %-*s  %-16s  %-4s  %s\n", id_width,
+               clean(p->partner_id, id, sizeof(id)), kind_width, kind != NULL ? kind : "?",
+               territory_width, territories,
+               p->key_fingerprint != NULL && p->key_fingerprint[0] != '\0'
+                   ? clean(p->key_fingerprint, key, sizeof(key))
+                   : "-",
+               p->echo ? "yes" : "no", clean(p->name, name, sizeof(name)));
+        /* A narrowed set of rights, under its partner; none: its kind's own. */
+        if (p->n_may_emit > 0) {
+            printf("    may emit:");
+            for (size_t t = 0; t < p->n_may_emit; t++) {
+                const char *type =
+                    fields_enum_name(&parcours__v1__event_type__descriptor, (int)p->may_emit[t]);
+                printf("%s %s", t > 0 ? "," : "", type != NULL ? type : "?");
+            }
+            printf("\n");
+        }
     }
 }
 

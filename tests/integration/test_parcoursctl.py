@@ -37,6 +37,11 @@ class ParcoursctlTest(unittest.TestCase):
                                   command, "bad id!"], capture_output=True, text=True, timeout=60)
             self.assertEqual(run.returncode, 2, command + run.stderr)
             self.assertIn("is not a beneficiary id", run.stderr)
+        # A file where the backup's folder should be: exit 2, before the daemon is asked.
+        run = subprocess.run([PARCOURSCTL, "--admin", "ipc:///nonexistent/admin.sock", "backup",
+                              __file__], capture_output=True, text=True, timeout=60)
+        self.assertEqual(run.returncode, 2, run.stderr)
+        self.assertIn("is not a folder", run.stderr)
         # No socket file where the endpoint says: exit 3 at once, not after the timeout.
         start = time.monotonic()
         run = subprocess.run([PARCOURSCTL, "--admin", "ipc:///nonexistent/admin.sock", "status"],
@@ -137,6 +142,15 @@ class ParcoursctlTest(unittest.TestCase):
         partners = json.loads(self.ctl("partners", "--json").stdout)
         ids = {p["partner_id"] for p in (partners if isinstance(partners, list) else partners["partners"])}
         self.assertIn("logistique93", ids)
+        # What an admin checks: the narrowed rights, echo, the key's fingerprint (none here:
+        # CURVE is off; test_parcoursctl_curve checks one against the key).
+        by_id = {p["partner_id"]: p for p in partners}
+        self.assertEqual(by_id["logistique93"]["may_emit"],
+                         ["JOB_PLACED", "JOB_ENDED"])
+        self.assertEqual(by_id["ft93"].get("may_emit", []), [])  # its kind's own rights
+        human = self.ctl("partners").stdout
+        self.assertRegex(human, r"PARTNER\s+KIND\s+TERRITORIES\s+KEY\s+ECHO\s+NAME")
+        self.assertRegex(human, r"\n    may emit: JOB_PLACED, JOB_ENDED\n")
 
     def test_3_emit_one_event_and_exit_codes(self):
         ok = self.ctl("emit", "BeneficiaryRegistered", "--as", "ml93", "--beneficiary", "B-ctl-1")

@@ -18,6 +18,7 @@ import time
 import unittest
 
 import zmq
+from zmq.utils import z85
 
 from harness import (PARCOURSCTL, PARCOURSD, Daemon, free_port, pb, registered,
                      send_and_wait)
@@ -225,6 +226,16 @@ class CurveTest(unittest.TestCase):
         self.assertEqual(refused.returncode, 2)
         self.assertIn("chmod 600", refused.stderr)
 
+    def test_6_partners_name_each_key_by_its_fingerprint(self):
+        # The fingerprint the daemon logs when it refuses a key: the public key's first 8 bytes.
+        listing = json.loads(self.ctl("partners", "--json").stdout)
+        by_id = {p["partner_id"]: p for p in listing}
+        with open(os.path.join(self.keys, "ml93.public")) as f:
+            public = [line.strip() for line in f if not line.startswith("#")][0]
+        self.assertEqual(by_id["ml93"]["key_fingerprint"], z85.decode(public)[:8].hex())
+        human = self.ctl("partners").stdout
+        self.assertRegex(human, r"\nml93\s+.*\s%s\s" % z85.decode(public)[:8].hex())
+
     def test_5_tail_with_its_key(self):
         sent = self.emit_registered("cd93", "B-curve-tail", "--key", self.key("cd93"))
         self.assertEqual(sent.returncode, 0, sent.stdout + sent.stderr)
@@ -307,6 +318,7 @@ class AdminOverTcpTest(unittest.TestCase):
             missing = run("-c", daemon.config, "status")
             self.assertEqual(missing.returncode, 3)
             self.assertIn("admin.secret does not exist", missing.stderr)
+            self.assertIn("no secret key for the admin endpoint", missing.stderr)
             self.assertEqual(daemon.stop(), 0)
         finally:
             daemon.cleanup()
