@@ -105,7 +105,8 @@ static void store_unusable_handle(daemon_state_t *d)
 {
     log_error("store %s: LMDB can no longer write it (a meta page write failed; the kernel log "
               "names the device). Every acknowledged event is on disk, in the write-ahead log the "
-              "next start replays, and the events not acknowledged get RETRY; parcoursd exits with status 1 so that systemd starts it again. "
+              "next start replays, and the events not acknowledged get RETRY; parcoursd exits with "
+              "status 1 so that systemd starts it again. "
               "If it fails again, check the disk and the file system of the store.",
               d->config->store_path);
     sd_notify(0, "STOPPING=1");
@@ -353,7 +354,8 @@ int main(int argc, char **argv)
         .endpoint = config.ingest_endpoint,
         .batch_max = (size_t)config.ingest_batch_max,
         .max_frame = (size_t)config.ingest_max_frame,
-        .rules = {.legacy_contracts_refused_from = config.rules_legacy_contracts_refused_from},
+        .rules = {.legacy_contracts_refused_from = config.rules_legacy_contracts_refused_from,
+                  .clock_skew_ms = (int64_t)config.rules_clock_skew * 1000},
         .secret_key = secret,
         .zap = d.zap,
     };

@@ -108,6 +108,9 @@ static const config_key_t config_keys[] = {
      FIELD(rules_legacy_contracts_refused_from), 0, 0, "2025-01-01",
      "Day (UTC) from which a new CER or PPAE is refused: contracts starting on or after it must "
      "be contrats d'engagement (law of 18 December 2023)."},
+    {"rules", "clock_skew", CONFIG_UINT, FIELD(rules_clock_skew), 0, 86400, "300",
+     "Seconds an event's occurred_at may be ahead of the daemon's clock; an event dated later is "
+     "refused (MALFORMED), its sender's clock being wrong. 0: no check."},
     {"journal", "path", CONFIG_PATH, FIELD(journal_path), 0, 0, NULL,
      "Folder of the access journal: every admin command, reload, restore and subscription, "
      "hash-chained (parcoursctl journal verify). Outside the data directory. Default: journal "

@@ -46,6 +46,7 @@ typedef struct config {
     char http_listen[64];                        /* [http] listen: loopback host:port, or empty */
     char log_level[16];                          /* [log] level */
     int64_t rules_legacy_contracts_refused_from; /* [rules] legacy_contracts_refused_from, ms */
+    uint64_t rules_clock_skew;                   /* [rules] clock_skew, s */
     char journal_path[CONFIG_PATH_MAX];          /* [journal] path */
     uint64_t journal_keep_days;                  /* [journal] keep_days */
     uint64_t retention_active_days;              /* [retention] active_days */

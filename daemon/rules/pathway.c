@@ -385,6 +385,7 @@ void pathway_event_minimise(const Parcours__V1__Event *event, const char *viewer
 void pathway_settings_default(pathway_settings_t *s)
 {
     s->legacy_contracts_refused_from = PATHWAY_LEGACY_CONTRACTS_REFUSED_FROM;
+    s->clock_skew_ms = 0;
 }
 
 /* A deep copy of p. Packing and unpacking is the one deep copy protobuf-c offers. */

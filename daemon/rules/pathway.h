@@ -25,6 +25,10 @@ typedef struct pathway_settings {
     /* unix ms: a CER or PPAE starting at or after it is refused (default 2025-01-01, when the
      * contrat d'engagement of the 2023 law took their place) */
     int64_t legacy_contracts_refused_from;
+    /* ms an event's occurred_at may be ahead of the commit's clock; later is refused as a
+     * sender's clock gone wrong (MALFORMED). 0 (the default here): no check; the daemon sets
+     * [rules] clock_skew. */
+    int64_t clock_skew_ms;
 } pathway_settings_t;
 
 /* 2025-01-01T00:00:00Z, the default of legacy_contracts_refused_from. */

@@ -73,6 +73,7 @@ CASES = [
     ("empty partner_id", [frame(partner_id="")], MALFORMED),
     ("occurred_at zero", [frame(occurred_at=0)], MALFORMED),
     ("occurred_at negative", [frame(occurred_at=-5)], MALFORMED),
+    ("occurred_at an hour ahead", [frame(occurred_at=now_ms() + 3_600_000)], MALFORMED),
     ("missing payload", [event("h-np", "cd93", B).SerializeToString()], MALFORMED),
     ("missing required field", [decided(structure_id="")], MALFORMED),
     ("orientation without notified_at", [decided(notified_at=0)], MALFORMED),
@@ -116,6 +117,26 @@ class HostileInputTest(unittest.TestCase):
             self.assertEqual(daemon.stop(), 0, "parcoursd did not stop cleanly after them")
         finally:
             daemon.cleanup()
+
+    def test_a_date_ahead_of_the_clock(self):
+        # Within [rules] clock_skew (300 s by default) a sender's clock may run ahead; beyond,
+        # the event is refused, saying why. With clock_skew = 0, no check.
+        for skew, ahead, accepted in ((None, 60_000, True), (None, 3_600_000, False),
+                                      ("0", 3_600_000, True)):
+            daemon = Daemon(extra_config=f"rules.clock_skew = {skew}" if skew else "").start()
+            try:
+                sock = daemon.connect()
+                acks = send_and_wait(sock, [registered("h-skew-reg", "cd93", B),
+                                            frame(event_id="h-skew", occurred_at=now_ms() + ahead)])
+                sock.close()
+                self.assertEqual(acks[1].status == pb.ACK_STATUS_ACCEPTED, accepted, acks[1])
+                if not accepted:
+                    self.assertEqual(acks[1].code, MALFORMED)
+                    self.assertIn("ahead of the daemon's clock", acks[1].message)
+                    self.assertIn("[rules] clock_skew", acks[1].message)
+                self.assertEqual(daemon.stop(), 0)
+            finally:
+                daemon.cleanup()
 
     def test_frame_beyond_the_transport_limit_drops_the_connection_only(self):
         daemon = Daemon().start()
