@@ -135,13 +135,19 @@ static void help(FILE *out)
         "\nexit codes: 0 done, 1 rejected or not found, 2 usage, 3 daemon unreachable\n");
 }
 
-int ctl_usage(const char *command)
+/* A command's usage on out: stdout when asked for (--help), stderr after a usage error. */
+static void command_usage(FILE *out, const char *command)
 {
-    fprintf(stderr, "usage:\n");
+    fprintf(out, "usage:\n");
     for (size_t i = 0; i < COMMAND_COUNT; i++)
         if (strcmp(commands[i].name, command) == 0)
-            fprintf(stderr, "  parcoursctl %s\n", commands[i].usage);
-    fprintf(stderr, "(parcoursctl help lists every command and option)\n");
+            fprintf(out, "  parcoursctl %s\n", commands[i].usage);
+    fprintf(out, "(parcoursctl help lists every command and option)\n");
+}
+
+int ctl_usage(const char *command)
+{
+    command_usage(stderr, command);
     return CTL_EXIT_USAGE;
 }
 
@@ -925,6 +931,26 @@ static int cmd_help(ctl_t *ctl, int argc, char **argv)
 int main(int argc, char **argv)
 {
     ctl_t ctl = {.timeout_ms = DEFAULT_TIMEOUT_MS};
+    /* Every option may be given as --name=value, for every command: split here, once, in
+     * place, so that the commands only ever read --name value. */
+    static char **split; /* held until the exit */
+    split = calloc(2 * (size_t)argc + 1, sizeof(*split));
+    if (split == NULL)
+        return CTL_EXIT_REJECTED;
+    int n = 0;
+    for (int k = 0; k < argc; k++) {
+        char *eq = strncmp(argv[k], "--", 2) == 0 ? strchr(argv[k], '=') : NULL;
+        if (k > 0 && eq != NULL && eq > argv[k] + 2) {
+            *eq = '\0';
+            split[n++] = argv[k];
+            split[n++] = eq + 1;
+        } else {
+            split[n++] = argv[k];
+        }
+    }
+    split[n] = NULL;
+    argc = n;
+    argv = split;
     int i = 1;
     /* Options before the command; the commands read the ones after it. */
     while (i < argc && argv[i][0] == '-') {
@@ -956,7 +982,7 @@ int main(int argc, char **argv)
     }
     for (int k = i + 1; k < argc; k++)
         if (strcmp(argv[k], "--help") == 0 || strcmp(argv[k], "-h") == 0) {
-            ctl_usage(argv[i]);
+            command_usage(stdout, argv[i]);
             return CTL_EXIT_OK;
         }
     for (size_t c = 0; c < COMMAND_COUNT; c++)

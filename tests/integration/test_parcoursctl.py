@@ -42,6 +42,20 @@ class ParcoursctlTest(unittest.TestCase):
                               __file__], capture_output=True, text=True, timeout=60)
         self.assertEqual(run.returncode, 2, run.stderr)
         self.assertIn("is not a folder", run.stderr)
+        # Every option as --name=value too, before and after the command; --help on stdout.
+        run = subprocess.run([PARCOURSCTL, "--admin=ipc:///nonexistent/admin.sock",
+                              "--timeout=300", "status"], capture_output=True, text=True,
+                             timeout=60)
+        self.assertEqual(run.returncode, 3, run.stderr)
+        self.assertIn("no parcoursd admin socket at /nonexistent/admin.sock", run.stderr)
+        run = subprocess.run([PARCOURSCTL, "--ingest=tcp://127.0.0.1:1", "emit", "--json=-",
+                              "--window=5"], input="", capture_output=True, text=True, timeout=60)
+        self.assertEqual(run.returncode, 0, run.stderr)
+        for command in ("status", "emit", "tail", "backup"):
+            run = subprocess.run([PARCOURSCTL, command, "--help"], capture_output=True, text=True,
+                                 timeout=60)
+            self.assertEqual((run.returncode, run.stderr), (0, ""), command)
+            self.assertIn(f"parcoursctl {command}", run.stdout)
         # No socket file where the endpoint says: exit 3 at once, not after the timeout.
         start = time.monotonic()
         run = subprocess.run([PARCOURSCTL, "--admin", "ipc:///nonexistent/admin.sock", "status"],
