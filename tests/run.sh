@@ -10,6 +10,15 @@ root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
 . tests/deps.sh
 parcours_install_deps
+# The Node.js example partner's test (clients/node): Node.js and npm from Debian when either is
+# missing (a machine with another Node.js keeps it), then its packages from the lockfile.
+if ! command -v node > /dev/null || ! command -v npm > /dev/null; then
+  sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  $sudo apt-get update
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y --no-install-recommends nodejs npm
+fi
+(cd clients/node && npm ci --no-audit --no-fund --loglevel=error)
 
 build="${PARCOURS_BUILD_DIR:-$root/build/sanitize}"
 valgrind_build="${PARCOURS_VALGRIND_BUILD_DIR:-$root/build/valgrind}"

@@ -61,9 +61,13 @@
  *     opts.curve_server_key = server;
  *     parcours_client_new("tcp://parcours.example:7401", "ml93", &opts, &client);
  *
- * A key the daemon does not admit (unknown, revoked, or a server key that is not the daemon's)
- * fails the handshake, silently on this side: the connection never completes, so events stay
- * unanswered (PARCOURS_ACK_UNANSWERED) and a subscription is never answered.
+ * A key the daemon does not admit (unknown, revoked) fails the handshake: the library watches
+ * the socket's handshakes and parcours_client_poll(), parcours_subscription_poll() and the
+ * admin calls return PARCOURS_EKEYREFUSED at once; a server key that is not the daemon's, or
+ * CURVE on one side only, returns PARCOURS_EHANDSHAKE after two failed handshakes in a row.
+ * parcours_strerror() says each in the words every Parcours client uses
+ * (PARCOURS_KEY_REFUSED_SENTENCE, PARCOURS_HANDSHAKE_SENTENCE). A daemon that never answers
+ * leaves events unanswered (PARCOURS_ACK_UNANSWERED), or PARCOURS_EUNREACHABLE.
  */
 #ifndef PARCOURS_H
 #define PARCOURS_H
