@@ -176,7 +176,7 @@ static int emit_one(ctl_t *ctl, int argc, char **argv)
         fprintf(stderr, "parcoursctl emit: %s\n", err);
         goto done;
     }
-    if (ctl_endpoints(ctl) != 0)
+    if (ctl_endpoints(ctl) != 0 || ctl_partner_check(ctl, event->partner_id) != 0)
         goto done;
     status = ctl_curve_keys(ctl, event->partner_id, &curve);
     if (status != CTL_EXIT_OK)
@@ -539,9 +539,13 @@ static int emit_lines(ctl_t *ctl, int argc, char **argv)
     if (!from_stdin)
         fclose(f);
     int status = CTL_EXIT_USAGE;
+    bool known = rc == 0 && in.n > 0 && ctl_endpoints(ctl) == 0;
+    /* Every line's partner, before anything is sent (each unknown one said). */
+    for (size_t i = 0; known && i < in.n; i++)
+        known = ctl_partner_check(ctl, in.items[i].event->partner_id) == 0;
     if (rc == 0 && in.n == 0)
         status = CTL_EXIT_OK; /* nothing to send */
-    else if (rc == 0 && ctl_endpoints(ctl) == 0)
+    else if (known)
         status = emit_pipeline(ctl, in.items, in.n, (int)window);
     for (size_t i = 0; i < in.n; i++)
         eventtext_free(&in.items[i].event);

@@ -232,6 +232,8 @@ typedef struct config_read {
     char store[CTL_ENDPOINT_MAX];
     char curve[16];
     char secret_key[CTL_PATH_MAX];
+    char partners[CTL_PATH_MAX];
+    bool any; /* a key of the daemon's sections was met: it is a parcoursd configuration */
 } config_read_t;
 
 /* inih calls this for every key; only the endpoints (and the store, which places the default
@@ -250,8 +252,15 @@ static int config_entry(void *ctx, const char *section, const char *name, const 
         target = c->store;
     else if (strcmp(name, "secret_key") == 0 && strcmp(section, "security") == 0)
         target = c->secret_key;
+    else if (strcmp(name, "file") == 0 && strcmp(section, "partners") == 0)
+        target = c->partners;
     if (target != NULL)
         snprintf(target, CTL_ENDPOINT_MAX, "%s", value);
+    static const char *const sections[] = {"store",    "ingest",   "deliver",  "admin",
+                                           "security", "partners", "http",     "log",
+                                           "rules",    "journal",  "retention"};
+    for (size_t i = 0; i < sizeof(sections) / sizeof(sections[0]); i++)
+        c->any = c->any || strcmp(section, sections[i]) == 0;
     if (strcmp(name, "curve") == 0 && strcmp(section, "security") == 0)
         snprintf(c->curve, sizeof(c->curve), "%s", value);
     return 1;
@@ -291,6 +300,41 @@ static int config_security(ctl_t *ctl, const config_read_t *c)
     return 0;
 }
 
+typedef struct partner_look {
+    const char *wanted;
+    bool found;
+} partner_look_t;
+
+static int partner_section(void *ctx, const char *section, const char *name, const char *value)
+{
+    partner_look_t *look = ctx;
+    (void)name;
+    (void)value;
+    look->found = look->found || strcmp(section, look->wanted) == 0;
+    return 1;
+}
+
+int ctl_partner_check(const ctl_t *ctl, const char *partner)
+{
+    if (ctl->config_partners[0] == '\0' || partner == NULL)
+        return 0;
+    partner_look_t look = {partner, false};
+    if (ini_parse(ctl->config_partners, partner_section, &look) != 0)
+        return 0; /* unreadable here (the daemon's own file): the daemon decides */
+    if (look.found)
+        return 0;
+    char sentence[2 * CTL_PATH_MAX];
+    snprintf(sentence, sizeof(sentence),
+             "%.64s is not a partner of this territory: the partners file %s has no [%.64s] "
+             "section",
+             partner, ctl->config_partners, partner);
+    if (ctl->json)
+        print_error_json(sentence); /* the one error object of --json, on stdout */
+    else
+        fprintf(stderr, "parcoursctl: %s\n", sentence);
+    return -1;
+}
+
 int ctl_endpoints(ctl_t *ctl)
 {
     config_read_t c = {0};
@@ -313,12 +357,26 @@ int ctl_endpoints(ctl_t *ctl)
                     path);
             return -1;
         }
+        if (!c.any || c.store[0] == '\0') {
+            fprintf(stderr,
+                    "parcoursctl: %s is not a parcoursd configuration: it has no [store] path "
+                    "(give the file parcoursd -c reads)\n",
+                    path);
+            return -1;
+        }
         const char *slash = strrchr(path, '/');
         if (slash != NULL)
             snprintf(c.folder, sizeof(c.folder), "%.*s", slash == path ? 1 : (int)(slash - path),
                      path);
         if (config_security(ctl, &c) != 0)
             return -1;
+        bool relative = c.partners[0] != '/' && c.folder[0] != '\0';
+        int written = c.partners[0] == '\0'
+                          ? 0
+                          : snprintf(ctl->config_partners, sizeof(ctl->config_partners), "%s%s%s",
+                                     relative ? c.folder : "", relative ? "/" : "", c.partners);
+        if (written < 0 || (size_t)written >= sizeof(ctl->config_partners))
+            ctl->config_partners[0] = '\0'; /* too long to check here: the daemon decides */
     }
     const char *ingest = ctl->ingest_option;
     if (ingest == NULL)

@@ -42,7 +42,13 @@ typedef struct ctl {
     bool config_curve;
     char config_server_key[CTL_PATH_MAX];
     char config_keys_dir[CTL_PATH_MAX];
+    char config_partners[CTL_PATH_MAX]; /* [partners] file, resolved; "" when not known */
 } ctl_t;
+
+/* With a configuration whose partners file is readable: 0 when partner is one of its sections,
+ * else -1 after saying so (a usage error: the caller exits with CTL_EXIT_USAGE). Without one,
+ * 0: the daemon decides. Call after ctl_endpoints(). */
+int ctl_partner_check(const ctl_t *ctl, const char *partner);
 
 /* The CURVE keys of one connection, as ctl_curve_keys() resolved them. */
 typedef struct ctl_curve {

@@ -273,7 +273,7 @@ int cmd_tail(ctl_t *ctl, int argc, char **argv)
     tail_args_t a = {.idle_ms = -1};
     if (tail_parse(ctl, argc, argv, &a) != 0)
         return CTL_EXIT_USAGE;
-    if (ctl_endpoints(ctl) != 0)
+    if (ctl_endpoints(ctl) != 0 || ctl_partner_check(ctl, a.partner) != 0)
         return CTL_EXIT_USAGE;
     ctl_curve_t curve;
     int status = ctl_curve_keys(ctl, a.partner, &curve);

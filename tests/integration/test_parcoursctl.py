@@ -64,6 +64,27 @@ class ParcoursctlTest(unittest.TestCase):
         self.assertIn("no parcoursd admin socket at /nonexistent/admin.sock", run.stderr)
         self.assertLess(time.monotonic() - start, 2.0)
 
+    def test_0_a_partner_or_a_configuration_that_is_not_one(self):
+        # With -c, a partner the partners file does not hold is a usage error, said before
+        # anything is sent: emit, emit --json (every line), tail.
+        for args, stdin in ((["emit", "BeneficiaryRegistered", "--as", "nobody93",
+                              "--beneficiary", "B-ctl-x"], None),
+                            (["emit", "--json", "-"],
+                             json.dumps({"type": "BeneficiaryRegistered", "as": "nobody93",
+                                         "beneficiary": "B-ctl-x"}) + "\n"),
+                            (["tail", "--as", "nobody93", "--idle", "1"], None)):
+            before = self.daemon.status().last_seq
+            run = self.ctl(*args, stdin=stdin)
+            self.assertEqual(run.returncode, 2, f"{args}: {run.stderr}")
+            self.assertIn("nobody93 is not a partner of this territory", run.stderr)
+            self.assertEqual(self.daemon.status().last_seq, before)
+        # A file that is not a parcoursd configuration (here, the partners file itself).
+        partners = os.path.join(self.daemon.folder, "partners.ini")
+        run = subprocess.run([PARCOURSCTL, "-c", partners, "status"], capture_output=True,
+                             text=True, timeout=60)
+        self.assertEqual(run.returncode, 2, run.stderr)
+        self.assertIn("is not a parcoursd configuration", run.stderr)
+
     def test_1_scenario_of_the_demo_territory(self):
         run = self.ctl("emit", "--json", os.path.join(SEEDS, "scenario.jsonl"), "--output", "json")
         self.assertEqual(run.returncode, 1, run.stderr)  # the scenario ends with rejections

@@ -176,11 +176,13 @@ class TailTest(unittest.TestCase):
         self.assertFalse(any(" by " in line for line in lines), human.stdout)
 
     def test_refusals_and_exit_codes(self):
+        # An unknown partner is a usage error: parcoursctl reads the partners file of -c (the
+        # daemon refuses it too, without -c: test_security).
         unknown = self.ctl("tail", "--as", "nobody93", "--idle", "1.5")
-        self.assertEqual(unknown.returncode, 1, unknown.stdout + unknown.stderr)
-        self.assertIn("Partner nobody93 is not in this territory's partners file", unknown.stderr)
+        self.assertEqual(unknown.returncode, 2, unknown.stdout + unknown.stderr)
+        self.assertIn("nobody93 is not a partner of this territory", unknown.stderr)
         as_json = self.ctl("tail", "--as", "nobody93", "--idle", "1.5", "--json")
-        self.assertEqual(as_json.returncode, 1)
+        self.assertEqual(as_json.returncode, 2)
         self.assertFalse(json.loads(as_json.stdout)["ok"])
 
         beyond = self.ctl("tail", "--as", "ft93", "--from", "50", "--idle", "1.5")
