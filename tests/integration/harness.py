@@ -89,6 +89,18 @@ def _ports_release():
 atexit.register(_ports_release)
 
 
+def fault_env(interposer, trigger):
+    """The environment of a daemon run under an LD_PRELOAD interposer of tests/fault, armed
+    while the file `trigger` exists."""
+    asan = os.environ.get("ASAN_OPTIONS", "")
+    return {
+        "LD_PRELOAD": interposer,
+        "PARCOURS_FAULT_TRIGGER": trigger,
+        # The interposer comes before the sanitizer's runtime on purpose.
+        "ASAN_OPTIONS": (asan + ":" if asan else "") + "verify_asan_link_order=0",
+    }
+
+
 def free_port():
     """A free port below the kernel's ephemeral range (32768 and up), so that no outgoing
     connection or bind(0) of a test running beside this one can take it between the moment it

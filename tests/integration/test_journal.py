@@ -16,8 +16,8 @@ import subprocess
 import time
 import unittest
 
-from harness import (PARCOURSCTL, PARCOURSD, Daemon, Subscriber, appointment, pb, registered,
-                     send_and_wait)
+from harness import (PARCOURSCTL, PARCOURSD, Daemon, Subscriber, appointment, fault_env, pb,
+                     registered, send_and_wait)
 
 
 def pseudonym():
@@ -156,10 +156,7 @@ class JournalTest(unittest.TestCase):
         d = Daemon()
         self.daemons.append(d)
         trigger = os.path.join(d.folder, "fail-journal-syncs")
-        asan = os.environ.get("ASAN_OPTIONS", "")
-        d.start(env={"LD_PRELOAD": interposer, "PARCOURS_FAULT_TRIGGER": trigger,
-                     # The interposer comes before the sanitizer's runtime on purpose.
-                     "ASAN_OPTIONS": (asan + ":" if asan else "") + "verify_asan_link_order=0"})
+        d.start(env=fault_env(interposer, trigger))
         person = pseudonym()
         sock = d.connect()
         acks = send_and_wait(sock, [registered("f-1", "cd93", person),

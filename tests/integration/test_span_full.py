@@ -19,7 +19,7 @@ import os
 import time
 import unittest
 
-from harness import Daemon, Subscriber, appointment, pb, registered, send_and_wait
+from harness import Daemon, Subscriber, appointment, fault_env, pb, registered, send_and_wait
 
 INTERPOSER = os.environ.get("PARCOURS_FAULT_DATA", "")
 ACCEPTED, DUPLICATE, RETRY = pb.ACK_STATUS_ACCEPTED, pb.ACK_STATUS_DUPLICATE, pb.ACK_STATUS_RETRY
@@ -32,13 +32,7 @@ class SpanFullTest(unittest.TestCase):
                         "PARCOURS_FAULT_DATA must name the built interposer")
         self.daemon = Daemon(extra_config="store.commit_interval = 50")
         self.trigger = os.path.join(self.daemon.folder, "disk-full")
-        asan = os.environ.get("ASAN_OPTIONS", "")
-        self.fault_env = {
-            "LD_PRELOAD": INTERPOSER,
-            "PARCOURS_FAULT_TRIGGER": self.trigger,
-            # The interposer comes before the sanitizer's runtime on purpose.
-            "ASAN_OPTIONS": (asan + ":" if asan else "") + "verify_asan_link_order=0",
-        }
+        self.fault_env = fault_env(INTERPOSER, self.trigger)
 
     def tearDown(self):
         self.daemon.cleanup()

@@ -20,7 +20,8 @@ import os
 import time
 import unittest
 
-from harness import Daemon, appointment, free_port, http_get, pb, registered, send_and_wait
+from harness import (Daemon, appointment, fault_env, free_port, http_get, pb, registered,
+                     send_and_wait)
 
 INTERPOSER = os.environ.get("PARCOURS_FAULT_META", "")
 LOG_LINE = "LMDB can no longer write it"
@@ -43,13 +44,7 @@ class StoreUnusableTest(unittest.TestCase):
         self.port = free_port()
         self.daemon = Daemon(extra_config=f"http.listen = 127.0.0.1:{self.port}")
         self.trigger = os.path.join(self.daemon.folder, "fail-meta-writes")
-        asan = os.environ.get("ASAN_OPTIONS", "")
-        self.fault_env = {
-            "LD_PRELOAD": INTERPOSER,
-            "PARCOURS_FAULT_TRIGGER": self.trigger,
-            # The interposer comes before the sanitizer's runtime on purpose.
-            "ASAN_OPTIONS": (asan + ":" if asan else "") + "verify_asan_link_order=0",
-        }
+        self.fault_env = fault_env(INTERPOSER, self.trigger)
 
     def tearDown(self):
         self.daemon.cleanup()
