@@ -75,8 +75,11 @@ int parcours_handshake_read(void *monitor, int *failed, int *succeeded)
         }
         /* [event (u16) and value (u32), native order, maybe unaligned] [the endpoint] */
         uint16_t event = 0;
-        if (n == 6)
+        uint32_t value = 0;
+        if (n == 6) {
             memcpy(&event, zmq_msg_data(&head), sizeof(event));
+            memcpy(&value, (const uint8_t *)zmq_msg_data(&head) + 2, sizeof(value));
+        }
         bool more = zmq_msg_more(&head);
         zmq_msg_close(&head);
         while (more) {
@@ -90,9 +93,13 @@ int parcours_handshake_read(void *monitor, int *failed, int *succeeded)
             if (succeeded != NULL)
                 (*succeeded)++;
         } else if (event == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH) {
-            return PARCOURS_EKEYREFUSED;
+            /* 400: ZAP refused the key; another status is the daemon failing, not the key. */
+            return value == 400 ? PARCOURS_EKEYREFUSED : PARCOURS_EHANDSHAKE;
         } else if (event == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL ||
-                   (event == ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL && ++*failed >= 2)) {
+                   (event == ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL &&
+                    (value == EPIPE || value == ECONNRESET) && ++*failed >= 2)) {
+            /* The daemon closing the connection (EPIPE, ECONNRESET) is what another server key
+             * makes; a handshake that timed out (EAGAIN: a daemon stalled or slow) is not. */
             return PARCOURS_EHANDSHAKE;
         }
     }

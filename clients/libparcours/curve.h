@@ -29,8 +29,9 @@ parcours_curve_client(void *socket, const uint8_t *secret_key, const uint8_t *se
 /*
  * Reads the events waiting on monitor (a PAIR connected to a socket's monitor), without
  * blocking, and tells what they mean for the client: PARCOURS_EKEYREFUSED once ZAP refused the
- * key (the daemon's ERROR 400), PARCOURS_EHANDSHAKE after two failed handshakes in a row (a
- * wrong server key makes the daemon close the connection; once may be the network's hiccup),
+ * key (the daemon's ERROR 400), PARCOURS_EHANDSHAKE after two handshakes in a row that the
+ * daemon closed (a wrong server key makes it close the connection, EPIPE or ECONNRESET here;
+ * once may be the network's hiccup; a handshake that timed out is a slow daemon, not counted),
  * else PARCOURS_OK. *failed counts the failures in a row (0 after a success); *succeeded, when
  * not NULL, gets the number of handshakes that succeeded. PARCOURS_ESOCKET when the monitor
  * cannot be read.

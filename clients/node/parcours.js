@@ -74,10 +74,17 @@ function dealer(keys, onConnected, onRefused) {
   const socket = new zmq.Dealer(options);
   let failed = 0;
   socket.events.on("handshake", () => { failed = 0; onConnected(); });
-  socket.events.on("handshake:error:auth", () => onRefused(new ConnectionRefused(KEY_REFUSED)));
+  // 400: ZAP refused the key; another status is the daemon failing, not the key.
+  socket.events.on("handshake:error:auth", (e) => onRefused(new ConnectionRefused(
+    e.error && e.error.status !== undefined && Number(e.error.status) !== 400 ? HANDSHAKE_FAILED
+                                                                             : KEY_REFUSED)));
   socket.events.on("handshake:error:protocol", () => onRefused(new ConnectionRefused(HANDSHAKE_FAILED)));
-  socket.events.on("handshake:error:other", () => {
-    if (++failed >= 2) onRefused(new ConnectionRefused(HANDSHAKE_FAILED));
+  // The daemon closing the connection (another server key); a handshake that timed out (a
+  // daemon stalled or slow) is not counted.
+  socket.events.on("handshake:error:other", (e) => {
+    const code = e.error && (e.error.code || "");
+    if ((code === "EPIPE" || code === "ECONNRESET") && ++failed >= 2)
+      onRefused(new ConnectionRefused(HANDSHAKE_FAILED));
   });
   return socket;
 }
@@ -85,7 +92,11 @@ function dealer(keys, onConnected, onRefused) {
 // Sends on one socket one at a time, in order (zeromq.js' rule).
 function sender(socket) {
   let chain = Promise.resolve();
-  return (bytes) => (chain = chain.then(() => socket.send(bytes)));
+  return (bytes) => {
+    const sent = chain.then(() => socket.send(bytes));
+    chain = sent.catch(() => {}); // one failed send does not stop the next ones
+    return sent;
+  };
 }
 
 // One partner's connection to a territory's ingest endpoint: publish() returns a promise of the

@@ -990,17 +990,34 @@ int main(int argc, char **argv)
 {
     ctl_t ctl = {.timeout_ms = DEFAULT_TIMEOUT_MS};
     /* Every option may be given as --name=value, for every command: split here, once, in
-     * place, so that the commands only ever read --name value. */
-    static char **split; /* held until the exit */
+     * place, so that the commands only ever read --name value. A word that is the value of the
+     * option before it (--professional_ref --ref=7, --note --help) is left whole, and is no
+     * option: only the flags below take no value. */
+    static const char *const flags[] = {"--json", "--no-ack", "--dry-run", "--yes",    "--set",
+                                        "--lift", "--help",   "-h",        "--version"};
+    static char **split;  /* held until the exit */
+    static bool *a_value; /* split[k] is the value of the option before it */
     split = calloc(2 * (size_t)argc + 1, sizeof(*split));
-    if (split == NULL)
+    a_value = calloc(2 * (size_t)argc + 1, sizeof(*a_value));
+    if (split == NULL || a_value == NULL)
         return CTL_EXIT_REJECTED;
     int n = 0;
     for (int k = 0; k < argc; k++) {
+        bool after_option = false;
+        if (n > 1 && !a_value[n - 1] && split[n - 1][0] == '-' && split[n - 1][1] != '\0' &&
+            strchr(split[n - 1], '=') == NULL) {
+            after_option = true;
+            for (size_t f = 0; f < sizeof(flags) / sizeof(flags[0]); f++)
+                after_option = after_option && strcmp(split[n - 1], flags[f]) != 0;
+        }
         char *eq = strncmp(argv[k], "--", 2) == 0 ? strchr(argv[k], '=') : NULL;
-        if (k > 0 && eq != NULL && eq > argv[k] + 2) {
+        if (after_option) {
+            a_value[n] = true;
+            split[n++] = argv[k];
+        } else if (k > 0 && eq != NULL && eq > argv[k] + 2) {
             *eq = '\0';
             split[n++] = argv[k];
+            a_value[n] = true;
             split[n++] = eq + 1;
         } else {
             split[n++] = argv[k];
@@ -1039,7 +1056,7 @@ int main(int argc, char **argv)
         return CTL_EXIT_USAGE;
     }
     for (int k = i + 1; k < argc; k++)
-        if (strcmp(argv[k], "--help") == 0 || strcmp(argv[k], "-h") == 0) {
+        if (!a_value[k] && (strcmp(argv[k], "--help") == 0 || strcmp(argv[k], "-h") == 0)) {
             command_usage(stdout, argv[i]);
             return CTL_EXIT_OK;
         }

@@ -27,6 +27,7 @@ and DIR must be on sys.path (or set PARCOURS_PB_DIR to it). Without either, the 
 the build folders of this repository (build/release/gen/python, which seeds/demo.sh makes).
 """
 
+import errno
 import hashlib
 import hmac
 import os
@@ -94,15 +95,20 @@ class _Handshakes:
         wrong server key makes the daemon close the connection; once may be the network)."""
         succeeded = 0
         while self.socket.poll(0):
-            event = recv_monitor_message(self.socket)["event"]
+            message = recv_monitor_message(self.socket)
+            event, value = message["event"], message["value"]
             if event == zmq.EVENT_HANDSHAKE_SUCCEEDED:
                 self.connected, self._failed = True, 0
                 succeeded += 1
             elif event == zmq.EVENT_HANDSHAKE_FAILED_AUTH:
-                raise ConnectionRefused(KEY_REFUSED)
+                # 400: ZAP refused the key; another status is the daemon failing, not the key.
+                raise ConnectionRefused(KEY_REFUSED if value == 400 else HANDSHAKE_FAILED)
             elif event == zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL:
                 raise ConnectionRefused(HANDSHAKE_FAILED)
-            elif event == zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL:
+            elif (event == zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL and
+                  value in (errno.EPIPE, errno.ECONNRESET)):
+                # The daemon closed it (another server key); a handshake that timed out (EAGAIN:
+                # a daemon stalled or slow) is not counted.
                 self._failed += 1
                 if self._failed >= 2:
                     raise ConnectionRefused(HANDSHAKE_FAILED)
@@ -293,7 +299,7 @@ class Partner:
                 try:
                     self._socket.send(entry[0], zmq.NOBLOCK)  # the same bytes: the daemon dedupes
                 except zmq.Again:
-                    entry[1] -= 1  # no connection now: the next round tries again
+                    entry[1], entry[2] = entry[1] - 1, now  # no connection now: the next round
 
     def send(self, event, timeout=30.0):
         """Publishes one event and returns its final Ack."""

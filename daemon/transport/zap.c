@@ -35,6 +35,10 @@ struct zap {
     size_t n_admin_keys;
     zap_counters_t counters;
     zap_log_kind_t kinds[ZAP_LOG_KINDS];
+    /* Refusals of kinds beyond the table while all of it was logged within the minute (keys
+     * cycled to flood the log): counted, and said once a minute. */
+    uint64_t overflow;
+    int64_t overflow_logged_ms;
 };
 
 static int64_t zap_now_ms(void)
@@ -60,13 +64,24 @@ static void zap_refusal(zap_t *z, const char *what)
         k->since++;
         return;
     }
+    if (k == NULL && oldest->logged_ms != 0 && now - oldest->logged_ms < ZAP_LOG_EVERY_MS) {
+        z->overflow++;
+        if (now - z->overflow_logged_ms >= ZAP_LOG_EVERY_MS) {
+            log_info("zap: %" PRIu64 " connections refused in the last minute, of more kinds than "
+                     "the log follows (%d): many different keys",
+                     z->overflow, ZAP_LOG_KINDS);
+            z->overflow = 0;
+            z->overflow_logged_ms = now;
+        }
+        return;
+    }
     if (k == NULL) {
         k = oldest; /* a kind not seen for the longest is forgotten */
         snprintf(k->what, sizeof(k->what), "%s", what);
         k->since = 0;
     }
     if (k->since > 0)
-        log_info("%s (and %" PRIu64 " times more in the last minute)", what, k->since);
+        log_info("%s (and %" PRIu64 " times more since it was last logged)", what, k->since);
     else
         log_info("%s", what);
     k->logged_ms = now;

@@ -51,6 +51,17 @@ class ParcoursctlTest(unittest.TestCase):
         run = subprocess.run([PARCOURSCTL, "--ingest=tcp://127.0.0.1:1", "emit", "--json=-",
                               "--window=5"], input="", capture_output=True, text=True, timeout=60)
         self.assertEqual(run.returncode, 0, run.stderr)
+        run = subprocess.run([PARCOURSCTL, "--ingest", "tcp://127.0.0.1:1", "emit", "--json", "-",
+                              "--window=5"], input="", capture_output=True, text=True, timeout=60)
+        self.assertEqual(run.returncode, 0, run.stderr)
+        # A value that looks like an option is the value of the option before it: kept whole,
+        # never split, never taken for --help (the daemon is asked, and does not answer here).
+        for value in ("--ref=7", "--help"):
+            run = subprocess.run([PARCOURSCTL, "--ingest", "tcp://127.0.0.1:1", "--timeout", "300",
+                                  "emit", "ReferentAssigned", "--as", "ml93", "--beneficiary",
+                                  "B-1", "--referent_partner_id", "ml93", "--professional_ref",
+                                  value], capture_output=True, text=True, timeout=60)
+            self.assertEqual(run.returncode, 3, f"{value}: {run.stdout} {run.stderr}")
         for command in ("status", "emit", "tail", "backup"):
             run = subprocess.run([PARCOURSCTL, command, "--help"], capture_output=True, text=True,
                                  timeout=60)
