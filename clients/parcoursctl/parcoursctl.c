@@ -986,6 +986,18 @@ static int cmd_help(ctl_t *ctl, int argc, char **argv)
 
 /* ------------------------------------------------------------------------------------------ */
 
+/* The arguments as main split them, freed at the exit (the commands keep pointers into them). */
+static char **args_split;
+static bool *args_value;
+
+static void args_free(void)
+{
+    free(args_split);
+    free(args_value);
+    args_split = NULL;
+    args_value = NULL;
+}
+
 int main(int argc, char **argv)
 {
     ctl_t ctl = {.timeout_ms = DEFAULT_TIMEOUT_MS};
@@ -995,12 +1007,14 @@ int main(int argc, char **argv)
      * option: only the flags below take no value. */
     static const char *const flags[] = {"--json", "--no-ack", "--dry-run", "--yes",    "--set",
                                         "--lift", "--help",   "-h",        "--version"};
-    static char **split;  /* held until the exit */
-    static bool *a_value; /* split[k] is the value of the option before it */
-    split = calloc(2 * (size_t)argc + 1, sizeof(*split));
-    a_value = calloc(2 * (size_t)argc + 1, sizeof(*a_value));
-    if (split == NULL || a_value == NULL)
+    char **split = calloc(2 * (size_t)argc + 1, sizeof(*split));
+    bool *a_value = calloc(2 * (size_t)argc + 1, sizeof(*a_value)); /* the option before's */
+    args_split = split;
+    args_value = a_value;
+    if (split == NULL || a_value == NULL || atexit(args_free) != 0) {
+        args_free();
         return CTL_EXIT_REJECTED;
+    }
     int n = 0;
     for (int k = 0; k < argc; k++) {
         bool after_option = false;
