@@ -321,9 +321,14 @@ static int subscription_read_monitor(parcours_subscription_t *sub)
 {
     int succeeded = 0;
     int rc = parcours_handshake_read(sub->monitor, &sub->handshakes_failed, &succeeded);
-    /* A new connection (or several since the last look): its Subscribe goes out first. */
-    if (rc == PARCOURS_OK && succeeded > 0)
-        rc = subscription_resubscribe(sub);
+    /* A new connection (or several since the last look): its Subscribe goes out first, even
+     * when a failure came after it in the same look (a caller that polls again then finds
+     * the connection subscribed). */
+    if (succeeded > 0) {
+        int src = subscription_resubscribe(sub);
+        if (rc == PARCOURS_OK)
+            rc = src;
+    }
     return rc;
 }
 

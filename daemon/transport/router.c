@@ -41,8 +41,8 @@ static const char *router_handshake_why(uint16_t event, uint32_t value)
     if (event == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL &&
         (value == ZMQ_PROTOCOL_ERROR_ZMTP_CRYPTOGRAPHIC ||
          value == ZMQ_PROTOCOL_ERROR_ZMTP_MALFORMED_COMMAND_HELLO))
-        return "its HELLO could not be decrypted (the client holds another server public key "
-               "than this daemon's)";
+        return "what it sent could not be decrypted (most often: the client holds another "
+               "server public key than this daemon's)";
     (void)event;
     return NULL;
 }
