@@ -146,7 +146,8 @@ static void admin_partners(const daemon_sources_t *sources, Parcours__V1__AdminR
     reply->partners = calloc(n ? n : 1, sizeof(*reply->partners));
     /* One block for each partner's info, its fingerprint and its may_emit types (the
      * first entry points at its start: admin_partners_free). */
-    size_t each = sizeof(Parcours__V1__PartnerInfo) + 17 + 32 * sizeof(Parcours__V1__EventType);
+    size_t each = sizeof(Parcours__V1__PartnerInfo) + PARTNERS_FINGERPRINT_LEN + 1 +
+                  32 * sizeof(Parcours__V1__EventType);
     uint8_t *block = calloc(n ? n : 1, each);
     Parcours__V1__PartnerInfo *infos = (Parcours__V1__PartnerInfo *)block;
     char **territories = calloc(n ? n : 1, PARTNERS_TERRITORIES_MAX * sizeof(char *));
@@ -181,9 +182,9 @@ static void admin_partners(const daemon_sources_t *sources, Parcours__V1__AdminR
                 info->may_emit[info->n_may_emit++] = (Parcours__V1__EventType)type;
         info->echo = p->echo;
         /* As the ZAP handler's refusal lines name a key (daemon/transport/zap.c). */
-        info->key_fingerprint = &fingerprints[17 * i];
-        for (int b = 0; p->has_public_key && b < 8; b++)
-            snprintf(info->key_fingerprint + 2 * b, 3, "%02x", p->public_key[b]);
+        info->key_fingerprint = &fingerprints[(PARTNERS_FINGERPRINT_LEN + 1) * i];
+        if (p->has_public_key)
+            partners_key_fingerprint(p->public_key, info->key_fingerprint);
         reply->partners[reply->n_partners++] = info;
     }
 }

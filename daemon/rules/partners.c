@@ -172,6 +172,16 @@ const partner_t *partners_at(const partners_t *p, size_t i)
     return (p && i < p->count) ? &p->items[i] : NULL;
 }
 
+void partners_key_fingerprint(const uint8_t key[32], char out[PARTNERS_FINGERPRINT_LEN + 1])
+{
+    static const char hex[] = "0123456789abcdef";
+    for (int i = 0; i < PARTNERS_FINGERPRINT_LEN / 2; i++) {
+        out[2 * i] = hex[key[i] >> 4];
+        out[2 * i + 1] = hex[key[i] & 15];
+    }
+    out[PARTNERS_FINGERPRINT_LEN] = '\0';
+}
+
 bool partner_in_territory(const partner_t *partner, const char *territory)
 {
     for (size_t i = 0; i < partner->n_territories; i++)

@@ -72,6 +72,12 @@ bool partners_keys_revoked(const partners_t *old, const partners_t *new);
 /* True when the partner is registered for this territory. */
 bool partner_in_territory(const partner_t *partner, const char *territory);
 
+/* A CURVE public key's fingerprint: its first 8 bytes in lowercase hex, NUL-terminated. The
+ * ZAP handler names a refused key by it in the log, parcoursctl partners each partner's key:
+ * an admin matches the two. (A public key is no secret.) */
+#define PARTNERS_FINGERPRINT_LEN 16
+void partners_key_fingerprint(const uint8_t key[32], char out[PARTNERS_FINGERPRINT_LEN + 1]);
+
 /* True when the partner is registered for every territory any partner of the directory is
  * registered for: the only partners that may see every pathway the daemon could hold. */
 bool partners_covers_every_territory(const partners_t *p, const partner_t *partner);

@@ -154,17 +154,15 @@ static void zap_handle(zap_t *z, bool quiet)
     } else {
         /* The key's fingerprint (its first bytes, in hex: a public key is no secret) lets an
          * admin tell which revoked or unknown key keeps knocking. */
-        char what[256], fingerprint[17] = "";
-        if (n == ZAP_FRAMES && zmq_msg_size(&frames[6]) == 32) {
-            const uint8_t *key = zmq_msg_data(&frames[6]);
-            for (int i = 0; i < 8; i++)
-                snprintf(fingerprint + 2 * i, 3, "%02x", key[i]);
-        }
-        snprintf(what, sizeof(what), "zap: connection refused on %s: %s%s%s",
-                 domain[0] ? domain : "?", text, fingerprint[0] ? " (key " : "",
-                 fingerprint[0] ? fingerprint : "");
-        if (fingerprint[0])
-            strncat(what, ")", sizeof(what) - strlen(what) - 1);
+        char what[256], fingerprint[PARTNERS_FINGERPRINT_LEN + 1] = "";
+        if (n == ZAP_FRAMES && zmq_msg_size(&frames[6]) == 32)
+            partners_key_fingerprint(zmq_msg_data(&frames[6]), fingerprint);
+        if (fingerprint[0] != '\0')
+            snprintf(what, sizeof(what), "zap: connection refused on %s: %s (key %s)",
+                     domain[0] ? domain : "?", text, fingerprint);
+        else
+            snprintf(what, sizeof(what), "zap: connection refused on %s: %s",
+                     domain[0] ? domain : "?", text);
         zap_refusal(z, what);
     }
     /* The reply echoes the version and the request id. */
