@@ -180,7 +180,7 @@ static int store_batch_write(store_batch_t *b, MDB_dbi dbi, MDB_val *k, MDB_val 
         b->read_valid = false; /* the pathway read last may be the one written */
     /* What a write may add to the file: its leaf copied (the branches above it are counted
      * once per batch, store_batch_begin), and the pages of a large value. */
-    b->pages += 1 + (v->mv_size > 2048 ? v->mv_size / 4096 + 1 : 0);
+    b->pages += 1 + (v->mv_size > STORE_SPAN_PAGE / 2 ? v->mv_size / STORE_SPAN_PAGE + 1 : 0);
     if (journal_add(b->journal, dbi, k, v, flags) != STORE_OK)
         return -1;
     if (flags & JOURNAL_DELETE) {
@@ -360,13 +360,11 @@ int store_batch_commit(store_batch_t **pb)
         s->span_seq = b->last_seq;
         s->span_batches++;
         s->span_pages += b->pages;
+        /* The batch is durable whatever the span's commit says: a span that cannot commit yet
+         * (the disk is full) is tried again later, one that never will has stopped the store. */
         if (!b->deferred || b->n_shred > 0 || store_now_ms() - s->span_began_ms >= s->span_ms ||
-            s->span_pages * 4096 >= STORE_SPAN_ROOM / 2) {
-            int src = store_span_end(s);
-            /* The batch is durable all the same: a span that cannot commit yet (the disk is
-             * full) is tried again later, one that never will has stopped the store. */
-            (void)src;
-        }
+            s->span_pages * STORE_SPAN_PAGE >= STORE_SPAN_ROOM / 2)
+            (void)store_span_end(s);
     } else if (rc == STORE_OK) {
         __atomic_store_n(&s->durable_seq, b->last_seq, __ATOMIC_RELEASE);
         if (s->wal != NULL) {

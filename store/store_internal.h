@@ -78,6 +78,7 @@ struct store {
 /* Bytes data.mdb keeps allocated past what it uses while commits span batches, and half of it
  * the most a span may add (by the bound of store_batch_t.pages). */
 #define STORE_SPAN_ROOM ((uint64_t)64 << 20)
+#define STORE_SPAN_PAGE 4096 /* the page the bound counts in (LMDB's on Linux x86_64) */
 
 /* After a commit: allocates STORE_SPAN_ROOM ahead when less than half of it is left. */
 void store_span_room(store_t *s);
