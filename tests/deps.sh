@@ -5,7 +5,7 @@
 parcours_packages=(
   build-essential cmake pkg-config
   libzmq3-dev libprotobuf-c-dev protobuf-c-compiler liblmdb-dev libsodium-dev libevent-dev
-  libsystemd-dev libinih-dev libcmocka-dev
+  libsystemd-dev libinih-dev libjansson-dev libcmocka-dev jq
   python3-zmq python3-protobuf protobuf-compiler
   clang libclang-rt-14-dev systemd groff-base valgrind libfuse3-dev fuse3
 )

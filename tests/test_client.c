@@ -11,6 +11,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <math.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -21,8 +22,7 @@
 
 #include "eventtext.h"
 #include "fields.h"
-#include "jsonline.h"
-#include "jsonwriter.h"
+#include "protojson.h"
 #include "parcours.h"
 
 static const char crockford[] = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";
@@ -362,99 +362,106 @@ static void test_curve_options(void **state)
 }
 
 /* ------------------------------------------------------------------------------------------ */
-/* JSON lines. */
+/* JSON: the proto3 mapping of parcoursctl --json. */
 
-static void test_jsonline_values(void **state)
+/* The compact JSON of value (taken), as a string the caller frees. */
+static char *dumped(json_t *value)
 {
-    (void)state;
-    const char *text = " {\"type\":\"JobPlaced\", \"n\": -12, \"ok\":true,\"no\":false,"
-                       "\"nothing\":null,\"esc\":\"a\\\"b\\\\c\\/d\\n\\u00e9\\ud83d\\ude00\"} ";
-    char err[JSONLINE_ERROR_MAX];
-    jsonline_t *o;
-    assert_int_equal(jsonline_parse(text, strlen(text), &o, err, sizeof(err)), 0);
-    assert_int_equal(jsonline_count(o), 6);
-    assert_string_equal(jsonline_key(o, 0), "type");
-    assert_string_equal(jsonline_value(o, 0), "JobPlaced");
-    assert_int_equal(jsonline_kind(o, 1), JSONLINE_INTEGER);
-    assert_string_equal(jsonline_value(o, 1), "-12");
-    assert_int_equal(jsonline_kind(o, 2), JSONLINE_TRUE);
-    assert_int_equal(jsonline_kind(o, 3), JSONLINE_FALSE);
-    assert_int_equal(jsonline_kind(o, 4), JSONLINE_NULL);
-    assert_string_equal(jsonline_value(o, 5), "a\"b\\c/d\n\xc3\xa9\xf0\x9f\x98\x80");
-    assert_int_equal(jsonline_find(o, "ok"), 2);
-    assert_int_equal(jsonline_find(o, "missing"), -1);
-    jsonline_destroy(&o);
-    assert_null(o);
-    jsonline_destroy(NULL);
-
-    assert_int_equal(jsonline_parse("{}", 2, &o, err, sizeof(err)), 0);
-    assert_int_equal(jsonline_count(o), 0);
-    jsonline_destroy(&o);
+    assert_non_null(value);
+    char *text = json_dumps(value, JSON_COMPACT | JSON_ENCODE_ANY);
+    json_decref(value);
+    assert_non_null(text);
+    return text;
 }
 
-static void expect_refused(const char *text, const char *column)
-{
-    char err[JSONLINE_ERROR_MAX];
-    jsonline_t *o = (jsonline_t *)1;
-    if (jsonline_parse(text, strlen(text), &o, err, sizeof(err)) == 0)
-        fail_msg("accepted: %s", text);
-    assert_null(o);
-    if (strncmp(err, column, strlen(column)) != 0)
-        fail_msg("for %s: \"%s\" does not start with \"%s\"", text, err, column);
-}
-
-static void test_jsonline_refusals(void **state)
+static void test_protojson_mapping(void **state)
 {
     (void)state;
-    expect_refused("", "column 1:");
-    expect_refused("[1]", "column 1:");
-    expect_refused("{\"a\":{\"b\":1}}", "column 6:");
-    expect_refused("{\"a\":[1]}", "column 6:");
-    expect_refused("{\"a\":1.5}", "column 7:");
-    expect_refused("{\"a\":1e3}", "column 7:");
-    expect_refused("{\"a\":01}", "column 6:");
-    expect_refused("{\"a\":1,\"a\":2}", "column 13:");
-    expect_refused("{\"a\":\"x\\u0000\"}", "column");
-    expect_refused("{\"a\":\"\\ud800\"}", "column");
-    expect_refused("{\"a\":\"\\q\"}", "column 7:");
-    expect_refused("{\"a\":\"tab\there\"}", "column 10:");
-    expect_refused("{\"a\":1} x", "column 9:");
-    expect_refused("{\"a\":1,}", "column 8:");
-    expect_refused("{\"a\" 1}", "column 6:");
-    expect_refused("{\"a\":\"unclosed}", "column");
-    expect_refused("{\"a\":tru}", "column 6:");
-    expect_refused("{a:1}", "column 2:");
-}
+    /* 64-bit integers above 2^53 as strings, exactly; full enum names; an absent message as
+     * null; every scalar at its default; a oneof's member that is set, alone. */
+    Parcours__V1__PathwayExited exited = PARCOURS__V1__PATHWAY_EXITED__INIT;
+    exited.reason = PARCOURS__V1__EXIT_REASON__EXIT_REASON_MOVED;
+    Parcours__V1__Event event = PARCOURS__V1__EVENT__INIT;
+    event.event_id = "e-1";
+    event.partner_id = "cd93";
+    event.beneficiary_id = "B-\xff-1"; /* not UTF-8: the byte becomes U+FFFD */
+    event.occurred_at = -1;
+    event.expected_version = UINT64_MAX;
+    event.payload_case = PARCOURS__V1__EVENT__PAYLOAD_PATHWAY_EXITED;
+    event.pathway_exited = &exited;
+    char *members[] = {"cd93", "ml93"};
+    Parcours__V1__Pathway pathway = PARCOURS__V1__PATHWAY__INIT;
+    pathway.beneficiary_id = "B-1";
+    pathway.phase = PARCOURS__V1__PHASE__PHASE_REFERRED;
+    pathway.n_members = 2;
+    pathway.members = members;
+    pathway.version = (UINT64_C(1) << 53) + 1;
+    pathway.last_denial_reason = 999; /* newer than this parcoursctl: its number */
+    Parcours__V1__Notification n = PARCOURS__V1__NOTIFICATION__INIT;
+    n.partner_seq = 1;
+    n.stream_id = UINT64_C(18446744073709551557);
+    n.event = &event;
+    n.pathway = &pathway;
+    char *text = dumped(protojson_message(&n.base));
+    json_error_t jerr;
+    json_t *doc = json_loads(text, 0, &jerr);
+    assert_non_null(doc);
+    assert_string_equal(json_string_value(json_object_get(doc, "stream_id")),
+                        "18446744073709551557");
+    assert_string_equal(json_string_value(json_object_get(doc, "partner_seq")), "1");
+    assert_string_equal(json_string_value(json_object_get(doc, "seq")), "0");
+    assert_true(json_is_false(json_object_get(doc, "withdrawn")));
+    assert_true(json_is_null(json_object_get(doc, "erasure")));
+    json_t *e = json_object_get(doc, "event");
+    assert_string_equal(json_string_value(json_object_get(e, "beneficiary_id")),
+                        "B-\xef\xbf\xbd-1");
+    assert_string_equal(json_string_value(json_object_get(e, "occurred_at")), "-1");
+    assert_string_equal(json_string_value(json_object_get(e, "expected_version")),
+                        "18446744073709551615");
+    assert_string_equal(
+        json_string_value(json_object_get(json_object_get(e, "pathway_exited"), "reason")),
+        "EXIT_REASON_MOVED");
+    assert_null(json_object_get(e, "job_placed")); /* a oneof member not set is left out */
+    json_t *p = json_object_get(doc, "pathway");
+    assert_string_equal(json_string_value(json_object_get(p, "phase")), "PHASE_REFERRED");
+    assert_string_equal(json_string_value(json_object_get(p, "version")), "9007199254740993");
+    assert_int_equal(json_integer_value(json_object_get(p, "episode")), 0);
+    assert_int_equal(json_integer_value(json_object_get(p, "last_denial_reason")), 999);
+    assert_true(json_is_null(json_object_get(p, "referent")));
+    assert_string_equal(json_string_value(json_object_get(p, "territory")), "");
+    assert_int_equal(json_array_size(json_object_get(p, "members")), 2);
+    assert_string_equal(json_string_value(json_array_get(json_object_get(p, "members"), 1)),
+                        "ml93");
+    /* Every field of the contract is there, in the .proto's order. */
+    assert_int_equal(json_object_size(p), parcours__v1__pathway__descriptor.n_fields);
+    assert_string_equal(json_object_iter_key(json_object_iter(p)), "beneficiary_id");
+    json_decref(doc);
+    free(text);
 
-static void test_jsonwriter_escaping(void **state)
-{
-    (void)state;
-    char *buf = NULL;
-    size_t len = 0;
-    FILE *f = open_memstream(&buf, &len);
-    assert_non_null(f);
-    jsonwriter_t *w = jsonwriter_new(f);
-    jsonwriter_object_begin(w);
-    jsonwriter_key(w, "s");
-    jsonwriter_string(w, "q\"b\\n\n\x01\xc3\xa9\xff");
-    jsonwriter_key(w, "a");
-    jsonwriter_array_begin(w);
-    jsonwriter_int(w, -1);
-    jsonwriter_uint(w, 18446744073709551615u);
-    jsonwriter_bool(w, true);
-    jsonwriter_null(w);
-    jsonwriter_double(w, 1.5);
-    jsonwriter_string(w, NULL);
-    jsonwriter_array_end(w);
-    jsonwriter_key(w, "o");
-    jsonwriter_object_begin(w);
-    jsonwriter_object_end(w);
-    jsonwriter_object_end(w);
-    jsonwriter_destroy(&w);
-    fclose(f);
-    assert_string_equal(buf, "{\"s\":\"q\\\"b\\\\n\\n\\u0001\xc3\xa9\\ufffd\","
-                             "\"a\":[-1,18446744073709551615,true,null,1.5,null],\"o\":{}}");
-    free(buf);
+    /* Doubles as numbers, NaN and the infinities as the mapping's strings. */
+    Parcours__V1__Status st = PARCOURS__V1__STATUS__INIT;
+    st.batch_size_mean = 1.5;
+    st.commit_ms_mean = NAN;
+    st.commit_ms_max = -INFINITY;
+    doc = protojson_message(&st.base);
+    assert_true(json_real_value(json_object_get(doc, "batch_size_mean")) == 1.5);
+    assert_string_equal(json_string_value(json_object_get(doc, "commit_ms_mean")), "NaN");
+    assert_string_equal(json_string_value(json_object_get(doc, "commit_ms_max")), "-Infinity");
+    json_decref(doc);
+
+    /* No message: null. Bytes in base64. */
+    text = dumped(protojson_message(NULL));
+    assert_string_equal(text, "null");
+    free(text);
+    Parcours__V1__BackupPart part = PARCOURS__V1__BACKUP_PART__INIT;
+    part.data.data = (uint8_t *)"\x00\xff\x10";
+    part.data.len = 3;
+    doc = protojson_message(&part.base);
+    assert_string_equal(json_string_value(json_object_get(doc, "data")), "AP8Q");
+    json_decref(doc);
+    text = dumped(protojson_int64(INT64_MIN));
+    assert_string_equal(text, "\"-9223372036854775808\"");
+    free(text);
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -786,9 +793,7 @@ int main(void)
         cmocka_unit_test(test_keys_read),
         cmocka_unit_test(test_pseudonym),
         cmocka_unit_test(test_curve_options),
-        cmocka_unit_test(test_jsonline_values),
-        cmocka_unit_test(test_jsonline_refusals),
-        cmocka_unit_test(test_jsonwriter_escaping),
+        cmocka_unit_test(test_protojson_mapping),
         cmocka_unit_test(test_fields_enums),
         cmocka_unit_test(test_fields_times),
         cmocka_unit_test(test_fields_set),

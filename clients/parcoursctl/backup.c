@@ -15,20 +15,18 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "jsonwriter.h"
 #include "parcours.h"
 #include "parcoursctl.h"
 #include "print.h"
+#include "protojson.h"
 
 #define BACKUP_FILE "data.mdb"
 
 /* Says what went wrong, for people or as JSON, and returns the exit code. */
 static int fail_with(const ctl_t *ctl, const char *message, int status)
 {
-    if (ctl->json)
-        print_error_json(message);
-    else
-        fprintf(stderr, "parcoursctl backup: %s\n", message);
+    (void)ctl;
+    ctl_error("parcoursctl backup: %s\n", message);
     return status;
 }
 
@@ -151,9 +149,17 @@ int cmd_backup(ctl_t *ctl, int argc, char **argv)
     double seconds =
         (double)(end.tv_sec - start.tv_sec) + (double)(end.tv_nsec - start.tv_nsec) / 1e9;
     if (ctl->json) {
-        printf("{\"path\":");
-        jsonwriter_escape(stdout, path);
-        printf(",\"bytes\":%llu,\"seconds\":%.3f}\n", (unsigned long long)bytes, seconds);
+        /* parcoursctl's own document: bytes is 64-bit, a string as in every --json answer. */
+        json_t *o = json_object();
+        int set = o == NULL ? -1 : 0;
+        set |= protojson_set(o, "path", protojson_string(path));
+        set |= protojson_set(o, "bytes", protojson_uint64(bytes));
+        set |= protojson_set(o, "seconds", json_real((double)(int64_t)(seconds * 1000) / 1000));
+        if (set != 0) {
+            json_decref(o);
+            o = NULL;
+        }
+        print_json_answer(o);
     } else {
         printf("backup: %s, %llu bytes in %.1f s\n", path, (unsigned long long)bytes, seconds);
         printf("restore: stop parcoursd, move the contents of its [store] path aside, then "

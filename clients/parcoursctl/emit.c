@@ -36,7 +36,6 @@
 
 #include "eventtext.h"
 #include "fields.h"
-#include "jsonline.h"
 #include "parcours.h"
 #include "parcoursctl.h"
 #include "print.h"
@@ -78,10 +77,9 @@ static int worse(int a, int b)
 
 static void emit_unreachable_hint(const ctl_t *ctl, const char *partner, const ctl_curve_t *curve)
 {
-    fprintf(stderr,
-            "parcoursctl: parcoursd did not answer on %s within %d ms: is parcoursd running? "
-            "Check [ingest] endpoint in parcoursd.conf (or give -c FILE or --ingest ENDPOINT).\n",
-            ctl->ingest, ctl->timeout_ms);
+    ctl_error("parcoursctl: parcoursd did not answer on %s within %d ms: is parcoursd running? "
+              "Check [ingest] endpoint in parcoursd.conf (or give -c FILE or --ingest ENDPOINT).\n",
+              ctl->ingest, ctl->timeout_ms);
     ctl_curve_hint(ctl->ingest, partner, curve);
 }
 
@@ -91,7 +89,7 @@ static bool emit_refused(int rc, const ctl_t *ctl, const char *partner, const ct
 {
     if (rc != PARCOURS_EKEYREFUSED && rc != PARCOURS_EHANDSHAKE)
         return false;
-    fprintf(stderr, "parcoursctl emit: %s\n", parcours_strerror(rc));
+    ctl_error("parcoursctl emit: %s\n", parcours_strerror(rc));
     ctl_curve_hint(ctl->ingest, partner, curve);
     return true;
 }
@@ -107,8 +105,8 @@ static int emit_client_new(ctl_t *ctl, const char *partner_id, int window, const
     opts.curve_server_key = curve->on ? curve->server : NULL;
     int rc = parcours_client_new(ctl->ingest, partner_id, &opts, client);
     if (rc != PARCOURS_OK) {
-        fprintf(stderr, "parcoursctl: cannot use the ingest endpoint %s: %s\n", ctl->ingest,
-                parcours_strerror(rc));
+        ctl_error("parcoursctl: cannot use the ingest endpoint %s: %s\n", ctl->ingest,
+                  parcours_strerror(rc));
         return rc == PARCOURS_EENDPOINT ? CTL_EXIT_USAGE : CTL_EXIT_REJECTED;
     }
     return CTL_EXIT_OK;
@@ -128,7 +126,7 @@ static int emit_one(ctl_t *ctl, int argc, char **argv)
     parcours_client_t *client = NULL;
     ctl_curve_t curve = {0};
     if (keys == NULL || values == NULL || owned == NULL) {
-        fprintf(stderr, "parcoursctl: out of memory\n");
+        ctl_error("parcoursctl: out of memory\n");
         status = CTL_EXIT_REJECTED;
         goto done;
     }
@@ -155,7 +153,7 @@ static int emit_one(ctl_t *ctl, int argc, char **argv)
                 keys[n] = arg + 2;
                 values[n++] = argv[++i];
             } else {
-                fprintf(stderr, "parcoursctl emit: %s needs a value\n", arg);
+                ctl_error("parcoursctl emit: %s needs a value\n", arg);
                 goto done;
             }
         } else if (n == 0 || strcmp(keys[0], "type") != 0) {
@@ -166,14 +164,14 @@ static int emit_one(ctl_t *ctl, int argc, char **argv)
             values[0] = arg;
             n++;
         } else {
-            fprintf(stderr, "parcoursctl emit: unexpected argument \"%s\"\n", arg);
+            ctl_error("parcoursctl emit: unexpected argument \"%s\"\n", arg);
             status = ctl_usage("emit");
             goto done;
         }
     }
     char err[EVENTTEXT_ERROR_MAX];
     if (eventtext_build(n, keys, values, &event, err, sizeof(err)) != 0) {
-        fprintf(stderr, "parcoursctl emit: %s\n", err);
+        ctl_error("parcoursctl emit: %s\n", err);
         goto done;
     }
     if (ctl_endpoints(ctl) != 0 || ctl_partner_check(ctl, event->partner_id) != 0)
@@ -197,7 +195,7 @@ static int emit_one(ctl_t *ctl, int argc, char **argv)
         goto done;
     }
     if (rc != PARCOURS_OK) {
-        fprintf(stderr, "parcoursctl emit: %s\n", parcours_strerror(rc));
+        ctl_error("parcoursctl emit: %s\n", parcours_strerror(rc));
         status = CTL_EXIT_REJECTED;
         goto done;
     }
@@ -225,33 +223,86 @@ typedef struct emit_input {
     size_t errors;
 } emit_input_t;
 
+/*
+ * The flat object of one line as key and value texts for eventtext_build(): a string as it is,
+ * an integer in decimal, true and false as words, null as NULL (the field left unset). Returns
+ * the number of members, or -1 with err set (a nested value, a fraction, no memory). keys and
+ * values point into o, which the caller keeps until they are used; the arrays are the caller's.
+ */
+static long emit_line_fields(json_t *o, const char ***keys, const char ***values,
+                             char (*numbers)[24], char *err, size_t errlen)
+{
+    size_t n = json_object_size(o), k = 0;
+    *keys = calloc(n + 1, sizeof(**keys));
+    *values = calloc(n + 1, sizeof(**values));
+    if (*keys == NULL || *values == NULL) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    const char *key;
+    json_t *v;
+    json_object_foreach(o, key, v)
+    {
+        (*keys)[k] = key;
+        switch (json_typeof(v)) {
+        case JSON_STRING:
+            (*values)[k] = json_string_value(v);
+            break;
+        case JSON_INTEGER:
+            snprintf(numbers[k], sizeof(numbers[k]), "%" JSON_INTEGER_FORMAT,
+                     json_integer_value(v));
+            (*values)[k] = numbers[k];
+            break;
+        case JSON_TRUE:
+        case JSON_FALSE:
+            (*values)[k] = json_is_true(v) ? "true" : "false";
+            break;
+        case JSON_NULL:
+            (*values)[k] = NULL;
+            break;
+        default:
+            snprintf(err, errlen,
+                     "\"%.64s\": a string, a whole number, true, false or null expected "
+                     "(the line is one flat object)",
+                     key);
+            return -1;
+        }
+        k++;
+    }
+    return (long)k;
+}
+
 /* Builds the event of one JSON line; prints why not and counts an error otherwise. */
 static void emit_read_line(emit_input_t *in, const char *name, size_t line, const char *text,
                            size_t len)
 {
     char err[EVENTTEXT_ERROR_MAX];
-    jsonline_t *o = NULL;
     Parcours__V1__Event *event = NULL;
-    if (jsonline_parse(text, len, &o, err, sizeof(err)) == 0) {
-        size_t n = jsonline_count(o);
-        const char **keys = calloc(n + 1, sizeof(*keys));
-        const char **values = calloc(n + 1, sizeof(*values));
-        if (keys == NULL || values == NULL) {
+    /* RFC 8259 strictly, as jansson reads it; a key given twice is refused rather than one of
+     * its values silently kept, and "\u0000" too (no identifier holds a NUL). */
+    json_error_t jerr;
+    json_t *o = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
+    if (o == NULL) {
+        snprintf(err, sizeof(err), "column %d: not JSON: %s", jerr.column, jerr.text);
+    } else if (!json_is_object(o)) {
+        snprintf(err, sizeof(err), "not a JSON object: each line is one {...}");
+    } else {
+        const char **keys = NULL, **values = NULL;
+        char(*numbers)[24] = calloc(json_object_size(o) + 1, sizeof(*numbers));
+        long n =
+            numbers == NULL ? -1 : emit_line_fields(o, &keys, &values, numbers, err, sizeof(err));
+        if (numbers == NULL)
             snprintf(err, sizeof(err), "out of memory");
-        } else {
-            for (size_t i = 0; i < n; i++) {
-                keys[i] = jsonline_key(o, i);
-                values[i] = jsonline_kind(o, i) == JSONLINE_NULL ? NULL : jsonline_value(o, i);
-            }
-            eventtext_build(n, keys, values, &event, err, sizeof(err));
-        }
+        if (n >= 0)
+            eventtext_build((size_t)n, keys, values, &event, err, sizeof(err));
         free(keys);
         free(values);
-        jsonline_destroy(&o);
+        free(numbers);
     }
+    json_decref(o);
     if (event == NULL) {
         if (in->errors++ < EMIT_ERRORS_SHOWN)
-            fprintf(stderr, "%s:%zu: %s\n", name, line, err);
+            ctl_error("%s:%zu: %s\n", name, line, err);
         return;
     }
     if (in->n == in->cap) {
@@ -260,7 +311,7 @@ static void emit_read_line(emit_input_t *in, const char *name, size_t line, cons
         if (items == NULL) {
             eventtext_free(&event);
             if (in->errors++ < EMIT_ERRORS_SHOWN)
-                fprintf(stderr, "%s:%zu: out of memory\n", name, line);
+                ctl_error("%s:%zu: out of memory\n", name, line);
             return;
         }
         in->items = items;
@@ -290,14 +341,13 @@ static int emit_read(emit_input_t *in, FILE *f, const char *name)
     int read_error = ferror(f) ? errno : 0;
     free(buf);
     if (read_error != 0) {
-        fprintf(stderr, "parcoursctl emit: cannot read %s: %s\n", name, strerror(read_error));
+        ctl_error("parcoursctl emit: cannot read %s: %s\n", name, strerror(read_error));
         return -1;
     }
     if (in->errors > EMIT_ERRORS_SHOWN)
-        fprintf(stderr, "... and %zu more errors\n", in->errors - EMIT_ERRORS_SHOWN);
+        ctl_error("... and %zu more errors\n", in->errors - EMIT_ERRORS_SHOWN);
     if (in->errors > 0) {
-        fprintf(stderr, "parcoursctl emit: %zu bad lines in %s; nothing was sent.\n", in->errors,
-                name);
+        ctl_error("parcoursctl emit: %zu bad lines in %s; nothing was sent.\n", in->errors, name);
         return -1;
     }
     return 0;
@@ -395,7 +445,7 @@ static int emit_connections_open(ctl_t *ctl, emit_item_t *items, size_t n, int w
         const char *partner = (per_partner ? items[i] : items[0]).event->partner_id;
         items[i].connection = emit_connection_of(c, partner);
         if (items[i].connection == SIZE_MAX) {
-            fprintf(stderr, "parcoursctl: out of memory\n");
+            ctl_error("parcoursctl: out of memory\n");
             return CTL_EXIT_REJECTED;
         }
     }
@@ -424,7 +474,7 @@ static int emit_pipeline(ctl_t *ctl, emit_item_t *items, size_t n, int window)
     size_t n_flying = 0, published = 0, printed = 0, current = items[0].connection;
     if (flying == NULL) {
         emit_connections_close(&connections);
-        fprintf(stderr, "parcoursctl: out of memory\n");
+        ctl_error("parcoursctl: out of memory\n");
         return CTL_EXIT_REJECTED;
     }
     while (printed < n) {
@@ -453,8 +503,7 @@ static int emit_pipeline(ctl_t *ctl, emit_item_t *items, size_t n, int window)
                 continue;
             }
             if (rc != PARCOURS_OK) {
-                fprintf(stderr, "parcoursctl emit: line %zu: %s\n", it->line,
-                        parcours_strerror(rc));
+                ctl_error("parcoursctl emit: line %zu: %s\n", it->line, parcours_strerror(rc));
                 status = CTL_EXIT_REJECTED;
                 goto done;
             }
@@ -471,7 +520,7 @@ static int emit_pipeline(ctl_t *ctl, emit_item_t *items, size_t n, int window)
             goto done;
         }
         if (rc < 0) {
-            fprintf(stderr, "parcoursctl emit: %s\n", parcours_strerror(rc));
+            ctl_error("parcoursctl emit: %s\n", parcours_strerror(rc));
             status = CTL_EXIT_REJECTED;
             goto done;
         }
@@ -518,20 +567,20 @@ static int emit_lines(ctl_t *ctl, int argc, char **argv)
             char *end;
             window = strtol(argv[++i], &end, 10);
             if (*end != '\0' || window < 1 || window > 100000) {
-                fprintf(stderr, "parcoursctl emit: --window takes 1 to 100000\n");
+                ctl_error("parcoursctl emit: --window takes 1 to 100000\n");
                 return CTL_EXIT_USAGE;
             }
         } else if (path == NULL && (argv[i][0] != '-' || strcmp(argv[i], "-") == 0)) {
             path = argv[i];
         } else {
-            fprintf(stderr, "parcoursctl emit: unexpected argument \"%s\"\n", argv[i]);
+            ctl_error("parcoursctl emit: unexpected argument \"%s\"\n", argv[i]);
             return ctl_usage("emit");
         }
     }
     bool from_stdin = path == NULL || strcmp(path, "-") == 0;
     FILE *f = from_stdin ? stdin : fopen(path, "r");
     if (f == NULL) {
-        fprintf(stderr, "parcoursctl emit: cannot open %s: %s\n", path, strerror(errno));
+        ctl_error("parcoursctl emit: cannot open %s: %s\n", path, strerror(errno));
         return CTL_EXIT_USAGE;
     }
     emit_input_t in = {0};

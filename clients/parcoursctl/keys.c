@@ -68,11 +68,10 @@ static int keygen_write(const char *path, mode_t mode, const char *text)
 
 static int keygen_exists(const char *path)
 {
-    fprintf(stderr,
-            "parcoursctl keygen: %s already exists; a key is never overwritten. Keep using it, "
-            "or pick another name (to replace it, remove it first: whoever used it then needs "
-            "the new key, and the partners file the new public_key line).\n",
-            path);
+    ctl_error("parcoursctl keygen: %s already exists; a key is never overwritten. Keep using it, "
+              "or pick another name (to replace it, remove it first: whoever used it then needs "
+              "the new key, and the partners file the new public_key line).\n",
+              path);
     return CTL_EXIT_REJECTED;
 }
 
@@ -94,7 +93,7 @@ int cmd_keygen(ctl_t *ctl, int argc, char **argv)
         } else if (name == NULL && argv[i][0] != '-') {
             name = argv[i];
         } else {
-            fprintf(stderr, "parcoursctl keygen: unexpected argument \"%s\"\n", argv[i]);
+            ctl_error("parcoursctl keygen: unexpected argument \"%s\"\n", argv[i]);
             return ctl_usage("keygen");
         }
     }
@@ -103,10 +102,9 @@ int cmd_keygen(ctl_t *ctl, int argc, char **argv)
     /* A key's name is a partner id (the wire's identifier rule: no / can slip in), and becomes
      * a file name: no hidden files either. */
     if (!identifier_valid(name) || name[0] == '.') {
-        fprintf(stderr,
-                "parcoursctl keygen: the name is a partner id (or \"parcoursd\", \"admin\"): 1 "
-                "to %d characters of A-Z a-z 0-9 . _ : -, not starting with a dot\n",
-                PARCOURS_ID_MAX);
+        ctl_error("parcoursctl keygen: the name is a partner id (or \"parcoursd\", \"admin\"): 1 "
+                  "to %d characters of A-Z a-z 0-9 . _ : -, not starting with a dot\n",
+                  PARCOURS_ID_MAX);
         return CTL_EXIT_USAGE;
     }
     if (dir[0] == '\0')
@@ -117,7 +115,7 @@ int cmd_keygen(ctl_t *ctl, int argc, char **argv)
     int n2 = snprintf(public_path, sizeof(public_path), "%s/%s.public", dir, name);
     if (n1 < 0 || (size_t)n1 >= sizeof(secret_path) || n2 < 0 ||
         (size_t)n2 >= sizeof(public_path)) {
-        fprintf(stderr, "parcoursctl keygen: the folder name is too long\n");
+        ctl_error("parcoursctl keygen: the folder name is too long\n");
         return CTL_EXIT_USAGE;
     }
     /* Both are checked before either is written, so that a refusal leaves nothing behind. */
@@ -131,8 +129,8 @@ int cmd_keygen(ctl_t *ctl, int argc, char **argv)
      * index 82 of the 85), so the files can keep '#' for comments. */
     char public_z85[KEYFILE_Z85_LENGTH + 1], secret_z85[KEYFILE_Z85_LENGTH + 1];
     if (zmq_curve_keypair(public_z85, secret_z85) != 0) {
-        fprintf(stderr, "parcoursctl keygen: %s\n",
-                errno == ENOTSUP ? parcours_strerror(PARCOURS_ENOCURVE) : zmq_strerror(errno));
+        ctl_error("parcoursctl keygen: %s\n",
+                  errno == ENOTSUP ? parcours_strerror(PARCOURS_ENOCURVE) : zmq_strerror(errno));
         return CTL_EXIT_REJECTED;
     }
     char secret_text[512], public_text[512];
@@ -160,8 +158,8 @@ int cmd_keygen(ctl_t *ctl, int argc, char **argv)
     if (failed != NULL) {
         if (errno == EEXIST)
             return keygen_exists(failed);
-        fprintf(stderr, "parcoursctl keygen: cannot write %s: %s%s\n", failed, strerror(errno),
-                errno == ENOENT ? " (create the folder first)" : "");
+        ctl_error("parcoursctl keygen: cannot write %s: %s%s\n", failed, strerror(errno),
+                  errno == ENOENT ? " (create the folder first)" : "");
         return CTL_EXIT_REJECTED;
     }
     printf("public_key = %s\n", public_z85);
@@ -211,14 +209,13 @@ static int curve_read(const char *path, int secret, bool named, uint8_t key[32])
         return CTL_EXIT_OK;
     bool missing = rc == PARCOURS_EKEYFILE && errno == ENOENT;
     if (rc == PARCOURS_EKEYFILE)
-        fprintf(stderr, "parcoursctl: %s: %s\n", path, strerror(errno));
+        ctl_error("parcoursctl: %s: %s\n", path, strerror(errno));
     else if (rc == PARCOURS_EKEYMODE)
-        fprintf(stderr,
-                "parcoursctl: %s: a secret key must be readable by its owner only: run chmod "
-                "600 %s (and, if others may have read it, make a new key)\n",
-                path, path);
+        ctl_error("parcoursctl: %s: a secret key must be readable by its owner only: run chmod "
+                  "600 %s (and, if others may have read it, make a new key)\n",
+                  path, path);
     else
-        fprintf(stderr, "parcoursctl: %s: %s\n", path, parcours_strerror(rc));
+        ctl_error("parcoursctl: %s: %s\n", path, parcours_strerror(rc));
     return missing && !named ? CTL_EXIT_UNREACHABLE : CTL_EXIT_USAGE;
 }
 
@@ -235,24 +232,22 @@ static int curve_secret(const ctl_t *ctl, const char *who, ctl_curve_t *curve)
                       : ctl->config_keys_dir[0] != '\0' ? ctl->config_keys_dir
                                                         : NULL;
     if (dir == NULL) {
-        fprintf(stderr,
-                "parcoursctl: CURVE is on but there is no secret key for %s: give --key "
-                "%s.secret or --keys DIR (a folder of PARTNER.secret files), or -c the daemon's "
-                "configuration. If there is no key yet, make one with parcoursctl keygen %s and "
-                "%s.\n",
-                whose, who, who, curve_register_hint(who));
+        ctl_error("parcoursctl: CURVE is on but there is no secret key for %s: give --key "
+                  "%s.secret or --keys DIR (a folder of PARTNER.secret files), or -c the daemon's "
+                  "configuration. If there is no key yet, make one with parcoursctl keygen %s and "
+                  "%s.\n",
+                  whose, who, who, curve_register_hint(who));
         return CTL_EXIT_UNREACHABLE;
     }
     int n = snprintf(curve->secret_from, sizeof(curve->secret_from), "%s/%s.secret", dir, who);
     if (n < 0 || (size_t)n >= sizeof(curve->secret_from)) {
-        fprintf(stderr, "parcoursctl: the keys folder name is too long\n");
+        ctl_error("parcoursctl: the keys folder name is too long\n");
         return CTL_EXIT_USAGE;
     }
     if (access(curve->secret_from, F_OK) != 0 && errno == ENOENT) {
-        fprintf(stderr,
-                "parcoursctl: no secret key for %s: %s does not exist. Make a key with "
-                "parcoursctl keygen %s --dir %s and %s, or give --key FILE.\n",
-                whose, curve->secret_from, who, dir, curve_register_hint(who));
+        ctl_error("parcoursctl: no secret key for %s: %s does not exist. Make a key with "
+                  "parcoursctl keygen %s --dir %s and %s, or give --key FILE.\n",
+                  whose, curve->secret_from, who, dir, curve_register_hint(who));
         return CTL_EXIT_UNREACHABLE;
     }
     return curve_read(curve->secret_from, 1, ctl->keys_option != NULL, curve->secret);
@@ -271,19 +266,17 @@ static int curve_server(const ctl_t *ctl, ctl_curve_t *curve)
         return curve_read(option, 0, true, curve->server);
     }
     if (ctl->config_server_key[0] == '\0') {
-        fprintf(stderr,
-                "parcoursctl: CURVE is on but the daemon's public key is missing: give "
-                "--server-key FILE (the .public file made with the daemon's key by parcoursctl "
-                "keygen) or its 40 Z85 characters, or -c the daemon's configuration (the key is "
-                "then the .public file beside [security] secret_key).\n");
+        ctl_error("parcoursctl: CURVE is on but the daemon's public key is missing: give "
+                  "--server-key FILE (the .public file made with the daemon's key by parcoursctl "
+                  "keygen) or its 40 Z85 characters, or -c the daemon's configuration (the key is "
+                  "then the .public file beside [security] secret_key).\n");
         return CTL_EXIT_UNREACHABLE;
     }
     if (access(ctl->config_server_key, F_OK) != 0 && errno == ENOENT) {
-        fprintf(stderr,
-                "parcoursctl: the daemon's public key is missing: %s does not exist beside "
-                "[security] secret_key. Copy the .public file made with the daemon's key there, "
-                "or give --server-key FILE.\n",
-                ctl->config_server_key);
+        ctl_error("parcoursctl: the daemon's public key is missing: %s does not exist beside "
+                  "[security] secret_key. Copy the .public file made with the daemon's key there, "
+                  "or give --server-key FILE.\n",
+                  ctl->config_server_key);
         return CTL_EXIT_UNREACHABLE;
     }
     return curve_read(ctl->config_server_key, 0, false, curve->server);
@@ -295,10 +288,9 @@ int ctl_curve_keys(const ctl_t *ctl, const char *who, ctl_curve_t *curve)
     if (!ctl_curve_wanted(ctl))
         return CTL_EXIT_OK;
     if (!identifier_valid(who)) {
-        fprintf(stderr,
-                "parcoursctl: \"%s\" is not a partner id (1 to %d characters of A-Z a-z 0-9 . _ "
-                ": -)\n",
-                who, PARCOURS_ID_MAX);
+        ctl_error("parcoursctl: \"%s\" is not a partner id (1 to %d characters of A-Z a-z 0-9 . _ "
+                  ": -)\n",
+                  who, PARCOURS_ID_MAX);
         return CTL_EXIT_USAGE;
     }
     int status = curve_secret(ctl, who, curve);
@@ -323,17 +315,15 @@ void ctl_curve_hint(const char *endpoint, const char *who, const ctl_curve_t *cu
     const char *whose = curve_whose(who, whose_buf, sizeof(whose_buf));
     bool admin = strcmp(who, CTL_ADMIN_KEY_NAME) == 0;
     if (curve->on)
-        fprintf(stderr,
-                "parcoursctl: with CURVE, parcoursd also stays silent when it does not admit a "
-                "key: is the public key of %s %s%s%s (and not revoked)? Is the server key the "
-                "daemon's own public key?\n",
-                curve->secret_from,
-                admin ? "in [admin] keys of parcoursd.conf" : "the public_key line of [",
-                admin ? "" : who, admin ? "" : "] in the partners file");
+        ctl_error("parcoursctl: with CURVE, parcoursd also stays silent when it does not admit a "
+                  "key: is the public key of %s %s%s%s (and not revoked)? Is the server key the "
+                  "daemon's own public key?\n",
+                  curve->secret_from,
+                  admin ? "in [admin] keys of parcoursd.conf" : "the public_key line of [",
+                  admin ? "" : who, admin ? "" : "] in the partners file");
     else if (strncmp(endpoint, "tcp://", 6) == 0)
-        fprintf(stderr,
-                "parcoursctl: if parcoursd runs CURVE ([security] curve = yes), connections "
-                "without keys never complete: give -c parcoursd.conf, or the secret key of %s "
-                "(--key FILE or --keys DIR) and the daemon's public key (--server-key FILE).\n",
-                whose);
+        ctl_error("parcoursctl: if parcoursd runs CURVE ([security] curve = yes), connections "
+                  "without keys never complete: give -c parcoursd.conf, or the secret key of %s "
+                  "(--key FILE or --keys DIR) and the daemon's public key (--server-key FILE).\n",
+                  whose);
 }

@@ -10,6 +10,7 @@
 #include "parcoursctl.h"
 
 #include <errno.h>
+#include <stdarg.h>
 #include <fcntl.h>
 #include <ini.h>
 #include <stdio.h>
@@ -135,6 +136,31 @@ static void help(FILE *out)
         "\nexit codes: 0 done, 1 rejected or not found, 2 usage, 3 daemon unreachable\n");
 }
 
+static char error_sentence[1024]; /* the first failure ctl_error() reported */
+
+/* Keeps text as the error object's sentence, unless one is kept already. */
+static void error_keep(const char *text)
+{
+    if (error_sentence[0] != '\0')
+        return;
+    /* "parcoursctl: ", "parcoursctl emit: ": who speaks is the object's own "error" key. */
+    const char *s = text;
+    const char *colon = strstr(s, ": ");
+    if (strncmp(s, "parcoursctl", 11) == 0 && colon != NULL && strchr(s, ':') == colon &&
+        colon - s < 40)
+        s = colon + 2;
+    size_t n = 0;
+    for (; *s != '\0' && n + 1 < sizeof(error_sentence); s++) {
+        char c = *s == '\n' ? ' ' : *s;
+        if (c == ' ' && (n == 0 || error_sentence[n - 1] == ' '))
+            continue; /* the usage's indentation and line breaks, as single spaces */
+        error_sentence[n++] = c;
+    }
+    while (n > 0 && error_sentence[n - 1] == ' ')
+        n--;
+    error_sentence[n] = '\0';
+}
+
 /* A command's usage on out: stdout when asked for (--help), stderr after a usage error. */
 static void command_usage(FILE *out, const char *command)
 {
@@ -148,6 +174,12 @@ static void command_usage(FILE *out, const char *command)
 int ctl_usage(const char *command)
 {
     command_usage(stderr, command);
+    for (size_t i = 0; i < COMMAND_COUNT; i++)
+        if (strcmp(commands[i].name, command) == 0) {
+            char text[sizeof(error_sentence)];
+            snprintf(text, sizeof(text), "usage: parcoursctl %s", commands[i].usage);
+            error_keep(text);
+        }
     return CTL_EXIT_USAGE;
 }
 
@@ -166,7 +198,7 @@ int ctl_common_option(ctl_t *ctl, int argc, char **argv, int *i)
         size_t n = strlen(names[which]);
         if (strcmp(arg, names[which]) == 0) {
             if (*i + 1 >= argc) {
-                fprintf(stderr, "parcoursctl: %s needs a value\n", arg);
+                ctl_error("parcoursctl: %s needs a value\n", arg);
                 return -1;
             }
             value = argv[*i + 1];
@@ -194,7 +226,7 @@ int ctl_common_option(ctl_t *ctl, int argc, char **argv, int *i)
         char *end;
         long ms = strtol(value, &end, 10);
         if (*end != '\0' || end == value || ms < 1 || ms > 3600000) {
-            fprintf(stderr, "parcoursctl: --timeout takes milliseconds, 1 to 3600000\n");
+            ctl_error("parcoursctl: --timeout takes milliseconds, 1 to 3600000\n");
             return -1;
         }
         ctl->timeout_ms = (int)ms;
@@ -202,7 +234,7 @@ int ctl_common_option(ctl_t *ctl, int argc, char **argv, int *i)
     }
     case 5:
         if (strcmp(value, "json") != 0 && strcmp(value, "human") != 0) {
-            fprintf(stderr, "parcoursctl: --output takes json or human\n");
+            ctl_error("parcoursctl: --output takes json or human\n");
             return -1;
         }
         ctl->json = strcmp(value, "json") == 0;
@@ -294,10 +326,26 @@ static int config_security(ctl_t *ctl, const config_read_t *c)
                  slash == path ? 1 : (int)(slash - path), path);
     if (n < 0 || (size_t)n >= sizeof(path) || m < 0 ||
         (size_t)m >= sizeof(ctl->config_server_key)) {
-        fprintf(stderr, "parcoursctl: [security] secret_key is too long\n");
+        ctl_error("parcoursctl: [security] secret_key is too long\n");
         return -1;
     }
     return 0;
+}
+
+void ctl_error(const char *fmt, ...)
+{
+    char text[sizeof(error_sentence)];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(text, sizeof(text), fmt, ap);
+    va_end(ap);
+    fputs(text, stderr);
+    error_keep(text);
+}
+
+const char *ctl_error_sentence(void)
+{
+    return error_sentence[0] != '\0' ? error_sentence : NULL;
 }
 
 typedef struct partner_look {
@@ -328,10 +376,7 @@ int ctl_partner_check(const ctl_t *ctl, const char *partner)
              "%.64s is not a partner of this territory: the partners file %s has no [%.64s] "
              "section",
              partner, ctl->config_partners, partner);
-    if (ctl->json)
-        print_error_json(sentence); /* the one error object of --json, on stdout */
-    else
-        fprintf(stderr, "parcoursctl: %s\n", sentence);
+    ctl_error("parcoursctl: %s\n", sentence);
     return -1;
 }
 
@@ -349,19 +394,17 @@ int ctl_endpoints(ctl_t *ctl)
          !keys_given)) {
         int rc = ini_parse(path, config_entry, &c);
         if (rc < 0) {
-            fprintf(stderr, "parcoursctl: cannot open the configuration %s\n", path);
+            ctl_error("parcoursctl: cannot open the configuration %s\n", path);
             return -1;
         }
         if (rc > 0) {
-            fprintf(stderr, "%s:%d: not valid INI (check it with parcoursd -n -c %s)\n", path, rc,
-                    path);
+            ctl_error("%s:%d: not valid INI (check it with parcoursd -n -c %s)\n", path, rc, path);
             return -1;
         }
         if (!c.any || c.store[0] == '\0') {
-            fprintf(stderr,
-                    "parcoursctl: %s is not a parcoursd configuration: it has no [store] path "
-                    "(give the file parcoursd -c reads)\n",
-                    path);
+            ctl_error("parcoursctl: %s is not a parcoursd configuration: it has no [store] path "
+                      "(give the file parcoursd -c reads)\n",
+                      path);
             return -1;
         }
         const char *slash = strrchr(path, '/');
@@ -400,7 +443,7 @@ int ctl_endpoints(ctl_t *ctl)
     else
         n = snprintf(ctl->admin, sizeof(ctl->admin), "%s", DEFAULT_ADMIN_ENDPOINT);
     if (n < 0 || (size_t)n >= sizeof(ctl->admin)) {
-        fprintf(stderr, "parcoursctl: the admin endpoint is too long\n");
+        ctl_error("parcoursctl: the admin endpoint is too long\n");
         return -1;
     }
     return 0;
@@ -450,7 +493,7 @@ static int ctl_parse(ctl_t *ctl, const char *command, int argc, char **argv,
         } else if (k == n_opts && argv[i][0] != '-' && got < npos) {
             pos[got++] = argv[i];
         } else {
-            fprintf(stderr, "parcoursctl %s: unexpected argument \"%s\"\n", command, argv[i]);
+            ctl_error("parcoursctl %s: unexpected argument \"%s\"\n", command, argv[i]);
             ctl_usage(command);
             return -1;
         }
@@ -482,11 +525,11 @@ int ctl_admin_keys(ctl_t *ctl, ctl_curve_t *curve)
     if (strncmp(ctl->admin, "ipc://", 6) == 0) {
         struct stat st;
         if (stat(ctl->admin + 6, &st) != 0 && (errno == ENOENT || errno == ENOTDIR)) {
-            fprintf(stderr,
-                    "parcoursctl: no parcoursd admin socket at %s: parcoursd is not running on "
-                    "this store, or its [admin] endpoint is another (check parcoursd.conf, or give "
-                    "-c FILE or --admin ENDPOINT).\n",
-                    ctl->admin + 6);
+            ctl_error(
+                "parcoursctl: no parcoursd admin socket at %s: parcoursd is not running on "
+                "this store, or its [admin] endpoint is another (check parcoursd.conf, or give "
+                "-c FILE or --admin ENDPOINT).\n",
+                ctl->admin + 6);
             return CTL_EXIT_UNREACHABLE;
         }
         return CTL_EXIT_OK;
@@ -497,12 +540,11 @@ int ctl_admin_keys(ctl_t *ctl, ctl_curve_t *curve)
 int ctl_admin_unreachable(const ctl_t *ctl, const ctl_curve_t *curve)
 {
     bool ipc = strncmp(ctl->admin, "ipc://", 6) == 0;
-    fprintf(stderr,
-            "parcoursctl: parcoursd did not answer on %s within %d ms: is parcoursd "
-            "running? Check [admin] endpoint in parcoursd.conf (or give -c FILE or --admin "
-            "ENDPOINT)%s\n",
-            ctl->admin, ctl->timeout_ms,
-            ipc ? "; an ipc socket is owner-only: run as the daemon's user." : ".");
+    ctl_error("parcoursctl: parcoursd did not answer on %s within %d ms: is parcoursd "
+              "running? Check [admin] endpoint in parcoursd.conf (or give -c FILE or --admin "
+              "ENDPOINT)%s\n",
+              ctl->admin, ctl->timeout_ms,
+              ipc ? "; an ipc socket is owner-only: run as the daemon's user." : ".");
     ctl_curve_hint(ctl->admin, CTL_ADMIN_KEY_NAME, curve);
     return CTL_EXIT_UNREACHABLE;
 }
@@ -523,20 +565,17 @@ static int admin_send(ctl_t *ctl, const Parcours__V1__AdminRequest *request,
         return ctl_admin_unreachable(ctl, &curve);
     if (rc == PARCOURS_EKEYREFUSED || rc == PARCOURS_EHANDSHAKE) {
         /* The clients' sentence, then where the admin keys go ([admin] keys). */
-        fprintf(stderr, "parcoursctl: %s: %s\n", ctl->admin, parcours_strerror(rc));
+        ctl_error("parcoursctl: %s: %s\n", ctl->admin, parcours_strerror(rc));
         ctl_curve_hint(ctl->admin, CTL_ADMIN_KEY_NAME, &curve);
         return CTL_EXIT_REJECTED;
     }
     if (rc != PARCOURS_OK) {
-        fprintf(stderr, "parcoursctl: %s: %s\n", ctl->admin, parcours_strerror(rc));
+        ctl_error("parcoursctl: %s: %s\n", ctl->admin, parcours_strerror(rc));
         return rc == PARCOURS_EENDPOINT ? CTL_EXIT_USAGE : CTL_EXIT_REJECTED;
     }
     if (!(*reply)->ok) {
         const char *error = (*reply)->error[0] != '\0' ? (*reply)->error : "the daemon refused";
-        if (ctl->json)
-            print_error_json(error);
-        else
-            fprintf(stderr, "parcoursctl: %s\n", error);
+        ctl_error("parcoursctl: %s\n", error);
         parcours__v1__admin_reply__free_unpacked(*reply, NULL);
         *reply = NULL;
         return CTL_EXIT_REJECTED;
@@ -552,8 +591,8 @@ static int admin_ask(ctl_t *ctl, Parcours__V1__AdminCommand command, const char 
     request.command = command;
     /* A malformed id is a usage error, said before anything is sent (exit 2). */
     if (beneficiary != NULL && !identifier_valid(beneficiary)) {
-        fprintf(stderr, "parcoursctl: %s is not a beneficiary id: it is %s\n", beneficiary,
-                IDENTIFIER_RULE);
+        ctl_error("parcoursctl: %s is not a beneficiary id: it is %s\n", beneficiary,
+                  IDENTIFIER_RULE);
         return CTL_EXIT_USAGE;
     }
     if (beneficiary != NULL)
@@ -564,8 +603,8 @@ static int admin_ask(ctl_t *ctl, Parcours__V1__AdminCommand command, const char 
 /* The reply lacked what the command asked for: versions of parcoursctl and parcoursd differ. */
 static int admin_incomplete(Parcours__V1__AdminReply *reply)
 {
-    fprintf(stderr, "parcoursctl: the daemon's reply lacks the data asked for; do parcoursctl "
-                    "and parcoursd have the same version?\n");
+    ctl_error("parcoursctl: the daemon's reply lacks the data asked for; do parcoursctl "
+              "and parcoursd have the same version?\n");
     parcours__v1__admin_reply__free_unpacked(reply, NULL);
     return CTL_EXIT_REJECTED;
 }
@@ -664,7 +703,7 @@ static int cmd_erase(ctl_t *ctl, int argc, char **argv)
     if (ctl_parse(ctl, "erase", argc, argv, opts, 2, &beneficiary, 1) != 0)
         return CTL_EXIT_USAGE;
     if (beneficiary == NULL || reason_name == NULL) {
-        fprintf(stderr, "parcoursctl erase: a beneficiary and --reason are required\n");
+        ctl_error("parcoursctl erase: a beneficiary and --reason are required\n");
         ctl_usage("erase");
         return CTL_EXIT_USAGE;
     }
@@ -675,28 +714,27 @@ static int cmd_erase(ctl_t *ctl, int argc, char **argv)
         if (strcmp(reason_name, erase_reasons[i].name) == 0)
             request.erasure_reason = erase_reasons[i].reason;
     if (request.erasure_reason == 0) {
-        fprintf(stderr, "parcoursctl erase: --reason must be request (RGPD art. 17), unlawful, "
-                        "wrong-person or court-order\n");
+        ctl_error("parcoursctl erase: --reason must be request (RGPD art. 17), unlawful, "
+                  "wrong-person or court-order\n");
         return CTL_EXIT_USAGE;
     }
     if (!yes) {
         /* Nothing of the person can be brought back: the id typed again, at a terminal. */
         if (!isatty(STDIN_FILENO)) {
-            fprintf(stderr, "parcoursctl erase: an erasure cannot be undone; give --yes to "
-                            "confirm it without a terminal\n");
+            ctl_error("parcoursctl erase: an erasure cannot be undone; give --yes to "
+                      "confirm it without a terminal\n");
             return CTL_EXIT_USAGE;
         }
-        fprintf(stderr,
-                "Erase %s for good: their pathway, every event, and what each partner was told "
-                "(the partners are asked to erase their copies). This cannot be undone.\n"
-                "Type the beneficiary id again to confirm: ",
-                beneficiary);
+        ctl_error("Erase %s for good: their pathway, every event, and what each partner was told "
+                  "(the partners are asked to erase their copies). This cannot be undone.\n"
+                  "Type the beneficiary id again to confirm: ",
+                  beneficiary);
         char typed[128];
         if (fgets(typed, sizeof(typed), stdin) == NULL)
             typed[0] = '\0';
         typed[strcspn(typed, "\r\n")] = '\0';
         if (strcmp(typed, beneficiary) != 0) {
-            fprintf(stderr, "parcoursctl erase: not confirmed; nothing was erased\n");
+            ctl_error("parcoursctl erase: not confirmed; nothing was erased\n");
             return CTL_EXIT_USAGE;
         }
     }
@@ -728,13 +766,13 @@ static int cmd_territory_key(ctl_t *ctl, int argc, char **argv)
     if (r == NULL || fread(key, 1, sizeof(key), r) != sizeof(key)) {
         if (r != NULL)
             fclose(r);
-        fprintf(stderr, "parcoursctl territory-key: no randomness\n");
+        ctl_error("parcoursctl territory-key: no randomness\n");
         return CTL_EXIT_REJECTED;
     }
     fclose(r);
     int fd = open(argv[0], O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
     if (fd < 0) {
-        fprintf(stderr, "parcoursctl territory-key: %s: %s\n", argv[0], strerror(errno));
+        ctl_error("parcoursctl territory-key: %s: %s\n", argv[0], strerror(errno));
         return CTL_EXIT_REJECTED;
     }
     char hex[65];
@@ -744,7 +782,7 @@ static int cmd_territory_key(ctl_t *ctl, int argc, char **argv)
     int ok = dprintf(fd, "%s\n", hex) == 65 && fsync(fd) == 0;
     memset(hex, 0, sizeof(hex));
     if (close(fd) != 0 || !ok) {
-        fprintf(stderr, "parcoursctl territory-key: %s: cannot write\n", argv[0]);
+        ctl_error("parcoursctl territory-key: %s: cannot write\n", argv[0]);
         unlink(argv[0]);
         return CTL_EXIT_REJECTED;
     }
@@ -760,7 +798,7 @@ static int territory_key_read(const char *path, uint8_t key[32])
     FILE *fp = fopen(path, "r");
     char line[128];
     if (fp == NULL || fgets(line, sizeof(line), fp) == NULL) {
-        fprintf(stderr, "parcoursctl: %s: %s\n", path, fp == NULL ? strerror(errno) : "empty");
+        ctl_error("parcoursctl: %s: %s\n", path, fp == NULL ? strerror(errno) : "empty");
         if (fp != NULL)
             fclose(fp);
         return -1;
@@ -769,7 +807,7 @@ static int territory_key_read(const char *path, uint8_t key[32])
     for (int i = 0; i < 32; i++) {
         unsigned byte;
         if (sscanf(line + 2 * i, "%2x", &byte) != 1) {
-            fprintf(stderr, "parcoursctl: %s: not a territory key (64 hex characters)\n", path);
+            ctl_error("parcoursctl: %s: not a territory key (64 hex characters)\n", path);
             return -1;
         }
         key[i] = (uint8_t)byte;
@@ -803,7 +841,7 @@ static int cmd_pseudonym(ctl_t *ctl, int argc, char **argv)
     int rc = parcours_pseudonym(key, sizeof(key), identifier, id);
     memset(key, 0, sizeof(key));
     if (rc != PARCOURS_OK) {
-        fprintf(stderr, "parcoursctl pseudonym: the identifier is 1 to 256 bytes\n");
+        ctl_error("parcoursctl pseudonym: the identifier is 1 to 256 bytes\n");
         return CTL_EXIT_USAGE;
     }
     printf("%s\n", id);
@@ -817,8 +855,8 @@ static int cmd_purge(ctl_t *ctl, int argc, char **argv)
     if (ctl_parse(ctl, "purge", argc, argv, opts, 1, NULL, 0) != 0)
         return CTL_EXIT_USAGE;
     if (!dry_run) {
-        fprintf(stderr, "parcoursctl purge: the purge runs in the daemon by itself ([retention] "
-                        "purge); --dry-run shows what it would destroy\n");
+        ctl_error("parcoursctl purge: the purge runs in the daemon by itself ([retention] "
+                  "purge); --dry-run shows what it would destroy\n");
         return CTL_EXIT_USAGE;
     }
     Parcours__V1__AdminRequest request = PARCOURS__V1__ADMIN_REQUEST__INIT;
@@ -857,7 +895,7 @@ static int flag_command(ctl_t *ctl, int argc, char **argv, bool opposition)
     if (ctl_parse(ctl, name, argc, argv, opts, 2, &beneficiary, 1) != 0)
         return CTL_EXIT_USAGE;
     if (beneficiary == NULL || set < 0) {
-        fprintf(stderr, "parcoursctl %s: a beneficiary and --set or --lift are required\n", name);
+        ctl_error("parcoursctl %s: a beneficiary and --set or --lift are required\n", name);
         ctl_usage(name);
         return CTL_EXIT_USAGE;
     }
@@ -914,7 +952,7 @@ static int cmd_journal(ctl_t *ctl, int argc, char **argv)
     if (dir == NULL && config != NULL && config[0] != '\0') {
         journal_config_t c = {{0}, {0}};
         if (ini_parse(config, journal_config_entry, &c) != 0) {
-            fprintf(stderr, "parcoursctl journal: cannot read %s\n", config);
+            ctl_error("parcoursctl journal: cannot read %s\n", config);
             return CTL_EXIT_USAGE;
         }
         const char *slash = strrchr(config, '/');
@@ -938,14 +976,14 @@ static int cmd_journal(ctl_t *ctl, int argc, char **argv)
         }
     }
     if (dir == NULL) {
-        fprintf(stderr, "parcoursctl journal verify: give the journal's folder, or -c the "
-                        "daemon's configuration\n");
+        ctl_error("parcoursctl journal verify: give the journal's folder, or -c the "
+                  "daemon's configuration\n");
         return CTL_EXIT_USAGE;
     }
     audit_report_t report;
     char err[512];
     if (audit_verify(dir, &report, err, sizeof(err)) != 0) {
-        fprintf(stderr, "parcoursctl journal verify: %s\n", err);
+        ctl_error("parcoursctl journal verify: %s\n", err);
         return CTL_EXIT_REJECTED;
     }
     if (ctl->json)
@@ -998,6 +1036,50 @@ static void args_free(void)
     args_value = NULL;
 }
 
+/* Reads the options before the command and runs it; *i ends at the command's word. */
+static int run(ctl_t *ctl, int argc, char **argv, int *i)
+{
+    /* Options before the command; the commands read the ones after it. */
+    while (*i < argc && argv[*i][0] == '-') {
+        if (strcmp(argv[*i], "--help") == 0 || strcmp(argv[*i], "-h") == 0) {
+            help(stdout);
+            return CTL_EXIT_OK;
+        }
+        if (strcmp(argv[*i], "--version") == 0) {
+            printf("parcoursctl %s\n", PARCOURS_VERSION);
+            return CTL_EXIT_OK;
+        }
+        if (strcmp(argv[*i], "--json") == 0) {
+            ctl->json = true;
+            (*i)++;
+            continue;
+        }
+        int common = ctl_common_option(ctl, argc, argv, i);
+        if (common < 0)
+            return CTL_EXIT_USAGE;
+        if (common == 0) {
+            ctl_error("parcoursctl: unknown option %s\n", argv[*i]);
+            help(stderr);
+            return CTL_EXIT_USAGE;
+        }
+    }
+    if (*i >= argc) {
+        help(stderr);
+        return CTL_EXIT_USAGE;
+    }
+    for (int k = *i + 1; k < argc; k++)
+        if (!args_value[k] && (strcmp(argv[k], "--help") == 0 || strcmp(argv[k], "-h") == 0)) {
+            command_usage(stdout, argv[*i]);
+            return CTL_EXIT_OK;
+        }
+    for (size_t c = 0; c < COMMAND_COUNT; c++)
+        if (strcmp(commands[c].name, argv[*i]) == 0)
+            return commands[c].run(ctl, argc - *i - 1, argv + *i + 1);
+    ctl_error("parcoursctl: unknown command \"%s\"\n", argv[*i]);
+    help(stderr);
+    return CTL_EXIT_USAGE;
+}
+
 int main(int argc, char **argv)
 {
     ctl_t ctl = {.timeout_ms = DEFAULT_TIMEOUT_MS};
@@ -1041,43 +1123,26 @@ int main(int argc, char **argv)
     argc = n;
     argv = split;
     int i = 1;
-    /* Options before the command; the commands read the ones after it. */
-    while (i < argc && argv[i][0] == '-') {
-        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
-            help(stdout);
-            return CTL_EXIT_OK;
-        }
-        if (strcmp(argv[i], "--version") == 0) {
-            printf("parcoursctl %s\n", PARCOURS_VERSION);
-            return CTL_EXIT_OK;
-        }
-        if (strcmp(argv[i], "--json") == 0) {
-            ctl.json = true;
-            i++;
-            continue;
-        }
-        int common = ctl_common_option(&ctl, argc, argv, &i);
-        if (common < 0)
-            return CTL_EXIT_USAGE;
-        if (common == 0) {
-            fprintf(stderr, "parcoursctl: unknown option %s\n", argv[i]);
-            help(stderr);
-            return CTL_EXIT_USAGE;
-        }
+    int status = run(&ctl, argc, argv, &i);
+    /* With --json, a failure that printed no answer of its own (an ack, a document) prints its
+     * one error object, whichever step failed: the command looked for --json in its own
+     * arguments only once it got that far, so they are looked at here too. */
+    bool json = ctl.json;
+    for (int k = i + 1; k < argc && !json; k++) {
+        /* Even as the value of the option before it (status --bogus --json): a word --json
+         * is never a value anyone means. */
+        bool emit_input = k == i + 1 && strcmp(argv[i], "emit") == 0; /* emit --json FILE */
+        json =
+            (strcmp(argv[k], "--json") == 0 && !emit_input) ||
+            (strcmp(argv[k], "--output") == 0 && k + 1 < argc && strcmp(argv[k + 1], "json") == 0);
     }
-    if (i >= argc) {
-        help(stderr);
-        return CTL_EXIT_USAGE;
+    if (json && status != CTL_EXIT_OK && !print_answered()) {
+        const char *sentence = ctl_error_sentence();
+        if (sentence == NULL)
+            sentence = status == CTL_EXIT_USAGE         ? "usage error: see parcoursctl --help"
+                       : status == CTL_EXIT_UNREACHABLE ? "parcoursd is unreachable"
+                                                        : "the command failed";
+        print_error_json(status, sentence);
     }
-    for (int k = i + 1; k < argc; k++)
-        if (!a_value[k] && (strcmp(argv[k], "--help") == 0 || strcmp(argv[k], "-h") == 0)) {
-            command_usage(stdout, argv[i]);
-            return CTL_EXIT_OK;
-        }
-    for (size_t c = 0; c < COMMAND_COUNT; c++)
-        if (strcmp(commands[c].name, argv[i]) == 0)
-            return commands[c].run(&ctl, argc - i - 1, argv + i + 1);
-    fprintf(stderr, "parcoursctl: unknown command \"%s\"\n", argv[i]);
-    help(stderr);
-    return CTL_EXIT_USAGE;
+    return status;
 }

@@ -45,6 +45,18 @@ typedef struct ctl {
     char config_partners[CTL_PATH_MAX]; /* [partners] file, resolved; "" when not known */
 } ctl_t;
 
+/*
+ * Reports a failure to people: the text (a printf format, ending in a newline) on stderr.
+ * The first one of a run is also kept as the sentence of the one error object that main()
+ * prints on stdout with --json when the command fails without an answer of its own
+ * (print_answered()), its "parcoursctl CMD: " prefix and newline left out. Hints that follow
+ * go to stderr alone.
+ */
+__attribute__((format(printf, 1, 2))) void ctl_error(const char *fmt, ...);
+
+/* The sentence ctl_error() kept, or NULL when none was reported. */
+const char *ctl_error_sentence(void);
+
 /* With a configuration whose partners file is readable: 0 when partner is one of its sections,
  * else -1 after saying so (a usage error: the caller exits with CTL_EXIT_USAGE). Without one,
  * 0: the daemon decides. Call after ctl_endpoints(). */

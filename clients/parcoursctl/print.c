@@ -17,8 +17,8 @@
 #include <string.h>
 
 #include "fields.h"
-#include "jsonwriter.h"
 #include "pbwalk.h"
+#include "protojson.h"
 
 #define TEXT_MAX 2048
 
@@ -50,121 +50,35 @@ __attribute__((format(printf, 4, 5))) static void append(char *buf, size_t size,
 }
 
 /* ------------------------------------------------------------------------------------------ */
-/* JSON, from the descriptors. */
+/* JSON: the proto3 mapping of protojson.c, one line on stdout. */
 
-static void json_message(jsonwriter_t *w, const ProtobufCMessage *m);
+static bool answered; /* a command's answer was printed (print_answered) */
 
-/* One value of field f stored at p (a member, or an element of a repeated member). */
-static void json_value(jsonwriter_t *w, const ProtobufCFieldDescriptor *f, const void *p)
+bool print_answered(void)
 {
-    switch (f->type) {
-    case PROTOBUF_C_TYPE_INT32:
-    case PROTOBUF_C_TYPE_SINT32:
-    case PROTOBUF_C_TYPE_SFIXED32:
-        jsonwriter_int(w, *(const int32_t *)p);
-        break;
-    case PROTOBUF_C_TYPE_UINT32:
-    case PROTOBUF_C_TYPE_FIXED32:
-        jsonwriter_uint(w, *(const uint32_t *)p);
-        break;
-    case PROTOBUF_C_TYPE_INT64:
-    case PROTOBUF_C_TYPE_SINT64:
-    case PROTOBUF_C_TYPE_SFIXED64:
-        jsonwriter_int(w, *(const int64_t *)p);
-        break;
-    case PROTOBUF_C_TYPE_UINT64:
-    case PROTOBUF_C_TYPE_FIXED64:
-        jsonwriter_uint(w, *(const uint64_t *)p);
-        break;
-    case PROTOBUF_C_TYPE_BOOL:
-        jsonwriter_bool(w, *(const protobuf_c_boolean *)p != 0);
-        break;
-    case PROTOBUF_C_TYPE_FLOAT:
-        jsonwriter_double(w, *(const float *)p);
-        break;
-    case PROTOBUF_C_TYPE_DOUBLE:
-        jsonwriter_double(w, *(const double *)p);
-        break;
-    case PROTOBUF_C_TYPE_ENUM: {
-        int v = *(const int *)p;
-        const char *name = fields_enum_name(f->descriptor, v);
-        if (name != NULL)
-            jsonwriter_string(w, name);
-        else
-            jsonwriter_int(w, v); /* a value newer than this parcoursctl */
-        break;
-    }
-    case PROTOBUF_C_TYPE_STRING:
-        jsonwriter_string(w, *(char *const *)p);
-        break;
-    case PROTOBUF_C_TYPE_MESSAGE: {
-        const ProtobufCMessage *sub = *(ProtobufCMessage *const *)p;
-        if (sub != NULL)
-            json_message(w, sub);
-        else
-            jsonwriter_null(w);
-        break;
-    }
-    default:
-        jsonwriter_null(w); /* bytes: the contract has none */
-    }
+    return answered;
 }
 
-/* The members of a message's object, without its braces. */
-static void json_members(jsonwriter_t *w, const ProtobufCMessage *m)
+void print_json_answer(json_t *value)
 {
-    const ProtobufCMessageDescriptor *d = m->descriptor;
-    for (unsigned i = 0; i < d->n_fields; i++) {
-        const ProtobufCFieldDescriptor *f = &d->fields[i];
-        if (!pbwalk_field_selected(m, f))
-            continue;
-        jsonwriter_key(w, f->name);
-        if (f->label != PROTOBUF_C_LABEL_REPEATED) {
-            json_value(w, f, pbwalk_field_member(m, f));
-            continue;
-        }
-        size_t n = pbwalk_field_count(m, f);
-        jsonwriter_array_begin(w);
-        for (size_t k = 0; k < n; k++)
-            json_value(w, f, pbwalk_field_element(m, f, k));
-        jsonwriter_array_end(w);
+    answered = true;
+    if (protojson_print_line(stdout, value) != 0)
+        fprintf(stderr, "parcoursctl: out of memory writing the JSON answer\n");
+}
+
+void print_error_json(int exit_code, const char *message)
+{
+    json_t *o = json_object();
+    int rc = protojson_set(o, "ok", json_false());
+    rc |= protojson_set(o, "exit_code", json_integer(exit_code));
+    rc |= protojson_set(o, "error", protojson_string(message));
+    if (o == NULL || rc != 0) {
+        json_decref(o);
+        o = NULL;
     }
-}
-
-static void json_message(jsonwriter_t *w, const ProtobufCMessage *m)
-{
-    jsonwriter_object_begin(w);
-    json_members(w, m);
-    jsonwriter_object_end(w);
-}
-
-/* Writes a message as one JSON line; NULL as null. */
-static void json_line(const ProtobufCMessage *m)
-{
-    jsonwriter_t *w = jsonwriter_new(stdout);
-    if (w == NULL)
-        return;
-    if (m != NULL)
-        json_message(w, m);
-    else
-        jsonwriter_null(w);
-    jsonwriter_destroy(&w);
-    fputc('\n', stdout);
-}
-
-void print_error_json(const char *message)
-{
-    jsonwriter_t *w = jsonwriter_new(stdout);
-    if (w == NULL)
-        return;
-    jsonwriter_object_begin(w);
-    jsonwriter_key(w, "ok");
-    jsonwriter_bool(w, false);
-    jsonwriter_key(w, "error");
-    jsonwriter_string(w, message);
-    jsonwriter_object_end(w);
-    jsonwriter_destroy(&w);
-    fputc('\n', stdout);
+    answered = true;
+    if (protojson_print_line(stdout, o) != 0)
+        fprintf(stderr, "parcoursctl: out of memory writing the JSON error\n");
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -313,45 +227,33 @@ const char *print_ack_status(int status)
 static void ack_json(const parcours_ack_t *ack, size_t line, const char *type,
                      const char *beneficiary)
 {
-    jsonwriter_t *w = jsonwriter_new(stdout);
-    if (w == NULL)
-        return;
-    jsonwriter_object_begin(w);
-    if (line > 0) {
-        jsonwriter_key(w, "line");
-        jsonwriter_uint(w, line);
+    json_t *o = json_object();
+    int rc = o == NULL ? -1 : 0;
+    if (line > 0)
+        rc |= protojson_set(o, "line", json_integer((json_int_t)line));
+    rc |= protojson_set(o, "event_id", protojson_string(ack->event_id));
+    if (type != NULL)
+        rc |= protojson_set(o, "type", protojson_string(type));
+    if (beneficiary != NULL)
+        rc |= protojson_set(o, "beneficiary", protojson_string(beneficiary));
+    /* UNANSWERED is parcoursctl's own: no Ack came, so no AckStatus names it. */
+    rc |= protojson_set(o, "status",
+                        ack->status == PARCOURS_ACK_UNANSWERED
+                            ? json_string("UNANSWERED")
+                            : protojson_enum(&parcours__v1__ack_status__descriptor, ack->status));
+    rc |= protojson_set(o, "seq", protojson_uint64(ack->seq));
+    rc |= protojson_set(o, "version", protojson_uint64(ack->version));
+    rc |= protojson_set(o, "code",
+                        ack->code == 0
+                            ? json_null()
+                            : protojson_enum(&parcours__v1__error_code__descriptor, ack->code));
+    rc |= protojson_set(o, "message", protojson_string(ack->message));
+    rc |= protojson_set(o, "attempts", json_integer(ack->attempts));
+    if (rc != 0) {
+        json_decref(o);
+        o = NULL;
     }
-    jsonwriter_key(w, "event_id");
-    jsonwriter_string(w, ack->event_id);
-    if (type != NULL) {
-        jsonwriter_key(w, "type");
-        jsonwriter_string(w, type);
-    }
-    if (beneficiary != NULL) {
-        jsonwriter_key(w, "beneficiary");
-        jsonwriter_string(w, beneficiary);
-    }
-    jsonwriter_key(w, "status");
-    jsonwriter_string(w, print_ack_status(ack->status));
-    jsonwriter_key(w, "seq");
-    jsonwriter_uint(w, ack->seq);
-    jsonwriter_key(w, "version");
-    jsonwriter_uint(w, ack->version);
-    jsonwriter_key(w, "code");
-    const char *code = fields_enum_name(&parcours__v1__error_code__descriptor, ack->code);
-    if (ack->code == 0)
-        jsonwriter_null(w);
-    else if (code != NULL)
-        jsonwriter_string(w, code);
-    else
-        jsonwriter_int(w, ack->code);
-    jsonwriter_key(w, "message");
-    jsonwriter_string(w, ack->message);
-    jsonwriter_key(w, "attempts");
-    jsonwriter_int(w, ack->attempts);
-    jsonwriter_object_end(w);
-    jsonwriter_destroy(&w);
-    fputc('\n', stdout);
+    print_json_answer(o);
 }
 
 void print_ack(const parcours_ack_t *ack, size_t line, const char *type, const char *beneficiary,
@@ -417,7 +319,7 @@ static void duration(int64_t ms, char *buf, size_t size)
 void print_status(const Parcours__V1__Status *st, bool json)
 {
     if (json) {
-        json_line(&st->base);
+        print_json_answer(protojson_message(&st->base));
         return;
     }
     char tmp[TEXT_MAX];
@@ -458,7 +360,7 @@ void print_status(const Parcours__V1__Status *st, bool json)
 void print_pathway(const Parcours__V1__Pathway *p, bool json)
 {
     if (json) {
-        json_line(&p->base);
+        print_json_answer(protojson_message(&p->base));
         return;
     }
     /* Who, where it stands and how many events made it first; then the facts that hold. */
@@ -496,32 +398,21 @@ void print_pathway(const Parcours__V1__Pathway *p, bool json)
 void print_history(Parcours__V1__HistoryEntry *const *entries, size_t n, bool json)
 {
     if (json) {
-        jsonwriter_t *w = jsonwriter_new(stdout);
-        if (w == NULL)
-            return;
-        jsonwriter_array_begin(w);
-        for (size_t i = 0; i < n; i++) {
+        /* Each HistoryEntry, with "type": its event's type name, or null once purged. */
+        json_t *array = json_array();
+        for (size_t i = 0; array != NULL && i < n; i++) {
             const Parcours__V1__HistoryEntry *h = entries[i];
-            jsonwriter_object_begin(w);
-            jsonwriter_key(w, "seq");
-            jsonwriter_uint(w, h->seq);
-            jsonwriter_key(w, "committed_at");
-            jsonwriter_int(w, h->committed_at);
-            jsonwriter_key(w, "type");
-            if (h->event != NULL)
-                jsonwriter_string(w, fields_payload_name(h->event));
-            else
-                jsonwriter_null(w);
-            jsonwriter_key(w, "event");
-            if (h->event != NULL)
-                json_message(w, &h->event->base);
-            else
-                jsonwriter_null(w); /* purged: only its seq and date remain */
-            jsonwriter_object_end(w);
+            json_t *o = protojson_message(&h->base);
+            if (o == NULL ||
+                protojson_set(o, "type",
+                              h->event != NULL ? protojson_string(fields_payload_name(h->event))
+                                               : json_null()) != 0 ||
+                json_array_append_new(array, o) != 0) {
+                json_decref(array);
+                array = NULL;
+            }
         }
-        jsonwriter_array_end(w);
-        jsonwriter_destroy(&w);
-        fputc('\n', stdout);
+        print_json_answer(array);
         return;
     }
     int partner_width = 7;
@@ -565,15 +456,13 @@ void print_history(Parcours__V1__HistoryEntry *const *entries, size_t n, bool js
 void print_partners(Parcours__V1__PartnerInfo *const *partners, size_t n, bool json)
 {
     if (json) {
-        jsonwriter_t *w = jsonwriter_new(stdout);
-        if (w == NULL)
-            return;
-        jsonwriter_array_begin(w);
-        for (size_t i = 0; i < n; i++)
-            json_message(w, &partners[i]->base);
-        jsonwriter_array_end(w);
-        jsonwriter_destroy(&w);
-        fputc('\n', stdout);
+        json_t *array = json_array();
+        for (size_t i = 0; array != NULL && i < n; i++)
+            if (json_array_append_new(array, protojson_message(&partners[i]->base)) != 0) {
+                json_decref(array);
+                array = NULL;
+            }
+        print_json_answer(array);
         return;
     }
     int id_width = 7, kind_width = 4, territory_width = 11;
@@ -634,21 +523,18 @@ void print_notification(const Parcours__V1__Notification *n, bool json)
 {
     const Parcours__V1__Event *e = n->event;
     if (json) {
-        jsonwriter_t *w = jsonwriter_new(stdout);
-        if (w == NULL)
-            return;
-        jsonwriter_object_begin(w);
-        json_members(w, &n->base);
-        jsonwriter_key(w, "type");
-        if (e != NULL)
-            jsonwriter_string(w, fields_payload_name(e));
-        else if (n->erasure != NULL)
-            jsonwriter_string(w, "Erasure");
-        else
-            jsonwriter_null(w);
-        jsonwriter_object_end(w);
-        jsonwriter_destroy(&w);
-        fputc('\n', stdout);
+        /* A notification is one line of a stream, not the command's answer: a failure after
+         * it still gets its error object. */
+        json_t *o = protojson_message(&n->base);
+        if (o != NULL && protojson_set(o, "type",
+                                       e != NULL ? protojson_string(fields_payload_name(e))
+                                       : n->erasure != NULL ? json_string("Erasure")
+                                                            : json_null()) != 0) {
+            json_decref(o);
+            o = NULL;
+        }
+        if (protojson_print_line(stdout, o) != 0)
+            fprintf(stderr, "parcoursctl: out of memory writing a notification\n");
         return;
     }
     char when[FIELDS_TIME_MAX], beneficiary[TEXT_MAX], sender[TEXT_MAX], by[TEXT_MAX + 8] = "";
@@ -691,12 +577,7 @@ void print_notification(const Parcours__V1__Notification *n, bool json)
 void print_survey(const Parcours__V1__PurgeSurvey *s, bool json)
 {
     if (json) {
-        jsonwriter_t *w = jsonwriter_new(stdout);
-        if (w == NULL)
-            return;
-        json_message(w, &s->base);
-        jsonwriter_destroy(&w);
-        fputc('\n', stdout);
+        print_json_answer(protojson_message(&s->base));
         return;
     }
     printf("retention: active %u days, then archived %u days (told to the departement alone)\n",
@@ -717,12 +598,7 @@ void print_survey(const Parcours__V1__PurgeSurvey *s, bool json)
 void print_export(const Parcours__V1__PersonExport *x, bool json)
 {
     if (json) {
-        jsonwriter_t *w = jsonwriter_new(stdout);
-        if (w == NULL)
-            return;
-        json_message(w, &x->base);
-        jsonwriter_destroy(&w);
-        fputc('\n', stdout);
+        print_json_answer(protojson_message(&x->base));
         return;
     }
     char when[FIELDS_TIME_MAX], acked[FIELDS_TIME_MAX], text[TEXT_MAX];

@@ -1,10 +1,11 @@
 /*
  * print.h: parcoursctl's output, for people (aligned text) or for programs (one JSON value).
  *
- * Every function writes to stdout. Enum values are written by their short names ("EMPLOI",
- * "ACCEPTED"), times as ISO-8601 UTC for people and as unix ms in JSON (the wire's unit).
- * JSON documents are the protobuf messages of the reply with their proto field names; absent
- * messages are null, unset scalars their zero value, so a document always has the same keys.
+ * Every function writes to stdout. For people: enum values by their short names ("EMPLOI",
+ * "ACCEPTED"), times as ISO-8601 UTC. JSON is the proto3 JSON mapping of the reply's messages
+ * (clients/parcoursctl/protojson.h): proto field names, full enum names (ACK_STATUS_ACCEPTED),
+ * 64-bit integers as strings (times are unix ms, the wire's unit, as strings too), absent
+ * messages null and unset scalars their zero value, so a document always has the same keys.
  */
 #ifndef PARCOURSCTL_PRINT_H
 #define PARCOURSCTL_PRINT_H
@@ -12,15 +13,19 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include <jansson.h>
+
 #include "parcours.h"
 
-/* The short name of an ack's status: "ACCEPTED"..., or "UNANSWERED" (PARCOURS_ACK_UNANSWERED). */
+/* The short name of an ack's status, for people: "ACCEPTED"..., or "UNANSWERED"
+ * (PARCOURS_ACK_UNANSWERED). */
 const char *print_ack_status(int status);
 
 /*
  * One event's outcome on one line. line: the input line number, or 0 for none; type and
- * beneficiary: shown for people when not NULL. JSON: {"line":N (when N > 0),"event_id",
- * "status","seq","version","code" (null when none),"message","attempts"}.
+ * beneficiary: shown when not NULL. JSON: {"line":N (when N > 0),"event_id","type","beneficiary",
+ * "status" (ACK_STATUS_..., or UNANSWERED when no Ack came),"seq","version" (strings),"code"
+ * (ERROR_CODE_..., null when none),"message","attempts"}. An answer (print_answered).
  */
 void print_ack(const parcours_ack_t *ack, size_t line, const char *type, const char *beneficiary,
                bool json);
@@ -43,13 +48,21 @@ void print_partners(Parcours__V1__PartnerInfo *const *partners, size_t n, bool j
  * time (UTC), event type, beneficiary, sender ("by cd93", left out for an EMPLOYER or a
  * TRAINING_ORG, whose events come without their sender), the payload's fields that are set,
  * and the pathway's phase in brackets when the partner may see it. JSON: the Notification's
- * fields (partner_seq, seq, event, pathway or null, committed_at) and "type", the event type's
- * name (OrientationDecided) or null for a purged event.
+ * fields (partner_seq, seq, event, pathway or null, committed_at...) and "type", the event
+ * type's name (OrientationDecided), "Erasure", or null for a withdrawn event.
  */
 void print_notification(const Parcours__V1__Notification *n, bool json);
 
-/* An error for the JSON form of read commands: {"ok":false,"error":message}. */
-void print_error_json(const char *message);
+/* The one error object of --json: {"ok":false,"exit_code":N,"error":message}. An answer. */
+void print_error_json(int exit_code, const char *message);
+
+/* Prints value as one JSON line on stdout, the command's answer, taking its reference (NULL:
+ * out of memory, said on stderr). */
+void print_json_answer(json_t *value);
+
+/* Whether a command's answer was printed: an ack, a reply's document or an error object (a
+ * notification of tail is not one). main() prints the error object of a failure otherwise. */
+bool print_answered(void);
 
 /* The retention's dry run: counts per stage, then the due pathways (or as one JSON object). */
 void print_survey(const Parcours__V1__PurgeSurvey *s, bool json);

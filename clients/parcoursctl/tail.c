@@ -66,7 +66,7 @@ static int tail_parse_types(const char *list, tail_args_t *a)
 {
     char *copy = strdup(list);
     if (copy == NULL) {
-        fprintf(stderr, "parcoursctl: out of memory\n");
+        ctl_error("parcoursctl: out of memory\n");
         return -1;
     }
     int rc = 0;
@@ -80,18 +80,18 @@ static int tail_parse_types(const char *list, tail_args_t *a)
              type == 0)) {
             char known[2048];
             fields_payload_list(known, sizeof(known));
-            fprintf(stderr, "parcoursctl tail: unknown event type \"%s\"; the types are: %s\n",
-                    name, known);
+            ctl_error("parcoursctl tail: unknown event type \"%s\"; the types are: %s\n", name,
+                      known);
             rc = -1;
         } else if (a->n_types == TAIL_TYPES_MAX) {
-            fprintf(stderr, "parcoursctl tail: --types takes %d types at most\n", TAIL_TYPES_MAX);
+            ctl_error("parcoursctl tail: --types takes %d types at most\n", TAIL_TYPES_MAX);
             rc = -1;
         } else {
             a->types[a->n_types++] = (Parcours__V1__EventType)type;
         }
     }
     if (rc == 0 && a->n_types == 0) {
-        fprintf(stderr, "parcoursctl tail: --types needs at least one event type\n");
+        ctl_error("parcoursctl tail: --types needs at least one event type\n");
         rc = -1;
     }
     free(copy);
@@ -141,7 +141,7 @@ static int tail_parse(ctl_t *ctl, int argc, char **argv, tail_args_t *a)
         case 1: {
             unsigned long long from = strtoull(value, &end, 10);
             if (value[0] < '0' || value[0] > '9' || *end != '\0' || errno != 0) {
-                fprintf(stderr, "parcoursctl tail: --from takes a partner_seq (1, 2...)\n");
+                ctl_error("parcoursctl tail: --from takes a partner_seq (1, 2...)\n");
                 return -1;
             }
             a->from = from;
@@ -155,8 +155,8 @@ static int tail_parse(ctl_t *ctl, int argc, char **argv, tail_args_t *a)
             long window = strtol(value, &end, 10);
             if (*end != '\0' || end == value || window < 1 ||
                 window > PARCOURS_SUBSCRIPTION_WINDOW_MAX) {
-                fprintf(stderr, "parcoursctl tail: --window takes 1 to %d\n",
-                        PARCOURS_SUBSCRIPTION_WINDOW_MAX);
+                ctl_error("parcoursctl tail: --window takes 1 to %d\n",
+                          PARCOURS_SUBSCRIPTION_WINDOW_MAX);
                 return -1;
             }
             a->window = (int)window;
@@ -166,22 +166,22 @@ static int tail_parse(ctl_t *ctl, int argc, char **argv, tail_args_t *a)
             double seconds = strtod(value, &end);
             if (*end != '\0' || end == value || !isfinite(seconds) || seconds <= 0 ||
                 seconds > TAIL_IDLE_MAX) {
-                fprintf(stderr, "parcoursctl tail: --idle takes seconds above 0 (1.5 for "
-                                "instance)\n");
+                ctl_error("parcoursctl tail: --idle takes seconds above 0 (1.5 for "
+                          "instance)\n");
                 return -1;
             }
             a->idle_ms = (int64_t)(seconds * 1000 + 0.999); /* rounded up */
             break;
         }
         default:
-            fprintf(stderr, "parcoursctl tail: unexpected argument \"%s\"%s\n", arg,
-                    arg[0] == '-' && strchr(arg, '=') == NULL ? " (or it lacks its value)" : "");
+            ctl_error("parcoursctl tail: unexpected argument \"%s\"%s\n", arg,
+                      arg[0] == '-' && strchr(arg, '=') == NULL ? " (or it lacks its value)" : "");
             ctl_usage("tail");
             return -1;
         }
     }
     if (a->partner == NULL) {
-        fprintf(stderr, "parcoursctl tail: --as PARTNER is required\n");
+        ctl_error("parcoursctl tail: --as PARTNER is required\n");
         ctl_usage("tail");
         return -1;
     }
@@ -200,14 +200,9 @@ static int tail_print(const Parcours__V1__Notification *n, void *ctx)
     return 0;
 }
 
-static void tail_error(const ctl_t *ctl, const char *message)
+static void tail_error(const char *message)
 {
-    if (ctl->json) {
-        print_error_json(message);
-        fflush(stdout);
-    } else {
-        fprintf(stderr, "parcoursctl: %s\n", message);
-    }
+    ctl_error("parcoursctl: %s\n", message);
 }
 
 /* Follows the stream until a signal, the idle time, or an error; returns the exit code. */
@@ -229,17 +224,17 @@ static int tail_follow(ctl_t *ctl, const tail_args_t *a, const ctl_curve_t *curv
         }
         int n = parcours_subscription_poll(sub, slice, tail_print, &out);
         if (out.write_failed) {
-            fprintf(stderr, "parcoursctl: cannot write the output: %s\n", strerror(errno));
+            ctl_error("parcoursctl: cannot write the output: %s\n", strerror(errno));
             return CTL_EXIT_REJECTED;
         }
         if (n == PARCOURS_EREFUSED) {
-            tail_error(ctl, parcours_subscription_error(sub, NULL));
+            tail_error(parcours_subscription_error(sub, NULL));
             return CTL_EXIT_REJECTED;
         }
         if (n < 0) {
             char message[CTL_ENDPOINT_MAX + 256];
             snprintf(message, sizeof(message), "%s: %s", ctl->deliver, parcours_strerror(n));
-            tail_error(ctl, message);
+            tail_error(message);
             return CTL_EXIT_REJECTED;
         }
         if (n > 0)
@@ -257,11 +252,10 @@ static int tail_follow(ctl_t *ctl, const tail_args_t *a, const ctl_curve_t *curv
         }
     }
     if (!tail_stop && parcours_subscription_subscribed(sub) == NULL) {
-        fprintf(stderr,
-                "parcoursctl: parcoursd did not answer on %s within %" PRId64 " ms: is parcoursd "
-                "running? Check [deliver] endpoint in parcoursd.conf (or give -c FILE or "
-                "--deliver ENDPOINT).\n",
-                ctl->deliver, a->idle_ms);
+        ctl_error("parcoursctl: parcoursd did not answer on %s within %" PRId64 " ms: is parcoursd "
+                  "running? Check [deliver] endpoint in parcoursd.conf (or give -c FILE or "
+                  "--deliver ENDPOINT).\n",
+                  ctl->deliver, a->idle_ms);
         ctl_curve_hint(ctl->deliver, a->partner, curve);
         return CTL_EXIT_UNREACHABLE;
     }
@@ -292,15 +286,14 @@ int cmd_tail(ctl_t *ctl, int argc, char **argv)
     int rc = parcours_subscription_new(ctl->deliver, a.partner, &opts, &sub);
     ctl_curve_wipe(&curve);
     if (rc == PARCOURS_EINVAL) {
-        fprintf(stderr,
-                "parcoursctl tail: --as takes a partner id: 1 to %d characters of "
-                "A-Z a-z 0-9 . _ : -\n",
-                PARCOURS_ID_MAX);
+        ctl_error("parcoursctl tail: --as takes a partner id: 1 to %d characters of "
+                  "A-Z a-z 0-9 . _ : -\n",
+                  PARCOURS_ID_MAX);
         return CTL_EXIT_USAGE;
     }
     if (rc != PARCOURS_OK) {
-        fprintf(stderr, "parcoursctl: cannot use the deliver endpoint %s: %s\n", ctl->deliver,
-                parcours_strerror(rc));
+        ctl_error("parcoursctl: cannot use the deliver endpoint %s: %s\n", ctl->deliver,
+                  parcours_strerror(rc));
         return rc == PARCOURS_EENDPOINT ? CTL_EXIT_USAGE : CTL_EXIT_REJECTED;
     }
 

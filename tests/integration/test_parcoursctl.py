@@ -101,11 +101,12 @@ class ParcoursctlTest(unittest.TestCase):
         self.assertEqual(run.returncode, 1, run.stderr)  # the scenario ends with rejections
         results = [json.loads(line) for line in run.stdout.splitlines()]
         statuses = [r["status"] for r in results]
-        self.assertEqual(statuses.count("ACCEPTED"), 32, run.stdout)
-        rejected = [r for r in results if r["status"] == "REJECTED"]
+        self.assertEqual(statuses.count("ACK_STATUS_ACCEPTED"), 32, run.stdout)
+        rejected = [r for r in results if r["status"] == "ACK_STATUS_REJECTED"]
         self.assertEqual([r["code"] for r in rejected],
-                         ["NOT_AUTHORISED", "INVALID_TRANSITION", "INVALID_TRANSITION",
-                          "UNKNOWN_BENEFICIARY", "VERSION_CONFLICT", "INVALID_TRANSITION"])
+                         ["ERROR_CODE_NOT_AUTHORISED", "ERROR_CODE_INVALID_TRANSITION",
+                          "ERROR_CODE_INVALID_TRANSITION", "ERROR_CODE_UNKNOWN_BENEFICIARY",
+                          "ERROR_CODE_VERSION_CONFLICT", "ERROR_CODE_INVALID_TRANSITION"])
         self.assertTrue(all(r["message"] for r in rejected))
         # No sentence names the beneficiary; the PPAE after the cut-over says what to sign.
         self.assertTrue(all(r["beneficiary"] not in r["message"] for r in rejected), rejected)
@@ -115,13 +116,14 @@ class ParcoursctlTest(unittest.TestCase):
         show = self.ctl("show", "B-93-0001", "--json")
         self.assertEqual(show.returncode, 0, show.stderr)
         pathway = json.loads(show.stdout)
-        self.assertEqual(pathway["phase"], "EXITED")
-        self.assertEqual(pathway["version"], 10)
+        self.assertEqual(pathway["phase"], "PHASE_EXITED")
+        self.assertEqual(pathway["version"], "10")
         self.assertTrue(pathway["rsa_recipient"])
-        self.assertEqual(pathway["orientation"]["notified_at"], 1768903200000)  # 2026-01-20T10Z
+        self.assertEqual(pathway["orientation"]["notified_at"], "1768903200000")  # 2026-01-20T10Z
         # The exit ended the contrat d'engagement in force.
         self.assertIsNone(pathway["contract"])
-        self.assertEqual(pathway["last_contract_end_reason"], "PATHWAY_EXITED")
+        self.assertEqual(pathway["last_contract_end_reason"],
+                         "CONTRACT_END_REASON_PATHWAY_EXITED")
         human = self.ctl("show", "B-93-0003")
         self.assertEqual(human.returncode, 0)
         self.assertIn("CONTRACTED", human.stdout)
@@ -134,14 +136,14 @@ class ParcoursctlTest(unittest.TestCase):
         self.assertRegex(human.stdout, r"rsa_recipient\s+yes")
         self.assertNotRegex(human.stdout, r"\nsuspension ")
         accompanied = json.loads(self.ctl("show", "B-93-0004", "--json").stdout)
-        self.assertEqual(accompanied["phase"], "ACCOMPANIED")
+        self.assertEqual(accompanied["phase"], "PHASE_ACCOMPANIED")
         # The no-show the mission locale retracted is gone: the last appointment is the one
         # before it, and the pathway is at the version after the retraction.
         young = json.loads(self.ctl("show", "B-93-0002", "--json").stdout)
-        self.assertEqual(young["last_appointment"]["status"], "SEEN")
-        self.assertEqual(young["phase"], "EMPLOYED")
-        self.assertEqual(young["version"], 10)
-        self.assertEqual(accompanied["version"], 3)
+        self.assertEqual(young["last_appointment"]["status"], "APPOINTMENT_STATUS_SEEN")
+        self.assertEqual(young["phase"], "PHASE_EMPLOYED")
+        self.assertEqual(young["version"], "10")
+        self.assertEqual(accompanied["version"], "3")
         self.assertFalse(accompanied["rsa_recipient"])
         suspended = json.loads(self.ctl("history", "B-93-0003", "--json").stdout)
         self.assertEqual([h["type"] for h in suspended].count("SuspensionDecided"), 1)
@@ -181,10 +183,10 @@ class ParcoursctlTest(unittest.TestCase):
         counts = {(c.get("territory", ""), c["phase"]): int(c["count"])
                   for c in s["pathways_per_phase"]}
         self.assertEqual({k: v for k, v in counts.items() if v},
-                         {("93", "EXITED"): 1, ("93", "EMPLOYED"): 1, ("93", "CONTRACTED"): 1,
-                          ("93", "ACCOMPANIED"): 1})
+                         {("93", "PHASE_EXITED"): 1, ("93", "PHASE_EMPLOYED"): 1,
+                          ("93", "PHASE_CONTRACTED"): 1, ("93", "PHASE_ACCOMPANIED"): 1})
         self.assertRegex(human, r"\n  93\s+CONTRACTED\s+1\n")
-        self.assertRegex(human, r"last seq\s+%d" % s["last_seq"])
+        self.assertRegex(human, r"last seq\s+%s" % s["last_seq"])
         partners = json.loads(self.ctl("partners", "--json").stdout)
         ids = {p["partner_id"] for p in (partners if isinstance(partners, list) else partners["partners"])}
         self.assertIn("logistique93", ids)
@@ -192,7 +194,7 @@ class ParcoursctlTest(unittest.TestCase):
         # CURVE is off; test_parcoursctl_curve checks one against the key).
         by_id = {p["partner_id"]: p for p in partners}
         self.assertEqual(by_id["logistique93"]["may_emit"],
-                         ["JOB_PLACED", "JOB_ENDED"])
+                         ["EVENT_TYPE_JOB_PLACED", "EVENT_TYPE_JOB_ENDED"])
         self.assertEqual(by_id["ft93"].get("may_emit", []), [])  # its kind's own rights
         human = self.ctl("partners").stdout
         self.assertRegex(human, r"PARTNER\s+KIND\s+TERRITORIES\s+KEY\s+ECHO\s+NAME")
@@ -210,20 +212,20 @@ class ParcoursctlTest(unittest.TestCase):
                            "--structure-id", "ml93", "--notified-at", "2026-11-27T10:00:00Z",
                            "--json")
         self.assertEqual(decided.returncode, 0, decided.stdout + decided.stderr)
-        self.assertEqual(json.loads(decided.stdout)["status"], "ACCEPTED")
+        self.assertEqual(json.loads(decided.stdout)["status"], "ACK_STATUS_ACCEPTED")
         # Without notified_at (required by the 2023 law), the daemon refuses the frame.
         unnotified = self.ctl("emit", "OrientationDecided", "--as", "cd93", "--beneficiary",
                               "B-ctl-1", "--pathway-type", "EMPLOI", "--referent-body",
                               "MISSION_LOCALE", "--structure-id", "ml93", "--json")
         self.assertEqual(unnotified.returncode, 1, unnotified.stdout + unnotified.stderr)
-        self.assertEqual(json.loads(unnotified.stdout)["code"], "MALFORMED")
+        self.assertEqual(json.loads(unnotified.stdout)["code"], "ERROR_CODE_MALFORMED")
         # The new types, from the command line: a suspension of a non-RSA recipient is France
         # Travail's to decide and to lift, and a registration says whether the RSA is paid.
         for args in (["SuspensionDecided", "--as", "ft93", "--reason", "CONTRACT_NOT_DRAWN_UP"],
                      ["SuspensionLifted", "--as", "ft93", "--reason", "DECISION_WITHDRAWN"]):
             run = self.ctl("emit", *args, "--beneficiary", "B-ctl-1", "--json")
             self.assertEqual(run.returncode, 0, run.stdout + run.stderr)
-            self.assertEqual(json.loads(run.stdout)["status"], "ACCEPTED")
+            self.assertEqual(json.loads(run.stdout)["status"], "ACK_STATUS_ACCEPTED")
         rsa = self.ctl("emit", "BeneficiaryRegistered", "--as", "cd93", "--beneficiary",
                        "B-ctl-2", "--rsa-recipient", "true", "--json")
         self.assertEqual(rsa.returncode, 0, rsa.stdout + rsa.stderr)

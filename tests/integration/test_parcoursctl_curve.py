@@ -146,18 +146,18 @@ class CurveTest(unittest.TestCase):
         self.assertEqual(run_.returncode, 1, run_.stderr)  # the scenario ends with rejections
         results = [json.loads(line) for line in run_.stdout.splitlines()]
         statuses = [r["status"] for r in results]
-        self.assertEqual(statuses.count("ACCEPTED"), 32, run_.stdout)
-        rejected = [r["code"] for r in results if r["status"] == "REJECTED"]
-        self.assertEqual(rejected, ["NOT_AUTHORISED", "INVALID_TRANSITION", "INVALID_TRANSITION",
-                                    "UNKNOWN_BENEFICIARY", "VERSION_CONFLICT",
-                                    "INVALID_TRANSITION"])
+        self.assertEqual(statuses.count("ACK_STATUS_ACCEPTED"), 32, run_.stdout)
+        rejected = [r["code"] for r in results if r["status"] == "ACK_STATUS_REJECTED"]
+        self.assertEqual(rejected, ["ERROR_CODE_" + c for c in (
+            "NOT_AUTHORISED", "INVALID_TRANSITION", "INVALID_TRANSITION", "UNKNOWN_BENEFICIARY",
+            "VERSION_CONFLICT", "INVALID_TRANSITION")])
         self.assertEqual([r["line"] for r in results], sorted(r["line"] for r in results))
         # The accepted ones were applied in file order: seqs increase down the file.
         seqs = [int(r["seq"]) for r in results if r["status"] == "ACCEPTED"]
         self.assertEqual(seqs, sorted(seqs))
         show = self.ctl("show", "B-93-0001", "--json")
         self.assertEqual(show.returncode, 0, show.stderr)
-        self.assertEqual(json.loads(show.stdout)["version"], 10)
+        self.assertEqual(json.loads(show.stdout)["version"], "10")
 
     def test_2_own_key_accepted_another_partners_rejected(self):
         # Explicit keys, no configuration at all.
@@ -165,25 +165,26 @@ class CurveTest(unittest.TestCase):
                   "--beneficiary", "B-curve-1", "--key", self.key("ml93"), "--server-key",
                   self.server_key, "--json")
         self.assertEqual(own.returncode, 0, own.stdout + own.stderr)
-        self.assertEqual(json.loads(own.stdout)["status"], "ACCEPTED")
+        self.assertEqual(json.loads(own.stdout)["status"], "ACK_STATUS_ACCEPTED")
         # The server key given as its 40 Z85 characters.
         z85 = run("--ingest", self.daemon.ingest, "emit", "AppointmentRecorded", "--as", "ml93",
                   "--beneficiary", "B-curve-1", "--kind", "PHONE", "--status", "SEEN", "--at",
                   "2026-11-27", "--key", self.key("ml93"), "--server-key",
                   key_of(self.server_key), "--json")
-        self.assertEqual(json.loads(z85.stdout)["status"], "ACCEPTED", z85.stderr)
+        self.assertEqual(json.loads(z85.stdout)["status"], "ACK_STATUS_ACCEPTED", z85.stderr)
         # ft93's key, events naming ml93: the key is the sender.
         other = self.emit_registered("ml93", "B-curve-2", "--key", self.key("ft93"))
         self.assertEqual(other.returncode, 1, other.stdout + other.stderr)
         ack = json.loads(other.stdout)
-        self.assertEqual((ack["status"], ack["code"]), ("REJECTED", "NOT_AUTHORISED"))
+        self.assertEqual((ack["status"], ack["code"]),
+                         ("ACK_STATUS_REJECTED", "ERROR_CODE_NOT_AUTHORISED"))
         self.assertIn("ft93", ack["message"])
 
     def test_3_keys_found_through_the_configuration(self):
         # cd93.secret lies beside the daemon's secret key, and parcoursd.public too.
         ok = self.emit_registered("cd93", "B-curve-3")
         self.assertEqual(ok.returncode, 0, ok.stdout + ok.stderr)
-        self.assertEqual(json.loads(ok.stdout)["status"], "ACCEPTED")
+        self.assertEqual(json.loads(ok.stdout)["status"], "ACK_STATUS_ACCEPTED")
         # ml93's is not there: nothing is sent, exit 3, and the message says what to do.
         before = self.daemon.status().last_seq
         missing = self.emit_registered("ml93", "B-curve-4")
@@ -282,11 +283,11 @@ class AdminOverTcpTest(unittest.TestCase):
             sock.close()
             self.assertEqual({a.status for a in acks}, {pb.ACK_STATUS_ACCEPTED})
             status = run("-c", daemon.config, "status", "--json")
-            self.assertEqual(json.loads(status.stdout)["last_seq"], 50)
+            self.assertEqual(json.loads(status.stdout)["last_seq"], "50")
             backup_dir = os.path.join(daemon.folder, "remote-backup")
             backup = run("-c", daemon.config, "backup", backup_dir, "--json")
             self.assertEqual(backup.returncode, 0, backup.stderr)
-            self.assertGreater(json.loads(backup.stdout)["bytes"], 0)
+            self.assertGreater(int(json.loads(backup.stdout)["bytes"]), 0)
             restored = Daemon()
             try:
                 r = subprocess.run([PARCOURSD, "-c", restored.config, "--restore",
@@ -295,7 +296,7 @@ class AdminOverTcpTest(unittest.TestCase):
                 self.assertEqual(r.returncode, 0, r.stderr)
                 restored.start()
                 self.assertEqual(restored.status().last_seq,
-                                 json.loads(status.stdout)["last_seq"])
+                                 int(json.loads(status.stdout)["last_seq"]))
                 self.assertEqual(restored.stop(), 0)
             finally:
                 restored.cleanup()

@@ -95,14 +95,16 @@ class TailTest(unittest.TestCase):
                      ("registered", "B-tail-2"))
 
         got = self.tail_json()
-        self.assertEqual([n["partner_seq"] for n in got], [1, 2, 3])
+        self.assertEqual([int(n["partner_seq"]) for n in got], [1, 2, 3])
+        # The proto3 JSON mapping: 64-bit integers as strings, enum values by their full names.
+        self.assertEqual((got[0]["partner_seq"], type(got[0]["stream_id"])), ("1", str))
         self.assertEqual([n["type"] for n in got],
                          ["BeneficiaryRegistered", "AppointmentRecorded", "BeneficiaryRegistered"])
         self.assertEqual([n["event"]["beneficiary_id"] for n in got],
                          ["B-tail-1", "B-tail-1", "B-tail-2"])
         self.assertTrue(all(n["event"]["partner_id"] == "cd93" for n in got))
-        self.assertTrue(all(n["seq"] > 0 and n["committed_at"] > 0 for n in got))
-        self.assertEqual(got[0]["pathway"]["phase"], "REFERRED")
+        self.assertTrue(all(int(n["seq"]) > 0 and int(n["committed_at"]) > 0 for n in got))
+        self.assertEqual(got[0]["pathway"]["phase"], "PHASE_REFERRED")
         self.assertEqual(self.cursor("ft93"), (3, 3))
 
         # Acknowledged: nothing comes again.
@@ -110,23 +112,23 @@ class TailTest(unittest.TestCase):
 
         # A replay shows everything and leaves the cursor alone.
         replay = self.tail_json("--from", "1", "--no-ack")
-        self.assertEqual([n["partner_seq"] for n in replay], [1, 2, 3])
+        self.assertEqual([int(n["partner_seq"]) for n in replay], [1, 2, 3])
         self.assertEqual([n["seq"] for n in replay], [n["seq"] for n in got])
         self.assertEqual(self.cursor("ft93"), (3, 3))
 
         # --no-ack on a new notification: shown, not consumed; the next tail consumes it.
         self.publish(("appointment", "B-tail-2"))
-        self.assertEqual([n["partner_seq"] for n in self.tail_json("--no-ack")], [4])
+        self.assertEqual([int(n["partner_seq"]) for n in self.tail_json("--no-ack")], [4])
         self.assertEqual(self.cursor("ft93"), (3, 4))
-        self.assertEqual([n["partner_seq"] for n in self.tail_json()], [4])
+        self.assertEqual([int(n["partner_seq"]) for n in self.tail_json()], [4])
         self.assertEqual(self.tail_json(), [])
 
         # A types filter skips the others (partner_seq then has gaps).
         only = self.tail_json("--from", "1", "--no-ack", "--types", "AppointmentRecorded")
-        self.assertEqual([n["partner_seq"] for n in only], [2, 4])
+        self.assertEqual([int(n["partner_seq"]) for n in only], [2, 4])
         both = self.tail_json("--from", "1", "--no-ack", "--window", "1", "--types",
                               "appointment_recorded,BENEFICIARY_REGISTERED")
-        self.assertEqual([n["partner_seq"] for n in both], [1, 2, 3, 4])
+        self.assertEqual([int(n["partner_seq"]) for n in both], [1, 2, 3, 4])
 
         # For people: one line each, with the type, beneficiary, sender and phase.
         human = self.ctl("tail", "--as", "ft93", "--from", "1", "--no-ack", "--idle", "1")
@@ -165,7 +167,7 @@ class TailTest(unittest.TestCase):
             self.assertFalse(n["event"].get("event_id"), n)
             self.assertFalse(n["pathway"].get("members"), n)
             self.assertIsNone(n["pathway"].get("orientation"), n)
-        self.assertEqual(got[1]["pathway"]["phase"], "EMPLOYED")
+        self.assertEqual(got[1]["pathway"]["phase"], "PHASE_EMPLOYED")
 
         human = self.ctl("tail", "--as", "employer93", "--from", "1", "--no-ack", "--idle", "1")
         self.assertEqual(human.returncode, 0, human.stderr)
@@ -183,7 +185,9 @@ class TailTest(unittest.TestCase):
         self.assertIn("nobody93 is not a partner of this territory", unknown.stderr)
         as_json = self.ctl("tail", "--as", "nobody93", "--idle", "1.5", "--json")
         self.assertEqual(as_json.returncode, 2)
-        self.assertFalse(json.loads(as_json.stdout)["ok"])
+        refused = json.loads(as_json.stdout)
+        self.assertEqual((refused["ok"], refused["exit_code"]), (False, 2), refused)
+        self.assertIn("nobody93 is not a partner of this territory", refused["error"])
 
         beyond = self.ctl("tail", "--as", "ft93", "--from", "50", "--idle", "1.5")
         self.assertEqual(beyond.returncode, 1)
@@ -231,7 +235,7 @@ class TailTest(unittest.TestCase):
                 tail.process.kill()
                 tail.process.wait()
         got = [json.loads(line) for line in tail.lines]
-        self.assertEqual([n["partner_seq"] for n in got], [1, 2, 3, 4, 5, 6])
+        self.assertEqual([int(n["partner_seq"]) for n in got], [1, 2, 3, 4, 5, 6])
         self.assertEqual([n["event"]["event_id"] for n in got],
                          [f"tail-{i}" for i in range(1, 7)])
         self.assertEqual(self.cursor("ft93"), (6, 6))
