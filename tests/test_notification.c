@@ -294,85 +294,6 @@ static void test_event_bytes_embedded_as_they_are(void **state)
     free(event.bytes);
 }
 
-static void test_event_beneficiary(void **state)
-{
-    (void)state;
-    const uint8_t *id;
-    size_t id_len;
-    packed_t event = pack_event("E-0006", "B-beneficiary");
-    assert_int_equal(notification_event_beneficiary(event.bytes, event.len, &id, &id_len), 0);
-    assert_int_equal(id_len, strlen("B-beneficiary"));
-    assert_memory_equal(id, "B-beneficiary", id_len);
-
-    /* Absent: found as empty. */
-    packed_t no_id = pack_event("E-0007", "");
-    assert_int_equal(notification_event_beneficiary(no_id.bytes, no_id.len, &id, &id_len), 0);
-    assert_int_equal(id_len, 0);
-    assert_int_equal(notification_event_beneficiary(NULL, 0, &id, &id_len), 0);
-    assert_int_equal(id_len, 0);
-
-    /* Two messages one after the other merge, and the last beneficiary_id wins. */
-    packed_t other = pack_event("E-0008", "B-other");
-    uint8_t both[512];
-    assert_true(event.len + other.len <= sizeof(both));
-    memcpy(both, event.bytes, event.len);
-    memcpy(both + event.len, other.bytes, other.len);
-    assert_int_equal(notification_event_beneficiary(both, event.len + other.len, &id, &id_len), 0);
-    assert_int_equal(id_len, strlen("B-other"));
-    assert_memory_equal(id, "B-other", id_len);
-
-    /* Every cut of a frame either still parses or is refused, never read past its end (ASan). */
-    for (size_t cut = 0; cut < event.len; cut++) {
-        uint8_t *copy = malloc(cut ? cut : 1);
-        assert_non_null(copy);
-        memcpy(copy, event.bytes, cut);
-        int rc = notification_event_beneficiary(copy, cut, &id, &id_len);
-        Parcours__V1__Event *e = parcours__v1__event__unpack(NULL, cut, copy);
-        if (e != NULL) {
-            assert_int_equal(rc, 0);
-            assert_int_equal(id_len, strlen(e->beneficiary_id));
-            assert_memory_equal(id, e->beneficiary_id, id_len);
-            parcours__v1__event__free_unpacked(e, NULL);
-        }
-        free(copy);
-    }
-    free(event.bytes);
-    free(no_id.bytes);
-    free(other.bytes);
-}
-
-/* Mutated frames: whenever protobuf-c decodes one, the scan finds the same beneficiary. A C
- * string ends at a NUL byte, in the daemon as in protobuf-c's decoded string, so the id is
- * compared up to its first NUL. */
-static void test_event_beneficiary_agrees_with_protobuf_c(void **state)
-{
-    (void)state;
-    packed_t event = pack_event("E-0009", "B-0009");
-    uint32_t rng = 12345;
-    uint8_t frame[256];
-    assert_true(event.len <= sizeof(frame));
-    for (int round = 0; round < 20000; round++) {
-        memcpy(frame, event.bytes, event.len);
-        for (int k = 0; k < 1 + round % 3; k++) {
-            rng = rng * 1103515245u + 12345u;
-            frame[(rng >> 8) % event.len] = (uint8_t)(rng >> 16);
-        }
-        const uint8_t *id;
-        size_t id_len;
-        int rc = notification_event_beneficiary(frame, event.len, &id, &id_len);
-        Parcours__V1__Event *e = parcours__v1__event__unpack(NULL, event.len, frame);
-        if (e != NULL) {
-            assert_int_equal(rc, 0);
-            size_t c_len = id != NULL ? strnlen((const char *)id, id_len) : 0;
-            assert_int_equal(c_len, strlen(e->beneficiary_id));
-            if (c_len > 0)
-                assert_memory_equal(id, e->beneficiary_id, c_len);
-            parcours__v1__event__free_unpacked(e, NULL);
-        }
-    }
-    free(event.bytes);
-}
-
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -383,8 +304,6 @@ int main(void)
         cmocka_unit_test(test_large_values),
         cmocka_unit_test(test_long_lengths),
         cmocka_unit_test(test_event_bytes_embedded_as_they_are),
-        cmocka_unit_test(test_event_beneficiary),
-        cmocka_unit_test(test_event_beneficiary_agrees_with_protobuf_c),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

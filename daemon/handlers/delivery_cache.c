@@ -23,7 +23,7 @@
 typedef struct cached_event {
     uint64_t seq;
     store_log_entry_t entry; /* owns entry.raw */
-    bool has_event;          /* entry.raw is a well-formed Event frame */
+    bool has_event;          /* entry.raw is a well-formed Event frame, decoded in event */
     char beneficiary_id[STORE_ID_MAX + 1];
     bool pathway_read;
     /* The beneficiary's pathway now, as stored (packed): what a territory-wide partner is
@@ -36,7 +36,7 @@ typedef struct cached_event {
     uint8_t *view[PATHWAY_VIEWS];   /* the pathway packed as each view shows it */
     size_t view_len[PATHWAY_VIEWS];
     bool view_packed[PATHWAY_VIEWS];
-    Parcours__V1__Event *event; /* entry.raw decoded, once a minimised event is needed */
+    Parcours__V1__Event *event; /* entry.raw decoded, when has_event */
     bool cached;                /* false for the spare entry, used when the cache is full */
 } cached_event_t;
 
@@ -52,9 +52,8 @@ typedef struct cached_event {
  */
 struct delivery_cache {
     store_t *store;
-    unsigned territory_field; /* the field number of Pathway.territory */
-    uint32_t *slots;          /* index + 1 into events, 0 = free; CACHE_SLOTS of them */
-    cached_event_t *events;   /* the events cached, in order of arrival */
+    uint32_t *slots;        /* index + 1 into events, 0 = free; CACHE_SLOTS of them */
+    cached_event_t *events; /* the events cached, in order of arrival */
     size_t n_events;
     size_t capacity;
     size_t bytes;
@@ -97,15 +96,14 @@ static int cached_event_load(delivery_cache_t *c, uint64_t seq, cached_event_t *
     if (rc != STORE_OK)
         return rc;
     e->seq = seq;
-    /* The log holds only frames that passed the ingest boundary, so finding the beneficiary is
-     * all the decoding a notification needs; an entry whose event was erased has no frame. */
-    const uint8_t *id;
-    size_t id_len;
+    /* The log holds only frames that passed the ingest boundary: decoded here once, for every
+     * subscriber (the beneficiary, then the type and the minimised view some partners need).
+     * An entry whose event was erased has no frame. */
     if (e->entry.kind == STORE_LOG_EVENT && e->entry.raw_len > 0 &&
-        notification_event_beneficiary(e->entry.raw, e->entry.raw_len, &id, &id_len) == 0) {
+        (e->event = parcours__v1__event__unpack(NULL, e->entry.raw_len, e->entry.raw)) != NULL) {
         e->has_event = true;
-        if (id_len <= STORE_ID_MAX)
-            memcpy(e->beneficiary_id, id, id_len);
+        if (e->event->beneficiary_id != NULL && strlen(e->event->beneficiary_id) <= STORE_ID_MAX)
+            strcpy(e->beneficiary_id, e->event->beneficiary_id);
     }
     return STORE_OK;
 }
@@ -143,7 +141,8 @@ static cached_event_t *cached_event(delivery_cache_t *c, uint64_t seq)
     e->cached = true;
     c->n_events++;
     c->slots[slot] = (uint32_t)c->n_events;
-    c->bytes += sizeof(*e) + e->entry.raw_len;
+    /* The frame and its decoded copy, which holds as many bytes and a struct or two more. */
+    c->bytes += sizeof(*e) + 2 * e->entry.raw_len + (e->event != NULL ? sizeof(*e->event) : 0);
     return e;
 }
 
@@ -160,34 +159,33 @@ static bool cached_pathway(delivery_cache_t *c, cached_event_t *e)
     if (e->pathway_read)
         return e->packed != NULL;
     e->pathway_read = true;
-    const uint8_t *territory;
-    size_t territory_len;
     if (e->beneficiary_id[0] == '\0' ||
         store_pathway_get_packed(c->store, e->beneficiary_id, &e->packed, &e->packed_len,
                                  &e->meta) != STORE_OK)
         return false;
-    if (notification_bytes_field(e->packed, e->packed_len, c->territory_field, &territory,
-                                 &territory_len) != 0 ||
-        territory_len > PARTNERS_TERRITORY_MAX) {
-        free(e->packed); /* not a pathway this daemon wrote: shown to no one */
+    /* Decoded once for its territory, which every partner's check reads, and for the views
+     * the partners that are not territory-wide are sent. */
+    e->pathway = parcours__v1__pathway__unpack(NULL, e->packed_len, e->packed);
+    if (e->pathway == NULL || e->pathway->territory == NULL ||
+        strlen(e->pathway->territory) > PARTNERS_TERRITORY_MAX) {
+        /* Not a pathway this daemon wrote (or no memory): shown to no one. */
+        if (e->pathway != NULL)
+            parcours__v1__pathway__free_unpacked(e->pathway, NULL);
+        e->pathway = NULL;
+        free(e->packed);
         e->packed = NULL;
         return false;
     }
-    memcpy(e->territory, territory, territory_len);
-    e->territory[territory_len] = '\0';
+    strcpy(e->territory, e->pathway->territory);
     if (e->cached)
-        c->bytes += e->packed_len;
+        c->bytes += 2 * e->packed_len + sizeof(*e->pathway);
     return true;
 }
 
 /* The pathway of e decoded, once: NULL when there is none or memory ran out. */
 static const Parcours__V1__Pathway *cached_pathway_decoded(delivery_cache_t *c, cached_event_t *e)
 {
-    if (!cached_pathway(c, e))
-        return NULL;
-    if (e->pathway == NULL)
-        e->pathway = parcours__v1__pathway__unpack(NULL, e->packed_len, e->packed);
-    return e->pathway;
+    return cached_pathway(c, e) ? e->pathway : NULL;
 }
 
 /*
@@ -222,9 +220,6 @@ static int cached_may_receive(delivery_cache_t *c, cached_event_t *e, const part
     }
     if (!partner_kind_minimised(partner->kind))
         return 1;
-    if (e->event == NULL &&
-        (e->event = parcours__v1__event__unpack(NULL, e->entry.raw_len, e->entry.raw)) == NULL)
-        return -1;
     return pathway_kind_receives(partner->kind, e->event, partner->id) ? 1 : 0;
 }
 
@@ -330,9 +325,6 @@ delivery_cache_t *delivery_cache_new(store_t *store)
     if (c == NULL)
         return NULL;
     c->store = store;
-    c->territory_field = protobuf_c_message_descriptor_get_field_by_name(
-                             &parcours__v1__pathway__descriptor, "territory")
-                             ->id;
     c->generation = store_snapshot(store);
     return c;
 }

@@ -5,9 +5,7 @@
 
 /* Field numbers and wire types of the protobuf encoding. */
 #define WIRE_VARINT            0
-#define WIRE_FIXED64           1
 #define WIRE_LENGTH            2
-#define WIRE_FIXED32           5
 #define TAG(field, wire)       ((uint8_t)(((field) << 3) | (wire)))
 #define REPLY_NOTIFICATION     2 /* DeliverReply.notification */
 #define NOTIFICATION_PARTNER   1 /* Notification.partner_seq */
@@ -18,7 +16,6 @@
 #define NOTIFICATION_STREAM    6 /* Notification.stream_id */
 #define NOTIFICATION_WITHDRAWN 7
 #define NOTIFICATION_ERASURE   8
-#define EVENT_BENEFICIARY      3 /* Event.beneficiary_id */
 
 static size_t varint_size(uint64_t v)
 {
@@ -118,62 +115,4 @@ size_t notification_pack(const notification_t *n, uint8_t *out)
         at += n->erasure_len;
     }
     return at;
-}
-
-/* Reads a varint at *at, moving *at past it; -1 when it runs past end or over 10 bytes. */
-static int varint_get(const uint8_t *buf, size_t end, size_t *at, uint64_t *v)
-{
-    *v = 0;
-    for (unsigned shift = 0; shift < 70 && *at < end; shift += 7) {
-        uint8_t b = buf[(*at)++];
-        *v |= (uint64_t)(b & 0x7f) << shift;
-        if ((b & 0x80) == 0)
-            return 0;
-    }
-    return -1;
-}
-
-int notification_event_beneficiary(const uint8_t *event, size_t len, const uint8_t **id,
-                                   size_t *id_len)
-{
-    return notification_bytes_field(event, len, EVENT_BENEFICIARY, id, id_len);
-}
-
-int notification_bytes_field(const uint8_t *message, size_t len, unsigned field,
-                             const uint8_t **value, size_t *value_len)
-{
-    *value = NULL;
-    *value_len = 0;
-    size_t at = 0;
-    while (at < len) {
-        uint64_t tag, n;
-        if (varint_get(message, len, &at, &tag) != 0 || (tag >> 3) == 0)
-            return -1;
-        switch (tag & 7) {
-        case WIRE_VARINT:
-            if (varint_get(message, len, &at, &n) != 0)
-                return -1;
-            break;
-        case WIRE_FIXED64:
-        case WIRE_FIXED32:
-            n = (tag & 7) == WIRE_FIXED64 ? 8 : 4;
-            if (len - at < n)
-                return -1;
-            at += n;
-            break;
-        case WIRE_LENGTH:
-            if (varint_get(message, len, &at, &n) != 0 || len - at < n)
-                return -1;
-            /* The last occurrence wins, as in every protobuf decoder. */
-            if ((tag >> 3) == field) {
-                *value = message + at;
-                *value_len = (size_t)n;
-            }
-            at += (size_t)n;
-            break;
-        default:
-            return -1; /* groups are not proto3 */
-        }
-    }
-    return 0;
 }

@@ -39,17 +39,4 @@ size_t notification_packed_size(const notification_t *n);
  * notification_packed_size(n) bytes; returns the bytes written. */
 size_t notification_pack(const notification_t *n, uint8_t *out);
 
-/*
- * Finds the beneficiary_id of a packed Event without decoding the rest. Returns 0 with *id
- * pointing into event (not NUL-terminated, *id_len bytes; *id_len is 0 when the field is absent),
- * or -1 when the bytes are not a well-formed message at the top level.
- */
-int notification_event_beneficiary(const uint8_t *event, size_t len, const uint8_t **id,
-                                   size_t *id_len);
-
-/* The same for any length-delimited field of any packed message (a string, bytes or message
- * field number `field`): the last occurrence, as every protobuf decoder takes it. */
-int notification_bytes_field(const uint8_t *message, size_t len, unsigned field,
-                             const uint8_t **value, size_t *value_len);
-
 #endif
