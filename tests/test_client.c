@@ -679,6 +679,20 @@ static void test_eventtext_build(void **state)
     assert_string_equal(e->orientation_decided->structure_id, "ml93");
     assert_int_equal(e->orientation_decided->notified_at, 1795773600000);
     assert_string_equal(fields_payload_name(e), "OrientationDecided");
+    assert_false(e->expect_no_pathway);
+
+    /* A registration that must find no pathway; anything but true or false refused. */
+    {
+        const char *k[] = {"type", "as", "beneficiary", "expect-no-pathway"};
+        const char *v[] = {"BeneficiaryRegistered", "cd93", "B-TEST-0002", "true"};
+        Parcours__V1__Event *r;
+        assert_int_equal(eventtext_build(4, k, v, &r, err, sizeof(err)), 0);
+        assert_true(r->expect_no_pathway);
+        eventtext_free(&r);
+        v[3] = "yes";
+        assert_int_equal(eventtext_build(4, k, v, &r, err, sizeof(err)), -1);
+        assert_non_null(strstr(err, "expect_no_pathway"));
+    }
 
     /* It packs and unpacks to the same event. */
     size_t len = parcours__v1__event__get_packed_size(e);

@@ -391,6 +391,33 @@ static void test_decode_missing_payload(void **state)
     expect_malformed(&f, f.event_id, "no payload");
 }
 
+/* expect_no_pathway goes with a registration at expected_version 0, and nothing else. */
+static void test_decode_expect_no_pathway(void **state)
+{
+    (void)state;
+    for (int t = FX_TYPE_FIRST; t <= FX_TYPE_LAST; t++) {
+        fx_event_t f;
+        fx_event_init(&f, (Parcours__V1__EventType)t, "cd93");
+        f.e.expect_no_pathway = 1;
+        size_t len;
+        uint8_t *frame = fx_pack(&f.e.base, &len);
+        decoded_t d;
+        decode(frame, len, 0, &d);
+        if (t == EVENT_TYPE(BENEFICIARY_REGISTERED)) {
+            assert_int_equal(d.rc, 0);
+            assert_true(d.event->expect_no_pathway);
+            event_destroy(&d.event);
+            f.e.expected_version = 3;
+            expect_malformed(&f, f.event_id, "expect_no_pathway");
+        } else {
+            assert_int_equal(d.rc, -1);
+            assert_int_equal(d.err.code, ERROR_CODE(MALFORMED));
+            assert_non_null(strstr(d.err.message, "expect_no_pathway"));
+        }
+        free(frame);
+    }
+}
+
 /* ------------------------------------------------------------------------------------------ */
 /* Payloads. */
 
@@ -926,6 +953,7 @@ int main(void)
         cmocka_unit_test(test_decode_identifiers),
         cmocka_unit_test(test_decode_occurred_at),
         cmocka_unit_test(test_decode_missing_payload),
+        cmocka_unit_test(test_decode_expect_no_pathway),
         cmocka_unit_test(test_decode_unknown_enum_values),
         cmocka_unit_test(test_decode_required_payload_fields),
         cmocka_unit_test(test_decode_optional_payload_fields),

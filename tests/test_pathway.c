@@ -317,6 +317,45 @@ static void test_register_expected_version(void **state)
     assert_string_equal(message, none);
 }
 
+/* expect_no_pathway: "this person must be new here", against what the sender may see. */
+static void test_register_expect_no_pathway(void **state)
+{
+    fx_event_t f;
+    /* New: accepted, as without the flag. */
+    fx_event_init(&f, EVENT_TYPE(BENEFICIARY_REGISTERED), "cd93");
+    f.e.expect_no_pathway = 1;
+    const Parcours__V1__Pathway *p = fx_accept(W, &f);
+    assert_int_equal(p->episode, 1);
+
+    /* Exited, seen by the departement: a conflict instead of a new episode. */
+    p = fx_build(W, PHASE(EXITED));
+    uint64_t version = p->version;
+    fx_event_init(&f, EVENT_TYPE(BENEFICIARY_REGISTERED), "cd93");
+    f.e.expect_no_pathway = 1;
+    char message[PATHWAY_MESSAGE_MAX];
+    fx_reject_as(W, &f, NULL, ERROR_CODE(VERSION_CONFLICT), message);
+    assert_non_null(strstr(message, "has a pathway here already"));
+    assert_int_equal(fx_current(W)->version, version);
+    assert_int_equal(fx_current(W)->episode, 1);
+    /* Open, seen: the conflict too, before the open pathway's refusal. */
+    fx_build(W, PHASE(ACCOMPANIED));
+    fx_event_init(&f, EVENT_TYPE(BENEFICIARY_REGISTERED), "ft93");
+    f.e.expect_no_pathway = 1;
+    fx_reject(W, &f, ERROR_CODE(VERSION_CONFLICT));
+    /* Exited, and the CAF may not see it: there is none for it, and it registers anew, the
+     * reply the same as for a person never seen (the property below compares every sender). */
+    fx_build(W, PHASE(EXITED));
+    fx_event_init(&f, EVENT_TYPE(BENEFICIARY_REGISTERED), "caf93");
+    f.e.expect_no_pathway = 1;
+    p = fx_accept(W, &f);
+    assert_int_equal(p->episode, 2);
+    /* Open, and blind: the blind sentence, as without the flag. */
+    fx_build(W, PHASE(ACCOMPANIED));
+    fx_event_init(&f, EVENT_TYPE(BENEFICIARY_REGISTERED), "caf93");
+    f.e.expect_no_pathway = 1;
+    fx_reject(W, &f, ERROR_CODE(NOT_AUTHORISED));
+}
+
 static void test_reentry_after_exit(void **state)
 {
     fx_build(W, PHASE(EMPLOYED));
@@ -1191,13 +1230,17 @@ typedef struct oracle_reply {
 
 static const int64_t oracle_at = INT64_C(1800000000000); /* one clock for every compared event */
 
+/* Among the expected_version values tried: expected_version 0 with expect_no_pathway. */
+#define ORACLE_NEW UINT64_MAX
+
 static void oracle_apply(fx_world_t *w, Parcours__V1__EventType type, const char *sender,
                          const char *territory, uint64_t expected_version, oracle_reply_t *r)
 {
     fx_event_t f;
     fx_event_init(&f, type, sender);
     f.e.occurred_at = oracle_at;
-    f.e.expected_version = expected_version;
+    f.e.expected_version = expected_version == ORACLE_NEW ? 0 : expected_version;
+    f.e.expect_no_pathway = expected_version == ORACLE_NEW;
     f.beneficiary_registered.territory = (char *)territory;
     /* Payloads that name partners who can carry them, so that the rules decide on the sender. */
     f.contract_signed.start = oracle_at;
@@ -1326,7 +1369,7 @@ static bool oracle_blind(const fx_world_t *w, const partner_t *s)
            !(fx_kind_territory_wide(s->kind) || fx_has_member(p, s->id));
 }
 
-static const uint64_t oracle_versions[] = {0, 1, 7, 999};
+static const uint64_t oracle_versions[] = {0, 1, 7, 999, ORACLE_NEW};
 #define ORACLE_VERSIONS (sizeof(oracle_versions) / sizeof(oracle_versions[0]))
 #define ORACLE_SENDERS  32
 /* Registrations are tried naming no territory (the sender's own), 93 and 75. */
@@ -1389,7 +1432,7 @@ static void test_no_oracle_property(void **state)
     assert_true(states >= 14);
     assert_true(blind_pairs >= states * 4);
     print_message("no-oracle: %u replies compared, %u blind (sender, state) pairs over %u states "
-                  "x %d types x %zu versions\n",
+                  "x %d types x %zu expected versions (expect_no_pathway one of them)\n",
                   compared, blind_pairs, states, FX_TYPE_LAST, ORACLE_VERSIONS);
 }
 
@@ -2555,6 +2598,7 @@ int main(void)
         T(test_register_territory),
         T(test_register_on_each_open_phase),
         T(test_register_expected_version),
+        T(test_register_expect_no_pathway),
         T(test_reentry_after_exit),
         T(test_orientation_requested),
         T(test_orientation_decided),

@@ -24,6 +24,7 @@ typedef enum envelope {
     ENVELOPE_EVENT_ID,
     ENVELOPE_OCCURRED_AT,
     ENVELOPE_EXPECTED_VERSION,
+    ENVELOPE_EXPECT_NO_PATHWAY,
     ENVELOPE_COUNT,
     ENVELOPE_NONE = ENVELOPE_COUNT,
 } envelope_t;
@@ -38,6 +39,7 @@ static const struct {
     [ENVELOPE_EVENT_ID] = {"event_id", NULL},
     [ENVELOPE_OCCURRED_AT] = {"occurred_at", NULL},
     [ENVELOPE_EXPECTED_VERSION] = {"expected_version", NULL},
+    [ENVELOPE_EXPECT_NO_PATHWAY] = {"expect_no_pathway", NULL},
 };
 
 /* key with "-" read as "_", into buf; false when too long. */
@@ -127,6 +129,16 @@ static int envelope_set(Parcours__V1__Event *e, envelope_t which, const char *va
         e->expected_version = v;
         return 0;
     }
+    case ENVELOPE_EXPECT_NO_PATHWAY:
+        if (strcmp(value, "true") != 0 && strcmp(value, "false") != 0) {
+            snprintf(err, errlen,
+                     "expect_no_pathway: \"%s\" is not valid; expected true (the person must be "
+                     "new here) or false",
+                     value);
+            return -1;
+        }
+        e->expect_no_pathway = strcmp(value, "true") == 0;
+        return 0;
     default:
         return 0;
     }

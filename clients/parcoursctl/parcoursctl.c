@@ -76,7 +76,8 @@ static const command_t commands[] = {
      "set or lift a litigation hold: the retention then neither archives nor destroys it"},
     {"emit", cmd_emit,
      "emit TYPE --as PARTNER --beneficiary ID [--event-id ID] [--occurred-at TIME]\n"
-     "          [--expected-version N] [--FIELD VALUE ...] [--json] [--key FILE]",
+     "          [--expected-version N] [--expect-no-pathway true] [--FIELD VALUE ...]\n"
+     "          [--json] [--key FILE]",
      "publish one event; FIELD is a field of TYPE's message in parcours.proto"},
     {"emit", cmd_emit, "emit --json [FILE|-] [--window N] [--output json] [--keys DIR]",
      "publish one event per JSON line, pipelined, results in line order; with CURVE, one\n"

@@ -440,6 +440,13 @@ int event_decode(const uint8_t *frame, size_t len, size_t max_len, Parcours__V1_
                                           : event_payload(e)->unknown_fields[0].tag);
         goto done;
     }
+    if (e->expect_no_pathway &&
+        (event_type(e) != EVENT_TYPE(BENEFICIARY_REGISTERED) || e->expected_version != 0)) {
+        fail(err, ERROR_CODE(MALFORMED),
+             "expect_no_pathway says a registration must not find a pathway: it goes with "
+             "BeneficiaryRegistered and expected_version 0 only.");
+        goto done;
+    }
     if (check_payload(e, err))
         goto done;
     rc = 0;

@@ -9,7 +9,8 @@
  *      NOT_AUTHORISED sentence, the same whether the pathway exists or not and whatever its
  *      state (no oracle); a registration is judged against what its sender may see;
  *   3. the right of the sender's kind (or role: referent's partner, member) for the type;
- *   4. expected_version, against the version the sender may see;
+ *   4. expected_version (and a registration's expect_no_pathway), against the version the
+ *      sender may see;
  *   5. the transition table's precondition, then the partners the event names. A precondition
  *      on a fact an EMPLOYER or TRAINING_ORG may not see answers it with the blind sentence.
  * Only checks 1 to 3 may depend on the sender alone; from 4 on, the sender may see the pathway.
@@ -365,6 +366,7 @@ void pathway_event_minimise(const Parcours__V1__Event *event, const char *viewer
     out->event.partner_id = (char *)protobuf_c_empty_string;
     out->event.event_id = (char *)protobuf_c_empty_string;
     out->event.expected_version = 0;
+    out->event.expect_no_pathway = 0;
     if (event->payload_case == PAYLOAD(TRAINING_ENTERED)) {
         out->training_entered = *event->training_entered;
         out->training_entered.provider_id = own_id(out->training_entered.provider_id, viewer_id);
@@ -940,6 +942,12 @@ static int check_registration(rules_t *r, const char **territory)
     bool visible = r->current != NULL && pathway_visible_to(r->current, sender);
     if (check_version(r, visible ? r->current->version : 0))
         return 1;
+    if (!r->replay && visible && r->event->expect_no_pathway)
+        return reject(r, ERROR_CODE(VERSION_CONFLICT),
+                      "This beneficiary has a pathway here already (version %llu, episode %u), "
+                      "and the registration said it must not: check the pseudonym, then "
+                      "register without expect_no_pathway to open a new episode.",
+                      (unsigned long long)r->current->version, r->current->episode);
     if (pathway_is_open(r->current)) {
         if (!visible)
             return reject_blind(r); /* the reply it gets for any type it may not act on */

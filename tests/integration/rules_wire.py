@@ -125,10 +125,16 @@ class Ids:
         return f"{self.prefix}-{self.n}"
 
 
+# As an expected_version: "this person must be new here", Event.expect_no_pathway.
+NEW = "new"
+
+
 def make_event(event_id, sender, beneficiary, type_name, payload=None, expected_version=0,
                occurred_at=None):
     e = pb.Event(event_id=event_id, partner_id=sender, beneficiary_id=beneficiary,
-                 occurred_at=occurred_at or now_ms(), expected_version=expected_version)
+                 occurred_at=occurred_at or now_ms(),
+                 expected_version=0 if expected_version == NEW else expected_version,
+                 expect_no_pathway=expected_version == NEW)
     getattr(e, type_name).CopyFrom(payload if payload is not None
                                    else valid_payload(type_name, sender))
     return e

@@ -6,7 +6,8 @@ events, one beneficiary per state (every phase, an exited pathway with a past ep
 reopened episode, a suspension, a member that left, pathways of territory 75). Then, for every
 sender that is blind to a state (computed here from the spec: not registered for the pathway's
 territory, or neither territory-wide nor a member of its follow-up group, membership tracked as
-the spec says it evolves), every one of the 17 event types and expected_version 0, 1, 7 and 999,
+the spec says it evolves), every one of the 17 event types and expected_version 0, 1, 7 and 999
+or expect_no_pathway ("new"),
 the Ack must equal the one the same sender gets for the same event about a beneficiary with no
 pathway: status, code, message and version, and seq (0 for a rejection; an accepted
 registration is compared without its seq, which must be the next log position). A registration
@@ -24,9 +25,20 @@ import unittest
 
 from rules_wire import (BLIND_SENTENCE, KIND, PARTNER_LIST, PARTNERS_93_ONLY, PARTNERS_FULL,
                         REGISTERING_KINDS, T0, TERRITORY, TERRITORY_WIDE_KINDS, TYPES, Findings,
-                        fmt, Ids, key, make_event, pb, start_daemon, watchdog, Wire)
+                        fmt, Ids, key, make_event, NEW, pb, start_daemon, watchdog, Wire)
 
-VERSIONS = (0, 1, 7, 999)
+VERSIONS = (0, 1, 7, 999, NEW)
+# What expect_no_pathway on anything but a registration gets, whoever sends it about whomever.
+NEW_ONLY_REGISTERS = ("expect_no_pathway says a registration must not find a pathway: it goes "
+                      "with BeneficiaryRegistered and expected_version 0 only.")
+
+
+def missing_pathway_reply(s, v, blind_sentence):
+    """The reply to a non-registration about a missing pathway: the blind one, or MALFORMED for
+    expect_no_pathway (refused at the boundary, before any pathway counts)."""
+    if v == NEW:
+        return (pb.ACK_STATUS_REJECTED, pb.ERROR_CODE_MALFORMED, NEW_ONLY_REGISTERS, 0, 0)
+    return blind_sentence
 SENDERS = [p for p, _, _ in PARTNER_LIST]
 NON_REG = [t for t in TYPES if t != "beneficiary_registered"]
 REG = "beneficiary_registered"
@@ -282,8 +294,9 @@ class NoOracleTest(unittest.TestCase):
             for t in NON_REG:
                 for v in VERSIONS:
                     a = baseline[(s, t, v)]
-                    want = (pb.ACK_STATUS_REJECTED, pb.ERROR_CODE_NOT_AUTHORISED,
-                            BLIND_SENTENCE.format(s), 0, 0)
+                    want = missing_pathway_reply(s, v, (pb.ACK_STATUS_REJECTED,
+                                                        pb.ERROR_CODE_NOT_AUTHORISED,
+                                                        BLIND_SENTENCE.format(s), 0, 0))
                     if key(a) != want:
                         rule = ("domain.md [No oracle]: no all-seeing sender in a multi-territory file: "
                                 "territory-wide partners get NOT_AUTHORISED for a missing pathway"
@@ -294,7 +307,7 @@ class NoOracleTest(unittest.TestCase):
                 a = baseline[(s, REG, v)]
                 if KIND[s] not in REGISTERING_KINDS:
                     ok = (a.status, a.code) == (pb.ACK_STATUS_REJECTED, pb.ERROR_CODE_NOT_AUTHORISED)
-                elif v == 0:
+                elif v in (0, NEW):
                     ok = (a.status, a.version, a.code) == (pb.ACK_STATUS_ACCEPTED, 1, 0) and a.seq
                 else:
                     ok = (a.status, a.code, a.seq, a.version) == (
@@ -327,13 +340,17 @@ class NoOracleTest(unittest.TestCase):
             else:
                 ref_type = t
                 rule = "domain.md [No oracle] (no oracle): the blind reply equals the reply for no pathway"
-            ref = baseline[(s, ref_type, v)]
+            # expect_no_pathway makes a non-registration MALFORMED for all: the blind reply it
+            # "could get without a pathway" is then the one of expected_version 0.
+            ref_v = 0 if (ref_type != t and v == NEW) else v
+            ref = baseline[(s, ref_type, ref_v)]
             if key(a, with_seq) != key(ref, with_seq):
-                if key(a, with_seq, e.beneficiary_id) == key(ref, with_seq, baseline_bid[(s, ref_type, v)]):
+                if key(a, with_seq, e.beneficiary_id) == key(ref, with_seq,
+                                                             baseline_bid[(s, ref_type, ref_v)]):
                     rule += " -- differing only by naming the beneficiary (domain.md [Identifiers])"
                 self.finding(rule, f"sender {s} blind to {state}, {t}, expected_version {v}: got "
                                    f"{fmt(a)}; with no pathway {fmt(ref)}", group=(state, t))
-            if t != REG and a.status == pb.ACK_STATUS_REJECTED and \
+            if t != REG and a.status == pb.ACK_STATUS_REJECTED and v != NEW and \
                     a.message != BLIND_SENTENCE.format(s):
                 self.finding("domain.md [No oracle]: the one blind sentence (P = sender, nothing else varies)",
                              f"{s} blind to {state}, {t}, v{v}: {a.message!r}", group=s)
@@ -363,7 +380,10 @@ class NoOracleTest(unittest.TestCase):
                       for s in ("cd93", "ft93", "ml93", "employer93")
                       for t in NON_REG for v in VERSIONS]
             for (e, s, t, v), a in zip(probes, wire.run([p[0] for p in probes])):
-                if KIND[s] in TERRITORY_WIDE_KINDS:
+                if v == NEW:
+                    rule = "expect_no_pathway on anything but a registration: MALFORMED, for all"
+                    ok = key(a) == missing_pathway_reply(s, v, None)
+                elif KIND[s] in TERRITORY_WIDE_KINDS:
                     rule = ("domain.md [No oracle]: an all-seeing sender (territory-wide, registered for every "
                             "territory of the file) gets UNKNOWN_BENEFICIARY for a missing pathway")
                     ok = (a.status, a.code, a.seq, a.version) == (

@@ -63,6 +63,28 @@ class ParcoursctlJsonTest(unittest.TestCase):
         self.assertEqual(len(lines), 1, run.stdout)
         return json.loads(lines[0])
 
+    def test_expect_no_pathway(self):
+        # B-93-0001's pathway has exited: a registration would open a new episode of it; one
+        # that says the person must be new here gets the conflict, and changes nothing.
+        before = self.daemon.pathway("B-93-0001")
+        run = self.ctl_run("emit", "BeneficiaryRegistered", "--as", "cd93", "--beneficiary",
+                           "B-93-0001", "--expect-no-pathway", "true", "--json")
+        self.assertEqual(run.returncode, 1, run.stdout + run.stderr)
+        ack = json.loads(run.stdout)
+        self.assertEqual((ack["status"], ack["code"]),
+                         ("ACK_STATUS_REJECTED", "ERROR_CODE_VERSION_CONFLICT"), ack)
+        self.assertIn("has a pathway here already", ack["message"])
+        self.assertEqual(self.daemon.pathway("B-93-0001"), before)
+        # A person never seen: registered.
+        run = self.ctl_run("emit", "BeneficiaryRegistered", "--as", "cd93", "--beneficiary",
+                           "B-93-new", "--expect-no-pathway", "true", "--json")
+        self.assertEqual(json.loads(run.stdout)["status"], "ACK_STATUS_ACCEPTED", run.stderr)
+        # Anything but a registration: refused at the boundary.
+        run = self.ctl_run("emit", "AppointmentRecorded", "--as", "cd93", "--beneficiary",
+                           "B-93-new", "--expect-no-pathway", "true", "--kind", "INDIVIDUAL",
+                           "--status", "SEEN", "--at", "2026-11-30", "--json")
+        self.assertEqual(json.loads(run.stdout)["code"], "ERROR_CODE_MALFORMED", run.stdout)
+
     def test_stream_id_through_jq(self):
         want = self.daemon.status().stream_id
         jq = shutil.which("jq")
