@@ -17,6 +17,7 @@ daemon's greeting, and the daemon sees the mismatch only when it reads the clien
 
 import os
 import re
+import signal
 import subprocess
 import sys
 import time
@@ -185,6 +186,40 @@ class HandshakeTest(unittest.TestCase):
         for rc, err, took in runs:
             self.assertIn(f"parcoursd did not answer on {nobody} within 5000 ms: is parcoursd "
                           "running?", err)
+
+    def test_clients_say_a_stalled_daemon(self):
+        # A daemon that is stopped (SIGSTOP: hung, or being debugged) still completes TCP
+        # connections in the kernel, and then never says a word: no handshake fails, none
+        # succeeds before libzmq's 30 s handshake interval. The clients say so within their
+        # own timeout, as for an unreachable daemon, and nothing blocks.
+        stalled = Daemon(curve=True).start()
+        try:
+            secret = self.key_file("cd93-stalled.secret", stalled.keys["cd93"][1])
+            server = os.path.join(stalled.folder, "parcoursd.public")
+            os.kill(stalled.process.pid, signal.SIGSTOP)
+            try:
+                runs = self.clients(secret, server, stalled.ingest)
+                subscriber = subprocess.run(
+                    [PARCOURSCTL, "--deliver", stalled.deliver, "tail", "--as", "cd93",
+                     "--idle", "5", "--key", secret, "--server-key", server],
+                    capture_output=True, text=True, timeout=60)
+            finally:
+                os.kill(stalled.process.pid, signal.SIGCONT)
+            for (rc, err, took), who in zip(runs, ("python", "parcoursctl")):
+                self.assertEqual(rc, 3, f"{who}: {err}")
+                self.assertLess(took, BOUND, f"{who} took {took:.1f} s to say it")
+                self.assertIn(f"parcoursd did not answer on {stalled.ingest} within 5000 ms: "
+                              "is parcoursd running?", err, who)
+            self.assertEqual(subscriber.returncode, 3, subscriber.stderr)
+            self.assertIn(f"parcoursd did not answer on {stalled.deliver}", subscriber.stderr)
+            # And once it runs again, the same keys get in: nothing was left half open.
+            sock = stalled.connect("cd93")
+            acks = send_and_wait(sock, [registered("hs-stalled", "cd93", "B-hs-4")], timeout=30)
+            sock.close()
+            self.assertEqual(acks[0].status, pb.ACK_STATUS_ACCEPTED, acks[0])
+        finally:
+            self.assertEqual(stalled.stop(), 0)
+            stalled.cleanup()
 
 
 if __name__ == "__main__":
