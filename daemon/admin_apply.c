@@ -1,6 +1,7 @@
 /* admin_apply.c: one admin request from its bytes to its reply (admin_apply.h). */
 #include "admin_apply.h"
 
+#include <inttypes.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -223,6 +224,73 @@ static int admin_hold(const daemon_sources_t *sources, const char *beneficiary_i
     return rc;
 }
 
+/* --- DUE: the deadlines the store holds ---------------------------------------------------- */
+
+typedef struct due_listing {
+    Parcours__V1__DueList *out;
+    bool failed;
+} due_listing_t;
+
+static int due_add(const store_due_t *due, void *ctx)
+{
+    due_listing_t *l = ctx;
+    Parcours__V1__DueList *out = l->out;
+    if (out->n_deadlines >= ADMIN_DUE_LIST)
+        return 1;
+    Parcours__V1__DueDeadline *d = malloc(sizeof *d);
+    char *id = strdup(due->beneficiary_id);
+    if (d == NULL || id == NULL) {
+        free(d);
+        free(id);
+        l->failed = true;
+        return 1;
+    }
+    parcours__v1__due_deadline__init(d);
+    d->beneficiary_id = id;
+    d->kind = (Parcours__V1__DeadlineKind)due->deadline.kind;
+    d->due_at = due->deadline.due_at;
+    d->since = due->deadline.since;
+    out->deadlines[out->n_deadlines++] = d;
+    return 0;
+}
+
+static void admin_due_free(Parcours__V1__DueList *due)
+{
+    for (size_t i = 0; i < due->n_deadlines; i++) {
+        free(due->deadlines[i]->beneficiary_id);
+        free(due->deadlines[i]);
+    }
+    free(due->deadlines);
+    memset(due, 0, sizeof *due);
+}
+
+/* The deadlines due before now + within_ms, soonest first (past ones not yet handled too). */
+static int admin_due(const daemon_sources_t *sources, int64_t within_ms, admin_decision_t *d)
+{
+    /* Ten years ahead at most: a window past any deadline the configuration can set. */
+    if (within_ms < 0 || within_ms > INT64_C(3650) * 86400000) {
+        snprintf(d->error, sizeof d->error, "within_ms must be 0 to ten years (%" PRId64 ")",
+                 INT64_C(3650) * 86400000);
+        return -1;
+    }
+    parcours__v1__due_list__init(&d->due);
+    d->due.deadlines = calloc(ADMIN_DUE_LIST, sizeof *d->due.deadlines);
+    if (d->due.deadlines == NULL) {
+        snprintf(d->error, sizeof d->error, "The daemon is out of memory; ask again later.");
+        return -1;
+    }
+    d->due.until = clock_realtime_ms() + within_ms;
+    due_listing_t l = {&d->due, false};
+    int rc = store_due_list(sources->store, d->due.until, due_add, &l, &d->due.total);
+    if (rc != STORE_OK || l.failed) {
+        snprintf(d->error, sizeof d->error, "The deadlines cannot be listed: %s",
+                 rc != STORE_OK ? store_strerror(rc) : "out of memory");
+        admin_due_free(&d->due);
+        return -1;
+    }
+    return 0;
+}
+
 void admin_apply(const daemon_sources_t *sources, const backup_stats_t *backups,
                  const uint8_t *frame, int len, admin_decision_t *d)
 {
@@ -290,6 +358,12 @@ void admin_apply(const daemon_sources_t *sources, const backup_stats_t *backups,
         else
             reply->survey = &d->survey;
         return;
+    case PARCOURS__V1__ADMIN_COMMAND__ADMIN_COMMAND_DUE:
+        if (admin_due(sources, req->within_ms, d) != 0)
+            admin_error(reply, d->error);
+        else
+            reply->due = &d->due;
+        return;
     case PARCOURS__V1__ADMIN_COMMAND__ADMIN_COMMAND_EXPORT:
         if (access_export(sources->store, req->beneficiary_id, &d->person_export, d->error,
                           sizeof(d->error)) != 0)
@@ -329,6 +403,7 @@ void admin_apply(const daemon_sources_t *sources, const backup_stats_t *backups,
 void admin_decision_clear(admin_decision_t *d)
 {
     retention_survey_clear(&d->survey);
+    admin_due_free(&d->due);
     access_export_clear(&d->person_export);
     admin_history_free(&d->reply);
     admin_partners_free(&d->reply);

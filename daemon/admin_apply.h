@@ -19,6 +19,7 @@
 
 #define ADMIN_REQUEST_MAX 4096 /* an AdminRequest is a command and an id */
 #define ADMIN_SURVEY_LIST 1000 /* the due pathways a dry run lists */
+#define ADMIN_DUE_LIST    1000 /* the deadlines DUE lists */
 
 /* A Status reply and what it points to: the figures it renders and the arrays of its repeated
  * fields. */
@@ -41,6 +42,7 @@ typedef struct admin_decision {
     Parcours__V1__Erased erased;              /* what reply.erased points to */
     Parcours__V1__PurgeSurvey survey;         /* what reply.survey points to */
     Parcours__V1__PersonExport person_export; /* what reply.person_export points to */
+    Parcours__V1__DueList due;                /* what reply.due points to */
     char error[256];                          /* what reply.error may point to */
 } admin_decision_t;
 

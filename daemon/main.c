@@ -25,6 +25,7 @@
 #include "admin.h"
 #include "clock.h"
 #include "config.h"
+#include "deadlines.h"
 #include "deliver.h"
 #include "partners.h"
 #include "audit.h"
@@ -52,6 +53,7 @@ typedef struct daemon_state {
     admin_t *admin;
     http_t *http; /* NULL when [http] listen is empty */
     zap_t *zap;
+    deadlines_t *deadlines;
     daemon_sources_t sources;    /* what admin and http read; its partners are the ones in force */
     struct event *unusable_exit; /* armed once the store is unusable */
     struct event *unusable_now;  /* on_store_unusable's work, when another thread found it */
@@ -355,12 +357,19 @@ int main(int argc, char **argv)
         .batch_max = (size_t)config.ingest_batch_max,
         .max_frame = (size_t)config.ingest_max_frame,
         .rules = {.legacy_contracts_refused_from = config.rules_legacy_contracts_refused_from,
-                  .clock_skew_ms = (int64_t)config.rules_clock_skew * 1000},
+                  .clock_skew_ms = (int64_t)config.rules_clock_skew * 1000,
+                  .deadlines = {(int64_t)config.deadlines_orientation_days * 86400000,
+                                (int64_t)config.deadlines_contract_days * 86400000,
+                                (int64_t)config.deadlines_referent_days * 86400000,
+                                (int64_t)config.deadlines_inactivity_days * 86400000}},
         .secret_key = secret,
         .zap = d.zap,
     };
     if (ingest_new(d.base, zmq_context, store, partners, &ingest_options, &d.ingest, err,
                    sizeof(err)) != 0)
+        fatal("%s", err);
+    /* A store written before the deadlines' index is indexed once, before any event. */
+    if (deadlines_index(store, &ingest_options.rules, err, sizeof(err)) != 0)
         fatal("%s", err);
     /* The access journal first: nothing an operator or a partner does goes unrecorded. */
     audit_t *audit = NULL;
@@ -397,7 +406,8 @@ int main(int argc, char **argv)
                                    config.store_erased_register,
                                    (int64_t)config.retention_active_days * 86400000,
                                    (int64_t)config.retention_archive_days * 86400000,
-                                   audit};
+                                   audit,
+                                   NULL};
     if (admin_new(d.base, zmq_context, config.admin_endpoint, secret, &d.sources,
                   (unsigned)config.admin_backup_idle_timeout, &d.admin, err, sizeof(err)) != 0)
         fatal("%s", err);
@@ -427,6 +437,10 @@ int main(int argc, char **argv)
                                            (size_t)config.retention_purge_slice);
     if (retention == NULL)
         fatal("cannot start the retention's purge");
+    d.deadlines = deadlines_new(d.base, &d.sources, &ingest_options.rules);
+    if (d.deadlines == NULL)
+        fatal("cannot start the deadlines' timer");
+    d.sources.deadlines = d.deadlines;
     struct event *settle = event_new(d.base, -1, EV_PERSIST, on_settle, &d);
     struct timeval second = {1, 0};
     if (settle == NULL || event_add(settle, &second) != 0)
@@ -435,6 +449,7 @@ int main(int argc, char **argv)
     event_base_dispatch(d.base);
 
     event_free(settle);
+    deadlines_destroy(&d.deadlines);
     retention_destroy(&retention);
     if (watchdog != NULL)
         event_free(watchdog);

@@ -22,11 +22,12 @@ typedef struct daemon_sources {
     const partners_t *partners; /* the directory in force */
     ingest_t *ingest;           /* its phase counts forget an erased pathway */
     deliver_t *deliver;
-    zap_t *zap;                    /* NULL when CURVE is off */
-    int64_t started_at_ms;         /* CLOCK_MONOTONIC, for the uptime */
-    const char *erased_register;   /* [store] erased_register */
-    int64_t active_ms, archive_ms; /* [retention] active_days and archive_days, in ms */
-    struct audit *audit;           /* the access journal (audit.h) */
+    zap_t *zap;                        /* NULL when CURVE is off */
+    int64_t started_at_ms;             /* CLOCK_MONOTONIC, for the uptime */
+    const char *erased_register;       /* [store] erased_register */
+    int64_t active_ms, archive_ms;     /* [retention] active_days and archive_days, in ms */
+    struct audit *audit;               /* the access journal (audit.h) */
+    const struct deadlines *deadlines; /* their figures (deadlines.h); NULL until it runs */
 } daemon_sources_t;
 
 #endif

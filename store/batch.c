@@ -52,8 +52,6 @@ int store_batch_fail(store_batch_t *b, int err)
 
 /* --- Batches --------------------------------------------------------------------------------- */
 
-static int store_batch_del(store_batch_t *b, MDB_dbi dbi, const void *key, size_t key_len);
-
 static int64_t store_now_ms(void)
 {
     struct timespec t;
@@ -134,7 +132,7 @@ int store_batch_begin(store_t *s, int64_t committed_at, store_batch_t **out)
 }
 
 /* Checks that b can take another call: STORE_OK, or why not. */
-static int store_batch_usable(const store_batch_t *b)
+int store_batch_usable(const store_batch_t *b)
 {
     if (b == NULL)
         return STORE_EINVAL;
@@ -191,7 +189,7 @@ static int store_batch_write(store_batch_t *b, MDB_dbi dbi, MDB_val *k, MDB_val 
 }
 
 /* Deletes one key (absent is fine). Any error kills the batch. */
-static int store_batch_del(store_batch_t *b, MDB_dbi dbi, const void *key, size_t key_len)
+int store_batch_del(store_batch_t *b, MDB_dbi dbi, const void *key, size_t key_len)
 {
     MDB_val k = {key_len, (void *)key}, v = {0, NULL};
     int mrc = store_batch_write(b, dbi, &k, &v, JOURNAL_DELETE);
@@ -202,8 +200,8 @@ static int store_batch_del(store_batch_t *b, MDB_dbi dbi, const void *key, size_
 }
 
 /* One put. Any error kills the batch. */
-static int store_batch_put(store_batch_t *b, MDB_dbi dbi, const void *key, size_t key_len,
-                           const void *value, size_t value_len, unsigned flags)
+int store_batch_put(store_batch_t *b, MDB_dbi dbi, const void *key, size_t key_len,
+                    const void *value, size_t value_len, unsigned flags)
 {
     MDB_val k = {key_len, (void *)key}, v = {value_len, (void *)value};
     int mrc = store_batch_write(b, dbi, &k, &v, flags);
@@ -814,6 +812,8 @@ int store_batch_append(store_batch_t *b, const store_event_t *e, uint64_t *seq_o
      * its commit (a date in the future must not keep a person for ever). */
     int64_t contact = e->occurred_at < b->committed_at ? e->occurred_at : b->committed_at;
     int64_t last_contact = found && b->read_last_contact > contact ? b->read_last_contact : contact;
+    if (e->not_a_contact && found)
+        last_contact = b->read_last_contact; /* parcoursd's own event moves no clock */
     uint64_t seq = b->last_seq + 1;
     size_t record_len;
     rc = store_pathway_build(b, e, seq, &record_len);
@@ -843,6 +843,8 @@ int store_batch_append(store_batch_t *b, const store_event_t *e, uint64_t *seq_o
     uint8_t pkey[VAULT_HASH_SIZE];
     memcpy(pkey, b->read_key, sizeof pkey); /* loaded above, for this beneficiary */
     rc = store_pathway_put(b, pkey, flags, slot, last_contact, b->scratch, record_len);
+    if (rc == STORE_OK)
+        rc = store_deadlines_replace(b, pkey, e->deadlines, e->n_deadlines);
     if (rc != STORE_OK)
         return rc;
     if (seq_out != NULL)
@@ -1033,6 +1035,8 @@ static int store_erase_key(store_batch_t *b, const uint8_t key[VAULT_HASH_SIZE],
     free(seqs);
     if (rc == STORE_OK)
         rc = store_batch_del(b, s->pathways, key, VAULT_HASH_SIZE);
+    if (rc == STORE_OK)
+        rc = store_deadlines_replace(b, key, NULL, 0); /* nothing of the person is left */
     if (rc == STORE_OK)
         rc = store_batch_shred(b, r2.slot);
     if (rc == STORE_OK && notice == NULL && notice_reason != 0) {

@@ -532,6 +532,8 @@ static int store_databases_open(store_t *s)
         {"notices", MDB_INTEGERKEY, &s->notices},
         {"acks", 0, &s->acks},
         {"meta", 0, &s->meta},
+        {"due", 0, &s->due},
+        {"deadlines", 0, &s->deadlines},
     };
     int mrc = MDB_SUCCESS;
     for (int i = 0; i < STORE_DB_COUNT && mrc == MDB_SUCCESS; i++)
@@ -562,6 +564,11 @@ static int store_databases_open(store_t *s)
         record_u32_encode(version, STORE_SCHEMA_VERSION);
         value = (MDB_val){sizeof version, version};
         mrc = mdb_put(txn, s->meta, &key, &value, 0);
+        /* A new store indexes every pathway's deadlines from its first event on. */
+        MDB_val dkey = {STORE_DEADLINES_INDEXED_KEY_LEN, STORE_DEADLINES_INDEXED_KEY},
+                dvalue = {1, "1"};
+        if (mrc == MDB_SUCCESS)
+            mrc = mdb_put(txn, s->meta, &dkey, &dvalue, 0);
     }
     if (mrc == MDB_SUCCESS)
         mrc = store_stream_id_read(s, txn);
@@ -648,6 +655,8 @@ static const struct {
     {"notices", MDB_INTEGERKEY},
     {"acks", 0},
     {"meta", 0},
+    {"due", 0},
+    {"deadlines", 0},
 };
 
 /*
@@ -822,8 +831,9 @@ int store_open(const char *dir, const store_options_t *options, store_t **out)
             rc = store_databases_open(s);
     }
     if (rc == STORE_OK) {
-        MDB_dbi order[STORE_DB_COUNT] = {s->log,   s->dedupe,  s->pathways, s->outbox, s->cursors,
-                                         s->shred, s->notices, s->acks,     s->meta};
+        MDB_dbi order[STORE_DB_COUNT] = {s->log,     s->dedupe, s->pathways, s->outbox,
+                                         s->cursors, s->shred,  s->notices,  s->acks,
+                                         s->meta,    s->due,    s->deadlines};
         memcpy(s->dbis, order, sizeof order);
         uint64_t last = 0;
         MDB_txn *txn;

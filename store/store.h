@@ -260,6 +260,14 @@ int store_batch_dedupe_find(store_batch_t *b, const char *partner_id, const char
 int store_batch_pathway_get(store_batch_t *b, const char *beneficiary_id,
                             Parcours__V1__Pathway **out);
 
+/* One deadline of a pathway (docs/deadlines.md): what the daemon's rules say runs on it. */
+typedef struct store_deadline {
+    int kind;       /* a Parcours__V1__DeadlineKind, 1 to 255 */
+    int64_t due_at; /* unix ms, >= 0 */
+    int64_t since;  /* what its clock runs from, unix ms */
+} store_deadline_t;
+#define STORE_DEADLINES_MAX 8
+
 /* An event the rules accepted, with what it changes. Nothing here is retained by the store. */
 typedef struct store_event {
     const uint8_t *raw; /* the packed Event: the caller's canonical encoding of the checked event */
@@ -272,6 +280,11 @@ typedef struct store_event {
     const Parcours__V1__Pathway *pathway; /* the pathway after the event */
     const char *const *recipients;        /* partner ids to notify; each gets one outbox entry */
     size_t n_recipients;
+    /* The pathway's deadlines after the event (at most STORE_DEADLINES_MAX), which replace the
+     * ones it had in the index by due time; NULL with 0: none runs. */
+    const store_deadline_t *deadlines;
+    size_t n_deadlines;
+    bool not_a_contact; /* parcoursd's own event (DeadlineMissed): the retention clock stays */
 } store_event_t;
 
 /*
@@ -479,5 +492,39 @@ typedef int (*store_due_fn)(const char *beneficiary_id, int64_t last_contact, vo
  * (may be NULL). In one read transaction. */
 int store_retention_survey(store_t *s, int64_t archive_before, int64_t destroy_before,
                            store_survey_t *out, store_due_fn fn, void *ctx);
+
+/* --- Deadlines: the index by due time (store/deadlines.c) ---------------------------------------
+ */
+
+/* A deadline the index holds, with its pathway's beneficiary (unsealed). */
+typedef struct store_due {
+    char beneficiary_id[STORE_ID_MAX + 1];
+    store_deadline_t deadline;
+} store_due_t;
+
+/*
+ * The soonest deadline in the batch due at or before now: STORE_OK with *out, or STORE_ENOTFOUND
+ * when none is due. It stays in the index until the pathway's next append (or
+ * store_batch_deadlines_set) replaces it. Entries whose pathway is gone are dropped on the way.
+ */
+int store_batch_due_first(store_batch_t *b, int64_t now, store_due_t *out);
+
+/* Replaces the deadlines of beneficiary_id's pathway in the batch with d[0..n-1] (one found no
+ * longer due, or a store's pathways indexed for the first time). STORE_ENOTFOUND when there is
+ * no pathway. */
+int store_batch_deadlines_set(store_batch_t *b, const char *beneficiary_id,
+                              const store_deadline_t *d, size_t n);
+
+/* Lists the deadlines due at or before until, soonest first, in one read transaction: fn (may
+ * be NULL) sees each and returns non-zero to stop the listing; *total counts them all. The
+ * entry is valid during the call only. */
+typedef int (*store_due_visit_fn)(const store_due_t *due, void *ctx);
+int store_due_list(store_t *s, int64_t until, store_due_visit_fn fn, void *ctx, uint64_t *total);
+
+/* Whether every pathway's deadlines are in the index: true for a store created with it; false
+ * for one written before it, until the daemon indexed them (store_batch_deadlines_set for each,
+ * then store_batch_deadlines_mark_indexed in the last batch). */
+int store_deadlines_indexed(store_t *s, bool *indexed);
+int store_batch_deadlines_mark_indexed(store_batch_t *b);
 
 #endif

@@ -5,6 +5,7 @@
  *   batch.c  writing: batches, their journal replay when the map grows, commits
  *   read.c   reading: one read transaction per call, and the readers batches share
  *   upgrade.c  bringing a store of an older schema to this one, as it is opened
+ *   deadlines.c  the index of the pathways' deadlines by due time
  */
 #ifndef PARCOURS_STORE_INTERNAL_H
 #define PARCOURS_STORE_INTERNAL_H
@@ -21,7 +22,7 @@
 #include "vault.h"
 #include "wal.h"
 
-#define STORE_DB_COUNT              9
+#define STORE_DB_COUNT              11
 #define STORE_DEFAULT_INITIAL       ((size_t)64 << 20)
 #define STORE_DEFAULT_MAX           ((size_t)16 << 30)
 #define STORE_DEFAULT_COPY_HEADROOM ((size_t)1 << 30)
@@ -30,6 +31,8 @@
 struct store {
     MDB_env *env;
     MDB_dbi log, dedupe, pathways, outbox, cursors, shred, notices, acks, meta;
+    MDB_dbi due;         /* deadlines by due time: due_at (BE), pathway key, kind -> since */
+    MDB_dbi deadlines;   /* pathway key -> its deadlines, to replace them (deadlines.c) */
     vault_t *vault;      /* the per-person keys (vault.h) */
     uint32_t vault_next; /* meta "vault_next" as last committed: the next slot to hand out */
     uint32_t *shredded;  /* slots zeroed after a commit, whose shred records a later batch drops */
@@ -216,6 +219,23 @@ int store_dedupe_read(MDB_txn *txn, MDB_dbi dbi, const char *partner_id, const c
 int store_outbox_read_last(MDB_txn *txn, MDB_dbi dbi, const char *partner_id, size_t partner_len,
                            uint64_t max_seq, uint64_t *last);
 int store_last_seq_read(store_t *s, MDB_txn *txn, uint64_t *last_seq);
+
+/* STORE_OK when the batch may be written to, else why not. */
+int store_batch_usable(const store_batch_t *b);
+
+/* One put, one delete (absent is fine), journaled; any error kills the batch (batch.c). */
+int store_batch_put(store_batch_t *b, MDB_dbi dbi, const void *key, size_t key_len,
+                    const void *value, size_t value_len, unsigned flags);
+int store_batch_del(store_batch_t *b, MDB_dbi dbi, const void *key, size_t key_len);
+
+/* The meta record that says every pathway's deadlines are in the index (a store written before
+ * the index existed has none until the daemon indexed them: store_deadlines_indexed). */
+#define STORE_DEADLINES_INDEXED_KEY     "deadlines_indexed"
+#define STORE_DEADLINES_INDEXED_KEY_LEN 17
+
+/* Replaces the deadlines of the pathway stored under key with d[0..n-1] (deadlines.c). */
+int store_deadlines_replace(store_batch_t *b, const uint8_t key[VAULT_HASH_SIZE],
+                            const store_deadline_t *d, size_t n);
 
 /* Frees a batch (aborting its transaction) and detaches it from its store. */
 void store_batch_free(store_batch_t *b);

@@ -174,7 +174,9 @@ static void test_event_type_names(void **state)
         assert_int_equal(event_type_from_name(name), t);
     }
     assert_null(event_type_name((Parcours__V1__EventType)99));
-    assert_null(event_type_name((Parcours__V1__EventType)19));
+    /* parcoursd's own type is named, past the partners' ones, and then nothing. */
+    assert_string_equal(event_type_name(EVENT_TYPE(DEADLINE_MISSED)), "DeadlineMissed");
+    assert_null(event_type_name((Parcours__V1__EventType)20));
     assert_int_equal(event_type_from_name("NoSuchEvent"), EVENT_TYPE(UNSPECIFIED));
     assert_int_equal(event_type_from_name(""), EVENT_TYPE(UNSPECIFIED));
     assert_int_equal(event_type_from_name("TrainingEnteredX"), EVENT_TYPE(UNSPECIFIED));

@@ -1213,6 +1213,163 @@ static void test_reject_unknown_partner(void **state)
 }
 
 /* ------------------------------------------------------------------------------------------ */
+/* Deadlines (docs/deadlines.md). */
+
+#define DL_DAY   INT64_C(86400000)
+#define DL(kind) PARCOURS__V1__DEADLINE_KIND__DEADLINE_KIND_##kind
+
+/* The kinds running on p under the defaults, in order, as a string such as "1 4". */
+static void deadline_kinds(const Parcours__V1__Pathway *p, char *out, size_t size)
+{
+    deadline_settings_t s;
+    deadline_settings_default(&s);
+    deadline_due_t due[DEADLINE_KINDS];
+    size_t n = deadline_running(p, &s, due), used = 0;
+    out[0] = '\0';
+    for (size_t i = 0; i < n; i++)
+        used += (size_t)snprintf(out + used, size - used, "%s%d", i ? " " : "", (int)due[i].kind);
+}
+
+static void test_deadlines_running(void **state)
+{
+    char kinds[64];
+    deadline_kinds(NULL, kinds, sizeof kinds);
+    assert_string_equal(kinds, "");
+    /* Registered: the orientation's six weeks from the registration, and the inactivity. */
+    const Parcours__V1__Pathway *p = fx_build(W, PHASE(REFERRED));
+    deadline_settings_t s;
+    deadline_settings_default(&s);
+    deadline_due_t due[DEADLINE_KINDS];
+    assert_int_equal(deadline_running(p, &s, due), 2);
+    assert_int_equal(due[0].kind, DL(ORIENTATION));
+    assert_int_equal(due[0].since, p->created_at);
+    assert_int_equal(due[0].due_at, p->created_at + 42 * DL_DAY);
+    assert_int_equal(due[1].kind, DL(INACTIVITY));
+    assert_int_equal(due[1].due_at, p->updated_at + 180 * DL_DAY);
+    /* A request pending changes nothing. */
+    deadline_kinds(fx_build(W, PHASE(ORIENTATION_REQUESTED)), kinds, sizeof kinds);
+    assert_string_equal(kinds, "1 4");
+    /* Oriented: the contract's month and the referent's days from the notification. */
+    p = fx_build(W, PHASE(ORIENTED));
+    assert_int_equal(deadline_running(p, &s, due), 3);
+    assert_int_equal(due[0].kind, DL(CONTRACT));
+    assert_int_equal(due[0].since, p->orientation->notified_at);
+    assert_int_equal(due[0].due_at, p->orientation->notified_at + 30 * DL_DAY);
+    assert_int_equal(due[1].kind, DL(REFERENT));
+    assert_int_equal(due[1].due_at, p->orientation->notified_at + 30 * DL_DAY);
+    deadline_kinds(fx_build(W, PHASE(ACCOMPANIED)), kinds, sizeof kinds);
+    assert_string_equal(kinds, "2 4");
+    deadline_kinds(fx_build(W, PHASE(CONTRACTED)), kinds, sizeof kinds);
+    assert_string_equal(kinds, "4");
+    deadline_kinds(fx_build(W, PHASE(EXITED)), kinds, sizeof kinds);
+    assert_string_equal(kinds, "");
+    /* Turned off, each: 0. */
+    p = fx_build(W, PHASE(ORIENTED));
+    s.contract_ms = 0;
+    s.inactivity_ms = 0;
+    assert_int_equal(deadline_running(p, &s, due), 1);
+    assert_int_equal(due[0].kind, DL(REFERENT));
+}
+
+/* A DeadlineMissed about the current pathway for one of its running deadlines, at occurred_at. */
+static int deadline_apply(fx_world_t *w, Parcours__V1__DeadlineKind kind, int64_t shift,
+                          int64_t occurred_at_shift, pathway_outcome_t *out)
+{
+    deadline_due_t due[DEADLINE_KINDS];
+    size_t n = deadline_running(fx_current(w), &w->settings.deadlines, due);
+    Parcours__V1__DeadlineMissed m = PARCOURS__V1__DEADLINE_MISSED__INIT;
+    m.kind = kind;
+    for (size_t i = 0; i < n; i++)
+        if (due[i].kind == kind) {
+            m.due_at = due[i].due_at + shift;
+            m.since = due[i].since;
+        }
+    Parcours__V1__Event e = PARCOURS__V1__EVENT__INIT;
+    e.event_id = "deadline-1";
+    e.partner_id = DEADLINE_SENDER;
+    e.beneficiary_id = (char *)fx_current(w)->beneficiary_id;
+    e.occurred_at = m.due_at + occurred_at_shift;
+    e.payload_case = PAYLOAD(DEADLINE_MISSED);
+    e.deadline_missed = &m;
+    return pathway_deadline_missed(fx_current(w), &e, w->directory, &w->settings.deadlines, out);
+}
+
+static bool recipients_are(const pathway_outcome_t *o, const char *const *ids, size_t n)
+{
+    if (o->n_recipients != n)
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        bool found = false;
+        for (size_t k = 0; k < o->n_recipients; k++)
+            found |= strcmp(o->recipients[k], ids[i]) == 0;
+        if (!found)
+            return false;
+    }
+    return true;
+}
+
+static void test_deadline_missed_rule(void **state)
+{
+    /* Oriented to ml93, which a trainer joined: the contract's deadline goes to the
+     * departement and the oriented structure, never to France Travail, the CAF or the trainer. */
+    fx_build(W, PHASE(ORIENTED));
+    fx_join(W, "cd93", "trainer93");
+    const Parcours__V1__Pathway *before = fx_current(W);
+    pathway_outcome_t out;
+    assert_int_equal(deadline_apply(W, DL(CONTRACT), 0, 0, &out), 0);
+    static const char *const responsible[] = {"cd93", "ml93"};
+    assert_true(recipients_are(&out, responsible, 2));
+    assert_int_equal(out.pathway->version, before->version);
+    assert_int_equal(out.pathway->updated_at, before->updated_at);
+    assert_int_equal(out.pathway->n_deadlines_missed, 1);
+    assert_int_equal(out.pathway->deadlines_missed[0], DL(CONTRACT));
+    /* Missed once: it runs no more on the pathway after it; the referent's still does. */
+    deadline_due_t due[DEADLINE_KINDS];
+    size_t n = deadline_running(out.pathway, &W->settings.deadlines, due);
+    assert_int_equal(n, 2);
+    assert_int_equal(due[0].kind, DL(REFERENT));
+    /* The views: the territory's and the referent's partner's show it, a member's does not. */
+    Parcours__V1__Pathway *view = pathway_copy(out.pathway, PATHWAY_VIEW_REFERENT, "ml93");
+    assert_int_equal(view->n_deadlines_missed, 1);
+    parcours__v1__pathway__free_unpacked(view, NULL);
+    view = pathway_copy(out.pathway, PATHWAY_VIEW_MEMBER, "caf93");
+    assert_int_equal(view->n_deadlines_missed, 0);
+    parcours__v1__pathway__free_unpacked(view, NULL);
+    view = pathway_copy(out.pathway, PATHWAY_VIEW_MINIMISED, "trainer93");
+    assert_int_equal(view->n_deadlines_missed, 0);
+    parcours__v1__pathway__free_unpacked(view, NULL);
+    pathway_outcome_clear(&out);
+
+    /* Not due yet, or not the deadline that runs: refused. */
+    assert_int_equal(deadline_apply(W, DL(CONTRACT), 0, -1, &out), 1);
+    assert_int_equal(out.code, ERROR_CODE(INVALID_TRANSITION));
+    pathway_outcome_clear(&out);
+    assert_int_equal(deadline_apply(W, DL(CONTRACT), 1, 0, &out), 1);
+    pathway_outcome_clear(&out);
+    assert_int_equal(deadline_apply(W, DL(ORIENTATION), 0, 0, &out), 1);
+    pathway_outcome_clear(&out);
+    /* The step taken since: refused. */
+    fx_build(W, PHASE(CONTRACTED));
+    assert_int_equal(deadline_apply(W, DL(CONTRACT), 0, 0, &out), 1);
+    pathway_outcome_clear(&out);
+    /* A referent named: told to its partner too (here the oriented structure itself). */
+    fx_build(W, PHASE(ACCOMPANIED));
+    assert_int_equal(deadline_apply(W, DL(INACTIVITY), 0, 0, &out), 0);
+    assert_true(recipients_are(&out, responsible, 2));
+    pathway_outcome_clear(&out);
+    /* Registered only: the departement alone. */
+    fx_build(W, PHASE(REFERRED));
+    assert_int_equal(deadline_apply(W, DL(ORIENTATION), 0, 0, &out), 0);
+    static const char *const departement[] = {"cd93"};
+    assert_true(recipients_are(&out, departement, 1));
+    pathway_outcome_clear(&out);
+    /* No pathway, or an exited one: nothing runs. */
+    fx_build(W, PHASE(EXITED));
+    assert_int_equal(deadline_apply(W, DL(INACTIVITY), 0, 0, &out), 1);
+    pathway_outcome_clear(&out);
+}
+
+/* ------------------------------------------------------------------------------------------ */
 /* No oracle (docs/domain.md, "No oracle"): the property, over every sender of the directory, every
  * state, every type, with and without expected_version. */
 
@@ -2599,6 +2756,8 @@ int main(void)
         T(test_register_on_each_open_phase),
         T(test_register_expected_version),
         T(test_register_expect_no_pathway),
+        T(test_deadlines_running),
+        T(test_deadline_missed_rule),
         T(test_reentry_after_exit),
         T(test_orientation_requested),
         T(test_orientation_decided),

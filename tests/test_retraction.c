@@ -194,6 +194,43 @@ static void test_retract_recomputes(void **state)
     assert_int_equal(fx_current(W)->version, version + 2);
 }
 
+/* A deadline missed stays missed when the pathway is computed again: parcoursd's own event in
+ * the history is neither judged nor dropped. */
+static void test_retract_keeps_deadlines_missed(void **state)
+{
+    accompanied(W);
+    fx_event_t *appointment = log_send(W, EVENT_TYPE(APPOINTMENT_RECORDED), "ml93");
+    /* The contract's month passed: parcoursd's DeadlineMissed, as the daemon writes it. */
+    deadline_due_t due[DEADLINE_KINDS];
+    size_t n = deadline_running(fx_current(W), &W->settings.deadlines, due);
+    assert_true(n >= 1);
+    assert_int_equal(due[0].kind, PARCOURS__V1__DEADLINE_KIND__DEADLINE_KIND_CONTRACT);
+    static Parcours__V1__DeadlineMissed missed = PARCOURS__V1__DEADLINE_MISSED__INIT;
+    missed.kind = due[0].kind;
+    missed.due_at = due[0].due_at;
+    missed.since = due[0].since;
+    fx_event_t *f = log_new(EVENT_TYPE(APPOINTMENT_RECORDED), "cd93");
+    f->e.partner_id = DEADLINE_SENDER;
+    f->e.payload_case = PAYLOAD(DEADLINE_MISSED);
+    f->e.deadline_missed = &missed;
+    f->e.occurred_at = due[0].due_at;
+    pathway_outcome_t out;
+    assert_int_equal(
+        pathway_deadline_missed(fx_current(W), &f->e, W->directory, &W->settings.deadlines, &out),
+        0);
+    pathway_outcome_clear(&W->last);
+    W->last = out;
+    hlog.n++;
+    uint64_t version = fx_current(W)->version;
+    const char *told[] = {"cd93", "ml93"};
+    const pathway_outcome_t *o = retract_ok(W, "ml93", appointment->event_id, told, 2);
+    assert_null(o->pathway->last_appointment);
+    assert_int_equal(o->pathway->version, version + 1);
+    assert_int_equal(o->pathway->n_deadlines_missed, 1);
+    assert_int_equal(o->pathway->deadlines_missed[0],
+                     PARCOURS__V1__DEADLINE_KIND__DEADLINE_KIND_CONTRACT);
+}
+
 /* Told only to who was told: a partner that never heard of the event hears nothing of its
  * retraction, and one that is no longer a partner of the territory is not named. */
 static void test_retract_told_only_to_who_was_told(void **state)
@@ -501,6 +538,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_retract_recomputes, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_retract_keeps_deadlines_missed, setup, teardown),
         cmocka_unit_test_setup_teardown(test_retract_told_only_to_who_was_told, setup, teardown),
         cmocka_unit_test_setup_teardown(test_retract_refused_when_later_events_rely_on_it, setup,
                                         teardown),

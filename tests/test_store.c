@@ -174,6 +174,94 @@ static uint64_t last_seq_of(store_t *s)
 
 /* --- Tests --------------------------------------------------------------------------------- */
 
+/* The deadlines' index (store/deadlines.c). */
+
+static int due_collect(const store_due_t *due, void *ctx)
+{
+    char *out = ctx;
+    char line[128];
+    snprintf(line, sizeof line, "%s:%d:%lld ", due->beneficiary_id, due->deadline.kind,
+             (long long)due->deadline.due_at);
+    strcat(out, line);
+    return 0;
+}
+
+static void test_deadlines_index(void **state)
+{
+    fixture_t *f = *state;
+    store_options_t o = small_options();
+    store_t *s = open_store(f, &o);
+    bool indexed = false;
+    assert_int_equal(store_deadlines_indexed(s, &indexed), STORE_OK);
+    assert_true(indexed); /* a new store */
+
+    /* Two pathways, their deadlines handed with their events. */
+    store_batch_t *b;
+    assert_int_equal(store_batch_begin(s, 100, &b), STORE_OK);
+    test_event_t t;
+    store_deadline_t a[2] = {{1, 5000, 1000}, {4, 9000, 1000}};
+    test_event_make(&t, "p1", "e1", "person-a", 1);
+    t.e.deadlines = a;
+    t.e.n_deadlines = 2;
+    assert_int_equal(store_batch_append(b, &t.e, NULL), STORE_OK);
+    store_deadline_t bd[1] = {{2, 3000, 500}};
+    test_event_make(&t, "p1", "e2", "person-b", 1);
+    t.e.deadlines = bd;
+    t.e.n_deadlines = 1;
+    assert_int_equal(store_batch_append(b, &t.e, NULL), STORE_OK);
+    assert_int_equal(store_batch_commit(&b), STORE_OK);
+    char listed[512] = "";
+    uint64_t total;
+    assert_int_equal(store_due_list(s, 10000, due_collect, listed, &total), STORE_OK);
+    assert_int_equal(total, 3);
+    assert_string_equal(listed, "person-b:2:3000 person-a:1:5000 person-a:4:9000 ");
+    listed[0] = '\0';
+    assert_int_equal(store_due_list(s, 4999, due_collect, listed, &total), STORE_OK);
+    assert_int_equal(total, 1);
+    /* Not a byte of the ids in clear in the file. */
+    assert_false(file_holds(f->dir, "data.mdb", "person-a"));
+
+    /* The soonest due, then nothing before its time. */
+    assert_int_equal(store_batch_begin(s, 200, &b), STORE_OK);
+    store_due_t due;
+    assert_int_equal(store_batch_due_first(b, 2999, &due), STORE_ENOTFOUND);
+    assert_int_equal(store_batch_due_first(b, 6000, &due), STORE_OK);
+    assert_string_equal(due.beneficiary_id, "person-b");
+    assert_int_equal(due.deadline.kind, 2);
+    assert_int_equal(due.deadline.due_at, 3000);
+    assert_int_equal(due.deadline.since, 500);
+    /* The next append of a pathway replaces its deadlines: person-b's is gone, person-a's
+     * orientation moved. */
+    test_event_make(&t, "p1", "e3", "person-b", 2);
+    assert_int_equal(store_batch_append(b, &t.e, NULL), STORE_OK); /* none runs any more */
+    store_deadline_t moved[2] = {{1, 7000, 2000}, {4, 9000, 1000}};
+    assert_int_equal(store_batch_deadlines_set(b, "person-a", moved, 2), STORE_OK);
+    assert_int_equal(store_batch_deadlines_set(b, "person-nobody", moved, 2), STORE_ENOTFOUND);
+    assert_int_equal(store_batch_due_first(b, 6000, &due), STORE_ENOTFOUND);
+    assert_int_equal(store_batch_commit(&b), STORE_OK);
+    listed[0] = '\0';
+    assert_int_equal(store_due_list(s, 100000, due_collect, listed, &total), STORE_OK);
+    assert_string_equal(listed, "person-a:1:7000 person-a:4:9000 ");
+
+    /* Kept across a reopen; gone with an erasure. */
+    store_close(&f->store);
+    s = open_store(f, &o);
+    assert_int_equal(store_due_list(s, 100000, NULL, NULL, &total), STORE_OK);
+    assert_int_equal(total, 2);
+    assert_int_equal(store_batch_begin(s, 300, &b), STORE_OK);
+    store_erasure_t out;
+    assert_int_equal(store_batch_erase(b, "person-a", NULL, 0, &out), STORE_OK);
+    parcours__v1__pathway__free_unpacked(out.pathway, NULL);
+    assert_int_equal(store_batch_commit(&b), STORE_OK);
+    assert_int_equal(store_due_list(s, INT64_MAX, NULL, NULL, &total), STORE_OK);
+    assert_int_equal(total, 0);
+    /* Bad deadlines are refused. */
+    assert_int_equal(store_batch_begin(s, 400, &b), STORE_OK);
+    store_deadline_t bad[1] = {{0, 100, 0}};
+    assert_int_equal(store_batch_deadlines_set(b, "person-b", bad, 1), STORE_EINVAL);
+    store_batch_abort(&b);
+}
+
 static void test_open_close_reopen(void **state)
 {
     fixture_t *f = *state;
@@ -2453,6 +2541,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_open_close_reopen, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_deadlines_index, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reads_from_threads, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reads_while_map_grows, setup, teardown),
         cmocka_unit_test_setup_teardown(test_read_hold, setup, teardown),

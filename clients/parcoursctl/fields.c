@@ -238,6 +238,32 @@ void fields_time_format(int64_t ms, char out[FIELDS_TIME_MAX])
                  (unsigned)milli);
 }
 
+int fields_duration_parse(const char *text, int64_t *ms)
+{
+    if (text == NULL || text[0] < '0' || text[0] > '9')
+        return -1;
+    char *end;
+    errno = 0;
+    unsigned long long n = strtoull(text, &end, 10);
+    int64_t unit;
+    if (strcmp(end, "d") == 0)
+        unit = 86400000;
+    else if (strcmp(end, "h") == 0)
+        unit = 3600000;
+    else if (strcmp(end, "m") == 0)
+        unit = 60000;
+    else if (strcmp(end, "s") == 0)
+        unit = 1000;
+    else if (*end == '\0' && n == 0)
+        unit = 0;
+    else
+        return -1;
+    if (errno != 0 || n > (unsigned long long)(INT64_MAX / (unit > 0 ? unit : 1)))
+        return -1;
+    *ms = (int64_t)n * unit;
+    return 0;
+}
+
 int fields_is_time(const ProtobufCFieldDescriptor *f)
 {
     if (f->type != PROTOBUF_C_TYPE_INT64 && f->type != PROTOBUF_C_TYPE_SINT64 &&
@@ -246,6 +272,7 @@ int fields_is_time(const ProtobufCFieldDescriptor *f)
     size_t n = strlen(f->name);
     return strcmp(f->name, "at") == 0 || strcmp(f->name, "start") == 0 ||
            strcmp(f->name, "end") == 0 || strcmp(f->name, "expected_end") == 0 ||
+           strcmp(f->name, "since") == 0 ||
            (n > 3 && strcmp(f->name + n - 3, "_at") == 0);
 }
 

@@ -92,4 +92,7 @@ const char *fields_payload_name(const Parcours__V1__Event *e);
 /* Writes the CamelCase names of every event type, comma-separated, into buf. */
 void fields_payload_list(char *buf, size_t size);
 
+/* A duration such as 7d, 24h, 30m, 90s (or 0) into *ms: 0, or -1 when it is not one. */
+int fields_duration_parse(const char *text, int64_t *ms);
+
 #endif

@@ -23,6 +23,7 @@
 #include "audit.h"
 #include "identifier.h"
 #include "parcours.h"
+#include "fields.h"
 #include "print.h"
 
 #define DEFAULT_INGEST_ENDPOINT  "tcp://127.0.0.1:7401"
@@ -43,6 +44,7 @@ static int cmd_history(ctl_t *ctl, int argc, char **argv);
 static int cmd_partners(ctl_t *ctl, int argc, char **argv);
 static int cmd_erase(ctl_t *ctl, int argc, char **argv);
 static int cmd_purge(ctl_t *ctl, int argc, char **argv);
+static int cmd_due(ctl_t *ctl, int argc, char **argv);
 static int cmd_hold(ctl_t *ctl, int argc, char **argv);
 static int cmd_oppose(ctl_t *ctl, int argc, char **argv);
 static int cmd_journal(ctl_t *ctl, int argc, char **argv);
@@ -66,6 +68,9 @@ static const command_t commands[] = {
     {"purge", cmd_purge, "purge --dry-run [--json]",
      "the retention's dry run: pathways active, archived, held, and due for destruction\n"
      "      (listed); the purge itself runs in the daemon"},
+    {"due", cmd_due, "due [--within DURATION] [--json]",
+     "the deadlines the daemon watches that fall due within DURATION (7d, 24h, 30m; default\n"
+     "      0: those due now), soonest first; each passed one becomes a DeadlineMissed"},
     {"journal", cmd_journal, "journal verify [DIR] [--json]",
      "verify the access journal's chain (DIR, or [journal] path of -c FILE): whole, or the\n"
      "      first record that does not hold; run where the journal's files can be read"},
@@ -846,6 +851,33 @@ static int cmd_pseudonym(ctl_t *ctl, int argc, char **argv)
         return CTL_EXIT_USAGE;
     }
     printf("%s\n", id);
+    return CTL_EXIT_OK;
+}
+
+static int cmd_due(ctl_t *ctl, int argc, char **argv)
+{
+    const char *within = NULL;
+    const ctl_option_t opts[] = {{"--within", &within, NULL, 0}};
+    if (ctl_parse(ctl, "due", argc, argv, opts, 1, NULL, 0) != 0)
+        return CTL_EXIT_USAGE;
+    int64_t within_ms = 0;
+    if (within != NULL && fields_duration_parse(within, &within_ms) != 0) {
+        ctl_error("parcoursctl due: --within takes a duration such as 7d, 24h, 30m or 90s, not "
+                  "\"%s\"\n",
+                  within);
+        return CTL_EXIT_USAGE;
+    }
+    Parcours__V1__AdminRequest request = PARCOURS__V1__ADMIN_REQUEST__INIT;
+    request.command = PARCOURS__V1__ADMIN_COMMAND__ADMIN_COMMAND_DUE;
+    request.within_ms = within_ms;
+    Parcours__V1__AdminReply *reply;
+    int status = admin_send(ctl, &request, &reply);
+    if (status != CTL_EXIT_OK)
+        return status;
+    if (reply->due == NULL)
+        return admin_incomplete(reply);
+    print_due(reply->due, ctl->json);
+    parcours__v1__admin_reply__free_unpacked(reply, NULL);
     return CTL_EXIT_OK;
 }
 

@@ -574,6 +574,29 @@ void print_notification(const Parcours__V1__Notification *n, bool json)
            by, used > 0 ? "  " : "", details);
 }
 
+void print_due(const Parcours__V1__DueList *due, bool json)
+{
+    if (json) {
+        print_json_answer(protojson_message(&due->base));
+        return;
+    }
+    char until[FIELDS_TIME_MAX], when[FIELDS_TIME_MAX], since[FIELDS_TIME_MAX], id[TEXT_MAX];
+    fields_time_format(due->until / 1000 * 1000, until);
+    printf("%" PRIu64 " deadlines fall due by %s\n", due->total, until);
+    if (due->n_deadlines > 0)
+        printf("  %-20s  %-12s  %-24s  %s\n", "DUE (UTC)", "DEADLINE", "BENEFICIARY", "SINCE");
+    for (size_t i = 0; i < due->n_deadlines; i++) {
+        const Parcours__V1__DueDeadline *d = due->deadlines[i];
+        const char *kind = fields_enum_name(&parcours__v1__deadline_kind__descriptor, (int)d->kind);
+        fields_time_format(d->due_at / 1000 * 1000, when);
+        fields_time_format(d->since / 1000 * 1000, since);
+        printf("  %-20s  %-12s  %-24s  %s\n", when, kind != NULL ? kind : "?",
+               clean(d->beneficiary_id, id, sizeof(id)), since);
+    }
+    if (due->n_deadlines < due->total)
+        printf("  (%" PRIu64 " more not listed)\n", due->total - due->n_deadlines);
+}
+
 void print_survey(const Parcours__V1__PurgeSurvey *s, bool json)
 {
     if (json) {

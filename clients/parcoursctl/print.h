@@ -64,6 +64,9 @@ void print_json_answer(json_t *value);
  * notification of tail is not one). main() prints the error object of a failure otherwise. */
 bool print_answered(void);
 
+/* The deadlines that fall due (AdminReply.due): soonest first, or one JSON object. An answer. */
+void print_due(const Parcours__V1__DueList *due, bool json);
+
 /* The retention's dry run: counts per stage, then the due pathways (or as one JSON object). */
 void print_survey(const Parcours__V1__PurgeSurvey *s, bool json);
 

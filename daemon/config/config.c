@@ -128,6 +128,18 @@ static const config_key_t config_keys[] = {
     {"retention", "purge_slice", CONFIG_UINT, FIELD(retention_purge_slice), 1, 100000, "1024",
      "Pathways the purge looks at per slice, a slice a second (one commit when it destroyed "
      "some): what it may take from ingest."},
+    {"deadlines", "orientation_days", CONFIG_UINT, FIELD(deadlines_orientation_days), 0, 3650, "42",
+     "Days from a registration to the orientation decision (CASF D262-65-2: six weeks); past "
+     "them parcoursd writes a DeadlineMissed. 0: not watched."},
+    {"deadlines", "contract_days", CONFIG_UINT, FIELD(deadlines_contract_days), 0, 3650, "30",
+     "Days from the notified orientation to a signed contrat d'engagement (code du travail "
+     "D5411-14-1: one month). 0: not watched."},
+    {"deadlines", "referent_days", CONFIG_UINT, FIELD(deadlines_referent_days), 0, 3650, "30",
+     "Days from the notified orientation to a named referent (the territory's own rule). 0: not "
+     "watched."},
+    {"deadlines", "inactivity_days", CONFIG_UINT, FIELD(deadlines_inactivity_days), 0, 36500, "180",
+     "Days without any event on an open pathway before its partners are warned (the retention "
+     "clock's early warning). 0: not watched."},
 };
 #define CONFIG_KEY_COUNT (sizeof(config_keys) / sizeof(config_keys[0]))
 

@@ -13,7 +13,7 @@
 
 #define CONFIG_PATH_MAX       512
 #define CONFIG_ADMIN_KEYS_MAX 16 /* public keys in [admin] keys */
-#define CONFIG_KEY_SLOTS      32 /* room for the line of every key of the table */
+#define CONFIG_KEY_SLOTS      48 /* room for the line of every key of the table */
 
 /* Z85 public keys, decoded. */
 typedef struct config_key_list {
@@ -53,6 +53,10 @@ typedef struct config {
     uint64_t retention_archive_days;             /* [retention] archive_days */
     bool retention_purge;                        /* [retention] purge */
     uint64_t retention_purge_slice;              /* [retention] purge_slice, pathways */
+    uint64_t deadlines_orientation_days;         /* [deadlines] orientation_days */
+    uint64_t deadlines_contract_days;            /* [deadlines] contract_days */
+    uint64_t deadlines_referent_days;            /* [deadlines] referent_days */
+    uint64_t deadlines_inactivity_days;          /* [deadlines] inactivity_days */
     int key_lines[CONFIG_KEY_SLOTS]; /* where each key of the table was set; 0 = its default */
 } config_t;
 

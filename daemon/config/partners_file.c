@@ -1,6 +1,8 @@
 /* partners_file.c: the partners file, checked whole before any of it is used. */
 #include "partners_file.h"
 
+#include "deadline.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -78,6 +80,12 @@ static int partners_entry(void *ctx, int line, const char *section, const char *
     if (name == NULL) {
         if (!identifier_valid(section))
             return snprintf(err, errlen, "[%s] is not a partner id: " IDENTIFIER_RULE, section), -1;
+        if (strcmp(section, DEADLINE_SENDER) == 0)
+            return snprintf(err, errlen,
+                            "[%s] is taken: parcoursd writes its own events (DeadlineMissed) "
+                            "under that id; name the partner otherwise",
+                            section),
+                   -1;
         for (size_t i = 0; i < pp->count; i++)
             if (strcmp(pp->items[i].id, section) == 0)
                 return snprintf(err, errlen, "partner [%s] is declared twice (first on line %d)",

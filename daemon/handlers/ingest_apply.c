@@ -31,6 +31,21 @@ static store_batch_t *context_batch(ingest_context_t *ctx)
     return ctx->batch_error == 0 ? ctx->batch : NULL;
 }
 
+size_t ingest_deadlines(const Parcours__V1__Pathway *pathway, const pathway_settings_t *rules,
+                        store_deadline_t out[DEADLINE_KINDS])
+{
+    pathway_settings_t defaults;
+    if (rules == NULL) {
+        pathway_settings_default(&defaults);
+        rules = &defaults;
+    }
+    deadline_due_t due[DEADLINE_KINDS];
+    size_t n = deadline_running(pathway, &rules->deadlines, due);
+    for (size_t i = 0; i < n; i++)
+        out[i] = (store_deadline_t){(int)due[i].kind, due[i].due_at, due[i].since};
+    return n;
+}
+
 /* Appends an accepted event to the batch. The log holds the canonical encoding of the event as
  * it was decoded and checked, never the frame received: a payload the frame superseded, or any
  * byte the checks did not see, reaches neither the store nor a partner. */
@@ -44,6 +59,7 @@ static void append(ingest_context_t *ctx, ingest_decision_t *d)
         ctx->batch_error = STORE_ENOMEM;
         return;
     }
+    store_deadline_t deadlines[DEADLINE_KINDS];
     store_event_t se = {
         .raw = canonical,
         .raw_len = len,
@@ -55,6 +71,8 @@ static void append(ingest_context_t *ctx, ingest_decision_t *d)
         .pathway = o->pathway,
         .recipients = o->recipients,
         .n_recipients = o->n_recipients,
+        .deadlines = deadlines,
+        .n_deadlines = ingest_deadlines(o->pathway, ctx->rules, deadlines),
     };
     int rc = store_batch_append(ctx->batch, &se, &d->seq);
     if (canonical != stack)

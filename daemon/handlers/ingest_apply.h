@@ -61,6 +61,11 @@ typedef struct ingest_decision {
 void ingest_apply(ingest_context_t *ctx, const uint8_t *frame, size_t len,
                   const char *authenticated, ingest_decision_t *out);
 
+/* The deadlines running on pathway under rules (NULL: the defaults), as the store indexes
+ * them: what every append of the pathway hands the store (deadline.h). Returns how many. */
+size_t ingest_deadlines(const Parcours__V1__Pathway *pathway, const pathway_settings_t *rules,
+                        store_deadline_t out[DEADLINE_KINDS]);
+
 /* Frees what a decision holds (the event, the pathway, the outcome). Takes a zeroed one. */
 void ingest_decision_clear(ingest_decision_t *d);
 

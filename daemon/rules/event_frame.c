@@ -38,6 +38,7 @@ static const char *const event_type_names[] = {
     [EVENT_TYPE(SUSPENSION_DECIDED)] = "SuspensionDecided",
     [EVENT_TYPE(SUSPENSION_LIFTED)] = "SuspensionLifted",
     [EVENT_TYPE(EVENT_RETRACTED)] = "EventRetracted",
+    [EVENT_TYPE(DEADLINE_MISSED)] = "DeadlineMissed",
 };
 #define EVENT_TYPE_COUNT (sizeof(event_type_names) / sizeof(event_type_names[0]))
 
@@ -370,6 +371,11 @@ static int check_payload(const Parcours__V1__Event *e, event_error_t *err)
             return -1;
         return 0; /* retracted_seq, optional, is checked against the event named (rules) */
     }
+    case PAYLOAD(DEADLINE_MISSED):
+        /* Whoever sends it, about whomever: one answer, before any state is read. */
+        return fail(err, ERROR_CODE(NOT_AUTHORISED),
+                    "DeadlineMissed is written by parcoursd itself when a deadline passes; no "
+                    "partner sends it.");
     default:
         return fail(err, ERROR_CODE(MALFORMED), "the event has no payload.");
     }

@@ -31,6 +31,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "deadline.h"
 #include "event_frame.h"
 #include "message_copy.h"
 #include "wire_names.h"
@@ -78,6 +79,8 @@ static const struct {
     [EVENT_TYPE(SUSPENSION_LIFTED)] = {0, false, false, true},
     /* Its own events, whatever its kind: the sender was the one partner with the right. */
     [EVENT_TYPE(EVENT_RETRACTED)] = {UINT32_MAX, false, false, false},
+    /* parcoursd's own (pathway_deadline_missed): no partner's. */
+    [EVENT_TYPE(DEADLINE_MISSED)] = {0, false, false, false},
 };
 #define EMIT_RIGHTS_COUNT (sizeof(emit_rights) / sizeof(emit_rights[0]))
 
@@ -388,6 +391,7 @@ void pathway_settings_default(pathway_settings_t *s)
 {
     s->legacy_contracts_refused_from = PATHWAY_LEGACY_CONTRACTS_REFUSED_FROM;
     s->clock_skew_ms = 0;
+    deadline_settings_default(&s->deadlines);
 }
 
 /* A deep copy of p. Packing and unpacking is the one deep copy protobuf-c offers. */
@@ -463,10 +467,14 @@ Parcours__V1__Pathway *pathway_copy(const Parcours__V1__Pathway *p, pathway_view
     case PATHWAY_VIEW_MINIMISED:
         return pathway_minimised(copy, viewer_id);
     case PATHWAY_VIEW_MEMBER:
-        /* Suspensions are told to the referent's partner and the territory-wide only. */
+        /* Suspensions are told to the referent's partner and the territory-wide only; so are
+         * the deadlines missed, which they answer for. */
         clear_message(&copy->suspension);
         copy->last_suspension_lift_reason =
             PARCOURS__V1__SUSPENSION_LIFT_REASON__SUSPENSION_LIFT_REASON_UNSPECIFIED;
+        free(copy->deadlines_missed);
+        copy->deadlines_missed = NULL;
+        copy->n_deadlines_missed = 0;
         /* fall through */
     case PATHWAY_VIEW_REFERENT:
         /* Earlier episodes are not theirs to know: whoever joins a new episode joins a new
@@ -846,6 +854,20 @@ static int apply_effect(const rules_t *r, Parcours__V1__Pathway *p)
  * version and dates too: whoever joins the new episode learns nothing of the earlier ones (the
  * log keeps them, and so does the beneficiary's history for the admins).
  */
+/* Records in p that its episode missed deadline kind (once). 0, or -1 out of memory. */
+static int deadline_mark(Parcours__V1__Pathway *p, Parcours__V1__DeadlineKind kind)
+{
+    if (deadline_missed_already(p, kind))
+        return 0;
+    Parcours__V1__DeadlineKind *kinds =
+        realloc(p->deadlines_missed, (p->n_deadlines_missed + 1) * sizeof(*kinds));
+    if (kinds == NULL)
+        return -1;
+    kinds[p->n_deadlines_missed++] = kind;
+    p->deadlines_missed = kinds;
+    return 0;
+}
+
 static Parcours__V1__Pathway *open_episode(const rules_t *r, const char *territory)
 {
     const Parcours__V1__Pathway *old = r->current;
@@ -1109,6 +1131,14 @@ static int recompute(rules_t *r, const pathway_history_t *h, size_t start,
         const Parcours__V1__Event *e = h->events[i];
         if (i == h->retracted || event_type(e) == EVENT_TYPE(EVENT_RETRACTED))
             continue;
+        if (event_type(e) == EVENT_TYPE(DEADLINE_MISSED)) {
+            /* What was missed stays missed: no partner's act, and nothing to judge again. */
+            if (p != NULL && deadline_mark(p, e->deadline_missed->kind) != 0) {
+                parcours__v1__pathway__free_unpacked(p, NULL);
+                return -1;
+            }
+            continue;
+        }
         const partner_t *sender = partners_find(r->directory, e->partner_id);
         pathway_outcome_t step;
         rules_t sr;
@@ -1213,6 +1243,71 @@ int pathway_retract(const Parcours__V1__Pathway *current, const Parcours__V1__Ev
         pathway_outcome_clear(outcome);
         return -1;
     }
+    return 0;
+}
+
+/* --- Deadlines ------------------------------------------------------------------------------ */
+
+/* Adds a recipient of a DeadlineMissed: a partner of the pathway's territory, each once, and
+ * never an EMPLOYER or TRAINING_ORG (pathway_kind_receives). */
+static void deadline_recipient_add(const rules_t *r, const Parcours__V1__Pathway *p, const char *id)
+{
+    pathway_outcome_t *o = r->outcome;
+    const partner_t *partner = territory_partner(r, p->territory, id);
+    if (partner == NULL || !pathway_kind_receives(partner->kind, r->event, partner->id))
+        return;
+    for (size_t i = 0; i < o->n_recipients; i++)
+        if (o->recipients[i] == partner->id)
+            return;
+    o->recipients[o->n_recipients++] = partner->id;
+}
+
+int pathway_deadline_missed(const Parcours__V1__Pathway *current, const Parcours__V1__Event *event,
+                            const partners_t *directory, const deadline_settings_t *deadlines,
+                            pathway_outcome_t *outcome)
+{
+    rules_t r;
+    static const partner_t parcoursd = {.id = DEADLINE_SENDER};
+    rules_init(&r, current, event, &parcoursd, directory, NULL, outcome);
+    if (r.type != EVENT_TYPE(DEADLINE_MISSED))
+        return reject(&r, ERROR_CODE(MALFORMED), "The event is not a DeadlineMissed.");
+    /* Written when the store's index said so; the pathway decides whether it still holds (an
+     * event since may have taken the step, or moved the clock). */
+    deadline_due_t due[DEADLINE_KINDS];
+    size_t n = deadline_running(current, deadlines, due);
+    const Parcours__V1__DeadlineMissed *m = event->deadline_missed;
+    bool running = false;
+    for (size_t i = 0; i < n; i++)
+        running |= due[i].kind == m->kind && due[i].due_at == m->due_at &&
+                   due[i].since == m->since && due[i].due_at <= event->occurred_at;
+    if (!running)
+        return reject(&r, ERROR_CODE(INVALID_TRANSITION),
+                      "That deadline is not due on this pathway (any more).");
+    Parcours__V1__Pathway *p = pathway_clone(current);
+    if (p == NULL || deadline_mark(p, m->kind) != 0) {
+        if (p != NULL)
+            parcours__v1__pathway__free_unpacked(p, NULL);
+        return -1;
+    }
+    /* No fact changed: neither the version nor updated_at, so that no partner's expected
+     * version is broken by it, and the inactivity clock is not reset by its own warning. */
+    outcome->pathway = p;
+    outcome->version = p->version;
+    outcome->recipients = calloc(partners_count(directory) + 1, sizeof(*outcome->recipients));
+    if (outcome->recipients == NULL) {
+        pathway_outcome_clear(outcome);
+        return -1;
+    }
+    /* Who answers for it: the departement, the oriented structure, the referent's partner. */
+    for (size_t i = 0; i < partners_territory_wide_count(directory); i++) {
+        const partner_t *t = partners_territory_wide_at(directory, i);
+        if (t->kind == PARTNER_KIND(DEPARTEMENT))
+            deadline_recipient_add(&r, p, t->id);
+    }
+    if (p->orientation != NULL && !is_empty(p->orientation->structure_id))
+        deadline_recipient_add(&r, p, p->orientation->structure_id);
+    if (p->referent != NULL && !is_empty(p->referent->partner_id))
+        deadline_recipient_add(&r, p, p->referent->partner_id);
     return 0;
 }
 

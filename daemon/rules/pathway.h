@@ -15,6 +15,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "deadline.h"
 #include "parcours.pb-c.h"
 #include "partners.h"
 
@@ -29,6 +30,8 @@ typedef struct pathway_settings {
      * sender's clock gone wrong (MALFORMED). 0 (the default here): no check; the daemon sets
      * [rules] clock_skew. */
     int64_t clock_skew_ms;
+    /* The deadlines of the pathway ([deadlines]; deadline_settings_default()). */
+    deadline_settings_t deadlines;
 } pathway_settings_t;
 
 /* 2025-01-01T00:00:00Z, the default of legacy_contracts_refused_from. */
@@ -104,6 +107,18 @@ int pathway_retract(const Parcours__V1__Pathway *current, const Parcours__V1__Ev
                     const partner_t *sender, const partners_t *directory,
                     const pathway_settings_t *settings, const pathway_history_t *history,
                     pathway_outcome_t *outcome);
+
+/*
+ * Applies a DeadlineMissed that parcoursd writes itself (its partner_id DEADLINE_SENDER): the
+ * deadline it names must be running on current (deadline_running under deadlines: same kind,
+ * due_at and since) and due by its occurred_at; INVALID_TRANSITION otherwise (the step was taken
+ * since, or the clock moved). Accepted: the pathway with the kind in deadlines_missed, at the
+ * same version and updated_at, told to the territory's DEPARTEMENT partners, the oriented
+ * structure and the referent's partner. Returns as pathway_apply.
+ */
+int pathway_deadline_missed(const Parcours__V1__Pathway *current, const Parcours__V1__Event *event,
+                            const partners_t *directory, const deadline_settings_t *deadlines,
+                            pathway_outcome_t *outcome);
 
 /* Frees what the outcome holds and zeroes it. */
 void pathway_outcome_clear(pathway_outcome_t *outcome);

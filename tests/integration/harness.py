@@ -140,9 +140,16 @@ class Daemon:
     """One parcoursd process with its own folder, config and ports."""
 
     def __init__(self, partners=PARTNERS, extra_config="", folder=None, curve=False,
-                 own_keys=False):
+                 own_keys=False, deadlines=False):
         """With curve, every partner gets a key pair made here (self.keys), unless own_keys:
-        the partners text then carries its own public_key lines, and self.keys stays empty."""
+        the partners text then carries its own public_key lines, and self.keys stays empty.
+        Without deadlines, the daemon watches none ([deadlines] all 0, unless extra_config sets
+        them): most tests send events dated in the past, whose deadlines would have passed, and
+        the DeadlineMissed events the daemon would add would change the streams they check
+        (test_deadlines.py is the deadlines' test)."""
+        if not deadlines and "deadlines." not in extra_config:
+            extra_config += "".join(f"\ndeadlines.{k}_days = 0" for k in
+                                    ("orientation", "contract", "referent", "inactivity"))
         self.folder = folder or tempfile.mkdtemp(prefix="parcours-it-")
         self.curve = curve
         self.keys = {}  # partner id -> (public, secret), Z85 bytes, made at run time
@@ -168,7 +175,7 @@ class Daemon:
                 + (f"[security]\ncurve = yes\nsecret_key = {self._server_key()}\n"
                    if curve else "[security]\ncurve = no\n")
                 + "".join(f"[{name}]\n{self._section(extra_config, name)}"
-                          for name in ("retention", "rules", "log", "journal")
+                          for name in ("retention", "rules", "log", "journal", "deadlines")
                           if self._section(extra_config, name))
             )
         self.process = None
