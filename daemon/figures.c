@@ -1,6 +1,8 @@
 /* figures.c: the daemon's figures, read once for Status and /metrics (figures.h). */
 #include "figures.h"
 
+#include "deadlines.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -86,6 +88,12 @@ int figures_collect(const daemon_sources_t *sources, const backup_stats_t *backu
     out->zap_refused = sources->zap != NULL ? zap_counters(sources->zap)->refused : 0;
     if (backup != NULL)
         out->backup = *backup;
+    for (int k = 1; k <= DEADLINE_KINDS; k++)
+        out->deadlines_missed[k] =
+            deadlines_missed_count(sources->deadlines, (Parcours__V1__DeadlineKind)k);
+    /* Only the index's head is read: what fell due over a minute ago, normally nothing. */
+    store_due_list(sources->store, clock_realtime_ms() - 60000, NULL, NULL,
+                   &out->deadlines_overdue);
     if (figures_deliveries(out, sources->partners, sources->deliver) != 0 ||
         figures_territories(out, sources->partners, ingest_phase_counts(sources->ingest)) != 0) {
         figures_release(out);

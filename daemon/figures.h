@@ -20,6 +20,7 @@
 #include <stdint.h>
 
 #include "backup.h"
+#include "deadline.h"
 #include "deliver.h"
 #include "ingest.h"
 #include "partners.h"
@@ -63,6 +64,10 @@ typedef struct figures {
     size_t n_territories;
     uint64_t zap_refused; /* CURVE handshakes refused; 0 when CURVE is off */
     backup_stats_t backup;
+    /* DeadlineMissed written since start, by DeadlineKind value (0 unused); and the deadlines
+     * the index holds that fell due over a minute ago (the timer is behind, or failing). */
+    uint64_t deadlines_missed[DEADLINE_KINDS + 1];
+    uint64_t deadlines_overdue;
 } figures_t;
 
 /*

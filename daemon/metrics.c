@@ -112,6 +112,18 @@ void metrics_write(const figures_t *f, struct evbuffer *b)
                   "handshakes that failed before it was asked (another server key).");
     evbuffer_add_printf(b, "parcours_zap_refused_total %" PRIu64 "\n", f->zap_refused);
 
+    metric_header(b, "parcours_deadlines_missed_total", "counter",
+                  "DeadlineMissed events parcoursd wrote itself since start, by deadline "
+                  "(docs/deadlines.md).");
+    for (int k = 1; k <= DEADLINE_KINDS; k++)
+        evbuffer_add_printf(b, "parcours_deadlines_missed_total{kind=\"%s\"} %" PRIu64 "\n",
+                            deadline_kind_name((Parcours__V1__DeadlineKind)k),
+                            f->deadlines_missed[k]);
+    metric_header(b, "parcours_deadlines_overdue", "gauge",
+                  "Deadlines that fell due over a minute ago and are not written yet: the "
+                  "deadlines' timer is behind or failing.");
+    evbuffer_add_printf(b, "parcours_deadlines_overdue %" PRIu64 "\n", f->deadlines_overdue);
+
     metric_header(b, "parcours_lmdb_map_size_bytes", "gauge", "Size of the LMDB map now.");
     evbuffer_add_printf(b, "parcours_lmdb_map_size_bytes %zu\n", f->store.map_size);
     metric_header(b, "parcours_lmdb_map_used_bytes", "gauge", "Bytes of the LMDB map in use.");

@@ -13,7 +13,8 @@ takes every step at once. The test checks, in simulated time:
   - the pathway that met its deadlines raises nothing;
   - a restart, and a backup restored into another daemon, write none of them again;
   - at T0 + 181 days the inactivity warnings, once each;
-  - a partner that sends a DeadlineMissed is refused.
+  - a partner that sends a DeadlineMissed is refused;
+  - a store from before the index (tests/tools/store_unindex.c) is indexed once at start.
 """
 
 import json
@@ -22,8 +23,8 @@ import subprocess
 import time
 import unittest
 
-from harness import (PARCOURSCTL, PARCOURSD, Daemon, Subscriber, decided, engagement, event, pb,
-                     registered, send_and_wait)
+from harness import (PARCOURSCTL, PARCOURSD, Daemon, Subscriber, decided, engagement, event,
+                     free_port, metrics, pb, registered, send_and_wait, value)
 
 DAY = 86400000
 INTERPOSER = os.environ.get("PARCOURS_CLOCK_OFFSET")
@@ -40,7 +41,8 @@ def deadline_notes(sub):
 @unittest.skipIf(INTERPOSER is None, "run through ctest (PARCOURS_CLOCK_OFFSET)")
 class DeadlinesTest(unittest.TestCase):
     def setUp(self):
-        self.daemon = Daemon(deadlines=True)
+        self.port = free_port()
+        self.daemon = Daemon(deadlines=True, extra_config=f"http.listen = 127.0.0.1:{self.port}")
         self.clock = os.path.join(self.daemon.folder, "clock-offset")
         self.set_days(0)
         self.env = {"LD_PRELOAD": INTERPOSER, "PARCOURS_CLOCK_FILE": self.clock,
@@ -109,6 +111,14 @@ class DeadlinesTest(unittest.TestCase):
         due, total = self.due(d, "200d")
         self.assertEqual(total, 6)  # and the inactivity warning of each, at 180 days
         self.assertEqual(due[(PROMPT, "DEADLINE_KIND_INACTIVITY")][0], prompt.updated_at + 180 * DAY)
+        # A store written before the index: indexed once at the next start, the same.
+        self.assertEqual(d.stop(), 0)
+        run = subprocess.run([os.environ["PARCOURS_STORE_UNINDEX"], d.data], capture_output=True,
+                             text=True, timeout=60)
+        self.assertEqual(run.returncode, 0, run.stderr)
+        d.start(env=self.env)
+        self.assertIn("the deadlines of 3 open pathways indexed", d.log())
+        self.assertEqual(self.due(d, "200d"), (due, 6))
         human = self.ctl(d, "due", "--within", "60d")
         self.assertIn("3 deadlines fall due by", human)
         self.assertRegex(human, r"ORIENTATION\s+B-dl-late")
@@ -155,6 +165,11 @@ class DeadlinesTest(unittest.TestCase):
         self.assertEqual(list(d.pathway(PROMPT).deadlines_missed), [])
         self.assertEqual(self.history_kinds(d, LATE), [pb.DEADLINE_KIND_ORIENTATION])
         self.assertEqual(self.due(d, "0s")[1], 0)  # nothing due is left behind
+        # For operators: written per kind, none overdue.
+        families = metrics(self.port)
+        for kind, n in (("orientation", 1), ("contract", 1), ("referent", 1), ("inactivity", 0)):
+            self.assertEqual(value(families, "parcours_deadlines_missed_total", kind=kind), n, kind)
+        self.assertEqual(value(families, "parcours_deadlines_overdue"), 0)
 
         # A restart writes none again; nor does a restore of a backup taken now.
         backup_dir = os.path.join(d.folder, "backup")
