@@ -12,6 +12,7 @@
 #include "erasure.h"
 #include "log.h"
 #include "retention.h"
+#include "stats.h"
 #include "event_frame.h"
 #include "wire.h"
 #include "wire_names.h"
@@ -291,6 +292,82 @@ static int admin_due(const daemon_sources_t *sources, int64_t within_ms, admin_d
     return 0;
 }
 
+/* --- STATS: the counters, and the pathways per phase now ---------------------------------- */
+
+typedef struct stats_listing {
+    Parcours__V1__StatsReply *out;
+    char *keys; /* every key decoded, one after the other */
+    size_t used, cap;
+    size_t counters_cap;
+    char since[8]; /* the first month counted, "" for all */
+    bool failed;
+} stats_listing_t;
+
+static int stats_visit(const void *key, size_t len, uint64_t count, void *ctx)
+{
+    stats_listing_t *l = ctx;
+    /* Keys begin with their month and sort by it: the months before since are passed over. */
+    if (l->since[0] != '\0' && (len < 7 || memcmp(key, l->since, 7) < 0))
+        return 0;
+    Parcours__V1__StatsReply *out = l->out;
+    if (out->n_counters == l->counters_cap) {
+        size_t cap = l->counters_cap ? 2 * l->counters_cap : 256;
+        Parcours__V1__StatsCounter **c = realloc(out->counters, cap * sizeof *c);
+        if (c == NULL) {
+            l->failed = true;
+            return 1;
+        }
+        out->counters = c;
+        l->counters_cap = cap;
+    }
+    Parcours__V1__StatsCounter *c = malloc(sizeof *c);
+    char *buf = malloc(len + 1);
+    if (c == NULL || buf == NULL) {
+        free(c);
+        free(buf);
+        l->failed = true;
+        return 1;
+    }
+    parcours__v1__stats_counter__init(c);
+    if (stats_key_decode(key, len, c, buf, len + 1) != 0) {
+        free(c);
+        free(buf);
+        return 0; /* not a key this daemon writes: not shown */
+    }
+    /* The strings point into buf, which the counter keeps as its month's storage. */
+    c->count = count;
+    out->counters[out->n_counters++] = c;
+    return 0;
+}
+
+static void admin_stats_free(admin_decision_t *d)
+{
+    for (size_t i = 0; i < d->stats.n_counters; i++) {
+        free(d->stats.counters[i]->month); /* the start of its decoded key */
+        free(d->stats.counters[i]);
+    }
+    free(d->stats.counters);
+    memset(&d->stats, 0, sizeof d->stats);
+}
+
+static int admin_stats(const daemon_sources_t *sources, int64_t since_ms, admin_decision_t *d)
+{
+    parcours__v1__stats_reply__init(&d->stats);
+    stats_listing_t l = {.out = &d->stats};
+    if (since_ms > 0)
+        stats_month(since_ms, l.since);
+    int rc = store_stats_foreach(sources->store, stats_visit, &l);
+    if (rc != STORE_OK || l.failed || admin_status_new(sources, NULL, &d->status) != 0) {
+        snprintf(d->error, sizeof d->error, "The statistics cannot be read: %s",
+                 rc != STORE_OK ? store_strerror(rc) : "out of memory");
+        admin_stats_free(d);
+        return -1;
+    }
+    d->stats.pathways_per_phase = d->status.status.pathways_per_phase;
+    d->stats.n_pathways_per_phase = d->status.status.n_pathways_per_phase;
+    return 0;
+}
+
 void admin_apply(const daemon_sources_t *sources, const backup_stats_t *backups,
                  const uint8_t *frame, int len, admin_decision_t *d)
 {
@@ -358,6 +435,12 @@ void admin_apply(const daemon_sources_t *sources, const backup_stats_t *backups,
         else
             reply->survey = &d->survey;
         return;
+    case PARCOURS__V1__ADMIN_COMMAND__ADMIN_COMMAND_STATS:
+        if (admin_stats(sources, req->since_ms, d) != 0)
+            admin_error(reply, d->error);
+        else
+            reply->stats = &d->stats;
+        return;
     case PARCOURS__V1__ADMIN_COMMAND__ADMIN_COMMAND_DUE:
         if (admin_due(sources, req->within_ms, d) != 0)
             admin_error(reply, d->error);
@@ -404,6 +487,9 @@ void admin_decision_clear(admin_decision_t *d)
 {
     retention_survey_clear(&d->survey);
     admin_due_free(&d->due);
+    d->stats.pathways_per_phase = NULL; /* the status's, freed with it */
+    d->stats.n_pathways_per_phase = 0;
+    admin_stats_free(d);
     access_export_clear(&d->person_export);
     admin_history_free(&d->reply);
     admin_partners_free(&d->reply);

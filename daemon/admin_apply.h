@@ -43,6 +43,7 @@ typedef struct admin_decision {
     Parcours__V1__PurgeSurvey survey;         /* what reply.survey points to */
     Parcours__V1__PersonExport person_export; /* what reply.person_export points to */
     Parcours__V1__DueList due;                /* what reply.due points to */
+    Parcours__V1__StatsReply stats;           /* what reply.stats points to */
     char error[256];                          /* what reply.error may point to */
 } admin_decision_t;
 

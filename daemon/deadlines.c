@@ -82,6 +82,8 @@ static int deadlines_take(deadlines_t *d, store_batch_t *batch, int64_t now, con
             .not_a_contact = true,
         };
         rc = canonical == NULL ? STORE_ENOMEM : store_batch_append(batch, &se, NULL);
+        if (rc == STORE_OK)
+            rc = ingest_stats_count(batch, current, out.pathway, &event);
         if (canonical != stack)
             free(canonical);
         if (rc == STORE_OK) {

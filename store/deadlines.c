@@ -6,7 +6,7 @@
  *              keyed hash of the id), the kind (1 byte) -> since (8 bytes little-endian)
  *   deadlines  the pathway's key -> its entries, kind (1) due_at (8) since (8) each, so that
  *              the next event replaces them without searching the due tree
- * Neither holds an identifier in clear: the id is unsealed from the pathway when a deadline
+ * Neither index holds an identifier in clear: the id is unsealed from the pathway when a deadline
  * is taken or listed. A timer reads the due tree from its start up to now: it never scans
  * the pathways.
  */

@@ -534,6 +534,7 @@ static int store_databases_open(store_t *s)
         {"meta", 0, &s->meta},
         {"due", 0, &s->due},
         {"deadlines", 0, &s->deadlines},
+        {"stats", 0, &s->stats},
     };
     int mrc = MDB_SUCCESS;
     for (int i = 0; i < STORE_DB_COUNT && mrc == MDB_SUCCESS; i++)
@@ -657,6 +658,7 @@ static const struct {
     {"meta", 0},
     {"due", 0},
     {"deadlines", 0},
+    {"stats", 0},
 };
 
 /*
@@ -831,9 +833,11 @@ int store_open(const char *dir, const store_options_t *options, store_t **out)
             rc = store_databases_open(s);
     }
     if (rc == STORE_OK) {
-        MDB_dbi order[STORE_DB_COUNT] = {s->log,     s->dedupe, s->pathways, s->outbox,
-                                         s->cursors, s->shred,  s->notices,  s->acks,
-                                         s->meta,    s->due,    s->deadlines};
+        MDB_dbi order[] = {s->log,     s->dedupe, s->pathways, s->outbox, s->cursors,   s->shred,
+                           s->notices, s->acks,   s->meta,     s->due,    s->deadlines, s->stats};
+        /* Every database, in store_db_names' order: a write to one left out would be refused
+         * when its batch is logged. */
+        _Static_assert(sizeof order / sizeof order[0] == STORE_DB_COUNT, "a database is missing");
         memcpy(s->dbis, order, sizeof order);
         uint64_t last = 0;
         MDB_txn *txn;

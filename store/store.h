@@ -527,4 +527,18 @@ int store_due_list(store_t *s, int64_t until, store_due_visit_fn fn, void *ctx, 
 int store_deadlines_indexed(store_t *s, bool *indexed);
 int store_batch_deadlines_mark_indexed(store_batch_t *b);
 
+/* --- Statistics: counters kept apart from the people (store/stats.c) ------------------------
+ */
+
+#define STORE_STATS_KEY_MAX 255
+
+/* Adds delta to the counter named by key (1 to STORE_STATS_KEY_MAX bytes, opaque to the store)
+ * in the batch. Counters are never removed: an erasure or the purge leaves them. */
+int store_batch_stats_add(store_batch_t *b, const void *key, size_t len, uint64_t delta);
+
+/* Calls fn with every counter, in key order, in one read transaction; fn returns non-zero to
+ * stop. The key is valid during the call only. */
+typedef int (*store_stats_fn)(const void *key, size_t len, uint64_t count, void *ctx);
+int store_stats_foreach(store_t *s, store_stats_fn fn, void *ctx);
+
 #endif

@@ -6,6 +6,7 @@
  *   read.c   reading: one read transaction per call, and the readers batches share
  *   upgrade.c  bringing a store of an older schema to this one, as it is opened
  *   deadlines.c  the index of the pathways' deadlines by due time
+ *   stats.c  the statistics' counters
  */
 #ifndef PARCOURS_STORE_INTERNAL_H
 #define PARCOURS_STORE_INTERNAL_H
@@ -22,7 +23,7 @@
 #include "vault.h"
 #include "wal.h"
 
-#define STORE_DB_COUNT              11
+#define STORE_DB_COUNT              12
 #define STORE_DEFAULT_INITIAL       ((size_t)64 << 20)
 #define STORE_DEFAULT_MAX           ((size_t)16 << 30)
 #define STORE_DEFAULT_COPY_HEADROOM ((size_t)1 << 30)
@@ -33,6 +34,7 @@ struct store {
     MDB_dbi log, dedupe, pathways, outbox, cursors, shred, notices, acks, meta;
     MDB_dbi due;         /* deadlines by due time: due_at (BE), pathway key, kind -> since */
     MDB_dbi deadlines;   /* pathway key -> its deadlines, to replace them (deadlines.c) */
+    MDB_dbi stats;       /* counters of the statistics, by their key (stats.c) */
     vault_t *vault;      /* the per-person keys (vault.h) */
     uint32_t vault_next; /* meta "vault_next" as last committed: the next slot to hand out */
     uint32_t *shredded;  /* slots zeroed after a commit, whose shred records a later batch drops */

@@ -262,6 +262,46 @@ static void test_deadlines_index(void **state)
     store_batch_abort(&b);
 }
 
+/* The statistics' counters (store/stats.c): added to, listed in key order, kept by erasures. */
+static int stats_collect(const void *key, size_t len, uint64_t count, void *ctx)
+{
+    char *out = ctx;
+    char line[300];
+    snprintf(line, sizeof line, "%.*s=%llu ", (int)len, (const char *)key,
+             (unsigned long long)count);
+    strcat(out, line);
+    return 0;
+}
+
+static void test_stats_counters(void **state)
+{
+    fixture_t *f = *state;
+    store_options_t o = small_options();
+    store_t *s = open_store(f, &o);
+    store_batch_t *b;
+    assert_int_equal(store_batch_begin(s, 100, &b), STORE_OK);
+    append_one(b, "p1", "e1", "person-s", NULL);
+    assert_int_equal(store_batch_stats_add(b, "2026-02|93|1||0", 15, 1), STORE_OK);
+    assert_int_equal(store_batch_stats_add(b, "2026-01|93|1||0", 15, 2), STORE_OK);
+    assert_int_equal(store_batch_stats_add(b, "2026-02|93|1||0", 15, 1), STORE_OK);
+    assert_int_equal(store_batch_stats_add(b, "", 0, 1), STORE_EINVAL);
+    assert_int_equal(store_batch_commit(&b), STORE_OK);
+    char listed[512] = "";
+    assert_int_equal(store_stats_foreach(s, stats_collect, listed), STORE_OK);
+    assert_string_equal(listed, "2026-01|93|1||0=2 2026-02|93|1||0=2 ");
+    /* An erasure of the person counted leaves the counts. */
+    store_close(&f->store);
+    s = open_store(f, &o);
+    assert_int_equal(store_batch_begin(s, 200, &b), STORE_OK);
+    store_erasure_t out;
+    assert_int_equal(store_batch_erase(b, "person-s", NULL, 0, &out), STORE_OK);
+    parcours__v1__pathway__free_unpacked(out.pathway, NULL);
+    assert_int_equal(store_batch_commit(&b), STORE_OK);
+    listed[0] = '\0';
+    assert_int_equal(store_stats_foreach(s, stats_collect, listed), STORE_OK);
+    assert_string_equal(listed, "2026-01|93|1||0=2 2026-02|93|1||0=2 ");
+}
+
 static void test_open_close_reopen(void **state)
 {
     fixture_t *f = *state;
@@ -2542,6 +2582,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_open_close_reopen, setup, teardown),
         cmocka_unit_test_setup_teardown(test_deadlines_index, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_stats_counters, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reads_from_threads, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reads_while_map_grows, setup, teardown),
         cmocka_unit_test_setup_teardown(test_read_hold, setup, teardown),

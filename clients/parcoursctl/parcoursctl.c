@@ -25,6 +25,7 @@
 #include "parcours.h"
 #include "fields.h"
 #include "print.h"
+#include "statsview.h"
 
 #define DEFAULT_INGEST_ENDPOINT  "tcp://127.0.0.1:7401"
 #define DEFAULT_ADMIN_ENDPOINT   "ipc:///run/parcours/admin.sock"
@@ -45,6 +46,7 @@ static int cmd_partners(ctl_t *ctl, int argc, char **argv);
 static int cmd_erase(ctl_t *ctl, int argc, char **argv);
 static int cmd_purge(ctl_t *ctl, int argc, char **argv);
 static int cmd_due(ctl_t *ctl, int argc, char **argv);
+static int cmd_stats(ctl_t *ctl, int argc, char **argv);
 static int cmd_hold(ctl_t *ctl, int argc, char **argv);
 static int cmd_oppose(ctl_t *ctl, int argc, char **argv);
 static int cmd_journal(ctl_t *ctl, int argc, char **argv);
@@ -71,6 +73,10 @@ static const command_t commands[] = {
     {"due", cmd_due, "due [--within DURATION] [--json]",
      "the deadlines the daemon watches that fall due within DURATION (7d, 24h, 30m; default\n"
      "      0: those due now), soonest first; each passed one becomes a DeadlineMissed"},
+    {"stats", cmd_stats, "stats [--since DATE] [--svg FILE] [--json]",
+     "the territory's statistics for the comite territorial pour l'emploi: pathways per\n"
+     "      phase, the funnel, median and p90 delays per structure, deadlines missed and\n"
+     "      outcomes, from the months of DATE on; counts only; --svg draws them"},
     {"journal", cmd_journal, "journal verify [DIR] [--json]",
      "verify the access journal's chain (DIR, or [journal] path of -c FILE): whole, or the\n"
      "      first record that does not hold; run where the journal's files can be read"},
@@ -879,6 +885,60 @@ static int cmd_due(ctl_t *ctl, int argc, char **argv)
     print_due(reply->due, ctl->json);
     parcours__v1__admin_reply__free_unpacked(reply, NULL);
     return CTL_EXIT_OK;
+}
+
+static int cmd_stats(ctl_t *ctl, int argc, char **argv)
+{
+    const char *since = NULL, *svg = NULL;
+    const ctl_option_t opts[] = {{"--since", &since, NULL, 0}, {"--svg", &svg, NULL, 0}};
+    if (ctl_parse(ctl, "stats", argc, argv, opts, 2, NULL, 0) != 0)
+        return CTL_EXIT_USAGE;
+    int64_t since_ms = 0;
+    if (since != NULL && (fields_time_parse(since, &since_ms) != 0 || since_ms <= 0)) {
+        ctl_error("parcoursctl stats: --since takes a date such as 2026-01-01, not \"%s\"\n",
+                  since);
+        return CTL_EXIT_USAGE;
+    }
+    FILE *chart = NULL;
+    if (svg != NULL && (chart = fopen(svg, "wx")) == NULL) {
+        ctl_error("parcoursctl stats: cannot write %s: %s%s\n", svg, strerror(errno),
+                  errno == EEXIST ? " (it exists: give another name)" : "");
+        return CTL_EXIT_USAGE;
+    }
+    Parcours__V1__AdminRequest request = PARCOURS__V1__ADMIN_REQUEST__INIT;
+    request.command = PARCOURS__V1__ADMIN_COMMAND__ADMIN_COMMAND_STATS;
+    request.since_ms = since_ms;
+    Parcours__V1__AdminReply *reply;
+    int status = admin_send(ctl, &request, &reply);
+    if (status == CTL_EXIT_OK && reply->stats == NULL)
+        status = admin_incomplete(reply);
+    else if (status == CTL_EXIT_OK) {
+        char month[8] = "";
+        if (since_ms > 0) {
+            char day[FIELDS_TIME_MAX];
+            fields_time_format(since_ms, day);
+            snprintf(month, sizeof month, "%.7s", day);
+        }
+        const char *from = since_ms > 0 ? month : NULL;
+        if (chart != NULL && statsview_svg(reply->stats, from, chart) != 0) {
+            ctl_error("parcoursctl stats: cannot write %s\n", svg);
+            status = CTL_EXIT_REJECTED;
+        }
+        if (status == CTL_EXIT_OK) {
+            if (ctl->json)
+                print_json_answer(statsview_json(reply->stats, from));
+            else
+                statsview_text(reply->stats, from, stdout);
+        }
+        parcours__v1__admin_reply__free_unpacked(reply, NULL);
+    }
+    if (chart != NULL && fclose(chart) != 0 && status == CTL_EXIT_OK) {
+        ctl_error("parcoursctl stats: cannot write %s: %s\n", svg, strerror(errno));
+        status = CTL_EXIT_REJECTED;
+    }
+    if (chart != NULL && status != CTL_EXIT_OK)
+        unlink(svg); /* no half chart left behind */
+    return status;
 }
 
 static int cmd_purge(ctl_t *ctl, int argc, char **argv)

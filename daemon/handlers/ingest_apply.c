@@ -6,6 +6,7 @@
 #include <inttypes.h>
 #include <string.h>
 
+#include "stats.h"
 #include "wire_names.h"
 #include "text.h"
 
@@ -46,6 +47,17 @@ size_t ingest_deadlines(const Parcours__V1__Pathway *pathway, const pathway_sett
     return n;
 }
 
+int ingest_stats_count(store_batch_t *batch, const Parcours__V1__Pathway *before,
+                       const Parcours__V1__Pathway *after, const Parcours__V1__Event *event)
+{
+    stats_key_t keys[STATS_PER_EVENT];
+    size_t n = stats_of_event(before, after, event, keys);
+    int rc = STORE_OK;
+    for (size_t i = 0; rc == STORE_OK && i < n; i++)
+        rc = store_batch_stats_add(batch, keys[i].text, keys[i].len, 1);
+    return rc;
+}
+
 /* Appends an accepted event to the batch. The log holds the canonical encoding of the event as
  * it was decoded and checked, never the frame received: a payload the frame superseded, or any
  * byte the checks did not see, reaches neither the store nor a partner. */
@@ -75,6 +87,8 @@ static void append(ingest_context_t *ctx, ingest_decision_t *d)
         .n_deadlines = ingest_deadlines(o->pathway, ctx->rules, deadlines),
     };
     int rc = store_batch_append(ctx->batch, &se, &d->seq);
+    if (rc == STORE_OK)
+        rc = ingest_stats_count(ctx->batch, d->current, o->pathway, d->event);
     if (canonical != stack)
         free(canonical);
     if (rc != STORE_OK) {

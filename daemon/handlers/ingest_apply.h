@@ -66,6 +66,11 @@ void ingest_apply(ingest_context_t *ctx, const uint8_t *frame, size_t len,
 size_t ingest_deadlines(const Parcours__V1__Pathway *pathway, const pathway_settings_t *rules,
                         store_deadline_t out[DEADLINE_KINDS]);
 
+/* Adds the counters of an accepted event (stats.h) to the batch: what every append of an
+ * event does. A store error kills the batch. */
+int ingest_stats_count(store_batch_t *batch, const Parcours__V1__Pathway *before,
+                       const Parcours__V1__Pathway *after, const Parcours__V1__Event *event);
+
 /* Frees what a decision holds (the event, the pathway, the outcome). Takes a zeroed one. */
 void ingest_decision_clear(ingest_decision_t *d);
 
