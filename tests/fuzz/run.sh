@@ -49,7 +49,8 @@ sources=("$root"/daemon/rules/*.c
 echo "fuzz_ingest: building with $("$cc" --version | head -n 1)"
 objects=()
 for src in "${sources[@]}"; do
-    obj="$work/$(basename "$src" .c).o"
+    # Named by folder too: store/stats.c and daemon/rules/stats.c are two modules.
+    obj="$work/$(basename "$(dirname "$src")")-$(basename "$src" .c).o"
     "$cc" "${common[@]}" "${sanitize[@]}" -fsanitize=fuzzer-no-link -c -o "$obj" "$src"
     objects+=("$obj")
 done

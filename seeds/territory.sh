@@ -1,0 +1,118 @@
+#!/usr/bin/env bash
+# A synthetic territory at scale: installs what is missing, builds, starts parcoursd on an
+# embedded data directory (build/territory, rebuilt at every run) with a dozen partners and
+# their CURVE keys, replays two years of what they did for 10,000 invented people
+# (seeds/territory.py: deterministic, dated up to today), lets the daemon write the deadlines
+# nobody met, then shows the statistics, draws them (build/territory/stats.svg), and counts the
+# alerts each partner received.
+#   seeds/territory.sh                 10,000 people (a few minutes on 2 cores)
+#   seeds/territory.sh --people 500    a smaller territory (the CI runs one)
+set -euo pipefail
+root="$(cd "$(dirname "$0")/.." && pwd)"
+cd "$root"
+people=10000
+seed=93
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --people) people="$2"; shift 2 ;;
+    --seed) seed="$2"; shift 2 ;;
+    *) echo "usage: seeds/territory.sh [--people N] [--seed S]" >&2; exit 2 ;;
+  esac
+done
+. tests/deps.sh
+parcours_install_deps
+
+build="${PARCOURS_BUILD_DIR:-$root/build/release}"
+if [ -z "${PARCOURS_BUILD_DIR:-}" ]; then
+  echo "== Building Parcours (release) in $build"
+  cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release > /dev/null
+  cmake --build "$build" -j "$(nproc)" --target parcoursd parcoursctl parcours_proto > /dev/null
+fi
+parcoursd="$build/daemon/parcoursd"
+dir="${PARCOURS_TERRITORY_DIR:-$root/build/territory}"
+rm -rf "$dir"
+mkdir -p "$dir/keys"
+ctl() { "$build/clients/parcoursctl" -c "$dir/parcoursd.conf" "$@"; }
+
+echo "== Keys: the daemon's, one per partner, and the territory's pseudonym key (made now)"
+"$build/clients/parcoursctl" keygen parcoursd --dir "$dir/keys" > /dev/null 2>&1
+cp seeds/territory-partners.ini "$dir/partners.ini"
+for partner in $(sed -n 's/^\[\(.*\)\]$/\1/p' seeds/territory-partners.ini); do
+  line=$("$build/clients/parcoursctl" keygen "$partner" --dir "$dir/keys" 2> /dev/null)
+  awk -v section="[$partner]" -v line="$line" '{ print } $0 == section { print line }' \
+    "$dir/partners.ini" > "$dir/partners.tmp"
+  mv "$dir/partners.tmp" "$dir/partners.ini"
+done
+"$build/clients/parcoursctl" territory-key "$dir/territory.key" > /dev/null
+port() { /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+ingest="tcp://127.0.0.1:$(port)"
+deliver="tcp://127.0.0.1:$(port)"
+cat > "$dir/parcoursd.conf" <<CONF
+; The territory at scale (seeds/territory.sh), rebuilt at every run.
+[store]
+path = $dir/data
+[ingest]
+endpoint = $ingest
+[deliver]
+endpoint = $deliver
+[partners]
+file = $dir/partners.ini
+[security]
+curve = yes
+secret_key = $dir/keys/parcoursd.secret
+[http]
+listen =
+[log]
+level = warning
+CONF
+"$parcoursd" -n -c "$dir/parcoursd.conf" > /dev/null
+
+echo "== Starting parcoursd (log: $dir/parcoursd.log)"
+"$parcoursd" -c "$dir/parcoursd.conf" 2> "$dir/parcoursd.log" &
+daemon=$!
+stop_daemon() {
+  if kill -0 "$daemon" 2> /dev/null; then
+    kill -TERM "$daemon"
+    wait "$daemon" || true
+  fi
+}
+trap stop_daemon EXIT
+for _ in $(seq 100); do
+  ctl --timeout 200 status > /dev/null 2>&1 && break
+  kill -0 "$daemon" 2> /dev/null || { cat "$dir/parcoursd.log"; exit 1; }
+  sleep 0.1
+done
+
+echo
+echo "== Replaying two years of the partners' acts"
+/usr/bin/python3 seeds/territory.py --people "$people" --seed "$seed" --endpoint "$ingest" \
+  --keys "$dir/keys" --server-key "$dir/keys/parcoursd.public" \
+  --territory-key "$dir/territory.key"
+
+echo
+echo "== The deadlines nobody met: parcoursd writes them itself, a batch a second"
+for _ in $(seq 600); do
+  due=$(ctl due --json | /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["total"])')
+  [ "$due" = "0" ] && break
+  sleep 0.5
+done
+ctl due --within 14d | head -8
+
+echo
+echo "== The statistics for the comite territorial pour l'emploi"
+ctl stats
+ctl stats --svg "$dir/stats.svg" > /dev/null
+echo "(drawn in $dir/stats.svg)"
+
+echo
+echo "== The alerts each partner received (DeadlineMissed in its stream)"
+for partner in $(sed -n 's/^\[\(.*\)\]$/\1/p' seeds/territory-partners.ini); do
+  n=$(ctl tail --as "$partner" --idle 1 --no-ack --json | grep -c '"type":"DeadlineMissed"' || true)
+  printf '  %-18s %s\n' "$partner" "$n"
+done
+
+echo
+echo "== Status"
+ctl status | head -12
+echo
+echo "The territory's data stays in $dir; run seeds/territory.sh again to start afresh."
