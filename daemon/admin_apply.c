@@ -268,10 +268,10 @@ static void admin_due_free(Parcours__V1__DueList *due)
 /* The deadlines due before now + within_ms, soonest first (past ones not yet handled too). */
 static int admin_due(const daemon_sources_t *sources, int64_t within_ms, admin_decision_t *d)
 {
-    /* Ten years ahead at most: a window past any deadline the configuration can set. */
-    if (within_ms < 0 || within_ms > INT64_C(3650) * 86400000) {
-        snprintf(d->error, sizeof d->error, "within_ms must be 0 to ten years (%" PRId64 ")",
-                 INT64_C(3650) * 86400000);
+    /* A hundred years at most: past any deadline the configuration can set (36500 days). */
+    if (within_ms < 0 || within_ms > INT64_C(36500) * 86400000) {
+        snprintf(d->error, sizeof d->error, "within_ms must be 0 to a hundred years (%" PRId64 ")",
+                 INT64_C(36500) * 86400000);
         return -1;
     }
     parcours__v1__due_list__init(&d->due);

@@ -198,16 +198,15 @@ typedef struct index_walk {
     const pathway_settings_t *rules;
     index_item_t *items;
     size_t n, cap;
+    size_t open; /* pathways with a deadline running */
     bool failed;
 } index_walk_t;
 
 static int index_visit(const Parcours__V1__Pathway *pathway, void *ctx)
 {
     index_walk_t *w = ctx;
-    index_item_t item;
-    item.n = ingest_deadlines(pathway, w->rules, item.deadlines);
-    if (item.n == 0 || strlen(pathway->beneficiary_id) > STORE_ID_MAX)
-        return 0; /* exited, or nothing watched */
+    if (strlen(pathway->beneficiary_id) > STORE_ID_MAX)
+        return 0;
     if (w->n == w->cap) {
         size_t cap = w->cap ? 2 * w->cap : 1024;
         index_item_t *items = realloc(w->items, cap * sizeof *items);
@@ -218,15 +217,30 @@ static int index_visit(const Parcours__V1__Pathway *pathway, void *ctx)
         w->items = items;
         w->cap = cap;
     }
-    strcpy(item.id, pathway->beneficiary_id);
-    w->items[w->n++] = item;
+    /* Every pathway, those with none running too: settings that turned one off leave none. */
+    index_item_t *item = &w->items[w->n++];
+    strcpy(item->id, pathway->beneficiary_id);
+    item->n = ingest_deadlines(pathway, w->rules, item->deadlines);
+    w->open += item->n > 0;
     return 0;
+}
+
+/* The fingerprint of how the deadlines are computed: the four lengths, little-endian. */
+static void index_settings(const pathway_settings_t *rules, uint8_t out[32])
+{
+    const int64_t v[4] = {rules->deadlines.orientation_ms, rules->deadlines.contract_ms,
+                          rules->deadlines.referent_ms, rules->deadlines.inactivity_ms};
+    for (int i = 0; i < 4; i++)
+        for (int k = 0; k < 8; k++)
+            out[8 * i + k] = (uint8_t)((uint64_t)v[i] >> (8 * k));
 }
 
 int deadlines_index(store_t *store, const pathway_settings_t *rules, char *err, size_t errlen)
 {
+    uint8_t settings[32];
+    index_settings(rules, settings);
     bool indexed;
-    int rc = store_deadlines_indexed(store, &indexed);
+    int rc = store_deadlines_indexed(store, settings, sizeof settings, &indexed);
     if (rc == STORE_OK && indexed)
         return 0;
     index_walk_t w = {.rules = rules};
@@ -243,7 +257,7 @@ int deadlines_index(store_t *store, const pathway_settings_t *rules, char *err, 
             rc = store_batch_deadlines_set(batch, w.items[at].id, w.items[at].deadlines,
                                            w.items[at].n);
         if (rc == STORE_OK && at == w.n)
-            rc = store_batch_deadlines_mark_indexed(batch);
+            rc = store_batch_deadlines_mark_indexed(batch, settings, sizeof settings);
         if (rc == STORE_OK)
             rc = store_batch_commit(&batch);
         store_batch_abort(&batch);
@@ -255,8 +269,9 @@ int deadlines_index(store_t *store, const pathway_settings_t *rules, char *err, 
         snprintf(err, errlen, "cannot index the pathways' deadlines: %s", store_strerror(rc));
         return -1;
     }
-    log_info("deadlines: the deadlines of %zu open pathways indexed (a store written before "
-             "the index)",
-             w.n);
+    if (w.n > 0)
+        log_info("deadlines: the deadlines of %zu open pathways indexed (a store written before "
+                 "the index, or [deadlines] changed)",
+                 w.open);
     return 0;
 }

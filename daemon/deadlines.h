@@ -7,8 +7,8 @@
  * themselves): for each, the rules check it still holds (pathway_deadline_missed) and the daemon
  * appends a DeadlineMissed of its own, told to the partners responsible, in a batch of its own.
  * The deadline leaves the index in that same batch and the pathway records it missed, so that a
- * restart, a backup and its restore, each see it once. A store written before the index existed
- * is indexed once, at start (deadlines_index).
+ * restart, a backup and its restore, each see it once. A store written before the index existed,
+ * or under other [deadlines] settings, is indexed again at start (deadlines_index).
  */
 #ifndef PARCOURS_DEADLINES_H
 #define PARCOURS_DEADLINES_H
@@ -38,8 +38,9 @@ long deadlines_run(deadlines_t *d, int64_t now, size_t max);
 /* The missed deadlines written since start, per kind (index DEADLINE_KIND_*), for /metrics. */
 uint64_t deadlines_missed_count(const deadlines_t *d, Parcours__V1__DeadlineKind kind);
 
-/* Indexes the deadlines of every pathway of a store written before the index existed, once
- * (store_deadlines_indexed); at start, before the loop. 0, or -1 with err. */
+/* Indexes the deadlines of every pathway again when the store's index was not made under
+ * rules->deadlines (a store written before the index, or the [deadlines] settings changed:
+ * store_deadlines_indexed); at start, before the loop. 0, or -1 with err. */
 int deadlines_index(store_t *store, const pathway_settings_t *rules, char *err, size_t errlen);
 
 #endif

@@ -31,7 +31,6 @@ for build in ("release", "sanitize"):
     sys.path.insert(0, os.path.join(ROOT, "build", build, "gen", "python"))
 
 import zmq  # noqa: E402
-from zmq.utils import z85  # noqa: E402
 
 import parcours_pb2 as pb  # noqa: E402
 from parcours_partner import pseudonym  # noqa: E402
@@ -163,16 +162,17 @@ def main():
     print("  " + ", ".join(f"{k} {n}" for k, n in types.most_common()))
 
     context = zmq.Context.instance()
-    server = z85.decode(read_key(args.server_key))
+    server = read_key(args.server_key)
     sockets = {}
 
     def socket_of(partner):
         if partner not in sockets:
             s = context.socket(zmq.DEALER)
             s.setsockopt(zmq.LINGER, 0)
-            s.curve_secretkey = read_key(os.path.join(args.keys, f"{partner}.secret"))
-            s.curve_publickey = zmq.curve_public(s.curve_secretkey)
-            s.curve_serverkey = z85.encode(server)
+            secret = read_key(os.path.join(args.keys, f"{partner}.secret"))
+            s.curve_secretkey = secret
+            s.curve_publickey = zmq.curve_public(secret)
+            s.curve_serverkey = server
             s.connect(args.endpoint)
             sockets[partner] = s
         return sockets[partner]

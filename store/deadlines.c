@@ -261,9 +261,9 @@ int store_due_list(store_t *s, int64_t until, store_due_visit_fn fn, void *ctx, 
     return mrc == MDB_SUCCESS || mrc == MDB_NOTFOUND ? STORE_OK : store_error_from_mdb(mrc);
 }
 
-int store_deadlines_indexed(store_t *s, bool *indexed)
+int store_deadlines_indexed(store_t *s, const void *settings, size_t len, bool *indexed)
 {
-    if (s == NULL || indexed == NULL)
+    if (s == NULL || indexed == NULL || (len > 0 && settings == NULL))
         return STORE_EINVAL;
     MDB_txn *txn;
     int rc = store_read_begin(s, &txn);
@@ -271,16 +271,19 @@ int store_deadlines_indexed(store_t *s, bool *indexed)
         return rc;
     MDB_val key = {STORE_DEADLINES_INDEXED_KEY_LEN, STORE_DEADLINES_INDEXED_KEY}, value;
     int mrc = mdb_get(txn, s->meta, &key, &value);
+    *indexed = mrc == MDB_SUCCESS && value.mv_size == len &&
+               (len == 0 || memcmp(value.mv_data, settings, len) == 0);
     store_read_end(s, txn);
-    *indexed = mrc == MDB_SUCCESS;
     return mrc == MDB_SUCCESS || mrc == MDB_NOTFOUND ? STORE_OK : store_error_from_mdb(mrc);
 }
 
-int store_batch_deadlines_mark_indexed(store_batch_t *b)
+int store_batch_deadlines_mark_indexed(store_batch_t *b, const void *settings, size_t len)
 {
     int rc = store_batch_usable(b);
     if (rc != STORE_OK)
         return rc;
+    if (len == 0 || settings == NULL)
+        return STORE_EINVAL;
     return store_batch_put(b, b->store->meta, STORE_DEADLINES_INDEXED_KEY,
-                           STORE_DEADLINES_INDEXED_KEY_LEN, "1", 1, 0);
+                           STORE_DEADLINES_INDEXED_KEY_LEN, settings, len, 0);
 }

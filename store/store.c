@@ -565,11 +565,6 @@ static int store_databases_open(store_t *s)
         record_u32_encode(version, STORE_SCHEMA_VERSION);
         value = (MDB_val){sizeof version, version};
         mrc = mdb_put(txn, s->meta, &key, &value, 0);
-        /* A new store indexes every pathway's deadlines from its first event on. */
-        MDB_val dkey = {STORE_DEADLINES_INDEXED_KEY_LEN, STORE_DEADLINES_INDEXED_KEY},
-                dvalue = {1, "1"};
-        if (mrc == MDB_SUCCESS)
-            mrc = mdb_put(txn, s->meta, &dkey, &dvalue, 0);
     }
     if (mrc == MDB_SUCCESS)
         mrc = store_stream_id_read(s, txn);

@@ -521,11 +521,13 @@ int store_batch_deadlines_set(store_batch_t *b, const char *beneficiary_id,
 typedef int (*store_due_visit_fn)(const store_due_t *due, void *ctx);
 int store_due_list(store_t *s, int64_t until, store_due_visit_fn fn, void *ctx, uint64_t *total);
 
-/* Whether every pathway's deadlines are in the index: true for a store created with it; false
- * for one written before it, until the daemon indexed them (store_batch_deadlines_set for each,
- * then store_batch_deadlines_mark_indexed in the last batch). */
-int store_deadlines_indexed(store_t *s, bool *indexed);
-int store_batch_deadlines_mark_indexed(store_batch_t *b);
+/* Whether every pathway's deadlines are in the index as settings (len bytes, the caller's
+ * fingerprint of how it computes them) give them: false for a store written before the index
+ * (or by a daemon of other settings, a new store included) until the daemon indexed them all
+ * again (store_batch_deadlines_set for each, then store_batch_deadlines_mark_indexed with the
+ * same fingerprint in the last batch). */
+int store_deadlines_indexed(store_t *s, const void *settings, size_t len, bool *indexed);
+int store_batch_deadlines_mark_indexed(store_batch_t *b, const void *settings, size_t len);
 
 /* --- Statistics: counters kept apart from the people (store/stats.c) ------------------------
  */

@@ -230,8 +230,9 @@ int store_batch_put(store_batch_t *b, MDB_dbi dbi, const void *key, size_t key_l
                     const void *value, size_t value_len, unsigned flags);
 int store_batch_del(store_batch_t *b, MDB_dbi dbi, const void *key, size_t key_len);
 
-/* The meta record that says every pathway's deadlines are in the index (a store written before
- * the index existed has none until the daemon indexed them: store_deadlines_indexed). */
+/* The meta record that says every pathway's deadlines are in the index, holding the fingerprint
+ * of the settings they were computed under (store_deadlines_indexed); none in a new store, nor
+ * in one written before the index. */
 #define STORE_DEADLINES_INDEXED_KEY     "deadlines_indexed"
 #define STORE_DEADLINES_INDEXED_KEY_LEN 17
 

@@ -1322,7 +1322,8 @@ static void test_deadline_missed_rule(void **state)
     assert_int_equal(out.pathway->version, before->version);
     assert_int_equal(out.pathway->updated_at, before->updated_at);
     assert_int_equal(out.pathway->n_deadlines_missed, 1);
-    assert_int_equal(out.pathway->deadlines_missed[0], DL(CONTRACT));
+    assert_int_equal(out.pathway->deadlines_missed[0]->kind, DL(CONTRACT));
+    assert_int_equal(out.pathway->deadlines_missed[0]->since, before->orientation->notified_at);
     /* Missed once: it runs no more on the pathway after it; the referent's still does. */
     deadline_due_t due[DEADLINE_KINDS];
     size_t n = deadline_running(out.pathway, &W->settings.deadlines, due);
@@ -1367,6 +1368,46 @@ static void test_deadline_missed_rule(void **state)
     fx_build(W, PHASE(EXITED));
     assert_int_equal(deadline_apply(W, DL(INACTIVITY), 0, 0, &out), 1);
     pathway_outcome_clear(&out);
+    /* A contract signed, then ended (a renewal, say): the month was met, nothing runs for it. */
+    fx_build(W, PHASE(CONTRACTED));
+    fx_send(W, EVENT_TYPE(CONTRACT_ENDED), "ml93");
+    char kinds[64];
+    deadline_kinds(fx_current(W), kinds, sizeof kinds);
+    assert_string_equal(kinds, "4");
+
+    /* Missed, then a new orientation notified: a new clock, a new deadline. */
+    fx_build(W, PHASE(ORIENTED));
+    assert_int_equal(deadline_apply(W, DL(CONTRACT), 0, 0, &out), 0);
+    pathway_outcome_clear(&W->last);
+    W->last = out;
+    deadline_kinds(fx_current(W), kinds, sizeof kinds);
+    assert_string_equal(kinds, "3 4"); /* the contract's missed, the referent's still runs */
+    fx_event_t f;
+    fx_event_init(&f, EVENT_TYPE(ORIENTATION_DECIDED), "cd93");
+    f.orientation_decided.structure_id = "ccas93";
+    f.orientation_decided.referent_body = PARCOURS__V1__REFERENT_BODY__REFERENT_BODY_DELEGATED;
+    f.orientation_decided.notified_at += 5 * DL_DAY;
+    f.e.occurred_at += 5 * DL_DAY;
+    const Parcours__V1__Pathway *p = fx_accept(W, &f);
+    assert_int_equal(deadline_running(p, &W->settings.deadlines, due), 3);
+    assert_int_equal(due[0].kind, DL(CONTRACT));
+    assert_int_equal(due[0].since, p->orientation->notified_at);
+    assert_int_equal(deadline_apply(W, DL(CONTRACT), 0, 0, &out), 0);
+    assert_int_equal(out.pathway->n_deadlines_missed, 2);
+    pathway_outcome_clear(&out);
+
+    /* Missed inactivity, then an event: a new spell, watched again. */
+    fx_build(W, PHASE(ACCOMPANIED));
+    assert_int_equal(deadline_apply(W, DL(INACTIVITY), 0, 0, &out), 0);
+    pathway_outcome_clear(&W->last);
+    W->last = out;
+    deadline_kinds(fx_current(W), kinds, sizeof kinds);
+    assert_string_equal(kinds, "2");
+    fx_event_init(&f, EVENT_TYPE(APPOINTMENT_RECORDED), "ml93");
+    f.e.occurred_at += DL_DAY;
+    fx_accept(W, &f);
+    deadline_kinds(fx_current(W), kinds, sizeof kinds);
+    assert_string_equal(kinds, "2 4");
 }
 
 /* ------------------------------------------------------------------------------------------ */

@@ -227,7 +227,7 @@ static void test_retract_keeps_deadlines_missed(void **state)
     assert_null(o->pathway->last_appointment);
     assert_int_equal(o->pathway->version, version + 1);
     assert_int_equal(o->pathway->n_deadlines_missed, 1);
-    assert_int_equal(o->pathway->deadlines_missed[0],
+    assert_int_equal(o->pathway->deadlines_missed[0]->kind,
                      PARCOURS__V1__DEADLINE_KIND__DEADLINE_KIND_CONTRACT);
 }
 

@@ -191,9 +191,17 @@ static void test_deadlines_index(void **state)
     fixture_t *f = *state;
     store_options_t o = small_options();
     store_t *s = open_store(f, &o);
-    bool indexed = false;
-    assert_int_equal(store_deadlines_indexed(s, &indexed), STORE_OK);
-    assert_true(indexed); /* a new store */
+    bool indexed = true;
+    assert_int_equal(store_deadlines_indexed(s, "v1", 2, &indexed), STORE_OK);
+    assert_false(indexed); /* a new store: indexed under no settings yet */
+    store_batch_t *mark;
+    assert_int_equal(store_batch_begin(s, 50, &mark), STORE_OK);
+    assert_int_equal(store_batch_deadlines_mark_indexed(mark, "v1", 2), STORE_OK);
+    assert_int_equal(store_batch_commit(&mark), STORE_OK);
+    assert_int_equal(store_deadlines_indexed(s, "v1", 2, &indexed), STORE_OK);
+    assert_true(indexed);
+    assert_int_equal(store_deadlines_indexed(s, "v2", 2, &indexed), STORE_OK);
+    assert_false(indexed); /* other settings */
 
     /* Two pathways, their deadlines handed with their events. */
     store_batch_t *b;

@@ -256,6 +256,18 @@ void ingest_apply(ingest_context_t *ctx, const uint8_t *frame, size_t len,
         decide(out, ACK_STATUS(REJECTED), ERROR_CODE(MALFORMED), false, message);
         return;
     }
+    /* The same for the notification of an orientation, which has happened when it is sent: a
+     * date ahead (a value in microseconds, say) would put its deadlines out of reach. */
+    if (skew > 0 && e->payload_case == PAYLOAD(ORIENTATION_DECIDED) &&
+        e->orientation_decided->notified_at > ctx->committed_at + skew) {
+        snprintf(message, sizeof(message),
+                 "orientation_decided.notified_at is %" PRId64 " s ahead of the daemon's clock, "
+                 "more than the %" PRId64 " s allowed ([rules] clock_skew): it is when the person "
+                 "was notified, in unix milliseconds.",
+                 (e->orientation_decided->notified_at - ctx->committed_at) / 1000, skew / 1000);
+        decide(out, ACK_STATUS(REJECTED), ERROR_CODE(MALFORMED), false, message);
+        return;
+    }
     if (authenticated != NULL && strcmp(authenticated, e->partner_id) != 0) {
         snprintf(message, sizeof(message),
                  "This connection is authenticated as partner %s; it may not send events as %s.",

@@ -14,10 +14,11 @@ void deadline_settings_default(deadline_settings_t *s)
     s->inactivity_ms = 180 * DAY_MS;
 }
 
-bool deadline_missed_already(const Parcours__V1__Pathway *p, Parcours__V1__DeadlineKind kind)
+bool deadline_missed_already(const Parcours__V1__Pathway *p, Parcours__V1__DeadlineKind kind,
+                             int64_t since)
 {
     for (size_t i = 0; i < p->n_deadlines_missed; i++)
-        if (p->deadlines_missed[i] == kind)
+        if (p->deadlines_missed[i]->kind == kind && p->deadlines_missed[i]->since == since)
             return true;
     return false;
 }
@@ -26,7 +27,7 @@ bool deadline_missed_already(const Parcours__V1__Pathway *p, Parcours__V1__Deadl
 static size_t add(const Parcours__V1__Pathway *p, Parcours__V1__DeadlineKind kind, int64_t since,
                   int64_t ms, deadline_due_t *out, size_t n)
 {
-    if (ms <= 0 || since <= 0 || since > INT64_MAX - ms || deadline_missed_already(p, kind))
+    if (ms <= 0 || since <= 0 || since > INT64_MAX - ms || deadline_missed_already(p, kind, since))
         return n;
     out[n] = (deadline_due_t){kind, since + ms, since};
     return n + 1;
@@ -43,7 +44,8 @@ size_t deadline_running(const Parcours__V1__Pathway *p, const deadline_settings_
         n = add(p, KIND(ORIENTATION), p->created_at, s->orientation_ms, out, n);
     /* Both run from the person's notification of the decision, which the 2023 law requires
      * (OrientationDecided.notified_at); a new orientation is a new notification. */
-    if (o != NULL && p->contract == NULL)
+    /* The month is met by the first contract signed since, even once it has ended. */
+    if (o != NULL && p->contract == NULL && !o->contract_signed)
         n = add(p, KIND(CONTRACT), o->notified_at, s->contract_ms, out, n);
     if (o != NULL && p->referent == NULL)
         n = add(p, KIND(REFERENT), o->notified_at, s->referent_ms, out, n);

@@ -39,14 +39,16 @@ typedef struct deadline_due {
 
 /*
  * The deadlines running on p (NULL: none) under s, in kind order: only on an
- * open pathway, each while its step is not taken, none that this episode missed already
- * (p->deadlines_missed). Writes them to out and returns how many (at most DEADLINE_KINDS).
+ * open pathway, each while its step is not taken, none missed already with the same clock
+ * (p->deadlines_missed: a new orientation notified, or a new spell without events, is a new
+ * clock). Writes them to out and returns how many (at most DEADLINE_KINDS).
  */
 size_t deadline_running(const Parcours__V1__Pathway *p, const deadline_settings_t *s,
                         deadline_due_t out[DEADLINE_KINDS]);
 
-/* Whether this episode of p missed deadline kind already. */
-bool deadline_missed_already(const Parcours__V1__Pathway *p, Parcours__V1__DeadlineKind kind);
+/* Whether p missed deadline kind, of the clock started at since, already. */
+bool deadline_missed_already(const Parcours__V1__Pathway *p, Parcours__V1__DeadlineKind kind,
+                             int64_t since);
 
 /* The kind's name in the docs and the logs ("orientation", "contract", ...), or NULL. */
 const char *deadline_kind_name(Parcours__V1__DeadlineKind kind);

@@ -472,6 +472,8 @@ Parcours__V1__Pathway *pathway_copy(const Parcours__V1__Pathway *p, pathway_view
         clear_message(&copy->suspension);
         copy->last_suspension_lift_reason =
             PARCOURS__V1__SUSPENSION_LIFT_REASON__SUSPENSION_LIFT_REASON_UNSPECIFIED;
+        for (size_t i = 0; i < copy->n_deadlines_missed; i++)
+            free(copy->deadlines_missed[i]);
         free(copy->deadlines_missed);
         copy->deadlines_missed = NULL;
         copy->n_deadlines_missed = 0;
@@ -727,6 +729,8 @@ static int apply_contract(const rules_t *r, Parcours__V1__Pathway *p)
     }
     if (set_string(&p->contract->signed_with, r->sender->id))
         return -1;
+    /* The orientation's month for a contract is met (docs/deadlines.md). */
+    p->orientation->contract_signed = 1;
     return members_add(p, r->sender->id);
 }
 
@@ -854,17 +858,24 @@ static int apply_effect(const rules_t *r, Parcours__V1__Pathway *p)
  * version and dates too: whoever joins the new episode learns nothing of the earlier ones (the
  * log keeps them, and so does the beneficiary's history for the admins).
  */
-/* Records in p that its episode missed deadline kind (once). 0, or -1 out of memory. */
-static int deadline_mark(Parcours__V1__Pathway *p, Parcours__V1__DeadlineKind kind)
+/* Records in p that it missed deadline kind of the clock started at since (once). 0, or -1
+ * out of memory. */
+static int deadline_mark(Parcours__V1__Pathway *p, Parcours__V1__DeadlineKind kind, int64_t since)
 {
-    if (deadline_missed_already(p, kind))
+    if (deadline_missed_already(p, kind, since))
         return 0;
-    Parcours__V1__DeadlineKind *kinds =
-        realloc(p->deadlines_missed, (p->n_deadlines_missed + 1) * sizeof(*kinds));
-    if (kinds == NULL)
+    Parcours__V1__MissedDeadline **missed =
+        realloc(p->deadlines_missed, (p->n_deadlines_missed + 1) * sizeof(*missed));
+    if (missed == NULL)
         return -1;
-    kinds[p->n_deadlines_missed++] = kind;
-    p->deadlines_missed = kinds;
+    p->deadlines_missed = missed;
+    Parcours__V1__MissedDeadline *m = malloc(sizeof(*m));
+    if (m == NULL)
+        return -1;
+    parcours__v1__missed_deadline__init(m);
+    m->kind = kind;
+    m->since = since;
+    missed[p->n_deadlines_missed++] = m;
     return 0;
 }
 
@@ -1133,7 +1144,8 @@ static int recompute(rules_t *r, const pathway_history_t *h, size_t start,
             continue;
         if (event_type(e) == EVENT_TYPE(DEADLINE_MISSED)) {
             /* What was missed stays missed: no partner's act, and nothing to judge again. */
-            if (p != NULL && deadline_mark(p, e->deadline_missed->kind) != 0) {
+            if (p != NULL &&
+                deadline_mark(p, e->deadline_missed->kind, e->deadline_missed->since) != 0) {
                 parcours__v1__pathway__free_unpacked(p, NULL);
                 return -1;
             }
@@ -1284,7 +1296,7 @@ int pathway_deadline_missed(const Parcours__V1__Pathway *current, const Parcours
         return reject(&r, ERROR_CODE(INVALID_TRANSITION),
                       "That deadline is not due on this pathway (any more).");
     Parcours__V1__Pathway *p = pathway_clone(current);
-    if (p == NULL || deadline_mark(p, m->kind) != 0) {
+    if (p == NULL || deadline_mark(p, m->kind, m->since) != 0) {
         if (p != NULL)
             parcours__v1__pathway__free_unpacked(p, NULL);
         return -1;

@@ -118,6 +118,19 @@ class DeadlinesTest(unittest.TestCase):
         self.assertEqual(run.returncode, 0, run.stderr)
         d.start(env=self.env)
         self.assertIn("the deadlines of 3 open pathways indexed", d.log())
+        # Settings changed: indexed again under them (a contract's month of 20 days).
+        self.assertEqual(d.stop(), 0)
+        with open(d.config, "a") as f:
+            f.write("[deadlines]\ncontract_days = 20\n")
+        d.start(env=self.env)
+        moved, _ = self.due(d, "200d")
+        self.assertEqual(moved[(ORIENTED, "DEADLINE_KIND_CONTRACT")], (notified + 20 * DAY, notified))
+        with open(d.config) as f:
+            text = f.read()
+        with open(d.config, "w") as f:
+            f.write(text.replace("[deadlines]\ncontract_days = 20\n", ""))
+        self.assertEqual(d.stop(), 0)
+        d.start(env=self.env)
         self.assertEqual(self.due(d, "200d"), (due, 6))
         human = self.ctl(d, "due", "--within", "60d")
         self.assertIn("3 deadlines fall due by", human)
@@ -155,12 +168,13 @@ class DeadlinesTest(unittest.TestCase):
             self.assertEqual(m.due_at, m.since + (42 if m.kind == pb.DEADLINE_KIND_ORIENTATION
                                                   else 30) * DAY)
             self.assertLessEqual(m.due_at, e.occurred_at)
-            self.assertIn(m.kind, n.pathway.deadlines_missed)
+            self.assertIn((m.kind, m.since),
+                          [(x.kind, x.since) for x in n.pathway.deadlines_missed])
         # No fact changed: neither the version nor updated_at; the kinds are recorded.
         for b, p in ((LATE, late), (ORIENTED, oriented), (PROMPT, prompt)):
             now = d.pathway(b)
             self.assertEqual((now.version, now.updated_at), (p.version, p.updated_at), b)
-        self.assertEqual(sorted(d.pathway(ORIENTED).deadlines_missed),
+        self.assertEqual(sorted(x.kind for x in d.pathway(ORIENTED).deadlines_missed),
                          [pb.DEADLINE_KIND_CONTRACT, pb.DEADLINE_KIND_REFERENT])
         self.assertEqual(list(d.pathway(PROMPT).deadlines_missed), [])
         self.assertEqual(self.history_kinds(d, LATE), [pb.DEADLINE_KIND_ORIENTATION])

@@ -13,6 +13,7 @@ import unittest
 
 from harness import (Daemon, appointment, engagement, event, now_ms, pb, registered, send_and_wait,
                      varint)
+from harness import decided as orientation_decided
 
 B = "B-hostile-1"
 
@@ -134,6 +135,17 @@ class HostileInputTest(unittest.TestCase):
                     self.assertEqual(acks[1].code, MALFORMED)
                     self.assertIn("ahead of the daemon's clock", acks[1].message)
                     self.assertIn("[rules] clock_skew", acks[1].message)
+                # An orientation notified ahead (microseconds given for milliseconds, say): its
+                # deadlines would never fall due.
+                sock = daemon.connect()
+                ack = send_and_wait(sock, [orientation_decided(
+                    "h-skew-dec", "cd93", B, "ml93", pb.REFERENT_BODY_MISSION_LOCALE,
+                    notified_at=now_ms() + ahead)])[0]
+                sock.close()
+                self.assertEqual(ack.status == pb.ACK_STATUS_ACCEPTED, accepted, ack)
+                if not accepted:
+                    self.assertEqual(ack.code, MALFORMED)
+                    self.assertIn("notified_at is", ack.message)
                 self.assertEqual(daemon.stop(), 0)
             finally:
                 daemon.cleanup()
