@@ -1245,7 +1245,10 @@ static void test_deadlines_running(void **state)
     assert_int_equal(due[0].since, p->created_at);
     assert_int_equal(due[0].due_at, p->created_at + 42 * DL_DAY);
     assert_int_equal(due[1].kind, DL(INACTIVITY));
-    assert_int_equal(due[1].due_at, p->updated_at + 180 * DL_DAY);
+    /* In whole days: from the day of the last event to the end of the 180th day after. */
+    int64_t day = p->updated_at - p->updated_at % DL_DAY;
+    assert_int_equal(due[1].since, day);
+    assert_int_equal(due[1].due_at, day + 181 * DL_DAY);
     /* A request pending changes nothing. */
     deadline_kinds(fx_build(W, PHASE(ORIENTATION_REQUESTED)), kinds, sizeof kinds);
     assert_string_equal(kinds, "1 4");

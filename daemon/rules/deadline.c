@@ -49,7 +49,16 @@ size_t deadline_running(const Parcours__V1__Pathway *p, const deadline_settings_
         n = add(p, KIND(CONTRACT), o->notified_at, s->contract_ms, out, n);
     if (o != NULL && p->referent == NULL)
         n = add(p, KIND(REFERENT), o->notified_at, s->referent_ms, out, n);
-    n = add(p, KIND(INACTIVITY), p->updated_at, s->inactivity_ms, out, n);
+    /* Counted in whole days, from the day of the last event (UTC) to the end of the day the
+     * period ends: a warning half a year ahead needs no finer clock, and the many events of
+     * one day then leave the index as it was, instead of moving an entry each. */
+    if (s->inactivity_ms > 0 && p->updated_at > 0) {
+        int64_t day = p->updated_at - p->updated_at % DAY_MS;
+        size_t before = n;
+        n = add(p, KIND(INACTIVITY), day, s->inactivity_ms, out, n);
+        if (n > before)
+            out[before].due_at += DAY_MS;
+    }
     return n;
 }
 

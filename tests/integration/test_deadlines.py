@@ -110,7 +110,8 @@ class DeadlinesTest(unittest.TestCase):
         self.assertEqual(total, 3)
         due, total = self.due(d, "200d")
         self.assertEqual(total, 6)  # and the inactivity warning of each, at 180 days
-        self.assertEqual(due[(PROMPT, "DEADLINE_KIND_INACTIVITY")][0], prompt.updated_at + 180 * DAY)
+        day = prompt.updated_at - prompt.updated_at % DAY  # whole days, from the event's day
+        self.assertEqual(due[(PROMPT, "DEADLINE_KIND_INACTIVITY")], (day + 181 * DAY, day))
         # A store written before the index: indexed once at the next start, the same.
         self.assertEqual(d.stop(), 0)
         run = subprocess.run([os.environ["PARCOURS_STORE_UNINDEX"], d.data], capture_output=True,
