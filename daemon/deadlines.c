@@ -112,13 +112,17 @@ long deadlines_run(deadlines_t *d, int64_t now, size_t max)
     store_t *store = d->sources->store;
     if (!store_usable(store))
         return 0;
+    /* A read of the index's head first: most seconds nothing is due, and no batch is opened. */
+    uint64_t due_now = 0;
+    if (store_due_list(store, now, NULL, NULL, &due_now) == STORE_OK && due_now == 0)
+        return 0;
     store_batch_t *batch = NULL;
     int rc = store_batch_begin(store, now, &batch);
     long written = 0;
-    size_t taken = 0;
+    size_t taken = 0, dropped = 0;
     while (rc == STORE_OK && (max == 0 || taken < max)) {
         store_due_t due;
-        rc = store_batch_due_first(batch, now, &due);
+        rc = store_batch_due_first(batch, now, &due, &dropped);
         if (rc == STORE_ENOTFOUND) {
             rc = STORE_OK;
             break;
@@ -131,7 +135,7 @@ long deadlines_run(deadlines_t *d, int64_t now, size_t max)
         written += one > 0;
         taken++;
     }
-    if (rc == STORE_OK && taken > 0)
+    if (rc == STORE_OK && taken + dropped > 0)
         rc = store_batch_commit(&batch);
     store_batch_abort(&batch);
     if (rc != STORE_OK) {

@@ -175,7 +175,7 @@ static int due_decode(const MDB_val *key, const MDB_val *value, store_deadline_t
     return STORE_OK;
 }
 
-int store_batch_due_first(store_batch_t *b, int64_t now, store_due_t *out)
+int store_batch_due_first(store_batch_t *b, int64_t now, store_due_t *out, size_t *dropped)
 {
     int rc = store_batch_usable(b);
     if (rc != STORE_OK)
@@ -216,6 +216,8 @@ int store_batch_due_first(store_batch_t *b, int64_t now, store_due_t *out)
         }
         if (rc != STORE_OK)
             return rc;
+        if (dropped != NULL)
+            (*dropped)++;
     }
 }
 

@@ -505,9 +505,10 @@ typedef struct store_due {
 /*
  * The soonest deadline in the batch due at or before now: STORE_OK with *out, or STORE_ENOTFOUND
  * when none is due. It stays in the index until the pathway's next append (or
- * store_batch_deadlines_set) replaces it. Entries whose pathway is gone are dropped on the way.
+ * store_batch_deadlines_set) replaces it. Entries whose pathway is gone are dropped on the way,
+ * and counted in *dropped (may be NULL): the batch then has something to commit.
  */
-int store_batch_due_first(store_batch_t *b, int64_t now, store_due_t *out);
+int store_batch_due_first(store_batch_t *b, int64_t now, store_due_t *out, size_t *dropped);
 
 /* Replaces the deadlines of beneficiary_id's pathway in the batch with d[0..n-1] (one found no
  * longer due, or a store's pathways indexed for the first time). STORE_ENOTFOUND when there is

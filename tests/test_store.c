@@ -232,8 +232,8 @@ static void test_deadlines_index(void **state)
     /* The soonest due, then nothing before its time. */
     assert_int_equal(store_batch_begin(s, 200, &b), STORE_OK);
     store_due_t due;
-    assert_int_equal(store_batch_due_first(b, 2999, &due), STORE_ENOTFOUND);
-    assert_int_equal(store_batch_due_first(b, 6000, &due), STORE_OK);
+    assert_int_equal(store_batch_due_first(b, 2999, &due, NULL), STORE_ENOTFOUND);
+    assert_int_equal(store_batch_due_first(b, 6000, &due, NULL), STORE_OK);
     assert_string_equal(due.beneficiary_id, "person-b");
     assert_int_equal(due.deadline.kind, 2);
     assert_int_equal(due.deadline.due_at, 3000);
@@ -245,7 +245,7 @@ static void test_deadlines_index(void **state)
     store_deadline_t moved[2] = {{1, 7000, 2000}, {4, 9000, 1000}};
     assert_int_equal(store_batch_deadlines_set(b, "person-a", moved, 2), STORE_OK);
     assert_int_equal(store_batch_deadlines_set(b, "person-nobody", moved, 2), STORE_ENOTFOUND);
-    assert_int_equal(store_batch_due_first(b, 6000, &due), STORE_ENOTFOUND);
+    assert_int_equal(store_batch_due_first(b, 6000, &due, NULL), STORE_ENOTFOUND);
     assert_int_equal(store_batch_commit(&b), STORE_OK);
     listed[0] = '\0';
     assert_int_equal(store_due_list(s, 100000, due_collect, listed, &total), STORE_OK);
