@@ -17,39 +17,19 @@ cmake --build "$build" -j "$(nproc)" --target parcoursd parcoursctl > /dev/null
 parcoursd="$build/daemon/parcoursd"
 conf="$root/seeds/parcoursd.conf"
 ctl() { "$build/clients/parcoursctl" -c "$conf" "$@"; }
+. seeds/daemon.sh
 
 rm -rf "$root/build/demo"
-mkdir -p "$root/build/demo/keys"
 # CURVE keys, made now and never committed: the daemon's pair, and one pair per partner, whose
 # public key goes into the demo's partners file (seeds/partners.ini plus a public_key line in
 # each section). parcoursctl finds them through [security] secret_key in the configuration.
 echo "== Making the CURVE keys of the daemon and of each partner (build/demo/keys)"
-ctl keygen parcoursd --dir "$root/build/demo/keys" > /dev/null
-cp seeds/partners.ini "$root/build/demo/partners.ini"
-for partner in $(sed -n 's/^\[\(.*\)\]$/\1/p' seeds/partners.ini); do
-  line=$(ctl keygen "$partner" --dir "$root/build/demo/keys")
-  awk -v section="[$partner]" -v line="$line" '{ print } $0 == section { print line }' \
-    "$root/build/demo/partners.ini" > "$root/build/demo/partners.tmp"
-  mv "$root/build/demo/partners.tmp" "$root/build/demo/partners.ini"
-done
+seeds_keys seeds/partners.ini "$root/build/demo"
 echo "== Checking the configuration"
 "$parcoursd" -n -c "$conf"
 
 echo "== Starting parcoursd (log: build/demo/parcoursd.log)"
-"$parcoursd" -c "$conf" 2> "$root/build/demo/parcoursd.log" &
-daemon=$!
-stop_daemon() {
-  if kill -0 "$daemon" 2> /dev/null; then
-    kill -TERM "$daemon"
-    wait "$daemon" || true
-  fi
-}
-trap stop_daemon EXIT
-for _ in $(seq 100); do
-  ctl --timeout 200 status > /dev/null 2>&1 && break
-  kill -0 "$daemon" 2> /dev/null || { cat "$root/build/demo/parcoursd.log"; exit 1; }
-  sleep 0.1
-done
+seeds_start "$conf" "$root/build/demo/parcoursd.log"
 
 echo
 echo "== The partners of the territory"
@@ -105,7 +85,7 @@ echo
 echo "== What the retention would destroy today (none: the demo's pathways are recent)"
 ctl purge --dry-run
 
-stop_daemon
+seeds_stop
 echo
 echo "== The access journal: who did what (uid, admin key or partner; persons as hashes)"
 tail -n 5 "$root/build/demo/journal/"*.journal | cut -f 2-6

@@ -33,16 +33,10 @@ dir="${PARCOURS_TERRITORY_DIR:-$root/build/territory}"
 rm -rf "$dir"
 mkdir -p "$dir/keys"
 ctl() { "$build/clients/parcoursctl" -c "$dir/parcoursd.conf" "$@"; }
+. seeds/daemon.sh
 
 echo "== Keys: the daemon's, one per partner, and the territory's pseudonym key (made now)"
-"$build/clients/parcoursctl" keygen parcoursd --dir "$dir/keys" > /dev/null 2>&1
-cp seeds/territory-partners.ini "$dir/partners.ini"
-for partner in $(sed -n 's/^\[\(.*\)\]$/\1/p' seeds/territory-partners.ini); do
-  line=$("$build/clients/parcoursctl" keygen "$partner" --dir "$dir/keys" 2> /dev/null)
-  awk -v section="[$partner]" -v line="$line" '{ print } $0 == section { print line }' \
-    "$dir/partners.ini" > "$dir/partners.tmp"
-  mv "$dir/partners.tmp" "$dir/partners.ini"
-done
+seeds_keys seeds/territory-partners.ini "$dir"
 "$build/clients/parcoursctl" territory-key "$dir/territory.key" > /dev/null
 port() { /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 ingest="tcp://127.0.0.1:$(port)"
@@ -68,20 +62,7 @@ CONF
 "$parcoursd" -n -c "$dir/parcoursd.conf" > /dev/null
 
 echo "== Starting parcoursd (log: $dir/parcoursd.log)"
-"$parcoursd" -c "$dir/parcoursd.conf" 2> "$dir/parcoursd.log" &
-daemon=$!
-stop_daemon() {
-  if kill -0 "$daemon" 2> /dev/null; then
-    kill -TERM "$daemon"
-    wait "$daemon" || true
-  fi
-}
-trap stop_daemon EXIT
-for _ in $(seq 100); do
-  ctl --timeout 200 status > /dev/null 2>&1 && break
-  kill -0 "$daemon" 2> /dev/null || { cat "$dir/parcoursd.log"; exit 1; }
-  sleep 0.1
-done
+seeds_start "$dir/parcoursd.conf" "$dir/parcoursd.log"
 
 echo
 echo "== Replaying two years of the partners' acts"
