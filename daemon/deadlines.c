@@ -60,7 +60,8 @@ static int deadlines_take(deadlines_t *d, store_batch_t *batch, int64_t now, con
     pathway_outcome_t out;
     int applied =
         pathway_deadline_missed(current, &event, d->sources->partners, &d->rules->deadlines, &out);
-    store_deadline_t deadlines[DEADLINE_KINDS];
+    store_deadline_t deadlines[DEADLINE_KINDS], before[DEADLINE_KINDS];
+    size_t n_before = ingest_deadlines(current, d->rules, before);
     int result = 0;
     if (applied == 0) {
         uint8_t stack[EVENT_FRAME_MAX];
@@ -77,6 +78,8 @@ static int deadlines_take(deadlines_t *d, store_batch_t *batch, int64_t now, con
             .pathway = out.pathway,
             .recipients = out.recipients,
             .n_recipients = out.n_recipients,
+            .old_deadlines = before,
+            .n_old_deadlines = n_before,
             .deadlines = deadlines,
             .n_deadlines = ingest_deadlines(out.pathway, d->rules, deadlines),
             .not_a_contact = true,
@@ -93,9 +96,10 @@ static int deadlines_take(deadlines_t *d, store_batch_t *batch, int64_t now, con
             result = -1;
         }
     } else if (applied == 1) {
-        /* The step was taken, or its clock moved, and the index did not say so: as it runs. */
-        size_t n = ingest_deadlines(current, d->rules, deadlines);
-        result = store_batch_deadlines_set(batch, due->beneficiary_id, deadlines, n) == STORE_OK
+        /* The index holds an entry the pathway does not run (it was indexed under other
+         * rules): out with it, in with what runs. */
+        result = store_batch_deadlines_set(batch, due->beneficiary_id, &due->deadline, 1, before,
+                                           n_before) == STORE_OK
                      ? 0
                      : -1;
     } else {
@@ -221,11 +225,14 @@ static int index_visit(const Parcours__V1__Pathway *pathway, void *ctx)
         w->items = items;
         w->cap = cap;
     }
-    /* Every pathway, those with none running too: settings that turned one off leave none. */
-    index_item_t *item = &w->items[w->n++];
-    strcpy(item->id, pathway->beneficiary_id);
+    /* The index is emptied first: only the pathways with a deadline running are kept. */
+    index_item_t *item = &w->items[w->n];
     item->n = ingest_deadlines(pathway, w->rules, item->deadlines);
-    w->open += item->n > 0;
+    if (item->n == 0)
+        return 0;
+    strcpy(item->id, pathway->beneficiary_id);
+    w->n++;
+    w->open++;
     return 0;
 }
 
@@ -252,13 +259,16 @@ int deadlines_index(store_t *store, const pathway_settings_t *rules, char *err, 
         rc = store_pathway_foreach(store, index_visit, &w);
     if (rc == STORE_OK && w.failed)
         rc = STORE_ENOMEM;
-    /* In batches of a thousand, the mark in the last: a crash in between indexes again. */
+    /* The index emptied, then filled in batches of a thousand, the mark in the last: a crash
+     * in between indexes again. */
     for (size_t at = 0; rc == STORE_OK;) {
         store_batch_t *batch = NULL;
         rc = store_batch_begin(store, clock_realtime_ms(), &batch);
+        if (rc == STORE_OK && at == 0)
+            rc = store_batch_due_clear(batch);
         size_t end = at + 1000 < w.n ? at + 1000 : w.n;
         for (; rc == STORE_OK && at < end; at++)
-            rc = store_batch_deadlines_set(batch, w.items[at].id, w.items[at].deadlines,
+            rc = store_batch_deadlines_set(batch, w.items[at].id, NULL, 0, w.items[at].deadlines,
                                            w.items[at].n);
         if (rc == STORE_OK && at == w.n)
             rc = store_batch_deadlines_mark_indexed(batch, settings, sizeof settings);

@@ -104,6 +104,14 @@ int erased_register_apply(const char *path, store_t *store, int64_t now_ms, size
         store_batch_abort(&b);
         return -1;
     }
+    /* The persons erased again leave deadlines in the index, which is not the store's to know:
+     * the next start indexes every pathway again (deadlines_index). */
+    rc = *erased > 0 ? store_batch_deadlines_mark_indexed(b, "restored", 8) : STORE_OK;
+    if (rc != STORE_OK) {
+        snprintf(err, errlen, "erased register: %s", store_strerror(rc));
+        store_batch_abort(&b);
+        return -1;
+    }
     rc = store_batch_commit(&b);
     if (rc != STORE_OK) {
         snprintf(err, errlen, "erased register: %s", store_strerror(rc));

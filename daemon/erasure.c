@@ -1,6 +1,8 @@
 /* erasure.c: destroying one person now, and settling the notices that follow (erasure.h). */
 #include "erasure.h"
 
+#include "ingest_apply.h"
+
 #include <stdio.h>
 #include <string.h>
 
@@ -70,6 +72,11 @@ int erasure_erase(const daemon_sources_t *sources, const char *beneficiary_id,
     int rc = store_batch_begin(store, now, &batch);
     if (rc == STORE_OK)
         rc = store_batch_erase(batch, beneficiary_id, packed, packed_len, &done);
+    /* Its deadlines leave the index with it (the store leaves them to who knows the rules). */
+    store_deadline_t deadlines[DEADLINE_KINDS];
+    if (rc == STORE_OK)
+        rc = store_batch_deadlines_drop(batch, beneficiary_id, deadlines,
+                                        ingest_deadlines(done.pathway, sources->rules, deadlines));
     if (rc == STORE_OK)
         rc = store_batch_commit(&batch);
     store_batch_abort(&batch);

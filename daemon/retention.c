@@ -7,6 +7,7 @@
 
 #include "audit.h"
 #include "clock.h"
+#include "ingest_apply.h"
 #include "log.h"
 
 #define RETENTION_SLICE_MS 1000
@@ -19,9 +20,23 @@ struct retention {
     store_purge_t pass;              /* this pass's sums */
 };
 
+/* What a slice's destructions need: the counts to move, and the deadlines to take out of the
+ * index in the slice's batch (the store leaves them to who knows the rules). */
+typedef struct retention_slice {
+    const daemon_sources_t *sources;
+    store_batch_t *batch;
+    int error;
+} retention_slice_t;
+
 static void retention_forget(const Parcours__V1__Pathway *pathway, void *ctx)
 {
-    ingest_pathway_destroyed(ctx, pathway);
+    retention_slice_t *slice = ctx;
+    ingest_pathway_destroyed(slice->sources->ingest, pathway);
+    store_deadline_t deadlines[DEADLINE_KINDS];
+    size_t n = ingest_deadlines(pathway, slice->sources->rules, deadlines);
+    if (slice->error == STORE_OK && n > 0)
+        slice->error =
+            store_batch_deadlines_drop(slice->batch, pathway->beneficiary_id, deadlines, n);
 }
 
 static void retention_on_slice(evutil_socket_t fd, short what, void *arg)
@@ -36,9 +51,12 @@ static void retention_on_slice(evutil_socket_t fd, short what, void *arg)
     store_batch_t *batch = NULL;
     store_purge_t out = {0};
     int rc = store_batch_begin(s->store, now, &batch);
+    retention_slice_t slice = {s, batch, STORE_OK};
     if (rc == STORE_OK)
         rc = store_batch_purge(batch, r->cursor, r->slice, now - s->active_ms - s->archive_ms,
-                               retention_forget, s->ingest, &out);
+                               retention_forget, &slice, &out);
+    if (rc == STORE_OK)
+        rc = slice.error;
     /* A slice that destroyed nothing wrote nothing: no commit, no fsync. */
     if (rc == STORE_OK && out.destroyed > 0)
         rc = store_batch_commit(&batch);

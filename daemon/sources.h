@@ -14,6 +14,7 @@
 #include "deliver.h"
 #include "ingest.h"
 #include "partners.h"
+#include "pathway.h"
 #include "store.h"
 #include "zap.h"
 
@@ -28,6 +29,7 @@ typedef struct daemon_sources {
     int64_t active_ms, archive_ms;     /* [retention] active_days and archive_days, in ms */
     struct audit *audit;               /* the access journal (audit.h) */
     const struct deadlines *deadlines; /* their figures (deadlines.h); NULL until it runs */
+    const pathway_settings_t *rules;   /* the territory's rules, [deadlines] among them */
 } daemon_sources_t;
 
 #endif

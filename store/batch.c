@@ -844,7 +844,8 @@ int store_batch_append(store_batch_t *b, const store_event_t *e, uint64_t *seq_o
     memcpy(pkey, b->read_key, sizeof pkey); /* loaded above, for this beneficiary */
     rc = store_pathway_put(b, pkey, flags, slot, last_contact, b->scratch, record_len);
     if (rc == STORE_OK)
-        rc = store_deadlines_replace(b, pkey, e->deadlines, e->n_deadlines);
+        rc = store_deadlines_replace(b, pkey, e->old_deadlines, e->n_old_deadlines, e->deadlines,
+                                     e->n_deadlines);
     if (rc != STORE_OK)
         return rc;
     if (seq_out != NULL)
@@ -1035,8 +1036,6 @@ static int store_erase_key(store_batch_t *b, const uint8_t key[VAULT_HASH_SIZE],
     free(seqs);
     if (rc == STORE_OK)
         rc = store_batch_del(b, s->pathways, key, VAULT_HASH_SIZE);
-    if (rc == STORE_OK)
-        rc = store_deadlines_replace(b, key, NULL, 0); /* nothing of the person is left */
     if (rc == STORE_OK)
         rc = store_batch_shred(b, r2.slot);
     if (rc == STORE_OK && notice == NULL && notice_reason != 0) {

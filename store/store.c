@@ -533,7 +533,6 @@ static int store_databases_open(store_t *s)
         {"acks", 0, &s->acks},
         {"meta", 0, &s->meta},
         {"due", 0, &s->due},
-        {"deadlines", 0, &s->deadlines},
         {"stats", 0, &s->stats},
     };
     int mrc = MDB_SUCCESS;
@@ -652,7 +651,6 @@ static const struct {
     {"acks", 0},
     {"meta", 0},
     {"due", 0},
-    {"deadlines", 0},
     {"stats", 0},
 };
 
@@ -828,8 +826,8 @@ int store_open(const char *dir, const store_options_t *options, store_t **out)
             rc = store_databases_open(s);
     }
     if (rc == STORE_OK) {
-        MDB_dbi order[] = {s->log,     s->dedupe, s->pathways, s->outbox, s->cursors,   s->shred,
-                           s->notices, s->acks,   s->meta,     s->due,    s->deadlines, s->stats};
+        MDB_dbi order[] = {s->log,     s->dedupe, s->pathways, s->outbox, s->cursors, s->shred,
+                           s->notices, s->acks,   s->meta,     s->due,    s->stats};
         /* Every database, in store_db_names' order: a write to one left out would be refused
          * when its batch is logged. */
         _Static_assert(sizeof order / sizeof order[0] == STORE_DB_COUNT, "a database is missing");

@@ -280,8 +280,13 @@ typedef struct store_event {
     const Parcours__V1__Pathway *pathway; /* the pathway after the event */
     const char *const *recipients;        /* partner ids to notify; each gets one outbox entry */
     size_t n_recipients;
-    /* The pathway's deadlines after the event (at most STORE_DEADLINES_MAX), which replace the
-     * ones it had in the index by due time; NULL with 0: none runs. */
+    /* The pathway's deadlines before the event (none for a new pathway) and after it (at most
+     * STORE_DEADLINES_MAX each), as the caller's rules compute them from the two pathways: the
+     * index by due time loses the first and gains the second (an entry in both stays as it
+     * is). NULL with 0: none. The index holds what callers say: every write of a pathway, and
+     * every destruction (store_batch_deadlines_drop), must say it the same way. */
+    const store_deadline_t *old_deadlines;
+    size_t n_old_deadlines;
     const store_deadline_t *deadlines;
     size_t n_deadlines;
     bool not_a_contact; /* parcoursd's own event (DeadlineMissed): the retention clock stays */
@@ -510,11 +515,21 @@ typedef struct store_due {
  */
 int store_batch_due_first(store_batch_t *b, int64_t now, store_due_t *out, size_t *dropped);
 
-/* Replaces the deadlines of beneficiary_id's pathway in the batch with d[0..n-1] (one found no
- * longer due, or a store's pathways indexed for the first time). STORE_ENOTFOUND when there is
- * no pathway. */
+/* Moves the deadlines of beneficiary_id's pathway in the index from old[0..n_old-1] to
+ * d[0..n-1] (an entry found no longer due, a store's pathways indexed again): as an append
+ * would. STORE_ENOTFOUND when there is no pathway. */
 int store_batch_deadlines_set(store_batch_t *b, const char *beneficiary_id,
-                              const store_deadline_t *d, size_t n);
+                              const store_deadline_t *old, size_t n_old, const store_deadline_t *d,
+                              size_t n);
+
+/* Takes d[0..n-1] out of the index for beneficiary_id, whose pathway may be gone: what an
+ * erasure or the purge destroyed (store_batch_erase and store_batch_purge leave the index to
+ * their callers, who know the rules). */
+int store_batch_deadlines_drop(store_batch_t *b, const char *beneficiary_id,
+                               const store_deadline_t *d, size_t n);
+
+/* Empties the index (before every pathway is indexed again). */
+int store_batch_due_clear(store_batch_t *b);
 
 /* Lists the deadlines due at or before until, soonest first, in one read transaction: fn (may
  * be NULL) sees each and returns non-zero to stop the listing; *total counts them all. The

@@ -23,7 +23,7 @@
 #include "vault.h"
 #include "wal.h"
 
-#define STORE_DB_COUNT              12
+#define STORE_DB_COUNT              11
 #define STORE_DEFAULT_INITIAL       ((size_t)64 << 20)
 #define STORE_DEFAULT_MAX           ((size_t)16 << 30)
 #define STORE_DEFAULT_COPY_HEADROOM ((size_t)1 << 30)
@@ -33,7 +33,6 @@ struct store {
     MDB_env *env;
     MDB_dbi log, dedupe, pathways, outbox, cursors, shred, notices, acks, meta;
     MDB_dbi due;         /* deadlines by due time: due_at (BE), pathway key, kind -> since */
-    MDB_dbi deadlines;   /* pathway key -> its deadlines, to replace them (deadlines.c) */
     MDB_dbi stats;       /* counters of the statistics, by their key (stats.c) */
     vault_t *vault;      /* the per-person keys (vault.h) */
     uint32_t vault_next; /* meta "vault_next" as last committed: the next slot to hand out */
@@ -236,9 +235,10 @@ int store_batch_del(store_batch_t *b, MDB_dbi dbi, const void *key, size_t key_l
 #define STORE_DEADLINES_INDEXED_KEY     "deadlines_indexed"
 #define STORE_DEADLINES_INDEXED_KEY_LEN 17
 
-/* Replaces the deadlines of the pathway stored under key with d[0..n-1] (deadlines.c). */
+/* Moves the deadlines of the pathway stored under key in the index from old to d (deadlines.c). */
 int store_deadlines_replace(store_batch_t *b, const uint8_t key[VAULT_HASH_SIZE],
-                            const store_deadline_t *d, size_t n);
+                            const store_deadline_t *old, size_t n_old, const store_deadline_t *d,
+                            size_t n);
 
 /* Frees a batch (aborting its transaction) and detaches it from its store. */
 void store_batch_free(store_batch_t *b);

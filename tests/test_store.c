@@ -238,20 +238,23 @@ static void test_deadlines_index(void **state)
     assert_int_equal(due.deadline.kind, 2);
     assert_int_equal(due.deadline.due_at, 3000);
     assert_int_equal(due.deadline.since, 500);
-    /* The next append of a pathway replaces its deadlines: person-b's is gone, person-a's
-     * orientation moved. */
+    /* An append moves the pathway's deadlines from what they were to what they are: person-b's
+     * is gone; person-a's orientation moved, its inactivity stays as it was. */
     test_event_make(&t, "p1", "e3", "person-b", 2);
+    t.e.old_deadlines = bd;
+    t.e.n_old_deadlines = 1;
     assert_int_equal(store_batch_append(b, &t.e, NULL), STORE_OK); /* none runs any more */
     store_deadline_t moved[2] = {{1, 7000, 2000}, {4, 9000, 1000}};
-    assert_int_equal(store_batch_deadlines_set(b, "person-a", moved, 2), STORE_OK);
-    assert_int_equal(store_batch_deadlines_set(b, "person-nobody", moved, 2), STORE_ENOTFOUND);
+    assert_int_equal(store_batch_deadlines_set(b, "person-a", a, 2, moved, 2), STORE_OK);
+    assert_int_equal(store_batch_deadlines_set(b, "person-nobody", a, 2, moved, 2),
+                     STORE_ENOTFOUND);
     assert_int_equal(store_batch_due_first(b, 6000, &due, NULL), STORE_ENOTFOUND);
     assert_int_equal(store_batch_commit(&b), STORE_OK);
     listed[0] = '\0';
     assert_int_equal(store_due_list(s, 100000, due_collect, listed, &total), STORE_OK);
     assert_string_equal(listed, "person-a:1:7000 person-a:4:9000 ");
 
-    /* Kept across a reopen; gone with an erasure. */
+    /* Kept across a reopen; gone with an erasure that drops them. */
     store_close(&f->store);
     s = open_store(f, &o);
     assert_int_equal(store_due_list(s, 100000, NULL, NULL, &total), STORE_OK);
@@ -260,13 +263,38 @@ static void test_deadlines_index(void **state)
     store_erasure_t out;
     assert_int_equal(store_batch_erase(b, "person-a", NULL, 0, &out), STORE_OK);
     parcours__v1__pathway__free_unpacked(out.pathway, NULL);
+    assert_int_equal(store_batch_deadlines_drop(b, "person-a", moved, 2), STORE_OK);
+    assert_int_equal(store_batch_commit(&b), STORE_OK);
+    assert_int_equal(store_due_list(s, INT64_MAX, NULL, NULL, &total), STORE_OK);
+    assert_int_equal(total, 0);
+    /* An entry left behind by a destruction that did not drop it is dropped when met, and
+     * counted so that its batch commits. */
+    assert_int_equal(store_batch_begin(s, 350, &b), STORE_OK);
+    test_event_make(&t, "p1", "e4", "person-c", 1);
+    store_deadline_t c1[1] = {{3, 4000, 100}};
+    t.e.deadlines = c1;
+    t.e.n_deadlines = 1;
+    assert_int_equal(store_batch_append(b, &t.e, NULL), STORE_OK);
+    assert_int_equal(store_batch_erase(b, "person-c", NULL, 0, &out), STORE_OK);
+    parcours__v1__pathway__free_unpacked(out.pathway, NULL);
+    size_t dropped = 0;
+    assert_int_equal(store_batch_due_first(b, 5000, &due, &dropped), STORE_ENOTFOUND);
+    assert_int_equal(dropped, 1);
+    assert_int_equal(store_batch_commit(&b), STORE_OK);
+    /* The whole index emptied. */
+    assert_int_equal(store_batch_begin(s, 360, &b), STORE_OK);
+    test_event_make(&t, "p1", "e5", "person-d", 1);
+    t.e.deadlines = c1;
+    t.e.n_deadlines = 1;
+    assert_int_equal(store_batch_append(b, &t.e, NULL), STORE_OK);
+    assert_int_equal(store_batch_due_clear(b), STORE_OK);
     assert_int_equal(store_batch_commit(&b), STORE_OK);
     assert_int_equal(store_due_list(s, INT64_MAX, NULL, NULL, &total), STORE_OK);
     assert_int_equal(total, 0);
     /* Bad deadlines are refused. */
     assert_int_equal(store_batch_begin(s, 400, &b), STORE_OK);
     store_deadline_t bad[1] = {{0, 100, 0}};
-    assert_int_equal(store_batch_deadlines_set(b, "person-b", bad, 1), STORE_EINVAL);
+    assert_int_equal(store_batch_deadlines_set(b, "person-d", NULL, 0, bad, 1), STORE_EINVAL);
     store_batch_abort(&b);
 }
 

@@ -71,7 +71,7 @@ static void append(ingest_context_t *ctx, ingest_decision_t *d)
         ctx->batch_error = STORE_ENOMEM;
         return;
     }
-    store_deadline_t deadlines[DEADLINE_KINDS];
+    store_deadline_t deadlines[DEADLINE_KINDS], before[DEADLINE_KINDS];
     store_event_t se = {
         .raw = canonical,
         .raw_len = len,
@@ -83,6 +83,8 @@ static void append(ingest_context_t *ctx, ingest_decision_t *d)
         .pathway = o->pathway,
         .recipients = o->recipients,
         .n_recipients = o->n_recipients,
+        .old_deadlines = before,
+        .n_old_deadlines = ingest_deadlines(d->current, ctx->rules, before),
         .deadlines = deadlines,
         .n_deadlines = ingest_deadlines(o->pathway, ctx->rules, deadlines),
     };

@@ -241,6 +241,26 @@ class DeadlinesTest(unittest.TestCase):
         for s in subs.values():
             s.close()
 
+    def test_erasure_takes_the_deadlines_out(self):
+        # The index keeps nothing of an erased person: its entries go in the erasure's batch.
+        d = self.daemon
+        sock = d.connect()
+        acks = send_and_wait(sock, [registered("x-reg", "cd93", "B-dl-erased"),
+                                    registered("k-reg", "cd93", "B-dl-kept")])
+        sock.close()
+        self.assertTrue(all(a.status == pb.ACK_STATUS_ACCEPTED for a in acks), acks)
+        due, total = self.due(d, "200d")
+        self.assertEqual({b for b, _ in due}, {"B-dl-erased", "B-dl-kept"})
+        self.ctl(d, "erase", "B-dl-erased", "--reason", "request", "--yes")
+        due, total = self.due(d, "200d")
+        self.assertEqual({b for b, _ in due}, {"B-dl-kept"})
+        self.assertEqual(total, 2)  # its orientation and its inactivity
+        # And not only unlisted: gone from the index itself.
+        self.assertEqual(d.stop(), 0)
+        run = subprocess.run([os.environ["PARCOURS_STORE_UNINDEX"], "--count", d.data],
+                             capture_output=True, text=True, timeout=60)
+        self.assertEqual((run.returncode, run.stdout.strip()), (0, "2"), run.stderr)
+
 
 if __name__ == "__main__":
     unittest.main(verbosity=2)
