@@ -291,10 +291,12 @@ void statsview_text(const Parcours__V1__StatsReply *reply, const char *since, FI
             fprintf(out, "%s %s %" PRIu64, p > 1 ? "," : "", v->name + strlen("PHASE_"),
                     s->phases[p]);
     }
+    /* The funnel's steps are the firsts (an episode's first orientation, an orientation's first
+     * referent, an episode's first contract): a reorientation is not one more person oriented. */
     fprintf(out,
             "\nfunnel: registered %" PRIu64 ", oriented %" PRIu64 ", referent named %" PRIu64
-            ", contract signed %" PRIu64 "\n",
-            s->registered, s->oriented, s->delay[1].count, s->delay[2].count);
+            ", contract signed %" PRIu64 " (orientations decided: %" PRIu64 ")\n",
+            s->registered, s->delay[0].count, s->delay[1].count, s->delay[2].count, s->oriented);
     text_named(out, "oriented by pathway type", &s->by_type, "PATHWAY_TYPE_");
     fprintf(out, "delays, in days                    count  median     p90\n");
     for (int i = 0; i < DELAYS; i++) {
@@ -323,7 +325,7 @@ int statsview_svg(const Parcours__V1__StatsReply *reply, const char *since, FILE
         return -1;
     }
     const int width = 760, bar = 420, left = 230;
-    uint64_t funnel[4] = {s->registered, s->oriented, s->delay[1].count, s->delay[2].count};
+    uint64_t funnel[4] = {s->registered, s->delay[0].count, s->delay[1].count, s->delay[2].count};
     static const char *const steps[4] = {"registered", "oriented", "referent named",
                                          "contract signed"};
     uint64_t top = funnel[0] > 0 ? funnel[0] : 1;

@@ -214,9 +214,12 @@ class StatsTest(unittest.TestCase):
     def test_3_people_for_the_committee(self):
         text = self.stats()
         want = self.model.expected()
+        # The funnel's steps are the firsts: reoriented people are not counted twice in it.
         self.assertIn(f"funnel: registered {want['registered']}, oriented "
-                      f"{want['oriented']['total']}, referent named "
-                      f"{want['delays']['referent']['count']}", text)
+                      f"{want['delays']['orientation']['count']}, referent named "
+                      f"{want['delays']['referent']['count']}, contract signed "
+                      f"{want['delays']['contract']['count']} (orientations decided: "
+                      f"{want['oriented']['total']})", text)
         o = want["delays"]["orientation"]
         self.assertRegex(text, rf"registration to orientation\s+{o['count']}\s+"
                                rf"{o['median_days']}\s+{o['p90_days']}\n")
