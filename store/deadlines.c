@@ -16,8 +16,7 @@
 
 #include "store_internal.h"
 
-#define DUE_KEY_LEN   (8 + VAULT_HASH_SIZE + 1)
-#define DEADLINES_MAX 8
+#define DUE_KEY_LEN (8 + VAULT_HASH_SIZE + 1)
 
 static void be64_encode(uint8_t *out, uint64_t v)
 {
@@ -61,7 +60,7 @@ int store_deadlines_replace(store_batch_t *b, const uint8_t key[VAULT_HASH_SIZE]
                             size_t n)
 {
     store_t *s = b->store;
-    if (n > DEADLINES_MAX || n_old > DEADLINES_MAX || (n > 0 && d == NULL) ||
+    if (n > STORE_DEADLINES_MAX || n_old > STORE_DEADLINES_MAX || (n > 0 && d == NULL) ||
         (n_old > 0 && old == NULL))
         return store_batch_fail(b, STORE_EINVAL);
     for (size_t i = 0; i < n; i++)

@@ -1361,6 +1361,21 @@ static void test_deadline_missed_rule(void **state)
     assert_int_equal(deadline_apply(W, DL(INACTIVITY), 0, 0, &out), 0);
     assert_true(recipients_are(&out, responsible, 2));
     pathway_outcome_clear(&out);
+    /* The oriented structure left the group once another mission locale became the referent:
+     * it may no longer see the pathway, and is told nothing of it. */
+    fx_build(W, PHASE(ORIENTED));
+    fx_event_t ref;
+    fx_event_init(&ref, EVENT_TYPE(REFERENT_ASSIGNED), "cd93");
+    ref.referent_assigned.referent_partner_id = "ml2-93";
+    fx_accept(W, &ref);
+    fx_event_t left;
+    fx_event_init(&left, EVENT_TYPE(MEMBER_LEFT), "cd93");
+    left.member_left.member_id = "ml93";
+    fx_accept(W, &left);
+    assert_int_equal(deadline_apply(W, DL(CONTRACT), 0, 0, &out), 0);
+    static const char *const still_seeing[] = {"cd93", "ml2-93"};
+    assert_true(recipients_are(&out, still_seeing, 2));
+    pathway_outcome_clear(&out);
     /* Registered only: the departement alone. */
     fx_build(W, PHASE(REFERRED));
     assert_int_equal(deadline_apply(W, DL(ORIENTATION), 0, 0, &out), 0);

@@ -272,8 +272,7 @@ int fields_is_time(const ProtobufCFieldDescriptor *f)
     size_t n = strlen(f->name);
     return strcmp(f->name, "at") == 0 || strcmp(f->name, "start") == 0 ||
            strcmp(f->name, "end") == 0 || strcmp(f->name, "expected_end") == 0 ||
-           strcmp(f->name, "since") == 0 ||
-           (n > 3 && strcmp(f->name + n - 3, "_at") == 0);
+           strcmp(f->name, "since") == 0 || (n > 3 && strcmp(f->name + n - 3, "_at") == 0);
 }
 
 /* ------------------------------------------------------------------------------------------ */

@@ -1260,13 +1260,15 @@ int pathway_retract(const Parcours__V1__Pathway *current, const Parcours__V1__Ev
 
 /* --- Deadlines ------------------------------------------------------------------------------ */
 
-/* Adds a recipient of a DeadlineMissed: a partner of the pathway's territory, each once, and
- * never an EMPLOYER or TRAINING_ORG (pathway_kind_receives). */
+/* Adds a recipient of a DeadlineMissed: a partner of the pathway's territory that may see the
+ * pathway (an oriented structure that left the group may not), each once, and never an
+ * EMPLOYER or TRAINING_ORG (pathway_kind_receives). */
 static void deadline_recipient_add(const rules_t *r, const Parcours__V1__Pathway *p, const char *id)
 {
     pathway_outcome_t *o = r->outcome;
     const partner_t *partner = territory_partner(r, p->territory, id);
-    if (partner == NULL || !pathway_kind_receives(partner->kind, r->event, partner->id))
+    if (partner == NULL || !pathway_visible_to(p, partner) ||
+        !pathway_kind_receives(partner->kind, r->event, partner->id))
         return;
     for (size_t i = 0; i < o->n_recipients; i++)
         if (o->recipients[i] == partner->id)
