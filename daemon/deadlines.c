@@ -52,7 +52,7 @@ static int deadlines_take(deadlines_t *d, store_batch_t *batch, int64_t now, con
     deadlines_event_id(now, event_id);
     Parcours__V1__Event event = PARCOURS__V1__EVENT__INIT;
     event.event_id = event_id;
-    event.partner_id = DEADLINE_SENDER;
+    event.partner_id = PARTNERS_DAEMON_ID;
     event.beneficiary_id = (char *)due->beneficiary_id;
     event.occurred_at = now;
     event.payload_case = PAYLOAD(DEADLINE_MISSED);
@@ -72,7 +72,7 @@ static int deadlines_take(deadlines_t *d, store_batch_t *batch, int64_t now, con
             .raw_len = len,
             .type = EVENT_TYPE(DEADLINE_MISSED),
             .occurred_at = now,
-            .partner_id = DEADLINE_SENDER,
+            .partner_id = PARTNERS_DAEMON_ID,
             .event_id = event_id,
             .beneficiary_id = due->beneficiary_id,
             .pathway = out.pathway,

@@ -30,6 +30,7 @@ typedef struct pending_ack {
     struct timespec received; /* CLOCK_MONOTONIC, for the ack latency */
     ingest_decision_t d;
     /* An accepted event moves its pathway between the phase counts once its batch commits. */
+    bool counted; /* it wrote a pathway (a move announced here writes none) */
     bool had_pathway;
     char old_territory[PARTNERS_TERRITORY_MAX + 1], new_territory[PARTNERS_TERRITORY_MAX + 1];
     Parcours__V1__Phase old_phase, new_phase;
@@ -102,8 +103,9 @@ static bool ingest_receive(ingest_t *in)
     else {
         in->apply.partners = in->partners;
         ingest_apply(&in->apply, in->frame, m.len, m.user[0] ? m.user : NULL, &ack->d);
-        if (ack->d.status == ACK_STATUS(ACCEPTED)) {
-            const Parcours__V1__Pathway *before = ack->d.current, *after = ack->d.outcome.pathway;
+        const Parcours__V1__Pathway *before = ack->d.current, *after = ack->d.outcome.pathway;
+        ack->counted = ack->d.status == ACK_STATUS(ACCEPTED) && after != NULL;
+        if (ack->counted) {
             ack->had_pathway = before != NULL;
             if (before != NULL) {
                 text_copy(ack->old_territory, sizeof(ack->old_territory), before->territory);
@@ -153,7 +155,8 @@ static bool ingest_commit(ingest_t *in)
             if (ack->d.status != ACK_STATUS(ACCEPTED))
                 continue;
             appended = true;
-            if (phase_counts_move(in->counts, ack->had_pathway ? ack->old_territory : NULL,
+            if (ack->counted &&
+                phase_counts_move(in->counts, ack->had_pathway ? ack->old_territory : NULL,
                                   ack->old_phase, ack->new_territory, ack->new_phase) != 0)
                 log_warning("ingest: out of memory counting pathways per phase; the counts of "
                             "status and /metrics are short until a restart");

@@ -408,7 +408,8 @@ int main(int argc, char **argv)
                                    (int64_t)config.retention_archive_days * 86400000,
                                    audit,
                                    NULL,
-                                   &ingest_options.rules};
+                                   &ingest_options.rules,
+                                   (int64_t)config.transfers_claim_days * 86400000};
     if (admin_new(d.base, zmq_context, config.admin_endpoint, secret, &d.sources,
                   (unsigned)config.admin_backup_idle_timeout, &d.admin, err, sizeof(err)) != 0)
         fatal("%s", err);

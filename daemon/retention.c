@@ -11,6 +11,8 @@
 #include "log.h"
 
 #define RETENTION_SLICE_MS 1000
+/* Moves looked at per slice: what a territory holds at once is a few hundred. */
+#define RETENTION_TRANSFERS_EXAMINED 4096
 
 struct retention {
     const daemon_sources_t *sources;
@@ -57,9 +59,18 @@ static void retention_on_slice(evutil_socket_t fd, short what, void *arg)
                                retention_forget, &slice, &out);
     if (rc == STORE_OK)
         rc = slice.error;
+    /* The moves announced here and never claimed go too (docs/transfers.md). */
+    size_t expired = 0;
+    if (rc == STORE_OK && s->claim_ms > 0)
+        rc = store_batch_transfers_expire(batch, now - s->claim_ms, RETENTION_TRANSFERS_EXAMINED,
+                                          &expired);
     /* A slice that destroyed nothing wrote nothing: no commit, no fsync. */
-    if (rc == STORE_OK && out.destroyed > 0)
+    if (rc == STORE_OK && (out.destroyed > 0 || expired > 0))
         rc = store_batch_commit(&batch);
+    if (rc == STORE_OK && expired > 0)
+        log_info("retention: %zu moves announced here more than [transfers] claim_days ago, "
+                 "never claimed, forgotten",
+                 expired);
     store_batch_abort(&batch);
     if (rc != STORE_OK) {
         log_warning("retention: a purge slice failed (%s); it is tried again", store_strerror(rc));

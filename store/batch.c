@@ -853,6 +853,43 @@ int store_batch_append(store_batch_t *b, const store_event_t *e, uint64_t *seq_o
     return STORE_OK;
 }
 
+int store_batch_notice_append(store_batch_t *b, const store_event_t *e, uint64_t *seq_out)
+{
+    int rc = store_batch_usable(b);
+    if (rc != STORE_OK)
+        return rc;
+    if (e == NULL || e->pathway != NULL || e->n_old_deadlines > 0 || e->n_deadlines > 0)
+        return STORE_EINVAL;
+    /* The checks of an event, but for the pathway it does not have. */
+    store_event_t checked = *e;
+    checked.pathway = (const Parcours__V1__Pathway *)&checked; /* any non-NULL pointer */
+    if (store_event_check(&checked) != STORE_OK)
+        return STORE_EINVAL;
+    store_t *s = b->store;
+    uint8_t key[RECORD_KEY_MAX], value[8];
+    size_t key_len = record_dedupe_key(key, e->partner_id, strlen(e->partner_id), e->event_id,
+                                       strlen(e->event_id));
+    record_u64_encode(value, b->last_seq + 1);
+    rc = store_batch_put_new(b, s->dedupe, key, key_len, value, sizeof value);
+    if (rc != STORE_OK)
+        return rc;
+    uint32_t slot;
+    rc = store_batch_slot(b, &slot);
+    if (rc != STORE_OK)
+        return store_batch_fail(b, rc);
+    uint64_t seq;
+    rc = store_log_append(b, RECORD_LOG_EVENT, (uint16_t)e->type, e->occurred_at, slot, e->raw,
+                          e->raw_len, e->recipients, e->n_recipients, NULL, &seq);
+    if (rc == STORE_OK)
+        rc = store_batch_put(b, s->notices, &seq, sizeof seq, &slot, sizeof slot, 0);
+    if (rc != STORE_OK)
+        return rc;
+    b->notices_added++;
+    if (seq_out != NULL)
+        *seq_out = seq;
+    return STORE_OK;
+}
+
 int store_batch_cursor_set(store_batch_t *b, const char *partner_id, uint64_t up_to)
 {
     int rc = store_batch_usable(b);

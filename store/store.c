@@ -534,6 +534,7 @@ static int store_databases_open(store_t *s)
         {"meta", 0, &s->meta},
         {"due", 0, &s->due},
         {"stats", 0, &s->stats},
+        {"transfers", 0, &s->transfers},
     };
     int mrc = MDB_SUCCESS;
     for (int i = 0; i < STORE_DB_COUNT && mrc == MDB_SUCCESS; i++)
@@ -652,6 +653,7 @@ static const struct {
     {"meta", 0},
     {"due", 0},
     {"stats", 0},
+    {"transfers", 0},
 };
 
 /*
@@ -827,7 +829,7 @@ int store_open(const char *dir, const store_options_t *options, store_t **out)
     }
     if (rc == STORE_OK) {
         MDB_dbi order[] = {s->log,     s->dedupe, s->pathways, s->outbox, s->cursors, s->shred,
-                           s->notices, s->acks,   s->meta,     s->due,    s->stats};
+                           s->notices, s->acks,   s->meta,     s->due,    s->stats,   s->transfers};
         /* Every database, in store_db_names' order: a write to one left out would be refused
          * when its batch is logged. */
         _Static_assert(sizeof order / sizeof order[0] == STORE_DB_COUNT, "a database is missing");

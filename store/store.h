@@ -559,4 +559,48 @@ int store_batch_stats_add(store_batch_t *b, const void *key, size_t len, uint64_
 typedef int (*store_stats_fn)(const void *key, size_t len, uint64_t count, void *ctx);
 int store_stats_foreach(store_t *s, store_stats_fn fn, void *ctx);
 
+/* --- Moves between territories (store/transfers.c; daemon/rules/transfer.h) -------------------
+ *
+ * A move is told as an event of no pathway: its beneficiary_id is the move's reference. It is
+ * kept as a notice (store_batch_notice_append): under a key of its own, destroyed once every
+ * partner told of it acknowledged it. A destination also keeps, apart, what a registration
+ * claiming the move checks: under the keyed hash of the reference, the move's seq, date and
+ * destination territory, until it is claimed (store_batch_transfer_claim) or expires.
+ */
+
+#define STORE_TERRITORY_MAX 8
+
+/*
+ * Appends an event that belongs to no pathway (event->pathway NULL; no deadlines): its dedupe
+ * record, its log entry (next seq) sealed under a key of its own, one outbox entry per
+ * recipient, and a notice record, so that store_batch_notices_settle destroys it once every
+ * recipient has acknowledged it. STORE_EEXIST when (partner_id, event_id) is already there.
+ */
+int store_batch_notice_append(store_batch_t *b, const store_event_t *event, uint64_t *seq);
+
+/* What a destination keeps of a move until a registration claims it. */
+typedef struct store_transfer {
+    uint64_t seq;                            /* the TransferAnnounced's */
+    int64_t moved_at;                        /* the move's date, unix ms */
+    char territory[STORE_TERRITORY_MAX + 1]; /* its destination */
+} store_transfer_t;
+
+/* Records a move under its reference (1-64 bytes) in the batch. STORE_EEXIST when one is
+ * recorded under it already. */
+int store_batch_transfer_put(store_batch_t *b, const char *reference, const store_transfer_t *t);
+
+/* Reads the move of this reference into *out: STORE_OK, or STORE_ENOTFOUND (never recorded,
+ * claimed, or expired). */
+int store_batch_transfer_get(store_batch_t *b, const char *reference, store_transfer_t *out);
+
+/* Removes the move of this reference (it is claimed): STORE_OK or STORE_ENOTFOUND. */
+int store_batch_transfer_claim(store_batch_t *b, const char *reference);
+
+/* Removes the moves dated before `before` (unix ms) nobody claimed, at most `examine` of them
+ * looked at from the oldest key on; *expired (may be NULL) is how many went. */
+int store_batch_transfers_expire(store_batch_t *b, int64_t before, size_t examine, size_t *expired);
+
+/* The number of moves recorded and not yet claimed. */
+int store_transfers_count(store_t *s, uint64_t *n);
+
 #endif

@@ -7,6 +7,7 @@
  *   upgrade.c  bringing a store of an older schema to this one, as it is opened
  *   deadlines.c  the index of the pathways' deadlines by due time
  *   stats.c  the statistics' counters
+ *   transfers.c  the moves from other territories a registration may claim
  */
 #ifndef PARCOURS_STORE_INTERNAL_H
 #define PARCOURS_STORE_INTERNAL_H
@@ -23,7 +24,7 @@
 #include "vault.h"
 #include "wal.h"
 
-#define STORE_DB_COUNT              11
+#define STORE_DB_COUNT              12
 #define STORE_DEFAULT_INITIAL       ((size_t)64 << 20)
 #define STORE_DEFAULT_MAX           ((size_t)16 << 30)
 #define STORE_DEFAULT_COPY_HEADROOM ((size_t)1 << 30)
@@ -34,6 +35,7 @@ struct store {
     MDB_dbi log, dedupe, pathways, outbox, cursors, shred, notices, acks, meta;
     MDB_dbi due;         /* deadlines by due time: due_at (BE), pathway key, kind -> since */
     MDB_dbi stats;       /* counters of the statistics, by their key (stats.c) */
+    MDB_dbi transfers;   /* moves to claim here: keyed hash of the reference -> transfers.c */
     vault_t *vault;      /* the per-person keys (vault.h) */
     uint32_t vault_next; /* meta "vault_next" as last committed: the next slot to hand out */
     uint32_t *shredded;  /* slots zeroed after a commit, whose shred records a later batch drops */

@@ -529,7 +529,7 @@ static void test_pbwalk_oneof(void **state)
                          ((Parcours__V1__Event *)u)->training_entered);
         protobuf_c_message_free_unpacked(u, NULL);
     }
-    assert_int_equal(members, 19);
+    assert_int_equal(members, 20);
 
     /* No member set. */
     Parcours__V1__Event none = PARCOURS__V1__EVENT__INIT;

@@ -8,6 +8,7 @@
  */
 #define _GNU_SOURCE /* memmem */
 #include "rules_fixture.h"
+#include "transfer.h"
 #include "wire.h"
 
 static const char *const type_names[FX_TYPE_LAST + 1] = {
@@ -176,7 +177,8 @@ static void test_event_type_names(void **state)
     assert_null(event_type_name((Parcours__V1__EventType)99));
     /* parcoursd's own type is named, past the partners' ones, and then nothing. */
     assert_string_equal(event_type_name(EVENT_TYPE(DEADLINE_MISSED)), "DeadlineMissed");
-    assert_null(event_type_name((Parcours__V1__EventType)20));
+    assert_string_equal(event_type_name(EVENT_TYPE(TRANSFER_ANNOUNCED)), "TransferAnnounced");
+    assert_null(event_type_name((Parcours__V1__EventType)21));
     assert_int_equal(event_type_from_name("NoSuchEvent"), EVENT_TYPE(UNSPECIFIED));
     assert_int_equal(event_type_from_name(""), EVENT_TYPE(UNSPECIFIED));
     assert_int_equal(event_type_from_name("TrainingEnteredX"), EVENT_TYPE(UNSPECIFIED));
@@ -418,6 +420,96 @@ static void test_decode_expect_no_pathway(void **state)
         }
         free(frame);
     }
+}
+
+/* A move's reference: what transfer_reference_make writes parses back, with its territory;
+ * nothing else of that length and alphabet passes. */
+static void test_transfer_reference(void **state)
+{
+    (void)state;
+    uint8_t hash[TRANSFER_HASH_BYTES];
+    for (int round = 0; round < 200; round++) {
+        for (size_t i = 0; i < sizeof hash; i++)
+            hash[i] = (uint8_t)rng_next();
+        char ref[TRANSFER_REFERENCE_MAX + 1], territory[PARTNERS_TERRITORY_MAX + 1];
+        transfer_reference_make(round % 2 ? "2A" : "971", hash, ref);
+        assert_int_equal(strlen(ref), strlen(round % 2 ? "2A" : "971") + 1 + TRANSFER_HASH_CHARS);
+        assert_true(transfer_reference_parse(ref, territory));
+        assert_string_equal(territory, round % 2 ? "2A" : "971");
+        /* Its last character holds three bits of the hash: a changed padding bit is refused. */
+        char *last = ref + strlen(ref) - 1;
+        const char *alphabet = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";
+        *last = alphabet[(strchr(alphabet, *last) - alphabet) | 1];
+        assert_false(transfer_reference_parse(ref, NULL));
+    }
+    const char *bad[] = {"",
+                         "75",
+                         "75:",
+                         ":"
+                         "0000000000000000000000000"
+                         "0",
+                         "75:000000000000000000000000000", /* 27 characters */
+                         "75:00000000000000000000000I00",  /* I is not Crockford's */
+                         "7 5:00000000000000000000000000",
+                         "123456789:00000000000000000000000000",
+                         "75:0000000000000000000000000a"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        if (transfer_reference_parse(bad[i], NULL))
+            fail_msg("\"%s\" parsed as a reference", bad[i]);
+    assert_true(transfer_reference_parse("75:00000000000000000000000000", NULL));
+}
+
+/* The boundary's rules of a move: a TransferAnnounced is whole and named by its reference; a
+ * registration's origin_reference and an exit's destination have their shapes; the reference
+ * of an exit is the daemon's. */
+static void test_decode_transfer_fields(void **state)
+{
+    (void)state;
+    Parcours__V1__Transfer t = PARCOURS__V1__TRANSFER__INIT;
+    t.reference = "75:00000000000000000000000000";
+    t.origin_territory = "75";
+    t.destination_territory = "93";
+    t.moved_at = 1700000000000;
+    Parcours__V1__TransferAnnounced announced = PARCOURS__V1__TRANSFER_ANNOUNCED__INIT;
+    announced.transfer = &t;
+    fx_event_t f;
+    fx_event_init(&f, EVENT_TYPE(BENEFICIARY_REGISTERED), "bridge");
+    f.e.payload_case = PAYLOAD(TRANSFER_ANNOUNCED);
+    f.e.transfer_announced = &announced;
+    f.e.beneficiary_id = t.reference;
+    expect_valid(&f, "a whole TransferAnnounced");
+    f.e.beneficiary_id = "B-someone";
+    expect_malformed(&f, NULL, "beneficiary_id other than the reference");
+    f.e.beneficiary_id = t.reference;
+    t.origin_territory = "92";
+    expect_malformed(&f, NULL, "origin other than the reference's");
+    t.origin_territory = "75";
+    t.destination_territory = "75";
+    expect_malformed(&f, NULL, "destination is the origin");
+    t.destination_territory = "9-3";
+    expect_malformed(&f, NULL, "destination not a departement code");
+    t.destination_territory = "93";
+    t.moved_at = 0;
+    expect_malformed(&f, NULL, "no date");
+    t.moved_at = 1700000000000;
+    announced.transfer = NULL;
+    expect_malformed(&f, NULL, "no transfer");
+
+    fx_event_init(&f, EVENT_TYPE(BENEFICIARY_REGISTERED), "caf93");
+    f.beneficiary_registered.origin_reference = "75:00000000000000000000000000";
+    expect_valid(&f, "a registration naming a move");
+    f.beneficiary_registered.origin_reference = "75-move";
+    expect_malformed(&f, NULL, "an origin_reference of another shape");
+
+    fx_event_init(&f, EVENT_TYPE(PATHWAY_EXITED), "cd93");
+    f.pathway_exited.destination_territory = "";
+    expect_valid(&f, "a move to nobody knows where");
+    f.pathway_exited.reason = PARCOURS__V1__EXIT_REASON__EXIT_REASON_RIGHT_ENDED;
+    f.pathway_exited.destination_territory = "75";
+    expect_malformed(&f, NULL, "a destination without a move");
+    f.pathway_exited.reason = PARCOURS__V1__EXIT_REASON__EXIT_REASON_MOVED;
+    f.pathway_exited.transfer_reference = "75:00000000000000000000000000";
+    expect_malformed(&f, NULL, "a reference from the sender");
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -966,6 +1058,8 @@ int main(void)
         cmocka_unit_test(test_decode_superseded_payload),
         cmocka_unit_test(test_decode_nir),
         cmocka_unit_test(test_decode_contrat_engagement),
+        cmocka_unit_test(test_transfer_reference),
+        cmocka_unit_test(test_decode_transfer_fields),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

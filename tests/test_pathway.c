@@ -1289,7 +1289,7 @@ static int deadline_apply(fx_world_t *w, Parcours__V1__DeadlineKind kind, int64_
         }
     Parcours__V1__Event e = PARCOURS__V1__EVENT__INIT;
     e.event_id = "deadline-1";
-    e.partner_id = DEADLINE_SENDER;
+    e.partner_id = PARTNERS_DAEMON_ID;
     e.beneficiary_id = (char *)fx_current(w)->beneficiary_id;
     e.occurred_at = m.due_at + occurred_at_shift;
     e.payload_case = PAYLOAD(DEADLINE_MISSED);

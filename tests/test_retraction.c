@@ -210,7 +210,7 @@ static void test_retract_keeps_deadlines_missed(void **state)
     missed.due_at = due[0].due_at;
     missed.since = due[0].since;
     fx_event_t *f = log_new(EVENT_TYPE(APPOINTMENT_RECORDED), "cd93");
-    f->e.partner_id = DEADLINE_SENDER;
+    f->e.partner_id = PARTNERS_DAEMON_ID;
     f->e.payload_case = PAYLOAD(DEADLINE_MISSED);
     f->e.deadline_missed = &missed;
     f->e.occurred_at = due[0].due_at;

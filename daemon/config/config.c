@@ -140,6 +140,9 @@ static const config_key_t config_keys[] = {
     {"deadlines", "inactivity_days", CONFIG_UINT, FIELD(deadlines_inactivity_days), 0, 36500, "180",
      "Days without any event on an open pathway before its partners are warned (the retention "
      "clock's early warning). 0: not watched."},
+    {"transfers", "claim_days", CONFIG_UINT, FIELD(transfers_claim_days), 1, 3650, "365",
+     "Days a move announced here by a bridge may be claimed by a registration "
+     "(BeneficiaryRegistered.origin_reference); then it is forgotten."},
 };
 #define CONFIG_KEY_COUNT (sizeof(config_keys) / sizeof(config_keys[0]))
 

@@ -57,6 +57,7 @@ typedef struct config {
     uint64_t deadlines_contract_days;            /* [deadlines] contract_days */
     uint64_t deadlines_referent_days;            /* [deadlines] referent_days */
     uint64_t deadlines_inactivity_days;          /* [deadlines] inactivity_days */
+    uint64_t transfers_claim_days;               /* [transfers] claim_days */
     int key_lines[CONFIG_KEY_SLOTS]; /* where each key of the table was set; 0 = its default */
 } config_t;
 

@@ -80,7 +80,7 @@ static int partners_entry(void *ctx, int line, const char *section, const char *
     if (name == NULL) {
         if (!identifier_valid(section))
             return snprintf(err, errlen, "[%s] is not a partner id: " IDENTIFIER_RULE, section), -1;
-        if (strcmp(section, DEADLINE_SENDER) == 0)
+        if (strcmp(section, PARTNERS_DAEMON_ID) == 0)
             return snprintf(err, errlen,
                             "[%s] is taken: parcoursd writes its own events (DeadlineMissed) "
                             "under that id; name the partner otherwise",
@@ -119,7 +119,7 @@ static int partners_entry(void *ctx, int line, const char *section, const char *
         if (p->kind == PARCOURS__V1__PARTNER_KIND__PARTNER_KIND_UNSPECIFIED)
             return snprintf(err, errlen,
                             "kind \"%s\" is unknown: DEPARTEMENT, FRANCE_TRAVAIL, MISSION_LOCALE, "
-                            "CAP_EMPLOI, CAF, CCAS, ASSOCIATION, TRAINING_ORG or EMPLOYER",
+                            "CAP_EMPLOI, CAF, CCAS, ASSOCIATION, TRAINING_ORG, EMPLOYER or BRIDGE",
                             value),
                    -1;
         return 0;

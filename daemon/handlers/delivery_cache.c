@@ -104,6 +104,10 @@ static int cached_event_load(delivery_cache_t *c, uint64_t seq, cached_event_t *
         e->has_event = true;
         if (e->event->beneficiary_id != NULL && strlen(e->event->beneficiary_id) <= STORE_ID_MAX)
             strcpy(e->beneficiary_id, e->event->beneficiary_id);
+        /* A move names its reference, not a person: no pathway goes with it, even one a
+         * partner registered under an id that happens to read the same. */
+        if (e->entry.type == EVENT_TYPE(TRANSFER_ANNOUNCED))
+            e->pathway_read = true;
     }
     return STORE_OK;
 }
@@ -221,6 +225,31 @@ static int cached_may_receive(delivery_cache_t *c, cached_event_t *e, const part
     if (!partner_kind_minimised(partner->kind))
         return 1;
     return pathway_kind_receives(partner->kind, e->event, partner->id) ? 1 : 0;
+}
+
+/*
+ * Whether this partner may be sent what e is, by its kind, before anything else is looked at: a
+ * BRIDGE only the moves away from its territory (parcoursd's TransferAnnounced) and what stood
+ * at their partner_seq once destroyed, nothing of any pathway nor any erasure notice (it was
+ * never told of a person); a move arriving here only the destination territory's DEPARTEMENT
+ * partners, as transfer_announce chose them.
+ */
+static bool cached_kind_receives(const cached_event_t *e, const partner_t *partner)
+{
+    bool move = e->has_event && e->entry.type == EVENT_TYPE(TRANSFER_ANNOUNCED);
+    if (partner->kind == PARTNER_KIND(BRIDGE)) {
+        if (e->entry.kind == STORE_LOG_WITHDRAWN)
+            return true;
+        return move && strcmp(e->event->partner_id, PARTNERS_DAEMON_ID) == 0 &&
+               partner_in_territory(partner,
+                                    e->event->transfer_announced->transfer->origin_territory);
+    }
+    if (!move)
+        return true;
+    return partner->kind == PARTNER_KIND(DEPARTEMENT) &&
+           strcmp(e->event->partner_id, PARTNERS_DAEMON_ID) != 0 &&
+           partner_in_territory(partner,
+                                e->event->transfer_announced->transfer->destination_territory);
 }
 
 /* Packs m into a new buffer (caller frees); NULL when out of memory. */
@@ -360,7 +389,7 @@ int delivery_cache_build(delivery_cache_t *c, uint64_t seq, const partner_t *par
         return -1;
     /* An erased person's notice goes to every partner it was written for, whatever its filter
      * and its territories now: each was told of the person and must erase its copy. */
-    if (e->entry.kind == STORE_LOG_ERASURE) {
+    if (e->entry.kind == STORE_LOG_ERASURE && partner->kind != PARTNER_KIND(BRIDGE)) {
         out->n.seq = seq;
         out->n.committed_at = e->entry.committed_at;
         out->n.erasure = e->entry.raw;
@@ -368,7 +397,8 @@ int delivery_cache_build(delivery_cache_t *c, uint64_t seq, const partner_t *par
         out->event = e;
         return 1;
     }
-    bool wanted = types == 0 || (types & PARTNERS_EMIT_BIT(e->entry.type));
+    bool wanted = (types == 0 || (types & PARTNERS_EMIT_BIT(e->entry.type))) &&
+                  e->entry.kind != STORE_LOG_ERASURE && cached_kind_receives(e, partner);
     int may = wanted ? cached_may_receive(c, e, partner) : 0;
     if (may <= 0) {
         cached_release(c, e);

@@ -101,6 +101,144 @@ static void append(ingest_context_t *ctx, ingest_decision_t *d)
     decide(d, ACK_STATUS(ACCEPTED), ERROR_CODE(UNSPECIFIED), true, NULL);
 }
 
+/* --- Moves between territories (daemon/rules/transfer.h) ---------------------------------------
+ */
+
+/* Appends a TransferAnnounced, an event of no pathway kept as a notice (store.h), told to
+ * recipients. 0, or the store's error (the batch is then dead). */
+static int transfer_append(store_batch_t *batch, const Parcours__V1__Event *event,
+                           const char *const *recipients, size_t n_recipients, uint64_t *seq)
+{
+    uint8_t stack[EVENT_FRAME_MAX];
+    uint8_t *canonical = NULL;
+    size_t len = event_pack(event, &canonical, stack, sizeof stack);
+    if (canonical == NULL)
+        return STORE_ENOMEM;
+    store_event_t se = {
+        .raw = canonical,
+        .raw_len = len,
+        .type = EVENT_TYPE(TRANSFER_ANNOUNCED),
+        .occurred_at = event->occurred_at,
+        .partner_id = event->partner_id,
+        .event_id = event->event_id,
+        .beneficiary_id = event->beneficiary_id,
+        .recipients = recipients,
+        .n_recipients = n_recipients,
+    };
+    int rc = store_batch_notice_append(batch, &se, seq);
+    if (canonical != stack)
+        free(canonical);
+    return rc;
+}
+
+/* The reference of a move's exit: the territory, then a keyed hash of who sent the exit and its
+ * event_id (the same exit, the same reference, on any recomputation: it is in the stored event),
+ * under the store's key, so that nobody computes it from the person. */
+static void transfer_reference_fill(ingest_context_t *ctx, ingest_decision_t *d)
+{
+    Parcours__V1__PathwayExited *exit = d->event->pathway_exited;
+    char input[16 + 2 * EVENT_ID_MAX];
+    snprintf(input, sizeof input, "transfer %s %s", d->event->partner_id, d->event->event_id);
+    uint8_t hash[STORE_HASH_SIZE];
+    store_id_hash(ctx->store, input, hash);
+    transfer_reference_make(d->current->territory, hash, d->transfer_reference);
+    d->received_reference = exit->transfer_reference;
+    exit->transfer_reference = d->transfer_reference;
+}
+
+/* After a move's exit: parcoursd's own TransferAnnounced, told to the territory's bridges alone
+ * (none declared: the exit says the move, and nobody hands it over). */
+static void transfer_hand_over(ingest_context_t *ctx, ingest_decision_t *d)
+{
+    const Parcours__V1__Pathway *p = d->outcome.pathway;
+    pathway_outcome_t bridges = {0};
+    if (transfer_bridges(p->territory, ctx->partners, &bridges) != 0) {
+        ctx->batch_error = STORE_ENOMEM;
+        return;
+    }
+    if (bridges.n_recipients > 0) {
+        Parcours__V1__Transfer t = PARCOURS__V1__TRANSFER__INIT;
+        t.reference = d->transfer_reference;
+        t.origin_territory = p->territory;
+        t.destination_territory = p->exit->destination_territory;
+        t.moved_at = d->event->occurred_at;
+        Parcours__V1__TransferAnnounced announced = PARCOURS__V1__TRANSFER_ANNOUNCED__INIT;
+        announced.transfer = &t;
+        Parcours__V1__Event event = PARCOURS__V1__EVENT__INIT;
+        event.event_id = d->transfer_reference;
+        event.partner_id = PARTNERS_DAEMON_ID;
+        event.beneficiary_id = d->transfer_reference;
+        event.occurred_at = d->event->occurred_at;
+        event.payload_case = PAYLOAD(TRANSFER_ANNOUNCED);
+        event.transfer_announced = &announced;
+        int rc =
+            transfer_append(ctx->batch, &event, bridges.recipients, bridges.n_recipients, NULL);
+        if (rc != STORE_OK)
+            ctx->batch_error = rc == STORE_EEXIST ? STORE_ECORRUPT : rc;
+    }
+    pathway_outcome_clear(&bridges);
+}
+
+/* A bridge's TransferAnnounced: judged (transfer_announce), kept as a notice for the
+ * territory's DEPARTEMENT, and recorded for the registration that will claim it. */
+static void transfer_receive(ingest_context_t *ctx, store_batch_t *batch, ingest_decision_t *d)
+{
+    const Parcours__V1__Transfer *t = d->event->transfer_announced->transfer;
+    store_transfer_t recorded;
+    int rc = store_batch_transfer_get(batch, t->reference, &recorded);
+    if (rc != STORE_OK && rc != STORE_ENOTFOUND) {
+        ctx->batch_error = rc;
+        return;
+    }
+    int judged = transfer_announce(d->event, d->sender, ctx->partners, rc == STORE_OK, &d->outcome);
+    d->applied = true;
+    if (judged == 1) {
+        decide(d, ACK_STATUS(REJECTED), d->outcome.code, true, d->outcome.message);
+        return;
+    }
+    if (judged != 0) {
+        ctx->batch_error = STORE_ENOMEM;
+        return;
+    }
+    rc = transfer_append(batch, d->event, d->outcome.recipients, d->outcome.n_recipients, &d->seq);
+    if (rc == STORE_OK) {
+        recorded = (store_transfer_t){.seq = d->seq, .moved_at = t->moved_at};
+        snprintf(recorded.territory, sizeof recorded.territory, "%s", t->destination_territory);
+        rc = store_batch_transfer_put(batch, t->reference, &recorded);
+    }
+    if (rc != STORE_OK) {
+        ctx->batch_error = rc == STORE_EEXIST ? STORE_ECORRUPT : rc;
+        return;
+    }
+    decide(d, ACK_STATUS(ACCEPTED), ERROR_CODE(UNSPECIFIED), true, NULL);
+}
+
+/* A registration that names a move: the move must be announced to the registration's territory
+ * and not yet claimed. Judged before anything of the pathway is read, so that the answer is the
+ * same whatever the pathway's state (docs/domain.md, "No oracle"). 0: go on; 1: refused (d is
+ * decided); -1: the batch is dead. */
+static int transfer_claim_check(ingest_context_t *ctx, store_batch_t *batch, ingest_decision_t *d)
+{
+    const Parcours__V1__BeneficiaryRegistered *reg = d->event->beneficiary_registered;
+    store_transfer_t t;
+    int rc = store_batch_transfer_get(batch, reg->origin_reference, &t);
+    if (rc != STORE_OK && rc != STORE_ENOTFOUND) {
+        ctx->batch_error = rc;
+        return -1;
+    }
+    /* The territory the rules will give the pathway, when the event alone says it. */
+    const char *territory = reg->territory[0] != '\0'       ? reg->territory
+                            : d->sender->n_territories == 1 ? d->sender->territories[0]
+                                                            : NULL;
+    if (rc == STORE_OK && (territory == NULL || strcmp(territory, t.territory) == 0))
+        return 0;
+    decide(d, ACK_STATUS(REJECTED), ERROR_CODE(INVALID_TRANSITION), true,
+           "beneficiary_registered.origin_reference names no move announced to this territory "
+           "that is still to claim (it may have been claimed already): check the reference with "
+           "the territory's departement, or register the person without it.");
+    return 1;
+}
+
 /* --- Rectification ---------------------------------------------------------------------------- */
 
 /* A beneficiary's standing events, read from the batch, and the one a retraction names. */
@@ -296,6 +434,14 @@ void ingest_apply(ingest_context_t *ctx, const uint8_t *frame, size_t len,
         decide(out, ACK_STATUS(DUPLICATE), ERROR_CODE(UNSPECIFIED), true, NULL);
         return;
     }
+    if (rc == STORE_ENOTFOUND && out->type == EVENT_TYPE(TRANSFER_ANNOUNCED)) {
+        transfer_receive(ctx, batch, out); /* a move names no pathway */
+        return;
+    }
+    if (rc == STORE_ENOTFOUND && out->type == EVENT_TYPE(BENEFICIARY_REGISTERED) &&
+        e->beneficiary_registered->origin_reference[0] != '\0' &&
+        transfer_claim_check(ctx, batch, out) != 0)
+        return;
     if (rc == STORE_ENOTFOUND)
         rc = store_batch_pathway_get(batch, e->beneficiary_id, &out->current);
     if (rc != STORE_OK && rc != STORE_ENOTFOUND) {
@@ -306,11 +452,23 @@ void ingest_apply(ingest_context_t *ctx, const uint8_t *frame, size_t len,
         retract(ctx, batch, out);
         return;
     }
+    bool move = out->type == EVENT_TYPE(PATHWAY_EXITED) &&
+                e->pathway_exited->reason == PARCOURS__V1__EXIT_REASON__EXIT_REASON_MOVED &&
+                e->pathway_exited->destination_territory[0] != '\0' && out->current != NULL;
+    if (move)
+        transfer_reference_fill(ctx, out);
     rc = pathway_apply(out->current, e, out->sender, ctx->partners, ctx->rules, &out->outcome);
     out->applied = true;
-    if (rc == 0)
+    if (rc == 0) {
         append(ctx, out);
-    else if (rc == 1)
+        if (ctx->batch_error == 0 && move)
+            transfer_hand_over(ctx, out);
+        if (ctx->batch_error == 0 && out->type == EVENT_TYPE(BENEFICIARY_REGISTERED) &&
+            e->beneficiary_registered->origin_reference[0] != '\0' &&
+            (rc = store_batch_transfer_claim(batch, e->beneficiary_registered->origin_reference)) !=
+                STORE_OK)
+            ctx->batch_error = rc == STORE_ENOTFOUND ? STORE_ECORRUPT : rc;
+    } else if (rc == 1)
         decide(out, ACK_STATUS(REJECTED), out->outcome.code, true, out->outcome.message);
     else
         ctx->batch_error = STORE_ENOMEM;
@@ -318,6 +476,9 @@ void ingest_apply(ingest_context_t *ctx, const uint8_t *frame, size_t len,
 
 void ingest_decision_clear(ingest_decision_t *d)
 {
+    if (d->received_reference != NULL)
+        d->event->pathway_exited->transfer_reference = d->received_reference;
+    d->received_reference = NULL;
     event_destroy(&d->event);
     if (d->current != NULL)
         parcours__v1__pathway__free_unpacked(d->current, NULL);

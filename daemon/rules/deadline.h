@@ -12,9 +12,6 @@
 
 #include "parcours.pb-c.h"
 
-/* The sender of every DeadlineMissed: parcoursd itself. No partner may take this id. */
-#define DEADLINE_SENDER "parcoursd"
-
 /* The number of deadline kinds (DEADLINE_KIND_ORIENTATION to DEADLINE_KIND_INACTIVITY). */
 #define DEADLINE_KINDS 4
 

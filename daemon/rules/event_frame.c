@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "transfer.h"
 #include "wire.h"
 #include "wire_names.h"
 
@@ -39,6 +40,7 @@ static const char *const event_type_names[] = {
     [EVENT_TYPE(SUSPENSION_LIFTED)] = "SuspensionLifted",
     [EVENT_TYPE(EVENT_RETRACTED)] = "EventRetracted",
     [EVENT_TYPE(DEADLINE_MISSED)] = "DeadlineMissed",
+    [EVENT_TYPE(TRANSFER_ANNOUNCED)] = "TransferAnnounced",
 };
 #define EVENT_TYPE_COUNT (sizeof(event_type_names) / sizeof(event_type_names[0]))
 
@@ -214,17 +216,75 @@ static int check_end(event_error_t *err, const char *field, int64_t start, int64
     return 0;
 }
 
-static int check_territory(event_error_t *err, const char *t)
+/* A departement code: 1 to 8 letters or digits; empty too when optional. */
+static int check_territory(event_error_t *err, const char *field, const char *t, bool optional)
 {
-    size_t n = strlen(t);
-    bool ok = n <= 8;
-    for (size_t i = 0; ok && i < n; i++)
-        ok = (t[i] >= '0' && t[i] <= '9') || (t[i] >= 'A' && t[i] <= 'Z') ||
-             (t[i] >= 'a' && t[i] <= 'z');
-    if (!ok)
+    if ((optional && t[0] == '\0') || transfer_territory_valid(t))
+        return 0;
+    return fail(err, ERROR_CODE(MALFORMED),
+                "%s must be a departement code of 1 to 8 letters or "
+                "digits%s.",
+                field, optional ? ", or empty" : "");
+}
+
+static int check_reference(event_error_t *err, const char *field, const char *ref)
+{
+    if (transfer_reference_parse(ref, NULL))
+        return 0;
+    return fail(err, ERROR_CODE(MALFORMED),
+                "%s must be a move's reference as the origin's daemon wrote it: its territory, "
+                "':' and %d characters of Crockford base32.",
+                field, TRANSFER_HASH_CHARS);
+}
+
+/* A move's exit may say where to; any other exit, nowhere. The reference is the daemon's. */
+static int check_exit(event_error_t *err, const Parcours__V1__PathwayExited *p)
+{
+    if (check_enum(err, "pathway_exited.reason", &parcours__v1__exit_reason__descriptor,
+                   (int)p->reason))
+        return -1;
+    if (p->transfer_reference[0] != '\0')
         return fail(err, ERROR_CODE(MALFORMED),
-                    "beneficiary_registered.territory must be a departement code of 1 to 8 "
-                    "letters or digits, or empty.");
+                    "pathway_exited.transfer_reference is written by the daemon: leave it "
+                    "empty.");
+    if (p->reason != PARCOURS__V1__EXIT_REASON__EXIT_REASON_MOVED &&
+        p->destination_territory[0] != '\0')
+        return fail(err, ERROR_CODE(MALFORMED),
+                    "pathway_exited.destination_territory goes with EXIT_REASON_MOVED only.");
+    return check_territory(err, "pathway_exited.destination_territory", p->destination_territory,
+                           true);
+}
+
+/* A move announced by a bridge: whole, named by its reference, between two territories. */
+static int check_transfer(event_error_t *err, const Parcours__V1__Event *e)
+{
+    const Parcours__V1__Transfer *t = e->transfer_announced->transfer;
+    if (t == NULL)
+        return fail(err, ERROR_CODE(MALFORMED), "transfer_announced.transfer is required.");
+    if (t->base.n_unknown_fields > 0)
+        return fail(err, ERROR_CODE(MALFORMED),
+                    "transfer_announced.transfer has a field this daemon does not know (field "
+                    "number %u).",
+                    t->base.unknown_fields[0].tag);
+    char origin[PARTNERS_TERRITORY_MAX + 1];
+    if (check_reference(err, "transfer_announced.transfer.reference", t->reference) ||
+        check_territory(err, "transfer_announced.transfer.destination_territory",
+                        t->destination_territory, false) ||
+        check_time(err, "transfer_announced.transfer.moved_at", t->moved_at))
+        return -1;
+    transfer_reference_parse(t->reference, origin);
+    if (strcmp(t->origin_territory, origin) != 0)
+        return fail(err, ERROR_CODE(MALFORMED),
+                    "transfer_announced.transfer.origin_territory must be the territory its "
+                    "reference starts with.");
+    if (strcmp(t->destination_territory, origin) == 0)
+        return fail(err, ERROR_CODE(MALFORMED),
+                    "transfer_announced.transfer.destination_territory is its origin: a move "
+                    "goes to another territory.");
+    if (strcmp(e->beneficiary_id, t->reference) != 0)
+        return fail(err, ERROR_CODE(MALFORMED),
+                    "A TransferAnnounced's beneficiary_id is its reference: the person has no "
+                    "pseudonym in this territory yet.");
     return 0;
 }
 
@@ -272,8 +332,14 @@ static int check_contract(event_error_t *err, const Parcours__V1__ContractSigned
 static int check_payload(const Parcours__V1__Event *e, event_error_t *err)
 {
     switch (e->payload_case) {
-    case PAYLOAD(BENEFICIARY_REGISTERED):
-        return check_territory(err, e->beneficiary_registered->territory);
+    case PAYLOAD(BENEFICIARY_REGISTERED): {
+        const Parcours__V1__BeneficiaryRegistered *p = e->beneficiary_registered;
+        if (check_territory(err, "beneficiary_registered.territory", p->territory, true))
+            return -1;
+        if (p->origin_reference[0] == '\0')
+            return 0;
+        return check_reference(err, "beneficiary_registered.origin_reference", p->origin_reference);
+    }
     case PAYLOAD(ORIENTATION_REQUESTED): {
         const Parcours__V1__OrientationRequested *p = e->orientation_requested;
         if (check_optional_enum(err, "orientation_requested.requested_type",
@@ -353,8 +419,7 @@ static int check_payload(const Parcours__V1__Event *e, event_error_t *err)
     case PAYLOAD(MEMBER_LEFT):
         return check_id(err, "member_left.member_id", e->member_left->member_id);
     case PAYLOAD(PATHWAY_EXITED):
-        return check_enum(err, "pathway_exited.reason", &parcours__v1__exit_reason__descriptor,
-                          (int)e->pathway_exited->reason);
+        return check_exit(err, e->pathway_exited);
     case PAYLOAD(SUSPENSION_DECIDED):
         return check_enum(err, "suspension_decided.reason",
                           &parcours__v1__suspension_reason__descriptor,
@@ -376,6 +441,8 @@ static int check_payload(const Parcours__V1__Event *e, event_error_t *err)
         return fail(err, ERROR_CODE(NOT_AUTHORISED),
                     "DeadlineMissed is written by parcoursd itself when a deadline passes; no "
                     "partner sends it.");
+    case PAYLOAD(TRANSFER_ANNOUNCED):
+        return check_transfer(err, e);
     default:
         return fail(err, ERROR_CODE(MALFORMED), "the event has no payload.");
     }

@@ -39,6 +39,7 @@ static const struct {
     {PARTNER_KIND(ASSOCIATION), "ASSOCIATION"},
     {PARTNER_KIND(TRAINING_ORG), "TRAINING_ORG"},
     {PARTNER_KIND(EMPLOYER), "EMPLOYER"},
+    {PARTNER_KIND(BRIDGE), "BRIDGE"},
 };
 
 partners_t *partners_new(void)

@@ -26,6 +26,10 @@
 #define PARTNERS_EEXIST (-2) /* the partner id is already in the directory */
 #define PARTNERS_ENOMEM (-3)
 
+/* The sender of the events parcoursd writes itself (DeadlineMissed, and a move's
+ * TransferAnnounced at its origin). No partner may take this id. */
+#define PARTNERS_DAEMON_ID "parcoursd"
+
 /* Bit of an event type in may_emit. */
 #define PARTNERS_EMIT_BIT(type) (UINT32_C(1) << (unsigned)(type))
 

@@ -81,6 +81,8 @@ static const struct {
     [EVENT_TYPE(EVENT_RETRACTED)] = {UINT32_MAX, false, false, false},
     /* parcoursd's own (pathway_deadline_missed): no partner's. */
     [EVENT_TYPE(DEADLINE_MISSED)] = {0, false, false, false},
+    /* A bridge's, judged apart (transfer.c): it names a move, not a pathway. */
+    [EVENT_TYPE(TRANSFER_ANNOUNCED)] = {0, false, false, false},
 };
 #define EMIT_RIGHTS_COUNT (sizeof(emit_rights) / sizeof(emit_rights[0]))
 
@@ -384,6 +386,12 @@ void pathway_event_minimise(const Parcours__V1__Event *event, const char *viewer
         out->event_retracted = *event->event_retracted;
         out->event_retracted.retracted_event_id = (char *)protobuf_c_empty_string;
         out->event.event_retracted = &out->event_retracted;
+    } else if (event->payload_case == PAYLOAD(PATHWAY_EXITED)) {
+        /* As in their view of the pathway: that the person left, not where to. */
+        out->pathway_exited = *event->pathway_exited;
+        out->pathway_exited.destination_territory = (char *)protobuf_c_empty_string;
+        out->pathway_exited.transfer_reference = (char *)protobuf_c_empty_string;
+        out->event.pathway_exited = &out->pathway_exited;
     }
 }
 
@@ -448,6 +456,12 @@ static Parcours__V1__Pathway *pathway_minimised(Parcours__V1__Pathway *full, con
         keep_own_id(&m->employment->employer_partner_id, viewer_id);
     m->last_job_end_reason = full->last_job_end_reason;
     MOVE_MESSAGE(m, full, exit);
+    /* That the person left, and why, but not where to: a move's destination and reference are
+     * the territory's and the group's, who hand the person over. */
+    if (m->exit != NULL) {
+        keep_own_id(&m->exit->destination_territory, NULL);
+        keep_own_id(&m->exit->transfer_reference, NULL);
+    }
     if (full->phase == PHASE(EXITED) || full->phase == PHASE(EMPLOYED) ||
         full->phase == PHASE(IN_TRAINING))
         m->phase = full->phase;
@@ -480,8 +494,10 @@ Parcours__V1__Pathway *pathway_copy(const Parcours__V1__Pathway *p, pathway_view
         /* fall through */
     case PATHWAY_VIEW_REFERENT:
         /* Earlier episodes are not theirs to know: whoever joins a new episode joins a new
-         * pathway (its version and dates start again). */
+         * pathway (its version and dates start again). Nor is where the person came from,
+         * which is the territory's (Pathway.origin_reference). */
         copy->episode = 0;
+        keep_own_id(&copy->origin_reference, NULL);
         return copy;
     default:
         return copy;
@@ -677,7 +693,12 @@ static int check_transition(rules_t *r)
         if (p->suspension == NULL)
             return invalid(r, "no suspension is in force.");
         return 0;
-    default: /* AppointmentRecorded, PathwayExited: open is enough. */
+    case PAYLOAD(PATHWAY_EXITED):
+        if (strcmp(e->pathway_exited->destination_territory, p->territory) == 0)
+            return invalid(r, "a move goes to another territory than the pathway's own; a "
+                              "person who moves within the territory keeps the pathway.");
+        return 0;
+    default: /* AppointmentRecorded: open is enough. */
         return 0;
     }
 }
@@ -838,7 +859,13 @@ static int apply_effect(const rules_t *r, Parcours__V1__Pathway *p)
         NEW_MESSAGE(p->exit, Parcours__V1__Exit, PARCOURS__V1__EXIT__INIT);
         p->exit->reason = e->pathway_exited->reason;
         p->exit->at = e->occurred_at;
-        return 0;
+        /* A move's destination, and the reference the daemon filled in (ingest_apply.c). */
+        return set_string(&p->exit->destination_territory,
+                          e->pathway_exited->destination_territory) ||
+                       set_string(&p->exit->transfer_reference,
+                                  e->pathway_exited->transfer_reference)
+                   ? -1
+                   : 0;
     case PAYLOAD(SUSPENSION_DECIDED):
         NEW_MESSAGE(p->suspension, Parcours__V1__Suspension, PARCOURS__V1__SUSPENSION__INIT);
         p->suspension->reason = e->suspension_decided->reason;
@@ -893,8 +920,12 @@ static Parcours__V1__Pathway *open_episode(const rules_t *r, const char *territo
     /* A CAF registers when an RSA right opens. */
     p->rsa_recipient =
         r->event->beneficiary_registered->rsa_recipient || r->sender->kind == PARTNER_KIND(CAF);
+    /* The arrival of a move: its reference, checked against the moves announced here before
+     * the rules ran (ingest_apply.c), so that a recomputation finds it in the event again. */
     if (set_string(&p->beneficiary_id, r->event->beneficiary_id) ||
-        set_string(&p->territory, territory) || members_add(p, r->sender->id)) {
+        set_string(&p->territory, territory) ||
+        set_string(&p->origin_reference, r->event->beneficiary_registered->origin_reference) ||
+        members_add(p, r->sender->id)) {
         parcours__v1__pathway__free_unpacked(p, NULL);
         return NULL;
     }
@@ -1281,7 +1312,7 @@ int pathway_deadline_missed(const Parcours__V1__Pathway *current, const Parcours
                             pathway_outcome_t *outcome)
 {
     rules_t r;
-    static const partner_t parcoursd = {.id = DEADLINE_SENDER};
+    static const partner_t parcoursd = {.id = PARTNERS_DAEMON_ID};
     rules_init(&r, current, event, &parcoursd, directory, NULL, outcome);
     if (r.type != EVENT_TYPE(DEADLINE_MISSED))
         return reject(&r, ERROR_CODE(MALFORMED), "The event is not a DeadlineMissed.");

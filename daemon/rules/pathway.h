@@ -109,7 +109,7 @@ int pathway_retract(const Parcours__V1__Pathway *current, const Parcours__V1__Ev
                     pathway_outcome_t *outcome);
 
 /*
- * Applies a DeadlineMissed that parcoursd writes itself (its partner_id DEADLINE_SENDER): the
+ * Applies a DeadlineMissed that parcoursd writes itself (its partner_id PARTNERS_DAEMON_ID): the
  * deadline it names must be running on current (deadline_running under deadlines: same kind,
  * due_at and since) and due by its occurred_at; INVALID_TRANSITION otherwise (the step was taken
  * since, or the clock moved). Accepted: the pathway with the kind in deadlines_missed, at the
@@ -167,6 +167,7 @@ typedef struct pathway_event_view {
     Parcours__V1__TrainingEntered training_entered;
     Parcours__V1__JobPlaced job_placed;
     Parcours__V1__EventRetracted event_retracted;
+    Parcours__V1__PathwayExited pathway_exited;
 } pathway_event_view_t;
 
 /*
