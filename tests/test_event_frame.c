@@ -509,7 +509,12 @@ static void test_decode_transfer_fields(void **state)
     expect_malformed(&f, NULL, "a destination without a move");
     f.pathway_exited.reason = PARCOURS__V1__EXIT_REASON__EXIT_REASON_MOVED;
     f.pathway_exited.transfer_reference = "75:00000000000000000000000000";
-    expect_malformed(&f, NULL, "a reference from the sender");
+    expect_valid(&f, "a reference sent back (ingest_apply compares it with its own)");
+    f.pathway_exited.transfer_reference = "75-00";
+    expect_malformed(&f, NULL, "a reference of another shape");
+    f.pathway_exited.destination_territory = "";
+    f.pathway_exited.transfer_reference = "75:00000000000000000000000000";
+    expect_malformed(&f, NULL, "a reference without a destination");
 }
 
 /* ------------------------------------------------------------------------------------------ */

@@ -8,6 +8,7 @@
 
 #include "stats.h"
 #include "wire_names.h"
+#include "wire.h"
 #include "text.h"
 
 static void decide(ingest_decision_t *d, Parcours__V1__AckStatus status,
@@ -134,16 +135,34 @@ static int transfer_append(store_batch_t *batch, const Parcours__V1__Event *even
 /* The reference of a move's exit: the territory, then a keyed hash of who sent the exit and its
  * event_id (the same exit, the same reference, on any recomputation: it is in the stored event),
  * under the store's key, so that nobody computes it from the person. */
-static void transfer_reference_fill(ingest_context_t *ctx, ingest_decision_t *d)
+static void transfer_reference_of(ingest_context_t *ctx, const Parcours__V1__Event *e,
+                                  const char *territory, char out[TRANSFER_REFERENCE_MAX + 1])
 {
-    Parcours__V1__PathwayExited *exit = d->event->pathway_exited;
     char input[16 + 2 * EVENT_ID_MAX];
-    snprintf(input, sizeof input, "transfer %s %s", d->event->partner_id, d->event->event_id);
+    snprintf(input, sizeof input, "transfer %s %s", e->partner_id, e->event_id);
     uint8_t hash[STORE_HASH_SIZE];
     store_id_hash(ctx->store, input, hash);
-    transfer_reference_make(d->current->territory, hash, d->transfer_reference);
-    d->received_reference = exit->transfer_reference;
-    exit->transfer_reference = d->transfer_reference;
+    transfer_reference_make(territory, hash, out);
+}
+
+static int transfer_reference_fill(ingest_context_t *ctx, ingest_decision_t *d)
+{
+    transfer_reference_of(ctx, d->event, d->current->territory, d->transfer_reference);
+    return wire_string_set(&d->event->pathway_exited->transfer_reference, d->transfer_reference);
+}
+
+/* An exit that comes with a reference (a notification sent back as it came) must carry the one
+ * the daemon writes for it. Only the part after the territory is compared, which depends on the
+ * event alone, so that the answer tells nothing of the pathway; the daemon's territory is what
+ * is stored. */
+static bool transfer_reference_given_right(ingest_context_t *ctx, const Parcours__V1__Event *e)
+{
+    const char *given = e->pathway_exited->transfer_reference;
+    if (given[0] == '\0')
+        return true;
+    char expected[TRANSFER_REFERENCE_MAX + 1];
+    transfer_reference_of(ctx, e, "0", expected);
+    return strcmp(strchr(given, ':'), strchr(expected, ':')) == 0;
 }
 
 /* After a move's exit: parcoursd's own TransferAnnounced, told to the territory's bridges alone
@@ -232,10 +251,15 @@ static int transfer_claim_check(ingest_context_t *ctx, store_batch_t *batch, ing
                                                             : NULL;
     if (rc == STORE_OK && (territory == NULL || strcmp(territory, t.territory) == 0))
         return 0;
-    decide(d, ACK_STATUS(REJECTED), ERROR_CODE(INVALID_TRANSITION), true,
-           "beneficiary_registered.origin_reference names no move announced to this territory "
-           "that is still to claim (it may have been claimed already): check the reference with "
-           "the territory's departement, or register the person without it.");
+    /* A rule of the registration, decided here because it reads the store: the outcome says it
+     * as the rules' own rejections do. */
+    d->applied = true;
+    d->outcome.code = ERROR_CODE(INVALID_TRANSITION);
+    text_copy(d->outcome.message, sizeof d->outcome.message,
+              "beneficiary_registered.origin_reference names no move announced to this territory "
+              "that is still to claim (it may have been claimed already): check the reference "
+              "with the territory's departement, or register the person without it.");
+    decide(d, ACK_STATUS(REJECTED), d->outcome.code, true, d->outcome.message);
     return 1;
 }
 
@@ -424,6 +448,12 @@ void ingest_apply(ingest_context_t *ctx, const uint8_t *frame, size_t len,
         decide(out, ACK_STATUS(REJECTED), ERROR_CODE(NOT_AUTHORISED), false, message);
         return;
     }
+    if (out->type == EVENT_TYPE(PATHWAY_EXITED) && !transfer_reference_given_right(ctx, e)) {
+        decide(out, ACK_STATUS(REJECTED), ERROR_CODE(MALFORMED), false,
+               "pathway_exited.transfer_reference is written by the daemon: leave it empty, or "
+               "give the one it wrote for this event.");
+        return;
+    }
     store_batch_t *batch = context_batch(ctx);
     if (batch == NULL)
         return; /* RETRY with the rest of the batch */
@@ -455,8 +485,10 @@ void ingest_apply(ingest_context_t *ctx, const uint8_t *frame, size_t len,
     bool move = out->type == EVENT_TYPE(PATHWAY_EXITED) &&
                 e->pathway_exited->reason == PARCOURS__V1__EXIT_REASON__EXIT_REASON_MOVED &&
                 e->pathway_exited->destination_territory[0] != '\0' && out->current != NULL;
-    if (move)
-        transfer_reference_fill(ctx, out);
+    if (move && transfer_reference_fill(ctx, out) != 0) {
+        ctx->batch_error = STORE_ENOMEM;
+        return;
+    }
     rc = pathway_apply(out->current, e, out->sender, ctx->partners, ctx->rules, &out->outcome);
     out->applied = true;
     if (rc == 0) {
@@ -476,9 +508,6 @@ void ingest_apply(ingest_context_t *ctx, const uint8_t *frame, size_t len,
 
 void ingest_decision_clear(ingest_decision_t *d)
 {
-    if (d->received_reference != NULL)
-        d->event->pathway_exited->transfer_reference = d->received_reference;
-    d->received_reference = NULL;
     event_destroy(&d->event);
     if (d->current != NULL)
         parcours__v1__pathway__free_unpacked(d->current, NULL);

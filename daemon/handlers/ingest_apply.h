@@ -51,10 +51,8 @@ typedef struct ingest_decision {
     Parcours__V1__Pathway *current; /* the pathway before it, or NULL */
     pathway_outcome_t outcome;      /* what the rules decided, when they were asked */
     bool applied;                   /* the rules were asked (outcome is set) */
-    /* A move's exit: the reference the daemon filled into event (its pathway_exited points at
-     * it until ingest_decision_clear gives the field back what it held). */
+    /* A move's exit: the reference the daemon filled into event. */
     char transfer_reference[TRANSFER_REFERENCE_MAX + 1];
-    char *received_reference;
 } ingest_decision_t;
 
 /*

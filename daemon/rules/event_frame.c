@@ -243,16 +243,20 @@ static int check_exit(event_error_t *err, const Parcours__V1__PathwayExited *p)
     if (check_enum(err, "pathway_exited.reason", &parcours__v1__exit_reason__descriptor,
                    (int)p->reason))
         return -1;
-    if (p->transfer_reference[0] != '\0')
-        return fail(err, ERROR_CODE(MALFORMED),
-                    "pathway_exited.transfer_reference is written by the daemon: leave it "
-                    "empty.");
     if (p->reason != PARCOURS__V1__EXIT_REASON__EXIT_REASON_MOVED &&
         p->destination_territory[0] != '\0')
         return fail(err, ERROR_CODE(MALFORMED),
                     "pathway_exited.destination_territory goes with EXIT_REASON_MOVED only.");
-    return check_territory(err, "pathway_exited.destination_territory", p->destination_territory,
-                           true);
+    if (check_territory(err, "pathway_exited.destination_territory", p->destination_territory,
+                        true))
+        return -1;
+    /* The daemon's, and what it sent may come back as it was (ingest_apply.c checks it). */
+    if (p->transfer_reference[0] == '\0')
+        return 0;
+    if (p->destination_territory[0] == '\0')
+        return fail(err, ERROR_CODE(MALFORMED),
+                    "pathway_exited.transfer_reference goes with a destination_territory only.");
+    return check_reference(err, "pathway_exited.transfer_reference", p->transfer_reference);
 }
 
 /* A move announced by a bridge: whole, named by its reference, between two territories. */

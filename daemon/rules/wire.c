@@ -46,6 +46,19 @@ static void wire_release(void *ctx, void *p)
 
 static ProtobufCAllocator wire_allocator = {wire_alloc, wire_release, NULL};
 
+int wire_string_set(char **field, const char *value)
+{
+    size_t len = strlen(value);
+    char *copy = wire_alloc(NULL, len + 1);
+    if (copy == NULL)
+        return -1;
+    memcpy(copy, value, len + 1);
+    if (*field != NULL && *field != protobuf_c_empty_string)
+        wire_release(NULL, *field);
+    *field = copy;
+    return 0;
+}
+
 ProtobufCMessage *wire_unpack(const ProtobufCMessageDescriptor *d, const uint8_t *data, size_t len)
 {
     return protobuf_c_message_unpack(d, &wire_allocator, len, data);

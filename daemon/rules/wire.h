@@ -27,6 +27,12 @@ ProtobufCMessage *wire_unpack(const ProtobufCMessageDescriptor *d, const uint8_t
 /* Frees a message of wire_unpack. Takes NULL. */
 void wire_free(ProtobufCMessage *m);
 
+/* Sets a string field of a message of wire_unpack to a copy of value, allocated as wire_unpack
+ * allocates (so wire_free frees it, and it passes wire_strings_check), freeing what it held.
+ * For the fields the daemon fills in itself (PathwayExited.transfer_reference). 0, or -1 when
+ * out of memory (the field is left as it was). */
+int wire_string_set(char **field, const char *value);
+
 /*
  * Checks every string field of m (a message of wire_unpack), in every sub-message, set oneof
  * member and repeated element: no NUL byte within its wire length, and valid UTF-8 (no overlong

@@ -648,6 +648,31 @@ static void fuzz_accepted(const ingest_decision_t *d)
     parcours__v1__pathway__free_unpacked(stored, NULL);
 }
 
+/* A move announced here by a bridge: no pathway, told to the departements of its destination
+ * alone, kept under its own seq, claimable once. */
+static void fuzz_check_move(const ingest_decision_t *d)
+{
+    const Parcours__V1__Event *e = d->event;
+    const Parcours__V1__Transfer *t = e->transfer_announced->transfer;
+    const pathway_outcome_t *o = &d->outcome;
+    if (d->sender->kind != FUZZ_KIND(BRIDGE) ||
+        !partner_in_territory(d->sender, t->destination_territory))
+        fuzz_fail("a move accepted from %s, not a bridge of its destination", d->sender->id);
+    if (o->pathway != NULL || d->current != NULL || d->seq == 0)
+        fuzz_fail("a move accepted with a pathway, or without a seq");
+    for (size_t i = 0; i < o->n_recipients; i++) {
+        const partner_t *r = partners_find(fuzz_directory, o->recipients[i]);
+        if (r == NULL || r->kind != FUZZ_KIND(DEPARTEMENT) ||
+            !partner_in_territory(r, t->destination_territory))
+            fuzz_fail("a move told to %s", o->recipients[i]);
+    }
+    store_transfer_t kept;
+    if (store_batch_transfer_get(fuzz_ctx.batch, t->reference, &kept) != STORE_OK ||
+        kept.seq != d->seq || kept.moved_at != t->moved_at ||
+        strcmp(kept.territory, t->destination_territory) != 0)
+        fuzz_fail("a move accepted and not kept as it was announced");
+}
+
 /* The decision on a decoded event, against the promises of the rules. */
 static void fuzz_decided(const ingest_decision_t *d)
 {
@@ -673,6 +698,12 @@ static void fuzz_decided(const ingest_decision_t *d)
     if (!d->applied)
         fuzz_fail("ingest_apply decided %d without the rules", (int)d->status);
     const Parcours__V1__Pathway *current = d->current;
+    if (d->status == ACK_STATUS(ACCEPTED) && event_type(e) == EVENT_TYPE(TRANSFER_ANNOUNCED)) {
+        fuzz_stats.accepted++;
+        fuzz_stats.accepted_by_type[event_type(e) & 31]++;
+        fuzz_check_move(d);
+        return;
+    }
     if (d->status == ACK_STATUS(ACCEPTED)) {
         const pathway_outcome_t *o = &d->outcome;
         fuzz_stats.accepted++;
@@ -759,9 +790,10 @@ static void fuzz_cleanup(void)
             (unsigned long long)fuzz_stats.notifications, (unsigned long long)fuzz_stats.minimised,
             (unsigned long long)fuzz_stats.log_checked);
     fprintf(stderr, "fuzz_ingest: accepted by type:");
-    for (int t = 1; t <= EVENT_TYPE(EVENT_RETRACTED); t++)
-        fprintf(stderr, " %s %llu", event_type_name((Parcours__V1__EventType)t),
-                (unsigned long long)fuzz_stats.accepted_by_type[t]);
+    for (int t = 1; t <= EVENT_TYPE(TRANSFER_ANNOUNCED); t++)
+        if (t != EVENT_TYPE(DEADLINE_MISSED)) /* parcoursd's own: refused from partners */
+            fprintf(stderr, " %s %llu", event_type_name((Parcours__V1__EventType)t),
+                    (unsigned long long)fuzz_stats.accepted_by_type[t]);
     fprintf(stderr, "\n");
 }
 

@@ -39,6 +39,7 @@ static const fuzz_partner_def_t fuzz_partner_defs[] __attribute__((unused)) = {
     {"employer93", FUZZ_KIND(EMPLOYER), "93", NULL, 0, false},
     {"cd75", FUZZ_KIND(DEPARTEMENT), "75", NULL, 0, false},
     {"cafidf", FUZZ_KIND(CAF), "75", "93", 0, false},
+    {"bridge93", FUZZ_KIND(BRIDGE), "93", NULL, 0, false},
     {"echo93", FUZZ_KIND(ASSOCIATION), "93", NULL,
      FUZZ_EMIT(APPOINTMENT_RECORDED) | FUZZ_EMIT(ORIENTATION_REQUESTED), true},
 };

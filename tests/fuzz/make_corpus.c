@@ -488,6 +488,50 @@ static void write_sequences(void)
     write_sequence("seq-rectification", "C-0001", rectification, N(rectification));
 }
 
+/* A move between territories: announced by the bridge (again: a duplicate; under another id:
+ * refused; by a departement: refused), claimed by a registration, claimed again (refused);
+ * then a pathway of 93 that moves away to 13, which the bridge is told of. */
+static void write_transfers(void)
+{
+    static corpus_file_t f;
+    file_start(&f, FUZZ_FLAG_SCRATCH);
+    static char reference[] = "75:0123456789ABCDEFGHJKMNPQR0";
+    Parcours__V1__Transfer t = PARCOURS__V1__TRANSFER__INIT;
+    t.reference = reference;
+    t.origin_territory = "75";
+    t.destination_territory = "93";
+    t.moved_at = corpus_clock;
+    Parcours__V1__TransferAnnounced announced = PARCOURS__V1__TRANSFER_ANNOUNCED__INIT;
+    announced.transfer = &t;
+    Parcours__V1__Event e = PARCOURS__V1__EVENT__INIT;
+    e.event_id = reference;
+    e.partner_id = "bridge93";
+    e.beneficiary_id = reference;
+    e.occurred_at = corpus_clock;
+    e.payload_case = PARCOURS__V1__EVENT__PAYLOAD_TRANSFER_ANNOUNCED;
+    e.transfer_announced = &announced;
+    file_add_event(&f, &e);
+    file_add_event(&f, &e);
+    e.event_id = "move-again";
+    file_add_event(&f, &e);
+    e.partner_id = "cd93";
+    file_add_event(&f, &e);
+    for (int i = 0; i < 2; i++) {
+        corpus_step_t reg = {EVENT_TYPE(BENEFICIARY_REGISTERED), "caf93", NULL};
+        corpus_event_t c;
+        corpus_event_init(&c, &reg, i == 0 ? "T-0001" : "T-0002", i == 0 ? "arrive-1" : "arrive-2");
+        c.beneficiary_registered.origin_reference = reference;
+        file_add_event(&f, &c.e);
+    }
+    corpus_step_t exit_step = {EVENT_TYPE(PATHWAY_EXITED), "cd93", NULL};
+    corpus_event_t c;
+    corpus_event_init(&c, &exit_step, "T-0001", "leave-1");
+    c.pathway_exited.reason = PARCOURS__V1__EXIT_REASON__EXIT_REASON_MOVED;
+    c.pathway_exited.destination_territory = "13";
+    file_add_event(&f, &c.e);
+    file_write("transfers", &f);
+}
+
 /* Frames the boundary must refuse, in one scratch input, plus a duplicate and a version
  * conflict. */
 static void write_hostile(void)
@@ -587,6 +631,7 @@ int main(int argc, char **argv)
     write_singles();
     write_sequences();
     write_hostile();
+    write_transfers();
     write_dictionary(argv[2]);
     printf("make_corpus: %u seeds in %s\n", corpus_files, corpus_dir);
     return 0;

@@ -207,7 +207,7 @@ class TransferTest(unittest.TestCase):
                                        destination_territory="93"), pb.ERROR_CODE_MALFORMED),
             "bad-4": (pb.PathwayExited(reason=pb.EXIT_REASON_MOVED, destination_territory="93",
                                        transfer_reference="75:" + "0" * 26),
-                      pb.ERROR_CODE_MALFORMED),
+                      pb.ERROR_CODE_MALFORMED),  # not the one the daemon writes for it
         }
         acks = self.send(self.origin, "cd75", *[event(i, "cd75", MOVER, pathway_exited=p)
                                                 for i, (p, _) in bad.items()])
