@@ -135,8 +135,14 @@ def person_events(rng, i, key, now):
         t += rng.randrange(30, 200) * DAY
         reason = rng.choices([pb.EXIT_REASON_SUSTAINED_EMPLOYMENT, pb.EXIT_REASON_MOVED,
                               pb.EXIT_REASON_RIGHT_ENDED, pb.EXIT_REASON_OTHER],
-                             weights=[5, 1, 3, 1])[0]
-        ev("cd93", t, pathway_exited=pb.PathwayExited(reason=reason))
+                             weights=[5, 2, 3, 1])[0]
+        # Most who move go next door, to Val-de-Marne (94), whose daemon the demo hands them
+        # over to; the others leave for nowhere Parcours knows (abroad, another region).
+        destination = ""
+        if reason == pb.EXIT_REASON_MOVED and rng.random() < 0.8:
+            destination = "94"
+        ev("cd93", t, pathway_exited=pb.PathwayExited(reason=reason,
+                                                      destination_territory=destination))
     return b, out
 
 

@@ -3,8 +3,9 @@
 # embedded data directory (build/territory, rebuilt at every run) with a dozen partners and
 # their CURVE keys, replays two years of what they did for 10,000 invented people
 # (seeds/territory.py: deterministic, dated up to today), lets the daemon write the deadlines
-# nobody met, then shows the statistics, draws them (build/territory/stats.svg), and counts the
-# alerts each partner received.
+# nobody met, then shows the statistics, draws them (build/territory/stats.svg), counts the
+# alerts each partner received, and hands the people who moved to Val-de-Marne over to a second
+# daemon (94) through the bridge (docs/transfers.md).
 #   seeds/territory.sh                 10,000 people (a few minutes on 2 cores)
 #   seeds/territory.sh --people 500    a smaller territory (the CI runs one)
 set -euo pipefail
@@ -91,6 +92,71 @@ for partner in $(sed -n 's/^\[\(.*\)\]$/\1/p' seeds/territory-partners.ini); do
   n=$(ctl tail --as "$partner" --idle 1 --no-ack --json | grep -c '"type":"DeadlineMissed"' || true)
   printf '  %-18s %s\n' "$partner" "$n"
 done
+
+echo
+echo "== Moving away: Val-de-Marne (94) has a daemon of its own, and a bridge joins the two"
+dir94="$dir/94"
+seeds_keys seeds/territory-94-partners.ini "$dir94"
+"$build/clients/parcoursctl" territory-key "$dir94/territory.key" > /dev/null
+ingest94="tcp://127.0.0.1:$(port)"
+cat > "$dir94/parcoursd.conf" <<CONF
+; Val-de-Marne (94), where some of the territory's people move (seeds/territory.sh).
+[store]
+path = $dir94/data
+[ingest]
+endpoint = $ingest94
+[deliver]
+endpoint = tcp://127.0.0.1:$(port)
+[partners]
+file = $dir94/partners.ini
+[security]
+curve = yes
+secret_key = $dir94/keys/parcoursd.secret
+[http]
+listen =
+[log]
+level = warning
+CONF
+seeds_start "$dir94/parcoursd.conf" "$dir94/parcoursd.log"
+ctl94() { "$build/clients/parcoursctl" -c "$dir94/parcoursd.conf" "$@"; }
+cat > "$dir/bridge.ini" <<INI
+; The bridge between 93 and 94 (clients/python/parcours_bridge.py, docs/transfers.md): a partner
+; of both daemons, with its own key in each.
+[origin]
+territory = 93
+deliver = $deliver
+partner_id = bridge-idf
+key = $dir/keys/bridge-idf.secret
+server_key = $dir/keys/parcoursd.public
+[destination 94]
+ingest = $ingest94
+key = $dir94/keys/bridge-idf.secret
+server_key = $dir94/keys/parcoursd.public
+INI
+/usr/bin/python3 clients/python/parcours_bridge.py -c "$dir/bridge.ini" --idle 3 \
+  2> "$dir/bridge.log"
+echo "  the bridge handed $(grep -c 'handed over' "$dir/bridge.log" || true) moves over to 94" \
+  "(log: $dir/bridge.log)"
+ctl94 tail --as cd94 --idle 1 --json > "$dir94/cd94.jsonl"
+echo "  94's departement was told of $(grep -c '"transfer_announced"' "$dir94/cd94.jsonl" || true)" \
+  "moves, each a reference, the two territories and a date: nothing of the person's past"
+# The CAF of 94 registers each person who arrives, under 94's own pseudonym of them, naming the
+# move whose reference came with their file.
+/usr/bin/python3 - "$dir94/cd94.jsonl" "$dir94/territory.key" > "$dir94/arrivals.jsonl" <<'PY'
+import hashlib, hmac, json, sys
+key = bytes.fromhex(open(sys.argv[2]).read().strip())
+for line in open(sys.argv[1]):
+    t = (json.loads(line).get("event") or {}).get("transfer_announced")
+    if t:
+        ref = t["transfer"]["reference"]
+        person = hmac.new(key, f"arriving-{ref}".encode(), hashlib.sha256).hexdigest()
+        print(json.dumps({"type": "BeneficiaryRegistered", "as": "caf94", "beneficiary": person,
+                          "rsa_recipient": True, "origin_reference": ref}))
+PY
+ctl94 emit --json "$dir94/arrivals.jsonl" --output json > "$dir94/arrivals.acks"
+echo "  the CAF of 94 registered $(grep -c 'ACCEPTED' "$dir94/arrivals.acks" || true) of them" \
+  "there, their deadlines counted from the arrival:"
+ctl94 due --within 60d | head -4 || true
 
 echo
 echo "== Status"

@@ -2,7 +2,8 @@
 """Issue 15, item 4: the territory at scale (seeds/territory.sh) runs in CI at a reduced size,
 against this build: every generated event accepted, the deadlines nobody met written until none
 is due, the statistics and their chart, the alerts each partner received (the departement the
-most, employers and training providers none: they answer for no deadline)."""
+most, employers and training providers none: they answer for no deadline), and the people who
+moved to Val-de-Marne handed over to its daemon by the bridge and registered there."""
 
 import os
 import re
@@ -35,6 +36,15 @@ class TerritoryTest(unittest.TestCase):
         # Every deadline missed was told to the departement, once.
         total = sum(int(n) for n in re.findall(r"[A-Z]+ (\d+)", missed))
         self.assertEqual(int(alerts["cd93"]), total)
+        # The people who moved to 94: every move handed over by the bridge, told to 94's
+        # departement, registered there by its CAF; the bridge itself got no alert.
+        handed = int(re.search(r"the bridge handed (\d+) moves over to 94", out).group(1))
+        told = int(re.search(r"94's departement was told of (\d+) moves", out).group(1))
+        registered = int(re.search(r"the CAF of 94 registered (\d+) of them", out).group(1))
+        self.assertGreater(handed, 0)
+        self.assertEqual((told, registered), (handed, handed))
+        self.assertEqual(alerts["bridge-idf"], "0")
+        self.assertRegex(out, r"\d+ deadlines fall due by")
         root = ET.parse(os.path.join(folder, "stats.svg")).getroot()
         self.assertTrue(root.tag.endswith("svg"))
 
