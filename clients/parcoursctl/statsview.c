@@ -77,6 +77,7 @@ static const char *const delay_titles[DELAYS] = {
 typedef struct sums {
     uint64_t registered, oriented, retracted;
     named_list_t by_type, deadlines, trainings, jobs, exits;
+    named_list_t arrived, moved_away; /* by origin and by destination territory */
     statsview_delay_t delay[DELAYS];
     named_list_t by_structure[DELAYS];
     uint64_t phases[16];
@@ -146,6 +147,13 @@ static sums_t *sums_new(const Parcours__V1__StatsReply *r)
         case METRIC(RETRACTED):
             s->retracted += c->count;
             break;
+        case METRIC(ARRIVED):
+            sums_add_named(s, &s->arrived, c->dimension, c->count);
+            break;
+        case METRIC(MOVED_AWAY):
+            /* A move to nowhere Parcours knows has no territory: said as such. */
+            sums_add_named(s, &s->moved_away, c->dimension[0] ? c->dimension : "unknown", c->count);
+            break;
         default:
             break; /* a metric newer than this parcoursctl */
         }
@@ -167,6 +175,8 @@ static void sums_free(sums_t *s)
     named_free(&s->trainings);
     named_free(&s->jobs);
     named_free(&s->exits);
+    named_free(&s->arrived);
+    named_free(&s->moved_away);
     for (int i = 0; i < DELAYS; i++)
         named_free(&s->by_structure[i]);
     free(s);
@@ -238,6 +248,8 @@ json_t *statsview_json(const Parcours__V1__StatsReply *reply, const char *since)
     rc |= protojson_set(doc, "trainings_exited", json_named(&s->trainings));
     rc |= protojson_set(doc, "jobs_placed", json_named(&s->jobs));
     rc |= protojson_set(doc, "exits", json_named(&s->exits));
+    rc |= protojson_set(doc, "arrived_from", json_named(&s->arrived));
+    rc |= protojson_set(doc, "moved_away_to", json_named(&s->moved_away));
     rc |= protojson_set(doc, "retracted", protojson_uint64(s->retracted));
     sums_free(s);
     if (rc != 0) {
@@ -311,6 +323,8 @@ void statsview_text(const Parcours__V1__StatsReply *reply, const char *since, FI
     text_named(out, "trainings exited", &s->trainings, "TRAINING_OUTCOME_");
     text_named(out, "jobs placed", &s->jobs, "EMPLOYMENT_KIND_");
     text_named(out, "exits", &s->exits, "EXIT_REASON_");
+    text_named(out, "moved away to", &s->moved_away, "");
+    text_named(out, "arrived from", &s->arrived, "");
     fprintf(out, "retracted: %" PRIu64 " (their events stay in the counts above)\n", s->retracted);
     sums_free(s);
 }

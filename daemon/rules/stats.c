@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "wire_names.h"
+#include "transfer.h"
 
 #define DAY_MS       INT64_C(86400000)
 #define METRIC(name) PARCOURS__V1__STATS_METRIC__STATS_METRIC_##name
@@ -58,8 +59,14 @@ size_t stats_of_event(const Parcours__V1__Pathway *before, const Parcours__V1__P
     const char *t = after->territory;
     const Parcours__V1__Orientation *o = after->orientation;
     switch (e->payload_case) {
-    case PAYLOAD(BENEFICIARY_REGISTERED):
-        return add(out, 0, e, t, METRIC(REGISTERED), "", 0);
+    case PAYLOAD(BENEFICIARY_REGISTERED): {
+        size_t n = add(out, 0, e, t, METRIC(REGISTERED), "", 0);
+        /* An arrival from another territory: where from (its reference says it). */
+        char origin[PARTNERS_TERRITORY_MAX + 1];
+        if (transfer_reference_parse(e->beneficiary_registered->origin_reference, origin))
+            n = add(out, n, e, t, METRIC(ARRIVED), origin, 0);
+        return n;
+    }
     case PAYLOAD(ORIENTATION_DECIDED): {
         size_t n = add(out, 0, e, t, METRIC(ORIENTED),
                        enum_name(&parcours__v1__pathway_type__descriptor,
@@ -93,10 +100,14 @@ size_t stats_of_event(const Parcours__V1__Pathway *before, const Parcours__V1__P
         return add(out, 0, e, t, METRIC(JOB_PLACED),
                    enum_name(&parcours__v1__employment_kind__descriptor, (int)e->job_placed->kind),
                    0);
-    case PAYLOAD(PATHWAY_EXITED):
-        return add(
+    case PAYLOAD(PATHWAY_EXITED): {
+        size_t n = add(
             out, 0, e, t, METRIC(EXITED),
             enum_name(&parcours__v1__exit_reason__descriptor, (int)e->pathway_exited->reason), 0);
+        if (e->pathway_exited->reason == PARCOURS__V1__EXIT_REASON__EXIT_REASON_MOVED)
+            n = add(out, n, e, t, METRIC(MOVED_AWAY), e->pathway_exited->destination_territory, 0);
+        return n;
+    }
     case PAYLOAD(DEADLINE_MISSED):
         return add(
             out, 0, e, t, METRIC(DEADLINE_MISSED),

@@ -17,15 +17,17 @@ import json
 import math
 import os
 import random
+import re
 import subprocess
 import unittest
 import xml.etree.ElementTree as ET
 from collections import Counter, defaultdict
 from datetime import datetime, timezone
 
-from harness import PARCOURSCTL, Daemon, event, pb, send_and_wait
+from harness import PARCOURSCTL, PARTNERS, Daemon, event, pb, send_and_wait
 
 DAY, HOUR = 86400000, 3600000
+BRIDGE = "[bridge93]\nname = Transfer bridge (synthetic)\nkind = BRIDGE\nterritory = 93\n"
 BASE = int(datetime(2026, 3, 2, 9, tzinfo=timezone.utc).timestamp() * 1000)
 STRUCTURES = {"ml93": pb.REFERENT_BODY_MISSION_LOCALE, "ft93": pb.REFERENT_BODY_FRANCE_TRAVAIL,
               "cd93": pb.REFERENT_BODY_DEPARTEMENT}
@@ -55,6 +57,7 @@ class Model:
         self.registered, self.oriented = [], []  # months; (month, type)
         self.delays = {"orientation": [], "referent": [], "contract": []}  # (month, structure, days)
         self.trainings, self.jobs, self.exits, self.retracted = [], [], [], []
+        self.moved_away, self.arrived = [], []  # (month, territory or "unknown")
 
     def expected(self, since=None):
         keep = (lambda m: True) if since is None else (lambda m: m >= since)
@@ -77,7 +80,8 @@ class Model:
                                 by_structure={s: block(v) for s, v in per.items()})
         doc["delays"] = delays
         for name, rows in (("trainings_exited", self.trainings), ("jobs_placed", self.jobs),
-                           ("exits", self.exits)):
+                           ("exits", self.exits), ("moved_away_to", self.moved_away),
+                           ("arrived_from", self.arrived)):
             doc[name] = {k: str(n) for k, n in Counter(k for m, k in rows if keep(m)).items()}
         doc["retracted"] = str(sum(1 for m in self.retracted if keep(m)))
         return doc
@@ -86,7 +90,7 @@ class Model:
 class StatsTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
-        cls.daemon = Daemon().start()
+        cls.daemon = Daemon(partners=PARTNERS + BRIDGE).start()
         cls.model = Model()
         cls.send_population()
 
@@ -161,10 +165,13 @@ class StatsTest(unittest.TestCase):
                 m.jobs.append((month(t4), pb.EmploymentKind.Name(kind)))
             if i % 6 == 0:
                 reason = [pb.EXIT_REASON_MOVED, pb.EXIT_REASON_RIGHT_ENDED][rng.randrange(2)]
+                destination = ["", "75", "13"][i % 3] if reason == pb.EXIT_REASON_MOVED else ""
                 t6 = t4 + 5 * DAY
                 add(at(event(f"st-{next(ids)}", "cd93", b, pathway_exited=pb.PathwayExited(
-                    reason=reason)), t6))
+                    reason=reason, destination_territory=destination)), t6))
                 m.exits.append((month(t6), pb.ExitReason.Name(reason)))
+                if reason == pb.EXIT_REASON_MOVED:
+                    m.moved_away.append((month(t6), destination or "unknown"))
         # Events in the order of their dates, as the partners would have sent them.
         frames.sort(key=lambda e: e.occurred_at)
         sock = cls.daemon.connect()
@@ -181,6 +188,23 @@ class StatsTest(unittest.TestCase):
         ack = send_and_wait(sock, [retraction])[0]
         assert ack.status == pb.ACK_STATUS_ACCEPTED, ack
         m.retracted.append(month(retraction.occurred_at))
+        # People who moved here: moves the bridge announces, registrations claiming them.
+        for k, origin in enumerate(["75", "75", "13", "2A"]):
+            reference = f"{origin}:{k:025d}0"
+            t = BASE + (20 + 30 * k) * DAY
+            announced = at(pb.Event(event_id=reference, partner_id="bridge93",
+                                    beneficiary_id=reference, transfer_announced=pb.TransferAnnounced(
+                                        transfer=pb.Transfer(reference=reference,
+                                                             origin_territory=origin,
+                                                             destination_territory="93",
+                                                             moved_at=t))), t)
+            arrival = at(event(f"st-{next(ids)}", "caf93", f"B-arrived-{k}",
+                               beneficiary_registered=pb.BeneficiaryRegistered(
+                                   origin_reference=reference)), t + DAY)
+            for a in send_and_wait(sock, [announced, arrival]):
+                assert a.status == pb.ACK_STATUS_ACCEPTED, a
+            m.registered.append(month(arrival.occurred_at))
+            m.arrived.append((month(arrival.occurred_at), origin))
         sock.close()
 
     def stats(self, *args):
@@ -202,7 +226,7 @@ class StatsTest(unittest.TestCase):
         for c in self.daemon.status().pathways_per_phase:  # summed over the territories
             status[pb.Phase.Name(c.phase)] += c.count
         self.assertEqual({k: int(v) for k, v in got["pathways_per_phase"].items()}, dict(status))
-        self.assertEqual(sum(status.values()), 60)
+        self.assertEqual(sum(status.values()), 60 + len(self.model.arrived))
         self.assertEqual(got["deadlines_missed"], {})  # the harness turns them off
 
     def test_2_from_a_month_on(self):
@@ -220,6 +244,11 @@ class StatsTest(unittest.TestCase):
                       f"{want['delays']['referent']['count']}, contract signed "
                       f"{want['delays']['contract']['count']} (orientations decided: "
                       f"{want['oriented']['total']})", text)
+        # Where people moved to, and came from.
+        for title, key in (("moved away to", "moved_away_to"), ("arrived from", "arrived_from")):
+            line = re.search(rf"^{title}: (.*)$", text, re.M).group(1)
+            self.assertEqual(dict(item.strip().rsplit(" ", 1) for item in line.split(",")),
+                             want[key], title)
         o = want["delays"]["orientation"]
         self.assertRegex(text, rf"registration to orientation\s+{o['count']}\s+"
                                rf"{o['median_days']}\s+{o['p90_days']}\n")
