@@ -77,6 +77,10 @@ int erasure_erase(const daemon_sources_t *sources, const char *beneficiary_id,
     if (rc == STORE_OK)
         rc = store_batch_deadlines_drop(batch, beneficiary_id, deadlines,
                                         ingest_deadlines(done.pathway, sources->rules, deadlines));
+    /* So does the move it left by, if no bridge has it yet (docs/transfers.md). */
+    if (rc == STORE_OK && done.pathway->exit != NULL &&
+        done.pathway->exit->transfer_reference[0] != '\0')
+        rc = ingest_transfer_withdraw(batch, done.pathway->exit->transfer_reference);
     if (rc == STORE_OK)
         rc = store_batch_commit(&batch);
     store_batch_abort(&batch);

@@ -361,7 +361,8 @@ int main(int argc, char **argv)
                   .deadlines = {(int64_t)config.deadlines_orientation_days * 86400000,
                                 (int64_t)config.deadlines_contract_days * 86400000,
                                 (int64_t)config.deadlines_referent_days * 86400000,
-                                (int64_t)config.deadlines_inactivity_days * 86400000}},
+                                (int64_t)config.deadlines_inactivity_days * 86400000},
+                  .transfer_claim_ms = (int64_t)config.transfers_claim_days * 86400000},
         .secret_key = secret,
         .zap = d.zap,
     };
@@ -408,8 +409,7 @@ int main(int argc, char **argv)
                                    (int64_t)config.retention_archive_days * 86400000,
                                    audit,
                                    NULL,
-                                   &ingest_options.rules,
-                                   (int64_t)config.transfers_claim_days * 86400000};
+                                   &ingest_options.rules};
     if (admin_new(d.base, zmq_context, config.admin_endpoint, secret, &d.sources,
                   (unsigned)config.admin_backup_idle_timeout, &d.admin, err, sizeof(err)) != 0)
         fatal("%s", err);

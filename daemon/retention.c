@@ -11,15 +11,16 @@
 #include "log.h"
 
 #define RETENTION_SLICE_MS 1000
-/* Moves looked at per slice: what a territory holds at once is a few hundred. */
-#define RETENTION_TRANSFERS_EXAMINED 4096
+/* Moves looked at per slice, from where the last slice stopped. */
+#define RETENTION_TRANSFERS_EXAMINED 1024
 
 struct retention {
     const daemon_sources_t *sources;
     struct event *timer;
     size_t slice;
-    uint8_t cursor[STORE_HASH_SIZE]; /* where the next slice starts */
-    store_purge_t pass;              /* this pass's sums */
+    uint8_t cursor[STORE_HASH_SIZE];    /* where the next slice starts */
+    uint8_t transfers[STORE_HASH_SIZE]; /* and where its look at the moves to claim does */
+    store_purge_t pass;                 /* this pass's sums */
 };
 
 /* What a slice's destructions need: the counts to move, and the deadlines to take out of the
@@ -39,6 +40,9 @@ static void retention_forget(const Parcours__V1__Pathway *pathway, void *ctx)
     if (slice->error == STORE_OK && n > 0)
         slice->error =
             store_batch_deadlines_drop(slice->batch, pathway->beneficiary_id, deadlines, n);
+    if (slice->error == STORE_OK && pathway->exit != NULL &&
+        pathway->exit->transfer_reference[0] != '\0')
+        slice->error = ingest_transfer_withdraw(slice->batch, pathway->exit->transfer_reference);
 }
 
 static void retention_on_slice(evutil_socket_t fd, short what, void *arg)
@@ -61,15 +65,15 @@ static void retention_on_slice(evutil_socket_t fd, short what, void *arg)
         rc = slice.error;
     /* The moves announced here and never claimed go too (docs/transfers.md). */
     size_t expired = 0;
-    if (rc == STORE_OK && s->claim_ms > 0)
-        rc = store_batch_transfers_expire(batch, now - s->claim_ms, RETENTION_TRANSFERS_EXAMINED,
-                                          &expired);
+    if (rc == STORE_OK)
+        rc = store_batch_transfers_expire(batch, r->transfers, now - s->rules->transfer_claim_ms,
+                                          RETENTION_TRANSFERS_EXAMINED, &expired);
     /* A slice that destroyed nothing wrote nothing: no commit, no fsync. */
     if (rc == STORE_OK && (out.destroyed > 0 || expired > 0))
         rc = store_batch_commit(&batch);
     if (rc == STORE_OK && expired > 0)
         log_info("retention: %zu moves announced here more than [transfers] claim_days ago, "
-                 "never claimed, forgotten",
+                 "never claimed, can no longer be claimed",
                  expired);
     store_batch_abort(&batch);
     if (rc != STORE_OK) {

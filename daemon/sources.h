@@ -30,7 +30,6 @@ typedef struct daemon_sources {
     struct audit *audit;               /* the access journal (audit.h) */
     const struct deadlines *deadlines; /* their figures (deadlines.h); NULL until it runs */
     const pathway_settings_t *rules;   /* the territory's rules, [deadlines] among them */
-    int64_t claim_ms;                  /* [transfers] claim_days, in ms */
 } daemon_sources_t;
 
 #endif

@@ -853,7 +853,8 @@ int store_batch_append(store_batch_t *b, const store_event_t *e, uint64_t *seq_o
     return STORE_OK;
 }
 
-int store_batch_notice_append(store_batch_t *b, const store_event_t *e, uint64_t *seq_out)
+int store_batch_notice_append(store_batch_t *b, const store_event_t *e, int64_t keep_until,
+                              uint64_t *seq_out)
 {
     int rc = store_batch_usable(b);
     if (rc != STORE_OK)
@@ -880,14 +881,52 @@ int store_batch_notice_append(store_batch_t *b, const store_event_t *e, uint64_t
     uint64_t seq;
     rc = store_log_append(b, RECORD_LOG_EVENT, (uint16_t)e->type, e->occurred_at, slot, e->raw,
                           e->raw_len, e->recipients, e->n_recipients, NULL, &seq);
+    /* The notice's record: its slot, and when it may go (none: once acknowledged). */
+    uint8_t notice[12];
+    memcpy(notice, &slot, sizeof slot);
+    record_u64_encode(notice + 4, (uint64_t)(keep_until > 0 ? keep_until : 0));
     if (rc == STORE_OK)
-        rc = store_batch_put(b, s->notices, &seq, sizeof seq, &slot, sizeof slot, 0);
+        rc = store_batch_put(b, s->notices, &seq, sizeof seq, notice,
+                             keep_until > 0 ? sizeof notice : sizeof slot, 0);
     if (rc != STORE_OK)
         return rc;
     b->notices_added++;
     if (seq_out != NULL)
         *seq_out = seq;
     return STORE_OK;
+}
+
+typedef struct id_set id_set_t;
+static int store_log_tombstone(store_batch_t *b, uint64_t seq, id_set_t *told, bool *was_live);
+
+int store_batch_notice_withdraw(store_batch_t *b, uint64_t seq)
+{
+    int rc = store_batch_usable(b);
+    if (rc != STORE_OK)
+        return rc;
+    MDB_val k = {sizeof seq, &seq}, v;
+    int mrc = mdb_get(b->txn, b->store->notices, &k, &v);
+    if (mrc == MDB_NOTFOUND)
+        return STORE_ENOTFOUND;
+    if (mrc != MDB_SUCCESS)
+        return store_batch_fail(b, store_error_from_mdb(mrc));
+    if (v.mv_size != 4 && v.mv_size != 12)
+        return store_batch_fail(b, STORE_ECORRUPT);
+    uint32_t slot;
+    memcpy(&slot, v.mv_data, sizeof slot);
+    bool live;
+    rc = store_log_tombstone(b, seq, NULL, &live);
+    if (rc == STORE_ENOTFOUND)
+        rc = STORE_OK;
+    if (rc == STORE_OK)
+        rc = store_batch_del(b, b->store->notices, &seq, sizeof seq);
+    if (rc == STORE_OK)
+        rc = store_batch_shred(b, slot);
+    if (rc == STORE_OK)
+        b->notices_removed++;
+    else if (b->error == STORE_OK)
+        store_batch_fail(b, rc);
+    return rc;
 }
 
 int store_batch_cursor_set(store_batch_t *b, const char *partner_id, uint64_t up_to)
@@ -1262,14 +1301,20 @@ int store_batch_notices_settle(store_batch_t *b, size_t *settled)
         uint64_t seq;
         uint32_t slot;
     } *list = NULL;
+    uint64_t keep_until = 0;
     size_t n = 0, cap = 0;
     MDB_val key, value;
     for (mrc = mdb_cursor_get(c, &key, &value, MDB_FIRST); mrc == MDB_SUCCESS && rc == STORE_OK;
          mrc = mdb_cursor_get(c, &key, &value, MDB_NEXT)) {
-        if (key.mv_size != 8 || value.mv_size != 4) {
+        /* A slot, and for some (a move away, kept for its bridges) when it may go. */
+        if (key.mv_size != 8 || (value.mv_size != 4 && value.mv_size != 12) ||
+            (value.mv_size == 12 &&
+             record_u64_decode((const uint8_t *)value.mv_data + 4, 8, &keep_until) != STORE_OK)) {
             rc = STORE_ECORRUPT;
             break;
         }
+        if (value.mv_size == 12 && (int64_t)keep_until > b->committed_at)
+            continue;
         if (n == cap) {
             cap = cap ? 2 * cap : 16;
             struct pending *p = realloc(list, cap * sizeof *p);

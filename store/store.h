@@ -563,9 +563,10 @@ int store_stats_foreach(store_t *s, store_stats_fn fn, void *ctx);
  *
  * A move is told as an event of no pathway: its beneficiary_id is the move's reference. It is
  * kept as a notice (store_batch_notice_append): under a key of its own, destroyed once every
- * partner told of it acknowledged it. A destination also keeps, apart, what a registration
- * claiming the move checks: under the keyed hash of the reference, the move's seq, date and
- * destination territory, until it is claimed (store_batch_transfer_claim) or expires.
+ * partner told of it acknowledged it and its keep_until passed. A destination also keeps, apart,
+ * what a registration claiming the move checks: under the keyed hash of the reference, the
+ * move's seq, dates, destination territory and state (open, claimed, expired). A record is never
+ * removed: a move claimed or expired, announced again by any bridge, is a move this daemon had.
  */
 
 #define STORE_TERRITORY_MAX 8
@@ -574,33 +575,46 @@ int store_stats_foreach(store_t *s, store_stats_fn fn, void *ctx);
  * Appends an event that belongs to no pathway (event->pathway NULL; no deadlines): its dedupe
  * record, its log entry (next seq) sealed under a key of its own, one outbox entry per
  * recipient, and a notice record, so that store_batch_notices_settle destroys it once every
- * recipient has acknowledged it. STORE_EEXIST when (partner_id, event_id) is already there.
+ * recipient has acknowledged it and the batch's clock is past keep_until (unix ms; 0: at once).
+ * STORE_EEXIST when (partner_id, event_id) is already there.
  */
-int store_batch_notice_append(store_batch_t *b, const store_event_t *event, uint64_t *seq);
+int store_batch_notice_append(store_batch_t *b, const store_event_t *event, int64_t keep_until,
+                              uint64_t *seq);
 
-/* What a destination keeps of a move until a registration claims it. */
+/* Destroys the notice at seq now, in the batch, whoever acknowledged it: its entry becomes a
+ * tombstone (sent as withdrawn) and its key is zeroed at the commit. STORE_OK, or
+ * STORE_ENOTFOUND when no notice stands at seq (destroyed already). */
+int store_batch_notice_withdraw(store_batch_t *b, uint64_t seq);
+
+#define STORE_TRANSFER_OPEN    0 /* announced, to claim */
+#define STORE_TRANSFER_CLAIMED 1 /* a registration claimed it */
+#define STORE_TRANSFER_EXPIRED 2 /* nobody claimed it within the claim period */
+
+/* What a destination keeps of a move. */
 typedef struct store_transfer {
-    uint64_t seq;                            /* the TransferAnnounced's */
-    int64_t moved_at;                        /* the move's date, unix ms */
+    uint64_t seq;         /* the TransferAnnounced's */
+    int64_t moved_at;     /* the move's date, as announced, unix ms */
+    int64_t announced_at; /* when this daemon committed the announcement, unix ms */
+    int state;            /* STORE_TRANSFER_* */
     char territory[STORE_TERRITORY_MAX + 1]; /* its destination */
 } store_transfer_t;
 
-/* Records a move under its reference (1-64 bytes) in the batch. STORE_EEXIST when one is
- * recorded under it already. */
+/* Records a move under its reference (1-64 bytes) in the batch, open. STORE_EEXIST when one is
+ * recorded under it already, in any state. */
 int store_batch_transfer_put(store_batch_t *b, const char *reference, const store_transfer_t *t);
 
-/* Reads the move of this reference into *out: STORE_OK, or STORE_ENOTFOUND (never recorded,
- * claimed, or expired). */
+/* Reads the move of this reference into *out, in any state: STORE_OK, or STORE_ENOTFOUND
+ * (never announced here). */
 int store_batch_transfer_get(store_batch_t *b, const char *reference, store_transfer_t *out);
 
-/* Removes the move of this reference (it is claimed): STORE_OK or STORE_ENOTFOUND. */
+/* Marks the open move of this reference claimed: STORE_OK, or STORE_ENOTFOUND when there is no
+ * open move under it. */
 int store_batch_transfer_claim(store_batch_t *b, const char *reference);
 
-/* Removes the moves dated before `before` (unix ms) nobody claimed, at most `examine` of them
- * looked at from the oldest key on; *expired (may be NULL) is how many went. */
-int store_batch_transfers_expire(store_batch_t *b, int64_t before, size_t examine, size_t *expired);
-
-/* The number of moves recorded and not yet claimed. */
-int store_transfers_count(store_t *s, uint64_t *n);
+/* Marks expired the open moves announced before `before` (unix ms), looking at `examine`
+ * records from *cursor (a key: STORE_HASH_SIZE bytes, zeros to begin), which it moves on (back
+ * to zeros at the end). *expired (may be NULL) is how many it marked. */
+int store_batch_transfers_expire(store_batch_t *b, uint8_t cursor[STORE_HASH_SIZE], int64_t before,
+                                 size_t examine, size_t *expired);
 
 #endif

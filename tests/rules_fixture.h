@@ -205,7 +205,6 @@ static inline void fx_event_init(fx_event_t *f, Parcours__V1__EventType type, co
     case EVENT_TYPE(PATHWAY_EXITED): {
         Parcours__V1__PathwayExited m = PARCOURS__V1__PATHWAY_EXITED__INIT;
         m.reason = PARCOURS__V1__EXIT_REASON__EXIT_REASON_MOVED;
-        m.destination_territory = "13"; /* a move says where to: no territory of the fixture */
         f->pathway_exited = m;
         f->e.pathway_exited = &f->pathway_exited;
         break;

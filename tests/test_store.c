@@ -309,6 +309,67 @@ static int stats_collect(const void *key, size_t len, uint64_t count, void *ctx)
     return 0;
 }
 
+/* The moves to claim (store.h, "Moves between territories"): put once, claimed once, a state
+ * kept; expired in slices that go on from where the last stopped, so that every old one goes
+ * however many recent ones sort before it. */
+static void test_transfers(void **state)
+{
+    fixture_t *f = *state;
+    store_options_t o = small_options();
+    store_t *s = open_store(f, &o);
+    store_batch_t *b;
+    enum { MOVES = 3000, OLD_EVERY = 7 };
+    assert_int_equal(store_batch_begin(s, 100, &b), STORE_OK);
+    size_t old = 0;
+    for (int i = 0; i < MOVES; i++) {
+        char ref[32];
+        snprintf(ref, sizeof ref, "75:move-%05d", i);
+        store_transfer_t t = {.seq = (uint64_t)i + 1, .moved_at = 5, .state = 7};
+        t.announced_at = i % OLD_EVERY == 0 ? 10 : 1000;
+        old += i % OLD_EVERY == 0;
+        snprintf(t.territory, sizeof t.territory, "93");
+        assert_int_equal(store_batch_transfer_put(b, ref, &t), STORE_OK);
+    }
+    store_transfer_t t = {.seq = 9};
+    snprintf(t.territory, sizeof t.territory, "93");
+    assert_int_equal(store_batch_transfer_put(b, "75:move-00001", &t), STORE_EEXIST);
+    assert_int_equal(store_batch_transfer_get(b, "75:move-00001", &t), STORE_OK);
+    assert_int_equal(t.seq, 2);
+    assert_int_equal(t.state, STORE_TRANSFER_OPEN);
+    assert_string_equal(t.territory, "93");
+    assert_int_equal(store_batch_transfer_claim(b, "75:move-00001"), STORE_OK);
+    assert_int_equal(store_batch_transfer_claim(b, "75:move-00001"), STORE_ENOTFOUND);
+    assert_int_equal(store_batch_transfer_claim(b, "75:never"), STORE_ENOTFOUND);
+    assert_int_equal(store_batch_transfer_get(b, "75:never", &t), STORE_ENOTFOUND);
+    assert_int_equal(store_batch_commit(&b), STORE_OK);
+
+    uint8_t cursor[STORE_HASH_SIZE] = {0};
+    size_t expired = 0, slices = 0;
+    do {
+        size_t n;
+        assert_int_equal(store_batch_begin(s, 2000, &b), STORE_OK);
+        assert_int_equal(store_batch_transfers_expire(b, cursor, 500, 1024, &n), STORE_OK);
+        assert_int_equal(store_batch_commit(&b), STORE_OK);
+        expired += n;
+        slices++;
+    } while (memcmp(cursor, (uint8_t[STORE_HASH_SIZE]){0}, STORE_HASH_SIZE) != 0);
+    assert_int_equal(slices, (MOVES + 1023) / 1024);
+    assert_int_equal(expired, old);
+    assert_int_equal(store_batch_begin(s, 3000, &b), STORE_OK);
+    for (int i = 0; i < MOVES; i++) {
+        char ref[32];
+        snprintf(ref, sizeof ref, "75:move-%05d", i);
+        assert_int_equal(store_batch_transfer_get(b, ref, &t), STORE_OK);
+        int want = i == 1               ? STORE_TRANSFER_CLAIMED
+                   : i % OLD_EVERY == 0 ? STORE_TRANSFER_EXPIRED
+                                        : STORE_TRANSFER_OPEN;
+        assert_int_equal(t.state, want);
+    }
+    /* Expired or claimed, a move is not claimed (again). */
+    assert_int_equal(store_batch_transfer_claim(b, "75:move-00000"), STORE_ENOTFOUND);
+    store_batch_abort(&b);
+}
+
 static void test_stats_counters(void **state)
 {
     fixture_t *f = *state;
@@ -2619,6 +2680,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_open_close_reopen, setup, teardown),
         cmocka_unit_test_setup_teardown(test_deadlines_index, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stats_counters, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_transfers, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reads_from_threads, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reads_while_map_grows, setup, teardown),
         cmocka_unit_test_setup_teardown(test_read_hold, setup, teardown),

@@ -131,9 +131,11 @@ class Bridge:
             self.said[reason] = now
             say(reason)
 
-    def hand_over(self, transfer):
-        """Sends one move to its destination until it holds it. False when stopping first."""
-        while not self.stopping:
+    def hand_over(self, transfer, give_up=None):
+        """Sends one move to its destination until it holds it. False when stopping first, or
+        when give_up (a time.monotonic() value) passes: the move is not acknowledged, and comes
+        again at the next run."""
+        while not self.stopping and (give_up is None or time.monotonic() < give_up):
             territory = transfer.destination_territory
             if territory not in self.config.destinations:
                 self.say_once_a_minute(
@@ -162,10 +164,10 @@ class Bridge:
             time.sleep(RETRY_SECONDS)
         return False
 
-    def run(self, idle):
+    def run(self, idle, start=0):
         secret, server = self.config.keys
         subscription = Subscription(self.config.deliver, self.config.partner_id,
-                                    secret_key=secret, server_key=server)
+                                    secret_key=secret, server_key=server, start=start)
         try:
             while not self.stopping:
                 for n in subscription.notifications(timeout=idle if idle else 1.0):
@@ -177,7 +179,11 @@ class Bridge:
                         say(f"notification {n.partner_seq} is not a move; a bridge is told of "
                             f"nothing else (check the origin's daemon version)")
                         continue
-                    if not self.hand_over(n.event.transfer_announced.transfer):
+                    give_up = time.monotonic() + idle if idle else None
+                    if not self.hand_over(n.event.transfer_announced.transfer, give_up):
+                        if not self.stopping:
+                            say(f"stopping after {idle:g} s with move {n.partner_seq} not handed"
+                                f" over (--idle): it comes again at the next run")
                         raise KeyboardInterrupt
                 if idle:
                     return
@@ -197,7 +203,12 @@ def main():
     parser.add_argument("--config", "-c", required=True, metavar="FILE",
                         help="the bridge's configuration (see the module's documentation)")
     parser.add_argument("--idle", type=float, default=0.0, metavar="SECONDS",
-                        help="stop after this many seconds without a notification (0: never)")
+                        help="stop after this many seconds without a notification, or trying to"
+                             " hand one move over (0: never)")
+    parser.add_argument("--from", dest="start", type=int, default=0, metavar="PARTNER_SEQ",
+                        help="take the origin's stream again from this partner_seq (after a "
+                             "destination was restored from a backup: the moves it lost come "
+                             "again, those it holds answer DUPLICATE)")
     args = parser.parse_args()
     try:
         config = Configuration(args.config)
@@ -212,7 +223,7 @@ def main():
     signal.signal(signal.SIGINT, stop)
     say(f"territory {config.territory}'s moves to {', '.join(sorted(config.destinations))}")
     try:
-        bridge.run(args.idle)
+        bridge.run(args.idle, args.start)
     except ConnectionRefused as error:
         say(str(error))
         return 1

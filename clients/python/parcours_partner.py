@@ -342,8 +342,11 @@ class Subscription:
     """
 
     def __init__(self, endpoint, partner_id, window=100, types=(), secret_key=None,
-                 server_key=None):
-        """secret_key, server_key: for CURVE, as for Partner; the key must be partner_id's."""
+                 server_key=None, start=0):
+        """secret_key, server_key: for CURVE, as for Partner; the key must be partner_id's.
+        start: the partner_seq the first subscription starts from (0: after the durable
+        cursor), to take the stream again from an earlier point; reconnections resume after
+        the cursor."""
         self.partner_id = partner_id
         self.window = window
         self.types = list(types)
@@ -353,6 +356,7 @@ class Subscription:
         self._sent_max = 0  # the highest partner_seq the current subscription sent
         self._awaiting = False  # a Subscribe is out and its Subscribed has not come
         self._again_from = 0  # a notification the caller did not finish with: ask for it again
+        self._start = start  # the first subscription's from
         self._socket = _dealer(secret_key, server_key)
         # The monitor tells us when a connection is (re)established (subscribe again then), or
         # refused (ConnectionRefused).
@@ -415,7 +419,8 @@ class Subscription:
             if not ready and deadline is not None and time.monotonic() >= deadline:
                 return
             if self._monitor in ready and self._handshakes.check():
-                self._subscribe()
+                self._subscribe(self._start)
+                self._start = 0
             if self._socket not in ready:
                 continue
             reply = pb.DeliverReply.FromString(self._socket.recv())

@@ -12,10 +12,11 @@
 #include "identifier.h"
 #include "ini_file.h"
 
-#define PARTNERS_FILE_MAX 4096 /* partners in one territory, far above any real one */
-#define GIVEN_NAME        1u
-#define GIVEN_KIND        2u
-#define GIVEN_TERRITORY   4u
+#define PARTNERS_FILE_MAX  4096 /* partners in one territory, far above any real one */
+#define GIVEN_NAME         1u
+#define GIVEN_KIND         2u
+#define GIVEN_TERRITORY    4u
+#define GIVEN_DESTINATIONS 8u
 
 typedef struct partners_parse {
     partner_t *items;
@@ -58,6 +59,28 @@ static int add_territory(partner_t *p, const char *t, char *err, size_t errlen)
         return snprintf(err, errlen, "territory \"%s\" is not a departement code (e.g. 93, 2A)", t),
                -1;
     memcpy(p->territories[p->n_territories++], t, n + 1);
+    return 0;
+}
+
+static int add_destination(partner_t *p, const char *t, char *err, size_t errlen)
+{
+    size_t n = strlen(t);
+    bool ok = n > 0 && n <= PARTNERS_TERRITORY_MAX;
+    for (size_t i = 0; ok && i < n; i++)
+        ok = (t[i] >= '0' && t[i] <= '9') || (t[i] >= 'A' && t[i] <= 'Z') ||
+             (t[i] >= 'a' && t[i] <= 'z');
+    if (!ok)
+        return snprintf(err, errlen, "destinations: \"%s\" is not a departement code (e.g. 94, 2A)",
+                        t),
+               -1;
+    for (size_t i = 0; i < p->n_destinations; i++)
+        if (strcmp(p->destinations[i], t) == 0)
+            return 0;
+    if (p->n_destinations == PARTNERS_DESTINATIONS_MAX)
+        return snprintf(err, errlen, "a bridge may serve %d destinations at most",
+                        PARTNERS_DESTINATIONS_MAX),
+               -1;
+    memcpy(p->destinations[p->n_destinations++], t, n + 1);
     return 0;
 }
 
@@ -136,6 +159,14 @@ static int partners_entry(void *ctx, int line, const char *section, const char *
             return snprintf(err, errlen, "territory must name at least one territory"), -1;
         return 0;
     }
+    if (strcmp(name, "destinations") == 0) {
+        char many[PARTNERS_DESTINATIONS_MAX * (PARTNERS_TERRITORY_MAX + 2)];
+        if (strlen(value) >= sizeof(many))
+            return snprintf(err, errlen, "destinations is too long"), -1;
+        snprintf(many, sizeof(many), "%s", value);
+        *given |= GIVEN_DESTINATIONS;
+        return split_list(many, add_destination, p, err, errlen);
+    }
     if (strcmp(name, "echo") == 0) {
         int b;
         if (ini_file_bool(value, &b) != 0)
@@ -155,7 +186,7 @@ static int partners_entry(void *ctx, int line, const char *section, const char *
     }
     return snprintf(err, errlen,
                     "unknown key \"%s\" (a partner has name, kind, territory, may_emit, echo, "
-                    "public_key)",
+                    "public_key; a bridge destinations)",
                     name),
            -1;
 }
@@ -195,6 +226,13 @@ int partners_file_load(const char *path, partners_t **out, char *errors, size_t 
         if (missing != NULL) {
             snprintf(errors + used, errlen - used, "%s:%d: partner [%s] has no %s\n", path,
                      pp.lines[i], p->id, missing);
+            n++;
+        } else if ((given & GIVEN_DESTINATIONS) &&
+                   p->kind != PARCOURS__V1__PARTNER_KIND__PARTNER_KIND_BRIDGE) {
+            snprintf(errors + used, errlen - used,
+                     "%s:%d: partner [%s] has destinations, which only a BRIDGE has (the "
+                     "territories it hands moves over to)\n",
+                     path, pp.lines[i], p->id);
             n++;
         } else if (twin != i) {
             snprintf(errors + used, errlen - used,

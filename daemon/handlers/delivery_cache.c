@@ -230,9 +230,10 @@ static int cached_may_receive(delivery_cache_t *c, cached_event_t *e, const part
 /*
  * Whether this partner may be sent what e is, by its kind, before anything else is looked at: a
  * BRIDGE only the moves away from its territory (parcoursd's TransferAnnounced) and what stood
- * at their partner_seq once destroyed, nothing of any pathway nor any erasure notice (it was
- * never told of a person); a move arriving here only the destination territory's DEPARTEMENT
- * partners, as transfer_announce chose them.
+ * at their partner_seq once destroyed, nothing of any pathway (it is never a member, and an
+ * Erasure notice reaches it only if it was told of the person under another kind before a
+ * reload); a move arriving here only the destination territory's DEPARTEMENT partners, as
+ * transfer_announce chose them.
  */
 static bool cached_kind_receives(const cached_event_t *e, const partner_t *partner)
 {
@@ -389,7 +390,7 @@ int delivery_cache_build(delivery_cache_t *c, uint64_t seq, const partner_t *par
         return -1;
     /* An erased person's notice goes to every partner it was written for, whatever its filter
      * and its territories now: each was told of the person and must erase its copy. */
-    if (e->entry.kind == STORE_LOG_ERASURE && partner->kind != PARTNER_KIND(BRIDGE)) {
+    if (e->entry.kind == STORE_LOG_ERASURE) {
         out->n.seq = seq;
         out->n.committed_at = e->entry.committed_at;
         out->n.erasure = e->entry.raw;
@@ -398,7 +399,7 @@ int delivery_cache_build(delivery_cache_t *c, uint64_t seq, const partner_t *par
         return 1;
     }
     bool wanted = (types == 0 || (types & PARTNERS_EMIT_BIT(e->entry.type))) &&
-                  e->entry.kind != STORE_LOG_ERASURE && cached_kind_receives(e, partner);
+                  cached_kind_receives(e, partner);
     int may = wanted ? cached_may_receive(c, e, partner) : 0;
     if (may <= 0) {
         cached_release(c, e);

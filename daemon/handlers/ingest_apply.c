@@ -108,7 +108,8 @@ static void append(ingest_context_t *ctx, ingest_decision_t *d)
 /* Appends a TransferAnnounced, an event of no pathway kept as a notice (store.h), told to
  * recipients. 0, or the store's error (the batch is then dead). */
 static int transfer_append(store_batch_t *batch, const Parcours__V1__Event *event,
-                           const char *const *recipients, size_t n_recipients, uint64_t *seq)
+                           const char *const *recipients, size_t n_recipients, int64_t keep_until,
+                           uint64_t *seq)
 {
     uint8_t stack[EVENT_FRAME_MAX];
     uint8_t *canonical = NULL;
@@ -126,7 +127,7 @@ static int transfer_append(store_batch_t *batch, const Parcours__V1__Event *even
         .recipients = recipients,
         .n_recipients = n_recipients,
     };
-    int rc = store_batch_notice_append(batch, &se, seq);
+    int rc = store_batch_notice_append(batch, &se, keep_until, seq);
     if (canonical != stack)
         free(canonical);
     return rc;
@@ -165,41 +166,56 @@ static bool transfer_reference_given_right(ingest_context_t *ctx, const Parcours
     return strcmp(strchr(given, ':'), strchr(expected, ':')) == 0;
 }
 
-/* After a move's exit: parcoursd's own TransferAnnounced, told to the territory's bridges alone
- * (none declared: the exit says the move, and nobody hands it over). */
+/* After a move's exit: parcoursd's own TransferAnnounced, told to the territory's bridges that
+ * serve its destination (the rules refused a destination none serves), and kept [transfers]
+ * claim_days after, so that a bridge may send it again to a destination restored from a backup
+ * (docs/transfers.md). */
 static void transfer_hand_over(ingest_context_t *ctx, ingest_decision_t *d)
 {
     const Parcours__V1__Pathway *p = d->outcome.pathway;
     pathway_outcome_t bridges = {0};
-    if (transfer_bridges(p->territory, ctx->partners, &bridges) != 0) {
+    if (transfer_bridges(p->territory, p->exit->destination_territory, ctx->partners, &bridges) !=
+        0) {
         ctx->batch_error = STORE_ENOMEM;
         return;
     }
-    if (bridges.n_recipients > 0) {
-        Parcours__V1__Transfer t = PARCOURS__V1__TRANSFER__INIT;
-        t.reference = d->transfer_reference;
-        t.origin_territory = p->territory;
-        t.destination_territory = p->exit->destination_territory;
-        t.moved_at = d->event->occurred_at;
-        Parcours__V1__TransferAnnounced announced = PARCOURS__V1__TRANSFER_ANNOUNCED__INIT;
-        announced.transfer = &t;
-        Parcours__V1__Event event = PARCOURS__V1__EVENT__INIT;
-        event.event_id = d->transfer_reference;
-        event.partner_id = PARTNERS_DAEMON_ID;
-        event.beneficiary_id = d->transfer_reference;
-        event.occurred_at = d->event->occurred_at;
-        event.payload_case = PAYLOAD(TRANSFER_ANNOUNCED);
-        event.transfer_announced = &announced;
-        int rc =
-            transfer_append(ctx->batch, &event, bridges.recipients, bridges.n_recipients, NULL);
-        if (rc != STORE_OK)
-            ctx->batch_error = rc == STORE_EEXIST ? STORE_ECORRUPT : rc;
-    }
+    Parcours__V1__Transfer t = PARCOURS__V1__TRANSFER__INIT;
+    t.reference = d->transfer_reference;
+    t.origin_territory = p->territory;
+    t.destination_territory = p->exit->destination_territory;
+    t.moved_at = d->event->occurred_at;
+    Parcours__V1__TransferAnnounced announced = PARCOURS__V1__TRANSFER_ANNOUNCED__INIT;
+    announced.transfer = &t;
+    Parcours__V1__Event event = PARCOURS__V1__EVENT__INIT;
+    event.event_id = d->transfer_reference;
+    event.partner_id = PARTNERS_DAEMON_ID;
+    event.beneficiary_id = d->transfer_reference;
+    event.occurred_at = d->event->occurred_at;
+    event.payload_case = PAYLOAD(TRANSFER_ANNOUNCED);
+    event.transfer_announced = &announced;
+    int64_t claim_ms = ctx->rules != NULL && ctx->rules->transfer_claim_ms > 0
+                           ? ctx->rules->transfer_claim_ms
+                           : PATHWAY_TRANSFER_CLAIM_MS;
+    int rc = transfer_append(ctx->batch, &event, bridges.recipients, bridges.n_recipients,
+                             ctx->committed_at + claim_ms, NULL);
+    if (rc != STORE_OK)
+        ctx->batch_error = rc == STORE_EEXIST ? STORE_ECORRUPT : rc;
     pathway_outcome_clear(&bridges);
 }
 
+int ingest_transfer_withdraw(store_batch_t *batch, const char *reference)
+{
+    uint64_t seq;
+    int rc = store_batch_dedupe_find(batch, PARTNERS_DAEMON_ID, reference, &seq);
+    if (rc == STORE_OK)
+        rc = store_batch_notice_withdraw(batch, seq);
+    return rc == STORE_ENOTFOUND ? STORE_OK : rc;
+}
+
 /* A bridge's TransferAnnounced: judged (transfer_announce), kept as a notice for the
- * territory's DEPARTEMENT, and recorded for the registration that will claim it. */
+ * territory's DEPARTEMENT, and recorded for the registration that will claim it. A move this
+ * daemon has already, in any state, is a DUPLICATE of its first announcement, whichever bridge
+ * sends it: none is held up by it, and none learns whether it was claimed. */
 static void transfer_receive(ingest_context_t *ctx, store_batch_t *batch, ingest_decision_t *d)
 {
     const Parcours__V1__Transfer *t = d->event->transfer_announced->transfer;
@@ -209,7 +225,10 @@ static void transfer_receive(ingest_context_t *ctx, store_batch_t *batch, ingest
         ctx->batch_error = rc;
         return;
     }
-    int judged = transfer_announce(d->event, d->sender, ctx->partners, rc == STORE_OK, &d->outcome);
+    bool known = rc == STORE_OK;
+    bool same = known && recorded.moved_at == t->moved_at &&
+                strcmp(recorded.territory, t->destination_territory) == 0;
+    int judged = transfer_announce(d->event, d->sender, ctx->partners, known && !same, &d->outcome);
     d->applied = true;
     if (judged == 1) {
         decide(d, ACK_STATUS(REJECTED), d->outcome.code, true, d->outcome.message);
@@ -219,9 +238,18 @@ static void transfer_receive(ingest_context_t *ctx, store_batch_t *batch, ingest
         ctx->batch_error = STORE_ENOMEM;
         return;
     }
-    rc = transfer_append(batch, d->event, d->outcome.recipients, d->outcome.n_recipients, &d->seq);
+    if (known) {
+        pathway_outcome_clear(&d->outcome);
+        d->applied = false;
+        d->seq = recorded.seq;
+        decide(d, ACK_STATUS(DUPLICATE), ERROR_CODE(UNSPECIFIED), true, NULL);
+        return;
+    }
+    rc = transfer_append(batch, d->event, d->outcome.recipients, d->outcome.n_recipients, 0,
+                         &d->seq);
     if (rc == STORE_OK) {
-        recorded = (store_transfer_t){.seq = d->seq, .moved_at = t->moved_at};
+        recorded = (store_transfer_t){
+            .seq = d->seq, .moved_at = t->moved_at, .announced_at = ctx->committed_at};
         snprintf(recorded.territory, sizeof recorded.territory, "%s", t->destination_territory);
         rc = store_batch_transfer_put(batch, t->reference, &recorded);
     }
@@ -233,23 +261,29 @@ static void transfer_receive(ingest_context_t *ctx, store_batch_t *batch, ingest
 }
 
 /* A registration that names a move: the move must be announced to the registration's territory
- * and not yet claimed. Judged before anything of the pathway is read, so that the answer is the
- * same whatever the pathway's state (docs/domain.md, "No oracle"). 0: go on; 1: refused (d is
- * decided); -1: the batch is dead. */
+ * and not yet claimed. Judged after the registration's checks of the sender alone (the same
+ * refusals the rules give, first), so that only a partner that may register learns anything of
+ * the move, and before anything of the pathway is read, so that the answer is the same whatever
+ * the pathway's state (docs/domain.md, "No oracle"). 0: go on; 1: refused (d is decided); -1:
+ * the batch is dead. */
 static int transfer_claim_check(ingest_context_t *ctx, store_batch_t *batch, ingest_decision_t *d)
 {
-    const Parcours__V1__BeneficiaryRegistered *reg = d->event->beneficiary_registered;
+    const char *territory = NULL;
+    d->applied = true;
+    if (pathway_registration_sender_check(d->event, d->sender, ctx->partners, &d->outcome,
+                                          &territory) != 0) {
+        decide(d, ACK_STATUS(REJECTED), d->outcome.code, true, d->outcome.message);
+        return 1;
+    }
     store_transfer_t t;
-    int rc = store_batch_transfer_get(batch, reg->origin_reference, &t);
+    int rc =
+        store_batch_transfer_get(batch, d->event->beneficiary_registered->origin_reference, &t);
     if (rc != STORE_OK && rc != STORE_ENOTFOUND) {
         ctx->batch_error = rc;
         return -1;
     }
-    /* The territory the rules will give the pathway, when the event alone says it. */
-    const char *territory = reg->territory[0] != '\0'       ? reg->territory
-                            : d->sender->n_territories == 1 ? d->sender->territories[0]
-                                                            : NULL;
-    if (rc == STORE_OK && (territory == NULL || strcmp(territory, t.territory) == 0))
+    d->applied = false;
+    if (rc == STORE_OK && t.state == STORE_TRANSFER_OPEN && strcmp(territory, t.territory) == 0)
         return 0;
     /* A rule of the registration, decided here because it reads the store: the outcome says it
      * as the rules' own rejections do. */
@@ -382,6 +416,13 @@ static void retract(ingest_context_t *ctx, store_batch_t *batch, ingest_decision
             if (ctx->batch_error == 0 &&
                 (rc = store_batch_withdraw(batch, h.retracted_seq)) != STORE_OK)
                 ctx->batch_error = rc == STORE_ENOTFOUND ? STORE_ECORRUPT : rc;
+            /* A move taken back: its announcement goes too, if no bridge has it yet. */
+            const Parcours__V1__Event *r = h.events[h.retracted];
+            if (ctx->batch_error == 0 && r->payload_case == PAYLOAD(PATHWAY_EXITED) &&
+                r->pathway_exited->transfer_reference[0] != '\0' &&
+                (rc = ingest_transfer_withdraw(batch, r->pathway_exited->transfer_reference)) !=
+                    STORE_OK)
+                ctx->batch_error = rc;
         } else if (rc == 1) {
             decide(d, ACK_STATUS(REJECTED), d->outcome.code, true, d->outcome.message);
         } else {

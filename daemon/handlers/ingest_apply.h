@@ -69,6 +69,12 @@ void ingest_apply(ingest_context_t *ctx, const uint8_t *frame, size_t len,
 size_t ingest_deadlines(const Parcours__V1__Pathway *pathway, const pathway_settings_t *rules,
                         store_deadline_t out[DEADLINE_KINDS]);
 
+/* Destroys, in the batch, the announcement parcoursd wrote for the move of this reference, if
+ * it still stands: the move's exit was retracted, or its person destroyed (erasure, retention),
+ * so that no bridge hands it over any more. STORE_OK (also when none stands), or the store's
+ * error. */
+int ingest_transfer_withdraw(store_batch_t *batch, const char *reference);
+
 /* Adds the counters of an accepted event (stats.h) to the batch: what every append of an
  * event does. A store error kills the batch. */
 int ingest_stats_count(store_batch_t *batch, const Parcours__V1__Pathway *before,

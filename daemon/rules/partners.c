@@ -202,6 +202,16 @@ bool partners_covers_every_territory(const partners_t *p, const partner_t *partn
     return true;
 }
 
+bool partner_serves(const partner_t *partner, const char *destination)
+{
+    if (partner->kind != PARTNER_KIND(BRIDGE))
+        return false;
+    for (size_t i = 0; i < partner->n_destinations; i++)
+        if (strcmp(partner->destinations[i], destination) == 0)
+            return true;
+    return false;
+}
+
 bool partner_kind_territory_wide(Parcours__V1__PartnerKind kind)
 {
     return kind == PARTNER_KIND(DEPARTEMENT) || kind == PARTNER_KIND(FRANCE_TRAVAIL);

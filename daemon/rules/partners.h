@@ -15,10 +15,11 @@
 
 #include "parcours.pb-c.h"
 
-#define PARTNERS_ID_MAX          64 /* bytes of a partner id */
-#define PARTNERS_NAME_MAX        128
-#define PARTNERS_TERRITORY_MAX   8 /* bytes of a departement code ("93", "2A", "971") */
-#define PARTNERS_TERRITORIES_MAX 8 /* territories one partner may be registered for */
+#define PARTNERS_ID_MAX           64 /* bytes of a partner id */
+#define PARTNERS_NAME_MAX         128
+#define PARTNERS_TERRITORY_MAX    8   /* bytes of a departement code ("93", "2A", "971") */
+#define PARTNERS_TERRITORIES_MAX  8   /* territories one partner may be registered for */
+#define PARTNERS_DESTINATIONS_MAX 128 /* territories a bridge hands moves over to: all of them */
 
 /* The error codes of this module. */
 #define PARTNERS_OK     0
@@ -43,6 +44,9 @@ typedef struct partner {
     bool echo;         /* also notify it of its own events (default false) */
     bool has_public_key;
     uint8_t public_key[32]; /* its CURVE public key: the only way it connects over TCP */
+    /* A BRIDGE's: the territories it hands this territory's moves over to (docs/transfers.md). */
+    char destinations[PARTNERS_DESTINATIONS_MAX][PARTNERS_TERRITORY_MAX + 1];
+    size_t n_destinations;
 } partner_t;
 
 typedef struct partners partners_t;
@@ -75,6 +79,9 @@ bool partners_keys_revoked(const partners_t *old, const partners_t *new);
 
 /* True when the partner is registered for this territory. */
 bool partner_in_territory(const partner_t *partner, const char *territory);
+
+/* True when the partner is a BRIDGE that hands moves over to this territory. */
+bool partner_serves(const partner_t *partner, const char *destination);
 
 /* A CURVE public key's fingerprint: its first 8 bytes in lowercase hex, NUL-terminated. The
  * ZAP handler names a refused key by it in the log, parcoursctl partners each partner's key:

@@ -34,6 +34,7 @@
 #include "deadline.h"
 #include "event_frame.h"
 #include "message_copy.h"
+#include "transfer.h"
 #include "wire_names.h"
 
 #define KIND_BIT(kind) (UINT32_C(1) << (unsigned)PARTNER_KIND(kind))
@@ -400,6 +401,7 @@ void pathway_settings_default(pathway_settings_t *s)
     s->legacy_contracts_refused_from = PATHWAY_LEGACY_CONTRACTS_REFUSED_FROM;
     s->clock_skew_ms = 0;
     deadline_settings_default(&s->deadlines);
+    s->transfer_claim_ms = PATHWAY_TRANSFER_CLAIM_MS;
 }
 
 /* A deep copy of p. Packing and unpacking is the one deep copy protobuf-c offers. */
@@ -682,6 +684,9 @@ static int check_transition(rules_t *r)
                                           e->member_joined->member_id);
         if (pathway_has_member(p, e->member_joined->member_id))
             return invalid(r, "that partner is already a member of the follow-up group.");
+        if (partners_find(r->directory, e->member_joined->member_id)->kind == PARTNER_KIND(BRIDGE))
+            return invalid(r, "a transfer bridge (kind BRIDGE) is told of moves only, and is "
+                              "never a member of a follow-up group.");
         return 0;
     case PAYLOAD(MEMBER_LEFT):
         return check_member_left(r);
@@ -697,6 +702,14 @@ static int check_transition(rules_t *r)
         if (strcmp(e->pathway_exited->destination_territory, p->territory) == 0)
             return invalid(r, "a move goes to another territory than the pathway's own; a "
                               "person who moves within the territory keeps the pathway.");
+        /* A move is handed over by a bridge: to a territory none serves (a mistyped code, a
+         * territory without Parcours), it could never arrive. */
+        if (!is_empty(e->pathway_exited->destination_territory) &&
+            !transfer_served(p->territory, e->pathway_exited->destination_territory, r->directory))
+            return invalid(r, "no transfer bridge of this territory hands moves over to the "
+                              "destination_territory given: check the departement code, or "
+                              "send the exit without it (the move is then handed over to no "
+                              "one).");
         return 0;
     default: /* AppointmentRecorded: open is enough. */
         return 0;
@@ -982,7 +995,9 @@ static int recipients_compute(const rules_t *r, const Parcours__V1__Pathway *p)
 
 /* --- pathway_apply ------------------------------------------------------------------------ */
 
-static int check_registration(rules_t *r, const char **territory)
+/* A registration's checks of the sender and its event alone: its kind, and the territory it
+ * names or has (*territory then). */
+static int check_registration_sender(rules_t *r, const char **territory)
 {
     const partner_t *sender = r->sender;
     const char *asked = r->event->beneficiary_registered->territory;
@@ -1001,6 +1016,16 @@ static int check_registration(rules_t *r, const char **territory)
     if (!partner_in_territory(sender, asked))
         return reject(r, ERROR_CODE(NOT_AUTHORISED),
                       "Partner %s is not registered for territory %s.", sender->id, asked);
+    *territory = asked;
+    return 0;
+}
+
+static int check_registration(rules_t *r, const char **territory)
+{
+    const partner_t *sender = r->sender;
+    const char *asked = NULL;
+    if (check_registration_sender(r, &asked))
+        return 1;
     /* Up to here, only the sender and its event decided; from here on, only what it may see:
      * to a blind sender, the pathway is none, at version 0. */
     bool visible = r->current != NULL && pathway_visible_to(r->current, sender);
@@ -1354,6 +1379,23 @@ int pathway_deadline_missed(const Parcours__V1__Pathway *current, const Parcours
     if (p->referent != NULL && !is_empty(p->referent->partner_id))
         deadline_recipient_add(&r, p, p->referent->partner_id);
     return 0;
+}
+
+int pathway_registration_sender_check(const Parcours__V1__Event *event, const partner_t *sender,
+                                      const partners_t *directory, pathway_outcome_t *outcome,
+                                      const char **territory)
+{
+    rules_t r;
+    rules_init(&r, NULL, event, sender, directory, NULL, outcome);
+    if (r.type != EVENT_TYPE(BENEFICIARY_REGISTERED))
+        return reject(&r, ERROR_CODE(MALFORMED), "The event is not a BeneficiaryRegistered.");
+    /* rules_run's first check, then check_registration's of the sender alone, in their order. */
+    if (sender->may_emit != 0 && !(sender->may_emit & PARTNERS_EMIT_BIT(r.type)))
+        return reject(&r, ERROR_CODE(NOT_AUTHORISED),
+                      "Partner %s may not send %s: its partners file entry narrows what it may "
+                      "emit.",
+                      sender->id, event_type_name(r.type));
+    return check_registration_sender(&r, territory);
 }
 
 int pathway_apply(const Parcours__V1__Pathway *current, const Parcours__V1__Event *event,

@@ -32,7 +32,12 @@ typedef struct pathway_settings {
     int64_t clock_skew_ms;
     /* The deadlines of the pathway ([deadlines]; deadline_settings_default()). */
     deadline_settings_t deadlines;
+    /* ms a move announced here may be claimed, and a move away kept for its bridges to send
+     * again ([transfers] claim_days; docs/transfers.md). 0: the default of 365 days. */
+    int64_t transfer_claim_ms;
 } pathway_settings_t;
+
+#define PATHWAY_TRANSFER_CLAIM_MS INT64_C(365 * 86400000)
 
 /* 2025-01-01T00:00:00Z, the default of legacy_contracts_refused_from. */
 #define PATHWAY_LEGACY_CONTRACTS_REFUSED_FROM INT64_C(1735689600000)
@@ -78,6 +83,18 @@ typedef struct pathway_outcome {
 int pathway_apply(const Parcours__V1__Pathway *current, const Parcours__V1__Event *event,
                   const partner_t *sender, const partners_t *directory,
                   const pathway_settings_t *settings, pathway_outcome_t *outcome);
+
+/*
+ * The checks of a BeneficiaryRegistered that depend on its sender and the event alone (the
+ * partners file's narrowing, the sender's kind, its territories), made as pathway_apply makes
+ * them first, with the same refusals: for a check that reads the store before the rules (a move
+ * a registration claims) and must not answer before them. 0 when they pass: *territory is the
+ * pathway's territory (pointing into event or sender); 1 rejected (outcome's code and message;
+ * nothing to free). Zeroes the outcome first.
+ */
+int pathway_registration_sender_check(const Parcours__V1__Event *event, const partner_t *sender,
+                                      const partners_t *directory, pathway_outcome_t *outcome,
+                                      const char **territory);
 
 /*
  * What a retraction is judged against: the beneficiary's events as the log holds them, oldest

@@ -115,7 +115,27 @@ int transfer_announce(const Parcours__V1__Event *event, const partner_t *sender,
                               outcome);
 }
 
-int transfer_bridges(const char *territory, const partners_t *directory, pathway_outcome_t *outcome)
+int transfer_bridges(const char *territory, const char *destination, const partners_t *directory,
+                     pathway_outcome_t *outcome)
 {
-    return recipients_of_kind(directory, PARTNER_KIND(BRIDGE), territory, outcome);
+    size_t n = partners_count(directory);
+    outcome->recipients = calloc(n + 1, sizeof(*outcome->recipients));
+    if (outcome->recipients == NULL)
+        return -1;
+    for (size_t i = 0; i < n; i++) {
+        const partner_t *p = partners_at(directory, i);
+        if (partner_in_territory(p, territory) && partner_serves(p, destination))
+            outcome->recipients[outcome->n_recipients++] = p->id;
+    }
+    return 0;
+}
+
+bool transfer_served(const char *territory, const char *destination, const partners_t *directory)
+{
+    for (size_t i = 0; i < partners_count(directory); i++) {
+        const partner_t *p = partners_at(directory, i);
+        if (partner_in_territory(p, territory) && partner_serves(p, destination))
+            return true;
+    }
+    return false;
 }

@@ -52,10 +52,14 @@ int transfer_announce(const Parcours__V1__Event *event, const partner_t *sender,
 
 /*
  * The recipients of the TransferAnnounced that parcoursd writes when a pathway of territory
- * exits MOVED: the directory's BRIDGE partners registered for it, and nobody else. Same return
- * and ownership as transfer_announce; none may be an empty list (no bridge declared).
+ * exits MOVED to destination: the directory's BRIDGE partners registered for territory that
+ * serve destination (partner_serves), and nobody else. Same return and ownership as
+ * transfer_announce.
  */
-int transfer_bridges(const char *territory, const partners_t *directory,
+int transfer_bridges(const char *territory, const char *destination, const partners_t *directory,
                      pathway_outcome_t *outcome);
+
+/* True when a BRIDGE of territory hands moves over to destination: a move there may be told. */
+bool transfer_served(const char *territory, const char *destination, const partners_t *directory);
 
 #endif

@@ -27,7 +27,8 @@ from datetime import datetime, timezone
 from harness import PARCOURSCTL, PARTNERS, Daemon, event, pb, send_and_wait
 
 DAY, HOUR = 86400000, 3600000
-BRIDGE = "[bridge93]\nname = Transfer bridge (synthetic)\nkind = BRIDGE\nterritory = 93\n"
+BRIDGE = ("[bridge93]\nname = Transfer bridge (synthetic)\nkind = BRIDGE\nterritory = 93\n"
+          "destinations = 75, 13\n")
 BASE = int(datetime(2026, 3, 2, 9, tzinfo=timezone.utc).timestamp() * 1000)
 STRUCTURES = {"ml93": pb.REFERENT_BODY_MISSION_LOCALE, "ft93": pb.REFERENT_BODY_FRANCE_TRAVAIL,
               "cd93": pb.REFERENT_BODY_DEPARTEMENT}

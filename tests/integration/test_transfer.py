@@ -51,6 +51,7 @@ territory = 75
 name = Transfer bridge (synthetic)
 kind = BRIDGE
 territory = 75
+destinations = 93
 """
 
 DESTINATION = """
@@ -70,8 +71,16 @@ territory = 93
 name = Mission locale 93 (synthetic)
 kind = MISSION_LOCALE
 territory = 93
+[ccas93]
+name = CCAS 93 (synthetic)
+kind = CCAS
+territory = 93
 [bridge-idf]
 name = Transfer bridge (synthetic)
+kind = BRIDGE
+territory = 93
+[bridge-two]
+name = Another transfer bridge (synthetic)
 kind = BRIDGE
 territory = 93
 """
@@ -100,11 +109,13 @@ class TransferTest(unittest.TestCase):
         self.origin = Daemon(partners=ORIGIN, curve=True)
         self.destination = Daemon(partners=DESTINATION, curve=True, deadlines=True)
         self.clock = os.path.join(self.destination.folder, "clock-offset")
+        self.origin_clock = os.path.join(self.origin.folder, "clock-offset")
         self.set_days(0)
+        self.set_days(0, self.origin_clock)
         self.env = {"LD_PRELOAD": INTERPOSER, "PARCOURS_CLOCK_FILE": self.clock,
                     "ASAN_OPTIONS": os.environ.get("ASAN_OPTIONS", "") +
                     ":verify_asan_link_order=0"}
-        self.origin.start()
+        self.origin.start(env=dict(self.env, PARCOURS_CLOCK_FILE=self.origin_clock))
         self.destination.start(env=self.env)
         self.subs = []
 
@@ -116,10 +127,11 @@ class TransferTest(unittest.TestCase):
                 d.stop()
             d.cleanup()
 
-    def set_days(self, days):
-        with open(self.clock + ".tmp", "w") as f:
+    def set_days(self, days, clock=None):
+        clock = clock or self.clock
+        with open(clock + ".tmp", "w") as f:
             f.write(str(int(days * DAY)))
-        os.replace(self.clock + ".tmp", self.clock)
+        os.replace(clock + ".tmp", clock)
 
     def send(self, daemon, partner, *events):
         sock = daemon.connect(partner)
@@ -208,6 +220,9 @@ class TransferTest(unittest.TestCase):
             "bad-4": (pb.PathwayExited(reason=pb.EXIT_REASON_MOVED, destination_territory="93",
                                        transfer_reference="75:" + "0" * 26),
                       pb.ERROR_CODE_MALFORMED),  # not the one the daemon writes for it
+            # No bridge of 75 hands moves over to 13: the move could never arrive.
+            "bad-5": (pb.PathwayExited(reason=pb.EXIT_REASON_MOVED, destination_territory="13"),
+                      pb.ERROR_CODE_INVALID_TRANSITION),
         }
         acks = self.send(self.origin, "cd75", *[event(i, "cd75", MOVER, pathway_exited=p)
                                                 for i, (p, _) in bad.items()])
@@ -285,7 +300,9 @@ class TransferTest(unittest.TestCase):
             self.assertEqual(self.drain(s, 0.3), [], s.partner_id)
 
         # The bridge again (a restart): the move was acknowledged, nothing goes twice; the same
-        # announcement sent again is a DUPLICATE, under another id refused.
+        # move sent again is a DUPLICATE of the first, under its id or another, from this bridge
+        # or another (none is held up, none learns more); the same reference saying another
+        # move is refused.
         self.assertNotIn("handed over", self.run_bridge(config, idle=2.0))
         self.assertEqual(self.drain(cd93, 0.5), [got[0]])
         again = pb.Event(event_id=reference, partner_id="bridge-idf", beneficiary_id=reference,
@@ -293,11 +310,20 @@ class TransferTest(unittest.TestCase):
         other = pb.Event()
         other.CopyFrom(again)
         other.event_id = "another-id"
-        acks = self.send(self.destination, "bridge-idf", again, other)
-        self.assertEqual(acks[reference].status, pb.ACK_STATUS_DUPLICATE)
-        self.assertEqual(acks[reference].seq, m.seq)
-        self.assertEqual((acks["another-id"].status, acks["another-id"].code),
+        changed = pb.Event()
+        changed.CopyFrom(again)
+        changed.event_id = "changed-id"
+        changed.transfer_announced.transfer.moved_at += 1
+        acks = self.send(self.destination, "bridge-idf", again, other, changed)
+        for i in (reference, "another-id"):
+            self.assertEqual((acks[i].status, acks[i].seq), (pb.ACK_STATUS_DUPLICATE, m.seq), i)
+        self.assertEqual((acks["changed-id"].status, acks["changed-id"].code),
                          (pb.ACK_STATUS_REJECTED, pb.ERROR_CODE_INVALID_TRANSITION))
+        two = pb.Event()
+        two.CopyFrom(again)
+        two.partner_id = "bridge-two"
+        ack = self.send(self.destination, "bridge-two", two)[reference]
+        self.assertEqual((ack.status, ack.seq), (pb.ACK_STATUS_DUPLICATE, m.seq))
         # Only a bridge announces a move.
         forged = pb.Event()
         forged.CopyFrom(again)
@@ -353,16 +379,127 @@ class TransferTest(unittest.TestCase):
                              (pb.ACK_STATUS_REJECTED, pb.ERROR_CODE_INVALID_TRANSITION))
         self.assertEqual(len(answers), 1, answers)
 
-        # Handed over, the move is forgotten by both daemons: what stood at its partner_seq
-        # comes again withdrawn (the settling runs each second).
+        # Handed over, the move is forgotten: by the destination once its departement had it,
+        # by the origin [transfers] claim_days later (until then a bridge may send it again to
+        # a destination restored from a backup): what stood at its partner_seq then comes again
+        # withdrawn (the settling runs each second).
+        time.sleep(2.5)
+        replay = self.subscribe(self.destination, "cd93", start=1, auto_ack=False)
+        self.assertTrue(replay.wait_for(1, 10))
+        self.assertTrue(replay.received[0].withdrawn)
+        replay = self.subscribe(self.origin, "bridge-idf", start=1, auto_ack=False)
+        self.assertTrue(replay.wait_for(1, 10))
+        self.assertFalse(replay.received[0].withdrawn)
+        replay.close()
+        self.set_days(366, self.origin_clock)
         time.sleep(2.5)
         replay = self.subscribe(self.origin, "bridge-idf", start=1, auto_ack=False)
         self.assertTrue(replay.wait_for(1, 10))
         self.assertTrue(replay.received[0].withdrawn)
         self.assertFalse(replay.received[0].HasField("event"))
-        replay = self.subscribe(self.destination, "cd93", start=1, auto_ack=False)
-        self.assertTrue(replay.wait_for(1, 10))
-        self.assertTrue(replay.received[0].withdrawn)
+
+    def announce(self, reference, moved_at, bridge="bridge-idf"):
+        t = pb.Transfer(reference=reference, origin_territory=reference.split(":")[0],
+                        destination_territory="93", moved_at=moved_at)
+        e = pb.Event(event_id=reference, partner_id=bridge, beneficiary_id=reference,
+                     occurred_at=moved_at, transfer_announced=pb.TransferAnnounced(transfer=t))
+        return self.send(self.destination, bridge, e)[reference]
+
+    def claim(self, partner, beneficiary, reference, event_id):
+        e = registered(event_id, partner, beneficiary)
+        e.beneficiary_registered.origin_reference = reference
+        return self.send(self.destination, partner, e)[event_id]
+
+    def test_who_may_not_register_learns_nothing_of_a_move(self):
+        """A partner that may not register gets the rules' refusal for its kind, the same bytes
+        whether the move it names is announced, claimed or unknown."""
+        reference, never = "75:" + "B" * 25 + "0", "75:" + "C" * 25 + "0"
+        self.assertEqual(self.announce(reference, now_ms()).status, pb.ACK_STATUS_ACCEPTED)
+        seen = {}
+        for state in ("announced", "claimed"):
+            for who in ("ccas93", "bridge-idf"):
+                for ref in (reference, never):
+                    ack = self.claim(who, f"B-probe-{who}", ref, f"probe-{state}-{who}-{ref[3]}")
+                    self.assertEqual((ack.status, ack.code),
+                                     (pb.ACK_STATUS_REJECTED, pb.ERROR_CODE_NOT_AUTHORISED))
+                    ack.event_id = ""
+                    seen.setdefault(who, set()).add(ack.SerializeToString())
+            if state == "announced":
+                self.assertEqual(self.claim("caf93", "B-probe-claimed", reference, "real").status,
+                                 pb.ACK_STATUS_ACCEPTED)
+        for who, answers in seen.items():
+            self.assertEqual(len(answers), 1, (who, answers))
+
+    def test_a_move_taken_back_or_erased_is_not_handed_over(self):
+        """A MOVED exit retracted, and a person erased after a MOVED exit, before the bridge ran:
+        their moves are withdrawn at the origin; the destination hears of neither."""
+        for who in (MOVER, STAYER):
+            self.accepted(self.origin, "caf75", registered(f"{who}-r", "caf75", who))
+            self.accepted(self.origin, "cd75", event(f"{who}-x", "cd75", who,
+                                                     pathway_exited=pb.PathwayExited(
+                                                         reason=pb.EXIT_REASON_MOVED,
+                                                         destination_territory="93")))
+        self.accepted(self.origin, "cd75", event("take-back", "cd75", MOVER,
+                                                 event_retracted=pb.EventRetracted(
+                                                     retracted_event_id=f"{MOVER}-x",
+                                                     reason=pb.RETRACTION_REASON_DID_NOT_HAPPEN)))
+        self.assertFalse(self.origin.pathway(MOVER).HasField("exit"))
+        erased = subprocess.run([PARCOURSCTL, "-c", self.origin.config, "erase", STAYER,
+                                 "--reason", "request", "--yes"], capture_output=True, text=True,
+                                timeout=60)
+        self.assertEqual(erased.returncode, 0, erased.stdout + erased.stderr)
+        cd93 = self.subscribe(self.destination, "cd93")
+        self.assertNotIn("handed over", self.run_bridge(self.bridge_config(), idle=2.0))
+        self.assertEqual(self.drain(cd93, 0.5), [])
+        replay = self.subscribe(self.origin, "bridge-idf", start=1, auto_ack=False)
+        self.assertTrue(replay.wait_for(2, 10))
+        self.assertTrue(all(n.withdrawn for n in replay.received), replay.received)
+
+    def test_a_restored_destination_gets_its_moves_again(self):
+        """The destination restored from a backup taken before a move was handed over: the
+        bridge, run again from the start of its stream, hands it over again (the origin keeps
+        a move [transfers] claim_days after its bridges had it), and it can be claimed."""
+        backup = os.path.join(self.destination.folder, "backup")
+        subprocess.run([PARCOURSCTL, "-c", self.destination.config, "backup", backup],
+                       capture_output=True, text=True, timeout=60, check=True)
+        reference = self.move_away()
+        self.assertIn("handed over", self.run_bridge(self.bridge_config()))
+        time.sleep(2.0)  # the settling runs each second: the move stays at the origin
+        self.assertEqual(self.destination.stop(), 0)
+        restored = Daemon(partners=DESTINATION, curve=True)
+        run = subprocess.run([os.environ["PARCOURSD"], "-c", restored.config, "--restore",
+                              os.path.join(backup, "data.mdb")], capture_output=True, text=True,
+                             timeout=60)
+        self.assertEqual(run.returncode, 0, run.stderr)
+        old, self.destination = self.destination, restored
+        old.cleanup()
+        restored.start()
+        self.assertEqual(self.claim("caf93", "B-back", reference, "before").code,
+                         pb.ERROR_CODE_INVALID_TRANSITION)  # lost with the restore
+        log = subprocess.run(["/usr/bin/python3", BRIDGE, "-c", self.bridge_config(), "--idle", "3",
+                              "--from", "1"], capture_output=True, text=True, timeout=120,
+                             env=dict(os.environ, PYTHONPATH=os.environ["PARCOURS_PB_DIR"]))
+        self.assertEqual(log.returncode, 0, log.stderr)
+        self.assertIn(f"move {reference} from 75 handed over to 93", log.stderr)
+        self.assertEqual(self.claim("caf93", "B-back", reference, "after").status,
+                         pb.ACK_STATUS_ACCEPTED)
+
+    def test_a_late_move_may_be_claimed(self):
+        """The claim period runs from the announcement here, not from the move's date: a move
+        recorded long after it happened may still be claimed."""
+        reference = "75:" + "D" * 25 + "0"
+        self.assertEqual(self.announce(reference, now_ms() - 400 * DAY).status,
+                         pb.ACK_STATUS_ACCEPTED)
+        time.sleep(2.5)  # retention slices run each second
+        self.assertEqual(self.claim("caf93", "B-late-move", reference, "late").status,
+                         pb.ACK_STATUS_ACCEPTED)
+
+    def test_a_bridge_is_never_a_member(self):
+        self.accepted(self.origin, "caf75", registered("mem-1", "caf75", MOVER))
+        ack = self.send(self.origin, "cd75", event("mem-2", "cd75", MOVER, member_joined=pb.MemberJoined(
+            member_id="bridge-idf")))["mem-2"]
+        self.assertEqual((ack.status, ack.code),
+                         (pb.ACK_STATUS_REJECTED, pb.ERROR_CODE_INVALID_TRANSITION), ack.message)
 
     def test_unclaimed_move_expires(self):
         """A move nobody claims within [transfers] claim_days (365) is forgotten: it can no
