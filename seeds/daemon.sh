@@ -26,7 +26,7 @@ seeds_keys() {
 seeds_daemons=()
 seeds_start() {
   local conf="$1" log="$2" pid
-  "$parcoursd" -c "$conf" 2> "$log" &
+  "$parcoursd" -c "$conf" 2>> "$log" &
   pid=$!
   seeds_daemons+=("$pid")
   trap seeds_stop EXIT
