@@ -68,6 +68,8 @@ typedef struct figures {
      * the index holds that fell due over a minute ago (the timer is behind, or failing). */
     uint64_t deadlines_missed[DEADLINE_KINDS + 1];
     uint64_t deadlines_overdue;
+    /* What /readyz says: set by who serves /metrics, which owns the HTTP endpoint (main.c). */
+    bool ready;
 } figures_t;
 
 /*

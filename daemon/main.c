@@ -238,6 +238,7 @@ static int on_metrics(struct evbuffer *body, void *arg)
     figures_t figures;
     if (figures_collect(&d->sources, admin_backup_stats(d->admin), &figures) != 0)
         return -1;
+    figures.ready = http_ready(d->http);
     metrics_write(&figures, body);
     figures_release(&figures);
     return 0;

@@ -38,6 +38,11 @@ void metrics_write(const figures_t *f, struct evbuffer *b)
 {
     const ingest_stats_t *s = &f->ingest;
 
+    metric_header(b, "parcours_ready", "gauge",
+                  "1 while /readyz says ready; 0 while draining at a stop, or with a store the "
+                  "daemon can no longer write.");
+    evbuffer_add_printf(b, "parcours_ready %d\n", f->ready ? 1 : 0);
+
     metric_header(b, "parcours_events_total", "counter",
                   "Events acknowledged, by event type and outcome.");
     for (int t = 0; t < INGEST_CODES; t++) {
@@ -128,6 +133,10 @@ void metrics_write(const figures_t *f, struct evbuffer *b)
     evbuffer_add_printf(b, "parcours_lmdb_map_size_bytes %zu\n", f->store.map_size);
     metric_header(b, "parcours_lmdb_map_used_bytes", "gauge", "Bytes of the LMDB map in use.");
     evbuffer_add_printf(b, "parcours_lmdb_map_used_bytes %zu\n", f->store.map_used);
+    metric_header(b, "parcours_lmdb_map_max_bytes", "gauge",
+                  "What the LMDB map may grow to ([store] max_map_size): past it, senders get "
+                  "RETRY (STORAGE_FULL).");
+    evbuffer_add_printf(b, "parcours_lmdb_map_max_bytes %zu\n", f->store.max_map_size);
     metric_header(b, "parcours_lmdb_readers_used", "gauge", "LMDB reader slots in use.");
     evbuffer_add_printf(b, "parcours_lmdb_readers_used %u\n", f->store.readers_used);
     metric_header(b, "parcours_last_seq", "gauge", "The last seq committed to the log.");

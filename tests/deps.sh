@@ -8,6 +8,7 @@ parcours_packages=(
   libsystemd-dev libinih-dev libjansson-dev libcmocka-dev jq
   python3-zmq python3-protobuf protobuf-compiler
   clang libclang-rt-14-dev systemd groff-base valgrind libfuse3-dev fuse3
+  prometheus pacemaker-cli-utils
 )
 
 parcours_install_deps() {

@@ -115,6 +115,11 @@ void http_set_unready(http_t *h, const char *why)
         h->unready = why;
 }
 
+bool http_ready(const http_t *h)
+{
+    return h == NULL || h->unready == NULL;
+}
+
 void http_destroy(http_t **h)
 {
     if (h == NULL || *h == NULL)

@@ -11,6 +11,7 @@
 
 #include <event2/buffer.h>
 #include <event2/event.h>
+#include <stdbool.h>
 #include <stddef.h>
 
 typedef struct http http_t;
@@ -30,6 +31,10 @@ int http_new(struct event_base *base, const char *listen, http_render_fn render,
 /* The daemon is stopping: /readyz answers 503 from now on, its body the line why (a static
  * string: "draining", "store unusable"). */
 void http_set_unready(http_t *h, const char *why);
+
+/* True while /readyz answers 200 (http_set_unready was not called). Takes NULL (no endpoint:
+ * ready, as far as anyone can ask). */
+bool http_ready(const http_t *h);
 
 /* Unbinds, frees, and sets *h to NULL. Takes NULL. */
 void http_destroy(http_t **h);

@@ -61,12 +61,17 @@ class HttpTest(unittest.TestCase):
                            ("parcours_zap_refused_total", "counter"),
                            ("parcours_lmdb_map_size_bytes", "gauge"),
                            ("parcours_lmdb_map_used_bytes", "gauge"),
+                           ("parcours_lmdb_map_max_bytes", "gauge"),
+                           ("parcours_ready", "gauge"),
                            ("parcours_lmdb_readers_used", "gauge"),
                            ("parcours_last_seq", "gauge"),
                            ("parcours_pathways", "gauge")):
             self.assertIn(name, families)
             self.assertEqual(families[name]["type"], kind, name)
         self.assertGreater(value(families, "parcours_lmdb_map_size_bytes"), 0)
+        self.assertGreaterEqual(value(families, "parcours_lmdb_map_max_bytes"),
+                                value(families, "parcours_lmdb_map_size_bytes"))
+        self.assertEqual(value(families, "parcours_ready"), 1)
         self.assertIn("cd93", {s[1].get("partner") for s in
                                families["parcours_delivery_lag"]["samples"]})
 

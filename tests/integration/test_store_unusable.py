@@ -17,6 +17,7 @@ fails those writes with EIO while a trigger file exists. Then:
 """
 
 import os
+import re
 import time
 import unittest
 
@@ -72,13 +73,19 @@ class StoreUnusableTest(unittest.TestCase):
         during = [appointment(f"appt-{b}-{k}", "cd93", b) for k in (1, 2, 3) for b in beneficiaries]
         for e in during:
             sock.send(e.SerializeToString())
-        answered, statuses = {}, []
+        answered, statuses, ready_gauge = {}, [], None
         deadline = time.monotonic() + 30
         while d.process.poll() is None and time.monotonic() < deadline:
             if sock.poll(10):
                 a = pb.Ack.FromString(sock.recv())
                 answered[a.event_id] = a
             statuses.append(readyz(self.port))
+            if statuses[-1] is not None and statuses[-1][0] == 503 and ready_gauge is None:
+                try:  # what Prometheus reads meanwhile (ops/prometheus/alerts.yml)
+                    _, _, text = http_get(self.port, "/metrics")
+                    ready_gauge = re.search(r"^parcours_ready (\d)$", text, re.M).group(1)
+                except OSError:
+                    pass
         while sock.poll(100):  # acks sent just before the exit
             a = pb.Ack.FromString(sock.recv())
             answered[a.event_id] = a
@@ -89,6 +96,7 @@ class StoreUnusableTest(unittest.TestCase):
         self.assertEqual(rc, 1, "the daemon must exit non-zero on its own")
         self.assertIn((503, "store unusable\n"), statuses,
                       f"/readyz never answered 503 before the exit: {set(statuses)}")
+        self.assertEqual(ready_gauge, "0", "/metrics said ready while /readyz said 503")
         self.assertEqual(set(statuses) - {(200, "ready\n"), (503, "store unusable\n"), None},
                          set())
         self.assertTrue(answered, "the batch that met the fault got no ack")
