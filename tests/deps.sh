@@ -9,6 +9,7 @@ parcours_packages=(
   python3-zmq python3-protobuf protobuf-compiler
   clang libclang-rt-14-dev systemd groff-base valgrind libfuse3-dev fuse3
   prometheus pacemaker-cli-utils
+  debhelper dh-python po-debconf lintian debootstrap
 )
 
 parcours_install_deps() {
