@@ -9,6 +9,8 @@
 #   tests/bench.sh --peers [ROUNDS]   Parcours beside Redis, NATS JetStream and PostgreSQL, in the
 #                                     same run, rows interleaved round after round (3 by
 #                                     default), then each row's median and Parcours's ratios
+#   tests/bench.sh --national         the national scale simulated (docs/national-scale.md):
+#                                     several territories' daemons fed by one publisher
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
@@ -17,6 +19,14 @@ parcours_install_deps
 build="$root/build/release"
 cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release > /dev/null
 cmake --build "$build" -j "$(nproc)" --target parcoursd parcours-bench > /dev/null
+if [ "${1:-}" = "--national" ]; then
+  cmake --build "$build" -j "$(nproc)" --target parcours_python_proto > /dev/null
+  for k in 1 4 8; do
+    PARCOURS_PB_DIR="$build/gen/python" /usr/bin/python3 tests/bench/national.py \
+      --daemon "$build/daemon/parcoursd" --territories "$k" --people $((10000 * k)) --rounds 5
+  done
+  exit 0
+fi
 peers=0
 if [ "${1:-}" = "--peers" ]; then
   peers=1
