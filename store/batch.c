@@ -1399,7 +1399,7 @@ static int store_batch_flag(store_batch_t *b, const char *beneficiary_id, uint8_
 }
 
 /* The key after key (16 bytes, big-endian): false when key was the greatest. */
-static bool key_next(uint8_t key[VAULT_HASH_SIZE])
+bool store_key_next(uint8_t key[VAULT_HASH_SIZE])
 {
     for (int i = VAULT_HASH_SIZE - 1; i >= 0; i--)
         if (++key[i] != 0)
@@ -1460,7 +1460,7 @@ int store_batch_purge(store_batch_t *b, uint8_t cursor[STORE_HASH_SIZE], size_t 
             memset(cursor, 0, VAULT_HASH_SIZE);
         else {
             memcpy(cursor, last, VAULT_HASH_SIZE);
-            if (!key_next(cursor)) {
+            if (!store_key_next(cursor)) {
                 memset(cursor, 0, VAULT_HASH_SIZE);
                 out->wrapped = true;
             }

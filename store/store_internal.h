@@ -147,6 +147,10 @@ struct outbox_tail {
 /* Length of id when it is a valid id (1..STORE_ID_MAX bytes), else 0. */
 size_t store_id_len(const char *id);
 
+/* The key after key (VAULT_HASH_SIZE bytes, big-endian), in place; false past the last one:
+ * where a walk in slices goes on. */
+bool store_key_next(uint8_t key[VAULT_HASH_SIZE]);
+
 /* Translates an LMDB or errno code into a STORE_E* code. */
 int store_error_from_mdb(int rc);
 

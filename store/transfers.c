@@ -121,15 +121,6 @@ int store_batch_transfer_claim(store_batch_t *b, const char *reference)
     return transfer_write(b, key, &t);
 }
 
-/* The key after key, in place; false past the last one. */
-static bool key_next(uint8_t key[STORE_HASH_SIZE])
-{
-    for (int i = STORE_HASH_SIZE - 1; i >= 0; i--)
-        if (++key[i] != 0)
-            return true;
-    return false;
-}
-
 int store_batch_transfers_expire(store_batch_t *b, uint8_t cursor[STORE_HASH_SIZE], int64_t before,
                                  size_t examine, size_t *expired)
 {
@@ -183,7 +174,7 @@ int store_batch_transfers_expire(store_batch_t *b, uint8_t cursor[STORE_HASH_SIZ
             memset(cursor, 0, STORE_HASH_SIZE);
         else {
             memcpy(cursor, last, STORE_HASH_SIZE);
-            if (!key_next(cursor))
+            if (!store_key_next(cursor))
                 memset(cursor, 0, STORE_HASH_SIZE);
         }
     }

@@ -50,26 +50,16 @@ static int add_territory(partner_t *p, const char *t, char *err, size_t errlen)
         return snprintf(err, errlen, "a partner may have %d territories at most",
                         PARTNERS_TERRITORIES_MAX),
                -1;
-    size_t n = strlen(t);
-    bool ok = n > 0 && n <= PARTNERS_TERRITORY_MAX;
-    for (size_t i = 0; ok && i < n; i++)
-        ok = (t[i] >= '0' && t[i] <= '9') || (t[i] >= 'A' && t[i] <= 'Z') ||
-             (t[i] >= 'a' && t[i] <= 'z');
-    if (!ok)
+    if (!partners_territory_valid(t))
         return snprintf(err, errlen, "territory \"%s\" is not a departement code (e.g. 93, 2A)", t),
                -1;
-    memcpy(p->territories[p->n_territories++], t, n + 1);
+    memcpy(p->territories[p->n_territories++], t, strlen(t) + 1);
     return 0;
 }
 
 static int add_destination(partner_t *p, const char *t, char *err, size_t errlen)
 {
-    size_t n = strlen(t);
-    bool ok = n > 0 && n <= PARTNERS_TERRITORY_MAX;
-    for (size_t i = 0; ok && i < n; i++)
-        ok = (t[i] >= '0' && t[i] <= '9') || (t[i] >= 'A' && t[i] <= 'Z') ||
-             (t[i] >= 'a' && t[i] <= 'z');
-    if (!ok)
+    if (!partners_territory_valid(t))
         return snprintf(err, errlen, "destinations: \"%s\" is not a departement code (e.g. 94, 2A)",
                         t),
                -1;
@@ -80,7 +70,7 @@ static int add_destination(partner_t *p, const char *t, char *err, size_t errlen
         return snprintf(err, errlen, "a bridge may serve %d destinations at most",
                         PARTNERS_DESTINATIONS_MAX),
                -1;
-    memcpy(p->destinations[p->n_destinations++], t, n + 1);
+    memcpy(p->destinations[p->n_destinations++], t, strlen(t) + 1);
     return 0;
 }
 

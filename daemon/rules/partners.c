@@ -202,6 +202,18 @@ bool partners_covers_every_territory(const partners_t *p, const partner_t *partn
     return true;
 }
 
+bool partners_territory_valid(const char *t)
+{
+    size_t n = strlen(t);
+    if (n == 0 || n > PARTNERS_TERRITORY_MAX)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if (!((t[i] >= '0' && t[i] <= '9') || (t[i] >= 'A' && t[i] <= 'Z') ||
+              (t[i] >= 'a' && t[i] <= 'z')))
+            return false;
+    return true;
+}
+
 bool partner_serves(const partner_t *partner, const char *destination)
 {
     if (partner->kind != PARTNER_KIND(BRIDGE))

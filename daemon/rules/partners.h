@@ -77,6 +77,10 @@ const partner_t *partners_territory_wide_at(const partners_t *p, size_t i);
  * the file, or its key was replaced): its connections must authenticate again. */
 bool partners_keys_revoked(const partners_t *old, const partners_t *new);
 
+/* True when t is a departement code: 1 to PARTNERS_TERRITORY_MAX letters or digits ("93",
+ * "2A", "971"). */
+bool partners_territory_valid(const char *t);
+
 /* True when the partner is registered for this territory. */
 bool partner_in_territory(const partner_t *partner, const char *territory);
 

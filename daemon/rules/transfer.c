@@ -13,14 +13,7 @@ static const char base32[] = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";
 
 bool transfer_territory_valid(const char *t)
 {
-    size_t n = strlen(t);
-    if (n == 0 || n > PARTNERS_TERRITORY_MAX)
-        return false;
-    for (size_t i = 0; i < n; i++)
-        if (!((t[i] >= '0' && t[i] <= '9') || (t[i] >= 'A' && t[i] <= 'Z') ||
-              (t[i] >= 'a' && t[i] <= 'z')))
-            return false;
-    return true;
+    return partners_territory_valid(t);
 }
 
 void transfer_reference_make(const char *territory, const uint8_t hash[TRANSFER_HASH_BYTES],
