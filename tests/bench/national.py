@@ -32,9 +32,10 @@ import zmq
 sys.path.insert(0, os.environ.get("PARCOURS_PB_DIR", ""))
 import parcours_pb2 as pb  # noqa: E402
 
-# Invented weights for the territories' sizes, largest first: a handful of big departements and
-# a long tail, roughly as France's RSA recipients spread over its 101 departements.
-WEIGHTS = [10, 8, 7, 6, 5, 4, 4, 3, 3, 3, 2, 2, 2, 2, 2, 1, 1, 1, 1, 1]
+def weights(k):
+    """Invented sizes for k territories, largest first: a Zipf-like law, a handful of big
+    departements and a long tail, roughly as France's RSA recipients spread over its 101."""
+    return [1.0 / (i + 1) ** 0.8 for i in range(k)]
 STEPS = 8  # register, orient, referent, contract, 3 appointments, exit; then again
 
 
@@ -93,10 +94,12 @@ def main():
     a.add_argument("--rounds", type=int, default=5, help="pathway steps per person")
     a.add_argument("--window", type=int, default=200, help="events in flight per connection")
     args = a.parse_args()
-    k = min(args.territories, len(WEIGHTS))
-    codes = [f"{n:02d}" for n in range(1, k + 1)]
-    weights = WEIGHTS[:k]
-    people = {c: max(1, args.people * w // sum(weights)) for c, w in zip(codes, weights)}
+    k = args.territories
+    if not 1 <= k <= 101:
+        raise SystemExit("national: --territories is 1 to 101")
+    codes = [f"{n:03d}" for n in range(1, k + 1)]
+    w = weights(k)
+    people = {c: max(1, int(args.people * x / sum(w))) for c, x in zip(codes, w)}
     folder = tempfile.mkdtemp(prefix="parcours-national-")
     id_key = secrets.token_bytes(32)
     server_public, server_secret = zmq.curve_keypair()
