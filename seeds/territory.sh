@@ -39,7 +39,22 @@ ctl() { "$build/clients/parcoursctl" -c "$dir/parcoursd.conf" "$@"; }
 echo "== Keys: the daemon's, one per partner, and the territory's pseudonym key (made now)"
 seeds_keys seeds/territory-partners.ini "$dir"
 "$build/clients/parcoursctl" territory-key "$dir/territory.key" > /dev/null
-port() { /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+# A free port below the kernel's ephemeral range (32768 and up), where outgoing connections
+# (other programs', the tests') cannot take it between this choice and the daemon's bind; and
+# below the range the tests' harness and the bench choose from (20000 and up).
+port() {
+  /usr/bin/python3 -c '
+import random, socket
+while True:
+    p = random.randrange(12000, 20000)
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", p))
+        except OSError:
+            continue
+    print(p)
+    break'
+}
 ingest="tcp://127.0.0.1:$(port)"
 deliver="tcp://127.0.0.1:$(port)"
 cat > "$dir/parcoursd.conf" <<CONF
