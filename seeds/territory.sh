@@ -57,24 +57,29 @@ while True:
 }
 ingest="tcp://127.0.0.1:$(port)"
 deliver="tcp://127.0.0.1:$(port)"
-cat > "$dir/parcoursd.conf" <<CONF
-; The territory at scale (seeds/territory.sh), rebuilt at every run.
+# territory_conf DIR INGEST DELIVER TITLE: a territory's daemon on DIR (its store, partners file
+# and keys there), durable and over CURVE as in production, quiet but for warnings.
+territory_conf() {
+  cat > "$1/parcoursd.conf" <<CONF
+; $4 (seeds/territory.sh), rebuilt at every run.
 [store]
-path = $dir/data
+path = $1/data
 [ingest]
-endpoint = $ingest
+endpoint = $2
 [deliver]
-endpoint = $deliver
+endpoint = $3
 [partners]
-file = $dir/partners.ini
+file = $1/partners.ini
 [security]
 curve = yes
-secret_key = $dir/keys/parcoursd.secret
+secret_key = $1/keys/parcoursd.secret
 [http]
 listen =
 [log]
 level = warning
 CONF
+}
+territory_conf "$dir" "$ingest" "$deliver" "The territory at scale"
 # Two years replayed in a second or two arrive in rounds: a deadline met in the past would be
 # seen missed between the round of its clock and the round of its step. So the replay runs with
 # the deadlines off, and the daemon is started again with them on: it indexes every pathway then
@@ -126,24 +131,8 @@ dir94="$dir/94"
 seeds_keys seeds/territory-94-partners.ini "$dir94"
 "$build/clients/parcoursctl" territory-key "$dir94/territory.key" > /dev/null
 ingest94="tcp://127.0.0.1:$(port)"
-cat > "$dir94/parcoursd.conf" <<CONF
-; Val-de-Marne (94), where some of the territory's people move (seeds/territory.sh).
-[store]
-path = $dir94/data
-[ingest]
-endpoint = $ingest94
-[deliver]
-endpoint = tcp://127.0.0.1:$(port)
-[partners]
-file = $dir94/partners.ini
-[security]
-curve = yes
-secret_key = $dir94/keys/parcoursd.secret
-[http]
-listen =
-[log]
-level = warning
-CONF
+territory_conf "$dir94" "$ingest94" "tcp://127.0.0.1:$(port)" \
+  "Val-de-Marne (94), where some of the territory's people move"
 seeds_start "$dir94/parcoursd.conf" "$dir94/parcoursd.log"
 ctl94() { "$build/clients/parcoursctl" -c "$dir94/parcoursd.conf" "$@"; }
 cat > "$dir/bridge.ini" <<INI

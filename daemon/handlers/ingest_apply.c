@@ -268,10 +268,11 @@ static void transfer_receive(ingest_context_t *ctx, store_batch_t *batch, ingest
  * the batch is dead. */
 static int transfer_claim_check(ingest_context_t *ctx, store_batch_t *batch, ingest_decision_t *d)
 {
+    /* Its refusals are the rules' (the outcome holds nothing to free either way). */
     const char *territory = NULL;
-    d->applied = true;
     if (pathway_registration_sender_check(d->event, d->sender, ctx->partners, &d->outcome,
                                           &territory) != 0) {
+        d->applied = true;
         decide(d, ACK_STATUS(REJECTED), d->outcome.code, true, d->outcome.message);
         return 1;
     }
@@ -282,7 +283,6 @@ static int transfer_claim_check(ingest_context_t *ctx, store_batch_t *batch, ing
         ctx->batch_error = rc;
         return -1;
     }
-    d->applied = false;
     if (rc == STORE_OK && t.state == STORE_TRANSFER_OPEN && strcmp(territory, t.territory) == 0)
         return 0;
     /* A rule of the registration, decided here because it reads the store: the outcome says it

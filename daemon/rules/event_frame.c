@@ -219,7 +219,7 @@ static int check_end(event_error_t *err, const char *field, int64_t start, int64
 /* A departement code: 1 to 8 letters or digits; empty too when optional. */
 static int check_territory(event_error_t *err, const char *field, const char *t, bool optional)
 {
-    if ((optional && t[0] == '\0') || transfer_territory_valid(t))
+    if ((optional && t[0] == '\0') || partners_territory_valid(t))
         return 0;
     return fail(err, ERROR_CODE(MALFORMED),
                 "%s must be a departement code of 1 to 8 letters or "

@@ -11,11 +11,6 @@
  * survives. */
 static const char base32[] = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";
 
-bool transfer_territory_valid(const char *t)
-{
-    return partners_territory_valid(t);
-}
-
 void transfer_reference_make(const char *territory, const uint8_t hash[TRANSFER_HASH_BYTES],
                              char out[TRANSFER_REFERENCE_MAX + 1])
 {
@@ -44,7 +39,7 @@ bool transfer_reference_parse(const char *ref, char *territory)
     char t[PARTNERS_TERRITORY_MAX + 1];
     memcpy(t, ref, (size_t)(colon - ref));
     t[colon - ref] = '\0';
-    if (!transfer_territory_valid(t) || strlen(colon + 1) != TRANSFER_HASH_CHARS)
+    if (!partners_territory_valid(t) || strlen(colon + 1) != TRANSFER_HASH_CHARS)
         return false;
     for (const char *p = colon + 1; *p != '\0'; p++)
         if (strchr(base32, *p) == NULL)

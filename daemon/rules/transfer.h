@@ -34,9 +34,6 @@ void transfer_reference_make(const char *territory, const uint8_t hash[TRANSFER_
  * territory (may be NULL; PARTNERS_TERRITORY_MAX + 1 bytes). */
 bool transfer_reference_parse(const char *ref, char *territory);
 
-/* True when t is a departement code: 1 to PARTNERS_TERRITORY_MAX letters or digits. */
-bool transfer_territory_valid(const char *t);
-
 /*
  * Judges a TransferAnnounced (validated by event_decode) sent by sender to this daemon: only a
  * BRIDGE registered for the destination territory may announce a move here (NOT_AUTHORISED
